@@ -1,0 +1,2 @@
+/** @woodwork/bus: public surface. */
+export const packageName = "@woodwork/bus";

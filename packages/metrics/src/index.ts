@@ -1,0 +1,2 @@
+/** @woodwork/metrics: public surface. */
+export const packageName = "@woodwork/metrics";

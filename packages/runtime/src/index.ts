@@ -1,0 +1,2 @@
+/** @woodwork/runtime: public surface. */
+export const packageName = "@woodwork/runtime";

@@ -1,0 +1,2 @@
+/** @woodwork/stream: public surface. */
+export const packageName = "@woodwork/stream";
