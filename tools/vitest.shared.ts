@@ -13,5 +13,7 @@ export const sharedConfig = defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // The JSON report lets tools/test.mjs print one closing "N passed, N failed" line for the repo.
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });

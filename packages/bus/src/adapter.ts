@@ -1,0 +1,148 @@
+/**
+ * The bus adapter specification, version 1: what one broker driver (memory, redis, nats, kafka)
+ * must do. Users never call an adapter; they call the `Bus` wrapper (bus.ts), which adds on top
+ * of every adapter, identically: envelope validation at the edge, duplicate removal by
+ * `message_id`, per-session lanes, retries with exponential backoff, dead-lettering, replay
+ * filtering and draining close. Methods are prefixed `do…` so a reader can tell the driver
+ * surface from the user surface at a glance.
+ *
+ * An adapter moves opaque records. It never parses the body: a record that is not a valid
+ * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
+ */
+
+/** One message as it travels: the envelope's bytes plus the two fields brokers index on. */
+export interface WireRecord {
+  /** The envelope's `message_id`; brokers that deduplicate on publish use it (NATS `Nats-Msg-Id`). */
+  readonly messageId: string;
+  /**
+   * The envelope's `session_id`: the partition/ordering key (Kafka message key). For a record
+   * whose body could not be read, any stable string.
+   */
+  readonly key: string;
+  /** UTF-8 JSON of the envelope. */
+  readonly body: Uint8Array;
+}
+
+/** A record handed to a subscriber; exactly one of `ack` or `nak` settles it. */
+export interface AdapterDelivery {
+  readonly record: WireRecord;
+  /**
+   * How many times the broker has handed this record to any consumer of the group, 1 on the
+   * first delivery. Survives consumer crashes where the broker tracks it (Redis XPENDING
+   * delivery count, JetStream `redeliveryCount`); adapters that cannot know say so in
+   * `capabilities.deliveryCount` and report 1.
+   */
+  readonly deliveryCount: number;
+  /** Where the record sits in the log, for replay and debugging (stream id, sequence, offset). */
+  readonly position: string;
+  /** Done: the group never sees this record again. */
+  ack(): Promise<void>;
+  /**
+   * Give the record back unprocessed (used on close for deliveries that never started, and by the
+   * wrapper's retry policy where the adapter supports delayed redelivery). The record must come
+   * back to this group no earlier than `delayMs`, before any later record with the same key.
+   */
+  nak(delayMs: number): Promise<void>;
+}
+
+export interface AdapterSubscribeRequest {
+  readonly topic: string;
+  /** Consumer group: every group receives every record; members of one group compete. */
+  readonly group: string;
+  /** This member's name inside the group, unique per process/instance. */
+  readonly consumerName: string;
+  /**
+   * The most records this subscription may hold unsettled at once. The adapter must not hand
+   * out more — this bound is the consumer side of backpressure.
+   */
+  readonly maxInFlight: number;
+  /**
+   * How long a delivered record may stay unsettled before the broker presumes the consumer dead
+   * and redelivers it to another member of the group.
+   */
+  readonly ackTimeoutMs: number;
+  /** A group that does not exist yet starts at the beginning of the log (true) or at its end. */
+  readonly fromBeginning: boolean;
+  /**
+   * Called once per delivery, in log order per key. The adapter must guarantee, within a group:
+   * records with the same key are delivered in publish order, and a key's next record is not
+   * delivered to ANY member of the group while an earlier record of that key is unsettled
+   * (session affinity / per-key ordering across competing instances). How is the adapter's
+   * choice (key locks, partitions with owners, …) and is documented in its README.
+   */
+  readonly onDelivery: (delivery: AdapterDelivery) => void;
+  /** Called when the subscription hits an error it cannot recover from by itself. */
+  readonly onError: (error: unknown) => void;
+}
+
+export interface AdapterSubscription {
+  /**
+   * Stop fetching; resolve once the adapter will call `onDelivery` no more. Unsettled deliveries
+   * stay the caller's to settle (the wrapper finishes or naks them before closing the adapter).
+   */
+  close(): Promise<void>;
+}
+
+export interface AdapterReplayRequest {
+  readonly topic: string;
+  /** When set, adapters that can filter by key server-side should; the wrapper filters anyway. */
+  readonly key?: string;
+  /** Start after this position (exclusive); from the beginning of the retained log when absent. */
+  readonly afterPosition?: string;
+}
+
+export interface ReplayedRecord {
+  readonly record: WireRecord;
+  readonly position: string;
+}
+
+export interface BusHealth {
+  /** The adapter has a live connection to its broker. */
+  readonly connected: boolean;
+  /** Connected and able to publish and consume right now. */
+  readonly ready: boolean;
+  readonly adapter: string;
+  readonly detail?: string;
+}
+
+/**
+ * What an adapter can do natively, shown in its README's capability table and used by the
+ * conformance suite to skip only what a broker truly cannot do.
+ */
+export interface BusCapabilities {
+  /** Records survive a broker restart (false for memory). */
+  readonly persistent: boolean;
+  /** `doReplay` reads the retained log. */
+  readonly replay: boolean;
+  /** `AdapterDelivery.deliveryCount` survives a consumer crash. */
+  readonly deliveryCount: boolean;
+  /** The broker itself drops a republished `messageId` inside a window. */
+  readonly publishDeduplication: boolean;
+  /** Delivery to a second OS process (false for memory: one process only). */
+  readonly crossProcess: boolean;
+}
+
+/** The driver contract, version 1. */
+export interface BusAdapterV1 {
+  readonly specificationVersion: 'v1';
+  /** `memory`, `redis`, `nats`, `kafka`, … */
+  readonly adapterName: string;
+  readonly capabilities: BusCapabilities;
+  /** Connect and make sure the broker answers. Idempotent. */
+  doConnect(): Promise<void>;
+  /**
+   * Append records to a topic, in order. Resolves once the broker has them durably (as durable
+   * as the adapter's configuration allows); rejects with a retryable WoodworkBusError when it
+   * could not, so the wrapper's caller knows nothing was silently dropped.
+   */
+  doPublish(topic: string, records: readonly WireRecord[]): Promise<void>;
+  doSubscribe(request: AdapterSubscribeRequest): Promise<AdapterSubscription>;
+  /** The retained log of a topic, oldest first, ending at the log's end when called. */
+  doReplay(request: AdapterReplayRequest): AsyncIterable<ReplayedRecord>;
+  doHealth(): Promise<BusHealth>;
+  /** Flush pending publishes and release connections. Subscriptions are closed first by the wrapper. */
+  doClose(): Promise<void>;
+}
+
+/** Creates an adapter from a parsed bus URL; each adapter folder exports one. */
+export type BusAdapterFactory = (url: URL, options: Readonly<Record<string, unknown>>) => BusAdapterV1;

@@ -1,0 +1,154 @@
+/**
+ * The envelope: the one JSON object every message on every bus is.
+ *
+ * Field names are the design document's (snake_case) so that a component written in another
+ * language, or `redis-cli`, `nats` and `kcat`, can read and write it. `envelope.schema.json`
+ * beside this file is the published JSON Schema of the same shape (`@woodwork/bus/schema`);
+ * `parseEnvelope` is the validator used at the edge of every consumer.
+ */
+import { randomUUID } from 'node:crypto';
+
+/** Routing hints carried with a message: where it goes next and which pipes ran or will run. */
+export interface EnvelopeRouting {
+  next_component: string | null;
+  pipe_chain: string[];
+}
+
+/** W3C trace context, so one session's path across processes is one trace. */
+export interface EnvelopeTrace {
+  traceparent: string;
+  tracestate?: string;
+}
+
+export interface Envelope<Payload = unknown> {
+  /** Unique per message; consumers drop duplicates by it. */
+  message_id: string;
+  /** The conversation this message belongs to; order is kept per session. */
+  session_id: string;
+  /** noun.verb, e.g. `input.received`, `agent.response`, `stream.chunk`. */
+  event_type: string;
+  component_source: string;
+  component_target: string | null;
+  /** ISO 8601, set when the envelope is created. */
+  timestamp: string;
+  stream_id: string | null;
+  is_stream: boolean;
+  chunk_index: number | null;
+  is_final: boolean;
+  payload: Payload;
+  routing: EnvelopeRouting;
+  /** 1 on first delivery; the bus raises it on each retry and records it in dead letters. */
+  attempt: number;
+  trace: EnvelopeTrace | null;
+}
+
+/** What a caller supplies to create an envelope; everything else gets its default. */
+export type EnvelopeInit<Payload = unknown> = Pick<Envelope<Payload>, 'session_id' | 'event_type'> &
+  Partial<Omit<Envelope<Payload>, 'session_id' | 'event_type' | 'routing'>> & {
+    routing?: Partial<EnvelopeRouting>;
+  };
+
+export function createEnvelope<Payload = unknown>(init: EnvelopeInit<Payload>): Envelope<Payload> {
+  return {
+    message_id: init.message_id ?? randomUUID(),
+    session_id: init.session_id,
+    event_type: init.event_type,
+    component_source: init.component_source ?? 'unknown',
+    component_target: init.component_target ?? null,
+    timestamp: init.timestamp ?? new Date().toISOString(),
+    stream_id: init.stream_id ?? null,
+    is_stream: init.is_stream ?? false,
+    chunk_index: init.chunk_index ?? null,
+    is_final: init.is_final ?? false,
+    payload: (init.payload ?? null) as Payload,
+    routing: {
+      next_component: init.routing?.next_component ?? null,
+      pipe_chain: init.routing?.pipe_chain ?? [],
+    },
+    attempt: init.attempt ?? 1,
+    trace: init.trace ?? null,
+  };
+}
+
+export type EnvelopeCheck = { ok: true; envelope: Envelope } | { ok: false; reason: string };
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isNullableString = (value: unknown) => value === null || typeof value === 'string';
+
+/**
+ * Checks an unknown value (already JSON-parsed) against the envelope contract.
+ * Returns the first violation as a human-readable reason instead of throwing, because a malformed
+ * message from the wire is data to dead-letter, not a crash.
+ */
+export function checkEnvelope(value: unknown): EnvelopeCheck {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: 'envelope must be a JSON object' };
+  }
+  const record = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const need = (field: string, valid: boolean, expected: string) => {
+    if (!valid) problems.push(`${field} must be ${expected}`);
+  };
+  need('message_id', isString(record.message_id) && record.message_id.length > 0, 'a non-empty string');
+  need('session_id', isString(record.session_id) && record.session_id.length > 0, 'a non-empty string');
+  need('event_type', isString(record.event_type) && record.event_type.length > 0, 'a non-empty string');
+  need('component_source', isString(record.component_source), 'a string');
+  need('component_target', isNullableString(record.component_target), 'a string or null');
+  need('timestamp', isString(record.timestamp) && !Number.isNaN(Date.parse(record.timestamp)), 'an ISO 8601 date-time');
+  need('stream_id', isNullableString(record.stream_id), 'a string or null');
+  need('is_stream', typeof record.is_stream === 'boolean', 'a boolean');
+  need(
+    'chunk_index',
+    record.chunk_index === null || (Number.isInteger(record.chunk_index) && (record.chunk_index as number) >= 0),
+    'a non-negative integer or null',
+  );
+  need('is_final', typeof record.is_final === 'boolean', 'a boolean');
+  need('payload', 'payload' in record, 'present (null is allowed)');
+  const routing = record.routing as Record<string, unknown> | undefined;
+  need(
+    'routing',
+    typeof routing === 'object' &&
+      routing !== null &&
+      isNullableString(routing.next_component) &&
+      Array.isArray(routing.pipe_chain) &&
+      routing.pipe_chain.every(isString),
+    'an object { next_component: string | null, pipe_chain: string[] }',
+  );
+  need('attempt', Number.isInteger(record.attempt) && (record.attempt as number) >= 1, 'an integer >= 1');
+  const trace = record.trace as Record<string, unknown> | null | undefined;
+  need(
+    'trace',
+    trace === null ||
+      (typeof trace === 'object' &&
+        trace !== undefined &&
+        isString(trace.traceparent) &&
+        (trace.tracestate === undefined || isString(trace.tracestate))),
+    'null or an object { traceparent: string, tracestate?: string }',
+  );
+  if (problems.length > 0) return { ok: false, reason: problems.join('; ') };
+  return { ok: true, envelope: record as unknown as Envelope };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeEnvelope(envelope: Envelope): Uint8Array {
+  return encoder.encode(JSON.stringify(envelope));
+}
+
+/** Decodes and validates wire bytes. Never throws: bad bytes, bad JSON and bad shape are reasons. */
+export function decodeEnvelope(body: Uint8Array | string): EnvelopeCheck {
+  let text: string;
+  try {
+    text = typeof body === 'string' ? body : decoder.decode(body);
+  } catch {
+    return { ok: false, reason: 'body is not valid UTF-8' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, reason: `body is not JSON: ${(error as Error).message}` };
+  }
+  return checkEnvelope(value);
+}

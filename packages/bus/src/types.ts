@@ -1,0 +1,132 @@
+/**
+ * The user-facing bus surface: what components, the runtime and user code call. Every adapter
+ * is driven through this one wrapper, so these promises hold the same on every broker.
+ */
+import type { BusCapabilities, BusHealth } from './adapter.js';
+import type { Envelope, EnvelopeInit } from './envelope.js';
+import type { SerializedError } from './errors.js';
+
+export interface BackoffOptions {
+  /** Delay before the first retry. Default 100 ms: long enough to ride out a blip, short for users. */
+  readonly initialDelayMs?: number;
+  /** Upper bound of one delay. Default 30 000 ms. */
+  readonly maxDelayMs?: number;
+  /** Growth per attempt. Default 2 (exponential). */
+  readonly multiplier?: number;
+  /** Random spread, 0..1, so retries of many messages do not stampede. Default 0.2. */
+  readonly jitter?: number;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Consumer group. Members of one group compete for messages (the instances of one component);
+   * every group receives every message (hooks and monitors use their own group). Required.
+   */
+  readonly group: string;
+  /** Name of this member inside the group. Default: a random, process-unique name. */
+  readonly consumerName?: string;
+  /**
+   * The most messages this subscriber works on at once, across sessions. Messages of one session
+   * are always handled one at a time, in order. Default 16.
+   */
+  readonly maxInFlight?: number;
+  /**
+   * Handler runs per message (first try included) before it is dead-lettered. Default 5.
+   */
+  readonly maxAttempts?: number;
+  readonly backoff?: BackoffOptions;
+  /**
+   * How long a message may stay unacknowledged before the broker presumes this consumer dead and
+   * hands it to another member. Default 30 000 ms. Keep it above the slowest handler.
+   */
+  readonly ackTimeoutMs?: number;
+  /** A group that does not exist yet starts at the beginning of the retained log. Default true. */
+  readonly fromBeginning?: boolean;
+  /** How many recent `message_id`s the subscriber remembers to drop duplicates. Default 10 000. */
+  readonly deduplicationWindow?: number;
+}
+
+export interface DeliveryContext {
+  readonly topic: string;
+  readonly group: string;
+  /** 1 on the first try; counts retries and, where the broker tracks it, earlier crashed deliveries. */
+  readonly attempt: number;
+  /** Position in the log (stream entry id, sequence number, offset). */
+  readonly position: string;
+  /** Aborted when the subscription is closing; long handlers should stop early and throw. */
+  readonly signal: AbortSignal;
+}
+
+/** Throw (or reject) to fail the message: it is retried with backoff, then dead-lettered. */
+export type MessageHandler<Payload = unknown> = (
+  envelope: Envelope<Payload>,
+  context: DeliveryContext,
+) => void | Promise<void>;
+
+export interface Subscription extends AsyncDisposable {
+  readonly topic: string;
+  readonly group: string;
+  /** Stop taking messages, finish the ones in hand, give back the rest. */
+  close(): Promise<void>;
+}
+
+/** A message the bus gave up on, with why. */
+export interface DeadLetter {
+  /** Id of the dead-letter record itself (use it to re-drive). */
+  readonly id: string;
+  readonly topic: string;
+  readonly group: string;
+  /** The original envelope exactly as received, or null when the record was not a valid envelope. */
+  readonly envelope: Envelope | null;
+  /** The raw body, kept when the record was not a valid envelope. */
+  readonly rawBody: string | null;
+  readonly attempts: number;
+  readonly lastError: SerializedError;
+  readonly deadLetteredAt: string;
+}
+
+export interface ReplayOptions {
+  /** Only this session's messages. */
+  readonly sessionId?: string;
+  /** Start after this log position (exclusive). */
+  readonly afterPosition?: string;
+}
+
+export interface ReplayedEnvelope {
+  readonly envelope: Envelope;
+  readonly position: string;
+}
+
+export interface Bus extends AsyncDisposable {
+  readonly adapterName: string;
+  readonly capabilities: BusCapabilities;
+  /**
+   * Validate, fill defaults (id, timestamp, attempt) and append to a topic. Resolves when the
+   * broker has the message; rejects with a WoodworkBusError otherwise. With several envelopes,
+   * their order is kept.
+   */
+  publish<Payload>(topic: string, envelope: EnvelopeInit<Payload>): Promise<Envelope<Payload>>;
+  publishMany<Payload>(topic: string, envelopes: readonly EnvelopeInit<Payload>[]): Promise<Envelope<Payload>[]>;
+  subscribe<Payload = unknown>(
+    topic: string,
+    options: SubscribeOptions,
+    handler: MessageHandler<Payload>,
+  ): Promise<Subscription>;
+  /** The topic's retained log, oldest first, optionally for one session. */
+  replay(topic: string, options?: ReplayOptions): AsyncIterable<ReplayedEnvelope>;
+  /** Messages dead-lettered by `group` on `topic` and not re-driven since. */
+  deadLetters(topic: string, group: string): AsyncIterable<DeadLetter>;
+  /**
+   * Publish dead letters back to their topic (attempt reset to 1) and mark them re-driven.
+   * Without ids, re-drives all of them. Resolves to how many were re-driven.
+   */
+  redrive(topic: string, group: string, ids?: readonly string[]): Promise<number>;
+  health(): Promise<BusHealth>;
+  /** Close subscriptions (finishing in-flight work), flush publishes, disconnect. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface CreateBusOptions {
+  /** Adapter-specific settings, documented in each adapter's README. */
+  readonly adapterOptions?: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,104 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from './run-cli.js';
+
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
+
+async function project(source: string): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-'));
+  await writeFile(path.join(dir, 'main.ww'), source);
+  return dir;
+}
+
+describe('woodwork validate', () => {
+  it.each(['echo', 'tool-agent', 'streaming-chat', 'scaled'])('accepts examples/%s', async (example) => {
+    const result = await runCli(['validate', path.join('examples', example)], { cwd: repoRoot });
+    expect(result.stderr).not.toMatch(/error/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/valid/);
+  });
+
+  it('defaults to ./main.ww', async () => {
+    const dir = await project('m = memory short_term {}\n');
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('main.ww: 1 component, valid');
+  });
+
+  it('reports every problem at once like a compiler and exits 1', async () => {
+    const dir = await project('a = llm openai {\n  model: "x"\n  temprature: 0.2\n}\nb = agent llm { model: nowhere }\n');
+    const result = await runCli(['validate', 'main.ww'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/main\.ww:3:3/);
+    expect(result.stderr).toMatch(/temperature/);
+    expect(result.stderr).toMatch(/main\.ww:5:\d+/);
+    expect(result.stderr).toMatch(/nowhere/);
+    expect(result.stderr).toMatch(/\^/);
+    expect(result.stderr).not.toMatch(/\u001b\[/);
+    expect(result.stderr).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it('colours output only when asked (FORCE_COLOR) and never under NO_COLOR', async () => {
+    const dir = await project('a = llm nope {}\n');
+    const colored = await runCli(['validate'], { cwd: dir, env: { FORCE_COLOR: '1' } });
+    expect(colored.stderr).toMatch(/\u001b\[/);
+    const plain = await runCli(['validate'], { cwd: dir, env: { FORCE_COLOR: '0', NO_COLOR: '1' } });
+    expect(plain.stderr).not.toMatch(/\u001b\[/);
+  });
+
+  it('prints the topology as JSON with --json', async () => {
+    const result = await runCli(['validate', 'examples/echo/main.ww', '--json'], { cwd: repoRoot });
+    expect(result.code).toBe(0);
+    const output = JSON.parse(result.stdout);
+    expect(output.ok).toBe(true);
+    expect(output.topology.components.length).toBeGreaterThan(1);
+  });
+
+  it('prints diagnostics as JSON with --json when the file is invalid', async () => {
+    const dir = await project('a = llm openai {\n');
+    const result = await runCli(['validate', '--json'], { cwd: dir });
+    expect(result.code).toBe(1);
+    const output = JSON.parse(result.stdout);
+    expect(output.ok).toBe(false);
+    expect(output.topology).toBeNull();
+    expect(output.diagnostics[0]).toMatchObject({ severity: 'error', line: 1 });
+  });
+
+  it('reports a missing file as a problem, not a crash', async () => {
+    const dir = await project('');
+    const result = await runCli(['validate', 'nope.ww'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/nope\.ww/);
+  });
+
+  it('exits 2 on wrong usage', async () => {
+    const result = await runCli(['validate', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown option/);
+  });
+});
+
+describe('help and version', () => {
+  it('prints help for every command', async () => {
+    for (const argv of [['--help'], ['validate', '--help'], ['init', '--help']]) {
+      const result = await runCli(argv);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/Usage: woodwork/);
+    }
+  });
+
+  it('prints the package version', async () => {
+    const { version } = (await import('../package.json', { with: { type: 'json' } })).default;
+    const result = await runCli(['--version']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe(version);
+  });
+
+  it('suggests the closest command for a typo', async () => {
+    const result = await runCli(['validat']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/Did you mean validate\?/);
+  });
+});

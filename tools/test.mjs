@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// The whole test suite, as README.md and .ci/run call it (`npm test`):
+//   1. start the real brokers the tests need (tools/services.sh installs whatever is missing),
+//   2. build, lint the packages (publint) and run every project's tests through Nx,
+//   3. stop the brokers, and print one closing line "N passed, N failed, N skipped".
+// Extra arguments go to nx (e.g. `npm test -- --projects=@woodwork/parser`).
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const services = path.join(root, 'tools', 'services.sh');
+const skipServices = process.env.WOODWORK_TEST_NO_SERVICES === '1';
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env, ...options });
+  return result.status ?? 1;
+}
+
+function startServices() {
+  if (skipServices || !existsSync(services)) return {};
+  if (run('bash', [services, 'start']) !== 0) {
+    console.error('tools/services.sh could not start the brokers; see the log tail above.');
+    process.exit(1);
+  }
+  const printed = spawnSync('bash', [services, 'env'], { cwd: root, encoding: 'utf8' });
+  const env = {};
+  for (const line of printed.stdout.split('\n')) {
+    const match = /^export (\w+)=(.*)$/.exec(line.trim());
+    if (match) env[match[1]] = match[2].replace(/^['"]|['"]$/g, '');
+  }
+  return env;
+}
+
+function resultFiles() {
+  const files = [];
+  for (const group of ['packages', 'apps', '.']) {
+    const base = path.join(root, group);
+    const projects = group === '.' ? ['e2e'] : existsSync(base) ? readdirSync(base) : [];
+    for (const project of projects) {
+      const file = path.join(base, project, 'test-results', 'vitest.json');
+      if (existsSync(file)) files.push(file);
+    }
+  }
+  return files;
+}
+
+for (const file of resultFiles()) rmSync(file);
+const brokerEnv = startServices();
+let status = 1;
+try {
+  status = run(
+    'npx',
+    ['nx', 'run-many', '-t', 'build', 'publint', 'test', '--outputStyle=stream', ...process.argv.slice(2)],
+    { env: { ...process.env, ...brokerEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' } },
+  );
+} finally {
+  if (!skipServices && existsSync(services) && process.env.WOODWORK_TEST_KEEP_SERVICES !== '1') run('bash', [services, 'stop']);
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+for (const file of resultFiles()) {
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  totals.passed += report.numPassedTests ?? 0;
+  totals.failed += report.numFailedTests ?? 0;
+  totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+}
+if (status !== 0 && totals.failed === 0) console.log('\nA build, publint or test step failed before or outside the test counts; see the output above.');
+console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(status === 0 && totals.failed === 0 ? 0 : 1);
