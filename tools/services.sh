@@ -91,7 +91,7 @@ APT_UPDATED=0
 apt_update_once() {
   ((APT_UPDATED)) && return 0
   log "apt-get update"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq 9>&- >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq 9>&- </dev/null >&2
   APT_UPDATED=1
 }
 
@@ -109,11 +109,19 @@ apt_install() {
   for p in "$@"; do apt_has_candidate "$p" || apt_update_once; done
   local cmd=(env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300
     install -y -qq --no-install-recommends "$@")
-  log "apt-get install $*"
-  if ! as_root "${cmd[@]}" 9>&- </dev/null >&2; then
-    ((APT_UPDATED)) && die "apt-get install $* failed"
+  local out="$STATE/install.log"
+  mkdir -p "$STATE"
+  log "apt-get install $* (output: $out)"
+  if ! as_root "${cmd[@]}" 9>&- </dev/null >>"$out" 2>&1; then
+    if ((APT_UPDATED)); then
+      tail -n 30 "$out" >&2
+      die "apt-get install $* failed"
+    fi
     apt_update_once
-    as_root "${cmd[@]}" 9>&- </dev/null >&2 || die "apt-get install $* failed"
+    as_root "${cmd[@]}" 9>&- </dev/null >>"$out" 2>&1 || {
+      tail -n 30 "$out" >&2
+      die "apt-get install $* failed"
+    }
   fi
 }
 
