@@ -2,13 +2,15 @@
 # Woodwork's real brokers for tests and developers: Redis 7, NATS with JetStream and Apache Kafka 4
 # (KRaft, single node), installed when missing and run on loopback as background daemons.
 #
-#   tools/services.sh start   [redis|nats|kafka ...]   install if missing, start, wait until each answers
+#   tools/services.sh start   [--fresh] [name ...]     install if missing, start, wait until each answers
+#                                                      (--fresh: stop and wipe their state first)
 #   tools/services.sh stop    [--clean] [name ...]     SIGTERM, wait, SIGKILL after a deadline; --clean wipes state
 #   tools/services.sh restart [name ...]               stop + start on the SAME data dirs (data survives)
 #   tools/services.sh status  [name ...]               one line per service; exit 3 if one is not running
 #   tools/services.sh env     [--all] [--json]         export WOODWORK_TEST_*_URL=... for running services
 #   tools/services.sh install [name ...]               install only (warm the cache), start nothing
 #   tools/services.sh logs    <name> [lines]           tail a service's log
+#   tools/services.sh kafka-class <class> [args ...]   run a class from the Kafka jars (console tools)
 #
 # No name means all three. `start` and `restart` print the env lines of what they started on stdout
 # (progress goes to stderr), so `eval "$(tools/services.sh start)"` works.
@@ -21,6 +23,8 @@ ALL_SERVICES=(redis nats kafka)
 
 STATE="${WOODWORK_SERVICES_DIR:-$ROOT/.services}"
 CACHE="${WOODWORK_SERVICES_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/woodwork/services}"
+STATE="$(realpath -m "$STATE")"
+CACHE="$(realpath -m "$CACHE")"
 HOST=127.0.0.1
 
 REDIS_PORT="${WOODWORK_REDIS_PORT:-6390}"
@@ -131,9 +135,9 @@ spawn() {
   local pidfile=$1 out=$2
   shift 2
   rm -f "$pidfile"
+  # shellcheck disable=SC2016 # $$ and $@ belong to the inner bash
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$out" 2>&1 9>&- &
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     [[ -s $pidfile ]] && return 0
     sleep 0.05
   done
@@ -207,12 +211,12 @@ wait_ready() {
     if "$@" >/dev/null 2>&1; then return 0; fi
     if ! pid_of "$svc" >/dev/null; then
       log "$svc exited during startup"
-      show_log_tail "$(log_file "$svc")" "$STATE/$svc/$svc.out"
+      show_log_tail "$STATE/$svc/$svc.out" "$(log_file "$svc")"
       die "$svc did not come up (see the log above; state in $STATE/$svc)"
     fi
     if ((SECONDS >= deadline)); then
       log "$svc did not answer within ${secs}s"
-      show_log_tail "$(log_file "$svc")" "$STATE/$svc/$svc.out"
+      show_log_tail "$STATE/$svc/$svc.out" "$(log_file "$svc")"
       die "$svc did not come up within ${secs}s (raise WOODWORK_SERVICES_TIMEOUT; state in $STATE/$svc)"
     fi
     sleep 0.2
@@ -248,8 +252,7 @@ redis_start() {
     show_log_tail "$d/redis.out" "$d/redis.log"
     die "redis-server failed to start"
   }
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     [[ -s $d/redis.pid ]] && break
     sleep 0.05
   done
@@ -286,7 +289,12 @@ nats_install() {
   fi
 }
 
-nats_version() { "$(nats_bin)" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p'; }
+# The binary a running nats was started with (recorded at start), else the configured one.
+nats_running_bin() {
+  if [[ -s $STATE/nats/bin ]] && pid_of nats >/dev/null; then cat "$STATE/nats/bin"; else nats_bin; fi
+}
+
+nats_version() { "$(nats_running_bin)" --version 2>/dev/null | sed -n 's/.*v\([0-9][0-9.]*\).*/\1/p'; }
 
 # Ready: the client port sends an INFO line that says JetStream is on, and (with curl) the
 # monitoring endpoint's /healthz, which also checks JetStream, says ok.
@@ -307,6 +315,7 @@ nats_start() {
     -a "$HOST" -p "$NATS_PORT" -m "$NATS_MONITOR_PORT" -n woodwork-test \
     -js -sd "$d/jetstream" -l "$d/nats.log"
   echo "$NATS_MONITOR_PORT" >"$d/monitor_port"
+  echo "$bin" >"$d/bin"
   wait_ready nats "${START_TIMEOUT:-30}" nats_ready "$NATS_PORT" "$NATS_MONITOR_PORT"
 }
 
@@ -358,7 +367,7 @@ kafka_version() {
   local jar
   jar="$(find "$KAFKA_HOME/libs" -maxdepth 1 -name "kafka_$KAFKA_SCALA-*.jar" 2>/dev/null | head -n 1)"
   [[ -n $jar ]] || return 0
-  jar="${jar##*/kafka_$KAFKA_SCALA-}"
+  jar="${jar##*/kafka_"$KAFKA_SCALA"-}"
   echo "${jar%.jar}"
 }
 
@@ -482,7 +491,7 @@ env_lines() {
 version_of() {
   case $1 in
     redis) command -v redis-server >/dev/null 2>&1 && redis_version ;;
-    nats) [[ -x "$(nats_bin)" ]] && nats_version ;;
+    nats) [[ -x "$(nats_running_bin)" ]] && nats_version ;;
     kafka) kafka_version ;;
   esac
   return 0
@@ -566,10 +575,23 @@ stop_one() {
 }
 
 cmd_start() {
-  parse_names "$@"
+  local fresh=0 args=() a
+  for a in "$@"; do
+    case $a in
+      --fresh) fresh=1 ;;
+      *) args+=("$a") ;;
+    esac
+  done
+  parse_names "${args[@]+"${args[@]}"}"
   take_lock
   local svc t0
   t0="$(now)"
+  if ((fresh)); then
+    for svc in "${NAMES[@]}"; do
+      stop_one "$svc"
+      rm -rf "${STATE:?}/$svc"
+    done
+  fi
   for svc in "${NAMES[@]}"; do start_one "$svc"; done
   ((${#NAMES[@]} > 1)) && log "all up in $(since "$t0")"
   for svc in "${NAMES[@]}"; do env_lines "$svc"; done
@@ -660,6 +682,17 @@ cmd_env() {
   return 0
 }
 
+# kafka-class CLASS ARGS...: run a class from the cached Kafka jars, e.g. the console tools:
+#   tools/services.sh kafka-class org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9093 --list
+cmd_kafka_class() {
+  [[ $# -ge 1 ]] || die "usage: tools/services.sh kafka-class <main class> [args...]"
+  [[ -f $KAFKA_HOME/.complete ]] || (take_lock && kafka_install)
+  mkdir -p "$STATE/kafka/logs"
+  "$(java_bin)" -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$STATE/kafka/logs/tools" \
+    -cp "$KAFKA_HOME/libs/*" "$@"
+}
+
 cmd_logs() {
   [[ $# -ge 1 ]] || die "usage: tools/services.sh logs <name> [lines]"
   is_service "$1" || die "unknown service '$1'"
@@ -670,13 +703,13 @@ cmd_logs() {
 }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set /{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 main() {
-  local cmd="${1:-}"
+  local sub="${1:-}"
   [[ $# -gt 0 ]] && shift
-  case $cmd in
+  case $sub in
     start) cmd_start "$@" ;;
     stop) cmd_stop "$@" ;;
     restart) cmd_restart "$@" ;;
@@ -684,6 +717,7 @@ main() {
     env) cmd_env "$@" ;;
     install) cmd_install "$@" ;;
     logs) cmd_logs "$@" ;;
+    kafka-class) cmd_kafka_class "$@" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -56,7 +56,7 @@ try {
     { env: { ...process.env, ...brokerEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' } },
   );
 } finally {
-  if (!skipServices && existsSync(services) && process.env.WOODWORK_TEST_KEEP_SERVICES !== '1') run('bash', [services, 'stop']);
+  if (!skipServices && existsSync(services) && process.env.WOODWORK_TEST_KEEP_SERVICES !== '1') run('bash', [services, 'stop', '--clean']);
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0 };

@@ -44,6 +44,13 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean;
   /** How many recent `message_id`s the subscriber remembers to drop duplicates. Default 10 000. */
   readonly deduplicationWindow?: number;
+  /**
+   * Called with errors the subscription survives but someone should see: a dead letter that
+   * could not be written (the message is kept and retried), an ack the broker refused, an adapter
+   * error it could not recover from. Default: written to `console.error`, because dropping them
+   * silently would hide lost connections.
+   */
+  readonly onError?: (error: unknown) => void;
 }
 
 export interface DeliveryContext {

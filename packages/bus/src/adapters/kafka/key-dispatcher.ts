@@ -1,0 +1,230 @@
+/**
+ * Hands the records of one fetched batch (one partition) to the subscriber so that a key's next
+ * record is never delivered before its earlier one settles, while different keys are in flight at
+ * once, up to the subscription's `maxInFlight` shared by all its partitions. Kafka already keeps a
+ * key on one partition and a partition on one group member; this is the order inside a partition.
+ *
+ * A `nak(delay)` keeps the record at the head of its key's lane and hands it out again after the
+ * delay, before any later record of that key — Kafka has no per-record redelivery, so it happens
+ * here, in process.
+ */
+
+/** Bounds how many records a subscription holds unsettled, across all its partitions. */
+export class InFlightLimiter {
+  readonly max: number;
+  #inFlight = 0;
+  #waiters: (() => void)[] = [];
+
+  constructor(max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxInFlight must be an integer >= 1, got ${max}`);
+    this.max = max;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  tryAcquire(): boolean {
+    if (this.#inFlight >= this.max) return false;
+    this.#inFlight += 1;
+    return true;
+  }
+
+  release(): void {
+    this.#inFlight -= 1;
+    // Few waiters (one per partition being worked on): wake them all, in the order they asked;
+    // those that still find no room ask again.
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  /** Calls `waiter` once after the next release. */
+  whenReleased(waiter: () => void): void {
+    this.#waiters.push(waiter);
+  }
+
+  forget(waiter: () => void): void {
+    this.#waiters = this.#waiters.filter((candidate) => candidate !== waiter);
+  }
+}
+
+export type DispatchState = 'queued' | 'in-flight' | 'delayed' | 'acked' | 'abandoned';
+
+export interface DispatchEntry<Item> {
+  readonly item: Item;
+  readonly key: string;
+  /** Times this entry was handed out, 1 on the first delivery. */
+  deliveries: number;
+  state: DispatchState;
+}
+
+export interface DispatchSettlement {
+  ack(): void;
+  nak(delayMs: number): void;
+}
+
+export class KeyedDispatcher<Item> {
+  readonly #limiter: InFlightLimiter;
+  readonly #deliver: (entry: DispatchEntry<Item>, settlement: DispatchSettlement) => void;
+  /** Per key, its entries not yet acked; the head is the one in flight, delayed or next. */
+  readonly #lanes = new Map<string, DispatchEntry<Item>[]>();
+  /** Keys whose head may be handed out as soon as there is room, oldest first. */
+  #ready: string[] = [];
+  #readyStart = 0;
+  readonly #timers = new Map<DispatchEntry<Item>, ReturnType<typeof setTimeout>>();
+  #total = 0;
+  #acked = 0;
+  #inFlight = 0;
+  #stopped = false;
+  #waitingForRoom = false;
+  #changeWaiters: (() => void)[] = [];
+  readonly #onRoom = () => {
+    this.#waitingForRoom = false;
+    this.#pump();
+  };
+
+  constructor(options: {
+    limiter: InFlightLimiter;
+    deliver: (entry: DispatchEntry<Item>, settlement: DispatchSettlement) => void;
+  }) {
+    this.#limiter = options.limiter;
+    this.#deliver = options.deliver;
+  }
+
+  /** Entries handed out and not settled yet. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Every entry pushed has been acked. */
+  get done(): boolean {
+    return this.#acked === this.#total;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  push(key: string, item: Item): DispatchEntry<Item> {
+    if (this.#stopped) throw new Error('dispatcher is stopped');
+    const entry: DispatchEntry<Item> = { item, key, deliveries: 0, state: 'queued' };
+    this.#total += 1;
+    const lane = this.#lanes.get(key);
+    if (lane) {
+      lane.push(entry);
+    } else {
+      this.#lanes.set(key, [entry]);
+      this.#ready.push(key);
+      this.#pump();
+    }
+    return entry;
+  }
+
+  /**
+   * Hand out nothing more: queued entries stay undelivered and delayed ones are dropped
+   * (`abandoned`); entries in flight can still be settled. Used on close and on rebalance, after
+   * which Kafka redelivers everything not committed.
+   */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#ready = [];
+    this.#readyStart = 0;
+    this.#limiter.forget(this.#onRoom);
+    for (const [entry, timer] of this.#timers) {
+      clearTimeout(timer);
+      entry.state = 'abandoned';
+    }
+    this.#timers.clear();
+    this.#changed();
+  }
+
+  /** Resolves at the next settlement or stop, or after `timeoutMs`. */
+  waitForChange(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, timeoutMs);
+      const waiters = this.#changeWaiters;
+      function finish() {
+        clearTimeout(timer);
+        const index = waiters.indexOf(finish);
+        if (index !== -1) waiters.splice(index, 1);
+        resolve();
+      }
+      waiters.push(finish);
+    });
+  }
+
+  #changed(): void {
+    const waiters = this.#changeWaiters;
+    this.#changeWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
+  #pump(): void {
+    while (!this.#stopped && this.#readyStart < this.#ready.length) {
+      if (!this.#limiter.tryAcquire()) {
+        if (!this.#waitingForRoom) {
+          this.#waitingForRoom = true;
+          this.#limiter.whenReleased(this.#onRoom);
+        }
+        return;
+      }
+      const key = this.#ready[this.#readyStart]!;
+      this.#readyStart += 1;
+      if (this.#readyStart > 1024 && this.#readyStart * 2 > this.#ready.length) {
+        this.#ready = this.#ready.slice(this.#readyStart);
+        this.#readyStart = 0;
+      }
+      const entry = this.#lanes.get(key)![0]!;
+      entry.state = 'in-flight';
+      entry.deliveries += 1;
+      this.#inFlight += 1;
+      this.#deliver(entry, this.#settlementFor(entry));
+    }
+  }
+
+  #settlementFor(entry: DispatchEntry<Item>): DispatchSettlement {
+    let settled = false;
+    const settle = () => {
+      // One settlement per delivery: a second ack or nak of the same delivery is ignored.
+      if (settled) return false;
+      settled = true;
+      this.#inFlight -= 1;
+      this.#limiter.release();
+      return true;
+    };
+    return {
+      ack: () => {
+        if (!settle()) return;
+        entry.state = 'acked';
+        this.#acked += 1;
+        const lane = this.#lanes.get(entry.key)!;
+        lane.shift();
+        if (lane.length === 0) this.#lanes.delete(entry.key);
+        else if (!this.#stopped) this.#ready.push(entry.key);
+        this.#changed();
+        this.#pump();
+      },
+      nak: (delayMs: number) => {
+        if (!settle()) return;
+        if (this.#stopped) {
+          entry.state = 'abandoned';
+          this.#changed();
+          return;
+        }
+        entry.state = 'delayed';
+        const timer = setTimeout(() => {
+          this.#timers.delete(entry);
+          if (this.#stopped) return;
+          entry.state = 'queued';
+          this.#ready.push(entry.key);
+          this.#pump();
+        }, Math.max(0, delayMs));
+        this.#timers.set(entry, timer);
+        this.#changed();
+        this.#pump();
+      },
+    };
+  }
+}

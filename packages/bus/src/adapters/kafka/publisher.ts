@@ -1,0 +1,185 @@
+/**
+ * Publishing through one idempotent kafkajs producer. The idempotent producer sends one request
+ * at a time per broker (that is what keeps order and dedup through retries), so sending each
+ * `publish` on its own would cost a round trip per message. Instead publishes that arrive while a
+ * request is in flight are sent together in the next one ("group commit"): no timer, no added
+ * latency when idle, one request per round trip under load. Each caller's promise settles with
+ * the request that carried its records.
+ */
+import type { Message, Producer, TopicMessages } from 'kafkajs';
+import type { WireRecord } from '../../adapter.js';
+import { WoodworkBusError } from '../../errors.js';
+
+/** Header carrying the envelope's message_id, so plain Kafka tools can see it without parsing. */
+export const MESSAGE_ID_HEADER = 'message_id';
+
+interface PendingPublish {
+  readonly topic: string;
+  readonly messages: Message[];
+  readonly bytes: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+  /** The caller has its answer (sent, failed, or timed out). */
+  settled: boolean;
+  /** Handed to kafkajs; from then on it may be written even if the caller timed out. */
+  sent: boolean;
+}
+
+export interface PublisherLimits {
+  readonly publishTimeoutMs: number;
+  readonly maxBatchRecords: number;
+  readonly maxBatchBytes: number;
+}
+
+export function toKafkaMessage(record: WireRecord): Message {
+  const body = record.body;
+  return {
+    key: record.key,
+    // A view on the caller's bytes, not a copy.
+    value: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    headers: { [MESSAGE_ID_HEADER]: record.messageId },
+  };
+}
+
+/** kafkajs wraps the error it gave up on; whether that one can pass on a retry decides. */
+function isRetriable(error: unknown): boolean {
+  const cause = (error as { cause?: { retriable?: unknown } }).cause;
+  if (cause && cause.retriable !== undefined) return cause.retriable !== false;
+  return (error as { retriable?: unknown }).retriable !== false;
+}
+
+export class KafkaPublisher {
+  readonly #producer: Producer;
+  readonly #limits: PublisherLimits;
+  #queue: PendingPublish[] = [];
+  #sending = false;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(producer: Producer, limits: PublisherLimits) {
+    this.#producer = producer;
+    this.#limits = limits;
+  }
+
+  publish(topic: string, records: readonly WireRecord[]): Promise<void> {
+    if (this.#closed) {
+      return Promise.reject(new WoodworkBusError('WW_BUS_CLOSED', 'kafka bus: publish after close'));
+    }
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const messages = records.map(toKafkaMessage);
+      const entry: PendingPublish = {
+        topic,
+        messages,
+        bytes: records.reduce((sum, record) => sum + record.body.byteLength, 0),
+        resolve,
+        reject,
+        settled: false,
+        sent: false,
+        timer: setTimeout(() => {
+          if (entry.settled) return;
+          entry.settled = true;
+          // Not sent yet: drop it, so what the caller was told (not written) stays true.
+          if (!entry.sent) this.#queue = this.#queue.filter((candidate) => candidate !== entry);
+          reject(
+            new WoodworkBusError(
+              'WW_BUS_PUBLISH_FAILED',
+              `kafka bus: the broker did not confirm ${records.length} record(s) on "${topic}" within ` +
+                `${this.#limits.publishTimeoutMs} ms${entry.sent ? '; they may still be written — publishing again with the same message_id is safe' : ''}`,
+              { isRetryable: true },
+            ),
+          );
+        }, this.#limits.publishTimeoutMs),
+      };
+      this.#queue.push(entry);
+      void this.#drain();
+    });
+  }
+
+  /** Refuse new publishes, wait (up to `timeoutMs`) for queued ones, fail what is left. */
+  async close(timeoutMs: number): Promise<void> {
+    this.#closed = true;
+    if (this.#queue.length > 0 || this.#sending) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.#idleWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const entry of this.#queue) {
+      if (entry.settled) continue;
+      entry.settled = true;
+      clearTimeout(entry.timer);
+      entry.reject(new WoodworkBusError('WW_BUS_CLOSED', 'kafka bus closed before the broker confirmed this publish', { isRetryable: true }));
+    }
+    this.#queue = [];
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#takeBatch();
+        if (batch.length === 0) continue;
+        for (const entry of batch) entry.sent = true;
+        const topicMessages: TopicMessages[] = [];
+        for (const entry of batch) {
+          const last = topicMessages[topicMessages.length - 1];
+          if (last && last.topic === entry.topic) last.messages.push(...entry.messages);
+          else topicMessages.push({ topic: entry.topic, messages: [...entry.messages] });
+        }
+        try {
+          // acks -1: the record is on every in-sync replica before the caller hears "published".
+          await this.#producer.sendBatch({ acks: -1, topicMessages });
+          for (const entry of batch) this.#finish(entry);
+        } catch (error) {
+          const failure = new WoodworkBusError(
+            'WW_BUS_PUBLISH_FAILED',
+            `kafka bus: publishing to ${[...new Set(batch.map((entry) => `"${entry.topic}"`))].join(', ')} failed: ${(error as Error).message}`,
+            { cause: error, isRetryable: isRetriable(error) },
+          );
+          for (const entry of batch) this.#finish(entry, failure);
+        }
+      }
+    } finally {
+      this.#sending = false;
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const waiter of waiters) waiter();
+    }
+  }
+
+  /** The oldest queued publishes that fit one request; a publish is never split. */
+  #takeBatch(): PendingPublish[] {
+    const batch: PendingPublish[] = [];
+    let records = 0;
+    let bytes = 0;
+    while (this.#queue.length > 0) {
+      const entry = this.#queue[0]!;
+      if (entry.settled) {
+        this.#queue.shift();
+        continue;
+      }
+      const fits =
+        records + entry.messages.length <= this.#limits.maxBatchRecords && bytes + entry.bytes <= this.#limits.maxBatchBytes;
+      if (batch.length > 0 && !fits) break;
+      this.#queue.shift();
+      batch.push(entry);
+      records += entry.messages.length;
+      bytes += entry.bytes;
+    }
+    return batch;
+  }
+
+  #finish(entry: PendingPublish, error?: unknown): void {
+    clearTimeout(entry.timer);
+    if (entry.settled) return;
+    entry.settled = true;
+    if (error === undefined) entry.resolve();
+    else entry.reject(error);
+  }
+}

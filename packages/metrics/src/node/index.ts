@@ -1,0 +1,7 @@
+/**
+ * @woodwork/metrics/node: OpenTelemetry SDK wiring for applications and the CLI. Needs the SDK
+ * packages (optional peer dependencies of @woodwork/metrics) installed; libraries use the main
+ * entry only.
+ */
+export { prometheusContentType, startTelemetry } from './telemetry.js';
+export type { OtlpOptions, PrometheusOptions, Telemetry, TelemetryOptions } from './telemetry.js';
