@@ -51,18 +51,24 @@ export const SUPPORTED_BUS_SCHEMES: readonly string[] = Object.keys(ADAPTERS).ma
 /** The default when no URL is given: the process-wide embedded bus. */
 export const DEFAULT_BUS_URL = 'memory://default';
 
-/** Turns "cannot find package 'ioredis'" (however it surfaced) into the install instruction. */
-function missingDriver(entry: AdapterEntry, error: unknown): WoodworkBusError | undefined {
+/**
+ * Turns "cannot find package 'ioredis'" (however it surfaced: loading the adapter, creating it,
+ * connecting) into the install instruction; undefined when the error is about something else.
+ */
+export function driverMissingError(
+  busName: string,
+  drivers: readonly string[],
+  error: unknown,
+): WoodworkBusError | undefined {
   if (WoodworkBusError.isInstance(error)) return error.code === 'WW_BUS_DRIVER_MISSING' ? error : undefined;
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return undefined;
   const message = String((error as Error).message);
-  const driver = entry.drivers.find((name) => message.includes(`'${name}'`) || message.includes(`"${name}"`));
+  const driver = drivers.find((name) => message.includes(`'${name}'`) || message.includes(`"${name}"`));
   if (driver === undefined) return undefined;
-  const all = entry.drivers.join(' ');
   return new WoodworkBusError(
     'WW_BUS_DRIVER_MISSING',
-    `install ${entry.drivers.join(' and ')} to use the ${entry.busName} bus (npm install ${all})`,
+    `install ${drivers.join(' and ')} to use the ${busName} bus (npm install ${drivers.join(' ')})`,
     { cause: error },
   );
 }
@@ -88,6 +94,7 @@ export async function createBus(url: string | URL = DEFAULT_BUS_URL, options: Cr
   const parsed = parse(url === '' ? DEFAULT_BUS_URL : url);
   const entry = ADAPTERS[parsed.protocol];
   if (entry === undefined) {
+    // Scheme and host only: a bus URL may carry a password.
     throw new WoodworkBusError(
       'WW_BUS_UNSUPPORTED_URL',
       `bus URL ${parsed.protocol}//${parsed.host} is not supported; use one of ${SUPPORTED_BUS_SCHEMES.join(', ')}`,
@@ -97,6 +104,6 @@ export async function createBus(url: string | URL = DEFAULT_BUS_URL, options: Cr
     const factory = await entry.load();
     return await createBusFromAdapter(factory(parsed, options.adapterOptions ?? {}));
   } catch (error) {
-    throw missingDriver(entry, error) ?? error;
+    throw driverMissingError(entry.busName, entry.drivers, error) ?? error;
   }
 }

@@ -48,6 +48,19 @@ export type EnvelopeInit<Payload = unknown> = Pick<Envelope<Payload>, 'session_i
     routing?: Partial<EnvelopeRouting>;
   };
 
+// `new Date().toISOString()` costs about 0.4 µs, most of an envelope's creation; envelopes made
+// in the same millisecond share one string instead.
+let clockMs = 0;
+let clockIso = '';
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== clockMs) {
+    clockMs = now;
+    clockIso = new Date(now).toISOString();
+  }
+  return clockIso;
+}
+
 export function createEnvelope<Payload = unknown>(init: EnvelopeInit<Payload>): Envelope<Payload> {
   return {
     message_id: init.message_id ?? randomUUID(),
@@ -55,7 +68,7 @@ export function createEnvelope<Payload = unknown>(init: EnvelopeInit<Payload>): 
     event_type: init.event_type,
     component_source: init.component_source ?? 'unknown',
     component_target: init.component_target ?? null,
-    timestamp: init.timestamp ?? new Date().toISOString(),
+    timestamp: init.timestamp ?? isoNow(),
     stream_id: init.stream_id ?? null,
     is_stream: init.is_stream ?? false,
     chunk_index: init.chunk_index ?? null,
@@ -80,11 +93,64 @@ const isNullableString = (value: unknown) => value === null || typeof value === 
  * Returns the first violation as a human-readable reason instead of throwing, because a malformed
  * message from the wire is data to dead-letter, not a crash.
  */
+// Date.parse is the slowest check and consecutive envelopes mostly carry the same timestamp.
+let lastValidTimestamp = '';
+function isTimestamp(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  if (value === lastValidTimestamp) return true;
+  if (Number.isNaN(Date.parse(value))) return false;
+  lastValidTimestamp = value;
+  return true;
+}
+
+/** The same rules as below as one expression, with no allocation: the path every valid envelope takes. */
+function isValidEnvelope(record: Record<string, unknown>): boolean {
+  const routing = record.routing as Record<string, unknown> | null | undefined;
+  const trace = record.trace as Record<string, unknown> | null | undefined;
+  const pipeChain = routing?.pipe_chain;
+  const chunkIndex = record.chunk_index;
+  const attempt = record.attempt;
+  if (
+    !(
+      isString(record.message_id) &&
+      record.message_id.length > 0 &&
+      isString(record.session_id) &&
+      record.session_id.length > 0 &&
+      isString(record.event_type) &&
+      record.event_type.length > 0 &&
+      isString(record.component_source) &&
+      isNullableString(record.component_target) &&
+      isTimestamp(record.timestamp) &&
+      isNullableString(record.stream_id) &&
+      typeof record.is_stream === 'boolean' &&
+      (chunkIndex === null || (Number.isInteger(chunkIndex) && (chunkIndex as number) >= 0)) &&
+      typeof record.is_final === 'boolean' &&
+      'payload' in record &&
+      typeof routing === 'object' &&
+      routing !== null &&
+      isNullableString(routing.next_component) &&
+      Array.isArray(pipeChain) &&
+      Number.isInteger(attempt) &&
+      (attempt as number) >= 1 &&
+      (trace === null ||
+        (typeof trace === 'object' &&
+          trace !== undefined &&
+          isString(trace.traceparent) &&
+          (trace.tracestate === undefined || isString(trace.tracestate))))
+    )
+  ) {
+    return false;
+  }
+  for (let index = 0; index < pipeChain.length; index++) if (!isString(pipeChain[index])) return false;
+  return true;
+}
+
 export function checkEnvelope(value: unknown): EnvelopeCheck {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, reason: 'envelope must be a JSON object' };
   }
   const record = value as Record<string, unknown>;
+  if (isValidEnvelope(record)) return { ok: true, envelope: record as unknown as Envelope };
   const problems: string[] = [];
   const need = (field: string, valid: boolean, expected: string) => {
     if (!valid) problems.push(`${field} must be ${expected}`);
@@ -94,7 +160,7 @@ export function checkEnvelope(value: unknown): EnvelopeCheck {
   need('event_type', isString(record.event_type) && record.event_type.length > 0, 'a non-empty string');
   need('component_source', isString(record.component_source), 'a string');
   need('component_target', isNullableString(record.component_target), 'a string or null');
-  need('timestamp', isString(record.timestamp) && !Number.isNaN(Date.parse(record.timestamp)), 'an ISO 8601 date-time');
+  need('timestamp', isTimestamp(record.timestamp), 'an ISO 8601 date-time');
   need('stream_id', isNullableString(record.stream_id), 'a string or null');
   need('is_stream', typeof record.is_stream === 'boolean', 'a boolean');
   need(

@@ -49,6 +49,18 @@ const customNamePattern = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 const maxErrorTypes = 32;
 const memoryObservedProviders = new WeakSet<MeterProvider>();
 
+/** Reading the RSS is a /proc read (~8 µs on Linux), so events reuse a reading for this long. */
+const memoryReadingMaxAgeMs = 500;
+let memoryReadAt = Number.NEGATIVE_INFINITY;
+let memoryMegabytes = 0;
+function memoryUsageMegabytes(now: number): number {
+  if (now - memoryReadAt >= memoryReadingMaxAgeMs) {
+    memoryReadAt = now;
+    memoryMegabytes = Math.round((process.memoryUsage.rss() / 1048576) * 100) / 100;
+  }
+  return memoryMegabytes;
+}
+
 function histogram(meter: Meter, descriptor: InstrumentDescriptor, name = descriptor.name): Histogram {
   return meter.createHistogram(name, {
     description: descriptor.description,
@@ -214,7 +226,8 @@ class Step implements MetricsStep {
   end(options?: { readonly error?: unknown }): ComponentPerformanceEvent | null {
     if (this.ended) return null;
     this.ended = true;
-    const elapsedMs = performance.now() - this.startedAt;
+    const endedAt = performance.now();
+    const elapsedMs = endedAt - this.startedAt;
     const emitter = this.emitter;
     const failed = options !== undefined && 'error' in options;
     emitter.instruments.inFlight.add(-1, emitter.attributes);
@@ -235,7 +248,7 @@ class Step implements MetricsStep {
       timestamp: new Date().toISOString(),
       payload: {
         processing_time_ms: Math.round(elapsedMs * 1000) / 1000,
-        memory_usage_mb: Math.round((process.memoryUsage.rss() / 1048576) * 100) / 100,
+        memory_usage_mb: memoryUsageMegabytes(endedAt),
         tokens_processed: this.tokens < 0 ? null : this.tokens,
         cost_estimate: this.picodollars < 0 ? null : this.picodollars / 1e12,
         custom_metrics: this.custom ?? {},

@@ -13,7 +13,7 @@ export const defaultMetricsTopic = 'woodwork.metrics';
 export interface ComponentPerformancePayload {
   /** Wall time of the step, in milliseconds (microsecond precision). */
   processing_time_ms: number;
-  /** Resident set size of the host process at the end of the step, in MiB (two decimals). */
+  /** Resident set size of the host process at the end of the step (read at most every 500 ms), in MiB, two decimals. */
   memory_usage_mb: number;
   /** Input plus output tokens recorded in the step, or null when no model call was recorded. */
   tokens_processed: number | null;

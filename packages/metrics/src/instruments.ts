@@ -24,7 +24,7 @@ export interface InstrumentDescriptor {
   /** OpenTelemetry instrument name; Prometheus shows it with `.` → `_` (and `_total` on counters). */
   readonly name: string;
   readonly kind: InstrumentKind;
-  /** UCUM unit, as OpenTelemetry wants it (`s`, `By`, `{token}`). */
+  /** UCUM unit, as OpenTelemetry wants it (`s`, `By`, `{token}`); empty when unknown. */
   readonly unit: string;
   readonly description: string;
   /** Attribute keys on every point; `error.type` only on failures. */
@@ -144,8 +144,8 @@ export const instrumentCatalogue = {
   custom: {
     name: 'woodwork.custom.<name>',
     kind: 'histogram',
-    unit: '1',
-    description: 'One histogram per custom metric declared in the component\'s .ww block.',
+    unit: '',
+    description: 'One histogram per custom metric declared in the component\'s .ww block (unit unspecified: the name says it).',
     attributes: [attributeKeys.component],
   },
 } as const satisfies Record<string, InstrumentDescriptor>;

@@ -7,6 +7,8 @@ export interface ParseOptions {
   /** How the grammar locates nodes and reports problems; see GrammarContext. */
   readonly context: GrammarContext;
   readonly startRule?: 'File';
+  /** Peggy's counter of silenced expectation tracking; above 0, none are recorded. */
+  readonly peg$silentFails?: number;
 }
 
 export declare class SyntaxError extends Error {

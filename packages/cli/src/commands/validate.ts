@@ -42,7 +42,7 @@ export async function validateCommand(terminal: Terminal, file: string | undefin
   const color = useColor(terminal, 'stderr');
   const style = paint(color);
   for (const diagnostic of result.diagnostics) {
-    terminal.stderr.write(`${formatDiagnostic(diagnostic, { source: result.source, color, cwd: terminal.cwd })}\n\n`);
+    terminal.stderr.write(`${formatDiagnostic(diagnostic, { source: result.sources ?? result.source, color, cwd: terminal.cwd })}\n\n`);
   }
   const warnings = result.diagnostics.length - errors.length;
   const shown = path.relative(terminal.cwd, target) || target;

@@ -70,7 +70,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections(); // the exporters keep connections alive
+    });
   return { endpoint: `http://127.0.0.1:${port}`, metrics, traces, contentTypes, close, [Symbol.asyncDispose]: close };
 }
 

@@ -13,7 +13,7 @@ export interface ParsedSample {
   value?: number;
   count?: number;
   sum?: number;
-  buckets?: { upperBound: number | string; cumulativeCount: number }[];
+  buckets?: { upperBound: string; cumulativeCount: number }[];
 }
 export interface ParsedFamily {
   type: 'COUNTER' | 'GAUGE' | 'HISTOGRAM' | 'SUMMARY' | 'UNTYPED';

@@ -56,6 +56,8 @@ export interface DispatchEntry<Item> {
   readonly key: string;
   /** Times this entry was handed out, 1 on the first delivery. */
   deliveries: number;
+  /** When it was last handed out (ms since epoch). */
+  deliveredAt: number;
   state: DispatchState;
 }
 
@@ -73,6 +75,7 @@ export class KeyedDispatcher<Item> {
   #ready: string[] = [];
   #readyStart = 0;
   readonly #timers = new Map<DispatchEntry<Item>, ReturnType<typeof setTimeout>>();
+  readonly #handedOut = new Set<DispatchEntry<Item>>();
   #total = 0;
   #acked = 0;
   #inFlight = 0;
@@ -97,6 +100,13 @@ export class KeyedDispatcher<Item> {
     return this.#inFlight;
   }
 
+  /** When the longest-held entry in flight was handed out; undefined with none in flight. */
+  oldestInFlightSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const entry of this.#handedOut) if (oldest === undefined || entry.deliveredAt < oldest) oldest = entry.deliveredAt;
+    return oldest;
+  }
+
   /** Every entry pushed has been acked. */
   get done(): boolean {
     return this.#acked === this.#total;
@@ -108,7 +118,7 @@ export class KeyedDispatcher<Item> {
 
   push(key: string, item: Item): DispatchEntry<Item> {
     if (this.#stopped) throw new Error('dispatcher is stopped');
-    const entry: DispatchEntry<Item> = { item, key, deliveries: 0, state: 'queued' };
+    const entry: DispatchEntry<Item> = { item, key, deliveries: 0, deliveredAt: 0, state: 'queued' };
     this.#total += 1;
     const lane = this.#lanes.get(key);
     if (lane) {
@@ -179,7 +189,9 @@ export class KeyedDispatcher<Item> {
       const entry = this.#lanes.get(key)![0]!;
       entry.state = 'in-flight';
       entry.deliveries += 1;
+      entry.deliveredAt = Date.now();
       this.#inFlight += 1;
+      this.#handedOut.add(entry);
       this.#deliver(entry, this.#settlementFor(entry));
     }
   }
@@ -191,6 +203,7 @@ export class KeyedDispatcher<Item> {
       if (settled) return false;
       settled = true;
       this.#inFlight -= 1;
+      this.#handedOut.delete(entry);
       this.#limiter.release();
       return true;
     };

@@ -12,6 +12,13 @@ import { WoodworkBusError } from '../../errors.js';
 
 /** Header carrying the envelope's message_id, so plain Kafka tools can see it without parsing. */
 export const MESSAGE_ID_HEADER = 'message_id';
+/**
+ * Header carrying a per-process publish counter. Records of one publish share a millisecond
+ * timestamp but may sit on different partitions; replay merges partitions by (timestamp, this),
+ * which is publish order for everything one process published.
+ */
+export const SEQUENCE_HEADER = 'ww_seq';
+let sequence = 0;
 
 interface PendingPublish {
   readonly topic: string;
@@ -32,13 +39,16 @@ export interface PublisherLimits {
   readonly maxBatchBytes: number;
 }
 
-export function toKafkaMessage(record: WireRecord): Message {
+export function toKafkaMessage(record: WireRecord, timestamp: string): Message {
   const body = record.body;
+  sequence = sequence >= Number.MAX_SAFE_INTEGER ? 0 : sequence + 1;
   return {
     key: record.key,
     // A view on the caller's bytes, not a copy.
     value: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-    headers: { [MESSAGE_ID_HEADER]: record.messageId },
+    // Set at publish time, not when kafkajs encodes (or re-encodes, on a retry) the request.
+    timestamp,
+    headers: { [MESSAGE_ID_HEADER]: record.messageId, [SEQUENCE_HEADER]: String(sequence) },
   };
 }
 
@@ -68,7 +78,8 @@ export class KafkaPublisher {
     }
     if (records.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const messages = records.map(toKafkaMessage);
+      const timestamp = String(Date.now());
+      const messages = records.map((record) => toKafkaMessage(record, timestamp));
       const entry: PendingPublish = {
         topic,
         messages,

@@ -289,10 +289,17 @@ export class MemoryGroup {
   }
 }
 
+const CHUNK = 1_024;
+
 export class MemoryTopic {
-  /** The retained log; `records[head]` has sequence `firstSequence`. */
-  private records: (WireRecord | undefined)[] = [];
-  private head = 0;
+  /**
+   * The retained log in chunks of 1 024 records; `chunks[0][0]` has sequence `firstSequence`.
+   * Chunks, not one big array: a record pushed into a young chunk costs the garbage collector
+   * nothing extra, while every push into a long-lived array is an old-to-young pointer it must
+   * track. Whole chunks are dropped, so the log keeps between `retention` and
+   * `retention + 1 024` records.
+   */
+  private chunks: WireRecord[][] = [[]];
   private firstSequence = 1;
   private nextSequence = 1;
   readonly groups = new Map<string, MemoryGroup>();
@@ -303,18 +310,24 @@ export class MemoryTopic {
   ) {}
 
   append(record: WireRecord): number {
-    const sequence = this.nextSequence++;
-    this.records.push(record);
-    if (this.records.length - this.head > this.broker.options.retention) {
+    let tail = this.chunks[this.chunks.length - 1]!;
+    if (tail.length === CHUNK) {
+      tail = [];
+      this.chunks.push(tail);
       // Trimming the log never drops unacknowledged work: groups hold their own entries.
-      this.records[this.head++] = undefined;
-      this.firstSequence++;
-      if (this.head >= 4096 && this.head * 2 >= this.records.length) {
-        this.records = this.records.slice(this.head);
-        this.head = 0;
+      while (this.nextSequence - this.firstSequence - CHUNK >= this.broker.options.retention) {
+        this.chunks.shift();
+        this.firstSequence += CHUNK;
       }
     }
-    return sequence;
+    tail.push(record);
+    return this.nextSequence++;
+  }
+
+  private at(sequence: number): WireRecord | undefined {
+    const offset = sequence - this.firstSequence;
+    if (offset < 0) return undefined;
+    return this.chunks[Math.floor(offset / CHUNK)]?.[offset % CHUNK];
   }
 
   group(request: AdapterSubscribeRequest): MemoryGroup {
@@ -323,8 +336,8 @@ export class MemoryTopic {
       group = new MemoryGroup(request.group, this.broker);
       this.groups.set(request.group, group);
       if (request.fromBeginning) {
-        for (let index = this.head; index < this.records.length; index++) {
-          group.enqueue(this.records[index]!, this.firstSequence + (index - this.head));
+        for (let sequence = this.firstSequence; sequence < this.nextSequence; sequence++) {
+          group.enqueue(this.at(sequence)!, sequence);
         }
       }
     }
@@ -333,11 +346,10 @@ export class MemoryTopic {
 
   *read(afterSequence: number): Iterable<ReplayedRecord> {
     const end = this.nextSequence;
-    let sequence = Math.max(afterSequence + 1, this.firstSequence);
-    for (; sequence < end; sequence++) {
-      // Re-read the bounds each step: the log may be trimmed while a slow reader iterates.
+    for (let sequence = afterSequence + 1; sequence < end; sequence++) {
+      // The log may be trimmed while a slow reader iterates: skip ahead to what is left.
       if (sequence < this.firstSequence) sequence = this.firstSequence;
-      const record = this.records[this.head + (sequence - this.firstSequence)];
+      const record = this.at(sequence);
       if (record === undefined) break;
       yield { record, position: String(sequence) };
     }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -14,8 +15,8 @@ import (
 )
 
 type bucket struct {
-	UpperBound      float64 `json:"upperBound"`
-	CumulativeCount uint64  `json:"cumulativeCount"`
+	UpperBound      string `json:"upperBound"` // a string: JSON has no +Inf
+	CumulativeCount uint64 `json:"cumulativeCount"`
 }
 
 type sample struct {
@@ -66,7 +67,7 @@ func main() {
 				count, sum := h.GetSampleCount(), h.GetSampleSum()
 				s.Count, s.Sum = &count, &sum
 				for _, b := range h.Bucket {
-					s.Buckets = append(s.Buckets, bucket{b.GetUpperBound(), b.GetCumulativeCount()})
+					s.Buckets = append(s.Buckets, bucket{strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64), b.GetCumulativeCount()})
 				}
 			}
 			fam.Samples = append(fam.Samples, s)

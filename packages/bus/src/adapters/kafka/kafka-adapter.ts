@@ -1,0 +1,283 @@
+/**
+ * The kafka bus adapter (BusAdapterV1) on kafkajs 2: one idempotent producer and one admin client
+ * per adapter, one consumer per subscription, one throwaway consumer per replay. kafkajs is an
+ * optional peer dependency, imported on first connect.
+ */
+import type { Admin, Kafka, KafkaConfig, PartitionMetadata, Producer } from 'kafkajs';
+import type {
+  AdapterReplayRequest,
+  AdapterSubscribeRequest,
+  AdapterSubscription,
+  BusAdapterV1,
+  BusCapabilities,
+  BusHealth,
+  ReplayedRecord,
+  WireRecord,
+} from '../../adapter.js';
+import { WoodworkBusError } from '../../errors.js';
+import { createLogCreator, KAFKAJS_LEVEL } from './log.js';
+import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
+import { KafkaPublisher } from './publisher.js';
+import { replayTopic } from './replay.js';
+import { KafkaSubscription } from './subscription.js';
+import { kafkaTopicName } from './topic-name.js';
+
+type KafkaJs = typeof import('kafkajs');
+
+export const KAFKA_CAPABILITIES: BusCapabilities = Object.freeze({
+  persistent: true,
+  replay: true,
+  // Kafka does not count deliveries; the adapter counts the in-process ones (naks) only.
+  deliveryCount: false,
+  // The idempotent producer drops its own retried batches, not a republished message_id.
+  publishDeduplication: false,
+  crossProcess: true,
+});
+
+/** Imports kafkajs (CommonJS: its exports may sit on `default`); `importer` is for tests. */
+export async function loadKafkaJs(importer: () => Promise<unknown> = () => import('kafkajs')): Promise<KafkaJs> {
+  try {
+    const loaded = (await importer()) as KafkaJs & { default?: KafkaJs };
+    return loaded.Kafka ? loaded : (loaded.default as KafkaJs);
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new WoodworkBusError('WW_BUS_DRIVER_MISSING', 'install kafkajs to use the kafka bus (npm install kafkajs@^2)', { cause: error });
+    }
+    throw error;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+const TIMED_OUT = Symbol('timed out');
+
+interface Connection {
+  readonly kafkajs: KafkaJs;
+  readonly createClient: () => Kafka;
+  readonly admin: Admin;
+  readonly producer: Producer;
+  readonly publisher: KafkaPublisher;
+  readonly partitioner: ReturnType<KafkaJs['Partitioners']['DefaultPartitioner']>;
+}
+
+export class KafkaAdapter implements BusAdapterV1 {
+  readonly specificationVersion = 'v1' as const;
+  readonly adapterName = 'kafka';
+  readonly capabilities = KAFKA_CAPABILITIES;
+  readonly options: ResolvedKafkaOptions;
+  #connecting: Promise<Connection> | undefined;
+  #connection: Connection | undefined;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  readonly #topics = new Map<string, Promise<void>>();
+  readonly #subscriptions = new Set<KafkaSubscription>();
+  /** Replay consumers still leaving their throwaway groups. */
+  readonly #cleanups = new Set<Promise<void>>();
+
+  constructor(url: URL, options: Readonly<Record<string, unknown>> = {}) {
+    this.options = resolveKafkaOptions(url, options);
+  }
+
+  async doConnect(): Promise<void> {
+    await this.#connect();
+  }
+
+  async doPublish(topic: string, records: readonly WireRecord[]): Promise<void> {
+    const connection = await this.#connect();
+    const name = kafkaTopicName(topic);
+    try {
+      await this.#ensureTopic(connection, name);
+    } catch (error) {
+      throw new WoodworkBusError('WW_BUS_PUBLISH_FAILED', `kafka bus: topic "${name}" is not available: ${(error as Error).message}`, {
+        cause: error,
+        isRetryable: true,
+      });
+    }
+    await connection.publisher.publish(name, records);
+  }
+
+  async doSubscribe(request: AdapterSubscribeRequest): Promise<AdapterSubscription> {
+    const connection = await this.#connect();
+    const name = kafkaTopicName(request.topic);
+    try {
+      await this.#ensureTopic(connection, name);
+    } catch (error) {
+      throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: topic "${name}" is not available: ${(error as Error).message}`, {
+        cause: error,
+        isRetryable: true,
+      });
+    }
+    const subscription = new KafkaSubscription(name, request, {
+      createClient: connection.createClient,
+      admin: connection.admin,
+      options: this.options,
+      log: this.options.log,
+      onStopped: (stopped) => this.#subscriptions.delete(stopped),
+    });
+    this.#subscriptions.add(subscription);
+    try {
+      await subscription.start();
+    } catch (error) {
+      this.#subscriptions.delete(subscription);
+      throw error;
+    }
+    return subscription;
+  }
+
+  async *doReplay(request: AdapterReplayRequest): AsyncIterable<ReplayedRecord> {
+    const connection = await this.#connect();
+    yield* replayTopic(
+      {
+        createClient: connection.createClient,
+        admin: connection.admin,
+        options: this.options,
+        log: this.options.log,
+        partitionFor: (key, partitionCount) => this.#partitionFor(connection, key, partitionCount),
+        track: (cleanup) => {
+          this.#cleanups.add(cleanup);
+          void cleanup.finally(() => this.#cleanups.delete(cleanup));
+        },
+      },
+      kafkaTopicName(request.topic),
+      request,
+    );
+  }
+
+  async doHealth(): Promise<BusHealth> {
+    const connection = this.#connection;
+    if (this.#closed || !connection) {
+      return { connected: false, ready: false, adapter: 'kafka', detail: this.#closed ? 'closed' : 'not connected' };
+    }
+    try {
+      // kafkajs would retry for many seconds against a dead broker; health must answer now.
+      const cluster = await withTimeout(connection.admin.describeCluster(), 2_000);
+      if (cluster === TIMED_OUT) return { connected: false, ready: false, adapter: 'kafka', detail: 'the broker did not answer within 2 s' };
+      return { connected: true, ready: true, adapter: 'kafka', detail: `${cluster.brokers.length} broker(s), controller ${cluster.controller}` };
+    } catch (error) {
+      return { connected: false, ready: false, adapter: 'kafka', detail: (error as Error).message };
+    }
+  }
+
+  doClose(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    const connection = this.#connection ?? (await this.#connecting?.catch(() => undefined));
+    const subscriptions = [...this.#subscriptions];
+    await Promise.all(subscriptions.map((subscription) => subscription.close().catch(() => {})));
+    const left = await withTimeout(
+      Promise.all([...subscriptions.map((subscription) => subscription.stopped), ...this.#cleanups]),
+      this.options.closeTimeoutMs,
+    );
+    if (left === TIMED_OUT) {
+      this.options.log({ level: 'warn', namespace: 'Adapter', message: 'closed before every consumer had left its group', extra: {} });
+    }
+    if (!connection) return;
+    await connection.publisher.close(this.options.closeTimeoutMs);
+    await Promise.allSettled([connection.producer.disconnect(), connection.admin.disconnect()]);
+  }
+
+  #connect(): Promise<Connection> {
+    if (this.#closed) return Promise.reject(new WoodworkBusError('WW_BUS_CLOSED', 'kafka bus is closed'));
+    this.#connecting ??= this.#open().then(
+      (connection) => {
+        this.#connection = connection;
+        return connection;
+      },
+      (error: unknown) => {
+        this.#connecting = undefined;
+        throw error;
+      },
+    );
+    return this.#connecting;
+  }
+
+  async #open(): Promise<Connection> {
+    const kafkajs = await loadKafkaJs();
+    const options = this.options;
+    const config: KafkaConfig = {
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      connectionTimeout: options.connectionTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      logLevel: KAFKAJS_LEVEL[options.logLevel],
+      logCreator: createLogCreator(options.logLevel, options.log),
+      // Reconnect quickly after a broker restart: retries every ≤ 2 s for ~20 s, then the
+      // operation fails (consumers restart themselves; publishes have their own deadline).
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+      ...options.kafkaConfig,
+    };
+    // Each consumer gets its own client: kafkajs caches committed offsets per group id in a
+    // client, and two members of one group sharing a client would clear each other's cache.
+    const createClient = () => new kafkajs.Kafka(config);
+    const client = createClient();
+    const admin = client.admin();
+    const producer = client.producer({
+      // Idempotent: a batch retried after a lost response is written once, and in order.
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      // An idempotent producer must never give up on a batch it may have written (a later batch
+      // would reuse its sequence numbers); `publishTimeoutMs` bounds what the caller waits.
+      retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: Number.MAX_SAFE_INTEGER },
+    });
+    try {
+      await admin.connect();
+      await producer.connect();
+    } catch (error) {
+      await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
+      throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: cannot reach ${options.brokers.join(', ')}: ${(error as Error).message}`, {
+        cause: error,
+        isRetryable: true,
+      });
+    }
+    const publisher = new KafkaPublisher(producer, options);
+    return { kafkajs, createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner() };
+  }
+
+  /** Creates the topic with the configured partitions unless it exists; remembered per adapter. */
+  #ensureTopic(connection: Connection, name: string): Promise<void> {
+    let ensured = this.#topics.get(name);
+    if (!ensured) {
+      ensured = connection.admin
+        .createTopics({
+          topics: [{ topic: name, numPartitions: this.options.partitions, replicationFactor: this.options.replicationFactor }],
+          waitForLeaders: true,
+        })
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            this.#topics.delete(name);
+            throw error;
+          },
+        );
+      this.#topics.set(name, ensured);
+    }
+    return ensured;
+  }
+
+  #partitionFor(connection: Connection, key: string, partitionCount: number): number {
+    const partitionMetadata = Array.from(
+      { length: partitionCount },
+      (_, partitionId): PartitionMetadata => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0] }),
+    );
+    return connection.partitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+  }
+}
+
+/** `BusAdapterFactory` for `kafka://` URLs. */
+export function createKafkaAdapter(url: URL, options: Readonly<Record<string, unknown>> = {}): KafkaAdapter {
+  return new KafkaAdapter(url, options);
+}

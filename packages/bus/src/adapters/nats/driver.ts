@@ -1,0 +1,32 @@
+/**
+ * The NATS driver packages are optional peer dependencies: loaded on first connect, never at
+ * import time, so `@woodwork/bus` works without them until someone asks for `nats://`.
+ */
+import { WoodworkBusError } from '../../errors.js';
+
+export type NatsTransportModule = typeof import('@nats-io/transport-node');
+export type NatsJetStreamModule = typeof import('@nats-io/jetstream');
+
+export interface NatsDriver {
+  readonly transport: NatsTransportModule;
+  readonly jetstream: NatsJetStreamModule;
+}
+
+export const MISSING_DRIVER_MESSAGE = 'install @nats-io/transport-node and @nats-io/jetstream to use the nats bus';
+
+let loading: Promise<NatsDriver> | undefined;
+
+export function loadNatsDriver(): Promise<NatsDriver> {
+  loading ??= Promise.all([import('@nats-io/transport-node'), import('@nats-io/jetstream')]).then(
+    ([transport, jetstream]) => ({ transport, jetstream }),
+    (error: unknown) => {
+      loading = undefined;
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+        throw new WoodworkBusError('WW_BUS_DRIVER_MISSING', MISSING_DRIVER_MESSAGE, { cause: error });
+      }
+      throw error;
+    },
+  );
+  return loading;
+}

@@ -1,0 +1,602 @@
+/**
+ * Reads one partition of a topic for one group member: the durable pull consumer of
+ * (group, partition), while this member owns the partition's lease.
+ *
+ * Per-key order. Every record of the partition that is delivered and not yet acknowledged is
+ * "unresolved"; a key's records are handed to the subscriber one at a time, lowest stream
+ * sequence first, and the next only once the previous one's ack is confirmed by the server. A
+ * record given back (nak) stays unresolved, so its key waits until it comes back.
+ *
+ * Records delivered to someone else. When a member takes a partition over, the previous owner
+ * may have left records delivered and unacknowledged (it crashed, or its handler is stuck). The
+ * reader learns them before it hands anything out: consumer info gives the ack floor and the last
+ * delivered sequence, and a headers-only read of that range gives each record's key (the last
+ * subject token). Those records block their keys until they come back to us and are settled, or
+ * until the ack floor passes them. Every delivery carries the consumer's delivery sequence; a gap
+ * in it means some delivery went elsewhere (or was lost on the way), and the reader scans again
+ * before handing out anything that arrived after the gap. So no ownership race, late pull or lost
+ * message can put a key's records out of order; leases only keep members from competing.
+ */
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { AdapterDelivery, WireRecord } from '../../adapter.js';
+import type { AckConfirmer } from './acker.js';
+import { subjectKeyToken } from './names.js';
+import { readStream } from './read-stream.js';
+import { nanos, parseAckSubject, syntheticAckSubject, toWireRecord } from './wire.js';
+import type { DeliveryInfo } from './wire.js';
+
+/** What a reader needs from its subscription. */
+export interface ReaderHost {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly acker: AckConfirmer;
+  readonly stream: string;
+  readonly maxInFlight: number;
+  readonly ackTimeoutMs: number;
+  readonly pullExpiresMs: number;
+  readonly requestTimeoutMs: number;
+  /** May this member pull and hand out right now (lease valid, not closing)? */
+  mayWork(): boolean;
+  /** Reserve one of the subscription's `maxInFlight` slots, or queue (reader, key) for the next. */
+  takeSlot(reader: PartitionReader, keyToken: string): boolean;
+  slotFreed(): void;
+  deliver(delivery: AdapterDelivery): void;
+  /** The durable consumer is missing (deleted, or not restored yet): create it again. */
+  recreateConsumer(partition: number): Promise<void>;
+  reportError(error: unknown): void;
+  newInbox(): string;
+}
+
+/** A delivered record this reader holds: buffered behind its key, or with the subscriber. */
+export class HeldRecord {
+  withUser = false;
+  settled = false;
+  deliveredAt = 0;
+  touchedAt: number;
+
+  constructor(
+    readonly streamSequence: number,
+    readonly keyToken: string,
+    readonly record: WireRecord,
+    public reply: string,
+    public deliveryCount: number,
+    now: number,
+  ) {
+    this.touchedAt = now;
+  }
+}
+
+interface Incoming {
+  readonly info: DeliveryInfo;
+  readonly message: Msg;
+}
+
+interface Pull {
+  readonly id: number;
+  remaining: number;
+  readonly deadline: number;
+}
+
+export type ReaderState = 'starting' | 'active' | 'draining' | 'closed';
+export type ReleaseMode = 'rebalance' | 'leave' | 'handoff' | 'lost';
+
+const FLOOR_POLL_MS = 200;
+const RESCAN_RETRY_MS = 500;
+/** Grace after a pull's expiry before the reader stops waiting for its 408. */
+const PULL_GRACE_MS = 2_000;
+
+function insertSorted(list: number[], value: number): void {
+  let index = list.length;
+  while (index > 0 && list[index - 1]! > value) index--;
+  if (list[index - 1] !== value) list.splice(index, 0, value);
+}
+
+export class PartitionReader {
+  state: ReaderState = 'starting';
+  private subscription: Subscription | undefined;
+  private inbox = '';
+  private readonly pulls: Pull[] = [];
+  private outstanding = 0;
+  private nextPullId = 1;
+  /** Highest consumer delivery sequence accounted for; -1 until the first scan. */
+  private lastDeliverySequence = -1;
+  /** The delivered consumer sequence the last scan saw. */
+  private scannedDeliverySequence = 0;
+  private scanning: Promise<void> | undefined;
+  private readonly intake: Incoming[] = [];
+  /** key token → unresolved stream sequences, ascending. */
+  private readonly lanes = new Map<string, number[]>();
+  /** stream sequence → key token, for every unresolved sequence. */
+  private readonly keyOf = new Map<number, string>();
+  private readonly held = new Map<number, HeldRecord>();
+  /** Unresolved sequences delivered to someone else (learned by a scan). */
+  private readonly foreign = new Set<number>();
+  /** Sequences we gave back, with the earliest time they may come back. */
+  private readonly givenBack = new Map<number, number>();
+  private floorTimer: ReturnType<typeof setTimeout> | undefined;
+  private inUser = 0;
+  private unconfirmedAcks = 0;
+  private settledWaiter: (() => void) | undefined;
+  private releasing: Promise<void> | undefined;
+  private releaseMode: ReleaseMode | undefined;
+
+  constructor(
+    private readonly host: ReaderHost,
+    readonly partition: number,
+    readonly consumer: string,
+    private readonly filter: string,
+  ) {}
+
+  /** Subscribe the pull inbox, learn what others hold, start pulling. */
+  async start(): Promise<void> {
+    this.inbox = this.host.newInbox();
+    this.subscription = this.host.nc.subscribe(`${this.inbox}.*`, {
+      callback: (_error, message) => this.onMessage(message),
+    });
+    await this.rescan();
+    if (this.state !== 'starting') return;
+    this.state = 'active';
+    this.resume();
+  }
+
+  /** Lease valid again, or slots free: hand out what waits and pull more. */
+  resume(): void {
+    if (this.state !== 'active') return;
+    for (const keyToken of [...this.lanes.keys()]) this.dispatch(keyToken);
+    this.pull();
+  }
+
+  /** The connection came back: pull requests died with it. */
+  onReconnect(): void {
+    this.pulls.length = 0;
+    this.outstanding = 0;
+    this.pull();
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** A record our subscriber has held longer than the ack timeout, if any. */
+  stuckRecord(now: number): HeldRecord | undefined {
+    for (const held of this.held.values()) {
+      if (held.withUser && now - held.deliveredAt > this.host.ackTimeoutMs) return held;
+    }
+    return undefined;
+  }
+
+  /** Periodic upkeep: overdue pulls, and keeping buffered records from timing out on the server. */
+  maintain(now: number): void {
+    if (this.state === 'closed') return;
+    while (this.pulls.length > 0 && this.pulls[0]!.deadline <= now) this.endPull(this.pulls[0]!.id);
+    const touchEvery = this.host.ackTimeoutMs / 3;
+    for (const held of this.held.values()) {
+      if (!held.withUser && now - held.touchedAt >= touchEvery) {
+        held.touchedAt = now;
+        this.send(held.reply, '+WPI');
+      }
+    }
+    this.pull();
+  }
+
+  /**
+   * Stops reading the partition. `lost`: someone else owns it already, just stop. Otherwise stop
+   * deliveries (unsubscribing drops our pull requests on the server), wait for our subscriber to
+   * settle what it holds (not on `handoff`: a stuck handler is why we leave), then give back any
+   * delivery that was on its way to us when we unsubscribed, so the next owner gets it at once.
+   */
+  release(mode: ReleaseMode, settleTimeoutMs = Infinity): Promise<void> {
+    if (this.releasing) return this.releasing;
+    this.releaseMode = mode;
+    const wasScanning = this.scanning !== undefined || this.state === 'starting';
+    this.state = 'draining';
+    for (const held of [...this.held.values()]) {
+      if (held.withUser) continue;
+      this.held.delete(held.streamSequence);
+      this.givenBack.set(held.streamSequence, Date.now());
+      this.send(held.reply, '-NAK');
+    }
+    for (const incoming of this.intake.splice(0)) this.send(incoming.message.reply!, '-NAK');
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+    this.pulls.length = 0;
+    this.outstanding = 0;
+    this.stopFloorPolling();
+    if (mode === 'lost') {
+      this.state = 'closed';
+      this.releasing = Promise.resolve();
+      return this.releasing;
+    }
+    this.releasing = (async () => {
+      try {
+        await this.host.nc.flush();
+        if (mode !== 'handoff') await this.untilSettled(settleTimeoutMs);
+        if (!wasScanning) await this.giveBackLost();
+      } catch (error) {
+        // Disconnected while leaving: what we could not give back returns after the ack wait.
+        this.host.reportError(error);
+      } finally {
+        this.state = 'closed';
+      }
+    })();
+    return this.releasing;
+  }
+
+  /** Draining or closed: state changes across awaits, so read it through a getter. */
+  private get stopped(): boolean {
+    return this.state === 'draining' || this.state === 'closed';
+  }
+
+  get isReleasing(): boolean {
+    return this.releasing !== undefined;
+  }
+
+  get mode(): ReleaseMode | undefined {
+    return this.releaseMode;
+  }
+
+  // ---- deliveries -------------------------------------------------------------------------
+
+  private onMessage(message: Msg): void {
+    const info = parseAckSubject(message.reply);
+    if (info === undefined) {
+      this.onStatus(message);
+      return;
+    }
+    this.countDelivery();
+    if (this.stopped) {
+      this.send(message.reply!, '-NAK');
+      return;
+    }
+    const incoming: Incoming = { info, message };
+    if (this.scanning !== undefined) {
+      this.intake.push(incoming);
+      return;
+    }
+    this.ingest(incoming);
+    this.pull();
+  }
+
+  private ingest(incoming: Incoming): boolean {
+    const sequence = incoming.info.deliverySequence;
+    if (sequence > this.lastDeliverySequence + 1) {
+      // Someone else got deliveries since the last one we saw: find out what before going on.
+      this.intake.push(incoming);
+      void this.rescan();
+      return false;
+    }
+    if (sequence > this.lastDeliverySequence) this.lastDeliverySequence = sequence;
+    this.accept(incoming);
+    return true;
+  }
+
+  private accept({ info, message }: Incoming): void {
+    const streamSequence = info.streamSequence;
+    const now = Date.now();
+    const existing = this.held.get(streamSequence);
+    if (existing !== undefined) {
+      // Redelivered while we hold it (the server's ack wait ran out): keep one copy, newest reply.
+      existing.reply = message.reply!;
+      existing.deliveryCount = info.deliveryCount;
+      existing.touchedAt = now;
+      return;
+    }
+    const keyToken = subjectKeyToken(message.subject);
+    this.foreign.delete(streamSequence);
+    this.givenBack.delete(streamSequence);
+    this.track(streamSequence, keyToken);
+    const record = toWireRecord(this.host.stream, streamSequence, message.subject, message);
+    this.held.set(streamSequence, new HeldRecord(streamSequence, keyToken, record, message.reply!, info.deliveryCount, now));
+    this.dispatch(keyToken);
+  }
+
+  private track(streamSequence: number, keyToken: string): void {
+    if (this.keyOf.has(streamSequence)) return;
+    this.keyOf.set(streamSequence, keyToken);
+    let lane = this.lanes.get(keyToken);
+    if (lane === undefined) {
+      lane = [];
+      this.lanes.set(keyToken, lane);
+    }
+    insertSorted(lane, streamSequence);
+  }
+
+  private untrack(streamSequence: number): string | undefined {
+    const keyToken = this.keyOf.get(streamSequence);
+    if (keyToken === undefined) return undefined;
+    this.keyOf.delete(streamSequence);
+    const lane = this.lanes.get(keyToken);
+    if (lane !== undefined) {
+      const index = lane.indexOf(streamSequence);
+      if (index >= 0) lane.splice(index, 1);
+      if (lane.length === 0) this.lanes.delete(keyToken);
+    }
+    return keyToken;
+  }
+
+  /** Hands out the key's oldest unresolved record if we have it and it is not out already. */
+  dispatch(keyToken: string): void {
+    if (this.state !== 'active') return;
+    const lane = this.lanes.get(keyToken);
+    if (lane === undefined) return;
+    const held = this.held.get(lane[0]!);
+    if (held === undefined || held.withUser) return;
+    if (!this.host.takeSlot(this, keyToken)) return;
+    held.withUser = true;
+    held.deliveredAt = Date.now();
+    this.inUser++;
+    this.host.deliver({
+      record: held.record,
+      deliveryCount: held.deliveryCount,
+      position: String(held.streamSequence),
+      ack: () => this.ack(held),
+      nak: (delayMs) => this.nak(held, delayMs),
+    });
+  }
+
+  private giveUp(held: HeldRecord): boolean {
+    if (held.settled) return false;
+    held.settled = true;
+    held.withUser = false;
+    if (this.held.get(held.streamSequence) === held) this.held.delete(held.streamSequence);
+    this.inUser--;
+    this.host.slotFreed();
+    return true;
+  }
+
+  private ack(held: HeldRecord): Promise<void> {
+    if (!this.giveUp(held)) return Promise.resolve();
+    this.unconfirmedAcks++;
+    this.pull();
+    // The key moves on only once the server has the ack: an ack lost in a reconnect would bring
+    // the record back after the key's next one.
+    return this.host.acker.send(held.reply, '+ACK', Math.max(this.host.ackTimeoutMs, this.host.requestTimeoutMs)).then(
+      () => {
+        this.unconfirmedAcks--;
+        // A copy redelivered meanwhile and still buffered is acknowledged too: drop it.
+        const copy = this.held.get(held.streamSequence);
+        if (copy !== undefined && !copy.withUser) this.held.delete(held.streamSequence);
+        if (!this.held.has(held.streamSequence)) {
+          const keyToken = this.untrack(held.streamSequence);
+          if (keyToken !== undefined) this.dispatch(keyToken);
+        }
+        this.checkSettled();
+      },
+      (error: unknown) => {
+        // Not confirmed: it stays unresolved and comes back after the ack wait.
+        this.unconfirmedAcks--;
+        this.checkSettled();
+        throw error;
+      },
+    );
+  }
+
+  private nak(held: HeldRecord, delayMs: number): Promise<void> {
+    if (!this.giveUp(held)) return Promise.resolve();
+    const delay = Math.max(0, Math.round(delayMs));
+    // It stays unresolved: its key waits until the server hands it back (after `delay`).
+    this.givenBack.set(held.streamSequence, Date.now() + delay);
+    this.send(held.reply, delay > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delay) })}` : '-NAK');
+    this.checkSettled();
+    this.pull();
+    return Promise.resolve();
+  }
+
+  private send(subject: string, body: string): void {
+    try {
+      this.host.nc.publish(subject, body);
+    } catch {
+      // Closed: the server redelivers after the ack wait.
+    }
+  }
+
+  private checkSettled(): void {
+    if (this.settledWaiter !== undefined && this.inUser === 0 && this.unconfirmedAcks === 0) {
+      const waiter = this.settledWaiter;
+      this.settledWaiter = undefined;
+      waiter();
+    }
+  }
+
+  private untilSettled(timeoutMs: number): Promise<void> {
+    if (this.inUser === 0 && this.unconfirmedAcks === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = Number.isFinite(timeoutMs) ? setTimeout(resolve, timeoutMs) : undefined;
+      this.settledWaiter = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  // ---- pulling ------------------------------------------------------------------------------
+
+  /**
+   * Keeps pull requests open for as many records as this partition may still buffer: at most
+   * `maxInFlight` held per partition (the consumer's max_ack_pending says the same to the server).
+   * Topped up in halves, like the NATS client's own consume().
+   */
+  pull(): void {
+    if (this.state !== 'active' || this.scanning !== undefined || !this.host.mayWork()) return;
+    const room = this.host.maxInFlight - this.held.size - this.outstanding;
+    if (room <= 0) return;
+    if (this.outstanding > 0 && room < Math.ceil(this.host.maxInFlight / 2)) return;
+    const id = this.nextPullId++;
+    this.pulls.push({ id, remaining: room, deadline: Date.now() + this.host.pullExpiresMs + PULL_GRACE_MS });
+    this.outstanding += room;
+    try {
+      this.host.nc.publish(
+        `$JS.API.CONSUMER.MSG.NEXT.${this.host.stream}.${this.consumer}`,
+        JSON.stringify({ batch: room, expires: nanos(this.host.pullExpiresMs) }),
+        { reply: `${this.inbox}.${id}` },
+      );
+    } catch {
+      this.endPull(id);
+    }
+  }
+
+  private countDelivery(): void {
+    const pull = this.pulls[0];
+    if (pull === undefined) return;
+    pull.remaining--;
+    this.outstanding--;
+    if (pull.remaining <= 0) this.pulls.shift();
+  }
+
+  private endPull(id: number): void {
+    const index = this.pulls.findIndex((pull) => pull.id === id);
+    if (index < 0) return;
+    this.outstanding -= this.pulls[index]!.remaining;
+    this.pulls.splice(index, 1);
+  }
+
+  private onStatus(message: Msg): void {
+    const code = message.headers?.code ?? 0;
+    if (code === 100) return; // idle heartbeat
+    this.endPull(Number(message.subject.slice(this.inbox.length + 1)));
+    const description = (message.headers?.description ?? '').toLowerCase();
+    if (code === 409 && description.includes('consumer deleted')) {
+      this.host.recreateConsumer(this.partition).then(
+        () => this.pull(),
+        (error: unknown) => this.host.reportError(error),
+      );
+      return;
+    }
+    if (code === 409 || code === 503) {
+      setTimeout(() => this.pull(), RESCAN_RETRY_MS).unref?.();
+      return;
+    }
+    this.pull();
+  }
+
+  // ---- learning what others hold --------------------------------------------------------------
+
+  private rescan(): Promise<void> {
+    this.scanning ??= this.scanUntilDone().finally(() => {
+      this.scanning = undefined;
+      this.drainIntake();
+    });
+    return this.scanning;
+  }
+
+  private async scanUntilDone(): Promise<void> {
+    for (;;) {
+      if (this.stopped) return;
+      try {
+        await this.scan();
+        return;
+      } catch (error) {
+        if (this.stopped) return;
+        this.host.reportError(error);
+        await new Promise((resolve) => setTimeout(resolve, RESCAN_RETRY_MS));
+      }
+    }
+  }
+
+  private async scan(): Promise<void> {
+    const info = await this.host.jsm.consumers.info(this.host.stream, this.consumer);
+    const floor = info.ack_floor.stream_seq;
+    const end = info.delivered.stream_seq;
+    if (info.num_ack_pending > 0 && end > floor) {
+      for await (const message of readStream(this.host.js, this.host.stream, {
+        filter: this.filter,
+        fromSequence: floor + 1,
+        toSequence: end,
+        headersOnly: true,
+        expiresMs: this.host.requestTimeoutMs,
+      })) {
+        if (this.keyOf.has(message.seq)) continue;
+        this.track(message.seq, subjectKeyToken(message.subject));
+        this.foreign.add(message.seq);
+      }
+    }
+    this.pruneBelow(floor);
+    this.scannedDeliverySequence = info.delivered.consumer_seq;
+    this.lastDeliverySequence = Math.max(this.lastDeliverySequence, info.delivered.consumer_seq);
+    if (this.foreign.size > 0) this.startFloorPolling();
+  }
+
+  private drainIntake(): void {
+    const pending = this.intake.splice(0);
+    for (let index = 0; index < pending.length; index++) {
+      const incoming = pending[index]!;
+      if (this.stopped) {
+        this.send(incoming.message.reply!, '-NAK');
+        continue;
+      }
+      if (incoming.info.deliverySequence <= this.scannedDeliverySequence) {
+        this.accept(incoming); // the scan already counted it
+        continue;
+      }
+      if (!this.ingest(incoming)) {
+        this.intake.push(...pending.slice(index + 1));
+        return;
+      }
+    }
+    this.pull();
+  }
+
+  /** Everything at or below the ack floor is acknowledged: foreign records there are done. */
+  private pruneBelow(floor: number): void {
+    for (const sequence of [...this.foreign]) {
+      if (sequence > floor) continue;
+      this.foreign.delete(sequence);
+      const keyToken = this.untrack(sequence);
+      if (keyToken !== undefined) this.dispatch(keyToken);
+    }
+  }
+
+  private startFloorPolling(): void {
+    if (this.floorTimer !== undefined) return;
+    const poll = async () => {
+      this.floorTimer = undefined;
+      if (this.foreign.size === 0 || this.state === 'draining' || this.state === 'closed') return;
+      try {
+        const info = await this.host.jsm.consumers.info(this.host.stream, this.consumer);
+        this.pruneBelow(info.ack_floor.stream_seq);
+      } catch {
+        // Next round.
+      }
+      if (this.foreign.size > 0 && !this.stopped) {
+        this.floorTimer = setTimeout(() => void poll(), FLOOR_POLL_MS);
+        this.floorTimer.unref?.();
+      }
+    };
+    this.floorTimer = setTimeout(() => void poll(), FLOOR_POLL_MS);
+    this.floorTimer.unref?.();
+  }
+
+  private stopFloorPolling(): void {
+    if (this.floorTimer !== undefined) clearTimeout(this.floorTimer);
+    this.floorTimer = undefined;
+  }
+
+  /**
+   * After we unsubscribed: if the consumer delivered more than we saw, those deliveries were on
+   * the wire when our interest went away. They are ours and pending; give them back now (keeping
+   * the delay of any we had given back with one) instead of leaving them to the ack wait.
+   */
+  private async giveBackLost(): Promise<void> {
+    const info = await this.host.jsm.consumers.info(this.host.stream, this.consumer);
+    if (info.delivered.consumer_seq <= this.lastDeliverySequence) return;
+    const now = Date.now();
+    for await (const message of readStream(this.host.js, this.host.stream, {
+      filter: this.filter,
+      fromSequence: info.ack_floor.stream_seq + 1,
+      toSequence: info.delivered.stream_seq,
+      headersOnly: true,
+      expiresMs: this.host.requestTimeoutMs,
+    })) {
+      const sequence = message.seq;
+      if (this.foreign.has(sequence) || this.held.get(sequence)?.withUser) continue;
+      const delay = Math.max(0, (this.givenBack.get(sequence) ?? 0) - now);
+      this.send(
+        syntheticAckSubject(this.host.stream, this.consumer, sequence, info.delivered.consumer_seq),
+        delay > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delay) })}` : '-NAK',
+      );
+    }
+    await this.host.nc.flush();
+  }
+}

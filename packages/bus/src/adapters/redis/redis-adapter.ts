@@ -1,0 +1,493 @@
+/**
+ * The redis bus adapter: Redis Streams with consumer groups, through ioredis. This file owns the
+ * connections, publishing, replay, trimming and health; subscription.ts owns consuming.
+ */
+import type {
+  AdapterReplayRequest,
+  AdapterSubscribeRequest,
+  AdapterSubscription,
+  BusAdapterV1,
+  BusCapabilities,
+  BusHealth,
+  ReplayedRecord,
+  WireRecord,
+} from '../../adapter.js';
+import { WoodworkBusError } from '../../errors.js';
+import { loadRedisDriver } from './driver.js';
+import type { RedisClient, RedisConstructor } from './driver.js';
+import { compareEntryIds, formatPosition, parsePosition, partitionFor, topicKeys } from './keys.js';
+import type { TopicKeys } from './keys.js';
+import { driverUrl } from './options.js';
+import type { ResolvedRedisOptions } from './options.js';
+import { Scripts } from './scripts.js';
+import { recordFromFields, RedisSubscription } from './subscription.js';
+
+export const REDIS_CAPABILITIES: BusCapabilities = {
+  persistent: true,
+  replay: true,
+  deliveryCount: true,
+  publishDeduplication: false,
+  crossProcess: true,
+};
+
+/** Oldest Redis with everything used here (XAUTOCLAIM-era XPENDING ranges, exclusive XRANGE). */
+const MINIMUM_VERSION = [6, 2];
+
+type RawEntry = [Buffer, Buffer[] | null];
+
+/** Records per publish script call: big batches are split so Redis is never held for long. */
+const PUBLISH_CHUNK = 256;
+
+function toBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WoodworkBusError('WW_BUS_TIMEOUT', message, { isRetryable: true })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class RedisBusAdapter implements BusAdapterV1 {
+  readonly specificationVersion = 'v1' as const;
+  readonly adapterName = 'redis';
+  readonly capabilities = REDIS_CAPABILITIES;
+  private command: RedisClient | undefined;
+  private scripts: Scripts | undefined;
+  private driver: RedisConstructor | undefined;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private lastError: unknown;
+  /** Partition count per topic, once known (it never changes for a topic). */
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly partitionLookups = new Map<string, Promise<number | undefined>>();
+  /** Open subscriptions, and closed ones whose deliveries are not all settled yet. */
+  private readonly subscriptions = new Set<RedisSubscription>();
+  private readonly publishing = new Set<Promise<void>>();
+  /** Topics this process published or subscribed to: the ones it helps trim. */
+  private readonly trimTopics = new Set<string>();
+  private trimTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly trimToken = `${process.pid}-${Math.random().toString(36).slice(2)}`;
+
+  constructor(
+    private readonly url: URL,
+    readonly options: ResolvedRedisOptions,
+  ) {}
+
+  private keys(topic: string): TopicKeys {
+    if (topic.length === 0) throw new WoodworkBusError('WW_BUS_INVALID_OPTION', 'a redis bus topic must not be empty');
+    return topicKeys(this.options.keyPrefix, topic);
+  }
+
+  private closedError(): WoodworkBusError {
+    return new WoodworkBusError('WW_BUS_CLOSED', 'the redis bus is closed');
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // connections
+
+  doConnect(): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    this.connecting ??= this.connect().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  private async connect(): Promise<void> {
+    this.driver = await loadRedisDriver();
+    const client = new this.driver(driverUrl(this.url), {
+      ...this.options.redisOptions,
+      lazyConnect: true,
+      // Concurrent publishes and acks in one tick leave in one write.
+      enableAutoPipelining: true,
+      // Queued and unanswered commands are resent after a reconnect (a publish either lands —
+      // maybe twice, removed by message_id — or rejects after this many attempts).
+      maxRetriesPerRequest: this.options.maxRetriesPerRequest,
+      autoResendUnfulfilledCommands: true,
+      connectionName: 'woodwork-bus',
+    });
+    client.on('error', (error: unknown) => {
+      this.lastError = error;
+    });
+    try {
+      await this.waitUntilReady(client, 'connect');
+      const info = await client.info('server');
+      const version = /redis_version:(\d+)\.(\d+)/.exec(info);
+      const [major, minor] = version === null ? [0, 0] : [Number(version[1]), Number(version[2])];
+      if (major < MINIMUM_VERSION[0]! || (major === MINIMUM_VERSION[0] && minor < MINIMUM_VERSION[1]!)) {
+        throw new WoodworkBusError('WW_BUS_CONNECTION', `the redis bus needs Redis ${MINIMUM_VERSION.join('.')} or newer; found ${major}.${minor}`);
+      }
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    this.command = client;
+    this.scripts = new Scripts(client);
+    this.trimTimer = setInterval(() => void this.trimAll(), this.options.trimIntervalMs);
+    this.trimTimer.unref();
+  }
+
+  /** Connects a lazily created client, retrying until `connectTimeoutMs`. */
+  private async waitUntilReady(client: RedisClient, what: string): Promise<void> {
+    const deadline = Date.now() + this.options.connectTimeoutMs;
+    client.connect().catch(() => {});
+    while (client.status !== 'ready') {
+      if (Date.now() > deadline || client.status === 'end') {
+        throw new WoodworkBusError(
+          'WW_BUS_CONNECTION',
+          `could not ${what} to redis at ${this.url.host} within ${this.options.connectTimeoutMs} ms: ${String(
+            (this.lastError as Error | undefined)?.message ?? client.status,
+          )}`,
+          { cause: this.lastError, isRetryable: true },
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 50);
+        client.once('ready', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private async ready(): Promise<{ command: RedisClient; scripts: Scripts }> {
+    if (this.closed) throw this.closedError();
+    if (this.command === undefined) await this.doConnect();
+    return { command: this.command!, scripts: this.scripts! };
+  }
+
+  /** A connection of its own for one subscription's blocking reads. */
+  private async openBlockingConnection(name: string): Promise<RedisClient> {
+    const client = new this.driver!(driverUrl(this.url), {
+      ...this.options.redisOptions,
+      lazyConnect: true,
+      enableAutoPipelining: false,
+      // A read in flight when the connection drops must fail, not be resent later: by then the
+      // lease that allowed it may belong to someone else. The read loop waits for `ready` and
+      // decides again.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      connectionName: name,
+    });
+    client.on('error', (error: unknown) => {
+      this.lastError = error;
+    });
+    try {
+      await this.waitUntilReady(client, 'open a reading connection');
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return client;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // topics
+
+  /** The topic's partition count; with `create`, fixes it to our option when the topic is new. */
+  private partitionsOf(topic: string, create: boolean): Promise<number | undefined> | number {
+    const known = this.partitionCounts.get(topic);
+    if (known !== undefined) return known;
+    const key = `${create ? '+' : '?'}${topic}`;
+    let lookup = this.partitionLookups.get(key);
+    if (lookup === undefined) {
+      lookup = (async () => {
+        const { command } = await this.ready();
+        const meta = this.keys(topic).meta;
+        let value: string | null;
+        if (create) {
+          const [, stored] = await Promise.all([
+            command.hsetnx(meta, 'partitions', this.options.partitions),
+            command.hget(meta, 'partitions'),
+          ]);
+          value = stored;
+        } else {
+          value = await command.hget(meta, 'partitions');
+        }
+        if (value === null) return undefined;
+        const count = Number(value);
+        if (!Number.isInteger(count) || count < 1) {
+          throw new WoodworkBusError('WW_BUS_INVALID_OPTION', `${meta} holds partitions=${value}, not a positive integer`);
+        }
+        this.partitionCounts.set(topic, count);
+        return count;
+      })().finally(() => this.partitionLookups.delete(key));
+      this.partitionLookups.set(key, lookup);
+    }
+    return lookup;
+  }
+
+  private async ensureGroups(topic: string, partitions: number, group: string, startId: '$' | '0'): Promise<void> {
+    const { command } = await this.ready();
+    const keys = this.keys(topic);
+    await Promise.all(
+      Array.from({ length: partitions }, (_, partition) =>
+        command.xgroup('CREATE', keys.stream(partition), group, startId, 'MKSTREAM').catch((error: unknown) => {
+          if (!/BUSYGROUP/.test(String((error as Error).message))) throw error;
+        }),
+      ),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // publish
+
+  doPublish(topic: string, records: readonly WireRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const scripts = this.scripts;
+    const partitions = this.partitionCounts.get(topic);
+    // Fast path: connected and the topic known, no extra awaits.
+    const publish =
+      scripts !== undefined && partitions !== undefined
+        ? this.append(scripts, topic, partitions, records)
+        : this.publishSlow(topic, records);
+    this.publishing.add(publish);
+    return publish.finally(() => this.publishing.delete(publish));
+  }
+
+  private async publishSlow(topic: string, records: readonly WireRecord[]): Promise<void> {
+    let partitions: number;
+    let scripts: Scripts;
+    try {
+      scripts = (await this.ready()).scripts;
+      partitions = (await this.partitionsOf(topic, true))!;
+    } catch (error) {
+      throw WoodworkBusError.isInstance(error)
+        ? error
+        : new WoodworkBusError('WW_BUS_PUBLISH_FAILED', `could not publish to ${topic}`, { cause: error, isRetryable: true });
+    }
+    this.trimTopics.add(topic);
+    return this.append(scripts, topic, partitions, records);
+  }
+
+  private append(scripts: Scripts, topic: string, partitions: number, records: readonly WireRecord[]): Promise<void> {
+    const keys = this.keys(topic);
+    // One script call per batch (chunked so one call never holds Redis long); calls on one
+    // connection run in order, and auto-pipelining sends those issued in the same tick together.
+    // No MAXLEN here: trimming must never drop an entry a group has not acknowledged, so it is
+    // left to the trim script.
+    const calls: Promise<unknown>[] = [];
+    for (let start = 0; start < records.length; start += PUBLISH_CHUNK) {
+      const chunk = records.slice(start, start + PUBLISH_CHUNK);
+      const streams = [keys.clock];
+      const values: (string | Buffer)[] = [];
+      for (const record of chunk) {
+        streams.push(keys.stream(partitionFor(record.key, partitions)));
+        values.push(toBuffer(record.body), record.messageId, record.key);
+      }
+      calls.push(scripts.run('wwPublish', streams, values));
+    }
+    return Promise.all(calls).then(
+      () => undefined,
+      (error: unknown) => {
+        throw new WoodworkBusError('WW_BUS_PUBLISH_FAILED', `could not publish to ${topic}: ${(error as Error).message}`, {
+          cause: error,
+          isRetryable: true,
+        });
+      },
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // subscribe
+
+  async doSubscribe(request: AdapterSubscribeRequest): Promise<AdapterSubscription> {
+    const { command, scripts } = await this.ready();
+    const partitions = (await this.partitionsOf(request.topic, true))!;
+    const leaseMs = this.options.leaseMs ?? Math.min(10_000, Math.max(1_000, Math.round(request.ackTimeoutMs)));
+    const subscription = new RedisSubscription(
+      {
+        command,
+        scripts,
+        keys: this.keys(request.topic),
+        partitions,
+        openBlockingConnection: (name) => this.openBlockingConnection(name),
+        ensureGroups: (group, startId) => this.ensureGroups(request.topic, partitions, group, startId),
+        blockMs: this.options.blockMs,
+        leaseMs,
+        claimIntervalMs: this.options.claimIntervalMs,
+        forget: (closed) => this.subscriptions.delete(closed),
+      },
+      request,
+    );
+    this.subscriptions.add(subscription);
+    this.trimTopics.add(request.topic);
+    try {
+      await subscription.start();
+    } catch (error) {
+      await subscription.close().catch(() => {});
+      throw error;
+    }
+    if (this.closed) {
+      await subscription.close();
+      throw this.closedError();
+    }
+    return subscription;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // replay
+
+  /**
+   * The topic's retained entries, oldest first: the partitions' XRANGEs merged by entry id. Ids come
+   * from one clock per topic (the publish script), so this is the order Redis applied the publishes;
+   * entries written by other tools with XADD `*` may tie, and ties go by partition. With a key, only that key's partition is read. Ends at each partition's last
+   * entry as of the call.
+   */
+  async *doReplay(request: AdapterReplayRequest): AsyncIterable<ReplayedRecord> {
+    const { command } = await this.ready();
+    const partitions = await this.partitionsOf(request.topic, false);
+    if (partitions === undefined) return;
+    const keys = this.keys(request.topic);
+    let after: { partition: number; id: string } | undefined;
+    if (request.afterPosition !== undefined) {
+      after = parsePosition(request.afterPosition);
+      if (after === undefined) {
+        throw new WoodworkBusError(
+          'WW_BUS_INVALID_OPTION',
+          `redis bus positions look like p3-1712345678901-0; got ${JSON.stringify(request.afterPosition)}`,
+        );
+      }
+    }
+    const chosen =
+      request.key === undefined ? Array.from({ length: partitions }, (_, index) => index) : [partitionFor(request.key, partitions)];
+    const PAGE = 256;
+    interface Cursor {
+      partition: number;
+      stream: string;
+      end: string;
+      /** The next XRANGE start (`(id` = after id). */
+      start: string;
+      page: RawEntry[];
+      done: boolean;
+    }
+    const ends = await Promise.all(
+      chosen.map((partition) => command.xrevrange(keys.stream(partition), '+', '-', 'COUNT', 1) as Promise<[string, string[]][]>),
+    );
+    const cursors: Cursor[] = [];
+    chosen.forEach((partition, index) => {
+      const last = ends[index]![0];
+      if (last === undefined) return;
+      let start = '-';
+      if (after !== undefined) {
+        // Entries after (id, partition): partitions past `after`'s include its id, the rest exclude it.
+        start = partition > after.partition ? after.id : `(${after.id}`;
+      }
+      cursors.push({ partition, stream: keys.stream(partition), end: last[0], start, page: [], done: false });
+    });
+    const fill = async (cursor: Cursor): Promise<void> => {
+      if (cursor.done || cursor.page.length > 0) return;
+      const page = (await command.xrangeBuffer(cursor.stream, cursor.start, cursor.end, 'COUNT', PAGE)) as unknown as RawEntry[];
+      cursor.page = page.filter((entry) => entry[1] !== null);
+      if (page.length < PAGE) cursor.done = true;
+      if (page.length > 0) cursor.start = `(${page[page.length - 1]![0].toString()}`;
+    };
+    await Promise.all(cursors.map(fill));
+    for (;;) {
+      let best: Cursor | undefined;
+      let bestId = '';
+      for (const cursor of cursors) {
+        const head = cursor.page[0];
+        if (head === undefined) continue;
+        const id = head[0].toString();
+        if (best === undefined || compareEntryIds(id, bestId) < 0) {
+          best = cursor;
+          bestId = id;
+        }
+      }
+      if (best === undefined) return;
+      const [, fields] = best.page.shift()!;
+      if (best.page.length === 0) await fill(best);
+      const record = recordFromFields(fields!, best.partition, bestId);
+      if (request.key !== undefined && record.key !== request.key) continue;
+      yield { record, position: formatPosition(best.partition, bestId) };
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // trimming
+
+  private async trimAll(): Promise<void> {
+    if (this.closed || this.command === undefined) return;
+    for (const topic of this.trimTopics) {
+      try {
+        const keys = this.keys(topic);
+        // One process trims a topic per interval; the others find the lock taken.
+        const locked = await this.command.set(keys.trimLock, this.trimToken, 'PX', this.options.trimIntervalMs, 'NX');
+        if (locked === 'OK') await this.trim(topic);
+      } catch {
+        // Next interval. Trimming late only costs memory.
+      }
+    }
+  }
+
+  /**
+   * Trims a topic now (the adapter does it every `trimIntervalMs`): entries past the retention
+   * (age, length) that every group has acknowledged. Never an entry some group still needs.
+   * Resolves to how many entries were removed.
+   */
+  async trim(topic: string): Promise<number> {
+    const { scripts } = await this.ready();
+    const partitions = await this.partitionsOf(topic, false);
+    if (partitions === undefined) return 0;
+    const keys = this.keys(topic);
+    const removed = await Promise.all(
+      Array.from(
+        { length: partitions },
+        (_, partition) =>
+          scripts.run('wwTrim', [keys.stream(partition)], [this.options.retentionMs, this.options.maxLen]) as Promise<number>,
+      ),
+    );
+    return removed.reduce((sum, count) => sum + count, 0);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // health and close
+
+  async doHealth(): Promise<BusHealth> {
+    const command = this.command;
+    if (command === undefined || this.closed) {
+      return { connected: false, ready: false, adapter: 'redis', detail: this.closed ? 'closed' : 'not connected' };
+    }
+    const connected = command.status === 'ready';
+    let ready = false;
+    let detail = `connection ${command.status}`;
+    if (connected) {
+      try {
+        await withTimeout(command.ping(), 1_000, 'redis did not answer PING within 1 s');
+        ready = true;
+      } catch (error) {
+        detail = `connected but ${(error as Error).message}`;
+      }
+    } else if (this.lastError !== undefined) {
+      detail += `: ${String((this.lastError as Error).message ?? this.lastError)}`;
+    }
+    return { connected, ready, adapter: 'redis', detail };
+  }
+
+  async doClose(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const subscriptions = [...this.subscriptions];
+    await Promise.allSettled(subscriptions.map((subscription) => subscription.close()));
+    for (const subscription of subscriptions) subscription.abandon();
+    this.subscriptions.clear();
+    if (this.trimTimer !== undefined) clearInterval(this.trimTimer);
+    await Promise.allSettled([...this.publishing]);
+    await this.connecting?.catch(() => {});
+    const command = this.command;
+    if (command !== undefined) {
+      try {
+        await withTimeout(command.quit(), 2_000, 'redis did not answer QUIT');
+      } catch {
+        command.disconnect();
+      }
+    }
+  }
+}

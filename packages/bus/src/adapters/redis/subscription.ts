@@ -1,0 +1,1037 @@
+/**
+ * One member of a consumer group on a redis-bus topic. README.md beside this file explains the
+ * design; in short:
+ *
+ * - A topic is `partitions` streams; a session's records all go to one of them (keys.ts).
+ * - Members of a group share the partitions through leases (scripts.ts REBALANCE): each owns
+ *   about `ceil(partitions / live members)`, only the owner reads a partition, and it reads only
+ *   while its lease cannot expire before the read ends (fencing by time, see `readableUntil`).
+ * - Inside its partitions the owner keeps one lane per session: a session's next entry is handed
+ *   out only once the one before it is acknowledged (XACK answered) — across members too,
+ *   because a new owner first lists the partition's pending entries (XPENDING) and holds back
+ *   every session that still has an entry with someone else ("blockers") until it is settled,
+ *   given back, or idle past the ack timeout (then claimed and redelivered first).
+ * - Entries a member read but never started go back through the handover consumer, so a new
+ *   owner takes them at once.
+ */
+import type { AdapterDelivery, AdapterSubscribeRequest, AdapterSubscription, WireRecord } from '../../adapter.js';
+import { WoodworkBusError } from '../../errors.js';
+import type { RedisClient } from './driver.js';
+import type { TopicKeys } from './keys.js';
+import { compareEntryIds, formatPosition } from './keys.js';
+import { HANDOVER_CONSUMER } from './scripts.js';
+import type { Scripts } from './scripts.js';
+
+/** What a subscription needs from its adapter. */
+export interface SubscriptionContext {
+  readonly command: RedisClient;
+  readonly scripts: Scripts;
+  readonly keys: TopicKeys;
+  readonly partitions: number;
+  /** A fresh connection for this subscription's blocking reads, already connected. */
+  openBlockingConnection(name: string): Promise<RedisClient>;
+  /** Creates the group on every partition stream (`$` or `0`), ignoring BUSYGROUP. */
+  ensureGroups(group: string, startId: '$' | '0'): Promise<void>;
+  readonly blockMs: number;
+  readonly leaseMs: number;
+  readonly claimIntervalMs: number;
+  /** Called once a closed subscription has nothing left to settle. */
+  readonly forget: (subscription: RedisSubscription) => void;
+}
+
+type EntryState = 'buffered' | 'touching' | 'delivered' | 'acking' | 'waiting' | 'redelivering' | 'done';
+
+const now = (): number => performance.now();
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** A session inside one partition: its entries in id order and the one being worked on. */
+class Lane {
+  readonly queue: HeldEntry[] = [];
+  active: HeldEntry | undefined;
+  /** Entries of this session pending with another member that must settle first. */
+  blockers = 0;
+  constructor(
+    readonly name: string,
+    readonly partition: number,
+  ) {}
+}
+
+/** An entry this member holds: read or claimed, maybe handed out. */
+class HeldEntry {
+  state: EntryState = 'buffered';
+  delivery: RedisDelivery | undefined;
+  deliveredAt = 0;
+  constructor(
+    readonly partition: number,
+    readonly id: string,
+    readonly ref: string,
+    readonly record: WireRecord,
+    readonly lane: Lane,
+    public deliveryCount: number,
+    public heldSince: number,
+  ) {}
+}
+
+class OwnedPartition {
+  status: 'recovering' | 'active' | 'releasing' = 'recovering';
+  /** Foreign pending entry id → the lane it holds back. */
+  readonly blockers = new Map<string, Lane>();
+  scanning = false;
+  constructor(
+    readonly index: number,
+    public validUntil: number,
+    /** Taken beyond the fair share because its owner gave it up: kept until this time. */
+    readonly keepUntil = 0,
+  ) {}
+}
+
+class RedisDelivery implements AdapterDelivery {
+  settled = false;
+  readonly record: WireRecord;
+  readonly deliveryCount: number;
+  readonly position: string;
+
+  constructor(
+    private readonly subscription: RedisSubscription,
+    readonly entry: HeldEntry,
+  ) {
+    this.record = entry.record;
+    this.deliveryCount = entry.deliveryCount;
+    this.position = formatPosition(entry.partition, entry.id);
+  }
+
+  ack(): Promise<void> {
+    if (this.settled) return RESOLVED;
+    this.settled = true;
+    return this.subscription.acknowledge(this.entry);
+  }
+
+  nak(delayMs: number): Promise<void> {
+    if (this.settled) return RESOLVED;
+    this.settled = true;
+    return this.subscription.giveBack(this.entry, Math.max(0, delayMs));
+  }
+}
+
+/** An entry as XREADGROUP/XCLAIM/XRANGE return it with Buffer replies: [id, [field, value, …]]. */
+type RawEntry = [Buffer, Buffer[] | null];
+
+const FIELD_ENVELOPE = 'envelope';
+const FIELD_MESSAGE_ID = 'message_id';
+const FIELD_SESSION_ID = 'session_id';
+
+/** Turns stream fields into a record. Entries written by other tools may lack our fields. */
+export function recordFromFields(fields: readonly Buffer[], partition: number, id: string): WireRecord {
+  let body: Buffer | undefined;
+  let messageId: string | undefined;
+  let key: string | undefined;
+  for (let index = 0; index + 1 < fields.length; index += 2) {
+    const name = fields[index]!.toString('latin1');
+    if (name === FIELD_ENVELOPE) body = fields[index + 1]!;
+    else if (name === FIELD_MESSAGE_ID) messageId = fields[index + 1]!.toString();
+    else if (name === FIELD_SESSION_ID) key = fields[index + 1]!.toString();
+  }
+  if (body === undefined) {
+    // Not written by a Woodwork producer: deliver what there is, so the wrapper dead-letters it
+    // with its content instead of losing it.
+    const object: Record<string, string> = {};
+    for (let index = 0; index + 1 < fields.length; index += 2) {
+      object[fields[index]!.toString()] = fields[index + 1]!.toString();
+    }
+    body = Buffer.from(JSON.stringify(object));
+  }
+  if (key === undefined || messageId === undefined) {
+    let parsed: { session_id?: unknown; message_id?: unknown } | undefined;
+    try {
+      parsed = JSON.parse(body.toString()) as typeof parsed;
+    } catch {
+      parsed = undefined;
+    }
+    if (key === undefined) key = typeof parsed?.session_id === 'string' ? parsed.session_id : `unkeyed:p${partition}`;
+    if (messageId === undefined) messageId = typeof parsed?.message_id === 'string' ? parsed.message_id : `redis:p${partition}-${id}`;
+  }
+  return { messageId, key, body };
+}
+
+function isConnectionError(error: unknown): boolean {
+  const message = String((error as Error | undefined)?.message ?? error);
+  return /Connection is closed|Stream isn't writeable|ECONNRESET|ECONNREFUSED|EPIPE|MaxRetriesPerRequest|LOADING|Socket closed/i.test(
+    message,
+  );
+}
+
+export class RedisSubscription implements AdapterSubscription {
+  private readonly owned = new Map<number, OwnedPartition>();
+  private readonly lanes = new Map<string, Lane>();
+  /** Every entry this member holds, by `partition:id`. */
+  private readonly tracked = new Map<string, HeldEntry>();
+  /** Lanes that may have an entry to hand out, oldest first. */
+  private readonly readyLanes = new Set<Lane>();
+  /** Redeliveries waiting for a free slot; they go before new entries. */
+  private readonly redeliveries: HeldEntry[] = [];
+  /** Delayed work (nak delays), with what resolves its promise if the adapter closes first. */
+  private readonly timers = new Map<ReturnType<typeof setTimeout>, () => void>();
+  private readonly streamPartition = new Map<string, number>();
+  /** Acknowledgements Redis did not take (broker away): retried by the scan tick. */
+  private readonly retryAcks = new Set<HeldEntry>();
+  /** Handed out and not settled: bounded by maxInFlight. */
+  private delivered = 0;
+  /** Entries held at most (buffered + handed out): the read-ahead bound. */
+  private readonly capacity: number;
+  private readonly margin: number;
+  private closing = false;
+  private closePromise: Promise<void> | undefined;
+  private blocking: RedisClient | undefined;
+  private blockingClientId: number | undefined;
+  private blockingEpoch = 0;
+  private clientIdEpoch = -1;
+  private reading: Promise<void> | undefined;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private renewTimer: ReturnType<typeof setInterval> | undefined;
+  private renewing = false;
+  private scanTimer: ReturnType<typeof setTimeout> | undefined;
+  private expiryTimer: ReturnType<typeof setInterval> | undefined;
+  private readonly offset: number;
+
+  constructor(
+    private readonly context: SubscriptionContext,
+    private readonly request: AdapterSubscribeRequest,
+  ) {
+    this.capacity = Math.max(2, request.maxInFlight * 2);
+    // A read may block only while the lease has at least this much time left after it.
+    this.margin = Math.max(50, Math.round(context.leaseMs / 10));
+    for (let partition = 0; partition < context.partitions; partition++) {
+      this.streamPartition.set(context.keys.stream(partition), partition);
+    }
+    let hash = 0;
+    for (const char of request.consumerName) hash = (Math.imul(hash, 31) + char.charCodeAt(0)) | 0;
+    this.offset = Math.abs(hash);
+  }
+
+  private get group(): string {
+    return this.request.group;
+  }
+
+  private get me(): string {
+    return this.request.consumerName;
+  }
+
+  async start(): Promise<void> {
+    if (this.me === HANDOVER_CONSUMER) {
+      throw new WoodworkBusError('WW_BUS_INVALID_OPTION', `consumer name ${HANDOVER_CONSUMER} is reserved by the redis bus`);
+    }
+    await this.context.ensureGroups(this.group, this.request.fromBeginning ? '0' : '$');
+    const blocking = await this.context.openBlockingConnection(`woodwork-bus:read:${this.me}`);
+    this.blocking = blocking;
+    blocking.on('ready', () => {
+      this.blockingEpoch++;
+      this.signal();
+    });
+    await this.renew();
+    const renewEvery = Math.max(100, Math.floor(this.context.leaseMs / 3));
+    this.renewTimer = setInterval(() => void this.renew(), renewEvery);
+    this.renewTimer.unref();
+    const expiryEvery = Math.min(1_000, Math.max(25, Math.floor(this.request.ackTimeoutMs / 4)));
+    this.expiryTimer = setInterval(() => this.expire(), expiryEvery);
+    this.expiryTimer.unref();
+    this.scheduleScan();
+    this.loop = this.readLoop();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // ownership
+
+  private leaseKeys(): string[] {
+    const keys: string[] = [];
+    for (let partition = 0; partition < this.context.partitions; partition++) keys.push(this.context.keys.lease(this.group, partition));
+    return keys;
+  }
+
+  private orphanKeys(): string[] {
+    const keys: string[] = [];
+    for (let partition = 0; partition < this.context.partitions; partition++) keys.push(this.context.keys.orphan(this.group, partition));
+    return keys;
+  }
+
+  /** One heartbeat: renew our leases, take our fair share, notice what we lost, give up extras. */
+  private async renew(): Promise<void> {
+    if (this.renewing || this.closing) return;
+    this.renewing = true;
+    const sentAt = now();
+    try {
+      let reply: number[];
+      try {
+        reply = (await this.context.scripts.run('wwRebalance', [this.context.keys.members(this.group), ...this.leaseKeys(), ...this.orphanKeys()], [
+          this.me,
+          this.context.leaseMs,
+          this.context.leaseMs,
+          this.offset,
+        ])) as number[];
+      } catch {
+        // Broker unreachable: leases run out locally; reads and deliveries stop on their own
+        // (readableUntil), and whatever Redis says next decides what we still own.
+        this.dropExpired();
+        return;
+      }
+      if (this.closing) return;
+      const fair = reply[1]!;
+      const validUntil = sentAt + this.context.leaseMs;
+      for (let partition = 0; partition < this.context.partitions; partition++) {
+        const status = reply[partition + 2];
+        const part = this.owned.get(partition);
+        if (status === 1 && part !== undefined) {
+          part.validUntil = validUntil;
+        } else if (status === 1 || status === 2 || status === 3) {
+          // Newly ours (or ours again after we lost it): whatever we still hold from before is stale.
+          if (part !== undefined) this.lose(partition, part);
+          this.acquire(partition, validUntil, status === 3 ? sentAt + this.orphanCooldown() : 0);
+        } else if (part !== undefined && part.status !== 'releasing') {
+          this.lose(partition, part);
+        }
+      }
+      const mine = [...this.owned.values()].filter((part) => part.status !== 'releasing');
+      if (mine.length > fair) {
+        // Give up the partitions with the least work in hand, but not an orphan we just took
+        // over: its previous owner may not take it back yet, and we would pass it around.
+        const extras = mine
+          .filter((part) => part.keepUntil < sentAt)
+          .sort((a, b) => this.heldIn(a.index) - this.heldIn(b.index) || b.index - a.index)
+          .slice(0, mine.length - fair);
+        for (const part of extras) void this.release(part);
+      }
+      this.considerAll();
+      this.signal();
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private heldIn(partition: number): number {
+    let count = 0;
+    for (const entry of this.tracked.values()) if (entry.partition === partition) count++;
+    return count;
+  }
+
+  private dropExpired(): void {
+    const time = now();
+    for (const [partition, part] of this.owned) {
+      if (part.validUntil <= time && part.status !== 'releasing') this.lose(partition, part);
+    }
+  }
+
+  /** How long a member stays off a partition it gave up because a delivery outlived the ack timeout. */
+  private orphanCooldown(): number {
+    return Math.max(this.request.ackTimeoutMs, this.context.leaseMs);
+  }
+
+  private acquire(partition: number, validUntil: number, keepUntil: number): void {
+    const part = new OwnedPartition(partition, validUntil, keepUntil);
+    this.owned.set(partition, part);
+    void this.recover(part);
+  }
+
+  /** A new owner's first step: settle what is pending in the partition before reading new entries. */
+  private async recover(part: OwnedPartition): Promise<void> {
+    // No read that could still add to this partition's pending list may be in flight.
+    await this.quiesceRead();
+    let done = false;
+    while (!done && !this.closing && this.owned.get(part.index) === part) {
+      try {
+        await this.scan(part, true);
+        done = true;
+      } catch (error) {
+        if (!isConnectionError(error)) this.request.onError(error);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+    if (done && this.owned.get(part.index) === part && part.status === 'recovering') {
+      part.status = 'active';
+      this.considerPartition(part.index);
+      this.pump();
+      this.signal();
+      void this.interruptRead();
+    }
+  }
+
+  /** Lease lost (expired, or taken after a pause): forget the partition, hand back what never started. */
+  private lose(partition: number, part: OwnedPartition): void {
+    if (this.owned.get(partition) !== part) return;
+    this.owned.delete(partition);
+    this.dropBlockers(part);
+    void this.handBackBuffered(partition);
+  }
+
+  /**
+   * Voluntary: another member's fair share, or (`orphan`) a delivery here outlived the ack timeout.
+   * Stop reading it, hand back what never started, then free the lease.
+   */
+  private async release(part: OwnedPartition, orphan = false): Promise<void> {
+    if (part.status === 'releasing' || this.owned.get(part.index) !== part) return;
+    part.status = 'releasing';
+    if (orphan) {
+      // Marks the partition for another member to take at once, and keeps us off it meanwhile.
+      await this.context.command
+        .set(this.context.keys.orphan(this.group, part.index), this.me, 'PX', this.orphanCooldown())
+        .catch(() => {});
+    }
+    await this.quiesceRead();
+    this.dropBlockers(part);
+    await this.handBackBuffered(part.index);
+    try {
+      await this.context.scripts.run('wwRelease', [this.context.keys.members(this.group), this.context.keys.lease(this.group, part.index)], [
+        this.me,
+        '0',
+      ]);
+    } catch {
+      // The lease expires by itself.
+    }
+    if (this.owned.get(part.index) === part) this.owned.delete(part.index);
+  }
+
+  private dropBlockers(part: OwnedPartition): void {
+    for (const lane of part.blockers.values()) {
+      lane.blockers--;
+      this.tidy(lane);
+    }
+    part.blockers.clear();
+  }
+
+  /** Entries of a partition we read but never handed out go to the handover consumer. */
+  private async handBackBuffered(partition: number): Promise<void> {
+    const entries: HeldEntry[] = [];
+    for (const lane of this.lanes.values()) {
+      if (lane.partition !== partition || lane.queue.length === 0) continue;
+      for (const entry of lane.queue) entries.push(entry);
+      lane.queue.length = 0;
+      this.readyLanes.delete(lane);
+      this.tidy(lane);
+    }
+    for (const entry of entries) {
+      entry.state = 'done';
+      this.tracked.delete(entry.ref);
+    }
+    if (entries.length > 0) await this.handOver(partition, entries, true);
+    this.signal();
+  }
+
+  private async handOver(partition: number, entries: readonly HeldEntry[], neverStarted: boolean): Promise<void> {
+    try {
+      await this.context.scripts.run('wwGiveBack', [this.context.keys.stream(partition)], [
+        this.group,
+        this.me,
+        HANDOVER_CONSUMER,
+        neverStarted ? '1' : '0',
+        ...entries.map((entry) => entry.id),
+      ]);
+    } catch {
+      // Still pending under our name: the next owner claims them once idle past the ack timeout.
+    }
+  }
+
+  /** The time until which we may read from or hand out entries of `partition`. */
+  private readableUntil(partition: number): number {
+    const part = this.owned.get(partition);
+    if (part === undefined || part.status !== 'active') return 0;
+    return part.validUntil - this.margin;
+  }
+
+  /**
+   * Whether an entry of `partition` stays with us when it cannot be handed out right now. Entries
+   * are handed over only for partitions we no longer own (or are giving up): in a partition we
+   * own, nobody would hold its session back while it sits with the handover consumer.
+   */
+  private keeps(partition: number): boolean {
+    const part = this.owned.get(partition);
+    return !this.closing && part !== undefined && part.status !== 'releasing';
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // pending entries: handover, abandoned work, blockers
+
+  private scheduleScan(): void {
+    if (this.closing) return;
+    let blocked = false;
+    for (const part of this.owned.values()) if (part.blockers.size > 0) blocked = true;
+    const delay = blocked ? Math.min(100, this.context.claimIntervalMs) : this.context.claimIntervalMs;
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      void this.scanAll().finally(() => this.scheduleScan());
+    }, delay);
+    this.scanTimer.unref();
+  }
+
+  private async scanAll(): Promise<void> {
+    if (this.retryAcks.size > 0) await this.retryAcknowledgements();
+    for (const part of [...this.owned.values()]) {
+      if (part.status !== 'active' || this.closing) continue;
+      try {
+        await this.scan(part, false);
+      } catch (error) {
+        if (!isConnectionError(error)) this.request.onError(error);
+      }
+    }
+  }
+
+  /**
+   * Lists a partition's pending entries and acts on the ones not in our hands: claims those given
+   * back or abandoned (idle past the ack timeout), and holds back the sessions of the others.
+   * `recovery`: we just took the partition and no read of ours is in flight, so entries pending
+   * under our own name that we do not track were orphaned (a lost read reply, a previous
+   * incarnation of this consumer name) and are claimed at once.
+   */
+  private async scan(part: OwnedPartition, recovery: boolean): Promise<void> {
+    if (part.scanning) return;
+    part.scanning = true;
+    try {
+      const partition = part.index;
+      const stream = this.context.keys.stream(partition);
+      const pending: [string, string, number, number][] = [];
+      let start = '-';
+      for (;;) {
+        const page = (await this.context.command.xpending(stream, this.group, start, '+', 1000)) as [string, string, number, number][];
+        pending.push(...page);
+        if (page.length < 1000) break;
+        start = `(${page[page.length - 1]![0]}`;
+      }
+      if (this.owned.get(partition) !== part) return;
+      const ackTimeout = this.request.ackTimeoutMs;
+      const claimNow: string[] = [];
+      const claimIdle: string[] = [];
+      const counts = new Map<string, number>();
+      const foreign = new Set<string>();
+      for (const [id, consumer, idle, count] of pending) {
+        if (this.tracked.has(`${partition}:${id}`)) continue;
+        if (consumer === this.me && !recovery) continue; // a read reply still on its way to us
+        counts.set(id, count);
+        foreign.add(id);
+        if (consumer === this.me || consumer === HANDOVER_CONSUMER) claimNow.push(id);
+        else if (idle >= ackTimeout) claimIdle.push(id);
+      }
+      if ((claimNow.length > 0 || claimIdle.length > 0) && now() < part.validUntil - this.margin) {
+        const claimed = [
+          ...(claimNow.length > 0 ? await this.claim(stream, 0, claimNow) : []),
+          ...(claimIdle.length > 0 ? await this.claim(stream, ackTimeout, claimIdle) : []),
+        ];
+        if (this.owned.get(partition) !== part) {
+          // Lost it while claiming: hand them straight back.
+          const ids = claimed.map(([id]) => id.toString());
+          if (ids.length > 0) {
+            await this.context.scripts.run('wwGiveBack', [stream], [this.group, this.me, HANDOVER_CONSUMER, '0', ...ids]).catch(() => {});
+          }
+          return;
+        }
+        for (const [rawId, fields] of claimed) {
+          const id = rawId.toString();
+          if (fields === null) continue;
+          foreign.delete(id);
+          this.enqueue(partition, id, recordFromFields(fields, partition, id), (counts.get(id) ?? 0) + 1);
+        }
+      }
+      // What is still with someone else holds its session back until it settles.
+      const unknown = [...foreign].filter((id) => !part.blockers.has(id));
+      if (unknown.length > 0) {
+        const looked = await Promise.all(
+          unknown.map((id) => this.context.command.xrangeBuffer(stream, id, id) as unknown as Promise<RawEntry[]>),
+        );
+        if (this.owned.get(partition) !== part) return;
+        unknown.forEach((id, index) => {
+          const entry = looked[index]![0];
+          if (entry === undefined || entry[1] === null) {
+            // Pending but deleted from the stream (XDEL by hand): nothing to deliver or wait for.
+            void this.context.command.xack(stream, this.group, id).catch(() => {});
+            foreign.delete(id);
+            return;
+          }
+          const record = recordFromFields(entry[1], partition, id);
+          const lane = this.laneFor(partition, record.key);
+          lane.blockers++;
+          this.readyLanes.delete(lane);
+          part.blockers.set(id, lane);
+        });
+      }
+      for (const [id, lane] of part.blockers) {
+        if (foreign.has(id)) continue;
+        part.blockers.delete(id);
+        lane.blockers--;
+        this.consider(lane);
+      }
+      this.pump();
+    } finally {
+      part.scanning = false;
+    }
+  }
+
+  private async claim(stream: string, minIdle: number, ids: readonly string[]): Promise<RawEntry[]> {
+    // ioredis has xclaimBuffer at runtime but not in its types; callBuffer would lose the command
+    // name under auto-pipelining (ioredis 5.x).
+    const command = this.context.command as unknown as { xclaimBuffer(...args: (string | number)[]): Promise<unknown> };
+    const reply = (await command.xclaimBuffer(stream, this.group, this.me, minIdle, ...ids)) as RawEntry[];
+    return reply.filter((entry) => entry !== null);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // lanes and deliveries
+
+  private laneFor(partition: number, key: string): Lane {
+    const name = `${partition}\u0000${key}`;
+    let lane = this.lanes.get(name);
+    if (lane === undefined) {
+      lane = new Lane(name, partition);
+      this.lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  private enqueue(partition: number, id: string, record: WireRecord, deliveryCount: number): void {
+    const ref = `${partition}:${id}`;
+    if (this.tracked.has(ref)) return;
+    const lane = this.laneFor(partition, record.key);
+    const entry = new HeldEntry(partition, id, ref, record, lane, deliveryCount, now());
+    this.tracked.set(ref, entry);
+    const queue = lane.queue;
+    // Almost always appended; claimed entries (older) go before what was read after them.
+    let index = queue.length;
+    while (index > 0 && compareEntryIds(queue[index - 1]!.id, id) > 0) index--;
+    queue.splice(index, 0, entry);
+    this.consider(lane);
+  }
+
+  private laneReady(lane: Lane): boolean {
+    return (
+      lane.active === undefined && lane.blockers === 0 && lane.queue.length > 0 && now() < this.readableUntil(lane.partition)
+    );
+  }
+
+  private consider(lane: Lane): void {
+    if (this.laneReady(lane)) this.readyLanes.add(lane);
+    else this.tidy(lane);
+  }
+
+  private considerPartition(partition: number): void {
+    for (const lane of this.lanes.values()) if (lane.partition === partition) this.consider(lane);
+  }
+
+  private considerAll(): void {
+    for (const lane of this.lanes.values()) this.consider(lane);
+  }
+
+  /** Forgets a lane with nothing in it. */
+  private tidy(lane: Lane): void {
+    if (lane.active === undefined && lane.blockers === 0 && lane.queue.length === 0) {
+      this.lanes.delete(lane.name);
+      this.readyLanes.delete(lane);
+    }
+  }
+
+  /** Hands out entries while there are free slots: redeliveries first, then ready lanes in order. */
+  private pump(): void {
+    if (this.closing) return;
+    while (this.delivered < this.request.maxInFlight) {
+      const redelivery = this.redeliveries.shift();
+      if (redelivery !== undefined) {
+        if (redelivery.state !== 'redelivering') continue;
+        if (now() >= this.readableUntil(redelivery.partition)) {
+          redelivery.state = 'waiting';
+          void this.redeliver(redelivery);
+          continue;
+        }
+        this.hand(redelivery);
+        continue;
+      }
+      const lane = this.readyLanes.values().next().value as Lane | undefined;
+      if (lane === undefined) return;
+      this.readyLanes.delete(lane);
+      if (!this.laneReady(lane)) {
+        this.tidy(lane);
+        continue;
+      }
+      const entry = lane.queue.shift()!;
+      lane.active = entry;
+      if (now() - entry.heldSince > this.request.ackTimeoutMs / 2) {
+        // It waited long in our buffer: reset its idle time first, so nobody presumes it abandoned
+        // while its handler runs.
+        entry.state = 'touching';
+        this.delivered++;
+        void this.touch(entry);
+      } else {
+        this.hand(entry);
+      }
+    }
+  }
+
+  private async touch(entry: HeldEntry): Promise<void> {
+    let count: unknown;
+    try {
+      count = await this.context.scripts.run('wwRetake', [this.context.keys.stream(entry.partition)], [this.group, this.me, entry.id, 'touch']);
+    } catch {
+      count = null;
+    }
+    this.delivered--;
+    if (entry.state !== 'touching') return;
+    if (typeof count !== 'number') {
+      // Not ours any more (or unreachable): whoever holds it now delivers it.
+      this.finish(entry);
+    } else if (!this.closing && now() < this.readableUntil(entry.partition)) {
+      this.hand(entry);
+    } else if (this.keeps(entry.partition)) {
+      // Ours, but not deliverable this instant (lease renewal due): back to the front of its lane.
+      entry.state = 'buffered';
+      entry.heldSince = now();
+      entry.lane.active = undefined;
+      entry.lane.queue.unshift(entry);
+      this.consider(entry.lane);
+      this.pump();
+    } else {
+      await this.handOver(entry.partition, [entry], true);
+      this.finish(entry);
+    }
+  }
+
+  private hand(entry: HeldEntry): void {
+    entry.state = 'delivered';
+    entry.deliveredAt = now();
+    entry.lane.active = entry;
+    this.delivered++;
+    const delivery = new RedisDelivery(this, entry);
+    entry.delivery = delivery;
+    try {
+      this.request.onDelivery(delivery);
+    } catch (error) {
+      this.request.onError(error);
+    }
+  }
+
+  /** The entry is settled (or no longer ours): free its session for the next entry. */
+  private finish(entry: HeldEntry): void {
+    if (entry.state === 'done') return;
+    entry.state = 'done';
+    this.tracked.delete(entry.ref);
+    const lane = entry.lane;
+    if (lane.active === entry) lane.active = undefined;
+    const index = lane.queue.indexOf(entry);
+    if (index >= 0) lane.queue.splice(index, 1);
+    this.consider(lane);
+    this.pump();
+    this.signal();
+  }
+
+  acknowledge(entry: HeldEntry): Promise<void> {
+    if (entry.state !== 'delivered') return RESOLVED;
+    entry.state = 'acking';
+    this.delivered--;
+    // The session stays closed until Redis has the ack: were we to crash first, the entry would be
+    // redelivered, and it must not come after the session's next one.
+    return this.context.command.xack(this.context.keys.stream(entry.partition), this.group, entry.id).then(
+      () => {
+        this.finish(entry);
+      },
+      (error: unknown) => {
+        // ioredis already retried across reconnects. Keep the session closed and keep trying in
+        // the background; if we lose the partition meanwhile, its next owner waits for this entry.
+        this.retryAcks.add(entry);
+        this.pump();
+        throw new WoodworkBusError('WW_BUS_CONNECTION', `could not acknowledge ${entry.id} on ${this.request.topic}; retrying`, {
+          cause: error,
+          isRetryable: true,
+        });
+      },
+    );
+  }
+
+  private async retryAcknowledgements(): Promise<void> {
+    for (const entry of [...this.retryAcks]) {
+      try {
+        await this.context.command.xack(this.context.keys.stream(entry.partition), this.group, entry.id);
+        this.retryAcks.delete(entry);
+        this.finish(entry);
+      } catch {
+        return; // still unreachable; next tick
+      }
+    }
+  }
+
+  giveBack(entry: HeldEntry, delayMs: number): Promise<void> {
+    if (entry.state !== 'delivered') return RESOLVED;
+    entry.state = 'waiting';
+    this.delivered--;
+    this.pump();
+    if (!this.keeps(entry.partition)) {
+      // Not ours to redeliver: the partition's owner takes it from the handover consumer.
+      return this.later(delayMs, async () => {
+        await this.handOver(entry.partition, [entry], false);
+        this.finish(entry);
+      });
+    }
+    // Ours: keep the session closed and redeliver it here, first, once the delay is over.
+    void this.later(delayMs, () => this.redeliver(entry));
+    return RESOLVED;
+  }
+
+  private later(delayMs: number, work: () => Promise<void>): Promise<void> {
+    if (delayMs <= 0) return work();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        void work().finally(resolve);
+      }, delayMs);
+      this.timers.set(timer, resolve);
+    });
+  }
+
+  private async redeliver(entry: HeldEntry): Promise<void> {
+    if (entry.state !== 'waiting') return;
+    if (!this.keeps(entry.partition)) {
+      await this.handOver(entry.partition, [entry], false);
+      this.finish(entry);
+      return;
+    }
+    if (now() >= this.readableUntil(entry.partition)) {
+      // Still ours but recovering or renewing: the session stays closed; try again shortly.
+      void this.later(50, () => this.redeliver(entry));
+      return;
+    }
+    let count: unknown;
+    try {
+      count = await this.context.scripts.run('wwRetake', [this.context.keys.stream(entry.partition)], [
+        this.group,
+        this.me,
+        entry.id,
+        'redeliver',
+      ]);
+    } catch {
+      // Unreachable: try again shortly; the session stays closed meanwhile.
+      void this.later(100, () => this.redeliver(entry));
+      return;
+    }
+    if (typeof count !== 'number') {
+      this.finish(entry); // taken over by another owner, who delivers it
+      return;
+    }
+    entry.deliveryCount = count;
+    entry.state = 'redelivering';
+    this.redeliveries.push(entry);
+    this.pump();
+  }
+
+  /**
+   * A delivery unsettled past the ack timeout: like a broker would, presume this member dead —
+   * for that partition. It gives the partition up (marked orphaned, so another member takes it at
+   * once and this one stays off it for a cooldown); the next owner finds the entry idle past the
+   * ack timeout and delivers it first. Settling the expired delivery later does nothing.
+   */
+  private expire(): void {
+    const deadline = now() - this.request.ackTimeoutMs;
+    for (const entry of [...this.tracked.values()]) {
+      if (entry.state !== 'delivered' || entry.deliveredAt > deadline) continue;
+      entry.delivery!.settled = true;
+      const part = this.owned.get(entry.partition);
+      // `release` closes the partition synchronously, before `finish` frees the session's lane.
+      if (part !== undefined && !this.closing) void this.release(part, true);
+      this.delivered--;
+      this.finish(entry);
+    }
+    if (this.closing && this.tracked.size === 0 && this.timers.size === 0 && this.expiryTimer !== undefined) {
+      // Closed and nothing left to settle: the adapter can forget us.
+      clearInterval(this.expiryTimer);
+      this.expiryTimer = undefined;
+      this.context.forget(this);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reading
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async readLoop(): Promise<void> {
+    const blocking = this.blocking!;
+    while (!this.closing) {
+      if (blocking.status !== 'ready') {
+        await this.sleep(50);
+        continue;
+      }
+      if (this.clientIdEpoch !== this.blockingEpoch || this.blockingClientId === undefined) {
+        try {
+          const epoch = this.blockingEpoch;
+          this.blockingClientId = (await blocking.client('ID')) as number;
+          this.clientIdEpoch = epoch;
+        } catch {
+          await this.sleep(50);
+          continue;
+        }
+      }
+      const time = now();
+      const partitions: number[] = [];
+      let until = Number.POSITIVE_INFINITY;
+      for (const [partition, part] of this.owned) {
+        const readable = this.readableUntil(partition);
+        if (part.status === 'active' && readable - time > 10) {
+          partitions.push(partition);
+          until = Math.min(until, readable);
+        }
+      }
+      const room = this.capacity - this.tracked.size;
+      if (partitions.length === 0 || room <= 0) {
+        await this.sleep(this.context.blockMs);
+        continue;
+      }
+      const block = Math.floor(Math.min(this.context.blockMs, until - time));
+      const count = Math.max(1, Math.floor(room / partitions.length));
+      const streams = partitions.map((partition) => this.context.keys.stream(partition));
+      const read = this.readOnce(blocking, streams, count, block);
+      this.reading = read;
+      await read;
+      this.reading = undefined;
+    }
+  }
+
+  private async readOnce(blocking: RedisClient, streams: readonly string[], count: number, block: number): Promise<void> {
+    let reply: [Buffer, RawEntry[]][] | null;
+    try {
+      reply = (await blocking.callBuffer(
+        'XREADGROUP',
+        'GROUP',
+        this.group,
+        this.me,
+        'COUNT',
+        count,
+        'BLOCK',
+        block,
+        'STREAMS',
+        ...streams,
+        ...streams.map(() => '>'),
+      )) as [Buffer, RawEntry[]][] | null;
+    } catch (error) {
+      if (this.closing) return;
+      // The reply may have been lost after Redis moved entries to our pending list: look again.
+      for (const stream of streams) {
+        const part = this.owned.get(this.streamPartition.get(stream)!);
+        if (part !== undefined && part.status === 'active') {
+          part.status = 'recovering';
+          void this.recover(part);
+        }
+      }
+      if (/NOGROUP/.test(String((error as Error).message))) {
+        // The group vanished (stream deleted, or a broker restart without persistence): recreate it.
+        await this.context.ensureGroups(this.group, '0').catch((cause: unknown) => this.request.onError(cause));
+      } else if (!isConnectionError(error)) {
+        this.request.onError(error);
+      }
+      await this.sleep(50);
+      return;
+    }
+    if (reply === null) return;
+    const giveBack = new Map<number, HeldEntry[]>();
+    for (const [rawStream, entries] of reply) {
+      const partition = this.streamPartition.get(rawStream.toString())!;
+      const part = this.owned.get(partition);
+      for (const [rawId, fields] of entries) {
+        if (fields === null) continue;
+        const id = rawId.toString();
+        const record = recordFromFields(fields, partition, id);
+        if (part === undefined || part.status === 'releasing') {
+          // Released or lost while the read was under way: not ours to deliver.
+          const lane = this.laneFor(partition, record.key);
+          const list = giveBack.get(partition) ?? [];
+          list.push(new HeldEntry(partition, id, `${partition}:${id}`, record, lane, 1, now()));
+          giveBack.set(partition, list);
+          this.tidy(lane);
+          continue;
+        }
+        this.enqueue(partition, id, record, 1);
+      }
+    }
+    for (const [partition, entries] of giveBack) await this.handOver(partition, entries, true);
+    this.pump();
+  }
+
+  /** Ends the blocking read in flight (CLIENT UNBLOCK) and waits until it has been processed. */
+  private async quiesceRead(): Promise<void> {
+    const read = this.reading;
+    if (read === undefined) return;
+    let settled = false;
+    void read.then(() => {
+      settled = true;
+    });
+    await this.interruptRead();
+    for (let wait = 1; !settled; wait = Math.min(wait * 2, 50)) {
+      await Promise.race([read, new Promise((resolve) => setTimeout(resolve, wait))]);
+      if (!settled) await this.interruptRead();
+    }
+  }
+
+  private async interruptRead(): Promise<void> {
+    if (this.reading === undefined || this.blockingClientId === undefined) return;
+    try {
+      await this.context.command.client('UNBLOCK', this.blockingClientId);
+    } catch {
+      // The read ends at its BLOCK timeout anyway.
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // closing
+
+  close(): Promise<void> {
+    this.closePromise ??= this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closing = true;
+    if (this.renewTimer !== undefined) clearInterval(this.renewTimer);
+    if (this.scanTimer !== undefined) clearTimeout(this.scanTimer);
+    await this.quiesceRead();
+    this.signal();
+    await this.loop;
+    // Nothing is handed out from here on. What waits in our buffer goes back for the next owner;
+    // what handlers hold is settled by the caller (ack, or nak → handover).
+    for (const redelivery of this.redeliveries.splice(0)) {
+      if (redelivery.state === 'redelivering') {
+        redelivery.state = 'waiting';
+        void this.handOver(redelivery.partition, [redelivery], false).finally(() => this.finish(redelivery));
+      }
+    }
+    const partitions = [...this.owned.keys()];
+    for (const part of this.owned.values()) this.dropBlockers(part);
+    await Promise.all(partitions.map((partition) => this.handBackBuffered(partition)));
+    this.owned.clear();
+    try {
+      await this.context.scripts.run('wwRelease', [this.context.keys.members(this.group), ...this.leaseKeys()], [this.me, '1']);
+    } catch {
+      // Leases and membership expire by themselves.
+    }
+    this.blocking?.disconnect();
+  }
+
+  /** The adapter is closing: stop timers that would still touch Redis. */
+  abandon(): void {
+    // Entries they would have handed back stay pending under our name: the next owner claims
+    // them once idle past the ack timeout.
+    for (const [timer, resolve] of this.timers) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.timers.clear();
+    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
+    this.expiryTimer = undefined;
+  }
+}

@@ -1,0 +1,417 @@
+// Unit tests of the Bus wrapper's own logic (backoff, deduplication window, validation, close)
+// and of createBus's URL handling; the end-to-end promises are the conformance suite's.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_BACKOFF,
+  DeduplicationWindow,
+  WoodworkBusError,
+  computeBackoffDelay,
+  createBus,
+  createBusFromAdapter,
+  createMemoryAdapter,
+  deadLetterTopic,
+} from '@woodwork/bus';
+import type { Bus, BusAdapterV1, Envelope } from '@woodwork/bus';
+import { waitFor } from '@woodwork/bus/testing';
+import { driverMissingError } from '../src/create-bus.js';
+
+const memoryUrl = () => `memory://unit-${randomUUID().slice(0, 8)}`;
+
+async function rejection(promise: Promise<unknown>): Promise<WoodworkBusError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  if (!WoodworkBusError.isInstance(error)) throw new Error(`expected a WoodworkBusError, got ${String(error)}`);
+  return error;
+}
+
+describe('computeBackoffDelay', () => {
+  const exact = { ...DEFAULT_BACKOFF, jitter: 0 };
+
+  it('grows exponentially from the initial delay and stops at the maximum', () => {
+    expect([1, 2, 3, 4, 5].map((attempt) => computeBackoffDelay(attempt, exact))).toEqual([100, 200, 400, 800, 1600]);
+    expect(computeBackoffDelay(30, exact)).toBe(30_000);
+    expect(computeBackoffDelay(10_000, exact)).toBe(30_000);
+  });
+
+  it('spreads by ±jitter and never exceeds the maximum', () => {
+    const backoff = { initialDelayMs: 1000, maxDelayMs: 1100, multiplier: 3, jitter: 0.2 };
+    expect(computeBackoffDelay(1, backoff, () => 0)).toBe(800);
+    expect(computeBackoffDelay(1, backoff, () => 0.5)).toBe(1000);
+    expect(computeBackoffDelay(1, backoff, () => 1)).toBe(1100);
+    for (let index = 0; index < 100; index++) {
+      const delay = computeBackoffDelay(1 + (index % 6), DEFAULT_BACKOFF);
+      expect(delay).toBeGreaterThanOrEqual(0);
+      expect(delay).toBeLessThanOrEqual(DEFAULT_BACKOFF.maxDelayMs);
+    }
+  });
+});
+
+describe('DeduplicationWindow', () => {
+  it('remembers at least the last `size` ids and forgets older ones eventually', () => {
+    const window = new DeduplicationWindow(100);
+    const ids = Array.from({ length: 1000 }, () => randomUUID());
+    for (const [index, id] of ids.entries()) {
+      expect(window.has(id)).toBe(false);
+      window.add(id);
+      expect(window.has(id)).toBe(true);
+      // The last 100 are always remembered.
+      for (const recent of ids.slice(Math.max(0, index - 99), index + 1)) expect(window.has(recent)).toBe(true);
+    }
+    // Anything older than twice the size is gone.
+    expect(ids.slice(0, 700).some((id) => window.has(id))).toBe(false);
+  });
+
+  it('is off with size 0 and ignores repeated adds', () => {
+    const off = new DeduplicationWindow(0);
+    off.add('a');
+    expect(off.has('a')).toBe(false);
+    const window = new DeduplicationWindow(2);
+    for (let index = 0; index < 10; index++) window.add('same');
+    window.add('other');
+    expect(window.has('same')).toBe(true);
+    expect(window.has('other')).toBe(true);
+  });
+
+  it('tells apart ids that differ in one character', () => {
+    const window = new DeduplicationWindow(50_000);
+    const base = randomUUID();
+    for (let index = 0; index < 50_000; index++) window.add(`${base}-${index}`);
+    let falsePositives = 0;
+    for (let index = 50_000; index < 100_000; index++) if (window.has(`${base}-${index}`)) falsePositives++;
+    expect(falsePositives).toBe(0);
+  });
+});
+
+describe('publish validation', () => {
+  it('rejects an invalid envelope with WW_BUS_INVALID_ENVELOPE naming the field', async () => {
+    await using bus = await createBus(memoryUrl());
+    const empty = await rejection(bus.publish('t', { session_id: '', event_type: 'x.y' }));
+    expect(empty.code).toBe('WW_BUS_INVALID_ENVELOPE');
+    expect(empty.message).toMatch(/session_id must be a non-empty string/);
+    const attempt = await rejection(bus.publish('t', { session_id: 's', event_type: 'x.y', attempt: 0 }));
+    expect(attempt.message).toMatch(/attempt must be an integer >= 1/);
+    const wrongType = await rejection(bus.publish('t', { session_id: 's', event_type: 'x.y', timestamp: 'yesterday' }));
+    expect(wrongType.message).toMatch(/timestamp must be an ISO 8601 date-time/);
+    const notObject = await rejection(bus.publish('t', null as never));
+    expect(notObject.code).toBe('WW_BUS_INVALID_ENVELOPE');
+    const many = await rejection(
+      bus.publishMany('t', [{ session_id: 's', event_type: 'ok.ok' }, { session_id: 's', event_type: '' }]),
+    );
+    expect(many.message).toMatch(/event_type/);
+  });
+
+  it('rejects topic and group names brokers cannot carry', async () => {
+    await using bus = await createBus(memoryUrl());
+    for (const topic of ['', 'has space', 'a/b', 'wild*', '.leading']) {
+      expect((await rejection(bus.publish(topic, { session_id: 's', event_type: 'x.y' }))).code).toBe('WW_BUS_INVALID_OPTION');
+    }
+    expect((await rejection(bus.subscribe('t', { group: 'no good' }, () => undefined))).code).toBe('WW_BUS_INVALID_OPTION');
+  });
+
+  it('rejects bad subscribe options naming the option', async () => {
+    await using bus = await createBus(memoryUrl());
+    const cases: [object, RegExp][] = [
+      [{ group: 'g', maxInFlight: 0 }, /maxInFlight/],
+      [{ group: 'g', maxAttempts: 1.5 }, /maxAttempts/],
+      [{ group: 'g', ackTimeoutMs: 0 }, /ackTimeoutMs/],
+      [{ group: 'g', deduplicationWindow: -1 }, /deduplicationWindow/],
+      [{ group: 'g', backoff: { jitter: 2 } }, /backoff.jitter/],
+      [{ group: 'g', backoff: { multiplier: 0.5 } }, /backoff.multiplier/],
+      [{}, /group/],
+    ];
+    for (const [options, message] of cases) {
+      const error = await rejection(bus.subscribe('t', options as never, () => undefined));
+      expect(error.code).toBe('WW_BUS_INVALID_OPTION');
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('fills defaults and returns the envelope it published', async () => {
+    await using bus = await createBus(memoryUrl());
+    const envelope = await bus.publish('t', { session_id: 's', event_type: 'x.y', payload: { a: 1 } });
+    expect(envelope).toMatchObject({ session_id: 's', attempt: 1, component_source: 'unknown', is_stream: false });
+    expect(envelope.routing).toEqual({ next_component: null, pipe_chain: [] });
+    expect(Date.parse(envelope.timestamp)).not.toBeNaN();
+  });
+});
+
+describe('close', () => {
+  it('is idempotent, rejects later publishes with WW_BUS_CLOSED and reports health', async () => {
+    const bus = await createBus(memoryUrl());
+    expect(await bus.health()).toMatchObject({ connected: true, ready: true, adapter: 'memory' });
+    await Promise.all([bus.close(), bus.close()]);
+    await bus.close();
+    expect((await rejection(bus.publish('t', { session_id: 's', event_type: 'x.y' }))).code).toBe('WW_BUS_CLOSED');
+    expect((await rejection(bus.subscribe('t', { group: 'g' }, () => undefined))).code).toBe('WW_BUS_CLOSED');
+    expect(await bus.health()).toMatchObject({ connected: false, ready: false });
+  });
+
+  it('finishes in-flight handlers, aborts their signal and gives back what never started', async () => {
+    const url = memoryUrl();
+    const first = await createBus(url);
+    let release!: () => void;
+    const started: string[] = [];
+    let aborted = false;
+    await first.subscribe('t', { group: 'g', maxInFlight: 1 }, async (envelope, context) => {
+      started.push(String(envelope.payload));
+      context.signal.addEventListener('abort', () => (aborted = true));
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await first.publishMany('t', [
+      { session_id: 'a', event_type: 'x.y', payload: 'one' },
+      { session_id: 'b', event_type: 'x.y', payload: 'two' },
+    ]);
+    await waitFor(() => started.length === 1);
+    let closed = false;
+    const closing = first.close().then(() => (closed = true));
+    await waitFor(() => aborted);
+    expect(closed).toBe(false);
+    release();
+    await closing;
+    expect(started).toEqual(['one']);
+    // 'one' was finished and acked; 'two' never started and goes to the next member.
+    await using second = await createBus(url);
+    const later: string[] = [];
+    await second.subscribe('t', { group: 'g' }, (envelope) => {
+      later.push(String(envelope.payload));
+    });
+    await waitFor(() => later.length === 1);
+    expect(later).toEqual(['two']);
+  });
+
+  it('supports await using on buses and subscriptions', async () => {
+    const url = memoryUrl();
+    let subscriptionClosed = false;
+    {
+      await using bus = await createBus(url);
+      {
+        await using subscription = await bus.subscribe('t', { group: 'g' }, () => undefined);
+        expect(subscription.topic).toBe('t');
+      }
+      subscriptionClosed = true;
+      await bus.publish('t', { session_id: 's', event_type: 'x.y' });
+    }
+    expect(subscriptionClosed).toBe(true);
+  });
+});
+
+describe('retries and dead letters', () => {
+  it('waits the backoff between tries and passes the attempt to the handler', async () => {
+    await using bus = await createBus(memoryUrl());
+    const times: number[] = [];
+    const attempts: number[] = [];
+    await bus.subscribe(
+      't',
+      { group: 'g', maxAttempts: 3, backoff: { initialDelayMs: 40, multiplier: 2, jitter: 0 } },
+      (envelope, context) => {
+        times.push(performance.now());
+        attempts.push(context.attempt);
+        expect(envelope.attempt).toBe(context.attempt);
+        if (context.attempt < 3) throw new Error('again');
+      },
+    );
+    await bus.publish('t', { session_id: 's', event_type: 'x.y' });
+    await waitFor(() => attempts.length === 3);
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(35);
+    expect(times[2]! - times[1]!).toBeGreaterThanOrEqual(75);
+  });
+
+  it('writes dead letters as envelopes on <topic>.dead-letter.<group>', async () => {
+    await using bus = await createBus(memoryUrl());
+    await bus.subscribe('orders', { group: 'billing', maxAttempts: 1 }, () => {
+      throw new TypeError('bad order');
+    });
+    const original = await bus.publish('orders', { session_id: 's1', event_type: 'order.placed', payload: { id: 7 } });
+    const letters: Envelope[] = [];
+    await waitFor(async () => {
+      letters.length = 0;
+      for await (const { envelope } of bus.replay(deadLetterTopic('orders', 'billing'))) letters.push(envelope);
+      return letters.length === 1;
+    });
+    expect(deadLetterTopic('orders', 'billing')).toBe('orders.dead-letter.billing');
+    expect(letters[0]).toMatchObject({
+      event_type: 'bus.dead_letter',
+      session_id: 's1',
+      component_source: 'bus',
+      payload: {
+        envelope: original,
+        raw_body: null,
+        topic: 'orders',
+        group: 'billing',
+        attempts: 1,
+        last_error: { name: 'TypeError', message: 'bad order' },
+      },
+    });
+  });
+});
+
+describe('poison messages', () => {
+  it('dead-letters a record delivered more than maxAttempts times without running it', async () => {
+    const published: { topic: string; body: string }[] = [];
+    let acked = false;
+    let ran = false;
+    const memory = createMemoryAdapter(new URL(memoryUrl()));
+    const adapter: BusAdapterV1 = {
+      specificationVersion: 'v1',
+      adapterName: 'fake',
+      capabilities: memory.capabilities,
+      doConnect: async () => undefined,
+      doPublish: async (topic, records) => {
+        for (const record of records) published.push({ topic, body: new TextDecoder().decode(record.body) });
+      },
+      doSubscribe: async (request) => {
+        const body = new TextEncoder().encode(
+          JSON.stringify({
+            message_id: 'm-1', session_id: 's', event_type: 'x.y', component_source: 'c', component_target: null,
+            timestamp: new Date().toISOString(), stream_id: null, is_stream: false, chunk_index: null, is_final: false,
+            payload: null, routing: { next_component: null, pipe_chain: [] }, attempt: 1, trace: null,
+          }),
+        );
+        request.onDelivery({
+          record: { messageId: 'm-1', key: 's', body },
+          deliveryCount: 6,
+          position: '42',
+          ack: async () => {
+            acked = true;
+          },
+          nak: async () => undefined,
+        });
+        return { close: async () => undefined };
+      },
+      doReplay: async function* () {},
+      doHealth: async () => ({ connected: true, ready: true, adapter: 'fake' }),
+      doClose: async () => undefined,
+    };
+    await using bus = await createBusFromAdapter(adapter);
+    await bus.subscribe('t', { group: 'g', maxAttempts: 5 }, () => {
+      ran = true;
+    });
+    await waitFor(() => acked);
+    expect(ran).toBe(false);
+    expect(published).toHaveLength(1);
+    expect(published[0]!.topic).toBe('t.dead-letter.g');
+    const letter = JSON.parse(published[0]!.body) as Envelope<{ attempts: number; last_error: { message: string } }>;
+    expect(letter.event_type).toBe('bus.dead_letter');
+    expect(letter.payload.attempts).toBe(5);
+    expect(letter.payload.last_error.message).toMatch(/delivered 5 times without being acknowledged/);
+  });
+});
+
+describe('createBus', () => {
+  it('defaults to the process-wide memory bus', async () => {
+    await using one = await createBus();
+    await using two = await createBus('memory://default');
+    const got: string[] = [];
+    const topic = `t-${randomUUID()}`;
+    await two.subscribe(topic, { group: 'g' }, (envelope) => {
+      got.push(envelope.message_id);
+    });
+    const sent = await one.publish(topic, { session_id: 's', event_type: 'x.y' });
+    await waitFor(() => got.length === 1);
+    expect(got).toEqual([sent.message_id]);
+    expect(one.adapterName).toBe('memory');
+    expect(one.capabilities).toMatchObject({ persistent: false, crossProcess: false, replay: true });
+  });
+
+  it('rejects an unknown scheme naming it and the supported ones, without echoing credentials', async () => {
+    const error = await rejection(createBus('amqp://user:secret@localhost:5672'));
+    expect(error.code).toBe('WW_BUS_UNSUPPORTED_URL');
+    expect(error.message).toContain('amqp://localhost:5672');
+    expect(error.message).not.toContain('secret');
+    for (const scheme of ['memory://', 'redis://', 'rediss://', 'nats://', 'kafka://']) expect(error.message).toContain(scheme);
+    expect((await rejection(createBus('not a url'))).code).toBe('WW_BUS_UNSUPPORTED_URL');
+  });
+
+  it('turns a missing driver into an install instruction', () => {
+    const notFound = Object.assign(new Error("Cannot find package 'ioredis' imported from /x/adapter.js"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    const error = driverMissingError('redis', ['ioredis'], notFound)!;
+    expect(error.code).toBe('WW_BUS_DRIVER_MISSING');
+    expect(error.message).toBe('install ioredis to use the redis bus (npm install ioredis)');
+    expect(error.cause).toBe(notFound);
+    const other = Object.assign(new Error("Cannot find module './x.js'"), { code: 'ERR_MODULE_NOT_FOUND' });
+    expect(driverMissingError('redis', ['ioredis'], other)).toBeUndefined();
+    expect(driverMissingError('nats', ['@nats-io/transport-node', '@nats-io/jetstream'], notFound)).toBeUndefined();
+  });
+
+  it('closes an adapter whose connect failed', async () => {
+    let closed = false;
+    const adapter = {
+      ...createMemoryAdapter(new URL(memoryUrl())),
+      specificationVersion: 'v1',
+      doConnect: async () => {
+        throw new WoodworkBusError('WW_BUS_CONNECTION', 'refused', { isRetryable: true });
+      },
+      doClose: async () => {
+        closed = true;
+      },
+    } as BusAdapterV1;
+    expect((await rejection(createBusFromAdapter(adapter))).code).toBe('WW_BUS_CONNECTION');
+    expect(closed).toBe(true);
+  });
+});
+
+describe('memory adapter', () => {
+  it('makes publish wait while a live group lags by maxBacklog', async () => {
+    await using bus: Bus = await createBus(`${memoryUrl()}?maxBacklog=20`);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await bus.subscribe('t', { group: 'g', maxInFlight: 1 }, () => gate);
+    let published = 0;
+    const producing = (async () => {
+      for (let index = 0; index < 100; index++) {
+        await bus.publish('t', { session_id: `s${index}`, event_type: 'x.y' });
+        published++;
+      }
+    })();
+    await waitFor(() => published >= 19);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(published).toBeLessThanOrEqual(20);
+    release();
+    await producing;
+    expect(published).toBe(100);
+  });
+
+  it('trims the log to its retention but keeps unacknowledged work', async () => {
+    await using bus = await createBus(`${memoryUrl()}?retention=1000`);
+    const got: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    await bus.subscribe<number>('t', { group: 'g', maxInFlight: 1 }, async (envelope) => {
+      await gate;
+      got.push(envelope.payload);
+    });
+    for (let start = 0; start < 5000; start += 500) {
+      await bus.publishMany(
+        't',
+        Array.from({ length: 500 }, (_, offset) => ({ session_id: 's', event_type: 'x.y', payload: start + offset })),
+      );
+    }
+    let retained = 0;
+    for await (const _ of bus.replay('t')) retained++;
+    expect(retained).toBeGreaterThanOrEqual(1000);
+    expect(retained).toBeLessThanOrEqual(1000 + 1024);
+    release();
+    await waitFor(() => got.length === 5000);
+    expect(got).toEqual(Array.from({ length: 5000 }, (_, index) => index));
+  });
+
+  it('copies envelopes when serialize=true and shares them by default', async () => {
+    for (const serialize of [false, true]) {
+      await using bus = await createBus(`${memoryUrl()}?serialize=${serialize}`);
+      let received: Envelope | undefined;
+      await bus.subscribe('t', { group: 'g' }, (envelope) => {
+        received = envelope;
+      });
+      const sent = await bus.publish('t', { session_id: 's', event_type: 'x.y', payload: { n: 1 } });
+      await waitFor(() => received);
+      expect(received).toEqual(sent);
+      expect(received === sent).toBe(!serialize);
+    }
+  });
+});

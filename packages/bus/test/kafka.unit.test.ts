@@ -1,0 +1,301 @@
+// The kafka adapter's broker-free pieces: topic names, the offset-commit tracker, the per-key
+// dispatcher, option parsing and log routing. The broker-facing behaviour is in
+// kafka.adapter.test.ts and the shared suite (kafka.conformance.test.ts).
+import { describe, expect, it } from 'vitest';
+import { WoodworkBusError } from '../src/errors.js';
+import { loadKafkaJs } from '../src/adapters/kafka/kafka-adapter.js';
+import { InFlightLimiter, KeyedDispatcher, type DispatchEntry, type DispatchSettlement } from '../src/adapters/kafka/key-dispatcher.js';
+import { createLogCreator, type KafkaLogLine } from '../src/adapters/kafka/log.js';
+import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
+import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
+import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('kafkaTopicName', () => {
+  it('keeps legal names as they are', () => {
+    for (const name of ['orders', 'wwc-3f9a1c-session-order', 'a.b_c-D9', 'orders.dead-letter.workers']) {
+      expect(kafkaTopicName(name)).toBe(name);
+    }
+  });
+
+  it('maps illegal names to legal, distinct, bounded ones', () => {
+    const names = ['orders/eu', 'orders:eu', 'orders eu', 'ordérs', '.', '..', 'x'.repeat(300), 'y'.repeat(249) + '/'];
+    const mapped = names.map(kafkaTopicName);
+    for (const name of mapped) {
+      expect(name).toMatch(/^[A-Za-z0-9._-]{1,249}$/);
+      expect(name === '.' || name === '..').toBe(false);
+    }
+    expect(new Set(mapped).size).toBe(names.length);
+    expect(kafkaTopicName('orders/eu')).toMatch(/^orders_eu-[0-9a-f]{10}$/);
+    expect(kafkaTopicName('orders/eu')).toBe(kafkaTopicName('orders/eu'));
+    expect(() => kafkaTopicName('')).toThrow(RangeError);
+  });
+});
+
+describe('OffsetTracker', () => {
+  it('never lets the commit offset pass an unsettled record', () => {
+    const tracker = new OffsetTracker();
+    expect(tracker.commitOffset()).toBeUndefined();
+    for (const offset of [10n, 11n, 12n, 13n, 14n]) tracker.track(offset);
+    expect(tracker.commitOffset()).toBe(10n);
+    tracker.settle(12n);
+    tracker.settle(14n);
+    expect(tracker.commitOffset()).toBe(10n);
+    tracker.settle(10n);
+    expect(tracker.commitOffset()).toBe(11n);
+    tracker.settle(11n);
+    expect(tracker.commitOffset()).toBe(13n);
+    expect(tracker.pending).toBe(1);
+    tracker.settle(13n);
+    expect(tracker.commitOffset()).toBe(15n);
+    expect(tracker.pending).toBe(0);
+  });
+
+  it('handles gaps (compaction, transaction markers) and ignores unknown or repeated settles', () => {
+    const tracker = new OffsetTracker();
+    for (const offset of [3n, 7n, 8n, 20n]) tracker.track(offset);
+    tracker.settle(5n);
+    tracker.settle(7n);
+    tracker.settle(7n);
+    expect(tracker.commitOffset()).toBe(3n);
+    tracker.settle(3n);
+    expect(tracker.commitOffset()).toBe(8n);
+    tracker.settle(8n);
+    tracker.settle(20n);
+    expect(tracker.commitOffset()).toBe(21n);
+    expect(() => tracker.track(20n)).toThrow(RangeError);
+  });
+
+  it('stays correct over a long batch settled in random order', () => {
+    const tracker = new OffsetTracker();
+    const count = 5_000;
+    for (let offset = 0; offset < count; offset++) tracker.track(BigInt(offset * 2));
+    const order = Array.from({ length: count }, (_, index) => index).sort(() => Math.random() - 0.5);
+    const settled = new Set<number>();
+    for (const index of order) {
+      tracker.settle(BigInt(index * 2));
+      settled.add(index);
+      let firstUnsettled = 0;
+      while (settled.has(firstUnsettled)) firstUnsettled++;
+      const expected = firstUnsettled === count ? BigInt((count - 1) * 2 + 1) : BigInt(firstUnsettled * 2);
+      if (tracker.commitOffset() !== expected) throw new Error(`after settling ${index}: ${tracker.commitOffset()} != ${expected}`);
+    }
+  });
+});
+
+describe('KeyedDispatcher', () => {
+  interface Delivered {
+    entry: DispatchEntry<string>;
+    settlement: DispatchSettlement;
+  }
+
+  function setup(limit: number) {
+    const limiter = new InFlightLimiter(limit);
+    const delivered: Delivered[] = [];
+    const dispatcher = new KeyedDispatcher<string>({
+      limiter,
+      deliver: (entry, settlement) => delivered.push({ entry, settlement }),
+    });
+    const inFlight = () => delivered.filter(({ entry }) => entry.state === 'in-flight');
+    return { limiter, dispatcher, delivered, inFlight };
+  }
+
+  it('delivers a key in order, one at a time, and different keys concurrently up to the limit', () => {
+    const { dispatcher, delivered, inFlight } = setup(3);
+    for (let index = 0; index < 4; index++) {
+      for (const key of ['a', 'b', 'c', 'd']) dispatcher.push(key, `${key}${index}`);
+    }
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'c0']);
+    const byKey = new Map<string, string[]>();
+    let steps = 0;
+    while (!dispatcher.done && steps++ < 100) {
+      const current = inFlight();
+      const keys = current.map(({ entry }) => entry.key);
+      expect(new Set(keys).size).toBe(keys.length);
+      expect(current.length).toBeLessThanOrEqual(3);
+      const pick = current[Math.floor(Math.random() * current.length)]!;
+      byKey.set(pick.entry.key, [...(byKey.get(pick.entry.key) ?? []), pick.entry.item]);
+      pick.settlement.ack();
+    }
+    expect(dispatcher.done).toBe(true);
+    for (const key of ['a', 'b', 'c', 'd']) expect(byKey.get(key)).toEqual([0, 1, 2, 3].map((index) => `${key}${index}`));
+  });
+
+  it('shares one limit between the dispatchers of a subscription', () => {
+    const limiter = new InFlightLimiter(2);
+    const seen: string[] = [];
+    const settlements: DispatchSettlement[] = [];
+    const deliver = (entry: DispatchEntry<string>, settlement: DispatchSettlement) => {
+      seen.push(entry.item);
+      settlements.push(settlement);
+    };
+    const first = new KeyedDispatcher<string>({ limiter, deliver });
+    const second = new KeyedDispatcher<string>({ limiter, deliver });
+    first.push('a', 'p0-a');
+    first.push('b', 'p0-b');
+    second.push('c', 'p1-c');
+    expect(seen).toEqual(['p0-a', 'p0-b']);
+    expect(limiter.inFlight).toBe(2);
+    settlements[0]!.ack();
+    expect(seen).toEqual(['p0-a', 'p0-b', 'p1-c']);
+    expect(limiter.inFlight).toBe(2);
+  });
+
+  it('redelivers a nak after its delay, before later records of the key, counting deliveries', async () => {
+    const { dispatcher, delivered } = setup(4);
+    dispatcher.push('a', 'a0');
+    dispatcher.push('a', 'a1');
+    dispatcher.push('b', 'b0');
+    const nakAt = Date.now();
+    delivered[0]!.settlement.nak(60);
+    delivered[0]!.settlement.ack(); // a second settlement of one delivery is ignored
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0']);
+    expect(dispatcher.inFlight).toBe(1);
+    await sleep(20);
+    expect(delivered).toHaveLength(2);
+    await sleep(80);
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'a0']);
+    expect(delivered[2]!.entry.deliveredAt - nakAt).toBeGreaterThanOrEqual(55);
+    expect(delivered[2]!.entry.deliveries).toBe(2);
+    delivered[2]!.settlement.ack();
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'a0', 'a1']);
+    expect(delivered[3]!.entry.deliveries).toBe(1);
+  });
+
+  it('hands out nothing after stop, drops delayed records, still takes settlements of those in flight', async () => {
+    const { dispatcher, delivered, limiter } = setup(2);
+    dispatcher.push('a', 'a0');
+    dispatcher.push('b', 'b0');
+    dispatcher.push('c', 'c0');
+    dispatcher.push('a', 'a1');
+    delivered[1]!.settlement.nak(10);
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'c0']);
+    const changed = dispatcher.waitForChange(1_000);
+    dispatcher.stop();
+    await changed;
+    expect(delivered[1]!.entry.state).toBe('abandoned');
+    await sleep(30);
+    delivered[0]!.settlement.ack();
+    expect(delivered).toHaveLength(3);
+    delivered[2]!.settlement.nak(0);
+    expect(delivered[2]!.entry.state).toBe('abandoned');
+    expect(limiter.inFlight).toBe(0);
+    expect(dispatcher.inFlight).toBe(0);
+    expect(dispatcher.done).toBe(false);
+  });
+
+  it('reports how long the oldest record has been in flight', async () => {
+    const { dispatcher, delivered } = setup(2);
+    expect(dispatcher.oldestInFlightSince()).toBeUndefined();
+    const before = Date.now();
+    dispatcher.push('a', 'a0');
+    await sleep(15);
+    dispatcher.push('b', 'b0');
+    expect(dispatcher.oldestInFlightSince()).toBeGreaterThanOrEqual(before);
+    expect(dispatcher.oldestInFlightSince()).toBeLessThan(delivered[1]!.entry.deliveredAt);
+    delivered[0]!.settlement.ack();
+    expect(dispatcher.oldestInFlightSince()).toBe(delivered[1]!.entry.deliveredAt);
+  });
+});
+
+describe('resolveKafkaOptions', () => {
+  it('reads brokers and settings from the URL, with defaults', () => {
+    const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9093?clientId=svc&partitions=3&brokers=b2:9094,b3:9095'), {});
+    expect(options.brokers).toEqual(['127.0.0.1:9093', 'b2:9094', 'b3:9095']);
+    expect(options.clientId).toBe('svc');
+    expect(options.partitions).toBe(3);
+    expect(options.replicationFactor).toBe(-1);
+    expect(options.logLevel).toBe('error');
+    expect(resolveKafkaOptions(new URL('kafka://h1,h2:9093'), {}).brokers).toEqual(['h1:9093', 'h2:9093']);
+    expect(resolveKafkaOptions(new URL('kafka://localhost'), {}).brokers).toEqual(['localhost:9092']);
+    expect(resolveKafkaOptions(new URL('kafka://localhost:1'), {}).partitions).toBe(6);
+  });
+
+  it('lets adapter options win over the URL and turns credentials into SASL', () => {
+    const options = resolveKafkaOptions(new URL('kafka://user:p%40ss@h:1?partitions=3&sasl=scram-sha-256&ssl=true'), {
+      partitions: 12,
+      brokers: ['x:1'],
+    });
+    expect(options.partitions).toBe(12);
+    expect(options.brokers).toEqual(['x:1']);
+    expect(options.kafkaConfig.sasl).toEqual({ mechanism: 'scram-sha-256', username: 'user', password: 'p@ss' });
+    expect(options.kafkaConfig.ssl).toBe(true);
+  });
+
+  it('rejects bad settings with WW_BUS_INVALID_OPTION', () => {
+    const bad: [string, Record<string, unknown>][] = [
+      ['kafka://h:1?partitions=0', {}],
+      ['kafka://h:1?logLevel=loud', {}],
+      ['kafka://h:1', { publishTimeoutMs: -1 }],
+      ['kafka://h:1', { brokers: 'h:1' }],
+      ['kafka://h:1?sasl=kerberos', {}],
+    ];
+    for (const [url, options] of bad) {
+      const error = (() => {
+        try {
+          resolveKafkaOptions(new URL(url.replace('kafka://h:1?sasl', 'kafka://u:p@h:1?sasl')), options);
+        } catch (caught) {
+          return caught;
+        }
+        return undefined;
+      })();
+      expect(WoodworkBusError.isInstance(error) && error.code, url).toBe('WW_BUS_INVALID_OPTION');
+    }
+    expect(() => resolveKafkaOptions(new URL('redis://h:1'), {})).toThrow(/kafka:\/\//);
+  });
+
+  it('derives consumer-group timings from the ack timeout', () => {
+    const options = resolveKafkaOptions(new URL('kafka://h:1'), {});
+    expect(groupTimings(options, 30_000)).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, rebalanceTimeoutMs: 60_000 });
+    expect(groupTimings(options, 1_500)).toEqual({ sessionTimeoutMs: 3_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 });
+    const explicit = resolveKafkaOptions(new URL('kafka://h:1'), { sessionTimeoutMs: 9_000 });
+    expect(groupTimings(explicit, 1_500).sessionTimeoutMs).toBe(9_000);
+  });
+});
+
+describe('createLogCreator', () => {
+  function logger(level: Parameters<typeof createLogCreator>[0], now: () => number = Date.now) {
+    const lines: KafkaLogLine[] = [];
+    const log = createLogCreator(level, (line) => lines.push(line), { repeatWindowMs: 1_000, now })(1);
+    const entry = (entryLevel: number, namespace: string, message: string, extra: Record<string, unknown> = {}) =>
+      log({ namespace, level: entryLevel, label: '', log: { message, timestamp: 'now', logger: 'kafkajs', ...extra } });
+    return { lines, entry };
+  }
+
+  it('keeps errors, drops what is below the level and per-request noise', () => {
+    const { lines, entry } = logger('error');
+    entry(1, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded', { error: 'connect ECONNREFUSED' });
+    entry(2, 'Consumer', 'a warning');
+    entry(4, 'Runner', 'Consumer has joined the group');
+    entry(1, 'Connection', 'Response Heartbeat(key: 12, version: 3)', { error: 'The group is rebalancing' });
+    expect(lines).toEqual([
+      { level: 'error', namespace: 'Consumer', message: 'Crash: KafkaJSNumberOfRetriesExceeded', extra: { error: 'connect ECONNREFUSED' } },
+    ]);
+  });
+
+  it('prints a repeated line once per window, then says how often it repeated', () => {
+    let now = 0;
+    const { lines, entry } = logger('warn', () => now);
+    for (let index = 0; index < 5; index++) entry(1, 'Connection', 'Connection error: connect ECONNREFUSED');
+    expect(lines).toHaveLength(1);
+    now = 1_500;
+    entry(1, 'Connection', 'Connection error: connect ECONNREFUSED');
+    expect(lines.map((line) => line.message)).toEqual([
+      'Connection error: connect ECONNREFUSED',
+      'Connection error: connect ECONNREFUSED (and 4 more like it)',
+    ]);
+  });
+});
+
+describe('missing driver', () => {
+  it('says to install kafkajs', async () => {
+    const missing = Object.assign(new Error("Cannot find package 'kafkajs' imported from adapter"), { code: 'ERR_MODULE_NOT_FOUND' });
+    const error = await loadKafkaJs(() => Promise.reject(missing)).catch((caught: unknown) => caught);
+    expect(WoodworkBusError.isInstance(error) && error.code).toBe('WW_BUS_DRIVER_MISSING');
+    expect((error as Error).message).toMatch(/install kafkajs to use the kafka bus/);
+    expect((error as Error).cause).toBe(missing);
+    const loaded = await loadKafkaJs();
+    expect(typeof loaded.Kafka).toBe('function');
+  });
+});

@@ -1,0 +1,339 @@
+/**
+ * `analyze()`: syntax tree → topology. Resolves every declaration against the catalogue, checks and
+ * converts its keys, resolves references, fills defaults and default routes, normalises pipes and
+ * hooks, and finds construction cycles. Reports every problem it finds in one pass; the topology it
+ * returns is complete only when no error was reported.
+ */
+import path from 'node:path';
+import type { DeclarationNode, EntryNode, FileNode, MapNode } from './ast.js';
+import { componentKeys, type ComponentTypeMatch } from './catalogue.js';
+import { ValueConverter, type ConstructionEdge, type Converted } from './convert-value.js';
+import { createDiagnostic, sortDiagnostics, type Diagnostic, type Reporter } from './diagnostic.js';
+import { reportConstructionCycles } from './construction-cycles.js';
+import { WoodworkParserError } from './errors.js';
+import { valueAtPath } from './json-path.js';
+import type { SourceLocation } from './location.js';
+import type { ProjectFolders } from './project-path.js';
+import { resolveDeclarations, type DeclaredComponent } from './resolve-declarations.js';
+import { computeRoutes, type RoutingComponent } from './routes.js';
+import type {
+  ConfigValue,
+  DeploymentSpec,
+  EnvUsage,
+  EnvVariable,
+  MetricsSpec,
+  PipeSpec,
+  Topology,
+  TopologyBus,
+  TopologyComponent,
+  TopologyGroup,
+} from './topology.js';
+
+export interface AnalyzeOptions {
+  /** The file name for locations (default: the one given to `parse`). */
+  readonly file?: string;
+  /**
+   * The project folder that pipe, hook and module paths must stay inside (default: the folder of
+   * `file`). Paths are always relative to the `.ww` file.
+   */
+  readonly projectRoot?: string;
+}
+
+export interface AnalyzeResult {
+  /** Always present; complete and safe to run only when `diagnostics` has no error. */
+  readonly topology: Topology;
+  readonly diagnostics: Diagnostic[];
+}
+
+/** A project file the topology names (a pipe module, a tool module, a prompt file). */
+export interface FileReference {
+  /** Relative to the `.ww` file, normalised. */
+  readonly path: string;
+  readonly location: SourceLocation;
+}
+
+const COMMON_KEYS = new Set(['to', 'pipes', 'hooks', 'streaming', 'deployment', 'metrics']);
+
+export function analyze(ast: FileNode, options: AnalyzeOptions = {}): AnalyzeResult {
+  const { topology, diagnostics } = analyzeWithFiles(ast, options);
+  return { topology, diagnostics };
+}
+
+/** `analyze()` plus the project files the topology names, which `loadTopology` checks exist. */
+export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): AnalyzeResult & { readonly files: FileReference[] } {
+  if (typeof ast !== 'object' || ast === null || ast.type !== 'File' || !Array.isArray(ast.declarations)) {
+    throw new WoodworkParserError('INVALID_ARGUMENT', 'analyze() expects the `ast` returned by parse()');
+  }
+  const file = options.file ?? ast.file;
+  const baseDir = path.dirname(file);
+  const folders: ProjectFolders = { baseDir, root: options.projectRoot ?? baseDir };
+
+  const diagnostics: Diagnostic[] = [];
+  const report: Reporter = (code, message, location, details) => diagnostics.push(createDiagnostic(code, message, location, details));
+
+  const declared = resolveDeclarations(ast.declarations, report);
+  const envUsages = new Map<string, EnvUsage[]>();
+  const recordEnv = (name: string, usage: EnvUsage) => {
+    const list = envUsages.get(name);
+    if (list) list.push(usage);
+    else envUsages.set(name, [usage]);
+  };
+  const edges: ConstructionEdge[] = [];
+  const files: FileReference[] = [];
+  const converterFor = (record: boolean) =>
+    new ValueConverter({
+      declared,
+      folders,
+      report,
+      recordEnv: record ? recordEnv : () => {},
+      recordEdge: (edge) => edges.push(edge),
+      recordFile: (file) => files.push(file),
+    });
+
+  const components: Omit<TopologyComponent, 'to' | 'group'>[] = [];
+  const groups: TopologyGroup[] = [];
+  const routing: RoutingComponent[] = [];
+  let bus: { topology: TopologyBus; declaration: DeclarationNode } | undefined;
+  const groupOf = new Map<string, { group: string; location: SourceLocation }>();
+
+  for (const component of declared.values()) {
+    const { match, declaration } = component;
+    if (!match) continue;
+    const owner = `\`${match.kind} ${match.type}\` \`${component.name}\``;
+
+    if (match.kind === 'bus') {
+      if (bus) {
+        report('WW214', `more than one bus: \`${component.name}\` is a second \`bus\``, declaration.name.location, {
+          hint: 'a file has at most one bus; remove one (WOODWORK_BUS_URL picks another at run time)',
+          related: [{ message: `the bus \`${bus.topology.name}\` is declared here`, location: bus.declaration.name.location }],
+        });
+      }
+      const converted = converterFor(!bus).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['bus']), {
+        owner,
+        missingAt: header(declaration),
+      });
+      if (!bus) {
+        const url = (converted.url ?? null) as TopologyBus['url'];
+        bus = { declaration, topology: { name: component.name, type: match.type as TopologyBus['type'], url, location: declaration.location } };
+      }
+      continue;
+    }
+
+    if (match.kind === 'vm') {
+      const index = groups.length;
+      const converted = converterFor(false).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['groups', index]), {
+        owner,
+        missingAt: header(declaration),
+      });
+      const members = referencedNames(converted.components);
+      const checkedMembers: string[] = [];
+      const membersNode = findEntry(declaration.body, 'components')?.value;
+      const seen = new Map<string, number>();
+      for (const member of members) {
+        const occurrence = seen.get(member) ?? 0;
+        seen.set(member, occurrence + 1);
+        const target = declared.get(member);
+        const at = locationOfReference(membersNode, member, occurrence) ?? declaration.name.location;
+        if (target?.match && !target.match.kindSpec.acceptsCommonKeys) {
+          report('WW211', `a \`vm server\` group runs components; \`${member}\` is a \`${target.match.kind} ${target.match.type}\``, at);
+          continue;
+        }
+        const previous = groupOf.get(member);
+        if (previous) {
+          const message =
+            previous.group === component.name
+              ? `\`${member}\` is listed twice in \`${component.name}\``
+              : `\`${member}\` is already in the group \`${previous.group}\`; a component runs in one host`;
+          report('WW219', message, at, {
+            related: [{ message: `\`${member}\` is first listed here`, location: previous.location }],
+          });
+          continue;
+        }
+        groupOf.set(member, { group: component.name, location: at });
+        checkedMembers.push(member);
+      }
+      groups.push({
+        name: component.name,
+        type: match.type,
+        components: checkedMembers,
+        deployment: toDeployment(converted.deployment, declaration.body, report),
+        location: declaration.location,
+      });
+      continue;
+    }
+
+    const { converted, declaredTo } = convertComponent(component, match, components.length, converterFor(true), report);
+    components.push(converted);
+    routing.push({ name: component.name, kind: match.kind, role: match.kindSpec.role, declaredTo, location: declaration.name.location });
+  }
+
+  reportConstructionCycles([...declared.keys()], edges, report);
+
+  const builtOn = new Set(edges.map((edge) => edge.to));
+  const { routes, targets } = computeRoutes(routing, builtOn, report);
+  const finished: TopologyComponent[] = components.map((component) => ({
+    name: component.name,
+    kind: component.kind,
+    type: component.type,
+    config: component.config,
+    to: targets.get(component.name) ?? [],
+    pipes: component.pipes,
+    hooks: component.hooks,
+    streaming: component.streaming,
+    deployment: component.deployment,
+    metrics: component.metrics,
+    group: groupOf.get(component.name)?.group ?? null,
+    location: component.location,
+  }));
+
+  const topology: Topology = {
+    version: 1,
+    file,
+    components: finished,
+    bus: bus?.topology ?? null,
+    groups,
+    routes,
+    env: [],
+  };
+  for (const component of finished) {
+    for (const spec of [...component.pipes, ...component.hooks]) files.push({ path: spec.module, location: spec.location });
+  }
+  return {
+    topology: { ...topology, env: keepUsagesInTopology(topology, envUsages) },
+    diagnostics: sortDiagnostics(diagnostics),
+    files,
+  };
+}
+
+function position(component: string, jsonPath: (string | number)[]) {
+  return { component, path: jsonPath, label: '', allowEnv: true };
+}
+
+function convertComponent(
+  component: DeclaredComponent,
+  match: ComponentTypeMatch,
+  index: number,
+  converter: ValueConverter,
+  report: Reporter,
+): { converted: Omit<TopologyComponent, 'to' | 'group'>; declaredTo: string[] | undefined | null } {
+  const { declaration } = component;
+  const converted = converter.convertMap(declaration.body, componentKeys(match), position(component.name, ['components', index, 'config']), {
+    owner: `\`${match.kind} ${match.type}\` \`${component.name}\``,
+    missingAt: header(declaration),
+    ...(match.typeSpec.requireOneOf ? { requireOneOf: match.typeSpec.requireOneOf } : {}),
+  });
+
+  const config: Record<string, ConfigValue> = {};
+  for (const [key, value] of Object.entries(converted)) {
+    if (!COMMON_KEYS.has(key)) config[key] = value as ConfigValue;
+  }
+  // `to` not written (or `to: null`): default routing; written but invalid (reported): no routes.
+  const toEntry = findEntry(declaration.body, 'to');
+  const declaredTo = toEntry === undefined || toEntry.value.type === 'Null' ? undefined : 'to' in converted ? referencedNames(converted.to) : null;
+  return {
+    declaredTo,
+    converted: {
+      name: component.name,
+      kind: match.kind,
+      type: match.type,
+      config,
+      pipes: (converted.pipes ?? []) as PipeSpec[],
+      hooks: (converted.hooks ?? []) as PipeSpec[],
+      streaming: converted.streaming === true,
+      deployment: toDeployment(converted.deployment, declaration.body, report),
+      metrics: toMetrics(converted.metrics),
+      location: declaration.location,
+    },
+  };
+}
+
+/** `deployment` as converted (defaults filled), typed; defaults alone when it was invalid. */
+function toDeployment(value: Converted | undefined, body: MapNode, report: Reporter): DeploymentSpec {
+  const deployment = asRecord(value);
+  const scaling = asRecord(deployment.scaling);
+  const resources = asRecord(deployment.resources);
+  const minInstances = typeof scaling.min_instances === 'number' ? scaling.min_instances : 1;
+  let maxInstances = typeof scaling.max_instances === 'number' ? scaling.max_instances : Math.max(minInstances, 1);
+  if (maxInstances < minInstances) {
+    const at = findEntry(body, 'deployment', 'scaling', 'max_instances') ?? findEntry(body, 'deployment');
+    if (at) {
+      report('WW218', `\`deployment.scaling.max_instances\` (${maxInstances}) is less than \`min_instances\` (${minInstances})`, at.value.location, {
+        hint: 'raise max_instances or lower min_instances',
+      });
+    }
+    maxInstances = minInstances;
+  }
+  const typedResources: { cpu?: string | number; memory?: string | number } = {};
+  if (typeof resources.cpu === 'string' || typeof resources.cpu === 'number') typedResources.cpu = resources.cpu;
+  if (typeof resources.memory === 'string' || typeof resources.memory === 'number') typedResources.memory = resources.memory;
+  return {
+    mode: (typeof deployment.mode === 'string' ? deployment.mode : 'auto') as DeploymentSpec['mode'],
+    scaling: {
+      min_instances: minInstances,
+      max_instances: maxInstances,
+      scale_metric: (typeof scaling.scale_metric === 'string' ? scaling.scale_metric : 'queue_depth') as DeploymentSpec['scaling']['scale_metric'],
+      scale_threshold: typeof scaling.scale_threshold === 'number' ? scaling.scale_threshold : 5,
+    },
+    resources: typedResources,
+    session_affinity: deployment.session_affinity === true,
+  };
+}
+
+function toMetrics(value: Converted | undefined): MetricsSpec {
+  const metrics = asRecord(value);
+  const names = Array.isArray(metrics.custom_metrics) ? metrics.custom_metrics.filter((name): name is string => typeof name === 'string') : [];
+  return { custom_metrics: names, enterprise_enabled: metrics.enterprise_enabled === true };
+}
+
+function asRecord(value: Converted | undefined): Record<string, Converted> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, Converted>) : {};
+}
+
+/** The names in a converted `{ $ref }` or list of them. */
+function referencedNames(value: Converted | undefined): string[] {
+  const items = Array.isArray(value) ? (value as Converted[]) : value === undefined ? [] : [value];
+  return items.flatMap((item) => (typeof item === 'object' && item !== null && '$ref' in item ? [String(item.$ref)] : []));
+}
+
+function findEntry(map: MapNode, ...keys: string[]): EntryNode | undefined {
+  let current: MapNode | undefined = map;
+  let entry: EntryNode | undefined;
+  for (const key of keys) {
+    if (!current) return undefined;
+    entry = current.entries.find((candidate) => candidate.key.name === key);
+    if (!entry) return undefined;
+    current = entry.value.type === 'Map' ? entry.value : undefined;
+  }
+  return entry;
+}
+
+/** Where the n-th (0-based) reference to `name` in a list (or a single reference) is written. */
+function locationOfReference(node: EntryNode['value'] | undefined, name: string, occurrence: number): SourceLocation | undefined {
+  if (!node) return undefined;
+  if (node.type === 'Reference') return node.name === name ? node.location : undefined;
+  if (node.type === 'List') return node.items.filter((item) => item.type === 'Reference' && item.name === name)[occurrence]?.location;
+  return undefined;
+}
+
+/** From the name of a declaration through its type: where "missing key" problems point. */
+function header(declaration: DeclarationNode): SourceLocation {
+  const end = declaration.componentType.location;
+  return { ...declaration.name.location, endLine: end.endLine, endColumn: end.endColumn, endOffset: end.endOffset };
+}
+
+/**
+ * The environment variables, keeping only uses whose value made it into the topology (a value
+ * under an unknown bus key, or one that failed its check, is not there and needs no variable).
+ */
+function keepUsagesInTopology(topology: Topology, usages: ReadonlyMap<string, readonly EnvUsage[]>): EnvVariable[] {
+  const variables: EnvVariable[] = [];
+  for (const [name, list] of usages) {
+    const kept = list.filter((usage) => isEnvValue(valueAtPath(topology, usage.path)));
+    if (kept.length > 0) variables.push({ name, usages: kept });
+  }
+  return variables;
+}
+
+function isEnvValue(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && ('$env' in value || '$template' in value);
+}

@@ -1,0 +1,578 @@
+/**
+ * The component catalogue: every kind and type a `.ww` file may declare, the keys each accepts with
+ * their value types, required keys and defaults, and whether the runtime implements it. It is data,
+ * not code: the parser validates against it and the runtime registers one implementation per
+ * supported kind/type pair against it, so the two can never disagree about what exists.
+ *
+ * `status: 'unsupported'` marks pairs the classic Python engine had and this runtime does not run
+ * (neo4j, keyword_voice, environment coding, …): such declarations still parse, and validation
+ * reports them by name (WW204) instead of calling them unknown.
+ */
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** What a key's value must look like. */
+export type ValueSpec =
+  | { readonly type: 'string' }
+  /** A file path relative to the `.ww` file that must stay inside the project folder. */
+  | { readonly type: 'path' }
+  | { readonly type: 'number'; readonly integer?: boolean; readonly min?: number; readonly max?: number }
+  | { readonly type: 'boolean' }
+  | { readonly type: 'enum'; readonly values: readonly string[] }
+  /**
+   * A bare name of another declaration. `kinds` limits what it may point at; `receiver` requires a
+   * component that can receive messages (for `to`).
+   */
+  | { readonly type: 'reference'; readonly kinds?: readonly string[]; readonly receiver?: boolean }
+  | { readonly type: 'list'; readonly items: ValueSpec }
+  /** A map with known keys. */
+  | { readonly type: 'map'; readonly keys: Readonly<Record<string, KeySpec>> }
+  /** A map with any keys whose values all look alike. */
+  | { readonly type: 'record'; readonly values: ValueSpec }
+  /** The first option whose shape fits the value is used. */
+  | { readonly type: 'oneOf'; readonly options: readonly ValueSpec[] }
+  /** A pipe: `"path::export"`, `{ event, function }` or `{ event, script_path, function_name }`. */
+  | { readonly type: 'pipe' }
+  /** A hook, in the same three spellings as a pipe. */
+  | { readonly type: 'hook' }
+  | { readonly type: 'any' };
+
+export interface KeySpec {
+  readonly value: ValueSpec;
+  /** One line for humans (README, editor hovers, `woodwork` help). */
+  readonly description: string;
+  readonly required?: boolean;
+  /** Filled into the topology when the key is left out (or set to `null`). */
+  readonly default?: JsonValue;
+  /**
+   * The referenced components are built before this one (an agent needs its model). Cycles through
+   * such keys are errors (WW212); references elsewhere (`to`) are routing and may form loops.
+   */
+  readonly construction?: boolean;
+  /**
+   * Whether an environment reference (`$NAME`) may stand for the value. True by default; false for
+   * keys the build reads (`deployment`, …), which must be known without the environment.
+   */
+  readonly env?: boolean;
+}
+
+export type SupportStatus = 'supported' | 'unsupported';
+
+export interface ComponentTypeSpec {
+  readonly description: string;
+  /** Other names for the type (`anthropic` for `claude`, `cli` for `command_line`). */
+  readonly aliases: readonly string[];
+  readonly status: SupportStatus;
+  /** The type's own keys; the kind's common keys come on top when `acceptsCommonKeys`. */
+  readonly keys: Readonly<Record<string, KeySpec>>;
+  /** At least one key of each group must be present (`mcp server`: `server`, `command` or `url`). */
+  readonly requireOneOf?: readonly (readonly string[])[];
+}
+
+/**
+ * Where a kind sits in the message flow, which drives default routes: input → processor → output.
+ * Tools, resources and infrastructure are never routed to by default.
+ */
+export type KindRole = 'input' | 'processor' | 'output' | 'tool' | 'resource' | 'infrastructure';
+
+export interface KindSpec {
+  readonly description: string;
+  readonly role: KindRole;
+  /** Whether messages can be sent to it (`to` may point at it). */
+  readonly receives: boolean;
+  /** Whether the keys every component accepts (`to`, `pipes`, …) apply. False for `bus` and `vm`. */
+  readonly acceptsCommonKeys: boolean;
+  readonly status: SupportStatus;
+  readonly types: Readonly<Record<string, ComponentTypeSpec>>;
+}
+
+export interface Catalogue {
+  readonly version: 1;
+  readonly commonKeys: Readonly<Record<string, KeySpec>>;
+  readonly kinds: Readonly<Record<string, KindSpec>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+const string = { type: 'string' } as const;
+const path = { type: 'path' } as const;
+const boolean = { type: 'boolean' } as const;
+const any = { type: 'any' } as const;
+const stringOrNumber: ValueSpec = { type: 'oneOf', options: [string, { type: 'number', min: 0 }] };
+const listOf = (items: ValueSpec): ValueSpec => ({ type: 'list', items });
+const referenceTo = (...kinds: string[]): ValueSpec => ({ type: 'reference', kinds });
+
+const deploymentKeys: Record<string, KeySpec> = {
+  mode: {
+    value: { type: 'enum', values: ['auto', 'local', 'container'] },
+    default: 'auto',
+    description:
+      'Where the component runs: `local` in the woodwork process, `container` in its own container, `auto` (default) lets the command decide (in-process for `woodwork dev`, a container for `woodwork build`).',
+  },
+  scaling: {
+    value: {
+      type: 'map',
+      keys: {
+        min_instances: {
+          value: { type: 'number', integer: true, min: 0 },
+          default: 1,
+          description: 'Fewest instances kept running (default 1, so the first message never waits for a cold start).',
+        },
+        max_instances: {
+          value: { type: 'number', integer: true, min: 1 },
+          description: 'Most instances (default: min_instances, i.e. no autoscaling unless asked for).',
+        },
+        scale_metric: {
+          value: { type: 'enum', values: ['queue_depth', 'cpu', 'connections'] },
+          default: 'queue_depth',
+          description: 'What drives scaling (default `queue_depth`: waiting messages are the direct measure of falling behind).',
+        },
+        scale_threshold: {
+          value: { type: 'number', min: 0 },
+          default: 5,
+          description: 'Per-instance value of scale_metric above which an instance is added (default 5).',
+        },
+      },
+    },
+    default: {},
+    description: 'Instance counts and the metric that scales them.',
+  },
+  resources: {
+    value: {
+      type: 'map',
+      keys: {
+        cpu: { value: stringOrNumber, description: 'CPU per instance, Kubernetes notation (`"500m"`, `1`). No default: unlimited.' },
+        memory: { value: stringOrNumber, description: 'Memory per instance, Kubernetes notation (`"1Gi"`). No default: unlimited.' },
+      },
+    },
+    default: {},
+    description: 'Resource limits per instance.',
+  },
+  session_affinity: {
+    value: boolean,
+    default: false,
+    description:
+      'Send every message of a session to the same instance (default false: the bus already keeps per-session order; turn on for components that keep session state in memory).',
+  },
+};
+
+const deployment: KeySpec = {
+  value: { type: 'map', keys: deploymentKeys },
+  default: {},
+  env: false,
+  description: 'How the component is deployed and scaled; read by `woodwork build`, so it cannot use environment references.',
+};
+
+const commonKeys: Record<string, KeySpec> = {
+  to: {
+    value: { type: 'oneOf', options: [{ type: 'reference', receiver: true }, listOf({ type: 'reference', receiver: true })] },
+    env: false,
+    description:
+      "Where this component's output goes next (routing, not construction). Default: input → agent/llm → output, see the README.",
+  },
+  pipes: {
+    value: listOf({ type: 'pipe' }),
+    default: [],
+    env: false,
+    description: 'Synchronous transforms of the messages this component receives, run in order; each may replace the payload.',
+  },
+  hooks: {
+    value: listOf({ type: 'hook' }),
+    default: [],
+    env: false,
+    description: 'Asynchronous side effects on the events this component emits; they see a copy and never block the chain.',
+  },
+  streaming: {
+    value: boolean,
+    default: false,
+    env: false,
+    description: 'Emit and accept stream chunks instead of whole messages (default false).',
+  },
+  deployment,
+  metrics: {
+    value: {
+      type: 'map',
+      keys: {
+        custom_metrics: { value: listOf(string), default: [], description: 'Names of extra metrics the component reports.' },
+        enterprise_enabled: {
+          value: boolean,
+          default: false,
+          description: 'Send metrics to an enterprise ingestion client when one is installed (default false).',
+        },
+      },
+    },
+    default: {},
+    env: false,
+    description: 'Metrics settings.',
+  },
+};
+
+const prompt: KeySpec = {
+  value: {
+    type: 'oneOf',
+    options: [
+      string,
+      {
+        type: 'map',
+        keys: {
+          file: { value: path, required: true, description: 'A prompt template file, relative to the .ww file.' },
+          variables: { value: { type: 'record', values: any }, description: 'Values substituted into the template.' },
+        },
+      },
+    ],
+  },
+  description: 'The system prompt: inline text, or `{ file, variables }`.',
+};
+
+const memoryKey: KeySpec = {
+  value: referenceTo('memory'),
+  construction: true,
+  description: 'A `memory` component that keeps the conversation.',
+};
+const knowledgeBaseKey: KeySpec = {
+  value: referenceTo('knowledge_base'),
+  construction: true,
+  description: 'A `knowledge_base` component to retrieve context from.',
+};
+
+function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Record<string, KeySpec> {
+  return {
+    model: {
+      value: string,
+      ...(defaultModel === undefined
+        ? { required: true }
+        : { default: defaultModel }),
+      description: defaultModel === undefined ? 'The model name (required: there is no common default).' : `The model name (default \`${defaultModel}\`).`,
+    },
+    api_key: {
+      value: string,
+      description: "The provider's API key, usually `$PROVIDER_API_KEY`. Left out, the provider's usual environment variable is used.",
+    },
+    base_url: {
+      value: string,
+      ...(defaultBaseUrl === undefined ? {} : { default: defaultBaseUrl }),
+      description:
+        defaultBaseUrl === undefined ? "The API's base URL (default: the provider's)." : `The server's base URL (default \`${defaultBaseUrl}\`).`,
+    },
+    temperature: { value: { type: 'number', min: 0, max: 2 }, description: 'Sampling temperature, 0 to 2 (default: the provider’s).' },
+    max_tokens: { value: { type: 'number', integer: true, min: 1 }, description: 'Most tokens per reply (default: the provider’s).' },
+    memory: memoryKey,
+    knowledge_base: knowledgeBaseKey,
+    prompt,
+  };
+}
+
+const noKeys: Record<string, KeySpec> = {};
+
+function unsupported(description: string): ComponentTypeSpec {
+  return { description, aliases: [], status: 'unsupported', keys: noKeys };
+}
+
+function supported(description: string, keys: Record<string, KeySpec> = noKeys, extra: Partial<ComponentTypeSpec> = {}): ComponentTypeSpec {
+  return { description, aliases: [], status: 'supported', keys, ...extra };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The catalogue
+
+const catalogueData: Catalogue = {
+  version: 1,
+  commonKeys,
+  kinds: {
+    llm: {
+      description: 'A language model called with each message it receives.',
+      role: 'processor',
+      receives: true,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        openai: supported('OpenAI chat models.', llmKeys('gpt-4o-mini')),
+        claude: supported("Anthropic's Claude models.", llmKeys('claude-sonnet-4-5'), { aliases: ['anthropic'] }),
+        ollama: supported('A local Ollama server.', llmKeys('llama3.2', 'http://127.0.0.1:11434')),
+        openai_compatible: supported(
+          'Any server that speaks the OpenAI chat API (vLLM, LM Studio, …).',
+          (() => {
+            const keys = llmKeys(undefined);
+            return { ...keys, base_url: { ...keys.base_url, required: true, description: "The server's base URL (required)." } } as Record<string, KeySpec>;
+          })(),
+        ),
+        hugging_face: unsupported("The classic engine's Hugging Face models."),
+      },
+    },
+    agent: {
+      description: 'An agent loop: a model that thinks, calls tools and answers.',
+      role: 'processor',
+      receives: true,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        llm: supported('An agent driven by an `llm` component.', {
+          model: { value: referenceTo('llm'), required: true, construction: true, description: 'The `llm` component that drives the agent.' },
+          tools: {
+            value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base')),
+            default: [],
+            construction: true,
+            description: 'Components the agent may call: `api`, `mcp`, other agents and llms, knowledge bases.',
+          },
+          planning: { value: boolean, default: false, description: 'Plan the steps before acting (default false).' },
+          max_steps: {
+            value: { type: 'number', integer: true, min: 1 },
+            default: 10,
+            description: 'Most think/act steps per message before the agent gives up (default 10, against loops).',
+          },
+          prompt,
+          memory: memoryKey,
+          knowledge_base: knowledgeBaseKey,
+        }),
+      },
+    },
+    input: {
+      description: 'Where messages enter: a terminal or an HTTP API.',
+      role: 'input',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        command_line: supported('Reads lines from the terminal.', noKeys, { aliases: ['cli'] }),
+        api: supported('An HTTP and WebSocket API that sessions post messages to.', {
+          port: {
+            value: { type: 'number', integer: true, min: 1, max: 65535 },
+            default: 8000,
+            description: 'The port to listen on (default 8000, clear of the host port 8080).',
+          },
+          host: { value: string, default: '0.0.0.0', description: 'The address to listen on (default all interfaces, as in a container).' },
+          auth: {
+            value: {
+              type: 'map',
+              keys: {
+                token: { value: string, required: true, description: 'The bearer token clients must send, usually `$API_TOKEN`.' },
+                header: { value: string, default: 'authorization', description: 'The header that carries it (default `authorization`).' },
+              },
+            },
+            description: 'Require a token. Left out, the API is open (fine on loopback, not in production).',
+          },
+        }),
+        keyword_voice: unsupported("The classic engine's wake-word voice input."),
+        push_to_talk: unsupported("The classic engine's push-to-talk voice input."),
+      },
+    },
+    output: {
+      description: 'Where replies leave: the terminal or the API that asked.',
+      role: 'output',
+      receives: true,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        console: supported('Prints replies to the terminal.', noKeys, { aliases: ['cli'] }),
+        api: supported('Sends replies to the API session that asked (streamed when `streaming`).'),
+        voice: unsupported("The classic engine's text-to-speech output."),
+      },
+    },
+    api: {
+      description: 'Tools an agent can call.',
+      role: 'tool',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        functions: supported('Functions exported by a module in the project.', {
+          path: { value: path, required: true, description: 'The module (`.ts`, `.js` or `.py`), relative to the .ww file.' },
+        }),
+        web: supported('An HTTP API described by a documentation file.', {
+          url: { value: string, required: true, description: "The API's base URL." },
+          documentation: { value: string, description: 'A file or text describing the endpoints, for the model.' },
+          headers: { value: { type: 'record', values: string }, description: 'Headers sent with every request (API keys via `$NAME`).' },
+        }),
+      },
+    },
+    knowledge_base: {
+      description: 'Documents a model can retrieve context from.',
+      role: 'resource',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        text_file: supported('Plain text files searched by keyword.', {
+          path: { value: path, required: true, description: 'A file or folder of text files, relative to the .ww file.' },
+        }),
+        chroma: supported('A Chroma vector database.', {
+          path: { value: string, description: 'Where an embedded Chroma keeps its data.' },
+          url: { value: string, description: 'The URL of a Chroma server (instead of `path`).' },
+          collection: { value: string, default: 'woodwork', description: 'The collection name (default `woodwork`).' },
+          api_key: { value: string, description: 'Key for the embedding provider (classic engine key).' },
+          file_to_embed: { value: string, description: 'A file or folder to embed at start-up (classic engine key).' },
+          client: { value: string, description: 'The Chroma client kind (classic engine key).' },
+        }),
+        neo4j: unsupported("The classic engine's Neo4j graph database."),
+      },
+    },
+    memory: {
+      description: 'Conversation memory a model reads and appends to.',
+      role: 'resource',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        short_term: supported('The last messages of the session.', {
+          max_messages: {
+            value: { type: 'number', integer: true, min: 1 },
+            default: 20,
+            description: 'How many messages are kept (default 20: enough context, bounded cost).',
+          },
+        }),
+      },
+    },
+    mcp: {
+      description: 'A Model Context Protocol server whose tools an agent can call.',
+      role: 'tool',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        server: supported(
+          'An MCP server, started as a command or reached by URL.',
+          {
+            server: { value: string, description: 'A server package to run (`@modelcontextprotocol/server-github`).' },
+            command: { value: string, description: 'A command that starts the server over stdio.' },
+            args: { value: listOf(string), default: [], description: 'Arguments for `command`.' },
+            url: { value: string, description: 'The URL of a running server (streamable HTTP).' },
+            env: { value: { type: 'record', values: string }, description: 'Environment for the server process.' },
+            toolsets: { value: listOf(string), description: 'Only expose these toolsets (default: all).' },
+            version: { value: string, description: 'The server package version (classic engine key).' },
+          },
+          { requireOneOf: [['server', 'command', 'url']] },
+        ),
+      },
+    },
+    bus: {
+      description: 'The message bus between components. At most one per file; `WOODWORK_BUS_URL` overrides it at run time.',
+      role: 'infrastructure',
+      receives: false,
+      acceptsCommonKeys: false,
+      status: 'supported',
+      types: {
+        memory: supported('In-process bus; components run in one process.'),
+        redis: supported('Redis Streams.', {
+          url: { value: string, default: 'redis://127.0.0.1:6379', description: 'Redis URL (default `redis://127.0.0.1:6379`).' },
+        }),
+        nats: supported('NATS JetStream.', {
+          url: { value: string, default: 'nats://127.0.0.1:4222', description: 'NATS URL (default `nats://127.0.0.1:4222`).' },
+        }),
+        kafka: supported('Apache Kafka.', {
+          url: { value: string, default: 'kafka://127.0.0.1:9092', description: 'Bootstrap server(s) (default `kafka://127.0.0.1:9092`).' },
+        }),
+      },
+    },
+    vm: {
+      description: 'A host that runs several components together in one process or container.',
+      role: 'infrastructure',
+      receives: false,
+      acceptsCommonKeys: false,
+      status: 'supported',
+      types: {
+        server: supported('One host for the listed components.', {
+          components: {
+            value: listOf({ type: 'reference' }),
+            required: true,
+            env: false,
+            description: 'The components this host runs; each may belong to one group only.',
+          },
+          deployment,
+        }),
+      },
+    },
+    transform: {
+      description:
+        'Built-in text transforms without an LLM, for trying pipelines and testing the machinery (no keys, no network).',
+      role: 'processor',
+      receives: true,
+      acceptsCommonKeys: true,
+      status: 'supported',
+      types: {
+        echo: supported('Replies with the message it received, after `prefix`.', {
+          prefix: { value: string, default: '', description: 'Text put before the message (default none).' },
+        }),
+        uppercase: supported('Replies with the message in upper case.'),
+        lowercase: supported('Replies with the message in lower case.'),
+        template: supported('Replies with `template`, `{{input}}` replaced by the message.', {
+          template: { value: string, required: true, description: 'The reply text; `{{input}}` stands for the message.' },
+        }),
+      },
+    },
+    core: {
+      description: "The classic engine's built-in tools.",
+      role: 'tool',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'unsupported',
+      types: {
+        command_line: unsupported("The classic engine's shell tool."),
+        code: unsupported("The classic engine's code-editing tool."),
+      },
+    },
+    environment: {
+      description: "The classic engine's sandboxed environments.",
+      role: 'tool',
+      receives: false,
+      acceptsCommonKeys: true,
+      status: 'unsupported',
+      types: { coding: unsupported("The classic engine's coding environment.") },
+    },
+    decomposer: {
+      description: "The classic engine's task decomposers.",
+      role: 'processor',
+      receives: true,
+      acceptsCommonKeys: true,
+      status: 'unsupported',
+      types: { llm: unsupported("The classic engine's LLM task decomposer.") },
+    },
+  },
+};
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** The catalogue. Frozen: extend it by contributing to this file, not at run time. */
+export const catalogue: Catalogue = deepFreeze(catalogueData);
+
+// ---------------------------------------------------------------------------------------------
+// Lookups
+
+export interface ComponentTypeMatch {
+  readonly kind: string;
+  /** The canonical type name (an alias resolved). */
+  readonly type: string;
+  readonly kindSpec: KindSpec;
+  readonly typeSpec: ComponentTypeSpec;
+}
+
+/** A kind/type pair, with aliases resolved (`input cli` → `input command_line`). */
+export function findComponentType(kind: string, type: string): ComponentTypeMatch | undefined {
+  const kindSpec = Object.hasOwn(catalogue.kinds, kind) ? catalogue.kinds[kind] : undefined;
+  if (!kindSpec) return undefined;
+  for (const [name, typeSpec] of Object.entries(kindSpec.types)) {
+    if (name === type || typeSpec.aliases.includes(type)) return { kind, type: name, kindSpec, typeSpec };
+  }
+  return undefined;
+}
+
+/** Every kind/type pair whose type (or alias) is `word`, for the one-word form `name = word { … }`. */
+export function findTypesNamed(word: string): ComponentTypeMatch[] {
+  const matches: ComponentTypeMatch[] = [];
+  for (const kind of Object.keys(catalogue.kinds)) {
+    const match = findComponentType(kind, word);
+    if (match) matches.push(match);
+  }
+  return matches;
+}
+
+/** All keys a component of this kind/type accepts: its own plus, where they apply, the common ones. */
+export function componentKeys(match: Pick<ComponentTypeMatch, 'kindSpec' | 'typeSpec'>): Readonly<Record<string, KeySpec>> {
+  return match.kindSpec.acceptsCommonKeys ? { ...catalogue.commonKeys, ...match.typeSpec.keys } : match.typeSpec.keys;
+}

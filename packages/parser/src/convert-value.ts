@@ -1,0 +1,409 @@
+/**
+ * Checks a value from the syntax tree against the catalogue's description of its key and turns it
+ * into topology JSON: references become `{ $ref }`, environment references `{ $env }` (recorded
+ * with where they are used), maps get their defaults filled in. Every mismatch is reported and the
+ * value dropped, so that analysis continues and reports everything in one pass.
+ */
+import type { EntryNode, EnvReferenceNode, MapNode, ReferenceNode, TemplateNode, ValueNode } from './ast.js';
+import type { JsonValue, KeySpec, ValueSpec } from './catalogue.js';
+import { describeNode, describeSpec } from './describe.js';
+import type { Reporter } from './diagnostic.js';
+import type { SourceLocation } from './location.js';
+import { normalisePipeSpec } from './pipe-spec.js';
+import { checkProjectPath, describePathProblem, type ProjectFolders } from './project-path.js';
+import type { DeclaredComponent } from './resolve-declarations.js';
+import { didYouMean, listWords, withArticle } from './suggest.js';
+import type { ConfigValue, EnvUsage, EnvValue, PipeSpec, TemplateValue } from './topology.js';
+
+/** A converted value: topology JSON, or a normalised pipe/hook (only under `pipes` and `hooks`). */
+export type Converted = ConfigValue | PipeSpec | readonly Converted[] | { readonly [key: string]: Converted };
+
+/** `a` needs `b` built first (through `model`, `tools`, `memory` or `knowledge_base`). */
+export interface ConstructionEdge {
+  readonly from: string;
+  readonly to: string;
+  readonly key: string;
+  readonly location: SourceLocation;
+}
+
+export interface ConversionContext {
+  readonly declared: ReadonlyMap<string, DeclaredComponent>;
+  readonly folders: ProjectFolders;
+  readonly report: Reporter;
+  readonly recordEnv: (name: string, usage: EnvUsage) => void;
+  readonly recordEdge: (edge: ConstructionEdge) => void;
+  /** A project file named by a `path` value, for the loader to check that it exists. */
+  readonly recordFile: (file: { readonly path: string; readonly location: SourceLocation }) => void;
+}
+
+/** Where a value sits, for paths in the topology, messages and the rules inherited from its key. */
+export interface ValuePosition {
+  /** The declaration the value belongs to. */
+  readonly component: string;
+  /** JSON path of the value from the topology root. */
+  readonly path: readonly (string | number)[];
+  /** The key path for messages: `deployment.scaling.min_instances`, `tools[1]`. */
+  readonly label: string;
+  /** False under keys the build reads (`deployment`, `to`, …); the name of that key is `envBlockedBy`. */
+  readonly allowEnv: boolean;
+  readonly envBlockedBy?: string;
+  /** The construction key the value sits under, if any (references there are construction edges). */
+  readonly constructionKey?: string;
+}
+
+export interface MapOptions {
+  /** How the map's owner is called in messages: "`llm openai`", "`deployment.scaling`". */
+  readonly owner: string;
+  /** Where to point when a required key is missing. */
+  readonly missingAt: SourceLocation;
+  readonly requireOneOf?: readonly (readonly string[])[];
+}
+
+const SCALARS = new Set<ValueSpec['type']>(['string', 'path', 'number', 'boolean', 'enum']);
+
+export class ValueConverter {
+  readonly #context: ConversionContext;
+
+  constructor(context: ConversionContext) {
+    this.#context = context;
+  }
+
+  convert(node: ValueNode, spec: ValueSpec | undefined, at: ValuePosition): Converted | undefined {
+    if (node.type === 'Invalid') return undefined;
+    if (node.type === 'EnvReference' || node.type === 'Template') return this.#convertEnv(node, spec, at);
+    if (node.type === 'Reference') return this.#convertReference(node, spec, at);
+    if (spec === undefined || spec.type === 'any') return this.#convertLoose(node, at);
+
+    switch (spec.type) {
+      case 'oneOf': {
+        const option = spec.options.find((candidate) => fits(node, candidate));
+        return option ? this.convert(node, option, at) : this.#wrongType(node, spec, at);
+      }
+      case 'pipe':
+      case 'hook':
+        return normalisePipeSpec(node, spec.type, this.#context.folders, this.#context.report);
+      case 'string':
+        return node.type === 'String' ? node.value : this.#wrongType(node, spec, at);
+      case 'path':
+        return node.type === 'String' ? this.#convertPath(node.value, node.location) : this.#wrongType(node, spec, at);
+      case 'number':
+        return node.type === 'Number' ? this.#checkNumber(node.value, node.raw, spec, node.location, at) : this.#wrongType(node, spec, at);
+      case 'boolean':
+        return node.type === 'Boolean' ? node.value : this.#wrongType(node, spec, at);
+      case 'enum': {
+        if (node.type !== 'String') return this.#wrongType(node, spec, at);
+        if (spec.values.includes(node.value)) return node.value;
+        this.#context.report('WW218', `\`${at.label}\` must be ${listWords(spec.values)}, found "${node.value}"`, node.location, {
+          hint: didYouMean(node.value, spec.values),
+        });
+        return undefined;
+      }
+      case 'reference':
+        return this.#wrongType(node, spec, at);
+      case 'list': {
+        if (node.type !== 'List') return this.#wrongType(node, spec, at);
+        const items: Converted[] = [];
+        node.items.forEach((item, index) => {
+          const value = this.convert(item, spec.items, { ...at, path: [...at.path, index], label: `${at.label}[${index}]` });
+          if (value !== undefined) items.push(value);
+        });
+        return items;
+      }
+      case 'map':
+        return node.type === 'Map'
+          ? this.convertMap(node, spec.keys, at, { owner: `\`${at.label}\``, missingAt: node.location })
+          : this.#wrongType(node, spec, at);
+      case 'record': {
+        if (node.type !== 'Map') return this.#wrongType(node, spec, at);
+        const result: Record<string, Converted> = {};
+        for (const entry of this.#uniqueEntries(node, `\`${at.label}\``)) {
+          if (entry.value.type === 'Null') continue;
+          const value = this.convert(entry.value, spec.values, this.#child(at, entry.key.name, undefined));
+          if (value !== undefined) result[entry.key.name] = value;
+        }
+        return result;
+      }
+    }
+  }
+
+  /**
+   * A map with known keys: unknown keys are warnings (and kept), `key: null` means the key is left
+   * out, required keys must be present, and defaults fill the rest.
+   */
+  convertMap(node: MapNode, keys: Readonly<Record<string, KeySpec>>, at: ValuePosition, options: MapOptions): Record<string, Converted> {
+    const result: Record<string, Converted> = {};
+    const written = new Set<string>();
+    for (const entry of this.#uniqueEntries(node, options.owner)) {
+      const key = entry.key.name;
+      const keySpec = Object.hasOwn(keys, key) ? keys[key] : undefined;
+      if (!keySpec) {
+        const known = Object.keys(keys);
+        this.#context.report('WW207', `unknown key \`${key}\` for ${options.owner}`, entry.key.location, {
+          hint:
+            didYouMean(key, known) ??
+            (known.length === 0 ? `${options.owner} takes no keys` : known.length <= 12 ? `known keys: ${listWords(known, 'and')}` : undefined),
+        });
+      }
+      if (entry.value.type === 'Null') continue;
+      written.add(key);
+      const value = this.convert(entry.value, keySpec?.value, this.#child(at, key, keySpec));
+      if (value !== undefined) result[key] = value;
+    }
+
+    for (const [key, keySpec] of Object.entries(keys)) {
+      if (written.has(key)) continue;
+      if (keySpec.required) {
+        this.#context.report('WW208', `${options.owner} is missing the required key \`${key}\``, options.missingAt, {
+          hint: `add \`${key}\` (${keySpec.description.charAt(0).toLowerCase()}${keySpec.description.slice(1).replace(/\.$/, '')})`,
+        });
+        continue;
+      }
+      const value = defaultValue(keySpec);
+      if (value !== undefined) result[key] = value;
+    }
+
+    for (const group of options.requireOneOf ?? []) {
+      if (!group.some((key) => written.has(key))) {
+        this.#context.report('WW208', `${options.owner} needs one of the keys ${listWords(group)}`, options.missingAt);
+      }
+    }
+    return result;
+  }
+
+  /** The entries of a map, reporting and dropping repeated keys (the first one counts). */
+  #uniqueEntries(node: MapNode, owner: string): EntryNode[] {
+    const seen = new Map<string, EntryNode>();
+    const unique: EntryNode[] = [];
+    for (const entry of node.entries) {
+      const previous = seen.get(entry.key.name);
+      if (previous) {
+        this.#context.report('WW217', `duplicate key \`${entry.key.name}\` in ${owner}`, entry.key.location, {
+          hint: 'remove one of them; only the first is used',
+          related: [{ message: `\`${entry.key.name}\` is first set here`, location: previous.key.location }],
+        });
+        continue;
+      }
+      seen.set(entry.key.name, entry);
+      unique.push(entry);
+    }
+    return unique;
+  }
+
+  #child(at: ValuePosition, key: string, keySpec: KeySpec | undefined): ValuePosition {
+    const envAllowed = keySpec?.env !== false;
+    const child: ValuePosition = {
+      component: at.component,
+      path: [...at.path, key],
+      label: at.label === '' ? key : `${at.label}.${key}`,
+      allowEnv: at.allowEnv && envAllowed,
+      ...(at.allowEnv && !envAllowed ? { envBlockedBy: at.label === '' ? key : `${at.label}.${key}` } : at.envBlockedBy ? { envBlockedBy: at.envBlockedBy } : {}),
+      ...(keySpec?.construction ? { constructionKey: key } : at.constructionKey ? { constructionKey: at.constructionKey } : {}),
+    };
+    return child;
+  }
+
+  /** A value for a key the catalogue does not describe: converted as written, references checked. */
+  #convertLoose(node: ValueNode, at: ValuePosition): Converted | undefined {
+    switch (node.type) {
+      case 'String':
+        return node.value;
+      case 'Number':
+      case 'Boolean':
+        return node.value;
+      case 'Null':
+        return null;
+      case 'List': {
+        const items: Converted[] = [];
+        node.items.forEach((item, index) => {
+          const value = this.convert(item, undefined, { ...at, path: [...at.path, index], label: `${at.label}[${index}]` });
+          if (value !== undefined) items.push(value);
+        });
+        return items;
+      }
+      case 'Map': {
+        const result: Record<string, Converted> = {};
+        for (const entry of this.#uniqueEntries(node, `\`${at.label}\``)) {
+          const value = this.convert(entry.value, undefined, this.#child(at, entry.key.name, undefined));
+          if (value !== undefined) result[entry.key.name] = value;
+        }
+        return result;
+      }
+      default:
+        return this.convert(node, undefined, at);
+    }
+  }
+
+  #convertEnv(node: EnvReferenceNode | TemplateNode, spec: ValueSpec | undefined, at: ValuePosition): Converted | undefined {
+    if (!at.allowEnv) {
+      this.#context.report('WW209', `environment references are not allowed in \`${at.envBlockedBy ?? at.label}\``, node.location, {
+        hint: `\`${at.envBlockedBy ?? at.label}\` is read when the topology is built, so write the value itself`,
+      });
+      return undefined;
+    }
+    let target = spec;
+    if (target?.type === 'oneOf') target = target.options.find((option) => SCALARS.has(option.type) || option.type === 'any');
+    if (target !== undefined && target.type !== 'any' && !SCALARS.has(target.type)) {
+      return this.#wrongType(node, spec as ValueSpec, at);
+    }
+    const expects: EnvUsage['expects'] =
+      target === undefined || target.type === 'any' ? 'any' : target.type === 'number' ? 'number' : target.type === 'boolean' ? 'boolean' : 'string';
+
+    const record = (reference: EnvReferenceNode): EnvValue => {
+      this.#context.recordEnv(reference.name, {
+        path: at.path,
+        ...(reference.default === undefined ? {} : { default: reference.default }),
+        expects,
+        location: reference.location,
+      });
+      return reference.default === undefined ? { $env: reference.name } : { $env: reference.name, default: reference.default };
+    };
+
+    if (node.type === 'EnvReference') return record(node);
+    const parts = node.parts.map((part) => (typeof part === 'string' ? part : record(part)));
+    // `"${NAME:-default}"` alone is the same as `${NAME:-default}`.
+    if (parts.length === 1 && typeof parts[0] !== 'string') return parts[0] as EnvValue;
+    const template: TemplateValue = { $template: parts };
+    return template;
+  }
+
+  #convertReference(node: ReferenceNode, spec: ValueSpec | undefined, at: ValuePosition): Converted | undefined {
+    const { declared, report } = this.#context;
+    const target = declared.get(node.name);
+    let referenceSpec = spec;
+    if (referenceSpec?.type === 'oneOf') referenceSpec = referenceSpec.options.find((option) => option.type === 'reference') ?? referenceSpec;
+    const wantsText = referenceSpec !== undefined && (SCALARS.has(referenceSpec.type) || referenceSpec.type === 'oneOf');
+
+    if (!target) {
+      const suggestion = didYouMean(node.name, declared.keys());
+      report('WW210', `unknown reference \`${node.name}\`: no component has this name`, node.location, {
+        hint: wantsText
+          ? `a bare name refers to a component; to write the text, quote it: "${node.name}"`
+          : (suggestion ?? 'declare it in this file (`name = kind type { … }`), or quote it to write text'),
+      });
+      return undefined;
+    }
+    if (referenceSpec !== undefined && referenceSpec.type !== 'reference' && referenceSpec.type !== 'any') {
+      return this.#wrongType(node, spec as ValueSpec, at);
+    }
+    if (referenceSpec?.type === 'reference' && target.match) {
+      const declaredAs = `\`${target.match.kind} ${target.match.type}\``;
+      const related = [{ message: `\`${node.name}\` is declared here`, location: target.declaration.name.location }];
+      if (referenceSpec.receiver && !target.match.kindSpec.receives) {
+        report('WW213', `\`${node.name}\` cannot receive messages: it is ${withArticle(declaredAs)}`, node.location, {
+          hint: '`to` can point at llm, agent, output and transform components',
+          related,
+        });
+        return undefined;
+      }
+      if (referenceSpec.kinds && !referenceSpec.kinds.includes(target.match.kind)) {
+        report('WW211', `\`${at.label}\` expects ${describeSpec(referenceSpec)}, but \`${node.name}\` is ${withArticle(declaredAs)}`, node.location, {
+          related,
+        });
+        return undefined;
+      }
+    }
+    if (at.constructionKey && target.match) {
+      this.#context.recordEdge({ from: at.component, to: node.name, key: at.constructionKey, location: node.location });
+    }
+    return { $ref: node.name };
+  }
+
+  #convertPath(written: string, location: SourceLocation): string | undefined {
+    const checked = checkProjectPath(written, this.#context.folders);
+    if (checked.ok) {
+      this.#context.recordFile({ path: checked.path, location });
+      return checked.path;
+    }
+    this.#context.report(checked.reason === 'empty' ? 'WW218' : 'WW216', describePathProblem(written, checked.reason), location, {
+      hint: 'keep files the project needs in the folder of the .ww file or below it',
+    });
+    return undefined;
+  }
+
+  #checkNumber(
+    value: number,
+    raw: string,
+    spec: Extract<ValueSpec, { type: 'number' }>,
+    location: SourceLocation,
+    at: ValuePosition,
+  ): number | undefined {
+    const problem =
+      spec.integer && !Number.isInteger(value)
+        ? 'a whole number'
+        : spec.min !== undefined && value < spec.min
+          ? `at least ${spec.min}`
+          : spec.max !== undefined && value > spec.max
+            ? `at most ${spec.max}`
+            : undefined;
+    if (problem === undefined) return value;
+    this.#context.report('WW218', `\`${at.label}\` must be ${problem}, found ${raw}`, location);
+    return undefined;
+  }
+
+  #wrongType(node: ValueNode, spec: ValueSpec, at: ValuePosition): undefined {
+    let hint: string | undefined;
+    if (node.type === 'String' && this.#context.declared.has(node.value) && acceptsReference(spec)) {
+      hint = `to refer to the component \`${node.value}\`, drop the quotes: ${at.label.replace(/\[\d+\]$/, '')}: ${node.value}`;
+    } else if (node.type === 'Reference' && acceptsText(spec)) {
+      hint = `\`${node.name}\` is a component; to write the text, quote it: "${node.name}"`;
+    } else if (spec.type === 'list' && node.type !== 'List') {
+      hint = 'wrap it in brackets: [ … ]';
+    } else if (node.type === 'String' && spec.type === 'number' && /^-?\d/.test(node.value)) {
+      hint = `drop the quotes: ${node.value}`;
+    } else if (node.type === 'String' && spec.type === 'boolean' && /^(true|false)$/i.test(node.value)) {
+      hint = `drop the quotes: ${node.value.toLowerCase()}`;
+    }
+    this.#context.report('WW209', `\`${at.label}\` expects ${describeSpec(spec)}, found ${describeNode(node)}`, node.location, { hint });
+    return undefined;
+  }
+}
+
+/** Whether a value has the shape of a spec (used to pick among `oneOf` options). */
+function fits(node: ValueNode, spec: ValueSpec): boolean {
+  switch (spec.type) {
+    case 'string':
+    case 'path':
+    case 'enum':
+      return node.type === 'String';
+    case 'number':
+      return node.type === 'Number';
+    case 'boolean':
+      return node.type === 'Boolean';
+    case 'reference':
+      return node.type === 'Reference';
+    case 'list':
+      return node.type === 'List';
+    case 'map':
+    case 'record':
+      return node.type === 'Map';
+    case 'pipe':
+    case 'hook':
+      return node.type === 'String' || node.type === 'Map';
+    case 'oneOf':
+      return spec.options.some((option) => fits(node, option));
+    case 'any':
+      return true;
+  }
+}
+
+function acceptsReference(spec: ValueSpec): boolean {
+  return spec.type === 'reference' || (spec.type === 'list' && spec.items.type === 'reference') || (spec.type === 'oneOf' && spec.options.some(acceptsReference));
+}
+
+function acceptsText(spec: ValueSpec): boolean {
+  return SCALARS.has(spec.type) || (spec.type === 'oneOf' && spec.options.some(acceptsText));
+}
+
+/** A key's default, with the defaults of a map's own keys filled in (`deployment.scaling.…`). */
+export function defaultValue(keySpec: KeySpec): Converted | undefined {
+  if (keySpec.default === undefined) return undefined;
+  const value = structuredClone(keySpec.default) as JsonValue;
+  if (keySpec.value.type === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    for (const [key, child] of Object.entries(keySpec.value.keys)) {
+      if (key in value) continue;
+      const childDefault = defaultValue(child);
+      if (childDefault !== undefined) value[key] = childDefault as JsonValue;
+    }
+  }
+  return value;
+}

@@ -1,0 +1,122 @@
+/**
+ * `loadTopology()`: everything between a path and a runnable topology. Reads the `.ww` file and the
+ * `.env` beside it, parses, analyses, checks that the files the topology names exist, and resolves
+ * environment references. Never throws for a user's mistake (a missing file is a diagnostic too).
+ */
+import { access, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { analyzeWithFiles } from './analyze.js';
+import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
+import { parseDotenv } from './dotenv.js';
+import { WoodworkParserError } from './errors.js';
+import { parse } from './parse.js';
+import { resolveEnv, type LoadMode } from './resolve-env.js';
+import type { Topology } from './topology.js';
+
+export interface LoadTopologyOptions {
+  /**
+   * `run`: a missing environment variable is an error and `resolved` is what to run. `validate`:
+   * missing variables are warnings, so a file can be checked without its secrets.
+   */
+  readonly mode: LoadMode;
+  /** The environment (default `process.env`). It wins over `.env`, which fills in what it lacks. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The folder paths must stay inside (default: the folder of the `.ww` file). */
+  readonly projectRoot?: string;
+}
+
+export interface LoadTopologyResult {
+  /** Present when the file has no errors (warnings allowed). Keeps env references as references. */
+  readonly topology?: Topology;
+  /** The topology with env references replaced by their values; present when nothing is missing. */
+  readonly resolved?: Topology;
+  /** Sorted: the `.ww` file's problems by position, then `.env`'s. */
+  readonly diagnostics: Diagnostic[];
+  /** The `.ww` text ('' when it could not be read), for code frames. */
+  readonly source: string;
+  /** Every file read, by the name used in diagnostics (the `.ww` file and `.env`), for code frames. */
+  readonly sources: Readonly<Record<string, string>>;
+}
+
+export async function loadTopology(file: string, options: LoadTopologyOptions): Promise<LoadTopologyResult> {
+  if (typeof file !== 'string' || file === '') throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() needs the path of a .ww file');
+  if (options?.mode !== 'validate' && options?.mode !== 'run') {
+    throw new WoodworkParserError('INVALID_ARGUMENT', "loadTopology() needs { mode: 'validate' | 'run' }");
+  }
+  const sources: Record<string, string> = {};
+  const read = await readText(file);
+  if (!read.ok) return { diagnostics: [read.diagnostic], source: '', sources };
+  const source = read.text;
+  sources[file] = source;
+
+  const baseDir = path.dirname(file);
+  const parsed = parse(source, { file });
+  const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir });
+  const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...analyzed.diagnostics];
+
+  for (const reference of analyzed.files) {
+    if (!(await exists(path.resolve(baseDir, reference.path)))) {
+      diagnostics.push(
+        createDiagnostic('WW303', `\`${reference.path}\` does not exist`, reference.location, {
+          hint: `paths are relative to the .ww file, here ${path.resolve(baseDir)}`,
+        }),
+      );
+    }
+  }
+
+  const envFile = path.join(baseDir, '.env');
+  const envText = await readText(envFile);
+  let dotenv: Record<string, string> = {};
+  if (envText.ok) {
+    sources[envFile] = envText.text;
+    const parsedEnv = parseDotenv(envText.text, envFile);
+    dotenv = parsedEnv.values;
+    diagnostics.push(...parsedEnv.diagnostics);
+  }
+  const env = { ...dotenv, ...definedOnly(options.env ?? process.env) };
+  const environment = resolveEnv(analyzed.topology, { env, mode: options.mode });
+  diagnostics.push(...environment.diagnostics);
+
+  const sorted = sortDiagnostics(diagnostics);
+  const valid = !hasErrors([...parsed.diagnostics, ...analyzed.diagnostics]) && !sorted.some((d) => d.code === 'WW303');
+  return {
+    ...(valid ? { topology: analyzed.topology } : {}),
+    ...(valid && environment.resolved && !hasErrors(sorted) ? { resolved: environment.resolved } : {}),
+    diagnostics: sorted,
+    source,
+    sources,
+  };
+}
+
+type ReadResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly diagnostic: Diagnostic };
+
+async function readText(file: string): Promise<ReadResult> {
+  try {
+    return { ok: true, text: await readFile(file, 'utf8') };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const at = { file, line: 1, column: 1, endLine: 1, endColumn: 1 };
+    const diagnostic =
+      code === 'EISDIR'
+        ? createDiagnostic('WW302', `\`${file}\` is a folder, not a .ww file`, at, { hint: `pass the file inside it: ${path.join(file, 'main.ww')}` })
+        : code === 'ENOENT'
+          ? createDiagnostic('WW302', `\`${file}\` does not exist`, at, { hint: 'check the path; `woodwork init` creates a new project' })
+          : createDiagnostic('WW302', `cannot read \`${file}\`: ${(error as Error).message}`, at);
+    return { ok: false, diagnostic };
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function definedOnly(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) result[key] = value;
+  return result;
+}

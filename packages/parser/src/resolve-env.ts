@@ -1,0 +1,115 @@
+/**
+ * Environment references, resolved at load time (never when parsing, never into build artifacts):
+ * `resolveEnv()` returns a copy of the topology with every `{ $env }` and `{ $template }` replaced
+ * by its value, converted to what the key expects (`port: $PORT` becomes a number). Every missing
+ * variable is reported at once, each with every place it is used: as an error when loading to run,
+ * as a warning when validating (so a file can be checked without its secrets).
+ */
+import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
+import { WoodworkParserError } from './errors.js';
+import { setAtPath, valueAtPath } from './json-path.js';
+import type { EnvUsage, EnvValue, TemplateValue, Topology } from './topology.js';
+
+export type LoadMode = 'validate' | 'run';
+
+export interface ResolveEnvOptions {
+  /** The variables (the process environment merged with `.env`, the process winning). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly mode: LoadMode;
+}
+
+export interface ResolveEnvResult {
+  /** The topology with every reference replaced; present only when every one could be resolved. */
+  readonly resolved?: Topology;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function resolveEnv(topology: Topology, options: ResolveEnvOptions): ResolveEnvResult {
+  if (options?.mode !== 'validate' && options?.mode !== 'run') {
+    throw new WoodworkParserError('INVALID_ARGUMENT', "resolveEnv() needs { env, mode: 'validate' | 'run' }");
+  }
+  const { env, mode } = options;
+  const severity = mode === 'run' ? 'error' : 'warning';
+  const diagnostics: Diagnostic[] = [];
+  let complete = true;
+
+  for (const variable of topology.env) {
+    const unset = env[variable.name] === undefined;
+    const needed = variable.usages.filter((usage) => unset && usage.default === undefined);
+    if (needed.length === 0) continue;
+    complete = false;
+    const [first, ...others] = needed as [EnvUsage, ...EnvUsage[]];
+    const times = needed.length === 1 ? '' : ` (used ${needed.length} times)`;
+    diagnostics.push(
+      createDiagnostic('WW301', `environment variable \`${variable.name}\` is not set${times}`, first.location, {
+        severity,
+        hint: `set it in the environment or in .env beside the .ww file${mode === 'validate' ? ' before running' : ''}, or give a default: \${${variable.name}:-value}`,
+        related: others.map((usage) => ({ message: `\`${variable.name}\` is also used here`, location: usage.location })),
+      }),
+    );
+  }
+
+  const resolved = structuredClone(topology) as Topology;
+  const done = new Set<string>();
+  for (const variable of topology.env) {
+    for (const usage of variable.usages) {
+      const key = JSON.stringify(usage.path);
+      if (done.has(key)) continue;
+      done.add(key);
+      const original = valueAtPath(topology, usage.path) as EnvValue | TemplateValue | undefined;
+      if (original === undefined) continue;
+      const text = substitute(original, env);
+      if (text === undefined) continue;
+      const converted = convert(text, usage.expects);
+      if (converted === undefined) {
+        complete = false;
+        diagnostics.push(
+          createDiagnostic('WW305', `expected ${usage.expects === 'number' ? 'a number' : 'true or false'} from the environment, found "${text}"`, usage.location, {
+            severity,
+            hint: `check the value of ${describeVariables(original)}`,
+          }),
+        );
+        continue;
+      }
+      setAtPath(resolved, usage.path, converted);
+    }
+  }
+
+  const sorted = sortDiagnostics(diagnostics);
+  return complete && !hasErrors(sorted) ? { resolved, diagnostics: sorted } : { diagnostics: sorted };
+}
+
+/** The text an env value or template stands for, or undefined when a variable is missing. */
+function substitute(value: EnvValue | TemplateValue, env: ResolveEnvOptions['env']): string | undefined {
+  const parts = '$template' in value ? value.$template : [value];
+  let text = '';
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      text += part;
+      continue;
+    }
+    const set = env[part.$env];
+    // As in a shell, `${NAME:-default}` also uses the default when NAME is set but empty.
+    const chosen = set === undefined || (set === '' && part.default !== undefined) ? part.default : set;
+    if (chosen === undefined) return undefined;
+    text += chosen;
+  }
+  return text;
+}
+
+function convert(text: string, expects: EnvUsage['expects']): string | number | boolean | undefined {
+  if (expects === 'number') {
+    const number = Number(text.trim().replace(/_/g, ''));
+    return text.trim() !== '' && Number.isFinite(number) ? number : undefined;
+  }
+  if (expects === 'boolean') {
+    return /^true$/i.test(text.trim()) ? true : /^false$/i.test(text.trim()) ? false : undefined;
+  }
+  return text;
+}
+
+function describeVariables(value: EnvValue | TemplateValue): string {
+  const names = ('$template' in value ? value.$template : [value]).flatMap((part) => (typeof part === 'string' ? [] : [`\`${part.$env}\``]));
+  return names.join(', ');
+}
+

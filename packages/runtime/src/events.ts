@@ -1,0 +1,123 @@
+/**
+ * The events a session carries (noun.verb, as architecture.md lists them) and the payload
+ * conventions the built-in components follow. Components may emit other noun.verb events; these are
+ * the ones the runtime itself emits or gives meaning to.
+ */
+import type { ErrorLocation, SerializedRuntimeError } from './errors.js';
+
+export const EventTypes = {
+  /** An input component accepted input; payload `{ input: string, … }`. */
+  inputReceived: 'input.received',
+  agentThought: 'agent.thought',
+  agentAction: 'agent.action',
+  toolCall: 'tool.call',
+  toolObservation: 'tool.observation',
+  agentStepComplete: 'agent.step_complete',
+  /** An llm's or agent's answer. */
+  agentResponse: 'agent.response',
+  /** A message failed: a pipe threw, `handle` threw, a module could not load. Payload `AgentErrorPayload`. */
+  agentError: 'agent.error',
+  /** One chunk of a stream (`is_stream`, `stream_id`, `chunk_index`, `is_final` on the envelope). Payload `StreamChunkPayload`. */
+  streamChunk: 'stream.chunk',
+  metricsComponentPerformance: 'metrics.component_performance',
+  sessionStarted: 'session.started',
+  sessionEnded: 'session.ended',
+  /**
+   * A branch of a turn reached its end: the payload is the reply (what the output delivered, or the
+   * last component's result when nothing follows it). `component_source` is that component.
+   */
+  sessionReplied: 'session.replied',
+  /** Every branch of a turn has replied or failed: nothing more will come for this input. Payload `TurnCompletedPayload`. */
+  turnCompleted: 'turn.completed',
+  /** What a call to another component carries unless the caller names another event. */
+  componentCall: 'component.call',
+} as const;
+
+export type RuntimeEventType = (typeof EventTypes)[keyof typeof EventTypes];
+
+/** The payload of `agent.error`: what failed, where, and what to do. */
+export interface AgentErrorPayload {
+  readonly error: SerializedRuntimeError;
+  /** The component the message failed in. */
+  readonly component: string;
+  /** What failed: one of the component's pipes, its `handle`, a stream, or routing the result on. */
+  readonly stage: 'pipe' | 'handle' | 'stream' | 'route' | 'call';
+  /** For a pipe: which one, as written in the file. */
+  readonly pipe?: { readonly module: string; readonly export: string; readonly event: string; readonly location: ErrorLocation };
+  /** Where the failing thing is declared in the `.ww` file. */
+  readonly location?: ErrorLocation;
+  /** The `message_id` of the message that failed. */
+  readonly message_id: string;
+}
+
+/** The payload of `stream.chunk` events on the session's event stream. */
+export interface StreamChunkPayload {
+  /** Text, a JSON value, or base64 for bytes (`data_type: 'bytes'`). */
+  readonly data: unknown;
+  readonly data_type: 'text' | 'json' | 'bytes';
+  readonly media_type?: string;
+}
+
+export interface TurnCompletedPayload {
+  readonly replies: number;
+  readonly errors: number;
+}
+
+export interface SessionEndedPayload {
+  readonly reason: string;
+}
+
+const TEXT_FIELDS = ['text', 'input', 'response', 'output', 'content', 'message', 'data'] as const;
+
+/**
+ * The text of a payload: a string is itself; an object gives its first string field among `text`,
+ * `input`, `response`, `output`, `content`, `message`, `data`; null and undefined give `''`; anything
+ * else is JSON. This is how components that work on text (transforms, outputs, llms) read messages
+ * whatever shape the previous component or a pipe gave them.
+ */
+export function textOf(payload: unknown): string {
+  if (typeof payload === 'string') return payload;
+  if (payload === null || payload === undefined) return '';
+  if (typeof payload === 'object' && !Array.isArray(payload)) {
+    const record = payload as Record<string, unknown>;
+    for (const field of TEXT_FIELDS) {
+      if (typeof record[field] === 'string') return record[field] as string;
+    }
+  }
+  if (typeof payload === 'number' || typeof payload === 'boolean') return String(payload);
+  try {
+    return JSON.stringify(payload) ?? '';
+  } catch {
+    return String(payload);
+  }
+}
+
+/**
+ * The payload with its text replaced, keeping its shape: a string becomes `text`; an object gets
+ * `text` in the field `textOf` read it from (other fields kept); anything else becomes `text`.
+ * Transforms use it so that fields a pipe added upstream travel on.
+ */
+export function withText(payload: unknown, text: string): unknown {
+  if (payload !== null && typeof payload === 'object' && !Array.isArray(payload)) {
+    const record = payload as Record<string, unknown>;
+    for (const field of TEXT_FIELDS) {
+      if (typeof record[field] === 'string') return { ...record, [field]: text };
+    }
+  }
+  return text;
+}
+
+/** The payload `runtime.send` puts on the wire for its input: a string becomes `{ input }`. */
+export function inputPayload(input: unknown): unknown {
+  return typeof input === 'string' ? { input } : (input ?? null);
+}
+
+/**
+ * Whether an event type matches a pattern of a pipe or hook: `*` matches all, `agent.*` matches
+ * `agent.thought` and `agent.x.y` (not `agent`), anything else matches itself.
+ */
+export function matchesEvent(pattern: string, eventType: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return eventType.startsWith(pattern.slice(0, -1));
+  return pattern === eventType;
+}

@@ -1,0 +1,834 @@
+/**
+ * The component host: runs one component of a topology on the bus. It
+ *
+ * - loads the component's pipes and hooks and builds the implementation (create, init);
+ * - consumes the component's inbox (`<ns>.component.<name>`, group `<name>`): for each message it
+ *   runs the pipes, calls `handle` inside a metrics step, and routes the result — to every `to`
+ *   target, or back to the session (`session.replied`) — with a copy on the events topic;
+ * - answers calls from other components (`reference.call/invoke`) on the caller's replies topic;
+ * - runs the hooks on the events this component emits, through their own group (`<name>.hooks`);
+ * - keeps the turn's branch count, so the last branch to end emits `turn.completed`.
+ *
+ * The embedded runtime runs one host per component in one process; the distributed host process
+ * (apps/host) runs the same class for one component or one `vm server` group.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus, DeliveryContext, Envelope, EnvelopeInit, EnvelopeTrace, Subscription } from '@woodwork/bus';
+import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
+import type { Topology, TopologyComponent } from '@woodwork/parser';
+import { INVOKE_EVENT, REPLY_EVENT, messageScope, replyTopicOf, type CallReplyPayload } from './calls.js';
+import { errorMessage, isRetryableError, serializeRuntimeError, WoodworkRuntimeError } from './errors.js';
+import { EventTypes, textOf, type AgentErrorPayload, type StreamChunkPayload } from './events.js';
+import { HookRunner, type LoadedHook } from './hooks.js';
+import type { ModuleLoader } from './modules/module-loader.js';
+import { runPipes, type LoadedPipe, type PipeContext } from './pipes.js';
+import type { RegisteredComponent } from './registry.js';
+import type { SessionManager } from './sessions/manager.js';
+import { StreamAggregate, type StreamSink, type StreamTransport } from './streams.js';
+import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
+import { traceIdOf } from './trace.js';
+import type {
+  ChunkData,
+  ChunkDataType,
+  ChunkWriter,
+  Component,
+  ComponentContext,
+  ComponentInfo,
+  HandlerContext,
+  Logger,
+  Message,
+  RuntimeIO,
+  SessionClient,
+  StreamChunk,
+  StreamOptions,
+} from './types.js';
+
+/** What every host of a runtime shares. */
+export interface HostServices {
+  readonly namespace: string;
+  readonly bus: Bus;
+  readonly sessions: SessionManager;
+  readonly loader: ModuleLoader;
+  /** The live chunk transport, or undefined when the bus crosses processes (see streams.ts). */
+  readonly streams: StreamTransport | undefined;
+  readonly logger: Logger;
+  readonly io: RuntimeIO;
+  readonly settings: HostSettings;
+  topology(): Topology;
+  /** The component's config as its implementation sees it (env resolved, references as handles). */
+  resolveConfig(component: TopologyComponent): Record<string, unknown>;
+  metricsFor(component: TopologyComponent): MetricsEmitter;
+  /** For input components: sessions whose input goes into this component. */
+  sessionClientFor(component: string): SessionClient;
+}
+
+export interface HostSettings {
+  readonly maxInFlight: number;
+  readonly maxAttempts: number;
+  readonly hookTimeoutMs: number;
+  readonly pipeTimeoutMs: number;
+}
+
+/** Per-component counters, as `runtime.stats()` reports them. */
+export interface ComponentStats {
+  /** Messages handled to the end (result routed or branch ended). */
+  handled: number;
+  /** Messages that failed (an `agent.error` was emitted). */
+  failed: number;
+  pipeFailures: number;
+  hookRuns: number;
+  hookFailures: number;
+  hookTimeouts: number;
+  /** Calls from other components answered. */
+  calls: number;
+}
+
+/** The default result event of a role (see `ComponentDefinition.resultEvent`). */
+export function defaultResultEvent(kind: string, role: string): string {
+  if (role === 'input') return EventTypes.inputReceived;
+  if (kind === 'llm' || kind === 'agent') return EventTypes.agentResponse;
+  if (role === 'tool') return EventTypes.toolObservation;
+  return `${kind}.response`;
+}
+
+function chunkType(data: ChunkData, given: ChunkDataType | undefined): ChunkDataType {
+  if (given) return given;
+  if (typeof data === 'string') return 'text';
+  if (data instanceof Uint8Array) return 'bytes';
+  return 'json';
+}
+
+function chunkPayload(chunk: StreamChunk): StreamChunkPayload {
+  return {
+    data: chunk.dataType === 'bytes' ? Buffer.from(chunk.data as Uint8Array).toString('base64') : chunk.data,
+    data_type: chunk.dataType,
+    ...(chunk.mediaType === undefined ? {} : { media_type: chunk.mediaType }),
+  };
+}
+
+/** What one message's handling remembers: its stream, whether its result already went on. */
+interface MessageState {
+  writer: ResultWriter | undefined;
+  /** The result already went to the targets (a stream head): the targets now own the branch. */
+  forwarded: boolean;
+}
+
+export class ComponentHost {
+  readonly name: string;
+  readonly info: ComponentInfo;
+  readonly stats: ComponentStats = { handled: 0, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0 };
+  private readonly resultEvent: string;
+  private readonly acceptsStreams: boolean;
+  private readonly logger: Logger;
+  private readonly abort = new AbortController();
+  private instance: Component | undefined;
+  private context: ComponentContext | undefined;
+  private metrics: MetricsEmitter | undefined;
+  private pipes: LoadedPipe[] = [];
+  private hooks: HookRunner | undefined;
+  private inbox: Subscription | undefined;
+  private hookSubscription: Subscription | undefined;
+  /** Events this host published that its hooks want, and how many of those the hooks have run on. */
+  private hookEventsPublished = 0;
+  private hookEventsDone = 0;
+  private started = false;
+
+  constructor(
+    readonly component: TopologyComponent,
+    readonly registered: RegisteredComponent,
+    private readonly services: HostServices,
+  ) {
+    this.name = component.name;
+    this.info = Object.freeze({
+      name: component.name,
+      kind: component.kind,
+      type: component.type,
+      role: registered.role,
+      streaming: component.streaming,
+      to: component.to,
+      deployment: component.deployment,
+      metrics: component.metrics,
+      location: component.location,
+    });
+    this.resultEvent = registered.definition.resultEvent ?? defaultResultEvent(component.kind, registered.role);
+    this.acceptsStreams = registered.definition.acceptsStreams === true;
+    this.logger = services.logger.child({ component: component.name });
+  }
+
+  get role(): string {
+    return this.registered.role;
+  }
+
+  /**
+   * Loads pipes and hooks (every problem at once), then builds and initialises the component.
+   * Throws a WoodworkRuntimeError whose `problems` lists each module that could not load.
+   */
+  async prepare(): Promise<void> {
+    const requester = (role: 'pipe' | 'hook', location: TopologyComponent['location']) => ({ component: this.name, role, location });
+    const load = async (spec: TopologyComponent['pipes'][number], role: 'pipe' | 'hook') => ({
+      spec,
+      fn: await this.services.loader.loadFunction(spec, requester(role, spec.location)),
+    });
+    const results = await Promise.allSettled([
+      ...this.component.pipes.map((spec) => load(spec, 'pipe')),
+      ...this.component.hooks.map((spec) => load(spec, 'hook')),
+    ]);
+    const problems = results
+      .filter((result): result is PromiseRejectedResult => result.status === 'rejected')
+      .map((result) => result.reason as unknown);
+    if (problems.length > 0) throw aggregate(problems, this.name);
+    const loaded = results.map((result) => (result as PromiseFulfilledResult<LoadedPipe>).value);
+    this.pipes = loaded.slice(0, this.component.pipes.length);
+    const hooks: LoadedHook[] = loaded.slice(this.component.pipes.length);
+    if (hooks.length > 0) this.hooks = new HookRunner(hooks, this.name, this.services.settings.hookTimeoutMs, this.logger);
+
+    const config = this.services.resolveConfig(this.component);
+    this.metrics = this.services.metricsFor(this.component);
+    const loader = this.services.loader;
+    const where = { component: this.name, location: this.component.location };
+    this.context = Object.freeze({
+      component: this.info,
+      config,
+      logger: this.logger,
+      metrics: this.metrics,
+      io: this.services.io,
+      projectDir: loader.projectDir,
+      resolvePath: (relative: string) => loader.resolvePath(relative, { ...where, role: 'file' }),
+      loadFunctions: (relative: string) => loader.loadModule(relative, { ...where, role: 'function module' }),
+      sessions: this.registered.role === 'input' ? this.services.sessionClientFor(this.name) : undefined,
+      signal: this.abort.signal,
+    });
+    try {
+      this.instance = await this.registered.definition.create(this.context);
+      await this.instance?.init?.(this.context);
+    } catch (error) {
+      throw new WoodworkRuntimeError(
+        WoodworkRuntimeError.isInstance(error) ? error.code : 'WW_RUNTIME_COMPONENT_INIT',
+        `component \`${this.name}\` (${this.component.kind} ${this.component.type}) could not start: ${errorMessage(error)}`,
+        {
+          cause: error,
+          location: (WoodworkRuntimeError.isInstance(error) && error.location) || this.component.location,
+          component: this.name,
+          hint: (WoodworkRuntimeError.isInstance(error) && error.hint) || 'check its keys in the .ww file',
+        },
+      );
+    }
+  }
+
+  /** Subscribes to the hooks' events first (none is missed), then to the inbox. */
+  async subscribe(): Promise<void> {
+    const { bus, namespace, settings } = this.services;
+    if (this.hooks) {
+      this.hookSubscription = await bus.subscribe(
+        eventsTopic(namespace),
+        { group: hooksGroup(this.name), fromBeginning: false, maxInFlight: 64, maxAttempts: 1 },
+        (envelope) => this.onEvent(envelope),
+      );
+    }
+    this.inbox = await bus.subscribe(
+      componentTopic(namespace, this.name),
+      {
+        group: componentGroup(this.name),
+        maxInFlight: settings.maxInFlight,
+        maxAttempts: settings.maxAttempts,
+        backoff: { initialDelayMs: 50, maxDelayMs: 2_000 },
+      },
+      (envelope, delivery) => this.onMessage(envelope, delivery),
+    );
+  }
+
+  /** Calls the component's `start` (every host of the runtime is subscribed by then). */
+  async start(): Promise<void> {
+    this.started = true;
+    await this.instance?.start?.(this.context!);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Publishing
+
+  private publishEvent(init: EnvelopeInit): Promise<unknown> {
+    if (this.hooks?.wants(init.event_type) && init.component_source === this.name) this.hookEventsPublished++;
+    return this.services.bus.publish(eventsTopic(this.services.namespace), init);
+  }
+
+  private publishTo(target: string, init: EnvelopeInit): Promise<unknown> {
+    return this.services.bus.publish(componentTopic(this.services.namespace, target), init);
+  }
+
+  /** One branch of the turn ended; the last one announces `turn.completed`. */
+  private async endBranch(sessionId: string, trace: EnvelopeTrace | null): Promise<void> {
+    const turnId = traceIdOf(trace);
+    if (turnId === undefined) return;
+    const open = await this.services.sessions.adjustTurn(sessionId, turnId, -1);
+    if (open === 0) {
+      await this.services.bus.publish(eventsTopic(this.services.namespace), {
+        session_id: sessionId,
+        event_type: EventTypes.turnCompleted,
+        component_source: 'runtime',
+        payload: { turn_id: turnId },
+        trace,
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages
+
+  private async onMessage(envelope: Envelope, delivery: DeliveryContext): Promise<void> {
+    const replyTopic = replyTopicOf(envelope);
+    if (replyTopic !== undefined && envelope.event_type === INVOKE_EVENT) return this.onInvoke(envelope, replyTopic, delivery);
+    const sessionId = envelope.session_id;
+    const isCall = replyTopic !== undefined;
+    const state: MessageState = { writer: undefined, forwarded: false };
+
+    // A stream head: the chunks come through the transport.
+    let payload: unknown = envelope.payload;
+    let stream: AsyncIterable<StreamChunk> | undefined;
+    let streamAggregate: StreamAggregate | undefined;
+    if (envelope.is_stream && envelope.stream_id !== null && envelope.chunk_index === null && this.services.streams) {
+      try {
+        const source = this.services.streams.read(envelope.stream_id, this.name);
+        streamAggregate = new StreamAggregate();
+        if (this.acceptsStreams && this.pipes.length === 0) {
+          stream = tap(source, streamAggregate);
+          payload = null;
+        } else {
+          for await (const chunk of source) streamAggregate.add(chunk);
+          payload = streamAggregate.result();
+          streamAggregate = undefined;
+        }
+      } catch (error) {
+        return this.fail(envelope, { stage: 'stream', error }, state, replyTopic);
+      }
+    }
+
+    if (this.pipes.length > 0) {
+      const pipeContext: PipeContext = {
+        sessionId,
+        component: this.name,
+        event: envelope.event_type,
+        messageId: envelope.message_id,
+        source: envelope.component_source,
+      };
+      const outcome = await runPipes(this.pipes, payload, pipeContext, this.services.settings.pipeTimeoutMs);
+      if (!outcome.ok) {
+        this.stats.pipeFailures++;
+        return this.fail(envelope, { stage: 'pipe', error: outcome.error, pipe: outcome.pipe }, state, replyTopic);
+      }
+      payload = outcome.payload;
+    }
+
+    const metrics = this.metrics!;
+    const step = metrics.startStep({
+      sessionId,
+      trace: envelope.trace,
+      eventType: envelope.event_type,
+      messageId: envelope.message_id,
+    });
+    const trace = step.trace() ?? envelope.trace;
+    const message = createMessage(envelope, payload, stream, isCall);
+    const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
+    let result: unknown;
+    try {
+      const instance = this.instance;
+      result = await messageScope.run({ sessionId, trace, component: this.name }, () =>
+        instance?.handle ? instance.handle(message, context) : payload,
+      );
+      if (stream !== undefined && streamAggregate !== undefined) {
+        // Drain what the component did not read, so the producer is never left waiting.
+        for await (const chunk of stream) void chunk;
+      }
+    } catch (error) {
+      step.end({ error });
+      await state.writer?.abort(error);
+      if (isRetryableError(error) && delivery.attempt < this.services.settings.maxAttempts && !state.forwarded && !state.writer) {
+        this.logger.warn(`message failed, retrying (attempt ${delivery.attempt})`, { session: sessionId, error: errorMessage(error) });
+        throw error;
+      }
+      return this.fail(envelope, { stage: 'handle', error }, state, replyTopic);
+    }
+    step.end();
+
+    try {
+      if (state.writer) {
+        await state.writer.end();
+        await state.writer.finish(payload);
+      } else {
+        const delivered = this.role === 'output' && streamAggregate ? streamAggregate.result() : payload;
+        await this.route(envelope, delivered, result, trace, replyTopic);
+      }
+      this.stats.handled++;
+    } catch (error) {
+      return this.fail(envelope, { stage: 'route', error }, state, replyTopic);
+    }
+  }
+
+  /**
+   * Sends a result on. `received` is the payload after pipes (what an output delivered);
+   * `result` is what `handle` returned.
+   */
+  async route(envelope: Envelope, received: unknown, result: unknown, trace: EnvelopeTrace | null, replyTopic: string | undefined): Promise<void> {
+    const sessionId = envelope.session_id;
+    if (replyTopic !== undefined) {
+      this.stats.calls++;
+      const published: Promise<unknown>[] = [];
+      if (result !== undefined) published.push(this.publishEvent(this.resultEnvelope(sessionId, result, trace, null)));
+      const reply: CallReplyPayload = { request_id: envelope.message_id, ok: true, result: result ?? null };
+      published.push(this.replyTo(replyTopic, envelope, reply, trace));
+      await Promise.all(published);
+      return;
+    }
+    if (this.role === 'output') {
+      await this.publishEvent(this.replyEnvelope(sessionId, result === undefined ? received : result, trace));
+      await this.endBranch(sessionId, trace);
+      return;
+    }
+    if (result === undefined) {
+      await this.endBranch(sessionId, trace);
+      return;
+    }
+    const targets = this.component.to;
+    if (targets.length === 0) {
+      await this.services.bus.publishMany(eventsTopic(this.services.namespace), [
+        this.countedForHooks(this.resultEnvelope(sessionId, result, trace, null)),
+        this.countedForHooks(this.replyEnvelope(sessionId, result, trace)),
+      ]);
+      await this.endBranch(sessionId, trace);
+      return;
+    }
+    await this.fork(sessionId, trace, targets.length);
+    const copy = this.publishEvent(this.resultEnvelope(sessionId, result, trace, null));
+    await Promise.all([
+      copy,
+      ...targets.map((target) =>
+        this.publishTo(target, { ...this.resultEnvelope(sessionId, result, trace, null), component_target: target, routing: { next_component: target } }),
+      ),
+    ]);
+  }
+
+  /** One branch becomes `count` branches. */
+  private async fork(sessionId: string, trace: EnvelopeTrace | null, count: number): Promise<void> {
+    const turnId = traceIdOf(trace);
+    if (count > 1 && turnId !== undefined) await this.services.sessions.adjustTurn(sessionId, turnId, count - 1);
+  }
+
+  private countedForHooks(init: EnvelopeInit): EnvelopeInit {
+    if (this.hooks?.wants(init.event_type)) this.hookEventsPublished++;
+    return init;
+  }
+
+  private resultEnvelope(sessionId: string, result: unknown, trace: EnvelopeTrace | null, streamId: string | null, event = this.resultEvent): EnvelopeInit {
+    return {
+      session_id: sessionId,
+      event_type: event,
+      component_source: this.name,
+      payload: result,
+      trace,
+      stream_id: streamId,
+    };
+  }
+
+  private replyEnvelope(sessionId: string, payload: unknown, trace: EnvelopeTrace | null): EnvelopeInit {
+    return { session_id: sessionId, event_type: EventTypes.sessionReplied, component_source: this.name, payload: payload ?? null, trace };
+  }
+
+  private replyTo(topic: string, request: Envelope, reply: CallReplyPayload, trace: EnvelopeTrace | null): Promise<unknown> {
+    return this.services.bus.publish(topic, {
+      session_id: request.session_id,
+      event_type: REPLY_EVENT,
+      component_source: this.name,
+      component_target: request.component_source,
+      payload: reply,
+      trace,
+    });
+  }
+
+  /** A message failed: tell the session (or the caller), end its branch, never throw. */
+  private async fail(
+    envelope: Envelope,
+    failure: { stage: AgentErrorPayload['stage']; error: unknown; pipe?: LoadedPipe },
+    state: MessageState,
+    replyTopic: string | undefined,
+  ): Promise<void> {
+    this.stats.failed++;
+    const { stage, error, pipe } = failure;
+    const runtimeError = WoodworkRuntimeError.isInstance(error)
+      ? error
+      : new WoodworkRuntimeError('WW_RUNTIME_HANDLER_FAILED', `component \`${this.name}\` failed: ${errorMessage(error)}`, {
+          cause: error,
+          component: this.name,
+          location: this.component.location,
+          sessionId: envelope.session_id,
+        });
+    this.logger.warn(`${stage} failed: ${runtimeError.message}`, { session: envelope.session_id });
+    try {
+      if (replyTopic !== undefined) {
+        await this.replyTo(replyTopic, envelope, { request_id: envelope.message_id, ok: false, error: serializeRuntimeError(runtimeError) }, envelope.trace);
+        return;
+      }
+      const payload: AgentErrorPayload = {
+        error: serializeRuntimeError(runtimeError),
+        component: this.name,
+        stage,
+        ...(pipe
+          ? { pipe: { module: pipe.spec.module, export: pipe.spec.export, event: pipe.spec.event, location: pipe.spec.location } }
+          : {}),
+        location: pipe?.spec.location ?? runtimeError.location ?? this.component.location,
+        message_id: envelope.message_id,
+      };
+      await this.publishEvent({
+        session_id: envelope.session_id,
+        event_type: EventTypes.agentError,
+        component_source: this.name,
+        payload,
+        trace: envelope.trace,
+      });
+      // When the result already went on (a stream), the targets end those branches.
+      if (!state.forwarded) await this.endBranch(envelope.session_id, envelope.trace);
+    } catch (publishError) {
+      // The bus itself failed: let it retry the whole message rather than lose the failure.
+      this.logger.error('could not report a failed message', { session: envelope.session_id, error: errorMessage(publishError) });
+      throw publishError;
+    }
+  }
+
+  private async onInvoke(envelope: Envelope, replyTopic: string, delivery: DeliveryContext): Promise<void> {
+    const { method, args } = (envelope.payload ?? {}) as { method?: unknown; args?: unknown };
+    const handler = typeof method === 'string' && this.instance?.methods ? this.instance.methods[method] : undefined;
+    const state: MessageState = { writer: undefined, forwarded: false };
+    if (typeof handler !== 'function') {
+      const available = Object.keys(this.instance?.methods ?? {});
+      return this.fail(
+        envelope,
+        {
+          stage: 'call',
+          error: new WoodworkRuntimeError('WW_RUNTIME_CALL_FAILED', `component \`${this.name}\` has no method \`${String(method)}\``, {
+            component: this.name,
+            hint: available.length > 0 ? `its methods are ${available.join(', ')}` : `\`${this.name}\` has no methods`,
+          }),
+        },
+        state,
+        replyTopic,
+      );
+    }
+    const step = this.metrics!.startStep({ sessionId: envelope.session_id, trace: envelope.trace, eventType: `${INVOKE_EVENT}.${method}`, messageId: envelope.message_id });
+    const trace = step.trace() ?? envelope.trace;
+    const message = createMessage(envelope, args ?? null, undefined, true);
+    const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
+    try {
+      const result = await messageScope.run({ sessionId: envelope.session_id, trace, component: this.name }, () => handler(args ?? null, context));
+      step.end();
+      this.stats.calls++;
+      await this.replyTo(replyTopic, envelope, { request_id: envelope.message_id, ok: true, result: result ?? null }, trace);
+    } catch (error) {
+      step.end({ error });
+      if (isRetryableError(error) && delivery.attempt < this.services.settings.maxAttempts) throw error;
+      return this.fail(envelope, { stage: 'call', error }, state, replyTopic);
+    }
+  }
+
+  private handlerContext(
+    envelope: Envelope,
+    message: Message,
+    step: MetricsStep,
+    trace: EnvelopeTrace | null,
+    state: MessageState,
+    replyTopic: string | undefined,
+  ): HandlerContext {
+    const host = this;
+    const base = this.context!;
+    return {
+      ...base,
+      session: this.services.sessions.context(envelope.session_id, this.name),
+      message,
+      step,
+      emit: async (eventType: string, payload: unknown) => {
+        if (typeof eventType !== 'string' || !/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+$/.test(eventType)) {
+          throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `emit() needs a noun.verb event type like "agent.thought"; got ${JSON.stringify(eventType)}`, {
+            component: host.name,
+            userError: false,
+          });
+        }
+        await host.publishEvent({ session_id: envelope.session_id, event_type: eventType, component_source: host.name, payload, trace });
+      },
+      stream: (options?: StreamOptions) => {
+        if (state.writer) {
+          throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `component \`${host.name}\` called stream() twice for one message`, {
+            component: host.name,
+            userError: false,
+          });
+        }
+        state.writer = new ResultWriter(host, envelope, options?.event ?? host.resultEvent, trace, state, replyTopic);
+        return state.writer;
+      },
+    };
+  }
+
+  /** @internal the pieces ResultWriter needs. */
+  get internals() {
+    return {
+      services: this.services,
+      publishEvent: (init: EnvelopeInit) => this.publishEvent(init),
+      publishTo: (target: string, init: EnvelopeInit) => this.publishTo(target, init),
+      replyTo: (topic: string, request: Envelope, reply: CallReplyPayload, trace: EnvelopeTrace | null) => this.replyTo(topic, request, reply, trace),
+      resultEnvelope: (sessionId: string, result: unknown, trace: EnvelopeTrace | null, streamId: string | null, event: string) =>
+        this.resultEnvelope(sessionId, result, trace, streamId, event),
+      fork: (sessionId: string, trace: EnvelopeTrace | null, count: number) => this.fork(sessionId, trace, count),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Hooks
+
+  private async onEvent(envelope: Envelope): Promise<void> {
+    if (envelope.component_source !== this.name || !this.hooks?.wants(envelope.event_type)) return;
+    try {
+      await this.hooks.run(envelope);
+    } finally {
+      this.hookEventsDone++;
+      this.stats.hookRuns = this.hooks.counters.runs;
+      this.stats.hookFailures = this.hooks.counters.failures;
+      this.stats.hookTimeouts = this.hooks.counters.timeouts;
+    }
+  }
+
+  /** Waits (up to `timeoutMs`) until the hooks have run on every event this host published for them. */
+  async drainHooks(timeoutMs: number): Promise<boolean> {
+    if (!this.hooks) return true;
+    const deadline = Date.now() + timeoutMs;
+    while (this.hookEventsDone < this.hookEventsPublished) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return true;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stopping
+
+  /** Stops taking messages and finishes those in hand. */
+  async closeInbox(): Promise<void> {
+    await this.inbox?.close();
+    this.inbox = undefined;
+  }
+
+  /** Stops the component (after its inbox is closed) and then its hooks, once they caught up. */
+  async stop(hookDrainMs: number): Promise<void> {
+    await this.closeInbox();
+    this.abort.abort(new WoodworkRuntimeError('WW_RUNTIME_STATE', `component ${this.name} is stopping`));
+    try {
+      if (this.started || this.instance) await this.instance?.stop?.(this.context!);
+    } catch (error) {
+      this.logger.warn('stop() failed', { error: errorMessage(error) });
+    }
+    if (!(await this.drainHooks(hookDrainMs))) {
+      this.logger.warn('stopped before every hook had run', { pending: this.hookEventsPublished - this.hookEventsDone });
+    }
+    await this.hookSubscription?.close();
+    this.hookSubscription = undefined;
+    await this.metrics?.flush().catch(() => undefined);
+  }
+
+  /** Calls the component's `stop` without ever having started it (a failed start). */
+  async dispose(): Promise<void> {
+    this.abort.abort();
+    try {
+      await this.instance?.stop?.(this.context!);
+    } catch {
+      // best effort
+    }
+  }
+}
+
+/**
+ * The producer side of `context.stream()`: every chunk goes to the session (`stream.chunk` events)
+ * and, live through the transport, to each target (or to the caller); when the message is done the
+ * collected result is routed like any result (to the targets if they could not read live).
+ */
+class ResultWriter implements ChunkWriter {
+  readonly streamId = randomUUID();
+  private readonly sinks: StreamSink[] = [];
+  private readonly aggregate = new StreamAggregate();
+  private readonly cancel = new AbortController();
+  private index = 0;
+  private ended = false;
+  private opened: Promise<void> | undefined;
+  /** The caller reads the chunks live (a streamed call). */
+  private liveCall = false;
+
+  constructor(
+    private readonly host: ComponentHost,
+    private readonly envelope: Envelope,
+    private readonly event: string,
+    private readonly trace: EnvelopeTrace | null,
+    private readonly state: MessageState,
+    private readonly replyTopic: string | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.cancel.signal;
+  }
+
+  /** Opens the live paths on first use: stream heads to the targets, or the early reply to a caller. */
+  private open(): Promise<void> {
+    this.opened ??= (async () => {
+      const { services, publishTo, replyTo, resultEnvelope, fork } = this.host.internals;
+      const transport = services.streams;
+      if (!transport) return;
+      const sessionId = this.envelope.session_id;
+      if (this.replyTopic !== undefined) {
+        this.sinks.push(transport.open(this.streamId, `call:${this.envelope.message_id}`));
+        this.liveCall = true;
+        await replyTo(this.replyTopic, this.envelope, { request_id: this.envelope.message_id, ok: true, stream_id: this.streamId }, this.trace);
+        return;
+      }
+      const targets = this.host.role === 'output' ? [] : this.host.component.to;
+      if (targets.length === 0) return;
+      await fork(sessionId, this.trace, targets.length);
+      this.state.forwarded = true;
+      for (const target of targets) this.sinks.push(transport.open(this.streamId, target));
+      await Promise.all(
+        targets.map((target) =>
+          publishTo(target, {
+            ...resultEnvelope(sessionId, null, this.trace, this.streamId, this.event),
+            component_target: target,
+            is_stream: true,
+            routing: { next_component: target },
+          }),
+        ),
+      );
+      const watch = () => {
+        if (this.sinks.every((sink) => sink.signal.aborted)) this.cancel.abort(new WoodworkRuntimeError('WW_RUNTIME_STREAM', 'every reader stopped reading'));
+      };
+      for (const sink of this.sinks) sink.signal.addEventListener('abort', watch, { once: true });
+    })();
+    return this.opened;
+  }
+
+  private async send(chunk: StreamChunk): Promise<void> {
+    await this.open();
+    this.aggregate.add(chunk);
+    const { publishEvent } = this.host.internals;
+    await Promise.all([
+      publishEvent({
+        session_id: this.envelope.session_id,
+        event_type: EventTypes.streamChunk,
+        component_source: this.host.name,
+        payload: chunkPayload(chunk),
+        trace: this.trace,
+        stream_id: this.streamId,
+        is_stream: true,
+        chunk_index: chunk.index,
+        is_final: chunk.isFinal,
+      }),
+      ...this.sinks.map((sink) => sink.write(chunk)),
+    ]);
+  }
+
+  async write(data: ChunkData, options: { readonly dataType?: ChunkDataType; readonly mediaType?: string } = {}): Promise<void> {
+    if (this.ended) throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${this.streamId} of \`${this.host.name}\` has ended`, { userError: false });
+    await this.send({
+      streamId: this.streamId,
+      index: this.index++,
+      data,
+      dataType: chunkType(data, options.dataType),
+      ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
+      isFinal: false,
+    });
+  }
+
+  async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.send({ streamId: this.streamId, index: this.index++, data: '', dataType: 'text', isFinal: true });
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    await this.open().catch(() => undefined);
+    const error = new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream of \`${this.host.name}\` was aborted: ${errorMessage(reason ?? 'no reason given')}`, {
+      cause: reason,
+      component: this.host.name,
+    });
+    for (const sink of this.sinks) sink.abort(error);
+  }
+
+  /** After `handle`: the whole result goes where the live chunks could not. */
+  async finish(received: unknown): Promise<void> {
+    const result = this.aggregate.result();
+    const { publishEvent, replyTo, resultEnvelope } = this.host.internals;
+    const sessionId = this.envelope.session_id;
+    if (this.replyTopic !== undefined) {
+      await publishEvent(resultEnvelope(sessionId, result, this.trace, this.streamId, this.event));
+      if (!this.liveCall) await replyTo(this.replyTopic, this.envelope, { request_id: this.envelope.message_id, ok: true, result }, this.trace);
+      return;
+    }
+    if (this.state.forwarded) {
+      await publishEvent(resultEnvelope(sessionId, result, this.trace, this.streamId, this.event));
+      return;
+    }
+    void received;
+    await this.host.route(this.envelope, result, result, this.trace, undefined);
+  }
+}
+
+function createMessage(envelope: Envelope, payload: unknown, stream: AsyncIterable<StreamChunk> | undefined, isCall: boolean): Message {
+  let text: string | undefined;
+  return {
+    id: envelope.message_id,
+    sessionId: envelope.session_id,
+    event: envelope.event_type,
+    source: envelope.component_source,
+    payload,
+    get text() {
+      text ??= textOf(payload);
+      return text;
+    },
+    stream,
+    attempt: envelope.attempt,
+    isCall,
+    envelope,
+  };
+}
+
+/** Passes chunks through while adding them up. */
+function tap(source: AsyncIterable<StreamChunk>, aggregate: StreamAggregate): AsyncIterable<StreamChunk> {
+  let iterator: AsyncIterator<StreamChunk> | undefined;
+  return {
+    [Symbol.asyncIterator]() {
+      iterator ??= source[Symbol.asyncIterator]();
+      const inner = iterator;
+      return {
+        async next() {
+          const result = await inner.next();
+          if (!result.done) aggregate.add(result.value);
+          return result;
+        },
+        async return() {
+          await inner.return?.();
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** Several load problems as one error (or the one problem itself). */
+export function aggregate(problems: readonly unknown[], component?: string): WoodworkRuntimeError {
+  const errors = problems.flatMap((problem) => {
+    if (WoodworkRuntimeError.isInstance(problem)) return problem.problems.length > 0 ? problem.problems : [problem];
+    return [
+      new WoodworkRuntimeError('WW_RUNTIME_COMPONENT_INIT', errorMessage(problem), {
+        cause: problem,
+        ...(component === undefined ? {} : { component }),
+        userError: false,
+      }),
+    ];
+  });
+  if (errors.length === 1) return errors[0]!;
+  return new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `${errors.length} problems stop the topology from running`, {
+    problems: errors,
+    ...(component === undefined ? {} : { component }),
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * The session manager: ids, idle timeouts and cleanup over a `SessionStore`. A session is created
+ * by its first input (or explicitly), touched by every input after, and ends when asked to or
+ * when it has been idle for `timeoutMs`; a sweeper claims expired sessions (exactly one host claims
+ * each one) and the runtime emits `session.ended` for it.
+ */
+import { randomUUID } from 'node:crypto';
+import { WoodworkRuntimeError } from '../errors.js';
+import type { JsonValue, SessionContext, SessionInfo } from '../types.js';
+import type { SessionStore } from './store.js';
+
+export interface SessionManagerOptions {
+  /** Idle time after which a session ends. Default 30 minutes, like a web session. */
+  readonly timeoutMs?: number;
+  /** How often expired sessions are looked for. Default: a tenth of the timeout, at most 30 s, at least 50 ms. */
+  readonly sweepIntervalMs?: number;
+  /** Called once for every session that ended (`reason` is `ended` or `timeout`). */
+  readonly onEnded?: (sessionId: string, reason: string) => void;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+
+export class SessionManager {
+  readonly timeoutMs: number;
+  private readonly sweepIntervalMs: number;
+  private readonly now: () => number;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+  private sweeping = false;
+
+  constructor(
+    readonly store: SessionStore,
+    private readonly options: SessionManagerOptions = {},
+  ) {
+    this.timeoutMs = options.timeoutMs ?? 30 * 60_000;
+    this.sweepIntervalMs = options.sweepIntervalMs ?? Math.max(50, Math.min(30_000, Math.floor(this.timeoutMs / 10)));
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Checks a caller-chosen id: 1-128 of letters, digits and `._:@-`, so it is safe in topic payloads and Redis keys. */
+  static checkId(id: string): void {
+    if (typeof id !== 'string' || !SESSION_ID.test(id)) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', `session id ${JSON.stringify(id)} is not valid`, {
+        hint: 'use 1-128 letters, digits, ".", "_", ":", "@" or "-", starting with a letter or digit (or let the runtime choose one)',
+        userError: true,
+      });
+    }
+  }
+
+  /** Creates a session; with an id that exists, returns the existing one (`created: false`). */
+  async open(id: string | undefined, metadata: Readonly<Record<string, JsonValue>> = {}): Promise<{ info: SessionInfo; created: boolean }> {
+    const sessionId = id ?? randomUUID();
+    if (id !== undefined) SessionManager.checkId(id);
+    const now = this.now();
+    const info: SessionInfo = { id: sessionId, createdAt: now, lastActiveAt: now, expiresAt: now + this.timeoutMs, metadata };
+    if (await this.store.create(info)) return { info, created: true };
+    const existing = await this.store.get(sessionId);
+    if (existing) return { info: existing, created: false };
+    // Expired between the two calls: try once more.
+    if (await this.store.create(info)) return { info, created: true };
+    throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', `session ${sessionId} could not be created`, { sessionId, isRetryable: true });
+  }
+
+  get(id: string): Promise<SessionInfo | undefined> {
+    return this.store.get(id);
+  }
+
+  /** Marks activity; false when the session no longer exists. */
+  touch(id: string): Promise<boolean> {
+    const now = this.now();
+    return this.store.touch(id, now, now + this.timeoutMs);
+  }
+
+  /** Ends a session; true (and `onEnded` called) for the one caller that ended it. */
+  async end(id: string, reason = 'ended'): Promise<boolean> {
+    const removed = await this.store.delete(id);
+    if (removed) this.options.onEnded?.(id, reason);
+    return removed;
+  }
+
+  /** Component-scoped state of one session, as `context.session` gives it. */
+  context(id: string, scope: string): SessionContext {
+    const store = this.store;
+    return {
+      id,
+      async get<T = JsonValue>(key: string): Promise<T | undefined> {
+        return (await store.getState(id, scope, key)) as T | undefined;
+      },
+      set: (key, value) => store.setState(id, scope, key, value),
+      delete: (key) => store.deleteState(id, scope, key),
+    };
+  }
+
+  adjustTurn(id: string, turnId: string, delta: number): Promise<number> {
+    return this.store.adjustTurn(id, turnId, delta);
+  }
+
+  /** Ends every expired session now; resolves with their ids. */
+  async sweep(): Promise<string[]> {
+    if (this.sweeping) return [];
+    this.sweeping = true;
+    const ended: string[] = [];
+    try {
+      for (;;) {
+        const batch = await this.store.claimExpired(this.now(), 500);
+        for (const id of batch) {
+          ended.push(id);
+          this.options.onEnded?.(id, 'timeout');
+        }
+        if (batch.length < 500) break;
+      }
+    } finally {
+      this.sweeping = false;
+    }
+    return ended;
+  }
+
+  /** Starts the periodic sweep (unref'd: it never keeps a process alive). */
+  startSweeping(onError: (error: unknown) => void): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      this.sweep().catch(onError);
+    }, this.sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  stopSweeping(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The in-memory session store: a Map per concern. What `createRuntime` uses unless told otherwise;
+ * it lives as long as the runtime, in one process.
+ */
+import type { JsonValue, SessionInfo } from '../types.js';
+import type { SessionStore } from './store.js';
+
+interface Entry {
+  info: SessionInfo;
+  /** `scope\u0000key` → value. */
+  state: Map<string, JsonValue> | undefined;
+}
+
+class MemorySessionStore implements SessionStore {
+  readonly kind = 'memory';
+  private readonly sessions = new Map<string, Entry>();
+  private readonly turns = new Map<string, number>();
+
+  async create(info: SessionInfo): Promise<boolean> {
+    if (this.sessions.has(info.id)) return false;
+    this.sessions.set(info.id, { info, state: undefined });
+    return true;
+  }
+
+  async get(id: string): Promise<SessionInfo | undefined> {
+    return this.sessions.get(id)?.info;
+  }
+
+  async touch(id: string, lastActiveAt: number, expiresAt: number): Promise<boolean> {
+    const entry = this.sessions.get(id);
+    if (!entry) return false;
+    entry.info = { ...entry.info, lastActiveAt, expiresAt };
+    return true;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const existed = this.sessions.delete(id);
+    if (existed) {
+      const prefix = `${id}\u0000`;
+      for (const key of this.turns.keys()) if (key.startsWith(prefix)) this.turns.delete(key);
+    }
+    return existed;
+  }
+
+  async claimExpired(now: number, limit: number): Promise<string[]> {
+    const claimed: string[] = [];
+    for (const [id, entry] of this.sessions) {
+      if (claimed.length >= limit) break;
+      if (entry.info.expiresAt <= now) claimed.push(id);
+    }
+    for (const id of claimed) await this.delete(id);
+    return claimed;
+  }
+
+  async getState(id: string, scope: string, key: string): Promise<JsonValue | undefined> {
+    return this.sessions.get(id)?.state?.get(`${scope}\u0000${key}`);
+  }
+
+  async setState(id: string, scope: string, key: string, value: JsonValue): Promise<void> {
+    const entry = this.sessions.get(id);
+    if (!entry) return;
+    (entry.state ??= new Map()).set(`${scope}\u0000${key}`, structuredClone(value));
+  }
+
+  async deleteState(id: string, scope: string, key: string): Promise<void> {
+    this.sessions.get(id)?.state?.delete(`${scope}\u0000${key}`);
+  }
+
+  async clearScope(scope: string): Promise<void> {
+    const prefix = `${scope}\u0000`;
+    for (const entry of this.sessions.values()) {
+      if (!entry.state) continue;
+      for (const key of entry.state.keys()) if (key.startsWith(prefix)) entry.state.delete(key);
+    }
+  }
+
+  async adjustTurn(id: string, turnId: string, delta: number): Promise<number> {
+    const key = `${id}\u0000${turnId}`;
+    const value = (this.turns.get(key) ?? 0) + delta;
+    if (value === 0) this.turns.delete(key);
+    else this.turns.set(key, value);
+    return value;
+  }
+
+  async close(): Promise<void> {
+    this.sessions.clear();
+    this.turns.clear();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+export function createMemorySessionStore(): SessionStore {
+  return new MemorySessionStore();
+}

@@ -1,0 +1,36 @@
+/**
+ * The session store contract: where sessions, their per-component state and the turn counters
+ * live. In memory when embedded (`createMemorySessionStore`), in Redis when distributed
+ * (`createRedisSessionStore`), so that every host of a topology sees the same sessions.
+ *
+ * A store is a dumb backend: the session manager (manager.ts) owns ids, timeouts and events.
+ * Every method is atomic on its own; `delete` and `claimExpired` tell exactly one caller that it
+ * removed a session, so `session.ended` is emitted once even with many hosts sweeping.
+ */
+import type { JsonValue, SessionInfo } from '../types.js';
+
+export interface SessionStore extends AsyncDisposable {
+  /** `memory`, `redis`, … */
+  readonly kind: string;
+  /** Stores a new session; false (and nothing changed) when the id exists. */
+  create(info: SessionInfo): Promise<boolean>;
+  get(id: string): Promise<SessionInfo | undefined>;
+  /** Moves `lastActiveAt` and `expiresAt`; false when the session does not exist. */
+  touch(id: string, lastActiveAt: number, expiresAt: number): Promise<boolean>;
+  /** Removes the session and its state; true for the one caller that removed it. */
+  delete(id: string): Promise<boolean>;
+  /** Removes up to `limit` sessions whose `expiresAt` has passed and returns their ids. */
+  claimExpired(now: number, limit: number): Promise<string[]>;
+  /** One value of a component's (`scope`) state in a session. */
+  getState(id: string, scope: string, key: string): Promise<JsonValue | undefined>;
+  setState(id: string, scope: string, key: string, value: JsonValue): Promise<void>;
+  deleteState(id: string, scope: string, key: string): Promise<void>;
+  /** Forgets one component's state in every session (its code changed in a hot reload). */
+  clearScope(scope: string): Promise<void>;
+  /**
+   * Adds `delta` to a turn's count of open branches and returns the new count (a missing counter
+   * counts from 0). The runtime starts a turn at 1, adds for fan-out, subtracts as branches end.
+   */
+  adjustTurn(id: string, turnId: string, delta: number): Promise<number>;
+  close(): Promise<void>;
+}

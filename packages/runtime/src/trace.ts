@@ -1,0 +1,21 @@
+/**
+ * Turn identity. Every input starts a W3C trace (`traceparent`); every envelope of that turn carries
+ * the same trace id, across components and processes, so the trace id names the turn: it is what
+ * `turn.completed` and `TurnResult.turnId` refer to, and what tracing backends group spans by.
+ */
+import { randomBytes } from 'node:crypto';
+import type { EnvelopeTrace } from '@woodwork/bus';
+
+/** A new root trace context (sampled). */
+export function newTrace(): EnvelopeTrace {
+  return { traceparent: `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01` };
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The trace id (32 hex digits) of an envelope's trace, or undefined when it has none. */
+export function traceIdOf(trace: EnvelopeTrace | null | undefined): string | undefined {
+  if (!trace) return undefined;
+  const match = TRACEPARENT.exec(trace.traceparent);
+  return match?.[1];
+}

@@ -1,0 +1,268 @@
+/**
+ * `createStreamManager`: one per component instance. It creates producing streams, opens
+ * reading ones, and routes the bus messages of both: one subscription per topic it uses (its
+ * control topic, and each data topic it reads), in a group of its own so every instance sees
+ * the messages of the streams it holds; one timer for all heartbeats and timeouts.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bus, Envelope, EnvelopeTrace, Subscription } from '@woodwork/bus';
+import { WoodworkStreamError } from './errors.js';
+import type { StreamHost } from './host.js';
+import { checkComponentName, resolveOptions } from './options.js';
+import type { ResolvedStreamManagerOptions, StreamManagerOptions } from './options.js';
+import { Producer } from './producer.js';
+import type { StreamProducer } from './producer.js';
+import { STREAM_EVENT, streamControlTopic, streamDataTopic, streamKey } from './protocol.js';
+import type { StreamRef } from './protocol.js';
+import { Reader } from './reader.js';
+import type { OpenStreamOptions, StreamReader } from './reader.js';
+
+export interface CreateStreamOptions {
+  /** The session the stream belongs to; only a reader of the same session can read it. */
+  readonly sessionId: string;
+  /** The component the stream is for; chunks go to its data topic. */
+  readonly target: string;
+  /** Default `stream-<random UUID>`. Choose one only when both sides already agree on it. */
+  readonly streamId?: string;
+  /** W3C trace context carried in every envelope of the stream. */
+  readonly trace?: EnvelopeTrace;
+}
+
+/**
+ * Which stream to open: the `StreamRef` its producer handed over, or its session and id
+ * (then it is read from this manager's own data topic, and the producer is learnt from the
+ * stream's first message; `source` names it up front).
+ */
+export type StreamAddress =
+  | StreamRef
+  | { readonly sessionId: string; readonly streamId: string; readonly source?: string };
+
+export interface StreamManager extends AsyncDisposable {
+  readonly component: string;
+  /** Creates a stream from this component to `target` in a session. Send chunks on what it returns. */
+  create(options: CreateStreamOptions): Promise<StreamProducer>;
+  /** Opens a stream to read. Resolves once it is listening (and, with `from`, replaying). */
+  open(address: StreamAddress, options?: OpenStreamOptions): Promise<StreamReader>;
+  /**
+   * Aborts the streams still being produced (their consumers get an error), cancels those still
+   * being read, and closes the manager's subscriptions. The bus stays open. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+const ROUTED_TO_READERS: ReadonlySet<string> = new Set([STREAM_EVENT.chunk, STREAM_EVENT.error, STREAM_EVENT.heartbeat]);
+const ROUTED_TO_PRODUCERS: ReadonlySet<string> = new Set([STREAM_EVENT.credit, STREAM_EVENT.cancel]);
+
+function requireString(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', `${name} must be a non-empty string; got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+class Manager implements StreamManager, StreamHost {
+  readonly options: ResolvedStreamManagerOptions;
+  private readonly producers = new Map<string, Producer>();
+  private readonly readers = new Map<string, Reader>();
+  private readonly subscriptions = new Map<string, Promise<Subscription>>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private closePromise: Promise<void> | undefined;
+
+  constructor(options: StreamManagerOptions) {
+    this.options = resolveOptions(options);
+  }
+
+  get bus(): Bus {
+    return this.options.bus;
+  }
+
+  get component(): string {
+    return this.options.component;
+  }
+
+  async create(options: CreateStreamOptions): Promise<StreamProducer> {
+    this.assertOpen();
+    const sessionId = requireString('sessionId', options?.sessionId);
+    const target = checkComponentName('target', options.target);
+    const streamId = options.streamId === undefined ? `stream-${randomUUID()}` : requireString('streamId', options.streamId);
+    const { topicPrefix, component } = this.options;
+    const ref: StreamRef = {
+      stream_id: streamId,
+      session_id: sessionId,
+      source: component,
+      target,
+      topic: streamDataTopic(target, topicPrefix),
+      control_topic: streamControlTopic(component, topicPrefix),
+    };
+    const key = streamKey(sessionId, streamId);
+    if (this.producers.has(key)) throw this.alreadyOpen('produced', streamId);
+    // Listen for credit before anyone can know the stream exists.
+    await this.listen(ref.control_topic);
+    this.assertOpen();
+    if (this.producers.has(key)) throw this.alreadyOpen('produced', streamId);
+    const producer = new Producer(this, ref, options.trace ?? null);
+    this.producers.set(key, producer);
+    this.startTimer();
+    producer.start();
+    return producer;
+  }
+
+  async open(address: StreamAddress, options: OpenStreamOptions = {}): Promise<StreamReader> {
+    this.assertOpen();
+    if (typeof address !== 'object' || address === null) {
+      throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', 'open() needs a StreamRef or { sessionId, streamId }');
+    }
+    const { topicPrefix, component } = this.options;
+    let sessionId: string;
+    let streamId: string;
+    let topic: string;
+    let source: string | undefined;
+    let controlTopic: string | undefined;
+    if ('stream_id' in address) {
+      sessionId = requireString('session_id', address.session_id);
+      streamId = requireString('stream_id', address.stream_id);
+      topic = address.topic ? checkComponentName('topic', address.topic) : streamDataTopic(component, topicPrefix);
+      source = address.source || undefined;
+      controlTopic = address.control_topic ? checkComponentName('control_topic', address.control_topic) : undefined;
+    } else {
+      sessionId = requireString('sessionId', address.sessionId);
+      streamId = requireString('streamId', address.streamId);
+      topic = streamDataTopic(component, topicPrefix);
+      source = address.source === undefined ? undefined : checkComponentName('source', address.source);
+    }
+    const from = options.from;
+    if (from !== undefined && (!Number.isInteger(from) || from < 0)) {
+      throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', `from must be a chunk index (an integer >= 0); got ${String(from)}`);
+    }
+    if (from !== undefined && from > 0 && !this.bus.capabilities.replay) {
+      throw new WoodworkStreamError(
+        'WW_STREAM_RESUME_UNSUPPORTED',
+        `cannot resume stream ${streamId} from chunk ${from}: the ${this.bus.adapterName} bus cannot replay its log; open it from the start or use a bus that replays (memory, redis, nats, kafka)`,
+        { streamId },
+      );
+    }
+    if (options.onStop !== undefined && options.onStop !== 'cancel' && options.onStop !== 'detach') {
+      throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', `onStop must be "cancel" or "detach"; got ${JSON.stringify(options.onStop)}`);
+    }
+    const key = streamKey(sessionId, streamId);
+    if (this.readers.has(key)) throw this.alreadyOpen('read', streamId);
+    const reader = new Reader(this, sessionId, streamId, topic, source, controlTopic, from, options.onStop);
+    this.readers.set(key, reader);
+    try {
+      await this.listen(topic);
+      this.assertOpen();
+    } catch (error) {
+      this.releaseReader(reader);
+      throw error;
+    }
+    this.startTimer();
+    reader.start();
+    return reader;
+  }
+
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose();
+    return this.closePromise;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  releaseProducer(producer: Producer): void {
+    const key = streamKey(producer.sessionId, producer.streamId);
+    if (this.producers.get(key) === producer) this.producers.delete(key);
+  }
+
+  releaseReader(reader: Reader): void {
+    const key = streamKey(reader.sessionId, reader.streamId);
+    if (this.readers.get(key) === reader) this.readers.delete(key);
+  }
+
+  private async doClose(): Promise<void> {
+    await Promise.allSettled([
+      ...[...this.producers.values()].map((producer) => producer.shutdown()),
+      ...[...this.readers.values()].map((reader) => reader.shutdown()),
+    ]);
+    this.stopTimer();
+    const subscriptions = await Promise.allSettled(this.subscriptions.values());
+    this.subscriptions.clear();
+    await Promise.allSettled(
+      subscriptions.flatMap((result) => (result.status === 'fulfilled' ? [result.value.close()] : [])),
+    );
+  }
+
+  private assertOpen(): void {
+    if (this.closePromise) throw new WoodworkStreamError('WW_STREAM_CLOSED', `the stream manager of ${this.component} is closed`);
+  }
+
+  private alreadyOpen(how: string, streamId: string): WoodworkStreamError {
+    return new WoodworkStreamError('WW_STREAM_ALREADY_OPEN', `stream ${streamId} is already being ${how} by this manager`, { streamId });
+  }
+
+  /** One subscription per topic, shared by every stream on it, in this instance's own group. */
+  private listen(topic: string): Promise<Subscription> {
+    let subscription = this.subscriptions.get(topic);
+    if (subscription === undefined) {
+      subscription = this.bus.subscribe(
+        topic,
+        {
+          group: `${this.options.topicPrefix}.${this.component}.${this.options.instanceId}`,
+          // A new instance has no business with streams that were sent before it existed.
+          fromBeginning: false,
+          maxInFlight: 64,
+          onError: this.options.onError,
+        },
+        (envelope) => this.route(envelope),
+      );
+      this.subscriptions.set(topic, subscription);
+      subscription.catch(() => this.subscriptions.delete(topic));
+    }
+    return subscription;
+  }
+
+  /** Handlers never throw and never wait: the bus acks at once; flow control is the credit's job. */
+  private route(envelope: Envelope): void {
+    const streamId = envelope.stream_id;
+    if (streamId === null) return;
+    try {
+      const key = streamKey(envelope.session_id, streamId);
+      if (ROUTED_TO_READERS.has(envelope.event_type)) this.readers.get(key)?.onEnvelope(envelope);
+      else if (ROUTED_TO_PRODUCERS.has(envelope.event_type)) this.producers.get(key)?.onControl(envelope);
+    } catch (error) {
+      this.options.onError(error);
+    }
+  }
+
+  private startTimer(): void {
+    if (this.timer !== undefined) return;
+    const { heartbeatIntervalMs, idleTimeoutMs, gapTimeoutMs, consumerTimeoutMs } = this.options;
+    const period = Math.min(1_000, Math.max(10, Math.min(heartbeatIntervalMs, idleTimeoutMs, gapTimeoutMs, consumerTimeoutMs) / 4));
+    this.timer = setInterval(() => this.tick(), period);
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const producer of this.producers.values()) producer.tick(now);
+    for (const reader of this.readers.values()) reader.tick(now);
+    // The timer keeps the process alive only while there are streams to watch.
+    if (this.producers.size === 0 && this.readers.size === 0) this.stopTimer();
+  }
+}
+
+/**
+ * Creates the stream manager of one component instance:
+ *
+ * ```ts
+ * await using streams = createStreamManager({ bus, component: 'llm' });
+ * const stream = await streams.create({ sessionId, target: 'output' });
+ * ```
+ */
+export function createStreamManager(options: StreamManagerOptions): StreamManager {
+  return new Manager(options);
+}

@@ -1,0 +1,429 @@
+/**
+ * The producing end of a stream: assigns chunk indexes, publishes chunks no further than its
+ * consumer's credit allows, batches what queued up while it waited, heartbeats while idle, and
+ * fails (with an AbortSignal that fires) when the consumer cancels or goes silent.
+ */
+import { serializeError } from '@woodwork/bus';
+import type { Envelope, EnvelopeInit, EnvelopeTrace } from '@woodwork/bus';
+import { encodeChunk } from './chunk.js';
+import type { StreamChunkInput, StreamChunkPayload } from './chunk.js';
+import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
+import { STREAM_EVENT } from './protocol.js';
+import type { StreamCancelPayload, StreamCreditPayload, StreamRef } from './protocol.js';
+import type { StreamHost } from './host.js';
+import { iterate } from './iterate.js';
+
+/** What `pipeFrom` reads: an AI SDK `textStream`, any async iterable or web stream of chunks. */
+export type StreamChunkSource = AsyncIterable<StreamChunkInput> | ReadableStream<StreamChunkInput>;
+
+export interface PipeFromOptions {
+  /** End the stream when the source is exhausted. Default true. */
+  readonly end?: boolean;
+}
+
+/** `open`: sending; `ended`: the final chunk is published; `failed`: aborted, cancelled or timed out. */
+export type StreamProducerState = 'open' | 'ended' | 'failed';
+
+export interface StreamProducer extends AsyncDisposable {
+  /** Hand this to the consumer (it is plain JSON) so it can `open()` the stream. */
+  readonly ref: StreamRef;
+  readonly streamId: string;
+  readonly sessionId: string;
+  /**
+   * Aborts when the stream can take no more chunks for a reason other than `end()`: the consumer
+   * cancelled it, went silent, `abort()` was called, or the manager closed. `signal.reason` is
+   * the WoodworkStreamError that says why; pass the signal on to the work that feeds the stream
+   * (the LLM call) so it stops too.
+   */
+  readonly signal: AbortSignal;
+  readonly state: StreamProducerState;
+  /** Chunks published so far. */
+  readonly sentCount: number;
+  /**
+   * Publishes one chunk. Waits while the consumer is a full window behind (backpressure), so
+   * `await` it. Rejects with WW_STREAM_CANCELLED / WW_STREAM_CONSUMER_TIMEOUT / WW_STREAM_ABORTED
+   * once the stream failed, WW_STREAM_CLOSED after `end()`, WW_STREAM_INVALID_CHUNK or
+   * WW_STREAM_CHUNK_TOO_LARGE for a chunk that cannot be sent.
+   */
+  send(chunk: StreamChunkInput): Promise<void>;
+  /** Publishes the final chunk (with data, or a bare end marker) after everything sent before. */
+  end(final?: StreamChunkInput): Promise<void>;
+  /**
+   * Fails the stream: the consumer reads the chunks already sent, then gets WW_STREAM_ABORTED
+   * carrying `reason`'s message and code. Pending sends reject. Does nothing once ended or failed.
+   */
+  abort(reason?: unknown): Promise<void>;
+  /**
+   * Sends every chunk of `source` (an AI SDK `streamText(...).textStream`, any async iterable
+   * or ReadableStream of strings, bytes or chunk objects), then ends the stream. When the stream
+   * is cancelled the source is cancelled too; when the source throws the stream is aborted with
+   * that error, and the error is rethrown.
+   */
+  pipeFrom(source: StreamChunkSource, options?: PipeFromOptions): Promise<void>;
+  /** A WritableStream view: `readable.pipeTo(producer.writable)` sends, closes (ends) and aborts. */
+  readonly writable: WritableStream<StreamChunkInput>;
+}
+
+interface Queued {
+  readonly index: number;
+  readonly payload: StreamChunkPayload;
+  readonly isFinal: boolean;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** The most chunks one `publishMany` carries when sends queued up behind a credit wait. */
+const MAX_BATCH = 256;
+/** First re-announcement delay before a consumer answered; doubles up to the heartbeat interval. */
+const FIRST_ANNOUNCE_MS = 25;
+
+const END_MARKER: StreamChunkPayload = Object.freeze({ data_type: null, data: null }) as StreamChunkPayload;
+
+function isClosedBus(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'WW_BUS_CLOSED';
+}
+
+export class Producer implements StreamProducer {
+  readonly ref: StreamRef;
+  private readonly controller = new AbortController();
+  private status: StreamProducerState = 'open';
+  private failure: WoodworkStreamError | undefined;
+  /** The index the next `send` gets. */
+  private assigned = 0;
+  /** Chunks the bus has (indexes below this are published). */
+  private published = 0;
+  /** Chunks with an index below this may be published. Starts at 0: nothing goes out before a consumer is there. */
+  private creditLimit = 0;
+  private readonly queue: Queued[] = [];
+  private pumping = false;
+  private pumpIdle: Promise<void> = Promise.resolve();
+  private wakePump: (() => void) | undefined;
+  private ending: Promise<void> | undefined;
+  private readonly readers = new Set<string>();
+  private lastHeardAt: number;
+  private lastPublishAt = 0;
+  private announceTimer: ReturnType<typeof setTimeout> | undefined;
+  private writableStream: WritableStream<StreamChunkInput> | undefined;
+
+  constructor(
+    private readonly host: StreamHost,
+    ref: StreamRef,
+    private readonly trace: EnvelopeTrace | null,
+  ) {
+    this.ref = Object.freeze({ ...ref });
+    this.lastHeardAt = Date.now();
+  }
+
+  get streamId(): string {
+    return this.ref.stream_id;
+  }
+
+  get sessionId(): string {
+    return this.ref.session_id;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get state(): StreamProducerState {
+    return this.status;
+  }
+
+  get sentCount(): number {
+    return this.published;
+  }
+
+  /** Called by the manager once registered: tell a consumer that may be listening that we exist. */
+  start(): void {
+    this.announce(FIRST_ANNOUNCE_MS);
+  }
+
+  send(chunk: StreamChunkInput): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ending) return Promise.reject(this.closed('send() after end()'));
+    let payload: StreamChunkPayload;
+    try {
+      payload = encodeChunk(chunk, this.host.options.maxChunkBytes, this.streamId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.enqueue(payload, false);
+  }
+
+  end(final?: StreamChunkInput): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.ending) return final === undefined ? this.ending : Promise.reject(this.closed('end() was already called'));
+    let payload = END_MARKER;
+    if (final !== undefined) {
+      try {
+        payload = encodeChunk(final, this.host.options.maxChunkBytes, this.streamId);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    this.ending = this.enqueue(payload, true).then(() => {
+      if (this.status === 'open') this.status = 'ended';
+      this.stopAnnouncing();
+      this.host.releaseProducer(this);
+    });
+    return this.ending;
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    const error = new WoodworkStreamError(
+      'WW_STREAM_ABORTED',
+      `stream ${this.streamId} was aborted by its producer: ${describeReason(reason)}`,
+      { cause: reason, streamId: this.streamId },
+    );
+    if (!this.fail(error)) return;
+    await this.publishError(reason ?? error);
+  }
+
+  async pipeFrom(source: StreamChunkSource, options: PipeFromOptions = {}): Promise<void> {
+    const iterator = iterate(source);
+    const stopped = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(this.signal.reason);
+      if (this.signal.aborted) onAbort();
+      else this.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    stopped.catch(() => undefined);
+    try {
+      for (;;) {
+        // Race the source with the signal: an LLM that is thinking must not hold up a cancellation.
+        const next = await Promise.race([iterator.next(), stopped]);
+        if (next.done) break;
+        await this.send(next.value);
+      }
+    } catch (error) {
+      iterator.return?.(undefined)?.catch(() => undefined);
+      if (this.status === 'open') await this.abort(error);
+      throw error;
+    }
+    if (options.end ?? true) await this.end();
+  }
+
+  get writable(): WritableStream<StreamChunkInput> {
+    this.writableStream ??= new WritableStream<StreamChunkInput>({
+      write: (chunk) => this.send(chunk),
+      close: () => this.end(),
+      abort: (reason) => this.abort(reason),
+    });
+    return this.writableStream;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.ending) {
+      await this.ending.catch(() => undefined);
+      return;
+    }
+    await this.abort(new Error('the producer was disposed before end() was called'));
+  }
+
+  // ---- manager side ----
+
+  /** A `stream.credit` or `stream.cancel` from a reader of this stream (same session, checked by the manager). */
+  onControl(envelope: Envelope): void {
+    if (envelope.session_id !== this.sessionId || this.status !== 'open') return;
+    this.lastHeardAt = Date.now();
+    if (envelope.event_type === STREAM_EVENT.credit) {
+      const payload = envelope.payload as Partial<StreamCreditPayload> | null;
+      const limit = payload?.credit_limit;
+      if (typeof limit !== 'number' || !Number.isInteger(limit)) return;
+      const readerId = typeof payload?.reader_id === 'string' ? payload.reader_id : '';
+      if (!this.readers.has(readerId)) {
+        // A new reader (first open, or a resume): stop announcing, and tell it at once how far
+        // the stream got, so it knows what to fetch from the log.
+        this.readers.add(readerId);
+        this.stopAnnouncing();
+        this.heartbeat();
+      }
+      if (limit > this.creditLimit) {
+        this.creditLimit = limit;
+        this.wake();
+      }
+    } else if (envelope.event_type === STREAM_EVENT.cancel) {
+      const payload = envelope.payload as Partial<StreamCancelPayload> | null;
+      const reason = deserializeError(payload?.reason ?? 'no reason given');
+      this.fail(
+        new WoodworkStreamError('WW_STREAM_CANCELLED', `stream ${this.streamId} was cancelled by its consumer: ${reason.message}`, {
+          cause: reason,
+          streamId: this.streamId,
+        }),
+      );
+    }
+  }
+
+  /** Periodic: heartbeat when idle; fail when the consumer has been silent too long. */
+  tick(now: number): void {
+    if (this.status !== 'open') return;
+    const { consumerTimeoutMs, heartbeatIntervalMs } = this.host.options;
+    if (now - this.lastHeardAt > consumerTimeoutMs) {
+      const what =
+        this.readers.size === 0
+          ? `no consumer opened stream ${this.streamId} within ${consumerTimeoutMs} ms (hand stream.ref to the consumer before sending)`
+          : `the consumer of stream ${this.streamId} has been silent for ${consumerTimeoutMs} ms; it has probably disconnected`;
+      const error = new WoodworkStreamError('WW_STREAM_CONSUMER_TIMEOUT', what, { streamId: this.streamId, isRetryable: true });
+      if (this.fail(error)) void this.publishError(error);
+      return;
+    }
+    if (now - this.lastPublishAt >= heartbeatIntervalMs) this.heartbeat();
+  }
+
+  /** The manager is closing. */
+  async shutdown(): Promise<void> {
+    const error = this.closed('the stream manager closed before the stream ended');
+    if (this.fail(error)) await this.publishError(error);
+  }
+
+  // ---- internals ----
+
+  private closed(why: string): WoodworkStreamError {
+    return new WoodworkStreamError('WW_STREAM_CLOSED', `stream ${this.streamId}: ${why}`, { streamId: this.streamId });
+  }
+
+  private enqueue(payload: StreamChunkPayload, isFinal: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ index: this.assigned++, payload, isFinal, resolve, reject });
+      if (!this.pumping) {
+        this.pumping = true;
+        this.pumpIdle = this.pump();
+      }
+    });
+  }
+
+  private wake(): void {
+    const wake = this.wakePump;
+    this.wakePump = undefined;
+    wake?.();
+  }
+
+  /** Publishes queued chunks in order, as credit allows, batching what queued up. */
+  private async pump(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        if (this.failure) {
+          for (const item of this.queue.splice(0)) item.reject(this.failure);
+          return;
+        }
+        const head = this.queue[0]!;
+        if (head.index >= this.creditLimit) {
+          await new Promise<void>((resolve) => {
+            this.wakePump = resolve;
+          });
+          continue;
+        }
+        let count = 1;
+        while (count < this.queue.length && count < MAX_BATCH && this.queue[count]!.index < this.creditLimit) count++;
+        const batch = this.queue.splice(0, count);
+        try {
+          const envelopes = batch.map((item) => this.chunkEnvelope(item));
+          if (envelopes.length === 1) await this.host.bus.publish(this.ref.topic, envelopes[0]!);
+          else await this.host.bus.publishMany(this.ref.topic, envelopes);
+        } catch (cause) {
+          const error = new WoodworkStreamError(
+            'WW_STREAM_PUBLISH_FAILED',
+            `stream ${this.streamId}: publishing chunk ${batch[0]!.index} failed, so the stream is failed: ${describeReason(cause)}`,
+            { cause, isRetryable: true, streamId: this.streamId },
+          );
+          for (const item of batch) item.reject(error);
+          if (this.fail(error)) void this.publishError(error, true);
+          continue;
+        }
+        this.published = batch[batch.length - 1]!.index + 1;
+        this.lastPublishAt = Date.now();
+        for (const item of batch) item.resolve();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private chunkEnvelope(item: Queued): EnvelopeInit<StreamChunkPayload> {
+    return {
+      session_id: this.sessionId,
+      event_type: STREAM_EVENT.chunk,
+      component_source: this.ref.source,
+      component_target: this.ref.target,
+      stream_id: this.streamId,
+      is_stream: true,
+      chunk_index: item.index,
+      is_final: item.isFinal,
+      payload: item.payload,
+      trace: this.trace,
+    };
+  }
+
+  /** Moves to `failed` once; returns false when already ended or failed. */
+  private fail(error: WoodworkStreamError): boolean {
+    if (this.status !== 'open' || this.failure) return false;
+    this.failure = error;
+    this.status = 'failed';
+    this.stopAnnouncing();
+    this.controller.abort(error);
+    if (!this.pumping) for (const item of this.queue.splice(0)) item.reject(error);
+    this.wake();
+    this.host.releaseProducer(this);
+    return true;
+  }
+
+  /**
+   * Publishes `stream.error` right after the last chunk the bus has, so the consumer reads what
+   * was sent and then fails. Waits for a publish in flight to settle first, to know that index.
+   */
+  private async publishError(reason: unknown, quiet = false): Promise<void> {
+    await this.pumpIdle.catch(() => undefined);
+    try {
+      await this.host.bus.publish(this.ref.topic, {
+        session_id: this.sessionId,
+        event_type: STREAM_EVENT.error,
+        component_source: this.ref.source,
+        component_target: this.ref.target,
+        stream_id: this.streamId,
+        is_stream: true,
+        chunk_index: this.published,
+        is_final: true,
+        payload: { error: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))) },
+        trace: this.trace,
+      });
+    } catch (error) {
+      if (!quiet && !isClosedBus(error)) this.host.options.onError(error);
+    }
+  }
+
+  private heartbeat(): void {
+    this.lastPublishAt = Date.now();
+    this.host.bus
+      .publish(this.ref.topic, {
+        session_id: this.sessionId,
+        event_type: STREAM_EVENT.heartbeat,
+        component_source: this.ref.source,
+        component_target: this.ref.target,
+        stream_id: this.streamId,
+        payload: { next_index: this.published },
+        trace: this.trace,
+      })
+      .catch((error: unknown) => {
+        if (!isClosedBus(error)) this.host.options.onError(error);
+      });
+  }
+
+  /**
+   * Until a consumer answers, heartbeat at 25, 50, 100 … ms (up to the heartbeat interval): a
+   * consumer that opened the stream by `{ sessionId, streamId }` learns from it where to send
+   * credit, within about the time it took to open.
+   */
+  private announce(delayMs: number): void {
+    this.heartbeat();
+    if (delayMs >= this.host.options.heartbeatIntervalMs) return;
+    this.announceTimer = setTimeout(() => {
+      this.announceTimer = undefined;
+      if (this.status === 'open' && this.readers.size === 0) this.announce(delayMs * 2);
+    }, delayMs);
+  }
+
+  private stopAnnouncing(): void {
+    if (this.announceTimer !== undefined) clearTimeout(this.announceTimer);
+    this.announceTimer = undefined;
+  }
+}

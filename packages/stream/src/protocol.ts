@@ -1,0 +1,79 @@
+/**
+ * The stream protocol on the bus: topic names, event types and the payloads of the control
+ * messages. Everything here is plain JSON in ordinary envelopes, so a component in another
+ * language can produce or consume a stream (see the README's "Wire protocol").
+ *
+ *   data topic    `<prefix>.data.<target>`      stream.chunk, stream.error, stream.heartbeat  (producer → consumer)
+ *   control topic `<prefix>.control.<source>`   stream.credit, stream.cancel                  (consumer → producer)
+ */
+import type { SerializedError } from '@woodwork/bus';
+
+export const STREAM_EVENT = {
+  /** One chunk: is_stream, stream_id, chunk_index, is_final; payload StreamChunkPayload. */
+  chunk: 'stream.chunk',
+  /** The producer aborted: chunk_index = the index after the last chunk sent; payload StreamErrorPayload. */
+  error: 'stream.error',
+  /** The producer is alive: payload StreamHeartbeatPayload. Sent when idle, and to answer a new reader. */
+  heartbeat: 'stream.heartbeat',
+  /** The consumer lets the producer send more: payload StreamCreditPayload. Repeated as the consumer's heartbeat. */
+  credit: 'stream.credit',
+  /** The consumer stopped reading: payload StreamCancelPayload. */
+  cancel: 'stream.cancel',
+} as const;
+
+export type StreamEventType = (typeof STREAM_EVENT)[keyof typeof STREAM_EVENT];
+
+export interface StreamErrorPayload {
+  error: SerializedError;
+}
+
+export interface StreamHeartbeatPayload {
+  /** How many chunks the producer has published so far (the next chunk_index it will use). */
+  next_index: number;
+}
+
+export interface StreamCreditPayload {
+  reader_id: string;
+  /** The producer may publish chunks whose chunk_index is below this. Absolute, so repeats and reordering are harmless. */
+  credit_limit: number;
+}
+
+export interface StreamCancelPayload {
+  reader_id: string;
+  reason: SerializedError;
+}
+
+/**
+ * What a producer hands to its consumer (usually inside the payload of the message that starts
+ * the consumer's work) so it can `open()` the stream. Plain JSON.
+ */
+export interface StreamRef {
+  readonly stream_id: string;
+  readonly session_id: string;
+  /** The producing component. */
+  readonly source: string;
+  /** The component the stream is for. */
+  readonly target: string;
+  /** The data topic the chunks are published to. */
+  readonly topic: string;
+  /** The topic the consumer sends credits and cancellation to. */
+  readonly control_topic: string;
+}
+
+/** The default topic prefix: `ww.stream.data.<component>`, `ww.stream.control.<component>`. */
+export const DEFAULT_TOPIC_PREFIX = 'ww.stream';
+
+/** The topic streams aimed at `component` are published to. */
+export function streamDataTopic(component: string, prefix: string = DEFAULT_TOPIC_PREFIX): string {
+  return `${prefix}.data.${component}`;
+}
+
+/** The topic credits and cancellations for streams produced by `component` go to. */
+export function streamControlTopic(component: string, prefix: string = DEFAULT_TOPIC_PREFIX): string {
+  return `${prefix}.control.${component}`;
+}
+
+/** Map key of one stream; the session is part of it, so another session's stream is never found. */
+export function streamKey(sessionId: string, streamId: string): string {
+  return `${sessionId}\u0000${streamId}`;
+}

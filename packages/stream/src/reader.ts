@@ -1,0 +1,387 @@
+/**
+ * The consuming end of a stream: puts chunks back in order, drops duplicates, grants the
+ * producer credit as the application reads, fetches what is missing from the bus's log (resume,
+ * and gaps that do not fill by themselves), and turns a silent producer or a lasting gap into an
+ * error. Read it as an AsyncIterable, a web ReadableStream, or with `read()`.
+ */
+import { randomUUID } from 'node:crypto';
+import { serializeError } from '@woodwork/bus';
+import type { Envelope } from '@woodwork/bus';
+import { decodeChunk } from './chunk.js';
+import type { StreamChunk } from './chunk.js';
+import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
+import type { StreamHost } from './host.js';
+import { STREAM_EVENT, streamControlTopic } from './protocol.js';
+import type { StreamErrorPayload, StreamHeartbeatPayload } from './protocol.js';
+import { ReorderBuffer } from './reorder-buffer.js';
+
+/** What stopping to read does to the producer: `cancel` it (default), or `detach` and leave it for a resume. */
+export type StopBehavior = 'cancel' | 'detach';
+
+export interface OpenStreamOptions {
+  /**
+   * Read from this chunk index on: a consumer that reconnects passes the index after the last
+   * chunk it handled (`Last-Event-ID` + 1). The chunks before what is live are replayed from
+   * the bus's log; a bus that cannot replay rejects with WW_STREAM_RESUME_UNSUPPORTED.
+   * Default: from the start, live.
+   */
+  readonly from?: number;
+  /**
+   * What breaking out of `for await`, `readable.cancel()` or disposing the reader does:
+   * `cancel` tells the producer to stop (its next send rejects with WW_STREAM_CANCELLED);
+   * `detach` only stops reading, so a reconnecting consumer can resume (the producer then times
+   * out after `consumerTimeoutMs` if nobody does). Default `cancel`.
+   */
+  readonly onStop?: StopBehavior;
+}
+
+/** `open`: being read; `done`: the final chunk was read; `failed`; `cancelled`; `detached`. */
+export type StreamReaderState = 'open' | 'done' | 'failed' | 'cancelled' | 'detached';
+
+export interface StreamReader extends AsyncIterable<StreamChunk>, AsyncDisposable {
+  readonly streamId: string;
+  readonly sessionId: string;
+  readonly state: StreamReaderState;
+  /** The chunk_index the next read returns: resume from here after a disconnect. */
+  readonly nextIndex: number;
+  /**
+   * The next chunk in order; undefined once the stream ended (or was cancelled or detached).
+   * Rejects with the stream's error: WW_STREAM_ABORTED, WW_STREAM_IDLE_TIMEOUT, WW_STREAM_GAP,
+   * WW_STREAM_INVALID_CHUNK.
+   */
+  read(): Promise<StreamChunk | undefined>;
+  /** A web ReadableStream of the chunks (pull-based: nothing is read ahead of the window). */
+  readonly readable: ReadableStream<StreamChunk>;
+  /** Reads to the end and joins the text chunks. */
+  text(): Promise<string>;
+  /** Stops reading and tells the producer why (its send rejects with WW_STREAM_CANCELLED). */
+  cancel(reason?: unknown): Promise<void>;
+  /** Stops reading without telling the producer, to resume elsewhere. */
+  detach(): Promise<void>;
+}
+
+/** A `null` item is the data-less end marker. */
+type Item = StreamChunk | null;
+
+export class Reader implements StreamReader {
+  readonly readerId = randomUUID();
+  private readonly buffer: ReorderBuffer<Item>;
+  private status: StreamReaderState = 'open';
+  private failure: Error | undefined;
+  private readonly waiters: (() => void)[] = [];
+  /** The earliest `stream.error` seen: it fails the reader once everything before it was read. */
+  private abortAt: { index: number; error: WoodworkStreamError } | undefined;
+  private controlTopic: string | undefined;
+  private producer: string | undefined;
+  private lastHeardAt = Date.now();
+  private gapSince: number | undefined;
+  /** The credit_limit last sent, and when. */
+  private granted = -1;
+  private lastCreditAt = 0;
+  private replaying = false;
+  private replayPosition: string | undefined;
+  private lastReplayError: unknown;
+  private readableStream: ReadableStream<StreamChunk> | undefined;
+  private readonly onStop: StopBehavior;
+
+  constructor(
+    private readonly host: StreamHost,
+    readonly sessionId: string,
+    readonly streamId: string,
+    private readonly topic: string,
+    source: string | undefined,
+    controlTopic: string | undefined,
+    private readonly from: number | undefined,
+    onStop: StopBehavior | undefined,
+  ) {
+    this.buffer = new ReorderBuffer<Item>(from ?? 0, host.options.window);
+    this.producer = source;
+    this.controlTopic = controlTopic ?? (source === undefined ? undefined : streamControlTopic(source, host.options.topicPrefix));
+    this.onStop = onStop ?? 'cancel';
+  }
+
+  get state(): StreamReaderState {
+    return this.status;
+  }
+
+  get nextIndex(): number {
+    return this.buffer.next;
+  }
+
+  /** Called by the manager once the subscription is live and the reader registered. */
+  start(): void {
+    this.grant(true);
+    if (this.from !== undefined && this.host.bus.capabilities.replay) void this.catchUp();
+  }
+
+  async read(): Promise<StreamChunk | undefined> {
+    for (;;) {
+      if (this.status === 'failed') throw this.failure;
+      if (this.status !== 'open') return undefined;
+      const item = this.buffer.take();
+      if (item !== undefined) {
+        this.afterTake();
+        if (item === null) {
+          this.finish('done');
+          return undefined;
+        }
+        if (item.is_final) this.finish('done');
+        return item;
+      }
+      if (this.abortAt && this.buffer.next >= this.abortAt.index) {
+        this.fail(this.abortAt.error, false);
+        continue;
+      }
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  get readable(): ReadableStream<StreamChunk> {
+    this.readableStream ??= new ReadableStream<StreamChunk>(
+      {
+        pull: async (controller) => {
+          const chunk = await this.read();
+          // After a cancel the controller is closed already; nothing more to hand over.
+          if (this.status === 'cancelled' || this.status === 'detached') return;
+          if (chunk === undefined) controller.close();
+          else controller.enqueue(chunk);
+        },
+        cancel: (reason) => this.stop(reason ?? 'the ReadableStream was cancelled'),
+      },
+      { highWaterMark: 0 },
+    );
+    return this.readableStream;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamChunk> {
+    try {
+      for (;;) {
+        const chunk = await this.read();
+        if (chunk === undefined) return;
+        yield chunk;
+      }
+    } finally {
+      if (this.status === 'open') await this.stop('the consumer stopped reading');
+    }
+  }
+
+  async text(): Promise<string> {
+    let text = '';
+    for (let chunk = await this.read(); chunk !== undefined; chunk = await this.read()) {
+      if (chunk.data_type === 'text') text += chunk.data;
+    }
+    return text;
+  }
+
+  async cancel(reason?: unknown): Promise<void> {
+    if (this.status !== 'open') return;
+    this.finish('cancelled');
+    await this.sendCancel(reason ?? 'the consumer cancelled the stream');
+  }
+
+  async detach(): Promise<void> {
+    if (this.status === 'open') this.finish('detached');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.status === 'open' ? this.stop('the reader was disposed') : Promise.resolve();
+  }
+
+  // ---- manager side ----
+
+  /** An envelope of this stream from the data topic (live) or from the log (replay). */
+  onEnvelope(envelope: Envelope): void {
+    if (this.status !== 'open' || envelope.session_id !== this.sessionId || envelope.stream_id !== this.streamId) return;
+    this.lastHeardAt = Date.now();
+    if (this.controlTopic === undefined && envelope.component_source) {
+      this.producer = envelope.component_source;
+      this.controlTopic = streamControlTopic(envelope.component_source, this.host.options.topicPrefix);
+      this.grant(true);
+    }
+    const index = envelope.chunk_index;
+    switch (envelope.event_type) {
+      case STREAM_EVENT.chunk: {
+        if (typeof index !== 'number' || index < this.buffer.next) return;
+        let item: Item;
+        try {
+          item = decodeChunk(envelope.payload, this.streamId, index, envelope.is_final);
+        } catch (error) {
+          this.fail(error as Error, true);
+          return;
+        }
+        if (this.buffer.offer(index, item) === 'accepted' && index === this.buffer.next) this.wakeReaders();
+        break;
+      }
+      case STREAM_EVENT.error: {
+        if (typeof index !== 'number') return;
+        const remote = deserializeError((envelope.payload as Partial<StreamErrorPayload> | null)?.error);
+        if (this.abortAt === undefined || index < this.abortAt.index) {
+          this.abortAt = {
+            index,
+            error: new WoodworkStreamError('WW_STREAM_ABORTED', `stream ${this.streamId} was aborted by its producer: ${remote.message}`, {
+              cause: remote,
+              streamId: this.streamId,
+            }),
+          };
+        }
+        this.buffer.know(index - 1);
+        this.wakeReaders();
+        break;
+      }
+      case STREAM_EVENT.heartbeat: {
+        const next = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.next_index;
+        if (typeof next === 'number' && Number.isInteger(next)) this.buffer.know(next - 1);
+        break;
+      }
+      default:
+        return;
+    }
+    if (!this.buffer.hasGap) this.gapSince = undefined;
+  }
+
+  /** Periodic: idle and gap timeouts, log repair, credit repeated as a heartbeat. */
+  tick(now: number): void {
+    if (this.status !== 'open') return;
+    const { idleTimeoutMs, gapTimeoutMs, heartbeatIntervalMs } = this.host.options;
+    if (this.buffer.hasGap) {
+      this.gapSince ??= now;
+      const waited = now - this.gapSince;
+      if (waited > gapTimeoutMs) {
+        this.fail(this.abortAt?.error ?? this.gapError(), this.abortAt === undefined);
+        return;
+      }
+      if (!this.replaying && this.host.bus.capabilities.replay && waited >= Math.min(200, gapTimeoutMs / 4)) void this.catchUp();
+    } else {
+      this.gapSince = undefined;
+      // Idle only counts while the reader waits: chunks in hand for a slow application are not idleness.
+      if (!this.buffer.hasNext && !this.replaying && now - this.lastHeardAt > idleTimeoutMs) {
+        this.fail(
+          new WoodworkStreamError(
+            'WW_STREAM_IDLE_TIMEOUT',
+            `nothing came from the producer of stream ${this.streamId}${this.producer ? ` (${this.producer})` : ''} for ${idleTimeoutMs} ms: it has probably died`,
+            { streamId: this.streamId, isRetryable: true },
+          ),
+          true,
+        );
+        return;
+      }
+    }
+    if (now - this.lastCreditAt >= heartbeatIntervalMs) this.grant(true);
+  }
+
+  /** The manager is closing. */
+  shutdown(): Promise<void> {
+    return this.status === 'open' ? this.stop('the consumer closed') : Promise.resolve();
+  }
+
+  // ---- internals ----
+
+  private stop(reason: unknown): Promise<void> {
+    return this.onStop === 'detach' ? this.detach() : this.cancel(reason);
+  }
+
+  private gapError(): WoodworkStreamError {
+    const replay = this.host.bus.capabilities.replay
+      ? ' nor could it be read from the bus log (trimmed by retention?)'
+      : ' and this bus cannot replay its log';
+    return new WoodworkStreamError(
+      'WW_STREAM_GAP',
+      `chunk ${this.buffer.next} of stream ${this.streamId} never arrived (chunks up to ${this.buffer.highestKnown} exist) within ${this.host.options.gapTimeoutMs} ms,${replay}`,
+      { streamId: this.streamId, isRetryable: true, cause: this.lastReplayError },
+    );
+  }
+
+  private afterTake(): void {
+    this.grant(false);
+    this.wakeReaders();
+  }
+
+  /** Tells the producer it may send up to `next + window`: every half window, or when `force`d. */
+  private grant(force: boolean): void {
+    if (this.status !== 'open' || this.controlTopic === undefined) return;
+    const limit = this.buffer.next + this.host.options.window;
+    if (!force && limit - this.granted < Math.ceil(this.host.options.window / 2)) return;
+    this.granted = Math.max(this.granted, limit);
+    this.lastCreditAt = Date.now();
+    this.host.bus
+      .publish(this.controlTopic, {
+        session_id: this.sessionId,
+        event_type: STREAM_EVENT.credit,
+        component_source: this.host.options.component,
+        component_target: this.producer ?? null,
+        stream_id: this.streamId,
+        payload: { reader_id: this.readerId, credit_limit: limit },
+      })
+      .catch((error: unknown) => this.reportUnlessClosed(error));
+  }
+
+  private async sendCancel(reason: unknown): Promise<void> {
+    if (this.controlTopic === undefined) return;
+    try {
+      await this.host.bus.publish(this.controlTopic, {
+        session_id: this.sessionId,
+        event_type: STREAM_EVENT.cancel,
+        component_source: this.host.options.component,
+        component_target: this.producer ?? null,
+        stream_id: this.streamId,
+        payload: { reader_id: this.readerId, reason: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))) },
+      });
+    } catch (error) {
+      this.reportUnlessClosed(error);
+    }
+  }
+
+  /**
+   * Reads this session's part of the data topic from the log (after where the last catch-up
+   * stopped) and feeds this stream's envelopes in, pausing while the window is full.
+   */
+  private async catchUp(): Promise<void> {
+    if (this.replaying) return;
+    this.replaying = true;
+    try {
+      const options = this.replayPosition === undefined ? { sessionId: this.sessionId } : { sessionId: this.sessionId, afterPosition: this.replayPosition };
+      for await (const { envelope, position } of this.host.bus.replay(this.topic, options)) {
+        if (this.status !== 'open') break;
+        if (envelope.stream_id === this.streamId && envelope.session_id === this.sessionId) {
+          const index = envelope.chunk_index;
+          if (envelope.event_type === STREAM_EVENT.chunk && typeof index === 'number') {
+            while (this.status === 'open' && !this.buffer.fits(index)) {
+              await new Promise<void>((resolve) => this.waiters.push(resolve));
+            }
+          }
+          this.onEnvelope(envelope);
+        }
+        this.replayPosition = position;
+      }
+      this.lastReplayError = undefined;
+    } catch (error) {
+      this.lastReplayError = error;
+      this.reportUnlessClosed(error);
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  private fail(error: Error, tellProducer: boolean): void {
+    if (this.status !== 'open') return;
+    this.failure = error;
+    this.finish('failed');
+    if (tellProducer) void this.sendCancel(error);
+  }
+
+  private finish(state: Exclude<StreamReaderState, 'open'>): void {
+    if (this.status !== 'open') return;
+    this.status = state;
+    this.buffer.clear();
+    this.wakeReaders();
+    this.host.releaseReader(this);
+  }
+
+  private wakeReaders(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private reportUnlessClosed(error: unknown): void {
+    if ((error as { code?: unknown } | null)?.code !== 'WW_BUS_CLOSED') this.host.options.onError(error);
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * Bus benchmark: for each adapter whose URL is set (memory always), on 256-byte payloads,
+ * measures publish → consume → ack throughput at maxInFlight 1, 10 and 100 and the latency
+ * (p50/p99) with one message in flight — through the Woodwork Bus and through the broker's raw
+ * client doing the same broker operations — and prints our figure as a ratio of the raw one.
+ *
+ *   npm run bench:bus                         memory only
+ *   eval "$(bash tools/services.sh env)" && npm run bench:bus     every running broker
+ *   BENCH_ADAPTERS=redis,memory BENCH_SECONDS=3 npm run bench:bus
+ *
+ * Output: one JSON object per line (stdout), then a table. Figures, not tests: nothing fails.
+ * Each measurement runs for BENCH_SECONDS (default 1.5 s) after a short warm-up, so one adapter
+ * takes about 15 s plus its connection and group-join setup.
+ *
+ * Throughput: one publisher (publishMany in batches of 100, 256 sessions round-robin) and one
+ * subscriber, the publisher holding back when more than WINDOW messages are unconsumed; the
+ * figure is messages consumed and acknowledged per second, until the last one is.
+ * Latency: publish one message, wait until its handler runs, repeat; time from publish call to
+ * handler.
+ */
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { createBus, deleteMemoryBroker } from '@woodwork/bus';
+import type { Bus, EnvelopeInit } from '@woodwork/bus';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+const WARMUP_SECONDS = Math.min(0.5, SECONDS / 3);
+const BATCH = 100;
+const SESSIONS = 256;
+const WINDOW = 5_000;
+const IN_FLIGHT = [1, 10, 100] as const;
+const PAYLOAD = 'x'.repeat(256);
+
+interface Line {
+  adapter: string;
+  client: 'woodwork' | 'raw';
+  metric: 'throughput' | 'latency';
+  maxInFlight?: number;
+  messages: number;
+  seconds: number;
+  msgPerSec?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** woodwork / raw: throughput ratio (higher is better), or p99 latency ratio (lower is better). */
+  ratio?: number;
+  error?: string;
+}
+
+const lines: Line[] = [];
+function emit(line: Line): void {
+  lines.push(line);
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+/** Drivers are dev dependencies of packages/bus; resolve them from there. */
+const busRequire = createRequire(new URL('../../packages/bus/package.json', import.meta.url));
+async function importDriver<T>(specifier: string): Promise<T> {
+  return (await import(pathToFileURL(busRequire.resolve(specifier)).href)) as T;
+}
+
+const now = () => performance.now();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
+}
+
+const round = (value: number, digits = 3) => Number(value.toFixed(digits));
+
+/** Counts consumed messages and lets a producer wait until the count reaches a target. */
+class Counter {
+  count = 0;
+  private target = Infinity;
+  private wake: (() => void) | undefined;
+
+  hit(): void {
+    if (++this.count >= this.target) {
+      const wake = this.wake;
+      this.target = Infinity;
+      this.wake = undefined;
+      wake?.();
+    }
+  }
+
+  until(target: number, timeoutMs = 60_000): Promise<void> {
+    if (this.count >= target) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`stalled at ${this.count}/${target}`)), timeoutMs);
+      this.target = target;
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/** What one client (ours or raw) must do for the harness. */
+interface Pipeline {
+  /** Publish `count` messages (one batch), resolving when the broker has them. */
+  publish(count: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Contender {
+  /** Sets up a publisher and a subscriber counting into `counter`, ready to measure. */
+  throughput(maxInFlight: number, counter: Counter): Promise<Pipeline>;
+  /** Sets up for latency: one subscriber at maxInFlight 1; `counter` counts arrivals. */
+  latency(counter: Counter): Promise<Pipeline>;
+}
+
+async function measureThroughput(contender: Contender, maxInFlight: number): Promise<{ messages: number; seconds: number }> {
+  const counter = new Counter();
+  const pipeline = await contender.throughput(maxInFlight, counter);
+  try {
+    const run = async (seconds: number) => {
+      const startCount = counter.count;
+      let published = 0;
+      const start = now();
+      while (now() - start < seconds * 1000) {
+        if (startCount + published - counter.count > WINDOW) await counter.until(startCount + published - WINDOW / 2);
+        await pipeline.publish(BATCH);
+        published += BATCH;
+      }
+      await counter.until(startCount + published);
+      return { messages: published, seconds: round((now() - start) / 1000) };
+    };
+    await run(WARMUP_SECONDS);
+    return await run(SECONDS);
+  } finally {
+    await pipeline.close();
+  }
+}
+
+async function measureLatency(contender: Contender): Promise<{ samples: number[]; seconds: number }> {
+  const counter = new Counter();
+  const pipeline = await contender.latency(counter);
+  try {
+    const samples: number[] = [];
+    const start = now();
+    const deadline = start + (SECONDS + WARMUP_SECONDS) * 1000;
+    let index = 0;
+    while (now() < deadline && samples.length < 20_000) {
+      const sent = now();
+      await pipeline.publish(1);
+      await counter.until(++index);
+      if (sent - start > WARMUP_SECONDS * 1000) samples.push(now() - sent);
+    }
+    return { samples: samples.sort((a, b) => a - b), seconds: (now() - start) / 1000 };
+  } finally {
+    await pipeline.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Woodwork: the same harness for every adapter, through createBus(url).
+
+function woodwork(url: string): Contender {
+  const batchOf = (count: number, offset: number): EnvelopeInit<string>[] =>
+    Array.from({ length: count }, (_, index) => ({
+      session_id: `session-${(offset + index) % SESSIONS}`,
+      event_type: 'bench.message',
+      component_source: 'bench',
+      payload: PAYLOAD,
+    }));
+  const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
+    const topic = `bench-${randomUUID().slice(0, 8)}`;
+    // A fresh memory broker per measurement, dropped after: earlier runs' logs must not weigh
+    // on the garbage collector of later ones.
+    const memoryName = url.startsWith('memory:') ? `bench-${randomUUID()}` : undefined;
+    const busUrl = memoryName ? `memory://${memoryName}` : url;
+    const publisher: Bus = await createBus(busUrl);
+    const consumer: Bus = await createBus(busUrl);
+    await consumer.subscribe(topic, { group: 'bench', maxInFlight, fromBeginning: true }, () => counter.hit());
+    let sent = 0;
+    return {
+      publish: async (count) => {
+        await publisher.publishMany(topic, batchOf(count, sent));
+        sent += count;
+      },
+      close: async () => {
+        await Promise.all([publisher.close(), consumer.close()]);
+        if (memoryName) deleteMemoryBroker(memoryName);
+      },
+    };
+  };
+  return { throughput: open, latency: (counter) => open(1, counter) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw baselines. Each does the broker operations our adapter does, with nothing of ours.
+
+/** memory: a plain array queue drained in a microtask — the floor of any in-process bus. */
+function rawMemory(): Contender {
+  const open = async (_maxInFlight: number, counter: Counter): Promise<Pipeline> => {
+    const queue: { session: string; payload: string }[] = [];
+    let head = 0;
+    let scheduled = false;
+    const drain = () => {
+      scheduled = false;
+      while (head < queue.length) {
+        queue[head++] = undefined as never;
+        counter.hit();
+      }
+      queue.length = 0;
+      head = 0;
+    };
+    let sent = 0;
+    return {
+      publish: async (count) => {
+        for (let index = 0; index < count; index++) queue.push({ session: `session-${sent++ % SESSIONS}`, payload: PAYLOAD });
+        if (!scheduled) {
+          scheduled = true;
+          queueMicrotask(drain);
+        }
+      },
+      close: async () => undefined,
+    };
+  };
+  return { throughput: open, latency: (counter) => open(1, counter) };
+}
+
+/** A 256-byte-payload envelope as JSON, the body every raw client sends. */
+function rawBody(): string {
+  return JSON.stringify({
+    message_id: randomUUID(),
+    session_id: 'session-0',
+    event_type: 'bench.message',
+    component_source: 'bench',
+    component_target: null,
+    timestamp: new Date().toISOString(),
+    stream_id: null,
+    is_stream: false,
+    chunk_index: null,
+    is_final: false,
+    payload: PAYLOAD,
+    routing: { next_component: null, pipe_chain: [] },
+    attempt: 1,
+    trace: null,
+  });
+}
+
+/** redis: XADD (pipelined per batch) / XREADGROUP COUNT maxInFlight / XACK with ioredis. */
+function rawRedis(url: string): Contender {
+  const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
+    type RedisClient = import('ioredis').Redis;
+    const { Redis } = await importDriver<typeof import('ioredis')>('ioredis');
+    const producer: RedisClient = new Redis(url);
+    const consumer: RedisClient = new Redis(url);
+    const key = `bench:raw:${randomUUID().slice(0, 8)}`;
+    await producer.xgroup('CREATE', key, 'bench', '$', 'MKSTREAM');
+    const body = rawBody();
+    let running = true;
+    const loop = (async () => {
+      while (running) {
+        const reply = (await consumer.xreadgroup(
+          'GROUP', 'bench', 'c1', 'COUNT', maxInFlight, 'BLOCK', 50, 'STREAMS', key, '>',
+        )) as [string, [string, string[]][]][] | null;
+        if (!reply) continue;
+        const ids = reply[0]![1].map(([id]) => id);
+        await consumer.xack(key, 'bench', ...ids);
+        for (let index = 0; index < ids.length; index++) counter.hit();
+      }
+    })();
+    let sent = 0;
+    return {
+      publish: async (count) => {
+        const pipeline = producer.pipeline();
+        for (let index = 0; index < count; index++) pipeline.xadd(key, '*', 'key', `session-${sent++ % SESSIONS}`, 'envelope', body);
+        await pipeline.exec();
+      },
+      close: async () => {
+        running = false;
+        await loop;
+        await producer.del(key);
+        producer.disconnect();
+        consumer.disconnect();
+      },
+    };
+  };
+  return { throughput: open, latency: (counter) => open(1, counter) };
+}
+
+/** nats: JetStream publish (a batch concurrently) / consume with max_ack_pending / ack. */
+function rawNats(url: string): Contender {
+  const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
+    const { connect } = await importDriver<typeof import('@nats-io/transport-node')>('@nats-io/transport-node');
+    const { jetstream, jetstreamManager, AckPolicy } = await importDriver<typeof import('@nats-io/jetstream')>(
+      '@nats-io/jetstream',
+    );
+    const parsed = new URL(url);
+    const connection = await connect({ servers: `${parsed.hostname}:${parsed.port || 4222}` });
+    const name = `BENCH_RAW_${randomUUID().slice(0, 8)}`;
+    const subject = `bench.raw.${name}`;
+    const manager = await jetstreamManager(connection);
+    await manager.streams.add({ name, subjects: [subject] });
+    await manager.consumers.add(name, { durable_name: 'bench', ack_policy: AckPolicy.Explicit, max_ack_pending: maxInFlight });
+    const js = jetstream(connection);
+    const consumer = await js.consumers.get(name, 'bench');
+    const messages = await consumer.consume({ max_messages: Math.max(maxInFlight, 1) });
+    const loop = (async () => {
+      for await (const message of messages) {
+        message.ack();
+        counter.hit();
+      }
+    })();
+    const body = new TextEncoder().encode(rawBody());
+    return {
+      publish: async (count) => {
+        await Promise.all(Array.from({ length: count }, () => js.publish(subject, body)));
+      },
+      close: async () => {
+        await messages.close();
+        await loop;
+        await manager.streams.delete(name);
+        await connection.close();
+      },
+    };
+  };
+  return { throughput: open, latency: (counter) => open(1, counter) };
+}
+
+/** kafka: kafkajs producer.send (a batch) / consumer.run eachMessage (offsets committed by kafkajs). */
+function rawKafka(url: string): Contender {
+  const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
+    const { Kafka, logLevel } = await importDriver<typeof import('kafkajs')>('kafkajs');
+    const brokers = new URL(url).host.split(',');
+    const kafka = new Kafka({ clientId: 'woodwork-bench-raw', brokers, logLevel: logLevel.NOTHING });
+    const topic = `bench-raw-${randomUUID().slice(0, 8)}`;
+    const partitions = 3;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    const producer = kafka.producer();
+    await producer.connect();
+    const consumer = kafka.consumer({ groupId: `${topic}-group`, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let joined!: () => void;
+    const ready = new Promise<void>((resolve) => (joined = resolve));
+    consumer.on(consumer.events.GROUP_JOIN, () => joined());
+    await consumer.run({
+      partitionsConsumedConcurrently: Math.min(maxInFlight, partitions),
+      eachMessage: async () => counter.hit(),
+    });
+    await ready;
+    const value = Buffer.from(rawBody());
+    let sent = 0;
+    return {
+      publish: async (count) => {
+        await producer.send({
+          topic,
+          messages: Array.from({ length: count }, () => ({ key: `session-${sent++ % SESSIONS}`, value })),
+        });
+      },
+      close: async () => {
+        await consumer.disconnect();
+        await producer.disconnect();
+        await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+        await admin.disconnect();
+      },
+    };
+  };
+  return { throughput: open, latency: (counter) => open(1, counter) };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  name: string;
+  url: string | undefined;
+  raw: (url: string) => Contender;
+}
+
+const targets: Target[] = [
+  { name: 'memory', url: 'memory://bench', raw: rawMemory },
+  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, raw: rawRedis },
+  { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, raw: rawNats },
+  { name: 'kafka', url: process.env.WOODWORK_TEST_KAFKA_URL, raw: rawKafka },
+];
+
+const only = process.env.BENCH_ADAPTERS?.split(',').map((name) => name.trim());
+
+async function benchAdapter(target: Target, url: string): Promise<void> {
+  const ours = woodwork(url);
+  const raw = target.raw(url);
+  for (const maxInFlight of IN_FLIGHT) {
+    let rawRate: number | undefined;
+    try {
+      const result = await measureThroughput(raw, maxInFlight);
+      rawRate = result.messages / result.seconds;
+      emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, ...result, msgPerSec: Math.round(rawRate) });
+    } catch (error) {
+      emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
+    }
+    try {
+      const result = await measureThroughput(ours, maxInFlight);
+      const rate = result.messages / result.seconds;
+      emit({
+        adapter: target.name,
+        client: 'woodwork',
+        metric: 'throughput',
+        maxInFlight,
+        ...result,
+        msgPerSec: Math.round(rate),
+        ...(rawRate ? { ratio: round(rate / rawRate) } : {}),
+      });
+    } catch (error) {
+      emit({ adapter: target.name, client: 'woodwork', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
+    }
+  }
+  let rawP99: number | undefined;
+  try {
+    const { samples, seconds } = await measureLatency(raw);
+    rawP99 = percentile(samples, 0.99);
+    emit({
+      adapter: target.name,
+      client: 'raw',
+      metric: 'latency',
+      maxInFlight: 1,
+      messages: samples.length,
+      seconds: round(seconds),
+      p50Ms: round(percentile(samples, 0.5), 4),
+      p99Ms: round(rawP99, 4),
+    });
+  } catch (error) {
+    emit({ adapter: target.name, client: 'raw', metric: 'latency', messages: 0, seconds: 0, error: String(error) });
+  }
+  try {
+    const { samples, seconds } = await measureLatency(ours);
+    const p99 = percentile(samples, 0.99);
+    emit({
+      adapter: target.name,
+      client: 'woodwork',
+      metric: 'latency',
+      maxInFlight: 1,
+      messages: samples.length,
+      seconds: round(seconds),
+      p50Ms: round(percentile(samples, 0.5), 4),
+      p99Ms: round(p99, 4),
+      ...(rawP99 ? { ratio: round(p99 / rawP99) } : {}),
+    });
+  } catch (error) {
+    emit({ adapter: target.name, client: 'woodwork', metric: 'latency', messages: 0, seconds: 0, error: String(error) });
+  }
+}
+
+function table(): string {
+  const rows = [['adapter', 'metric', 'in flight', 'woodwork', 'raw client', 'ratio']];
+  const find = (line: Line, client: Line['client']) =>
+    lines.find(
+      (other) =>
+        other.adapter === line.adapter &&
+        other.metric === line.metric &&
+        other.maxInFlight === line.maxInFlight &&
+        other.client === client,
+    );
+  const describe = (line: Line | undefined) => {
+    if (!line) return '-';
+    if (line.error) return `error: ${line.error.slice(0, 40)}`;
+    return line.metric === 'throughput'
+      ? `${line.msgPerSec!.toLocaleString('en-US')} msg/s`
+      : `p50 ${line.p50Ms} ms, p99 ${line.p99Ms} ms`;
+  };
+  for (const line of lines.filter((item) => item.client === 'woodwork')) {
+    const raw = find(line, 'raw');
+    rows.push([
+      line.adapter,
+      line.metric,
+      String(line.maxInFlight ?? 1),
+      describe(line),
+      describe(raw),
+      line.ratio === undefined ? '-' : line.metric === 'throughput' ? `${Math.round(line.ratio * 100)}%` : `${line.ratio}x p99`,
+    ]);
+  }
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')).join('\n');
+}
+
+for (const target of targets) {
+  if (only && !only.includes(target.name)) continue;
+  if (target.url === undefined) {
+    process.stderr.write(`[bench] ${target.name}: skipped (set WOODWORK_TEST_${target.name.toUpperCase()}_URL)\n`);
+    continue;
+  }
+  process.stderr.write(`[bench] ${target.name} at ${target.url}\n`);
+  const started = now();
+  await benchAdapter(target, target.url);
+  process.stderr.write(`[bench] ${target.name} took ${round((now() - started) / 1000, 1)} s\n`);
+  await sleep(100);
+}
+process.stdout.write(`\n${table()}\n`);
+// Some drivers keep timers after close (reconnect backoff, metadata refresh); the figures are out.
+process.exit(0);
