@@ -1,9 +1,10 @@
 // Shared vitest settings: tests resolve @woodwork/* packages to their TypeScript sources
 // (the "@woodwork/source" export condition), so a test never runs against a stale dist/.
-import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
-const conditions = ['@woodwork/source', ...defaultServerConditions];
+// Node's own conditions only: Vite's default `module` condition would pick bundler-only ESM builds
+// (e.g. @opentelemetry/api's) that Node cannot load.
+const conditions = ['@woodwork/source', 'node', 'import', 'default'];
 
 export const sharedConfig = defineConfig({
   resolve: { conditions },

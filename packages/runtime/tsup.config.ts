@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // Loaded lazily and only when used: the Redis session store, the TypeScript loader.
+  external: ['ioredis', 'tsx', 'tsx/esm/api'],
 });

@@ -726,7 +726,10 @@ export class WoodworkBus implements Bus {
     return envelopes;
   }
 
-  /** Publishes already-valid envelopes; also used while closing (dead letters of draining handlers). */
+  /**
+   * @internal Publishes already-valid envelopes, also while closing (dead letters of draining
+   * handlers). Not part of `Bus`: users go through `publish`, which validates.
+   */
   async publishInternal(topic: string, envelopes: readonly Envelope[]): Promise<void> {
     const records = envelopes.map((envelope) => new OutgoingRecord(envelope));
     this.pendingPublishes++;

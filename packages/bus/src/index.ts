@@ -4,7 +4,6 @@
  */
 export { createBus, DEFAULT_BUS_URL, SUPPORTED_BUS_SCHEMES } from './create-bus.js';
 export {
-  WoodworkBus,
   createBusFromAdapter,
   computeBackoffDelay,
   deadLetterTopic,

@@ -415,3 +415,16 @@ describe('memory adapter', () => {
     }
   });
 });
+
+describe('createEnvelope', () => {
+  it('gives every envelope a distinct RFC 4122 version 4 UUID', async () => {
+    const { createEnvelope } = await import('@woodwork/bus');
+    const ids = new Set<string>();
+    for (let index = 0; index < 20_000; index++) {
+      const id = createEnvelope({ session_id: 's', event_type: 'x.y' }).message_id;
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      ids.add(id);
+    }
+    expect(ids.size).toBe(20_000);
+  });
+});

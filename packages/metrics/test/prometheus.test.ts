@@ -8,7 +8,8 @@ import { type Telemetry, prometheusContentType, startTelemetry } from '../src/no
 import { buildPrometheusParser, parsePrometheusText } from './support/prometheus-parser.js';
 
 let telemetry: Telemetry | undefined;
-beforeAll(() => buildPrometheusParser());
+// Building the Go parser may download its modules on a fresh machine.
+beforeAll(() => buildPrometheusParser(), 240_000);
 afterEach(async () => {
   await telemetry?.shutdown();
   telemetry = undefined;

@@ -75,7 +75,7 @@ describe('a scripted model', () => {
     }
     prometheusText = await telemetry.renderPrometheus();
     await telemetry.shutdown(); // exports the final metrics over OTLP
-  });
+  }, 240_000); // building the Go parser may download its modules on a fresh machine
 
   afterAll(async () => {
     await telemetry?.shutdown();

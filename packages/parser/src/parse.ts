@@ -27,10 +27,16 @@ export function parse(source: string, options: ParseOptions = {}): ParseResult {
   const file = options.file ?? '<input>';
   const lines = new LineIndex(source);
   const diagnostics: Diagnostic[] = [];
+  // The grammar reads a quoted key again when its first reading of an entry does not fit; a
+  // problem inside that key must still be reported once.
+  const reported = new Set<string>();
   const context: GrammarContext = {
     file,
     locate: (start, end) => lines.locate(file, start, end),
     report: (code, message, start, end, details) => {
+      const key = `${code} ${start} ${end} ${message}`;
+      if (reported.has(key)) return;
+      reported.add(key);
       diagnostics.push(
         createDiagnostic(code, message, lines.locate(file, start, end), {
           hint: details?.hint,

@@ -11,7 +11,7 @@ export type StreamDataType = 'text' | 'json' | 'bytes' | 'audio' | 'image';
 /** The binary data types. */
 export type BinaryDataType = 'bytes' | 'audio' | 'image';
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** Free-form data a producer attaches to a chunk (token counts, timestamps, a voice id …). */
 export type StreamMetadata = Readonly<Record<string, JsonValue>>;

@@ -196,7 +196,7 @@ export class Producer implements StreamProducer {
         await this.send(next.value);
       }
     } catch (error) {
-      iterator.return?.(undefined)?.catch(() => undefined);
+      iterator.return?.(error)?.catch(() => undefined);
       if (this.status === 'open') await this.abort(error);
       throw error;
     }

@@ -210,21 +210,24 @@ function spawnConsumer(script: string, env: Record<string, string>): ChildConsum
 }
 
 /**
- * Registers the suite. See BusConformanceSuiteOptions; `SIGNATURE`-style usage:
+ * Registers the suite (call at the top level of a test file), e.g.
  * `runBusConformanceSuite({ name: 'redis', createBus: () => createBus(url), capabilities, url, publishRaw, restartBroker })`.
+ * The package README shows a complete example.
  */
 export function runBusConformanceSuite(options: BusConformanceSuiteOptions): void {
   const copies = Math.max(1, Number.parseInt(process.env.WOODWORK_BUS_STRESS ?? '1', 10) || 1);
   if (copies === 1) {
-    describe(`bus conformance: ${options.name}`, () => registerScenarios(options));
+    describe(`bus conformance: ${options.name}`, () => registerScenarios(options, false));
     return;
   }
-  for (let copy = 1; copy <= copies; copy++) {
-    describe.concurrent(`bus conformance: ${options.name} (stress ${copy}/${copies})`, () => registerScenarios(options));
-  }
+  // Every copy and every scenario in it run at once (up to vitest's maxConcurrency, default 5;
+  // raise it with --maxConcurrency for more pressure).
+  describe.concurrent(`bus conformance: ${options.name} (stress ×${copies})`, () => {
+    for (let copy = 1; copy <= copies; copy++) describe(`copy ${copy}`, () => registerScenarios(options, true));
+  });
 }
 
-function registerScenarios(options: BusConformanceSuiteOptions): void {
+function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean): void {
   const capabilities = options.capabilities;
   const timeoutMs = options.timeoutMs ?? 60_000;
   const ackTimeoutMs = options.ackTimeoutMs ?? 1_500;
@@ -914,9 +917,12 @@ function registerScenarios(options: BusConformanceSuiteOptions): void {
     }
     peak = Math.max(peak, retainedBytes() - before);
     const publishedBytes = count * payload.length;
-    expect(peak, `retained ${peak} bytes while ${publishedBytes} were published`).toBeLessThan(
-      backpressure.maxGrowthBytes ?? publishedBytes / 2,
-    );
+    // Under stress other scenarios share this heap, so its growth says nothing about this one.
+    if (!stress) {
+      expect(peak, `retained ${peak} bytes while ${publishedBytes} were published`).toBeLessThan(
+        backpressure.maxGrowthBytes ?? publishedBytes / 2,
+      );
+    }
     release.open();
     await waitFor(() => seen.size === count, { ...waitLong, message: () => `${seen.size}/${count}` });
   });

@@ -101,17 +101,17 @@ function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, '')}/${path}`;
 }
 
-function otlpUrls(otlp: OtlpOptions | false | undefined, env: TelemetryOptions['env'] & object) {
+/** Where each signal goes: the explicit endpoint, else the per-signal, else the general variable. */
+function otlpUrls(otlp: OtlpOptions | false | undefined, env: Readonly<Record<string, string | undefined>>) {
   if (otlp === false) return null;
-  const base = otlp?.endpoint ?? env.OTEL_EXPORTER_OTLP_ENDPOINT;
-  const metrics = otlp?.endpoint
-    ? joinUrl(otlp.endpoint, 'v1/metrics')
-    : (env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT ?? (base ? joinUrl(base, 'v1/metrics') : undefined));
-  const traces = otlp?.endpoint
-    ? joinUrl(otlp.endpoint, 'v1/traces')
-    : (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? joinUrl(base, 'v1/traces') : undefined));
-  if (!metrics && !traces) return null;
-  return { metrics, traces };
+  const url = (signal: 'metrics' | 'traces', perSignal: string | undefined) => {
+    if (otlp?.endpoint) return joinUrl(otlp.endpoint, `v1/${signal}`);
+    if (perSignal) return perSignal;
+    return env.OTEL_EXPORTER_OTLP_ENDPOINT ? joinUrl(env.OTEL_EXPORTER_OTLP_ENDPOINT, `v1/${signal}`) : undefined;
+  };
+  const metrics = url('metrics', env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT);
+  const traces = url('traces', env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  return metrics || traces ? { metrics, traces } : null;
 }
 
 /**

@@ -169,10 +169,10 @@ export class ModuleLoader {
    * An absolute path for a path written in the `.ww` file; throws WW_RUNTIME_MODULE_PATH when it is
    * absolute or leaves the project folder (lexically, or through a symbolic link when it exists).
    */
-  resolvePath(written: string, requester: LoadRequester): string {
+  resolvePath(written: string, requester: LoadRequester, label = written): string {
     const slashed = String(written).replace(/\\/g, '/');
     const refuse = (why: string) =>
-      new WoodworkRuntimeError('WW_RUNTIME_MODULE_PATH', `${describeRequester(requester, `\`${written}\``)} ${why}`, {
+      new WoodworkRuntimeError('WW_RUNTIME_MODULE_PATH', `${describeRequester(requester, `\`${label}\``)} ${why}`, {
         hint: `keep it in ${this.projectDir} or below, and write it relative to the .ww file`,
         ...(requester.location ? { location: requester.location } : {}),
         component: requester.component,
@@ -276,7 +276,7 @@ export class ModuleLoader {
   /** Loads one exported function, checking that it exists and is a function. */
   async loadFunction(spec: FunctionSpec, requester: LoadRequester): Promise<LoadedFunction> {
     const written = `${spec.module}::${spec.export}`;
-    const file = this.resolvePath(spec.module, requester);
+    const file = this.resolvePath(spec.module, requester, written);
     await this.checkFile(file, written, requester);
     const language = spec.language ?? ModuleLoader.languageOf(file);
     if (language === undefined) {

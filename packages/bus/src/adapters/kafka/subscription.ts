@@ -105,8 +105,10 @@ export class KafkaSubscription implements AdapterSubscription {
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
     });
     this.#consumer = consumer;
+    if (process.env.WW_KAFKA_DEBUG) { const t = setInterval(() => { if (this.#closing && this.#limiter.inFlight === 0) clearInterval(t); console.log(`DEBUG ${this.groupId} inFlight=${this.#limiter.inFlight} dispatchers=${this.#dispatchers.size} closing=${this.#closing} ${[...this.#dispatchers].map((d) => `[inF=${d.inFlight} done=${d.done} stopped=${d.stopped}]`).join('')}`); }, 3000); t.unref(); consumer.on(consumer.events.GROUP_JOIN, (e) => console.log('DEBUG join', this.groupId, JSON.stringify(e.payload.memberAssignment))); consumer.on(consumer.events.REBALANCING, () => console.log('DEBUG rebalancing', this.groupId)); }
     let joined = false;
     let crash: unknown;
+    let fatal = false;
     let startPinned: Promise<void> | undefined;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       joined = true;
@@ -116,7 +118,10 @@ export class KafkaSubscription implements AdapterSubscription {
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
       if (this.#closing) return;
-      if (!joined) crash = error;
+      // A crash kafkajs restarts from (a coordinator still loading after a broker restart) is
+      // only fatal to subscribe() if the restarted consumer never joins either.
+      if (!joined) crash = restart ? (crash ?? error) : error;
+      if (!joined && !restart) fatal = true;
       if (restart) {
         this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `consumer of ${this.groupId} restarts after: ${error.message}`, extra: {} });
       } else {
@@ -139,7 +144,7 @@ export class KafkaSubscription implements AdapterSubscription {
         eachBatch: (payload) => this.#eachBatch(payload),
       });
       const deadline = Date.now() + this.#timings.rebalanceTimeoutMs + this.#timings.sessionTimeoutMs;
-      while (!joined && crash === undefined && Date.now() < deadline) await sleep(20);
+      while (!joined && !fatal && Date.now() < deadline) await sleep(20);
       if (!joined) {
         throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: could not join consumer group ${this.groupId}`, {
           cause: crash,

@@ -33,7 +33,11 @@ export interface ReaderHost {
   readonly jsm: JetStreamManager;
   readonly acker: AckConfirmer;
   readonly stream: string;
-  readonly maxInFlight: number;
+  /**
+   * Records one partition may hold (with the subscriber or buffered behind their key); also the
+   * consumer's max_ack_pending.
+   */
+  readonly partitionCapacity: number;
   readonly ackTimeoutMs: number;
   readonly pullExpiresMs: number;
   readonly requestTimeoutMs: number;
@@ -414,15 +418,16 @@ export class PartitionReader {
   // ---- pulling ------------------------------------------------------------------------------
 
   /**
-   * Keeps pull requests open for as many records as this partition may still buffer: at most
-   * `maxInFlight` held per partition (the consumer's max_ack_pending says the same to the server).
-   * Topped up in halves, like the NATS client's own consume().
+   * Keeps pull requests open for as many records as this partition may still hold
+   * (`partitionCapacity`, which the consumer's max_ack_pending also says to the server). Topped up
+   * in halves, like the NATS client's own consume().
    */
   pull(): void {
     if (this.state !== 'active' || this.scanning !== undefined || !this.host.mayWork()) return;
-    const room = this.host.maxInFlight - this.held.size - this.outstanding;
+    const capacity = this.host.partitionCapacity;
+    const room = capacity - this.held.size - this.outstanding;
     if (room <= 0) return;
-    if (this.outstanding > 0 && room < Math.ceil(this.host.maxInFlight / 2)) return;
+    if (this.outstanding > 0 && room < Math.ceil(capacity / 2)) return;
     const id = this.nextPullId++;
     this.pulls.push({ id, remaining: room, deadline: Date.now() + this.host.pullExpiresMs + PULL_GRACE_MS });
     this.outstanding += room;

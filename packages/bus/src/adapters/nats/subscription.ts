@@ -49,6 +49,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
   readonly acker: AckConfirmer;
   readonly stream: string;
   readonly maxInFlight: number;
+  readonly partitionCapacity: number;
   readonly ackTimeoutMs: number;
   readonly pullExpiresMs: number;
   readonly requestTimeoutMs: number;
@@ -94,6 +95,9 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     this.acker = context.acker;
     this.stream = topic.names.stream;
     this.maxInFlight = request.maxInFlight;
+    // Twice what may be handed out: the next record of a busy key is already here when the key
+    // frees up, and one blocked key does not stall its whole partition.
+    this.partitionCapacity = 2 * request.maxInFlight;
     this.ackTimeoutMs = request.ackTimeoutMs;
     this.pullExpiresMs = options.pullExpiresMs;
     this.requestTimeoutMs = options.requestTimeoutMs;
@@ -222,9 +226,9 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     const ackWait = nanos(this.ackTimeoutMs);
     try {
       const info = await this.jsm.consumers.info(this.stream, durable);
-      if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== this.maxInFlight) {
+      if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== this.partitionCapacity) {
         // The latest subscriber's settings win; the group's position is kept.
-        await this.jsm.consumers.update(this.stream, durable, { ack_wait: ackWait, max_ack_pending: this.maxInFlight });
+        await this.jsm.consumers.update(this.stream, durable, { ack_wait: ackWait, max_ack_pending: this.partitionCapacity });
       }
       return;
     } catch (error) {
@@ -236,7 +240,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
         description: `woodwork group ${this.request.group}, partition ${partition} of ${this.request.topic}`,
         ack_policy: 'explicit',
         ack_wait: ackWait,
-        max_ack_pending: this.maxInFlight,
+        max_ack_pending: this.partitionCapacity,
         // Retries and dead letters are the bus's job: the broker never drops a record on its own.
         max_deliver: -1,
         filter_subject: partitionSubject(this.context.options.prefix, this.topic.names, partition),

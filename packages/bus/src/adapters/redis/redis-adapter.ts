@@ -103,7 +103,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
       ...this.options.redisOptions,
       lazyConnect: true,
       // Concurrent publishes and acks in one tick leave in one write.
-      enableAutoPipelining: true,
+      enableAutoPipelining: process.env.WW_AP !== '0',
       // Queued and unanswered commands are resent after a reconnect (a publish either lands —
       // maybe twice, removed by message_id — or rejects after this many attempts).
       maxRetriesPerRequest: this.options.maxRetriesPerRequest,

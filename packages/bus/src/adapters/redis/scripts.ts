@@ -16,32 +16,34 @@ local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`;
  * Appends records to their partition streams with entry ids drawn from ONE clock per topic, so
  * ids are strictly increasing across all partitions of the topic: replay merges partitions by id
  * into exactly the order Redis applied the publishes. The id is `<ms>-<seq>` like XADD `*` makes,
- * only topic-wide. Should a partition already hold a larger id (written with plain XADD `*` by
+ * only topic-wide. (Lua numbers print exactly up to 14 digits: millisecond timestamps have 13.) Should a partition already hold a larger id (written with plain XADD `*` by
  * another tool), that record falls back to `*`.
  * KEYS: the topic clock, then the stream of each record. ARGV: body, message_id, session_id per record.
  */
 const PUBLISH = `${NOW}
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
-local lastMs, lastSeq = 0, 0
+local ms, seq = now, -1
 local clock = redis.call('GET', KEYS[1])
-if clock then lastMs, lastSeq = parse(clock) end
+if clock then
+  local dash = string.find(clock, '-', 1, true)
+  local lastMs = tonumber(string.sub(clock, 1, dash - 1))
+  if now <= lastMs then ms, seq = lastMs, tonumber(string.sub(clock, dash + 1)) end
+end
+local prefix = tostring(ms) .. '-'
 for i = 2, #KEYS do
   local j = (i - 2) * 3 + 1
-  local ms, seq = now, 0
-  if now <= lastMs then ms, seq = lastMs, lastSeq + 1 end
-  local id = string.format('%.0f-%.0f', ms, seq)
-  local added = redis.pcall('XADD', KEYS[i], id, 'envelope', ARGV[j], 'message_id', ARGV[j + 1], 'session_id', ARGV[j + 2])
+  seq = seq + 1
+  local added = redis.pcall('XADD', KEYS[i], prefix .. seq, 'envelope', ARGV[j], 'message_id', ARGV[j + 1], 'session_id', ARGV[j + 2])
   if type(added) == 'table' and added.err then
     added = redis.call('XADD', KEYS[i], '*', 'envelope', ARGV[j], 'message_id', ARGV[j + 1], 'session_id', ARGV[j + 2])
-    local addedMs, addedSeq = parse(added)
-    if addedMs > ms or (addedMs == ms and addedSeq > seq) then ms, seq = addedMs, addedSeq end
+    local dash = string.find(added, '-', 1, true)
+    local addedMs, addedSeq = tonumber(string.sub(added, 1, dash - 1)), tonumber(string.sub(added, dash + 1))
+    if addedMs > ms or (addedMs == ms and addedSeq > seq) then
+      ms, seq = addedMs, addedSeq
+      prefix = tostring(ms) .. '-'
+    end
   end
-  lastMs, lastSeq = ms, seq
 end
-redis.call('SET', KEYS[1], string.format('%.0f-%.0f', lastMs, lastSeq))
+redis.call('SET', KEYS[1], prefix .. seq)
 return #KEYS - 1`;
 
 /**

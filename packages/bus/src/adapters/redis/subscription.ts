@@ -174,6 +174,8 @@ export class RedisSubscription implements AdapterSubscription {
   private readonly streamPartition = new Map<string, number>();
   /** Acknowledgements Redis did not take (broker away): retried by the scan tick. */
   private readonly retryAcks = new Set<HeldEntry>();
+  /** Acknowledgements of this tick, per partition: sent as one XACK each. */
+  private readonly ackBatches = new Map<number, { entries: HeldEntry[]; done: Promise<void> }>();
   /** Handed out and not settled: bounded by maxInFlight. */
   private delivered = 0;
   /** Entries held at most (buffered + handed out): the read-ahead bound. */
@@ -720,18 +722,36 @@ export class RedisSubscription implements AdapterSubscription {
     if (entry.state !== 'delivered') return RESOLVED;
     entry.state = 'acking';
     this.delivered--;
-    // The session stays closed until Redis has the ack: were we to crash first, the entry would be
-    // redelivered, and it must not come after the session's next one.
-    return this.context.command.xack(this.context.keys.stream(entry.partition), this.group, entry.id).then(
+    // The slot is free now (another session may go), but this session stays closed until Redis
+    // has the ack: were we to crash first, the entry would be redelivered, and it must not come
+    // after the session's next one.
+    this.pump();
+    let batch = this.ackBatches.get(entry.partition);
+    if (batch === undefined) {
+      const entries: HeldEntry[] = [];
+      // Acks of one tick go out as one XACK per partition.
+      const done = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
+        this.ackBatches.delete(entry.partition);
+        return this.sendAcks(entry.partition, entries);
+      });
+      batch = { entries, done };
+      this.ackBatches.set(entry.partition, batch);
+    }
+    batch.entries.push(entry);
+    return batch.done;
+  }
+
+  private sendAcks(partition: number, entries: readonly HeldEntry[]): Promise<void> {
+    const ids = entries.map((entry) => entry.id);
+    return this.context.command.xack(this.context.keys.stream(partition), this.group, ...ids).then(
       () => {
-        this.finish(entry);
+        for (const entry of entries) this.finish(entry);
       },
       (error: unknown) => {
-        // ioredis already retried across reconnects. Keep the session closed and keep trying in
-        // the background; if we lose the partition meanwhile, its next owner waits for this entry.
-        this.retryAcks.add(entry);
-        this.pump();
-        throw new WoodworkBusError('WW_BUS_CONNECTION', `could not acknowledge ${entry.id} on ${this.request.topic}; retrying`, {
+        // ioredis already retried across reconnects. Keep the sessions closed and keep trying in
+        // the background; if we lose the partition meanwhile, its next owner waits for these.
+        for (const entry of entries) this.retryAcks.add(entry);
+        throw new WoodworkBusError('WW_BUS_CONNECTION', `could not acknowledge ${ids.length} entries on ${this.request.topic}; retrying`, {
           cause: error,
           isRetryable: true,
         });

@@ -1,0 +1,791 @@
+/**
+ * `createRuntime(topology, options)`: runs a topology — every component, or the ones named in
+ * `options.components` — on a bus, and lets an application talk to its sessions. Embedded (the
+ * default: a private in-memory bus, sessions in memory) it is the whole system in one process;
+ * given a broker URL and a Redis session store, the same code is one host of a distributed system.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { createBus, deleteMemoryBroker, type Bus, type EnvelopeInit } from '@woodwork/bus';
+import { createMetricsEmitter, type MetricsEmitter } from '@woodwork/metrics';
+import { findComponentType, type KindRole, type Topology, type TopologyComponent } from '@woodwork/parser';
+import type { MeterProvider } from '@opentelemetry/api';
+import { CallService, componentNamed } from './calls.js';
+import { calleeConfig, resolveConfig } from './config.js';
+import { errorMessage, WoodworkRuntimeError } from './errors.js';
+import { EventTypes, inputPayload } from './events.js';
+import { aggregate, ComponentHost, type ComponentStats, type HostServices, type HostSettings } from './host.js';
+import { createConsoleLogger } from './logger.js';
+import { ModuleLoader } from './modules/module-loader.js';
+import { createBuiltinRegistry } from './components/index.js';
+import type { ComponentRegistry } from './registry.js';
+import { SessionHub } from './session-hub.js';
+import { SessionManager } from './sessions/manager.js';
+import { createMemorySessionStore } from './sessions/memory-store.js';
+import { createRedisSessionStore } from './sessions/redis-store.js';
+import type { SessionStore } from './sessions/store.js';
+import { createInProcessTransport, type StreamTransport } from './streams.js';
+import { componentTopic, DEFAULT_NAMESPACE, eventsTopic, isValidNamespace } from './topics.js';
+import { newTrace, traceIdOf } from './trace.js';
+import type {
+  AskOptions,
+  EventsOptions,
+  JsonValue,
+  Logger,
+  RuntimeIO,
+  SendOptions,
+  SessionClient,
+  SessionEvent,
+  SessionInfo,
+  Turn,
+  TurnResult,
+} from './types.js';
+
+export interface RuntimeOptions {
+  /**
+   * The bus: a connected `Bus`, or a URL for `createBus` (`redis://…`, `nats://…`, `kafka://…`).
+   * Default: a private in-memory bus (`memory://runtime-<id>`), created on start and deleted on
+   * stop, so two runtimes in one process never see each other's messages.
+   */
+  readonly bus?: Bus | string | URL;
+  /** Which implementation runs each kind/type. Default: the built-in components only. */
+  readonly registry?: ComponentRegistry;
+  /**
+   * Where sessions live: a `SessionStore`, or `{ redis: url }` for Redis (distributed mode).
+   * Default: in memory, for as long as the runtime runs.
+   */
+  readonly sessions?: SessionStore | { readonly redis: string; readonly prefix?: string };
+  /**
+   * The first segment of every topic (`<ns>.component.<name>`, `<ns>.events`), so several
+   * topologies can share one broker. Default `woodwork`. Every process of one topology must agree.
+   */
+  readonly namespace?: string;
+  /**
+   * Run only these components (the host of one component or `vm server` group in distributed
+   * mode). Default: all of them. `send` and `events` work either way.
+   */
+  readonly components?: readonly string[];
+  /** Resolves `$NAME` references still in the topology. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The project folder: pipe and hook paths are relative to it. Default: the folder of `topology.file`. */
+  readonly projectDir?: string;
+  /** Where terminal components write. Default: the process's stdout and stderr. */
+  readonly io?: Partial<RuntimeIO>;
+  /** Default: warnings and errors to stderr (`createConsoleLogger()`). */
+  readonly logger?: Logger;
+  /** A session ends after this long without input. Default 30 minutes. */
+  readonly sessionTimeoutMs?: number;
+  /** Events kept per session for `events()` readers that come late. Default 1 000. */
+  readonly sessionHistory?: number;
+  /** How long `ask` (and `Turn.result`) waits for a turn. Default 120 s: an agent may think for a while. */
+  readonly turnTimeoutMs?: number;
+  /** How long a call to another component waits. Default 60 s. */
+  readonly callTimeoutMs?: number;
+  /** A hook running longer is logged and counted as timed out. Default 10 s. */
+  readonly hookTimeoutMs?: number;
+  /** A pipe running longer fails the message. Default 30 s: pipes sit in the chain. */
+  readonly pipeTimeoutMs?: number;
+  /** How long `stop()` waits for open turns to complete. Default 10 s. */
+  readonly drainTimeoutMs?: number;
+  /** Messages one component works on at once (across sessions; one at a time per session). Default 64. */
+  readonly maxInFlight?: number;
+  /** Tries per message when `handle` throws a retryable error. Default 3. */
+  readonly maxAttempts?: number;
+  /** The Python interpreter for `.py` pipes and hooks. Default `WOODWORK_PYTHON` or `python3`. */
+  readonly python?: string;
+  readonly metrics?: {
+    /** Default: the global MeterProvider of @opentelemetry/api (noop unless an SDK is registered). */
+    readonly meterProvider?: MeterProvider;
+    /** Publish `metrics.component_performance` events on the events topic. Default false. */
+    readonly events?: boolean;
+  };
+  /** This runtime's name on the bus (replies topic, session readers' group). Default: host-pid-random. */
+  readonly instanceId?: string;
+}
+
+export type RuntimeState = 'created' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** One session, from `runtime.session()`. Disposing it ends it. */
+export interface Session extends AsyncDisposable {
+  readonly id: string;
+  /** Sends input; the turn's `result` resolves when every branch has replied. */
+  send(input: unknown, options?: Omit<SendOptions, 'metadata'>): Promise<Turn>;
+  ask(input: unknown, options?: Omit<AskOptions, 'metadata'>): Promise<TurnResult>;
+  events(options?: EventsOptions): AsyncIterable<SessionEvent>;
+  end(reason?: string): Promise<void>;
+}
+
+/** What changed in a hot reload. */
+export interface ReloadSummary {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Declarations that changed: restarted, their session state dropped. */
+  readonly changed: readonly string[];
+  /** Restarted because their code (pipes, hooks, modules) changed; session state kept. */
+  readonly restarted: readonly string[];
+  readonly unchanged: readonly string[];
+}
+
+export interface RuntimeHealth {
+  readonly state: RuntimeState;
+  readonly bus: { readonly connected: boolean; readonly ready: boolean; readonly adapter: string };
+  readonly components: readonly string[];
+  readonly openTurns: number;
+}
+
+export interface Runtime extends SessionClient, AsyncDisposable {
+  readonly state: RuntimeState;
+  readonly topology: Topology;
+  readonly namespace: string;
+  readonly instanceId: string;
+  /** The bus, once started. */
+  readonly bus: Bus;
+  /** Connects, loads every pipe and hook, builds and starts the components. Throws (and cleans up) on any problem. */
+  start(): Promise<void>;
+  /** Sends input into a session (a new one when `sessionId` is undefined) and resolves with the session id. */
+  send(sessionId: string | undefined, input: unknown, options?: SendOptions): Promise<string>;
+  /** A handle on a session (created when missing). */
+  session(id?: string, options?: { readonly metadata?: Readonly<Record<string, JsonValue>> }): Promise<Session>;
+  /** Swaps in a new version of the topology, restarting only what changed (`woodwork dev`). */
+  reload(topology: Topology, options?: { readonly changedFiles?: readonly string[] }): Promise<ReloadSummary>;
+  /** Counters per hosted component. */
+  stats(): Readonly<Record<string, Readonly<ComponentStats>>>;
+  health(): Promise<RuntimeHealth>;
+  /** Stops taking input, waits for open turns (up to `drainTimeoutMs`), stops every component, disconnects. */
+  stop(): Promise<void>;
+}
+
+const DEFAULTS = {
+  sessionTimeoutMs: 30 * 60_000,
+  sessionHistory: 1_000,
+  turnTimeoutMs: 120_000,
+  callTimeoutMs: 60_000,
+  hookTimeoutMs: 10_000,
+  pipeTimeoutMs: 30_000,
+  drainTimeoutMs: 10_000,
+  maxInFlight: 64,
+  maxAttempts: 3,
+} as const;
+
+function instanceName(): string {
+  return `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, 'i');
+}
+
+function isBus(value: unknown): value is Bus {
+  return typeof value === 'object' && value !== null && typeof (value as Bus).publish === 'function' && typeof (value as Bus).subscribe === 'function';
+}
+
+function isStore(value: unknown): value is SessionStore {
+  return typeof value === 'object' && value !== null && typeof (value as SessionStore).adjustTurn === 'function';
+}
+
+function roleOf(component: TopologyComponent, registry: ComponentRegistry): KindRole {
+  return registry.get(component.kind, component.type)?.role ?? findComponentType(component.kind, component.type)?.kindSpec.role ?? 'processor';
+}
+
+/** A component's declaration without where it is written, to tell a real change from a moved line. */
+function fingerprint(component: TopologyComponent): string {
+  const strip = (spec: TopologyComponent['pipes'][number]) => ({ event: spec.event, module: spec.module, export: spec.export, language: spec.language });
+  return JSON.stringify({
+    kind: component.kind,
+    type: component.type,
+    config: component.config,
+    to: component.to,
+    pipes: component.pipes.map(strip),
+    hooks: component.hooks.map(strip),
+    streaming: component.streaming,
+    deployment: component.deployment,
+    metrics: component.metrics,
+    group: component.group,
+  });
+}
+
+function referencedNames(value: unknown, into: Set<string>): Set<string> {
+  if (Array.isArray(value)) for (const item of value) referencedNames(item, into);
+  else if (typeof value === 'object' && value !== null) {
+    const record = value as Record<string, unknown>;
+    if (typeof record.$ref === 'string' && Object.keys(record).length === 1) into.add(record.$ref);
+    else for (const item of Object.values(record)) referencedNames(item, into);
+  }
+  return into;
+}
+
+function stringsIn(value: unknown, into: string[]): string[] {
+  if (typeof value === 'string') into.push(value);
+  else if (Array.isArray(value)) for (const item of value) stringsIn(item, into);
+  else if (typeof value === 'object' && value !== null) for (const item of Object.values(value)) stringsIn(item, into);
+  return into;
+}
+
+class EmbeddedRuntime implements Runtime {
+  state: RuntimeState = 'created';
+  readonly namespace: string;
+  readonly instanceId: string;
+  private current: Topology;
+  private readonly registry: ComponentRegistry;
+  private readonly logger: Logger;
+  private readonly io: RuntimeIO;
+  private readonly env: Readonly<Record<string, string | undefined>>;
+  private readonly settings: HostSettings;
+  private readonly projectDir: string;
+  private busInstance: Bus | undefined;
+  private ownsBus = false;
+  private privateBroker: string | undefined;
+  private store: SessionStore | undefined;
+  private ownsStore = false;
+  private sessionManager: SessionManager | undefined;
+  private hub: SessionHub | undefined;
+  private calls: CallService | undefined;
+  private loader: ModuleLoader | undefined;
+  private streams: StreamTransport | undefined;
+  private hosts = new Map<string, ComponentHost>();
+  private readonly metrics = new Map<string, MetricsEmitter>();
+  private stopping: Promise<void> | undefined;
+  /** Counters of the hosts as they were when the runtime stopped. */
+  private finalStats: Record<string, ComponentStats> | undefined;
+  private reloading: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    topology: Topology,
+    private readonly options: RuntimeOptions,
+  ) {
+    if (typeof topology !== 'object' || topology === null || !Array.isArray(topology.components)) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', 'createRuntime needs a topology (from loadTopology of @woodwork/parser)', {
+        userError: false,
+      });
+    }
+    this.current = topology;
+    this.namespace = options.namespace ?? DEFAULT_NAMESPACE;
+    if (!isValidNamespace(this.namespace)) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `namespace ${JSON.stringify(this.namespace)} must be 1-64 letters, digits, "_" or "-"`);
+    }
+    this.instanceId = options.instanceId ?? instanceName();
+    this.registry = options.registry ?? createBuiltinRegistry();
+    this.logger = options.logger ?? createConsoleLogger();
+    const stdout = options.io?.stdout ?? process.stdout;
+    const env = options.env ?? process.env;
+    this.env = env;
+    this.io = {
+      stdout,
+      stderr: options.io?.stderr ?? process.stderr,
+      color: options.io?.color ?? ((stdout as { isTTY?: boolean }).isTTY === true && !env.NO_COLOR),
+    };
+    this.settings = {
+      maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,
+      maxAttempts: options.maxAttempts ?? DEFAULTS.maxAttempts,
+      hookTimeoutMs: options.hookTimeoutMs ?? DEFAULTS.hookTimeoutMs,
+      pipeTimeoutMs: options.pipeTimeoutMs ?? DEFAULTS.pipeTimeoutMs,
+    };
+    this.projectDir = options.projectDir ?? path.dirname(path.resolve(topology.file));
+  }
+
+  get topology(): Topology {
+    return this.current;
+  }
+
+  get bus(): Bus {
+    if (!this.busInstance) throw new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime has not started yet', { hint: 'await runtime.start() first' });
+    return this.busInstance;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Starting
+
+  private selected(topology: Topology): TopologyComponent[] {
+    const wanted = this.options.components;
+    if (wanted === undefined) return [...topology.components];
+    const unknown = wanted.filter((name) => !topology.components.some((component) => component.name === name));
+    if (unknown.length > 0) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `no component named ${unknown.map((name) => `\`${name}\``).join(', ')} in ${topology.file}`, {
+        hint: `the components are ${topology.components.map((component) => component.name).join(', ')}`,
+      });
+    }
+    return topology.components.filter((component) => wanted.includes(component.name));
+  }
+
+  private services(topology: () => Topology): HostServices {
+    return {
+      namespace: this.namespace,
+      bus: this.busInstance!,
+      sessions: this.sessionManager!,
+      loader: this.loader!,
+      streams: this.streams,
+      logger: this.logger,
+      io: this.io,
+      settings: this.settings,
+      topology,
+      resolveConfig: (component) => {
+        const current = topology();
+        return resolveConfig(component, current, {
+          env: this.env,
+          reference: (name) => {
+            const target = componentNamed(current, name);
+            if (!target) {
+              throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `component \`${component.name}\` refers to \`${name}\`, which is not in the topology`, {
+                component: component.name,
+                location: component.location,
+              });
+            }
+            return this.calls!.reference(target, calleeConfig(target, current, this.env));
+          },
+        });
+      },
+      metricsFor: (component) => this.metricsFor(component),
+      sessionClientFor: (component) => this.client(component),
+    };
+  }
+
+  private metricsFor(component: TopologyComponent): MetricsEmitter {
+    const key = `${component.name}\u0000${component.metrics.custom_metrics.join(',')}`;
+    let emitter = this.metrics.get(key);
+    if (!emitter) {
+      const bus = this.busInstance!;
+      const topic = eventsTopic(this.namespace);
+      emitter = createMetricsEmitter({
+        component: component.name,
+        customMetrics: component.metrics.custom_metrics,
+        ...(this.options.metrics?.meterProvider ? { meterProvider: this.options.metrics.meterProvider } : {}),
+        ...(this.options.metrics?.events ? { events: { publish: (_topic: string, event) => bus.publish(topic, event), topic } } : {}),
+      });
+      this.metrics.set(key, emitter);
+    }
+    return emitter;
+  }
+
+  private createHosts(topology: Topology, components: readonly TopologyComponent[], services: HostServices): { hosts: ComponentHost[]; problems: unknown[] } {
+    const hosts: ComponentHost[] = [];
+    const problems: unknown[] = [];
+    for (const component of components) {
+      const registered = this.registry.get(component.kind, component.type);
+      if (!registered) {
+        problems.push(
+          new WoodworkRuntimeError(
+            'WW_RUNTIME_UNKNOWN_COMPONENT_TYPE',
+            `component \`${component.name}\` is \`${component.kind} ${component.type}\`, which has no implementation in this runtime`,
+            {
+              location: component.location,
+              component: component.name,
+              hint:
+                component.kind === 'llm' || component.kind === 'agent' || component.kind === 'memory' || component.kind === 'knowledge_base' || component.kind === 'mcp' || component.kind === 'api'
+                  ? 'the AI components are not installed here; register an implementation with registry.register(), or try a `transform` component'
+                  : `register one with registry.register('${component.kind}', '${component.type}', factory)`,
+            },
+          ),
+        );
+        continue;
+      }
+      hosts.push(new ComponentHost(component, registered, services));
+    }
+    void topology;
+    return { hosts, problems };
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'created') {
+      throw new WoodworkRuntimeError('WW_RUNTIME_STATE', `the runtime cannot start: it is ${this.state}`, { userError: false });
+    }
+    this.state = 'starting';
+    try {
+      await this.connect();
+      const topology = this.current;
+      const services = this.services(() => this.current);
+      const { hosts, problems } = this.createHosts(topology, this.selected(topology), services);
+      const prepared = await Promise.allSettled(hosts.map((host) => host.prepare()));
+      for (const result of prepared) if (result.status === 'rejected') problems.push(result.reason);
+      if (problems.length > 0) {
+        await Promise.all(hosts.map((host) => host.dispose()));
+        throw aggregate(problems);
+      }
+      for (const host of hosts) this.hosts.set(host.name, host);
+      for (const host of hosts) await host.subscribe();
+      for (const host of hosts) await host.start();
+      this.sessionManager!.startSweeping((error) => this.logger.warn('session sweep failed', { error: errorMessage(error) }));
+      this.state = 'running';
+    } catch (error) {
+      this.state = 'stopping';
+      await this.release().catch(() => undefined);
+      this.state = 'stopped';
+      throw error;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const busOption = this.options.bus;
+    if (isBus(busOption)) {
+      this.busInstance = busOption;
+    } else {
+      let url = busOption;
+      if (url === undefined) {
+        this.privateBroker = `runtime-${this.instanceId}`;
+        url = `memory://${this.privateBroker}`;
+      }
+      this.busInstance = await createBus(url);
+      this.ownsBus = true;
+    }
+    const sessionsOption = this.options.sessions;
+    if (isStore(sessionsOption)) {
+      this.store = sessionsOption;
+    } else if (sessionsOption !== undefined) {
+      this.store = await createRedisSessionStore({ url: sessionsOption.redis, prefix: sessionsOption.prefix ?? `woodwork:${this.namespace}` });
+      this.ownsStore = true;
+    } else {
+      this.store = createMemorySessionStore();
+      this.ownsStore = true;
+    }
+    this.sessionManager = new SessionManager(this.store, {
+      timeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
+      onEnded: (sessionId, reason) => this.sessionEnded(sessionId, reason),
+    });
+    this.streams = this.busInstance.capabilities.crossProcess ? undefined : createInProcessTransport();
+    this.loader = new ModuleLoader({
+      projectDir: this.projectDir,
+      stdout: this.io.stdout,
+      stderr: this.io.stderr,
+      ...(this.options.python === undefined ? {} : { python: this.options.python }),
+    });
+    this.hub = new SessionHub({
+      bus: this.busInstance,
+      namespace: this.namespace,
+      instanceId: this.instanceId,
+      historyLimit: this.options.sessionHistory ?? DEFAULTS.sessionHistory,
+    });
+    await this.hub.start();
+    this.calls = new CallService({
+      bus: this.busInstance,
+      namespace: this.namespace,
+      instanceId: this.instanceId,
+      streams: this.streams,
+      timeoutMs: this.options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
+    });
+  }
+
+  private sessionEnded(sessionId: string, reason: string): void {
+    const bus = this.busInstance;
+    const forget = () => this.hub?.forget(sessionId);
+    if (!bus || this.state === 'stopped') return forget();
+    // Readers finish when the event comes back through the hub (after every earlier event);
+    // if it cannot be published, they finish now.
+    bus
+      .publish(eventsTopic(this.namespace), {
+        session_id: sessionId,
+        event_type: EventTypes.sessionEnded,
+        component_source: 'runtime',
+        payload: { reason },
+      })
+      .catch((error: unknown) => {
+        forget();
+        this.logger.debug('could not publish session.ended', { session: sessionId, error: errorMessage(error) });
+      });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Sessions
+
+  private running(): void {
+    if (this.state !== 'running') {
+      throw new WoodworkRuntimeError('WW_RUNTIME_STATE', `the runtime is ${this.state}`, {
+        hint: this.state === 'created' ? 'await runtime.start() first' : 'start a new runtime',
+      });
+    }
+  }
+
+  /** The component input goes into: `to`, else the first input, else the first entry point. */
+  entry(to: string | undefined): string {
+    const components = this.current.components;
+    if (to !== undefined) {
+      if (!components.some((component) => component.name === to)) {
+        throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `no component named \`${to}\` to send input to`, {
+          hint: `the components are ${components.map((component) => component.name).join(', ')}`,
+        });
+      }
+      return to;
+    }
+    const input = components.find((component) => roleOf(component, this.registry) === 'input');
+    if (input) return input.name;
+    const routedTo = new Set(components.flatMap((component) => component.to));
+    const entry =
+      components.find((component) => roleOf(component, this.registry) === 'processor' && !routedTo.has(component.name)) ??
+      components.find((component) => roleOf(component, this.registry) === 'processor');
+    if (!entry) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `${this.current.file} has no component to send input to`, {
+        hint: 'declare an input (`input = cli {}`) or a component that processes messages',
+      });
+    }
+    return entry.name;
+  }
+
+  private async openSession(sessionId: string | undefined, metadata: Readonly<Record<string, JsonValue>> | undefined, touch: boolean): Promise<string> {
+    const manager = this.sessionManager!;
+    const { info, created } = await manager.open(sessionId, metadata ?? {});
+    this.hub!.track(info.id);
+    if (created) {
+      await this.bus.publish(eventsTopic(this.namespace), {
+        session_id: info.id,
+        event_type: EventTypes.sessionStarted,
+        component_source: 'runtime',
+        payload: { metadata: info.metadata },
+      });
+    } else if (touch) {
+      await manager.touch(info.id);
+    }
+    return info.id;
+  }
+
+  async create(options: { readonly id?: string; readonly metadata?: Readonly<Record<string, JsonValue>> } = {}): Promise<string> {
+    this.running();
+    return this.openSession(options.id, options.metadata, false);
+  }
+
+  async submit(sessionId: string | undefined, input: unknown, options: SendOptions & { readonly timeoutMs?: number } = {}): Promise<Turn> {
+    this.running();
+    const target = this.entry(options.to);
+    const id = await this.openSession(sessionId, options.metadata, true);
+    const trace = newTrace();
+    const turnId = traceIdOf(trace)!;
+    const settled = this.hub!.waitTurn(id, turnId, options.timeoutMs ?? this.options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs);
+    await this.sessionManager!.adjustTurn(id, turnId, 1);
+    const envelope: EnvelopeInit = {
+      session_id: id,
+      event_type: EventTypes.inputReceived,
+      component_source: 'runtime',
+      component_target: target,
+      payload: inputPayload(input),
+      trace,
+      routing: { next_component: target },
+    };
+    await this.bus.publish(componentTopic(this.namespace, target), envelope);
+    let result: Promise<TurnResult> | undefined;
+    return {
+      sessionId: id,
+      turnId,
+      get result() {
+        result ??= settled.then((value) => {
+          if (value instanceof Error) throw value;
+          return value;
+        });
+        return result;
+      },
+    };
+  }
+
+  async send(sessionId: string | undefined, input: unknown, options: SendOptions = {}): Promise<string> {
+    return (await this.submit(sessionId, input, options)).sessionId;
+  }
+
+  async ask(sessionId: string | undefined, input: unknown, options: AskOptions = {}): Promise<TurnResult> {
+    const turn = await this.submit(sessionId, input, options);
+    if (!options.signal) return turn.result;
+    const signal = options.signal;
+    return new Promise<TurnResult>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      turn.result.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  events(sessionId: string, options: EventsOptions = {}): AsyncIterable<SessionEvent> {
+    if (!this.hub) throw new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime has not started yet', { hint: 'await runtime.start() first' });
+    return this.hub.events(sessionId, options);
+  }
+
+  async get(sessionId: string): Promise<SessionInfo | undefined> {
+    if (!this.sessionManager) return undefined;
+    return this.sessionManager.get(sessionId);
+  }
+
+  async end(sessionId: string, reason = 'ended'): Promise<void> {
+    if (!this.sessionManager) return;
+    await this.sessionManager.end(sessionId, reason);
+  }
+
+  async session(id?: string, options: { readonly metadata?: Readonly<Record<string, JsonValue>> } = {}): Promise<Session> {
+    const sessionId = await this.create({ ...(id === undefined ? {} : { id }), ...(options.metadata ? { metadata: options.metadata } : {}) });
+    const runtime = this;
+    return {
+      id: sessionId,
+      send: (input, sendOptions) => runtime.submit(sessionId, input, sendOptions),
+      ask: (input, askOptions) => runtime.ask(sessionId, input, askOptions),
+      events: (eventsOptions) => runtime.events(sessionId, eventsOptions),
+      end: (reason) => runtime.end(sessionId, reason),
+      [Symbol.asyncDispose]: () => runtime.end(sessionId),
+    };
+  }
+
+  /** A session client whose input goes into `component` (what an input component gets). */
+  client(component: string): SessionClient {
+    const runtime = this;
+    return {
+      create: (options) => runtime.create(options),
+      submit: (sessionId, input, options = {}) => runtime.submit(sessionId, input, { ...options, to: options.to ?? component }),
+      ask: (sessionId, input, options = {}) => runtime.ask(sessionId, input, { ...options, to: options.to ?? component }),
+      events: (sessionId, options) => runtime.events(sessionId, options),
+      get: (sessionId) => runtime.get(sessionId),
+      end: (sessionId, reason) => runtime.end(sessionId, reason),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Hot reload
+
+  reload(next: Topology, options: { readonly changedFiles?: readonly string[] } = {}): Promise<ReloadSummary> {
+    const work = this.reloading.then(() => this.doReload(next, options));
+    this.reloading = work.catch(() => undefined);
+    return work;
+  }
+
+  private async doReload(next: Topology, options: { readonly changedFiles?: readonly string[] }): Promise<ReloadSummary> {
+    this.running();
+    const previous = this.current;
+    const wanted = this.selected(next);
+    const before = new Map(previous.components.map((component) => [component.name, component]));
+    const after = new Map(wanted.map((component) => [component.name, component]));
+
+    const added = wanted.filter((component) => !before.has(component.name)).map((component) => component.name);
+    const removed = [...this.hosts.keys()].filter((name) => !after.has(name));
+    const changed = wanted
+      .filter((component) => before.has(component.name) && fingerprint(before.get(component.name)!) !== fingerprint(component))
+      .map((component) => component.name);
+
+    // Code: the modules of pipes and hooks, and files named in config, that changed on disk.
+    const changedFiles = new Set((options.changedFiles ?? []).map((file) => path.resolve(file)));
+    changedFiles.delete(path.resolve(next.file));
+    const codeChanged = new Set<string>();
+    if (changedFiles.size > 0) {
+      await this.loader!.invalidate();
+      const modulesOf = (component: TopologyComponent) =>
+        [...component.pipes, ...component.hooks].map((spec) => path.resolve(this.projectDir, spec.module));
+      const direct = new Set<string>();
+      for (const component of wanted) {
+        if (modulesOf(component).some((file) => changedFiles.has(file))) codeChanged.add(component.name);
+        for (const file of modulesOf(component)) direct.add(file);
+      }
+      const indirect = [...changedFiles].filter((file) => !direct.has(file));
+      if (indirect.length > 0) {
+        // A helper a module imports, a prompt file, a functions module: restart whatever may use it.
+        for (const component of wanted) {
+          const mentions = stringsIn(component.config, []).some((value) => indirect.some((file) => file === path.resolve(this.projectDir, value)));
+          if (mentions || component.pipes.length > 0 || component.hooks.length > 0) codeChanged.add(component.name);
+        }
+      }
+    }
+    // Components whose references point at a changed component hold its old config.
+    for (const component of wanted) {
+      const refs = referencedNames(component.config, new Set());
+      if ([...refs].some((name) => changed.includes(name) || added.includes(name))) codeChanged.add(component.name);
+    }
+    const rebuild = new Set([...added, ...changed, ...codeChanged].filter((name) => after.has(name)));
+    const restarted = [...codeChanged].filter((name) => !changed.includes(name) && !added.includes(name) && this.hosts.has(name));
+
+    // Build the new hosts first: if anything fails to load, the running ones keep running.
+    const services = this.services(() => next);
+    const { hosts, problems } = this.createHosts(next, wanted.filter((component) => rebuild.has(component.name)), services);
+    const prepared = await Promise.allSettled(hosts.map((host) => host.prepare()));
+    for (const result of prepared) if (result.status === 'rejected') problems.push(result.reason);
+    if (problems.length > 0) {
+      await Promise.all(hosts.map((host) => host.dispose()));
+      throw aggregate(problems);
+    }
+
+    const hookDrainMs = this.settings.hookTimeoutMs;
+    for (const name of [...removed, ...hosts.map((host) => host.name)]) {
+      const old = this.hosts.get(name);
+      if (old) {
+        await old.stop(hookDrainMs);
+        this.hosts.delete(name);
+      }
+    }
+    for (const name of [...removed, ...changed]) await this.sessionManager!.store.clearScope(name);
+    this.current = next;
+    for (const host of hosts) this.hosts.set(host.name, host);
+    for (const host of hosts) await host.subscribe();
+    for (const host of hosts) await host.start();
+    const unchanged = wanted.map((component) => component.name).filter((name) => !rebuild.has(name));
+    return { added, removed, changed, restarted, unchanged };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Introspection and stopping
+
+  stats(): Readonly<Record<string, Readonly<ComponentStats>>> {
+    if (this.finalStats) return this.finalStats;
+    const stats: Record<string, ComponentStats> = {};
+    for (const [name, host] of this.hosts) stats[name] = { ...host.stats };
+    return stats;
+  }
+
+  async health(): Promise<RuntimeHealth> {
+    const bus = this.busInstance ? await this.busInstance.health() : { connected: false, ready: false, adapter: 'none' };
+    return {
+      state: this.state,
+      bus: { connected: bus.connected, ready: bus.ready, adapter: bus.adapter },
+      components: [...this.hosts.keys()],
+      openTurns: this.hub?.openTurns ?? 0,
+    };
+  }
+
+  stop(): Promise<void> {
+    if (this.state === 'created') {
+      this.state = 'stopped';
+      return Promise.resolve();
+    }
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    await this.reloading;
+    if (this.state === 'starting') {
+      // start() cleans up itself when it fails; wait for it to settle either way.
+      while (this.state === 'starting') await new Promise((resolve) => setTimeout(resolve, 5));
+      if (this.state === 'stopped') return;
+    }
+    this.state = 'stopping';
+    const drainTimeoutMs = this.options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
+    if (!(await this.hub!.whenIdle(drainTimeoutMs))) {
+      this.logger.warn(`stopping with ${this.hub!.openTurns} turn(s) still open after ${drainTimeoutMs} ms`);
+    }
+    await this.release();
+    this.state = 'stopped';
+  }
+
+  /** Stops hosts (inputs first, so no new work starts) and releases everything this runtime opened. */
+  private async release(): Promise<void> {
+    this.sessionManager?.stopSweeping();
+    const order: Record<string, number> = { input: 0, processor: 1, tool: 2, resource: 2, output: 3, infrastructure: 4 };
+    const hosts = [...this.hosts.values()].sort((a, b) => (order[a.role] ?? 1) - (order[b.role] ?? 1));
+    for (const host of hosts) {
+      await host.stop(this.settings.hookTimeoutMs).catch((error: unknown) => this.logger.warn('a component did not stop cleanly', { component: host.name, error: errorMessage(error) }));
+    }
+    this.finalStats = this.stats() as Record<string, ComponentStats>;
+    this.hosts.clear();
+    const stopped = new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime stopped');
+    this.streams?.closeAll(stopped);
+    await this.calls?.close().catch(() => undefined);
+    await this.hub?.close().catch(() => undefined);
+    await this.loader?.close().catch(() => undefined);
+    for (const emitter of this.metrics.values()) await emitter.flush().catch(() => undefined);
+    if (this.ownsStore) await this.store?.close().catch(() => undefined);
+    if (this.ownsBus) await this.busInstance?.close().catch(() => undefined);
+    if (this.privateBroker) deleteMemoryBroker(this.privateBroker);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/**
+ * A runtime for `topology`, not yet started.
+ *
+ * ```ts
+ * const { topology } = await loadTopology('main.ww', { mode: 'run' });
+ * await using runtime = createRuntime(topology!);
+ * await runtime.start();
+ * const reply = await runtime.ask(undefined, 'hello');
+ * ```
+ */
+export function createRuntime(topology: Topology, options: RuntimeOptions = {}): Runtime {
+  return new EmbeddedRuntime(topology, options);
+}
