@@ -247,7 +247,7 @@ describe('resolveKafkaOptions', () => {
 
   it('derives consumer-group timings from the ack timeout', () => {
     const options = resolveKafkaOptions(new URL('kafka://h:1'), {});
-    expect(groupTimings(options, 30_000)).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, rebalanceTimeoutMs: 60_000 });
+    expect(groupTimings(options, 30_000)).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 60_000 });
     expect(groupTimings(options, 1_500)).toEqual({ sessionTimeoutMs: 3_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 });
     const explicit = resolveKafkaOptions(new URL('kafka://h:1'), { sessionTimeoutMs: 9_000 });
     expect(groupTimings(explicit, 1_500).sessionTimeoutMs).toBe(9_000);

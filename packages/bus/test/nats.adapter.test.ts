@@ -413,9 +413,7 @@ describe.skipIf(!url)('nats adapter internals', () => {
         );
       }
     };
-    console.log('T phase1', Date.now()%100000);
     await publishSome(320);
-    console.log('T phase2', Date.now()%100000);
     await join(b, 'b');
     await publishSome(320);
     await waitFor(
@@ -425,16 +423,12 @@ describe.skipIf(!url)('nats adapter internals', () => {
       },
       { message: 'partitions were never shared 4/4' },
     );
-    console.log('T phase3', Date.now()%100000, JSON.stringify(await groupDocument(topic, group)));
     await publishSome(320);
     await first.close();
-    console.log('T phase4', Date.now()%100000);
     await waitFor(async () => (await groupDocument(topic, group))?.owners.every((owner) => owner?.startsWith('b#')), {
       message: 'b never took over a’s partitions',
     });
-    console.log('T phase5', Date.now()%100000);
     await publishSome(320);
-    console.log('T phase6', Date.now()%100000);
     const total = [...counters.values()].reduce((sum, value) => sum + value, 0);
     await waitFor(() => [...order.values()].reduce((sum, list) => sum + list.length, 0) >= total, {
       timeoutMs: 30_000,

@@ -333,6 +333,32 @@ describe.skipIf(!url)('redis adapter internals', () => {
     expect(a.deliveries).toHaveLength(1);
   });
 
+  it('gives up a partition whose delivery outlived the ack timeout; another member takes it at once', async () => {
+    const options = { partitions: 1, leaseMs: 1_000 };
+    const one = await open(options);
+    const two = await open(options);
+    const topic = unique('orphan');
+    const keys = redisTopicKeys('ww', topic);
+    await one.doPublish(topic, [record('s', { n: 0 }), record('s', { n: 1 })]);
+    const a = await subscribe(one, topic, 'g', { maxInFlight: 1, consumerName: 'a', ackTimeoutMs: 1_000 });
+    await until(() => a.deliveries.length === 1, 'a has s0');
+    const b = await subscribe(two, topic, 'g', { maxInFlight: 1, consumerName: 'b', ackTimeoutMs: 1_000 });
+    // a never settles s0: after the ack timeout it marks the partition orphaned and lets it go;
+    // b takes it beyond its fair share and gets s0 first, counted as a second delivery.
+    await until(() => b.deliveries.length === 1, 'b gets s0', 10_000);
+    expect(await raw.get(keys.orphan('g', 0))).toBe('a');
+    expect(await raw.get(keys.lease('g', 0))).toBe('b');
+    expect(payloadOf(b.deliveries[0]!)).toEqual({ n: 0 });
+    expect(b.deliveries[0]!.deliveryCount).toBe(2);
+    await a.deliveries[0]!.ack(); // too late: ignored
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(b.deliveries).toHaveLength(1); // s1 still waits for s0
+    await b.deliveries[0]!.ack();
+    await until(() => b.deliveries.length === 2, 'b gets s1');
+    expect(payloadOf(b.deliveries[1]!)).toEqual({ n: 1 });
+    expect(a.deliveries).toHaveLength(1);
+  });
+
   it("redelivers a nak after its delay, before the session's next entry, counting the delivery", async () => {
     const adapter = await open({ partitions: 2 });
     const topic = unique('nak');

@@ -3,8 +3,14 @@
  * command. Returns the exit code instead of calling process.exit so it can run inside tests.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { devCommand } from './commands/dev.js';
 import { initCommand } from './commands/init.js';
+import { runCommand } from './commands/run.js';
 import { validateCommand } from './commands/validate.js';
+import { logsCommand, type LogsOptions } from './commands/logs.js';
+import { statusCommand, type StatusOptions } from './commands/status.js';
+import { stopCommand, type StopOptions } from './commands/stop.js';
+import { upCommand, type UpOptions } from './commands/up.js';
 import { ExitCode, paint, useColor, type Terminal } from './terminal.js';
 import { cliVersion } from './version.js';
 
@@ -42,6 +48,80 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
       exitCode = await initCommand(terminal, dir, options);
     });
 
+  program
+    .command('run')
+    .description('run a .ww file in this process and talk to it (one-shot, piped or interactive)')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .addOption(new Option('-i, --input <text>', 'send this text and print the reply (repeatable), then exit').argParser(collect))
+    .option('--bus <url>', 'use this bus (redis://, nats://, kafka://) instead of the in-memory one')
+    .option('--session <id>', 'continue this session')
+    .addHelpText('after', '\nWithout --input it reads lines from stdin (interactive on a terminal).\nExit codes: 0 ok, 1 problems (at load, or a failed turn), 2 wrong usage.')
+    .action(async (file: string, options: { input?: string[]; bus?: string; session?: string }) => {
+      exitCode = await runCommand(terminal, file, options);
+    });
+
+  program
+    .command('dev')
+    .description('run a .ww file with hot reload of the file, its pipes and its hooks')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('--bus <url>', 'use this bus instead of the in-memory one')
+    .addHelpText('after', '\nExit codes: 0 ok, 1 problems at load, 2 wrong usage.')
+    .action(async (file: string, options: { bus?: string }) => {
+      exitCode = await devCommand(terminal, file, options);
+    });
+
+  program
+    .command('up')
+    .description('run each component (or vm server group) as its own process over a real bus, supervised')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('--bus <url>', 'the broker: redis://, nats:// or kafka:// (default: WOODWORK_BUS_URL, then the file\'s bus)')
+    .option('--sessions <url>', 'Redis for sessions and the registry (default: WOODWORK_SESSIONS_URL, then the bus when it is Redis)')
+    .option('--namespace <name>', 'topic and key prefix, to keep topologies on one broker apart (default: WOODWORK_NAMESPACE, then woodwork)')
+    .option('-d, --detach', 'run in the background; return once every process is ready')
+    .option('--no-input', 'do not attach the terminal to an `input command_line`')
+    .option('--no-restart', 'leave a process that ends down instead of restarting it')
+    .option('--ready-timeout <seconds>', 'how long to wait for every process to be ready', '90')
+    .option('--stop-timeout <seconds>', 'how long a process may drain after SIGTERM before SIGKILL', '30')
+    .addOption(new Option('--supervise').hideHelp())
+    .addHelpText(
+      'after',
+      '\nLogs go to .woodwork/logs/<component>.log; `woodwork status`, `woodwork logs` and `woodwork stop` work from any terminal.\nExit codes: 0 stopped cleanly, 1 problems (the file, a broker, a process that cannot start), 2 wrong usage.',
+    )
+    .action(async (file: string, options: UpOptions) => {
+      exitCode = await upCommand(terminal, file, options);
+    });
+
+  program
+    .command('status')
+    .description('show the processes of a woodwork up: pids, ports, health, readiness, restarts, counters')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('--json', 'print the report as JSON')
+    .addHelpText('after', '\nExit codes: 0 every process ready, 1 not running or not all ready.')
+    .action(async (file: string, options: StatusOptions) => {
+      exitCode = await statusCommand(terminal, file, options);
+    });
+
+  program
+    .command('logs')
+    .description('print the output of the processes of a woodwork up')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('-c, --component <name>', 'only this component (or vm server group)')
+    .option('-f, --follow', 'keep printing new lines until Ctrl-C')
+    .option('-n, --lines <n>', 'only the last n lines before following')
+    .option('-t, --timestamps', 'show when each line was written')
+    .action(async (file: string, options: LogsOptions) => {
+      exitCode = await logsCommand(terminal, file, options);
+    });
+
+  program
+    .command('stop')
+    .description('stop a woodwork up from any terminal: SIGTERM, drain, SIGKILL after a deadline')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('--timeout <seconds>', 'how long to wait before SIGKILL', '45')
+    .action(async (file: string, options: StopOptions) => {
+      exitCode = await stopCommand(terminal, file, options);
+    });
+
   for (const command of program.commands) {
     command.helpOption('-h, --help', 'show help').exitOverride();
   }
@@ -63,4 +143,9 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     return ExitCode.usage;
   }
   return exitCode;
+}
+
+/** Collects a repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { DeclarationNode, EntryNode, FileNode, MapNode } from './ast.js';
 import { componentKeys, type ComponentTypeMatch } from './catalogue.js';
-import { ValueConverter, type ConstructionEdge, type Converted } from './convert-value.js';
+import { ValueConverter, type ConstructionEdge, type Converted, type ValuePosition } from './convert-value.js';
 import { createDiagnostic, sortDiagnostics, type Diagnostic, type Reporter } from './diagnostic.js';
 import { reportConstructionCycles } from './construction-cycles.js';
 import { WoodworkParserError } from './errors.js';
@@ -99,7 +99,7 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   for (const component of declared.values()) {
     const { match, declaration } = component;
     if (!match) continue;
-    const owner = `\`${match.kind} ${match.type}\` \`${component.name}\``;
+    const owner = () => `\`${match.kind} ${match.type}\` \`${component.name}\``;
 
     if (match.kind === 'bus') {
       if (bus) {
@@ -110,7 +110,7 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
       }
       const converted = converterFor(!bus).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['bus']), {
         owner,
-        missingAt: header(declaration),
+        missingAt: () => header(declaration),
       });
       if (!bus) {
         const url = (converted.url ?? null) as TopologyBus['url'];
@@ -123,7 +123,7 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
       const index = groups.length;
       const converted = converterFor(false).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['groups', index]), {
         owner,
-        missingAt: header(declaration),
+        missingAt: () => header(declaration),
       });
       const members = referencedNames(converted.components);
       const checkedMembers: string[] = [];
@@ -205,8 +205,8 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   };
 }
 
-function position(component: string, jsonPath: (string | number)[]) {
-  return { component, path: jsonPath, label: '', allowEnv: true };
+function position(component: string, jsonPath: (string | number)[]): ValuePosition {
+  return { component, path: jsonPath, allowEnv: true };
 }
 
 function convertComponent(
@@ -218,8 +218,8 @@ function convertComponent(
 ): { converted: Omit<TopologyComponent, 'to' | 'group'>; declaredTo: string[] | undefined | null } {
   const { declaration } = component;
   const converted = converter.convertMap(declaration.body, componentKeys(match), position(component.name, ['components', index, 'config']), {
-    owner: `\`${match.kind} ${match.type}\` \`${component.name}\``,
-    missingAt: header(declaration),
+    owner: () => `\`${match.kind} ${match.type}\` \`${component.name}\``,
+    missingAt: () => header(declaration),
     ...(match.typeSpec.requireOneOf ? { requireOneOf: match.typeSpec.requireOneOf } : {}),
   });
 

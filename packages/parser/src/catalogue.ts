@@ -377,7 +377,7 @@ const catalogueData: Catalogue = {
       status: 'supported',
       types: {
         functions: supported('Functions exported by a module in the project.', {
-          path: { value: path, required: true, description: 'The module (`.ts`, `.js` or `.py`), relative to the .ww file.' },
+          path: { value: path, required: true, description: 'The module with the functions: a `.ts`, `.js` or `.py` file relative to the .ww file.' },
         }),
         web: supported('An HTTP API described by a documentation file.', {
           url: { value: string, required: true, description: "The API's base URL." },
@@ -552,14 +552,18 @@ export interface ComponentTypeMatch {
   readonly typeSpec: ComponentTypeSpec;
 }
 
+/** Every kind/type pair by `kind type` and `kind alias`, built once. */
+const byKindAndType = new Map<string, ComponentTypeMatch>();
+for (const [kind, kindSpec] of Object.entries(catalogue.kinds)) {
+  for (const [type, typeSpec] of Object.entries(kindSpec.types)) {
+    const match: ComponentTypeMatch = Object.freeze({ kind, type, kindSpec, typeSpec });
+    for (const name of [type, ...typeSpec.aliases]) byKindAndType.set(`${kind} ${name}`, match);
+  }
+}
+
 /** A kind/type pair, with aliases resolved (`input cli` → `input command_line`). */
 export function findComponentType(kind: string, type: string): ComponentTypeMatch | undefined {
-  const kindSpec = Object.hasOwn(catalogue.kinds, kind) ? catalogue.kinds[kind] : undefined;
-  if (!kindSpec) return undefined;
-  for (const [name, typeSpec] of Object.entries(kindSpec.types)) {
-    if (name === type || typeSpec.aliases.includes(type)) return { kind, type: name, kindSpec, typeSpec };
-  }
-  return undefined;
+  return byKindAndType.get(`${kind} ${type}`);
 }
 
 /** Every kind/type pair whose type (or alias) is `word`, for the one-word form `name = word { … }`. */
@@ -572,7 +576,15 @@ export function findTypesNamed(word: string): ComponentTypeMatch[] {
   return matches;
 }
 
+const keysOfType = new WeakMap<ComponentTypeSpec, Readonly<Record<string, KeySpec>>>();
+
 /** All keys a component of this kind/type accepts: its own plus, where they apply, the common ones. */
 export function componentKeys(match: Pick<ComponentTypeMatch, 'kindSpec' | 'typeSpec'>): Readonly<Record<string, KeySpec>> {
-  return match.kindSpec.acceptsCommonKeys ? { ...catalogue.commonKeys, ...match.typeSpec.keys } : match.typeSpec.keys;
+  if (!match.kindSpec.acceptsCommonKeys) return match.typeSpec.keys;
+  let keys = keysOfType.get(match.typeSpec);
+  if (!keys) {
+    keys = Object.freeze({ ...catalogue.commonKeys, ...match.typeSpec.keys });
+    keysOfType.set(match.typeSpec, keys);
+  }
+  return keys;
 }

@@ -36,26 +36,52 @@ export interface ConversionContext {
   readonly recordFile: (file: { readonly path: string; readonly location: SourceLocation }) => void;
 }
 
-/** Where a value sits, for paths in the topology, messages and the rules inherited from its key. */
+/**
+ * Where a value sits: its key path (for the topology and for messages) and the rules it inherits
+ * from its keys. Positions link to their parent, and paths and labels are only spelled out when a
+ * message or an environment usage needs them: most values never do.
+ */
 export interface ValuePosition {
   /** The declaration the value belongs to. */
   readonly component: string;
-  /** JSON path of the value from the topology root. */
-  readonly path: readonly (string | number)[];
-  /** The key path for messages: `deployment.scaling.min_instances`, `tools[1]`. */
-  readonly label: string;
-  /** False under keys the build reads (`deployment`, `to`, …); the name of that key is `envBlockedBy`. */
+  readonly parent?: ValuePosition;
+  /** The key or list index under the parent; a root position has `path` instead. */
+  readonly step?: string | number;
+  /** The JSON path of a root position from the topology root (`["components", 0, "config"]`). */
+  readonly path?: readonly (string | number)[];
+  /** False under keys the build reads (`deployment`, `to`, …). */
   readonly allowEnv: boolean;
-  readonly envBlockedBy?: string;
+  /** The key that forbids environment references here, for the message. */
+  readonly envBlockedBy?: ValuePosition;
   /** The construction key the value sits under, if any (references there are construction edges). */
   readonly constructionKey?: string;
 }
 
+/** The JSON path of a value from the topology root. */
+export function pathOf(at: ValuePosition): (string | number)[] {
+  const steps: (string | number)[] = [];
+  let position: ValuePosition | undefined = at;
+  while (position && position.step !== undefined) {
+    steps.push(position.step);
+    position = position.parent;
+  }
+  return [...(position?.path ?? []), ...steps.reverse()];
+}
+
+/** The key path for messages: `deployment.scaling.min_instances`, `tools[1]`. */
+export function labelOf(at: ValuePosition): string {
+  let label = '';
+  for (let position: ValuePosition | undefined = at; position && position.step !== undefined; position = position.parent) {
+    label = typeof position.step === 'number' ? `[${position.step}]${label}` : label === '' || label.startsWith('[') ? `${position.step}${label}` : `${position.step}.${label}`;
+  }
+  return label;
+}
+
 export interface MapOptions {
-  /** How the map's owner is called in messages: "`llm openai`", "`deployment.scaling`". */
-  readonly owner: string;
+  /** How the map's owner is called in messages: "`llm openai` `a`", "`deployment.scaling`". */
+  readonly owner: () => string;
   /** Where to point when a required key is missing. */
-  readonly missingAt: SourceLocation;
+  readonly missingAt: () => SourceLocation;
   readonly requireOneOf?: readonly (readonly string[])[];
 }
 
@@ -93,7 +119,7 @@ export class ValueConverter {
       case 'enum': {
         if (node.type !== 'String') return this.#wrongType(node, spec, at);
         if (spec.values.includes(node.value)) return node.value;
-        this.#context.report('WW218', `\`${at.label}\` must be ${listWords(spec.values)}, found "${node.value}"`, node.location, {
+        this.#context.report('WW218', `\`${labelOf(at)}\` must be ${listWords(spec.values)}, found "${node.value}"`, node.location, {
           hint: didYouMean(node.value, spec.values),
         });
         return undefined;
@@ -104,19 +130,19 @@ export class ValueConverter {
         if (node.type !== 'List') return this.#wrongType(node, spec, at);
         const items: Converted[] = [];
         node.items.forEach((item, index) => {
-          const value = this.convert(item, spec.items, { ...at, path: [...at.path, index], label: `${at.label}[${index}]` });
+          const value = this.convert(item, spec.items, this.#item(at, index));
           if (value !== undefined) items.push(value);
         });
         return items;
       }
       case 'map':
         return node.type === 'Map'
-          ? this.convertMap(node, spec.keys, at, { owner: `\`${at.label}\``, missingAt: node.location })
+          ? this.convertMap(node, spec.keys, at, { owner: () => `\`${labelOf(at)}\``, missingAt: () => node.location })
           : this.#wrongType(node, spec, at);
       case 'record': {
         if (node.type !== 'Map') return this.#wrongType(node, spec, at);
         const result: Record<string, Converted> = {};
-        for (const entry of this.#uniqueEntries(node, `\`${at.label}\``)) {
+        for (const entry of this.#uniqueEntries(node, () => `\`${labelOf(at)}\``)) {
           if (entry.value.type === 'Null') continue;
           const value = this.convert(entry.value, spec.values, this.#child(at, entry.key.name, undefined));
           if (value !== undefined) result[entry.key.name] = value;
@@ -138,10 +164,10 @@ export class ValueConverter {
       const keySpec = Object.hasOwn(keys, key) ? keys[key] : undefined;
       if (!keySpec) {
         const known = Object.keys(keys);
-        this.#context.report('WW207', `unknown key \`${key}\` for ${options.owner}`, entry.key.location, {
+        this.#context.report('WW207', `unknown key \`${key}\` for ${options.owner()}`, entry.key.location, {
           hint:
             didYouMean(key, known) ??
-            (known.length === 0 ? `${options.owner} takes no keys` : known.length <= 12 ? `known keys: ${listWords(known, 'and')}` : undefined),
+            (known.length === 0 ? `${options.owner()} takes no keys` : known.length <= 12 ? `known keys: ${listWords(known, 'and')}` : undefined),
         });
       }
       if (entry.value.type === 'Null') continue;
@@ -153,7 +179,7 @@ export class ValueConverter {
     for (const [key, keySpec] of Object.entries(keys)) {
       if (written.has(key)) continue;
       if (keySpec.required) {
-        this.#context.report('WW208', `${options.owner} is missing the required key \`${key}\``, options.missingAt, {
+        this.#context.report('WW208', `${options.owner()} is missing the required key \`${key}\``, options.missingAt(), {
           hint: `add \`${key}\` (${keySpec.description.charAt(0).toLowerCase()}${keySpec.description.slice(1).replace(/\.$/, '')})`,
         });
         continue;
@@ -164,42 +190,53 @@ export class ValueConverter {
 
     for (const group of options.requireOneOf ?? []) {
       if (!group.some((key) => written.has(key))) {
-        this.#context.report('WW208', `${options.owner} needs one of the keys ${listWords(group)}`, options.missingAt);
+        this.#context.report('WW208', `${options.owner()} needs one of the keys ${listWords(group)}`, options.missingAt());
       }
     }
     return result;
   }
 
   /** The entries of a map, reporting and dropping repeated keys (the first one counts). */
-  #uniqueEntries(node: MapNode, owner: string): EntryNode[] {
-    const seen = new Map<string, EntryNode>();
-    const unique: EntryNode[] = [];
-    for (const entry of node.entries) {
-      const previous = seen.get(entry.key.name);
+  #uniqueEntries(node: MapNode, owner: () => string): readonly EntryNode[] {
+    const entries = node.entries;
+    // Maps are small: a quadratic scan allocates nothing when, as usual, no key repeats.
+    let unique: EntryNode[] | undefined;
+    for (let index = 0; index < entries.length; index++) {
+      const entry = entries[index] as EntryNode;
+      let previous: EntryNode | undefined;
+      for (let before = 0; before < index && !previous; before++) {
+        if ((entries[before] as EntryNode).key.name === entry.key.name) previous = entries[before];
+      }
       if (previous) {
-        this.#context.report('WW217', `duplicate key \`${entry.key.name}\` in ${owner}`, entry.key.location, {
+        unique ??= entries.slice(0, index) as EntryNode[];
+        this.#context.report('WW217', `duplicate key \`${entry.key.name}\` in ${owner()}`, entry.key.location, {
           hint: 'remove one of them; only the first is used',
           related: [{ message: `\`${entry.key.name}\` is first set here`, location: previous.key.location }],
         });
-        continue;
+      } else {
+        unique?.push(entry);
       }
-      seen.set(entry.key.name, entry);
-      unique.push(entry);
     }
-    return unique;
+    return unique ?? entries;
   }
 
   #child(at: ValuePosition, key: string, keySpec: KeySpec | undefined): ValuePosition {
     const envAllowed = keySpec?.env !== false;
-    const child: ValuePosition = {
+    const child: { -readonly [K in keyof ValuePosition]: ValuePosition[K] } = {
       component: at.component,
-      path: [...at.path, key],
-      label: at.label === '' ? key : `${at.label}.${key}`,
+      parent: at,
+      step: key,
       allowEnv: at.allowEnv && envAllowed,
-      ...(at.allowEnv && !envAllowed ? { envBlockedBy: at.label === '' ? key : `${at.label}.${key}` } : at.envBlockedBy ? { envBlockedBy: at.envBlockedBy } : {}),
-      ...(keySpec?.construction ? { constructionKey: key } : at.constructionKey ? { constructionKey: at.constructionKey } : {}),
     };
+    if (at.allowEnv && !envAllowed) child.envBlockedBy = child;
+    else if (at.envBlockedBy) child.envBlockedBy = at.envBlockedBy;
+    if (keySpec?.construction) child.constructionKey = key;
+    else if (at.constructionKey) child.constructionKey = at.constructionKey;
     return child;
+  }
+
+  #item(at: ValuePosition, index: number): ValuePosition {
+    return { ...at, parent: at, step: index };
   }
 
   /** A value for a key the catalogue does not describe: converted as written, references checked. */
@@ -215,14 +252,14 @@ export class ValueConverter {
       case 'List': {
         const items: Converted[] = [];
         node.items.forEach((item, index) => {
-          const value = this.convert(item, undefined, { ...at, path: [...at.path, index], label: `${at.label}[${index}]` });
+          const value = this.convert(item, undefined, this.#item(at, index));
           if (value !== undefined) items.push(value);
         });
         return items;
       }
       case 'Map': {
         const result: Record<string, Converted> = {};
-        for (const entry of this.#uniqueEntries(node, `\`${at.label}\``)) {
+        for (const entry of this.#uniqueEntries(node, () => `\`${labelOf(at)}\``)) {
           const value = this.convert(entry.value, undefined, this.#child(at, entry.key.name, undefined));
           if (value !== undefined) result[entry.key.name] = value;
         }
@@ -235,8 +272,9 @@ export class ValueConverter {
 
   #convertEnv(node: EnvReferenceNode | TemplateNode, spec: ValueSpec | undefined, at: ValuePosition): Converted | undefined {
     if (!at.allowEnv) {
-      this.#context.report('WW209', `environment references are not allowed in \`${at.envBlockedBy ?? at.label}\``, node.location, {
-        hint: `\`${at.envBlockedBy ?? at.label}\` is read when the topology is built, so write the value itself`,
+      const blockedBy = labelOf(at.envBlockedBy ?? at);
+      this.#context.report('WW209', `environment references are not allowed in \`${blockedBy}\``, node.location, {
+        hint: `\`${blockedBy}\` is read when the topology is built, so write the value itself`,
       });
       return undefined;
     }
@@ -248,9 +286,10 @@ export class ValueConverter {
     const expects: EnvUsage['expects'] =
       target === undefined || target.type === 'any' ? 'any' : target.type === 'number' ? 'number' : target.type === 'boolean' ? 'boolean' : 'string';
 
+    const path = pathOf(at);
     const record = (reference: EnvReferenceNode): EnvValue => {
       this.#context.recordEnv(reference.name, {
-        path: at.path,
+        path,
         ...(reference.default === undefined ? {} : { default: reference.default }),
         expects,
         location: reference.location,
@@ -296,7 +335,7 @@ export class ValueConverter {
         return undefined;
       }
       if (referenceSpec.kinds && !referenceSpec.kinds.includes(target.match.kind)) {
-        report('WW211', `\`${at.label}\` expects ${describeSpec(referenceSpec)}, but \`${node.name}\` is ${withArticle(declaredAs)}`, node.location, {
+        report('WW211', `\`${labelOf(at)}\` expects ${describeSpec(referenceSpec)}, but \`${node.name}\` is ${withArticle(declaredAs)}`, node.location, {
           related,
         });
         return undefined;
@@ -336,14 +375,15 @@ export class ValueConverter {
             ? `at most ${spec.max}`
             : undefined;
     if (problem === undefined) return value;
-    this.#context.report('WW218', `\`${at.label}\` must be ${problem}, found ${raw}`, location);
+    this.#context.report('WW218', `\`${labelOf(at)}\` must be ${problem}, found ${raw}`, location);
     return undefined;
   }
 
   #wrongType(node: ValueNode, spec: ValueSpec, at: ValuePosition): undefined {
+    const label = labelOf(at);
     let hint: string | undefined;
     if (node.type === 'String' && this.#context.declared.has(node.value) && acceptsReference(spec)) {
-      hint = `to refer to the component \`${node.value}\`, drop the quotes: ${at.label.replace(/\[\d+\]$/, '')}: ${node.value}`;
+      hint = `to refer to the component \`${node.value}\`, drop the quotes: ${label.replace(/\[\d+\]$/, '')}: ${node.value}`;
     } else if (node.type === 'Reference' && acceptsText(spec)) {
       hint = `\`${node.name}\` is a component; to write the text, quote it: "${node.name}"`;
     } else if (spec.type === 'list' && node.type !== 'List') {
@@ -353,7 +393,7 @@ export class ValueConverter {
     } else if (node.type === 'String' && spec.type === 'boolean' && /^(true|false)$/i.test(node.value)) {
       hint = `drop the quotes: ${node.value.toLowerCase()}`;
     }
-    this.#context.report('WW209', `\`${at.label}\` expects ${describeSpec(spec)}, found ${describeNode(node)}`, node.location, { hint });
+    this.#context.report('WW209', `\`${label}\` expects ${describeSpec(spec)}, found ${describeNode(node)}`, node.location, { hint });
     return undefined;
   }
 }
@@ -397,7 +437,7 @@ function acceptsText(spec: ValueSpec): boolean {
 /** A key's default, with the defaults of a map's own keys filled in (`deployment.scaling.…`). */
 export function defaultValue(keySpec: KeySpec): Converted | undefined {
   if (keySpec.default === undefined) return undefined;
-  const value = structuredClone(keySpec.default) as JsonValue;
+  const value = copyJson(keySpec.default);
   if (keySpec.value.type === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [key, child] of Object.entries(keySpec.value.keys)) {
       if (key in value) continue;
@@ -406,4 +446,13 @@ export function defaultValue(keySpec: KeySpec): Converted | undefined {
     }
   }
   return value;
+}
+
+/** A fresh copy of catalogue data (frozen) for the topology (which callers may change). */
+function copyJson(value: JsonValue): JsonValue {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyJson);
+  const copy: { [key: string]: JsonValue } = {};
+  for (const key of Object.keys(value)) copy[key] = copyJson(value[key] as JsonValue);
+  return copy;
 }

@@ -13,9 +13,9 @@ import type { Bus, Envelope, EnvelopeTrace, Subscription } from '@woodwork/bus';
 import type { Topology, TopologyComponent } from '@woodwork/parser';
 import { WoodworkRuntimeError, type SerializedRuntimeError } from './errors.js';
 import { EventTypes } from './events.js';
-import { StreamAggregate, type StreamTransport } from './streams.js';
+import { StreamAggregate, toChunk, type StreamTransport } from './streams.js';
 import { componentTopic, repliesTopic } from './topics.js';
-import type { CallOptions, ComponentReference, StreamChunk } from './types.js';
+import type { CallOptions, ComponentReference, JsonValue, StreamChunk } from './types.js';
 
 /** What the host puts in AsyncLocalStorage while a component handles a message. */
 export interface MessageScope {
@@ -98,8 +98,13 @@ export class CallService {
     return { sessionId, trace: scope?.trace ?? null, component: scope?.component ?? 'runtime' };
   }
 
-  /** Sends a request and resolves with the reply payload. */
-  async request(target: string, eventType: string, payload: unknown, options: CallOptions & { sessionId?: string }): Promise<CallReplyPayload> {
+  /** Sends a request and resolves with the reply payload (and the scope it was made in). */
+  async request(
+    target: string,
+    eventType: string,
+    payload: unknown,
+    options: CallOptions & { sessionId?: string },
+  ): Promise<{ reply: CallReplyPayload; scope: MessageScope }> {
     if (this.closed) throw new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime is stopped');
     const scope = this.scope(target, options);
     await this.listen();
@@ -150,7 +155,7 @@ export class CallService {
     } catch (error) {
       this.pending.get(requestId)?.reject(error);
     }
-    return reply;
+    return { reply: await reply, scope };
   }
 
   private failure(target: string, reply: CallReplyPayload): WoodworkRuntimeError {
@@ -163,20 +168,16 @@ export class CallService {
   }
 
   /** The chunks of a reply: live from the transport when the callee streams, else the result as one chunk. */
-  async *chunks(target: string, reply: CallReplyPayload): AsyncGenerator<StreamChunk> {
+  async *chunks(target: string, reply: CallReplyPayload, scope: MessageScope): AsyncGenerator<StreamChunk> {
     if (!reply.ok) throw this.failure(target, reply);
     if (reply.stream_id !== undefined && this.options.streams) {
-      yield* this.options.streams.read(reply.stream_id, `call:${reply.request_id}`);
+      yield* await this.options.streams.read({ sessionId: scope.sessionId, streamId: reply.stream_id, source: target, target: scope.component });
       return;
     }
     const result = reply.result ?? null;
-    yield {
-      streamId: reply.request_id,
-      index: 0,
-      data: typeof result === 'string' ? result : (result as StreamChunk['data']),
-      dataType: typeof result === 'string' ? 'text' : 'json',
-      isFinal: true,
-    };
+    yield typeof result === 'string'
+      ? toChunk(result, reply.request_id, 0, true)
+      : toChunk({ data_type: 'json', data: result as JsonValue }, reply.request_id, 0, true);
   }
 
   /** A reference to `component`, as a config sees it. */
@@ -190,23 +191,23 @@ export class CallService {
       type: component.type,
       config,
       async call(payload: unknown, options: CallOptions = {}): Promise<unknown> {
-        const reply = await service.request(target, options.event ?? EventTypes.componentCall, payload, options);
+        const { reply, scope } = await service.request(target, options.event ?? EventTypes.componentCall, payload, options);
         if (!reply.ok) throw service.failure(target, reply);
         if (reply.stream_id === undefined) return reply.result ?? null;
         const aggregate = new StreamAggregate();
-        for await (const chunk of service.chunks(target, reply)) aggregate.add(chunk);
+        for await (const chunk of service.chunks(target, reply, scope)) aggregate.add(chunk);
         return aggregate.result();
       },
       callStream(payload: unknown, options: CallOptions = {}): AsyncIterable<StreamChunk> {
         return {
           async *[Symbol.asyncIterator]() {
-            const reply = await service.request(target, options.event ?? EventTypes.componentCall, payload, options);
-            yield* service.chunks(target, reply);
+            const { reply, scope } = await service.request(target, options.event ?? EventTypes.componentCall, payload, options);
+            yield* service.chunks(target, reply, scope);
           },
         };
       },
       async invoke(method: string, args?: unknown, options: CallOptions = {}): Promise<unknown> {
-        const reply = await service.request(target, INVOKE_EVENT, { method, args: args ?? null }, options);
+        const { reply } = await service.request(target, INVOKE_EVENT, { method, args: args ?? null }, options);
         if (!reply.ok) throw service.failure(target, reply);
         return reply.result ?? null;
       },

@@ -6,7 +6,7 @@
 import type { ErrorLocation, SerializedRuntimeError } from './errors.js';
 
 export const EventTypes = {
-  /** An input component accepted input; payload `{ input: string, … }`. */
+  /** An input component accepted input; payload: what was sent (a string for typed text). */
   inputReceived: 'input.received',
   agentThought: 'agent.thought',
   agentAction: 'agent.action',
@@ -50,17 +50,16 @@ export interface AgentErrorPayload {
   readonly message_id: string;
 }
 
-/** The payload of `stream.chunk` events on the session's event stream. */
-export interface StreamChunkPayload {
-  /** Text, a JSON value, or base64 for bytes (`data_type: 'bytes'`). */
-  readonly data: unknown;
-  readonly data_type: 'text' | 'json' | 'bytes';
-  readonly media_type?: string;
-}
+/**
+ * The payload of `stream.chunk` events on the session's events: @woodwork/stream's wire format
+ * (`data_type`, `data` — base64 for binary, with `encoding` and `media_type`). The envelope
+ * carries `stream_id`, `chunk_index` and `is_final`; the final marker has `data_type: null`.
+ */
+export type { StreamChunkPayload } from '@woodwork/stream';
 
 export interface TurnCompletedPayload {
-  readonly replies: number;
-  readonly errors: number;
+  /** The turn's id: the trace id of its envelopes. */
+  readonly turn_id: string;
 }
 
 export interface SessionEndedPayload {
@@ -107,9 +106,12 @@ export function withText(payload: unknown, text: string): unknown {
   return text;
 }
 
-/** The payload `runtime.send` puts on the wire for its input: a string becomes `{ input }`. */
+/**
+ * The payload `runtime.send` puts on the wire for its input: the input itself (a string stays a
+ * string, an object an object), `null` for nothing. Components read it with `textOf`.
+ */
 export function inputPayload(input: unknown): unknown {
-  return typeof input === 'string' ? { input } : (input ?? null);
+  return input ?? null;
 }
 
 /**

@@ -18,18 +18,17 @@ import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
 import type { Topology, TopologyComponent } from '@woodwork/parser';
 import { INVOKE_EVENT, REPLY_EVENT, messageScope, replyTopicOf, type CallReplyPayload } from './calls.js';
 import { errorMessage, isRetryableError, serializeRuntimeError, WoodworkRuntimeError } from './errors.js';
-import { EventTypes, textOf, type AgentErrorPayload, type StreamChunkPayload } from './events.js';
+import { EventTypes, textOf, type AgentErrorPayload } from './events.js';
 import { HookRunner, type LoadedHook } from './hooks.js';
 import type { ModuleLoader } from './modules/module-loader.js';
 import { runPipes, type LoadedPipe, type PipeContext } from './pipes.js';
 import type { RegisteredComponent } from './registry.js';
 import type { SessionManager } from './sessions/manager.js';
-import { StreamAggregate, type StreamSink, type StreamTransport } from './streams.js';
+import { StreamAggregate, toChunk, type StreamSink, type StreamTransport } from './streams.js';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
 import { traceIdOf } from './trace.js';
+import type { StreamChunkPayload } from '@woodwork/stream';
 import type {
-  ChunkData,
-  ChunkDataType,
   ChunkWriter,
   Component,
   ComponentContext,
@@ -40,6 +39,7 @@ import type {
   RuntimeIO,
   SessionClient,
   StreamChunk,
+  StreamChunkInput,
   StreamOptions,
 } from './types.js';
 
@@ -91,18 +91,17 @@ export function defaultResultEvent(kind: string, role: string): string {
   return `${kind}.response`;
 }
 
-function chunkType(data: ChunkData, given: ChunkDataType | undefined): ChunkDataType {
-  if (given) return given;
-  if (typeof data === 'string') return 'text';
-  if (data instanceof Uint8Array) return 'bytes';
-  return 'json';
-}
-
-function chunkPayload(chunk: StreamChunk): StreamChunkPayload {
+/** The payload of a `stream.chunk` event: @woodwork/stream's wire format (bytes in base64). */
+function chunkPayload(chunk: StreamChunk | null): StreamChunkPayload {
+  if (chunk === null) return { data_type: null, data: null };
+  const metadata = Object.keys(chunk.metadata).length > 0 ? { metadata: { ...chunk.metadata } } : {};
+  if (chunk.data_type === 'text' || chunk.data_type === 'json') return { data_type: chunk.data_type, data: chunk.data, ...metadata };
   return {
-    data: chunk.dataType === 'bytes' ? Buffer.from(chunk.data as Uint8Array).toString('base64') : chunk.data,
-    data_type: chunk.dataType,
-    ...(chunk.mediaType === undefined ? {} : { media_type: chunk.mediaType }),
+    data_type: chunk.data_type,
+    data: Buffer.from(chunk.data.buffer, chunk.data.byteOffset, chunk.data.byteLength).toString('base64'),
+    encoding: 'base64',
+    media_type: chunk.media_type,
+    ...metadata,
   };
 }
 
@@ -185,6 +184,7 @@ export class ComponentHost {
     const config = this.services.resolveConfig(this.component);
     this.metrics = this.services.metricsFor(this.component);
     const loader = this.services.loader;
+    const topologyOf = () => this.services.topology();
     const where = { component: this.name, location: this.component.location };
     this.context = Object.freeze({
       component: this.info,
@@ -196,6 +196,9 @@ export class ComponentHost {
       resolvePath: (relative: string) => loader.resolvePath(relative, { ...where, role: 'file' }),
       loadFunctions: (relative: string) => loader.loadModule(relative, { ...where, role: 'function module' }),
       sessions: this.registered.role === 'input' ? this.services.sessionClientFor(this.name) : undefined,
+      get topology() {
+        return topologyOf();
+      },
       signal: this.abort.signal,
     });
     try {
@@ -287,7 +290,12 @@ export class ComponentHost {
     let streamAggregate: StreamAggregate | undefined;
     if (envelope.is_stream && envelope.stream_id !== null && envelope.chunk_index === null && this.services.streams) {
       try {
-        const source = this.services.streams.read(envelope.stream_id, this.name);
+        const source = await this.services.streams.read({
+          sessionId,
+          streamId: envelope.stream_id,
+          source: envelope.component_source,
+          target: this.name,
+        });
         streamAggregate = new StreamAggregate();
         if (this.acceptsStreams && this.pipes.length === 0) {
           stream = tap(source, streamAggregate);
@@ -352,7 +360,7 @@ export class ComponentHost {
     try {
       if (state.writer) {
         await state.writer.end();
-        await state.writer.finish(payload);
+        await state.writer.finish();
       } else {
         const delivered = this.role === 'output' && streamAggregate ? streamAggregate.result() : payload;
         await this.route(envelope, delivered, result, trace, replyTopic);
@@ -460,7 +468,8 @@ export class ComponentHost {
           location: this.component.location,
           sessionId: envelope.session_id,
         });
-    this.logger.warn(`${stage} failed: ${runtimeError.message}`, { session: envelope.session_id });
+    // The session gets the agent.error; the log line is for operators watching a host.
+    this.logger.info(`${stage} failed: ${runtimeError.message}`, { session: envelope.session_id });
     try {
       if (replyTopic !== undefined) {
         await this.replyTo(replyTopic, envelope, { request_id: envelope.message_id, ok: false, error: serializeRuntimeError(runtimeError) }, envelope.trace);
@@ -642,8 +651,8 @@ export class ComponentHost {
 
 /**
  * The producer side of `context.stream()`: every chunk goes to the session (`stream.chunk` events)
- * and, live through the transport, to each target (or to the caller); when the message is done the
- * collected result is routed like any result (to the targets if they could not read live).
+ * and, live through the stream transport, to each target (or to the caller); when the message is
+ * done the collected result is routed like any result (to the targets if they could not read live).
  */
 class ResultWriter implements ChunkWriter {
   readonly streamId = randomUUID();
@@ -676,86 +685,92 @@ class ResultWriter implements ChunkWriter {
       const transport = services.streams;
       if (!transport) return;
       const sessionId = this.envelope.session_id;
+      const address = { sessionId, source: this.host.name, trace: this.trace };
       if (this.replyTopic !== undefined) {
-        this.sinks.push(transport.open(this.streamId, `call:${this.envelope.message_id}`));
+        this.sinks.push(await transport.open({ ...address, streamId: this.streamId, target: this.envelope.component_source }));
         this.liveCall = true;
         await replyTo(this.replyTopic, this.envelope, { request_id: this.envelope.message_id, ok: true, stream_id: this.streamId }, this.trace);
-        return;
+      } else {
+        const targets = this.host.role === 'output' ? [] : this.host.component.to;
+        if (targets.length === 0) return;
+        await fork(sessionId, this.trace, targets.length);
+        this.state.forwarded = true;
+        // One stream per target (a stream has one reader); the session sees them as one.
+        const ids = targets.map((_, index) => (targets.length === 1 ? this.streamId : `${this.streamId}-${index}`));
+        for (const [index, target] of targets.entries()) this.sinks.push(await transport.open({ ...address, streamId: ids[index]!, target }));
+        await Promise.all(
+          targets.map((target, index) =>
+            publishTo(target, {
+              ...resultEnvelope(sessionId, null, this.trace, ids[index]!, this.event),
+              component_target: target,
+              is_stream: true,
+              routing: { next_component: target },
+            }),
+          ),
+        );
       }
-      const targets = this.host.role === 'output' ? [] : this.host.component.to;
-      if (targets.length === 0) return;
-      await fork(sessionId, this.trace, targets.length);
-      this.state.forwarded = true;
-      for (const target of targets) this.sinks.push(transport.open(this.streamId, target));
-      await Promise.all(
-        targets.map((target) =>
-          publishTo(target, {
-            ...resultEnvelope(sessionId, null, this.trace, this.streamId, this.event),
-            component_target: target,
-            is_stream: true,
-            routing: { next_component: target },
-          }),
-        ),
-      );
       const watch = () => {
-        if (this.sinks.every((sink) => sink.signal.aborted)) this.cancel.abort(new WoodworkRuntimeError('WW_RUNTIME_STREAM', 'every reader stopped reading'));
+        if (this.sinks.every((sink) => sink.signal.aborted)) {
+          this.cancel.abort(new WoodworkRuntimeError('WW_RUNTIME_STREAM', 'every reader stopped reading'));
+        }
       };
       for (const sink of this.sinks) sink.signal.addEventListener('abort', watch, { once: true });
     })();
     return this.opened;
   }
 
-  private async send(chunk: StreamChunk): Promise<void> {
-    await this.open();
-    this.aggregate.add(chunk);
-    const { publishEvent } = this.host.internals;
-    await Promise.all([
-      publishEvent({
-        session_id: this.envelope.session_id,
-        event_type: EventTypes.streamChunk,
-        component_source: this.host.name,
-        payload: chunkPayload(chunk),
-        trace: this.trace,
-        stream_id: this.streamId,
-        is_stream: true,
-        chunk_index: chunk.index,
-        is_final: chunk.isFinal,
-      }),
-      ...this.sinks.map((sink) => sink.write(chunk)),
-    ]);
+  private publishChunk(chunk: StreamChunk | null, index: number, isFinal: boolean): Promise<unknown> {
+    return this.host.internals.publishEvent({
+      session_id: this.envelope.session_id,
+      event_type: EventTypes.streamChunk,
+      component_source: this.host.name,
+      payload: chunkPayload(chunk),
+      trace: this.trace,
+      stream_id: this.streamId,
+      is_stream: true,
+      chunk_index: index,
+      is_final: isFinal,
+    });
   }
 
-  async write(data: ChunkData, options: { readonly dataType?: ChunkDataType; readonly mediaType?: string } = {}): Promise<void> {
+  /** A reader that stopped reading is not the producer's failure: its sink just drops the rest. */
+  private each(work: (sink: StreamSink) => Promise<void>): Promise<unknown>[] {
+    return this.sinks.map((sink) =>
+      work(sink).catch((error: unknown) => {
+        if (!sink.signal.aborted) throw error;
+      }),
+    );
+  }
+
+  async write(input: StreamChunkInput): Promise<void> {
     if (this.ended) throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${this.streamId} of \`${this.host.name}\` has ended`, { userError: false });
-    await this.send({
-      streamId: this.streamId,
-      index: this.index++,
-      data,
-      dataType: chunkType(data, options.dataType),
-      ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
-      isFinal: false,
-    });
+    await this.open();
+    const index = this.index++;
+    const chunk = toChunk(input, this.streamId, index, false);
+    this.aggregate.add(chunk);
+    await Promise.all([this.publishChunk(chunk, index, false), ...this.each((sink) => sink.write(input))]);
   }
 
   async end(): Promise<void> {
     if (this.ended) return;
     this.ended = true;
-    await this.send({ streamId: this.streamId, index: this.index++, data: '', dataType: 'text', isFinal: true });
+    await this.open();
+    await Promise.all([this.publishChunk(null, this.index++, true), ...this.each((sink) => sink.end())]);
   }
 
   async abort(reason?: unknown): Promise<void> {
     if (this.ended) return;
     this.ended = true;
     await this.open().catch(() => undefined);
-    const error = new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream of \`${this.host.name}\` was aborted: ${errorMessage(reason ?? 'no reason given')}`, {
+    const error = new WoodworkRuntimeError('WW_RUNTIME_STREAM', `the stream of \`${this.host.name}\` was aborted: ${errorMessage(reason ?? 'no reason given')}`, {
       cause: reason,
       component: this.host.name,
     });
-    for (const sink of this.sinks) sink.abort(error);
+    await Promise.all(this.sinks.map((sink) => sink.abort(error).catch(() => undefined)));
   }
 
   /** After `handle`: the whole result goes where the live chunks could not. */
-  async finish(received: unknown): Promise<void> {
+  async finish(): Promise<void> {
     const result = this.aggregate.result();
     const { publishEvent, replyTo, resultEnvelope } = this.host.internals;
     const sessionId = this.envelope.session_id;
@@ -768,7 +783,6 @@ class ResultWriter implements ChunkWriter {
       await publishEvent(resultEnvelope(sessionId, result, this.trace, this.streamId, this.event));
       return;
     }
-    void received;
     await this.host.route(this.envelope, result, result, this.trace, undefined);
   }
 }

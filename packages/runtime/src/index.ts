@@ -35,19 +35,35 @@ export type { SessionStore } from './sessions/store.js';
 export { ModuleLoader } from './modules/module-loader.js';
 export type { FunctionSpec, LoadRequester, ModuleLanguage, ModuleLoaderOptions } from './modules/module-loader.js';
 
+export { apiInput, apiOutput, createApiInput } from './gateway/component.js';
+export type { ApiInputOptions } from './gateway/component.js';
+export { startGateway } from './gateway/server.js';
+export type {
+  Gateway,
+  GatewayAcceptedResponse,
+  GatewayAuthOptions,
+  GatewayClientFrame,
+  GatewayCorsOptions,
+  GatewayErrorBody,
+  GatewayErrorCode,
+  GatewayOptions,
+  GatewayRateLimitOptions,
+  GatewayServerFrame,
+  GatewaySessionResponse,
+  GatewayTurnResponse,
+} from './gateway/types.js';
+
 export { runTerminal } from './terminal.js';
 export type { TerminalOptions, TerminalResult, TerminalRuntime } from './terminal.js';
 
 export { componentGroup, componentTopic, DEFAULT_NAMESPACE, eventsTopic, hooksGroup, repliesTopic } from './topics.js';
 export { newTrace, traceIdOf } from './trace.js';
-export { createInProcessTransport } from './streams.js';
-export type { InProcessTransportOptions, StreamSink, StreamTransport } from './streams.js';
+export { createBusTransport, createInProcessTransport } from './streams.js';
+export type { BusTransportOptions, InProcessTransportOptions, StreamAddress, StreamSink, StreamTransport } from './streams.js';
 
 export type {
   AskOptions,
   CallOptions,
-  ChunkData,
-  ChunkDataType,
   ChunkWriter,
   Component,
   ComponentContext,
@@ -71,6 +87,7 @@ export type {
   SessionEvent,
   SessionInfo,
   StreamChunk,
+  StreamChunkInput,
   StreamOptions,
   Turn,
   TurnResult,

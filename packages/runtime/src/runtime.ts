@@ -25,7 +25,7 @@ import { SessionManager } from './sessions/manager.js';
 import { createMemorySessionStore } from './sessions/memory-store.js';
 import { createRedisSessionStore } from './sessions/redis-store.js';
 import type { SessionStore } from './sessions/store.js';
-import { createInProcessTransport, type StreamTransport } from './streams.js';
+import { createBusTransport, createInProcessTransport, type StreamTransport } from './streams.js';
 import { componentTopic, DEFAULT_NAMESPACE, eventsTopic, isValidNamespace } from './topics.js';
 import { newTrace, traceIdOf } from './trace.js';
 import type {
@@ -100,6 +100,13 @@ export interface RuntimeOptions {
     /** Publish `metrics.component_performance` events on the events topic. Default false. */
     readonly events?: boolean;
   };
+  /**
+   * How chunk streams travel between components. `auto` (default): in-process channels on the
+   * in-memory bus, @woodwork/stream over the bus otherwise. `bus`: always @woodwork/stream (what
+   * distributed mode uses; handy to test it embedded). `in-process`: only when every reader is in
+   * this process.
+   */
+  readonly streams?: 'auto' | 'bus' | 'in-process';
   /** This runtime's name on the bus (replies topic, session readers' group). Default: host-pid-random. */
   readonly instanceId?: string;
 }
@@ -437,7 +444,15 @@ class EmbeddedRuntime implements Runtime {
       timeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
       onEnded: (sessionId, reason) => this.sessionEnded(sessionId, reason),
     });
-    this.streams = this.busInstance.capabilities.crossProcess ? undefined : createInProcessTransport();
+    const overBus = this.options.streams === 'bus' || (this.options.streams !== 'in-process' && this.busInstance.capabilities.crossProcess);
+    this.streams = overBus
+      ? createBusTransport({
+          bus: this.busInstance,
+          namespace: this.namespace,
+          instanceId: this.instanceId,
+          onError: (error) => this.logger.warn('stream error', { error: errorMessage(error) }),
+        })
+      : createInProcessTransport();
     this.loader = new ModuleLoader({
       projectDir: this.projectDir,
       stdout: this.io.stdout,
@@ -761,7 +776,7 @@ class EmbeddedRuntime implements Runtime {
     this.finalStats = this.stats() as Record<string, ComponentStats>;
     this.hosts.clear();
     const stopped = new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime stopped');
-    this.streams?.closeAll(stopped);
+    await this.streams?.close(stopped).catch(() => undefined);
     await this.calls?.close().catch(() => undefined);
     await this.hub?.close().catch(() => undefined);
     await this.loader?.close().catch(() => undefined);

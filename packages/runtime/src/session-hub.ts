@@ -140,7 +140,7 @@ export class SessionHub {
         hub.track(sessionId);
         const channel = hub.channels.get(sessionId)!;
         const reader: Reader = {
-          queue: options.from === 'live' ? [] : [...channel.history],
+          queue: options.from === 'live' ? [] : historyAfter(channel.history, options.after),
           wake: undefined,
           ended: channel.ended,
         };
@@ -234,4 +234,10 @@ export class SessionHub {
     this.channels.clear();
     await this.subscription?.close();
   }
+}
+
+/** The kept history after the event `after` (all of it when `after` is unset or no longer kept). */
+function historyAfter(history: readonly SessionEvent[], after: string | undefined): SessionEvent[] {
+  const index = after === undefined ? -1 : history.findIndex((event) => event.message_id === after);
+  return history.slice(index + 1);
 }

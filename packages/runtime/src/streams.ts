@@ -1,35 +1,77 @@
 /**
- * Chunk streams between components, behind a small seam (`StreamTransport`) so that
- * @woodwork/stream can carry them across processes once it exists. Today's transport is
- * in-process: one bounded channel per stream and reader, with backpressure (a write waits while the
- * reader is `highWaterMark` chunks behind) and cancellation both ways (a reader that stops reading
- * aborts the producer's `signal`; a producer that aborts makes the reader throw).
+ * Chunk streams between components, behind one seam (`StreamTransport`) with two implementations:
  *
- * With a bus that crosses processes the runtime does not use this transport: a streamed result
- * still reaches the session chunk by chunk (`stream.chunk` events), and the next component gets it
- * whole. See README "Streaming".
+ * - in-process (the default on the in-memory bus): one bounded channel per stream and reader, with
+ *   backpressure (a write waits while the reader is `highWaterMark` chunks behind) and
+ *   cancellation both ways (a reader that stops reading aborts the producer's `signal`; a producer
+ *   that aborts makes the reader throw). No bus traffic at all for the chunks themselves.
+ * - over the bus with @woodwork/stream (the default on a bus that crosses processes, and
+ *   `streams: 'bus'` anywhere): credit-based backpressure, heartbeats, ordered delivery, resume —
+ *   so a stream works between components in different processes or containers.
+ *
+ * Either way the chunk type is @woodwork/stream's `StreamChunk`, and every chunk is also copied to
+ * the session's events as a `stream.chunk` event (host.ts), which is how clients see tokens live.
  */
+import { createStreamManager, type StreamChunk, type StreamChunkInput, type StreamManager } from '@woodwork/stream';
+import type { Bus, EnvelopeTrace } from '@woodwork/bus';
 import { WoodworkRuntimeError } from './errors.js';
-import type { StreamChunk } from './types.js';
+import { componentGroup } from './topics.js';
 
+/** Which stream, between which components. */
+export interface StreamAddress {
+  readonly sessionId: string;
+  readonly streamId: string;
+  /** The producing component. */
+  readonly source: string;
+  /** The reading component (or the caller, for a streamed call). */
+  readonly target: string;
+  readonly trace?: EnvelopeTrace | null;
+}
+
+/** The producer side of one stream to one reader. */
 export interface StreamSink {
-  write(chunk: StreamChunk): Promise<void>;
-  /** The producer failed: the reader throws this. */
-  abort(reason: unknown): void;
-  /** Aborted when the reader cancelled. */
+  /** Waits while the reader is a full window behind. */
+  write(chunk: StreamChunkInput): Promise<void>;
+  /** Sends the end of the stream. */
+  end(): Promise<void>;
+  /** The producer failed: the reader throws an error carrying this reason. */
+  abort(reason: unknown): Promise<void>;
+  /** Aborted when the reader cancelled or went away. */
   readonly signal: AbortSignal;
 }
 
 export interface StreamTransport {
   /** Whether a reader in another process can read what a producer here writes. */
   readonly crossProcess: boolean;
-  /** The producer side of one stream to one reader (`key` names the reader: a component, a call). */
-  open(streamId: string, key: string): StreamSink;
-  /** The reader side. Throws WW_RUNTIME_STREAM when the stream was aborted or already read. */
-  read(streamId: string, key: string): AsyncIterable<StreamChunk>;
+  open(address: StreamAddress): Promise<StreamSink>;
+  /** The reader side. Rejects (or its iteration throws) with the producer's failure. */
+  read(address: StreamAddress): Promise<AsyncIterable<StreamChunk>>;
   /** Aborts every open stream (runtime stop). */
-  closeAll(reason: unknown): void;
+  close(reason: unknown): Promise<void>;
 }
+
+/** A chunk input as a chunk (the in-process transport's job; @woodwork/stream does its own). */
+export function toChunk(input: StreamChunkInput, streamId: string, index: number, isFinal: boolean): StreamChunk {
+  const base = { stream_id: streamId, chunk_index: index, is_final: isFinal, metadata: {} };
+  if (typeof input === 'string') return { ...base, data_type: 'text', data: input };
+  if (input instanceof Uint8Array) return { ...base, data_type: 'bytes', data: input, media_type: 'application/octet-stream' };
+  if (typeof input !== 'object' || input === null || typeof (input as { data_type?: unknown }).data_type !== 'string') {
+    throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', 'a chunk must be a string, a Uint8Array or { data_type, data }', { userError: false });
+  }
+  const metadata = input.metadata ?? {};
+  if (input.data_type === 'text') return { ...base, metadata, data_type: 'text', data: String(input.data) };
+  if (input.data_type === 'json') return { ...base, metadata, data_type: 'json', data: input.data };
+  return {
+    ...base,
+    metadata,
+    data_type: input.data_type,
+    data: input.data,
+    media_type: input.media_type ?? 'application/octet-stream',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process
 
 export interface InProcessTransportOptions {
   /** Chunks a reader may be behind before writes wait. Default 64: smooths bursts of tokens, bounds memory. */
@@ -44,6 +86,7 @@ class Channel {
   failure: unknown = undefined;
   ended = false;
   reading = false;
+  next = 0;
   private wakeReader: (() => void) | undefined;
   private wakeWriters: (() => void)[] = [];
 
@@ -53,20 +96,24 @@ class Channel {
     private readonly onDone: () => void,
   ) {}
 
-  async write(chunk: StreamChunk): Promise<void> {
-    if (this.cancel.signal.aborted || this.failure !== undefined) return;
+  async write(input: StreamChunkInput): Promise<void> {
+    if (this.cancel.signal.aborted || this.failure !== undefined || this.ended) return;
     while (this.queue.length >= this.highWaterMark && !this.cancel.signal.aborted) {
       await new Promise<void>((resolve) => this.wakeWriters.push(resolve));
     }
     if (this.cancel.signal.aborted) return;
-    this.queue.push(chunk);
-    if (chunk.isFinal) this.ended = true;
+    this.queue.push(toChunk(input, this.id, this.next++, false));
+    this.wake();
+  }
+
+  end(): void {
+    this.ended = true;
     this.wake();
   }
 
   fail(reason: unknown): void {
     if (this.ended || this.failure !== undefined) return;
-    this.failure = reason ?? new Error('the producer aborted the stream');
+    this.failure = reason ?? new WoodworkRuntimeError('WW_RUNTIME_STREAM', 'the producer aborted the stream');
     this.wake();
   }
 
@@ -82,13 +129,13 @@ class Channel {
     wake?.();
   }
 
-  async next(idleTimeoutMs: number): Promise<StreamChunk | undefined> {
+  /** The next chunk; undefined at the end. The last chunk before the end is marked final. */
+  async take(idleTimeoutMs: number): Promise<StreamChunk | undefined> {
     for (;;) {
       const chunk = this.queue.shift();
       if (chunk !== undefined) {
-        const wake = this.wakeWriters.shift();
-        wake?.();
-        return chunk;
+        this.wakeWriters.shift()?.();
+        return this.queue.length === 0 && this.ended ? { ...chunk, is_final: true } : chunk;
       }
       if (this.failure !== undefined) throw this.failure;
       if (this.ended) return undefined;
@@ -99,9 +146,7 @@ class Channel {
       });
       clearTimeout(timer);
       if (idle && this.queue.length === 0 && !this.ended && this.failure === undefined) {
-        throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${this.id} sent nothing for ${idleTimeoutMs} ms; its producer is presumed gone`, {
-          isRetryable: false,
-        });
+        throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${this.id} sent nothing for ${idleTimeoutMs} ms; its producer is presumed gone`);
       }
     }
   }
@@ -110,7 +155,7 @@ class Channel {
 class InProcessTransport implements StreamTransport {
   readonly crossProcess = false;
   private readonly channels = new Map<string, Channel>();
-  /** Streams read to the end recently, so a redelivered head fails fast instead of waiting. */
+  /** Streams read to the end recently, so a redelivered stream head fails fast instead of waiting. */
   private readonly finished = new Set<string>();
   private readonly highWaterMark: number;
   private readonly idleTimeoutMs: number;
@@ -120,36 +165,41 @@ class InProcessTransport implements StreamTransport {
     this.idleTimeoutMs = options.idleTimeoutMs ?? 120_000;
   }
 
-  private channel(streamId: string, key: string): Channel {
-    const id = `${streamId}\u0000${key}`;
-    let channel = this.channels.get(id);
+  private key(address: StreamAddress): string {
+    return `${address.sessionId}\u0000${address.streamId}\u0000${address.target}`;
+  }
+
+  private channel(address: StreamAddress): Channel {
+    const key = this.key(address);
+    let channel = this.channels.get(key);
     if (!channel) {
-      channel = new Channel(streamId, this.highWaterMark, () => {
-        this.channels.delete(id);
-        this.finished.add(id);
+      channel = new Channel(address.streamId, this.highWaterMark, () => {
+        this.channels.delete(key);
+        this.finished.add(key);
         if (this.finished.size > 10_000) this.finished.delete(this.finished.values().next().value as string);
       });
-      this.channels.set(id, channel);
+      this.channels.set(key, channel);
     }
     return channel;
   }
 
-  open(streamId: string, key: string): StreamSink {
-    const channel = this.channel(streamId, key);
+  async open(address: StreamAddress): Promise<StreamSink> {
+    const channel = this.channel(address);
     return {
       write: (chunk) => channel.write(chunk),
-      abort: (reason) => channel.fail(reason),
+      end: async () => channel.end(),
+      abort: async (reason) => channel.fail(reason),
       signal: channel.cancel.signal,
     };
   }
 
-  read(streamId: string, key: string): AsyncIterable<StreamChunk> {
-    const id = `${streamId}\u0000${key}`;
-    if (this.finished.has(id)) {
-      throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${streamId} was already read; a stream can be read once`);
+  async read(address: StreamAddress): Promise<AsyncIterable<StreamChunk>> {
+    const key = this.key(address);
+    if (this.finished.has(key)) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${address.streamId} was already read; a stream can be read once`);
     }
-    const channel = this.channel(streamId, key);
-    if (channel.reading) throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${streamId} is already being read`);
+    const channel = this.channel(address);
+    if (channel.reading) throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${address.streamId} is already being read`);
     channel.reading = true;
     const idleTimeoutMs = this.idleTimeoutMs;
     return {
@@ -159,15 +209,11 @@ class InProcessTransport implements StreamTransport {
           async next(): Promise<IteratorResult<StreamChunk>> {
             if (done) return { done: true, value: undefined };
             try {
-              const chunk = await channel.next(idleTimeoutMs);
+              const chunk = await channel.take(idleTimeoutMs);
               if (chunk === undefined) {
                 done = true;
                 channel.cancelled(undefined);
                 return { done: true, value: undefined };
-              }
-              if (chunk.isFinal) {
-                done = true;
-                channel.cancelled(undefined);
               }
               return { done: false, value: chunk };
             } catch (error) {
@@ -179,7 +225,7 @@ class InProcessTransport implements StreamTransport {
           async return(): Promise<IteratorResult<StreamChunk>> {
             if (!done) {
               done = true;
-              channel.cancelled(new WoodworkRuntimeError('WW_RUNTIME_STREAM', `the reader of stream ${streamId} stopped reading`));
+              channel.cancelled(new WoodworkRuntimeError('WW_RUNTIME_STREAM', `the reader of stream ${address.streamId} stopped reading`));
             }
             return { done: true, value: undefined };
           },
@@ -188,7 +234,7 @@ class InProcessTransport implements StreamTransport {
     };
   }
 
-  closeAll(reason: unknown): void {
+  async close(reason: unknown): Promise<void> {
     for (const channel of [...this.channels.values()]) {
       channel.fail(reason);
       channel.cancelled(reason);
@@ -200,22 +246,96 @@ export function createInProcessTransport(options: InProcessTransportOptions = {}
   return new InProcessTransport(options);
 }
 
-/** What a streamed result adds up to, for readers that want it whole. */
-export class StreamAggregate {
-  private text: string[] = [];
-  private json: unknown[] = [];
-  private bytes = 0;
-  private kinds = new Set<string>();
+// ---------------------------------------------------------------------------------------------
+// Over the bus, with @woodwork/stream
 
-  add(chunk: StreamChunk): void {
-    if (chunk.isFinal && (chunk.data === '' || chunk.data === null)) return;
-    this.kinds.add(chunk.dataType);
-    if (chunk.dataType === 'text') this.text.push(String(chunk.data));
-    else if (chunk.dataType === 'json') this.json.push(chunk.data);
-    else this.bytes += (chunk.data as Uint8Array).byteLength ?? 0;
+export interface BusTransportOptions {
+  readonly bus: Bus;
+  /** Topics become `<namespace>.stream.data.<component>` and `<namespace>.stream.control.<component>`. */
+  readonly namespace: string;
+  readonly instanceId: string;
+  readonly onError: (error: unknown) => void;
+}
+
+class BusTransport implements StreamTransport {
+  readonly crossProcess = true;
+  private readonly managers = new Map<string, StreamManager>();
+
+  constructor(private readonly options: BusTransportOptions) {}
+
+  /** One stream manager per component this process produces or reads streams for. */
+  private manager(component: string): StreamManager {
+    const name = componentGroup(component);
+    let manager = this.managers.get(name);
+    if (!manager) {
+      manager = createStreamManager({
+        bus: this.options.bus,
+        component: name,
+        instanceId: this.options.instanceId,
+        topicPrefix: `${this.options.namespace}.stream`,
+        onError: this.options.onError,
+      });
+      this.managers.set(name, manager);
+    }
+    return manager;
   }
 
-  /** Text chunks joined; JSON chunks as an array; bytes as `{ bytes: <count> }`; mixed as `{ text, json }`. */
+  async open(address: StreamAddress): Promise<StreamSink> {
+    const producer = await this.manager(address.source).create({
+      sessionId: address.sessionId,
+      target: componentGroup(address.target),
+      streamId: address.streamId,
+      ...(address.trace ? { trace: address.trace } : {}),
+    });
+    return {
+      write: (chunk) => producer.send(chunk),
+      end: () => producer.end(),
+      abort: (reason) => producer.abort(reason),
+      signal: producer.signal,
+    };
+  }
+
+  async read(address: StreamAddress): Promise<AsyncIterable<StreamChunk>> {
+    return this.manager(address.target).open({
+      sessionId: address.sessionId,
+      streamId: address.streamId,
+      source: componentGroup(address.source),
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.managers.values()].map((manager) => manager.close().catch(() => undefined)));
+    this.managers.clear();
+  }
+}
+
+export function createBusTransport(options: BusTransportOptions): StreamTransport {
+  return new BusTransport(options);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** What a streamed result adds up to, for readers that want it whole. */
+export class StreamAggregate {
+  private readonly text: string[] = [];
+  private readonly json: unknown[] = [];
+  private bytes = 0;
+  private readonly kinds = new Set<string>();
+
+  add(chunk: StreamChunk): void {
+    if (chunk.data_type === 'text') {
+      this.kinds.add('text');
+      this.text.push(chunk.data);
+    } else if (chunk.data_type === 'json') {
+      this.kinds.add('json');
+      this.json.push(chunk.data);
+    } else {
+      this.kinds.add('bytes');
+      this.bytes += chunk.data.byteLength;
+    }
+  }
+
+  /** Text chunks joined; JSON chunks as an array; binary as `{ bytes: <count> }`; mixed as `{ text, json, bytes }`. */
   result(): unknown {
     if (this.kinds.size === 0 || (this.kinds.size === 1 && this.kinds.has('text'))) return this.text.join('');
     if (this.kinds.size === 1 && this.kinds.has('json')) return this.json;

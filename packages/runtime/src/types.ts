@@ -20,7 +20,8 @@
  */
 import type { Envelope } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
-import type { DeploymentSpec, KeySpec, KindRole, MetricsSpec } from '@woodwork/parser';
+import type { DeploymentSpec, KeySpec, KindRole, MetricsSpec, Topology } from '@woodwork/parser';
+import type { StreamChunk, StreamChunkInput } from '@woodwork/stream';
 import type { ErrorLocation } from './errors.js';
 
 /** Any value that survives JSON: what payloads are, because they cross process boundaries. */
@@ -73,23 +74,9 @@ export interface RuntimeIO {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Streams
+// Streams (the chunk types are @woodwork/stream's, so the gateway and the AI components share them)
 
-/** What one chunk carries: text (tokens), JSON values, or bytes (audio, images). */
-export type ChunkData = string | Uint8Array | JsonValue;
-
-export type ChunkDataType = 'text' | 'json' | 'bytes';
-
-/** One chunk of a stream, in `index` order (0, 1, 2, …); the last one has `isFinal`. */
-export interface StreamChunk {
-  readonly streamId: string;
-  readonly index: number;
-  readonly data: ChunkData;
-  readonly dataType: ChunkDataType;
-  /** For bytes: `audio/wav`, `image/png`, … */
-  readonly mediaType?: string;
-  readonly isFinal: boolean;
-}
+export type { StreamChunk, StreamChunkInput } from '@woodwork/stream';
 
 export interface StreamOptions {
   /**
@@ -101,17 +88,21 @@ export interface StreamOptions {
 
 /**
  * The producer side of a chunk stream, from `context.stream()`. Writes wait when the slowest
- * consumer is behind (backpressure), so a fast producer never fills memory.
+ * reader is behind (backpressure), so a fast producer never fills memory.
  */
 export interface ChunkWriter {
+  /** The id of the stream as the session sees it (`stream_id` of its `stream.chunk` events). */
   readonly streamId: string;
-  /** Sends one chunk. `dataType` defaults to `text` for strings, `bytes` for Uint8Array, else `json`. */
-  write(data: ChunkData, options?: { readonly dataType?: ChunkDataType; readonly mediaType?: string }): Promise<void>;
-  /** Sends the final chunk. Called for you when `handle` returns. Idempotent. */
+  /**
+   * Sends one chunk: a string (text), a Uint8Array (bytes), or `{ data_type, data, media_type? }`
+   * for JSON, audio and images.
+   */
+  write(chunk: StreamChunkInput): Promise<void>;
+  /** Ends the stream. Called for you when `handle` returns. Idempotent. */
   end(): Promise<void>;
-  /** Ends the stream with an error that every consumer sees as an error, not as a silent end. */
+  /** Ends the stream with an error that every reader sees as an error, not as a silent end. */
   abort(reason?: unknown): Promise<void>;
-  /** Aborted when every consumer has stopped reading: stop producing. */
+  /** Aborted when every reader has stopped reading: stop producing. */
   readonly signal: AbortSignal;
 }
 
@@ -136,7 +127,8 @@ export interface Message<Payload = unknown> {
   readonly text: string;
   /**
    * The chunks as they arrive, when the message is a stream and the component accepts streams
-   * (`acceptsStreams` in its definition). Read it once.
+   * (`acceptsStreams` in its definition). Read it once; iteration ends with the stream (the last
+   * chunk may or may not carry `is_final`), and throws when the producer failed.
    */
   readonly stream: AsyncIterable<StreamChunk> | undefined;
   /** 1 on the first try; the bus raises it on each retry. */
@@ -251,6 +243,11 @@ export interface EventsOptions {
    * last `sessionHistory` events) and then live ones; `live` only what comes after the call.
    */
   readonly from?: 'history' | 'live';
+  /**
+   * With `from: 'history'`: start after the event with this `message_id` (a client resuming a
+   * stream, as SSE `Last-Event-ID` does). When it is no longer in the kept history, all of it comes.
+   */
+  readonly after?: string;
   /** Stop iterating when aborted. */
   readonly signal?: AbortSignal;
 }
@@ -318,6 +315,11 @@ export interface ComponentContext<Config = Readonly<Record<string, unknown>>> {
    * events. Undefined for every other role.
    */
   readonly sessions: SessionClient | undefined;
+  /**
+   * The topology this component runs in (the current one after a hot reload), for components that
+   * reason about the flow: the API gateway finds which components' streams make up the reply.
+   */
+  readonly topology: Topology;
   /** Aborted when the component is stopping. */
   readonly signal: AbortSignal;
 }

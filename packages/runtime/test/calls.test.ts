@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createComponentRegistry, defineComponent, type ComponentReference } from '../src/index.js';
+import { createComponentRegistry, defineComponent, type ComponentFactory, type ComponentReference } from '../src/index.js';
 import { project, started, type Project } from './helpers.js';
 
 let current: Project | undefined;
@@ -15,7 +15,7 @@ in = input cli {}
 out = output cli {}
 `;
 
-function registry(llm: Parameters<typeof defineComponent>[0]['create'], agent: Parameters<typeof defineComponent>[0]['create']) {
+function registry(llm: ComponentFactory, agent: ComponentFactory) {
   return createComponentRegistry()
     .register(defineComponent({ kind: 'llm', type: 'openai', create: llm }))
     .register(defineComponent({ kind: 'agent', type: 'llm', create: agent }));
@@ -53,7 +53,7 @@ describe('references between components', () => {
     }
   });
 
-  it('streams a call: the agent forwards the model\'s tokens as they come', async () => {
+  it.each(['in-process', 'bus'] as const)('streams a call (%s transport): the agent forwards the model\'s tokens as they come', async (streams) => {
     current = await project({ 'main.ww': wiring.replace('model = "test-model"', 'model = "test-model", streaming = true') });
     const reg = registry(
       () => ({
@@ -67,13 +67,13 @@ describe('references between components', () => {
         async handle(message, context) {
           const writer = context.stream();
           for await (const chunk of (config.model as ComponentReference).callStream(message.text)) {
-            if (!chunk.isFinal) await writer.write(chunk.data as string);
+            if (chunk.data_type === 'text') await writer.write(chunk.data);
           }
           return undefined;
         },
       }),
     );
-    const { runtime, stdout } = await started(await current.load(), { registry: reg });
+    const { runtime, stdout } = await started(await current.load(), { registry: reg, streams });
     try {
       expect((await runtime.ask(undefined, 'to be streamed')).text).toBe('TO BE STREAMED ');
       expect(stdout()).toBe('TO BE STREAMED \n');

@@ -32,11 +32,10 @@ t = transform echo {
 `,
       'pipes.ts': `
 import { suffix } from './helper.ts';
-export function exclaim(payload: { input: string }): { input: string } {
-  return { ...payload, input: payload.input + suffix };
+export function exclaim(text: string): string {
+  return text + suffix;
 }
-export const tag = (payload: { input: string }, context: { component: string; event: string }) =>
-  ({ input: \`[\${context.component}/\${context.event}] \${payload.input}\` });
+export const tag = (payload: string, context: { component: string; event: string }) => ({ input: \`[\${context.component}/\${context.event}] \${payload}\` });
 `,
       'helper.ts': `export const suffix: string = '!';\n`,
       'extra.js': `export function untouched(payload) { return undefined; }\n`,
@@ -60,7 +59,7 @@ t = transform echo {
 `,
       'pipes.ts': `
 export const never = () => { throw new Error('should not run'); };
-export const twice = (p: { input: string }) => ({ input: p.input + p.input });
+export const twice = (p: string) => p + p;
 `,
     });
     const { runtime } = await started(await current.load());
@@ -74,7 +73,7 @@ export const twice = (p: { input: string }) => ({ input: p.input + p.input });
   it('that throws fails the message with an agent.error naming the pipe, the file and the component, and nothing hangs', async () => {
     current = await project({
       'main.ww': `in = input cli {}\nt = transform uppercase {\n  pipes = ["pipes.ts::boom"]\n}\nout = output console {}\n`,
-      'pipes.ts': `export function boom(p: { input: string }) { if (p.input === 'bad') throw new Error('bad input'); return p; }\n`,
+      'pipes.ts': `export function boom(p: string) { if (p === 'bad') throw new Error('bad input'); return p; }\n`,
     });
     const { runtime, stdout } = await started(await current.load());
     try {
@@ -117,15 +116,18 @@ out = output console { hooks = [{ event = "session.*", function = "hooks.ts::out
       'hooks.ts': `
 const log = ((globalThis as any).__hookLog ??= []) as string[];
 export function all(payload: unknown, event: { type: string; component: string }) { log.push(\`all \${event.component}:\${event.type}\`); }
-export function mutate(payload: { input: string }) { payload.input = 'mutated'; log.push('mutate'); }
+export function mutate(payload: { text: string }) { log.push('mutate'); payload.text = 'mutated'; }
 export function replied() { log.push('t replied'); }
-export function outputs(payload: { input: string }, event: { type: string }) { log.push(\`out \${event.type} \${payload.input}\`); }
+export function outputs(payload: { text: string }, event: { type: string }) { log.push(\`out \${event.type} \${payload.text}\`); }
 `,
     });
     const log: string[] = ((globalThis as { __hookLog?: string[] }).__hookLog = []);
     const { runtime, stdout } = await started(await current.load());
     try {
-      expect((await runtime.ask(undefined, 'abc')).text).toBe('ABC');
+      // An object input keeps its shape through the transform: { text } in, { text } out.
+      const result = await runtime.ask(undefined, { text: 'abc', user: 'ada' });
+      expect(result.text).toBe('ABC');
+      expect(result.replies[0]!.payload).toEqual({ text: 'ABC', user: 'ada' });
       expect(stdout()).toBe('ABC\n');
       await waitFor(() => log.length >= 3);
       await runtime.stop();
@@ -229,7 +231,9 @@ t = transform uppercase {
 `,
       'pipes.py': `
 def add_suffix(payload):
-    """Adds a suffix, the classic way."""
+    """Adds a suffix, the classic way: a dict keeps its shape."""
+    if not isinstance(payload, dict):
+        payload = {"input": payload}
     if payload.get("input") == "explode":
         raise ValueError("cannot take this")
     payload = payload.copy()
@@ -237,7 +241,7 @@ def add_suffix(payload):
     return payload
 
 def with_context(payload, context):
-    return {"input": payload["input"] + " in " + context["component"]}
+    return {"input": payload["input"] + " in " + context["component"], "extra": [1, 2]}
 `,
       'hooks.py': `
 def print_response(payload):

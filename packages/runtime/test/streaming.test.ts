@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createComponentRegistry, createInProcessTransport, defineComponent, textOf, type SessionEvent, type StreamChunk } from '../src/index.js';
+import { createComponentRegistry, createInProcessTransport, defineComponent, type SessionEvent, type StreamChunk } from '../src/index.js';
 import { project, started, waitFor, type Project } from './helpers.js';
 
 let current: Project | undefined;
@@ -17,10 +17,10 @@ async function until(events: AsyncIterable<SessionEvent>, type: string): Promise
   return seen;
 }
 
-describe('streaming', () => {
+describe.each(['in-process', 'bus'] as const)('streaming (%s transport)', (streams) => {
   it('streams a result chunk by chunk to the session and to an output that prints as it arrives', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\nt = transform echo { streaming = true }\nout = output console {}\n' });
-    const { runtime, stdout } = await started(await current.load());
+    const { runtime, stdout } = await started(await current.load(), { streams });
     try {
       const session = await runtime.session();
       const events = session.events();
@@ -29,7 +29,7 @@ describe('streaming', () => {
       expect(stdout()).toBe('one two three\n');
       const seen = await until(events, 'turn.completed');
       const chunks = seen.filter((event) => event.event_type === 'stream.chunk');
-      expect(chunks.map((event) => (event.payload as { data: string }).data)).toEqual(['one ', 'two ', 'three', '']);
+      expect(chunks.map((event) => (event.payload as { data: string | null }).data)).toEqual(['one ', 'two ', 'three', null]);
       expect(chunks.map((event) => event.chunk_index)).toEqual([0, 1, 2, 3]);
       expect(chunks.at(-1)!.is_final).toBe(true);
       expect(new Set(chunks.map((event) => event.stream_id)).size).toBe(1);
@@ -58,7 +58,7 @@ describe('streaming', () => {
       }),
       { replace: true },
     );
-    const { runtime, stdout } = await started(await current.load(), { registry });
+    const { runtime, stdout } = await started(await current.load(), { registry, streams });
     printed = stdout;
     try {
       expect((await runtime.ask(undefined, 'go')).text).toBe('first second');
@@ -72,14 +72,14 @@ describe('streaming', () => {
     current = await project({
       'main.ww': 'in = input cli {}\nt = transform echo { streaming = true, to = [u] }\nu = transform uppercase {}\nout = output console {}\n',
     });
-    const { runtime, stdout } = await started(await current.load());
+    const { runtime, stdout } = await started(await current.load(), { streams });
     try {
       const session = await runtime.session();
       const events = session.events();
       expect((await session.ask('quiet words here')).text).toBe('QUIET WORDS HERE');
       expect(stdout()).toBe('QUIET WORDS HERE\n');
       const chunks = (await until(events, 'turn.completed')).filter((event) => event.event_type === 'stream.chunk' && event.component_source === 'u');
-      expect(chunks.map((event) => (event.payload as { data: string }).data).join('')).toBe('QUIET WORDS HERE');
+      expect(chunks.map((event) => (event.payload as { data: string | null }).data ?? '').join('')).toBe('QUIET WORDS HERE');
     } finally {
       await runtime.stop();
     }
@@ -90,7 +90,7 @@ describe('streaming', () => {
       'main.ww': 'in = input cli {}\nt = transform echo { streaming = true, to = [u] }\nu = transform template { template = "[{{input}}]", pipes = ["p.ts::f"] }\n',
       'p.ts': 'export const f = (payload: unknown) => ({ input: String(payload) + "!" });\n',
     });
-    const { runtime } = await started(await current.load());
+    const { runtime } = await started(await current.load(), { streams });
     try {
       expect((await runtime.ask(undefined, 'a b c')).text).toBe('[a b c!]');
     } finally {
@@ -100,7 +100,7 @@ describe('streaming', () => {
 
   it('sends a streamed reply with no output back to the session, whole in the turn result', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\nt = transform uppercase { streaming = true }\n' });
-    const { runtime } = await started(await current.load());
+    const { runtime } = await started(await current.load(), { streams });
     try {
       const result = await runtime.ask(undefined, 'streamed reply');
       expect(result.text).toBe('STREAMED REPLY');
@@ -152,7 +152,7 @@ describe('streaming', () => {
         }),
         { replace: true },
       );
-    const { runtime } = await started(await current.load(), { registry });
+    const { runtime } = await started(await current.load(), { registry, streams });
     try {
       const result = await runtime.ask(undefined, 'go');
       expect(result.text).toBe('read enough');
@@ -165,12 +165,16 @@ describe('streaming', () => {
     }
   });
 
+});
+
+describe('in-process transport', () => {
   it('makes a reader see a producer failure as an error, not a silent end', async () => {
     const transport = createInProcessTransport({ highWaterMark: 4 });
-    const sink = transport.open('s1', 'reader');
-    const reader = transport.read('s1', 'reader');
-    await sink.write({ streamId: 's1', index: 0, data: 'a', dataType: 'text', isFinal: false });
-    sink.abort(new Error('producer crashed'));
+    const address = { sessionId: 's', streamId: 's1', source: 'p', target: 'reader' };
+    const sink = await transport.open(address);
+    const reader = await transport.read(address);
+    await sink.write('a');
+    await sink.abort(new Error('producer crashed'));
     const seen: StreamChunk[] = [];
     await expect(
       (async () => {
@@ -178,14 +182,14 @@ describe('streaming', () => {
       })(),
     ).rejects.toThrow('producer crashed');
     expect(seen.map((chunk) => chunk.data)).toEqual(['a']);
-    expect(() => transport.read('s1', 'reader')).toThrow(/already read/);
+    await expect(transport.read(address)).rejects.toThrow(/already read/);
   });
 
   it('fails a reader whose producer went silent after the idle timeout', async () => {
     const transport = createInProcessTransport({ idleTimeoutMs: 50 });
-    transport.open('s2', 'reader');
-    const reader = transport.read('s2', 'reader')[Symbol.asyncIterator]();
+    const address = { sessionId: 's', streamId: 's2', source: 'p', target: 'reader' };
+    await transport.open(address);
+    const reader = (await transport.read(address))[Symbol.asyncIterator]();
     await expect(reader.next()).rejects.toMatchObject({ code: 'WW_RUNTIME_STREAM' });
-    void textOf;
   });
 });

@@ -4,7 +4,7 @@
  * Runs over memory always, and over Redis, NATS and Kafka when WOODWORK_TEST_<NAME>_URL is set.
  *
  *   npm run bench                     (in packages/stream)
- *   BENCH_TOKENS=2000 BENCH_RATE=500 BENCH_FULL=20000 npm run bench
+ *   BENCH_TOKENS=2000 BENCH_RATE=500 BENCH_FULL=20000 BENCH_ADAPTERS=memory,redis npm run bench
  *
  * Producer and consumer each have their own bus connection, as two processes would.
  */
@@ -36,11 +36,15 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Waits until `when`, sleeping most of the way and spinning the last half millisecond. */
+/**
+ * Waits until about `when` with a timer, as a producer waiting on its LLM's socket would. Never
+ * spins: a busy-wait in the producer would hold up the consumer in the same process and be
+ * measured as latency.
+ */
 async function until(when: number): Promise<void> {
   const wait = when - performance.now();
-  if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait - 0.5));
-  while (performance.now() < when);
+  if (wait >= 1) await new Promise((resolve) => setTimeout(resolve, wait));
+  else await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** The bus alone, same pacing: what any stream over this adapter starts from. */
@@ -147,7 +151,9 @@ console.log(`@woodwork/stream benchmark — Node ${process.version}, ${TOKENS} c
 console.log('adapter  | p50 ms | p90 ms | p99 ms | max ms | chunks/s (full speed) | bus alone p50 / p99 ms');
 console.log('---------|--------|--------|--------|--------|-----------------------|-----------------------');
 const results: Result[] = [];
+const only = process.env.BENCH_ADAPTERS?.split(',');
 for (const [adapter, url] of targets) {
+  if (only && !only.includes(adapter)) continue;
   if (!url) {
     console.log(`${adapter.padEnd(8)} | skipped: WOODWORK_TEST_${adapter.toUpperCase()}_URL is not set`);
     continue;

@@ -3,8 +3,8 @@
  */
 import { WoodworkStreamError } from './errors.js';
 
-/** Either an async iterable or a web stream: what the helpers of this package read from. */
-export type ChunkSource<T> = AsyncIterable<T> | ReadableStream<T>;
+/** An async iterable, a web stream or a plain iterable (an array): what the helpers of this package read from. */
+export type ChunkSource<T> = AsyncIterable<T> | ReadableStream<T> | Iterable<T>;
 
 /** An iterator whose `return` cancels a web stream even while a read is pending. */
 export function iterate<T>(source: ChunkSource<T>): AsyncIterator<T> {
@@ -29,5 +29,12 @@ export function iterate<T>(source: ChunkSource<T>): AsyncIterator<T> {
   if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
     return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
   }
-  throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', 'expected an async iterable or a ReadableStream');
+  if (source !== null && typeof source === 'object' && Symbol.iterator in source) {
+    const iterator = (source as Iterable<T>)[Symbol.iterator]();
+    return {
+      next: async () => iterator.next(),
+      return: async (value?: unknown) => iterator.return?.(value as T) ?? { done: true, value: undefined },
+    };
+  }
+  throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', 'expected an async iterable, a ReadableStream or an iterable (not a string)');
 }

@@ -12,9 +12,10 @@ import { STREAM_EVENT } from './protocol.js';
 import type { StreamCancelPayload, StreamCreditPayload, StreamRef } from './protocol.js';
 import type { StreamHost } from './host.js';
 import { iterate } from './iterate.js';
+import type { ChunkSource } from './iterate.js';
 
-/** What `pipeFrom` reads: an AI SDK `textStream`, any async iterable or web stream of chunks. */
-export type StreamChunkSource = AsyncIterable<StreamChunkInput> | ReadableStream<StreamChunkInput>;
+/** What `pipeFrom` reads: an AI SDK `textStream`, any async iterable, web stream or array of chunks. */
+export type StreamChunkSource = ChunkSource<StreamChunkInput>;
 
 export interface PipeFromOptions {
   /** End the stream when the source is exhausted. Default true. */
@@ -54,8 +55,8 @@ export interface StreamProducer extends AsyncDisposable {
    */
   abort(reason?: unknown): Promise<void>;
   /**
-   * Sends every chunk of `source` (an AI SDK `streamText(...).textStream`, any async iterable
-   * or ReadableStream of strings, bytes or chunk objects), then ends the stream. When the stream
+   * Sends every chunk of `source` (an AI SDK `streamText(...).textStream`, any async iterable,
+   * ReadableStream or array of strings, bytes or chunk objects), then ends the stream. When the stream
    * is cancelled the source is cancelled too; when the source throws the stream is aborted with
    * that error, and the error is rethrown.
    */

@@ -330,10 +330,10 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
 
       // 1. Break out of for-await.
       const first = await producers.create({ sessionId: scope.session, target: 'output' });
-      const firstSending = sendForever(first);
+      const firstSending = rejection(sendForever(first)); // handled from the start
       let read = 0;
       for await (const _chunk of await consumers.open(first.ref)) if (++read === 3) break;
-      const cancelled = await rejection(firstSending);
+      const cancelled = await firstSending;
       expect(cancelled.code).toBe('WW_STREAM_CANCELLED');
       expect(cancelled.message).toContain('stopped reading');
       expect(first.signal.aborted).toBe(true);
@@ -343,12 +343,12 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
 
       // 2. ReadableStream.cancel(reason).
       const second = await producers.create({ sessionId: scope.session, target: 'output' });
-      const secondSending = sendForever(second);
+      const secondSending = rejection(sendForever(second)); // handled from the start
       const webReader = (await consumers.open(second.ref)).readable.getReader();
       await webReader.read();
       await webReader.read();
       await webReader.cancel('the user closed the tab');
-      const secondError = await rejection(secondSending);
+      const secondError = await secondSending;
       expect(secondError.code).toBe('WW_STREAM_CANCELLED');
       expect(secondError.message).toContain('the user closed the tab');
 
@@ -356,12 +356,12 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       const lostBus = await scope.bus();
       const lost = scope.manager(lostBus, 'output', { window: 4, heartbeatIntervalMs: 300 });
       const third = await producers.create({ sessionId: scope.session, target: 'output' });
-      const thirdSending = sendForever(third);
+      const thirdSending = rejection(sendForever(third)); // handled from the start
       const lostReader = await lost.open(third.ref);
       await lostReader.read();
       const disconnectedAt = Date.now();
       await lostBus.close();
-      const timedOut = await rejection(thirdSending);
+      const timedOut = await thirdSending;
       expect(timedOut.code).toBe('WW_STREAM_CONSUMER_TIMEOUT');
       expect(third.signal.aborted).toBe(true);
       expect(Date.now() - disconnectedAt).toBeLessThan(10_000);

@@ -3,6 +3,7 @@ import { createEmptyRegistry, type ComponentRegistry } from '../registry.js';
 import type { ComponentDefinition } from '../types.js';
 import { commandLineInput, consoleOutput } from './terminal-io.js';
 import { echoTransform, lowercaseTransform, templateTransform, uppercaseTransform } from './transform.js';
+import { apiInput, apiOutput } from '../gateway/component.js';
 
 /** Every component this package implements. */
 export const builtinComponents: readonly ComponentDefinition<any>[] = Object.freeze([
@@ -12,6 +13,8 @@ export const builtinComponents: readonly ComponentDefinition<any>[] = Object.fre
   templateTransform,
   commandLineInput,
   consoleOutput,
+  apiInput,
+  apiOutput,
 ]);
 
 /** A registry with the built-in components, ready for more: `createComponentRegistry().register(myLlm)`. */

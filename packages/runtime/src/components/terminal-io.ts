@@ -2,7 +2,7 @@
  * `input command_line` and `output console`: the terminal ends of a topology.
  *
  * - `input command_line` (alias `cli`) is where typed lines enter. It passes each line on as
- *   `input.received` (`{ input: "…" }`); the terminal itself (line editing, the prompt, Ctrl-C) is
+ *   `input.received` (the text as the payload); the terminal itself (line editing, the prompt, Ctrl-C) is
  *   driven by `runTerminal()` (terminal.ts), which `woodwork run` and `woodwork dev` call.
  * - `output console` (alias `cli`) prints each reply on the runtime's stdout, and a streamed reply
  *   chunk by chunk as it arrives.
@@ -13,9 +13,8 @@ import { textOf } from '../events.js';
 export const commandLineInput = defineComponent({
   kind: 'input',
   type: 'command_line',
-  create: () => ({
-    handle: (message) => (typeof message.payload === 'string' ? { input: message.payload } : message.payload),
-  }),
+  // No handle: each line passes on as it is, as `input.received`.
+  create: () => ({}),
 });
 
 export const consoleOutput = defineComponent({
@@ -28,7 +27,7 @@ export const consoleOutput = defineComponent({
         let wrote = false;
         let endsWithNewline = false;
         for await (const chunk of message.stream) {
-          const text = chunk.dataType === 'text' ? String(chunk.data) : chunk.dataType === 'json' ? JSON.stringify(chunk.data) : '';
+          const text = chunk.data_type === 'text' ? chunk.data : chunk.data_type === 'json' ? JSON.stringify(chunk.data) : '';
           if (text === '') continue;
           io.stdout.write(text);
           wrote = true;

@@ -19,15 +19,15 @@ async function respond(message: Message, context: HandlerContext, whole: TextFun
   if (!message.stream) return finish(context, message.payload, whole(message.text));
   if (!perChunk) {
     let text = '';
-    for await (const chunk of message.stream) if (typeof chunk.data === 'string') text += chunk.data;
+    for await (const chunk of message.stream) if (chunk.data_type === 'text') text += chunk.data;
     return finish(context, null, whole(text));
   }
   // Map each chunk as it arrives: the next component reads the result while it is still coming.
   const writer = context.stream();
   let first = true;
   for await (const chunk of message.stream) {
-    if (chunk.isFinal) break;
-    const text = typeof chunk.data === 'string' ? chunk.data : JSON.stringify(chunk.data);
+    if (chunk.data_type !== 'text' && chunk.data_type !== 'json') continue;
+    const text = chunk.data_type === 'text' ? chunk.data : JSON.stringify(chunk.data);
     await writer.write(first ? whole(text) : perChunk(text));
     first = false;
   }

@@ -34,6 +34,10 @@ class MemorySessionStore implements SessionStore {
   }
 
   async delete(id: string): Promise<boolean> {
+    return this.removeNow(id);
+  }
+
+  private removeNow(id: string): boolean {
     const existed = this.sessions.delete(id);
     if (existed) {
       const prefix = `${id}\u0000`;
@@ -48,7 +52,8 @@ class MemorySessionStore implements SessionStore {
       if (claimed.length >= limit) break;
       if (entry.info.expiresAt <= now) claimed.push(id);
     }
-    for (const id of claimed) await this.delete(id);
+    // Removed before the first await, so concurrent sweeps never claim the same session.
+    for (const id of claimed) this.removeNow(id);
     return claimed;
   }
 

@@ -150,7 +150,7 @@ export class KeyedDispatcher<Item> {
     this.#changed();
   }
 
-  /** Resolves at the next settlement or stop, or after `timeoutMs`. */
+  /** Resolves when all entries are acked, nothing is in flight any more, or on stop; else after `timeoutMs`. */
   waitForChange(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(finish, timeoutMs);
@@ -216,14 +216,15 @@ export class KeyedDispatcher<Item> {
         lane.shift();
         if (lane.length === 0) this.#lanes.delete(entry.key);
         else if (!this.#stopped) this.#ready.push(entry.key);
-        this.#changed();
         this.#pump();
+        // Waiters care about "all done" and "nothing in flight" (draining), not each ack.
+        if (this.#inFlight === 0 || this.done) this.#changed();
       },
       nak: (delayMs: number) => {
         if (!settle()) return;
         if (this.#stopped) {
           entry.state = 'abandoned';
-          this.#changed();
+          if (this.#inFlight === 0) this.#changed();
           return;
         }
         entry.state = 'delayed';
@@ -235,8 +236,8 @@ export class KeyedDispatcher<Item> {
           this.#pump();
         }, Math.max(0, delayMs));
         this.#timers.set(entry, timer);
-        this.#changed();
         this.#pump();
+        if (this.#inFlight === 0) this.#changed();
       },
     };
   }

@@ -31,7 +31,11 @@ export interface KafkaAdapterOptions {
    * `group.min.session.timeout.ms` (6 000 by default; the test broker allows 1 000).
    */
   readonly sessionTimeoutMs?: number;
-  /** Heartbeat period. Default a third of the session timeout, at most 3 000 ms (Kafka's advice). */
+  /**
+   * Heartbeat period. Default a third of the session timeout (Kafka's advice), at most 1 000 ms:
+   * members learn of a rebalance from a heartbeat, so this bounds how long a joining member
+   * waits for the others to notice it; a heartbeat a second per consumer costs nothing.
+   */
   readonly heartbeatIntervalMs?: number;
   /**
    * How long the broker waits for every member to rejoin during a rebalance; a member uses it to
@@ -202,7 +206,7 @@ export function groupTimings(
   ackTimeoutMs: number,
 ): { sessionTimeoutMs: number; heartbeatIntervalMs: number; rebalanceTimeoutMs: number } {
   const sessionTimeoutMs = options.sessionTimeoutMs ?? Math.max(ackTimeoutMs, 3_000);
-  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(100, Math.min(3_000, Math.floor(sessionTimeoutMs / 3)));
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(100, Math.min(1_000, Math.floor(sessionTimeoutMs / 3)));
   const rebalanceTimeoutMs = options.rebalanceTimeoutMs ?? Math.max(2 * ackTimeoutMs, 10_000);
   return { sessionTimeoutMs, heartbeatIntervalMs, rebalanceTimeoutMs };
 }

@@ -108,6 +108,8 @@ export class PartitionReader {
   private lastDeliverySequence = -1;
   /** The delivered consumer sequence the last scan saw. */
   private scannedDeliverySequence = 0;
+  /** Highest stream sequence delivered for the first time (delivery count 1) that we know of. */
+  private highestFirstDelivery = 0;
   private scanning: Promise<void> | undefined;
   private readonly intake: Incoming[] = [];
   /** key token → unresolved stream sequences, ascending. */
@@ -186,40 +188,46 @@ export class PartitionReader {
   }
 
   /**
-   * Stops reading the partition. `lost`: someone else owns it already, just stop. Otherwise stop
-   * deliveries (unsubscribing drops our pull requests on the server), wait for our subscriber to
-   * settle what it holds (not on `handoff`: a stuck handler is why we leave), then give back any
-   * delivery that was on its way to us when we unsubscribed, so the next owner gets it at once.
+   * Stops reading the partition and gives back what we hold, in an order that matters:
+   *   1. unsubscribe the pull inbox and flush: the server has our UNSUB, nothing more comes to us;
+   *   2. ask for consumer info: besides telling what was delivered, it makes the server drop our
+   *      now dead pull requests. (nats-server 2.9 loses a redelivery it pops for a waiting request
+   *      without interest until the ack wait runs out, so records must not be given back before.)
+   *   3. give back (nak) the records buffered here, and any delivery that was on the wire when we
+   *      unsubscribed (the consumer delivered more than we saw), so the next owner gets them now;
+   *   4. except on `handoff` (a stuck handler is why we leave) and `lost` (someone else owns it
+   *      already), wait until our subscriber has settled what it holds.
    */
   release(mode: ReleaseMode, settleTimeoutMs = Infinity): Promise<void> {
     if (this.releasing) return this.releasing;
     this.releaseMode = mode;
-    const wasScanning = this.scanning !== undefined || this.state === 'starting';
+    const scanned = this.state === 'active' && this.scanning === undefined;
     this.state = 'draining';
+    const giveBack: string[] = [];
     for (const held of [...this.held.values()]) {
       if (held.withUser) continue;
       this.held.delete(held.streamSequence);
       this.givenBack.set(held.streamSequence, Date.now());
-      this.send(held.reply, '-NAK');
+      giveBack.push(held.reply);
     }
-    for (const incoming of this.intake.splice(0)) this.send(incoming.message.reply!, '-NAK');
+    for (const incoming of this.intake.splice(0)) giveBack.push(incoming.message.reply!);
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.pulls.length = 0;
     this.outstanding = 0;
     this.stopFloorPolling();
-    if (mode === 'lost') {
-      this.state = 'closed';
-      this.releasing = Promise.resolve();
-      return this.releasing;
-    }
     this.releasing = (async () => {
       try {
         await this.host.nc.flush();
-        if (mode !== 'handoff') await this.untilSettled(settleTimeoutMs);
-        if (!wasScanning) await this.giveBackLost();
+        const info = await this.host.jsm.consumers.info(this.host.stream, this.consumer);
+        for (const reply of giveBack.splice(0)) this.send(reply, '-NAK');
+        if (mode !== 'lost' && scanned && info.delivered.consumer_seq > this.lastDeliverySequence) {
+          await this.giveBackLost(info.ack_floor.stream_seq, info.delivered.stream_seq, info.delivered.consumer_seq);
+        }
+        if (mode === 'rebalance' || mode === 'leave') await this.untilSettled(settleTimeoutMs);
       } catch (error) {
-        // Disconnected while leaving: what we could not give back returns after the ack wait.
+        // Disconnected while leaving: give back what we can; the rest returns after the ack wait.
+        for (const reply of giveBack) this.send(reply, '-NAK');
         this.host.reportError(error);
       } finally {
         this.state = 'closed';
@@ -286,6 +294,15 @@ export class PartitionReader {
       existing.deliveryCount = info.deliveryCount;
       existing.touchedAt = now;
       return;
+    }
+    if (info.deliveryCount === 1) {
+      if (streamSequence <= this.highestFirstDelivery && !this.keyOf.has(streamSequence)) {
+        // nats-server 2.9 can step its cursor back after failing to deliver a redelivery and then
+        // send an already acknowledged record again as new: acknowledge it away, never hand it out.
+        this.send(message.reply!, '+ACK');
+        return;
+      }
+      this.highestFirstDelivery = Math.max(this.highestFirstDelivery, streamSequence);
     }
     const keyToken = subjectKeyToken(message.subject);
     this.foreign.delete(streamSequence);
@@ -519,6 +536,7 @@ export class PartitionReader {
     }
     this.pruneBelow(floor);
     this.scannedDeliverySequence = info.delivered.consumer_seq;
+    this.highestFirstDelivery = Math.max(this.highestFirstDelivery, end);
     this.lastDeliverySequence = Math.max(this.lastDeliverySequence, info.delivered.consumer_seq);
     if (this.foreign.size > 0) this.startFloorPolling();
   }
@@ -579,18 +597,17 @@ export class PartitionReader {
   }
 
   /**
-   * After we unsubscribed: if the consumer delivered more than we saw, those deliveries were on
-   * the wire when our interest went away. They are ours and pending; give them back now (keeping
-   * the delay of any we had given back with one) instead of leaving them to the ack wait.
+   * Deliveries that were on the wire when our interest went away are ours and pending: give them
+   * back now (keeping the delay of any we had given back with one) instead of leaving them to the
+   * ack wait. They are found by reading the partition's unacknowledged range; records we do not
+   * hold and did not learn from a scan are exactly those.
    */
-  private async giveBackLost(): Promise<void> {
-    const info = await this.host.jsm.consumers.info(this.host.stream, this.consumer);
-    if (info.delivered.consumer_seq <= this.lastDeliverySequence) return;
+  private async giveBackLost(floor: number, end: number, deliverySequence: number): Promise<void> {
     const now = Date.now();
     for await (const message of readStream(this.host.js, this.host.stream, {
       filter: this.filter,
-      fromSequence: info.ack_floor.stream_seq + 1,
-      toSequence: info.delivered.stream_seq,
+      fromSequence: floor + 1,
+      toSequence: end,
       headersOnly: true,
       expiresMs: this.host.requestTimeoutMs,
     })) {
@@ -598,7 +615,7 @@ export class PartitionReader {
       if (this.foreign.has(sequence) || this.held.get(sequence)?.withUser) continue;
       const delay = Math.max(0, (this.givenBack.get(sequence) ?? 0) - now);
       this.send(
-        syntheticAckSubject(this.host.stream, this.consumer, sequence, info.delivered.consumer_seq),
+        syntheticAckSubject(this.host.stream, this.consumer, sequence, deliverySequence),
         delay > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delay) })}` : '-NAK',
       );
     }

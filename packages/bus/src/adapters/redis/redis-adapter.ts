@@ -103,7 +103,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
       ...this.options.redisOptions,
       lazyConnect: true,
       // Concurrent publishes and acks in one tick leave in one write.
-      enableAutoPipelining: process.env.WW_AP !== '0',
+      enableAutoPipelining: true,
       // Queued and unanswered commands are resent after a reconnect (a publish either lands —
       // maybe twice, removed by message_id — or rejects after this many attempts).
       maxRetriesPerRequest: this.options.maxRetriesPerRequest,
@@ -413,14 +413,14 @@ export class RedisBusAdapter implements BusAdapterV1 {
   // ---------------------------------------------------------------------------------------------
   // trimming
 
-  private async trimAll(): Promise<void> {
-    if (this.closed || this.command === undefined) return;
+  private async trimAll(closing = false): Promise<void> {
+    if ((this.closed && !closing) || this.command === undefined) return;
     for (const topic of this.trimTopics) {
       try {
         const keys = this.keys(topic);
         // One process trims a topic per interval; the others find the lock taken.
         const locked = await this.command.set(keys.trimLock, this.trimToken, 'PX', this.options.trimIntervalMs, 'NX');
-        if (locked === 'OK') await this.trim(topic);
+        if (locked === 'OK') await this.trimWith(this.scripts!, topic);
       } catch {
         // Next interval. Trimming late only costs memory.
       }
@@ -433,7 +433,10 @@ export class RedisBusAdapter implements BusAdapterV1 {
    * Resolves to how many entries were removed.
    */
   async trim(topic: string): Promise<number> {
-    const { scripts } = await this.ready();
+    return this.trimWith((await this.ready()).scripts, topic);
+  }
+
+  private async trimWith(scripts: Scripts, topic: string): Promise<number> {
     const partitions = await this.partitionsOf(topic, false);
     if (partitions === undefined) return 0;
     const keys = this.keys(topic);
@@ -480,6 +483,8 @@ export class RedisBusAdapter implements BusAdapterV1 {
     this.subscriptions.clear();
     if (this.trimTimer !== undefined) clearInterval(this.trimTimer);
     await Promise.allSettled([...this.publishing]);
+    // A short-lived process (a CLI run, a job) would otherwise never trim what it wrote.
+    await withTimeout(this.trimAll(true), 2_000, 'trim on close').catch(() => {});
     await this.connecting?.catch(() => {});
     const command = this.command;
     if (command !== undefined) {

@@ -89,7 +89,6 @@ class RedisDelivery implements AdapterDelivery {
   settled = false;
   readonly record: WireRecord;
   readonly deliveryCount: number;
-  readonly position: string;
 
   constructor(
     private readonly subscription: RedisSubscription,
@@ -97,7 +96,10 @@ class RedisDelivery implements AdapterDelivery {
   ) {
     this.record = entry.record;
     this.deliveryCount = entry.deliveryCount;
-    this.position = formatPosition(entry.partition, entry.id);
+  }
+
+  get position(): string {
+    return formatPosition(this.entry.partition, this.entry.id);
   }
 
   ack(): Promise<void> {
@@ -116,9 +118,9 @@ class RedisDelivery implements AdapterDelivery {
 /** An entry as XREADGROUP/XCLAIM/XRANGE return it with Buffer replies: [id, [field, value, …]]. */
 type RawEntry = [Buffer, Buffer[] | null];
 
-const FIELD_ENVELOPE = 'envelope';
-const FIELD_MESSAGE_ID = 'message_id';
-const FIELD_SESSION_ID = 'session_id';
+const FIELD_ENVELOPE = Buffer.from('envelope');
+const FIELD_MESSAGE_ID = Buffer.from('message_id');
+const FIELD_SESSION_ID = Buffer.from('session_id');
 
 /** Turns stream fields into a record. Entries written by other tools may lack our fields. */
 export function recordFromFields(fields: readonly Buffer[], partition: number, id: string): WireRecord {
@@ -126,10 +128,11 @@ export function recordFromFields(fields: readonly Buffer[], partition: number, i
   let messageId: string | undefined;
   let key: string | undefined;
   for (let index = 0; index + 1 < fields.length; index += 2) {
-    const name = fields[index]!.toString('latin1');
-    if (name === FIELD_ENVELOPE) body = fields[index + 1]!;
-    else if (name === FIELD_MESSAGE_ID) messageId = fields[index + 1]!.toString();
-    else if (name === FIELD_SESSION_ID) key = fields[index + 1]!.toString();
+    // Compared as bytes: no string per field name on the hot path.
+    const name = fields[index]!;
+    if (name.equals(FIELD_ENVELOPE)) body = fields[index + 1]!;
+    else if (name.equals(FIELD_MESSAGE_ID)) messageId = fields[index + 1]!.toString();
+    else if (name.equals(FIELD_SESSION_ID)) key = fields[index + 1]!.toString();
   }
   if (body === undefined) {
     // Not written by a Woodwork producer: deliver what there is, so the wrapper dead-letters it
@@ -180,6 +183,8 @@ export class RedisSubscription implements AdapterSubscription {
   private delivered = 0;
   /** Entries held at most (buffered + handed out): the read-ahead bound. */
   private readonly capacity: number;
+  /** Free room below which the next read waits. */
+  private readonly lowWater: number;
   private readonly margin: number;
   private closing = false;
   private closePromise: Promise<void> | undefined;
@@ -201,6 +206,7 @@ export class RedisSubscription implements AdapterSubscription {
     private readonly request: AdapterSubscribeRequest,
   ) {
     this.capacity = Math.max(2, request.maxInFlight * 2);
+    this.lowWater = Math.max(1, Math.floor(this.capacity / 2));
     // A read may block only while the lease has at least this much time left after it.
     this.margin = Math.max(50, Math.round(context.leaseMs / 10));
     for (let partition = 0; partition < context.partitions; partition++) {
@@ -516,10 +522,10 @@ export class RedisSubscription implements AdapterSubscription {
           ...(claimIdle.length > 0 ? await this.claim(stream, ackTimeout, claimIdle) : []),
         ];
         if (this.owned.get(partition) !== part) {
-          // Lost it while claiming: hand them straight back.
+          // Lost it while claiming: hand them straight back, never started.
           const ids = claimed.map(([id]) => id.toString());
           if (ids.length > 0) {
-            await this.context.scripts.run('wwGiveBack', [stream], [this.group, this.me, HANDOVER_CONSUMER, '0', ...ids]).catch(() => {});
+            await this.context.scripts.run('wwGiveBack', [stream], [this.group, this.me, HANDOVER_CONSUMER, '1', ...ids]).catch(() => {});
           }
           return;
         }
@@ -664,30 +670,41 @@ export class RedisSubscription implements AdapterSubscription {
 
   private async touch(entry: HeldEntry): Promise<void> {
     let count: unknown;
+    let failed = false;
     try {
       count = await this.context.scripts.run('wwRetake', [this.context.keys.stream(entry.partition)], [this.group, this.me, entry.id, 'touch']);
     } catch {
-      count = null;
+      failed = true;
     }
     this.delivered--;
     if (entry.state !== 'touching') return;
-    if (typeof count !== 'number') {
-      // Not ours any more (or unreachable): whoever holds it now delivers it.
+    if (!failed && typeof count !== 'number') {
+      // Another member holds it now: it delivers it, and the session waits for it here.
+      this.blockOn(entry);
       this.finish(entry);
-    } else if (!this.closing && now() < this.readableUntil(entry.partition)) {
+    } else if (!failed && !this.closing && now() < this.readableUntil(entry.partition)) {
       this.hand(entry);
     } else if (this.keeps(entry.partition)) {
-      // Ours, but not deliverable this instant (lease renewal due): back to the front of its lane.
+      // Ours, but not deliverable this instant (lease renewal due, or Redis away): back to the
+      // front of its lane, its session still closed behind it.
       entry.state = 'buffered';
-      entry.heldSince = now();
+      if (!failed) entry.heldSince = now();
       entry.lane.active = undefined;
       entry.lane.queue.unshift(entry);
       this.consider(entry.lane);
-      this.pump();
+      if (!failed) this.pump();
     } else {
       await this.handOver(entry.partition, [entry], true);
       this.finish(entry);
     }
+  }
+
+  /** Holds `entry`'s session back until the entry, now with another member, is settled there. */
+  private blockOn(entry: HeldEntry): void {
+    const part = this.owned.get(entry.partition);
+    if (part === undefined || part.blockers.has(entry.id)) return;
+    part.blockers.set(entry.id, entry.lane);
+    entry.lane.blockers++;
   }
 
   private hand(entry: HeldEntry): void {
@@ -825,7 +842,9 @@ export class RedisSubscription implements AdapterSubscription {
       return;
     }
     if (typeof count !== 'number') {
-      this.finish(entry); // taken over by another owner, who delivers it
+      // Taken over by another member, who delivers it; the session waits for it here.
+      this.blockOn(entry);
+      this.finish(entry);
       return;
     }
     entry.deliveryCount = count;
@@ -909,12 +928,15 @@ export class RedisSubscription implements AdapterSubscription {
         }
       }
       const room = this.capacity - this.tracked.size;
-      if (partitions.length === 0 || room <= 0) {
+      // Read again once half the read-ahead has drained (the other half keeps handlers busy
+      // meanwhile): one XREADGROUP per many entries instead of one per freed slot.
+      if (partitions.length === 0 || room < this.lowWater) {
         await this.sleep(this.context.blockMs);
         continue;
       }
       const block = Math.floor(Math.min(this.context.blockMs, until - time));
-      const count = Math.max(1, Math.floor(room / partitions.length));
+      // COUNT is per stream: at most room + partitions - 1 entries in all.
+      const count = Math.ceil(room / partitions.length);
       const streams = partitions.map((partition) => this.context.keys.stream(partition));
       const read = this.readOnce(blocking, streams, count, block);
       this.reading = read;

@@ -1,0 +1,14 @@
+import { loadTopology } from '@woodwork/parser';
+import { createRuntime } from '@woodwork/runtime';
+import { createRedisHostRegistry } from '@woodwork/runtime/distributed';
+const ns = process.env.NS!;
+const { resolved } = await loadTopology('/tmp/ww-smoke/main.ww', { mode: 'run' });
+const rt = createRuntime(resolved!, { bus: 'redis://127.0.0.1:6390', sessions: { redis: 'redis://127.0.0.1:6390' }, namespace: ns, components: [] });
+await rt.start();
+const t0 = Date.now();
+const r = await rt.ask(undefined, 'hello world', { timeoutMs: 20000 });
+console.log(Date.now() - t0, 'ms', r.ok, r.text, r.replies.map((e) => e.component_source));
+const reg = await createRedisHostRegistry({ url: 'redis://127.0.0.1:6390', namespace: ns });
+console.log(JSON.stringify(await reg.list(), null, 1).slice(0, 800));
+await reg.close();
+await rt.stop();

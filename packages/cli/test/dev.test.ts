@@ -1,0 +1,81 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCli, type CliChild } from './child.js';
+
+let child: CliChild | undefined;
+afterEach(() => {
+  if (child && child.process.exitCode === null) child.process.kill('SIGKILL');
+  child = undefined;
+});
+
+async function project(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-dev-'));
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text);
+  return dir;
+}
+
+describe('woodwork dev (child process)', () => {
+  it('applies an edited pipe without a restart, keeps a broken edit out, and exits at the end of input', async () => {
+    const dir = await project({
+      'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["pipes.ts::decorate"] }\nout = output console {}\n',
+      'pipes.ts': 'export const decorate = (text: string) => `v1:${text}`;\n',
+    });
+    child = spawnCli(['dev'], { cwd: dir });
+    const ready = await child.waitFor(/ready in (\d+) ms/);
+    expect(Number(ready[1])).toBeGreaterThan(0);
+    child.write('hello\n');
+    await child.waitFor(/^v1:hello$/m);
+
+    let mark = child.output().length;
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => `v2:${text}`;\n');
+    await child.waitFor(/reloaded in \d+ ms \(pipes\.ts\): restarted t/, { from: mark });
+    child.write('hello\n');
+    await child.waitFor(/^v2:hello$/m, { from: mark });
+
+    mark = child.output().length;
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => {\n');
+    await child.waitFor(/reload failed; still running the previous version/, { from: mark });
+    expect(child.output().slice(mark)).toMatch(/main\.ww:2:\d+: error WW_RUNTIME_MODULE_LOAD/);
+    child.write('still\n');
+    await child.waitFor(/^v2:still$/m, { from: mark });
+
+    mark = child.output().length;
+    await writeFile(path.join(dir, 'main.ww'), 'in = input cli {}\nt = transform uppercase { pipes = ["pipes.ts::decorate"] }\nout = output console {}\n');
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => `v3:${text}`;\n');
+    await child.waitFor(/reloaded in \d+ ms/, { from: mark });
+    child.write('last\n');
+    await child.waitFor(/^V3:LAST$/m, { from: mark });
+
+    child.end();
+    expect(await child.exited).toBe(0);
+  });
+
+  it('exits 1 with the diagnostics when the file does not load', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echoo {}\n' });
+    child = spawnCli(['dev'], { cwd: dir });
+    expect(await child.exited).toBe(1);
+    expect(child.output()).toMatch(/main\.ww:2:\d+: error WW202/);
+    expect(child.output()).not.toMatch(/ready in/);
+  });
+});
+
+describe('woodwork run in a terminal (pseudo-terminal)', () => {
+  it('prompts, edits the line, prints the reply, and ends cleanly on Ctrl-C', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nshout = transform uppercase {}\nout = output console {}\n' });
+    child = spawnCli(['run'], { cwd: dir, pty: true });
+    // The prompt is `> ` followed by readline's cursor positioning.
+    await child.waitFor(/Type a message; Ctrl-C to quit\.[\s\S]*> /);
+    // Line editing: "ellx", backspace, "o", Ctrl-A (start of line), "h" makes "hello".
+    child.write('ellx');
+    child.write('\u007f');
+    child.write('o\u0001h\r');
+    await child.waitFor(/HELLO\r?\n[\s\S]*> /);
+    child.write('again\r');
+    await child.waitFor(/AGAIN\r?\n[\s\S]*> /);
+    child.write('\u0003');
+    expect(await child.exited).toBe(0);
+    expect(child.output()).not.toMatch(/Error|at .*:\d+:\d+/);
+  });
+});

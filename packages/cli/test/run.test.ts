@@ -1,0 +1,110 @@
+import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/main.js';
+
+async function project(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-run-'));
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), text);
+  }
+  return dir;
+}
+
+/** Runs the CLI in-process with captured output and the given stdin (never the test's own). */
+async function cli(argv: string[], options: { cwd: string; stdin?: string; env?: NodeJS.ProcessEnv }) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const stdin = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  stdin.end(options.stdin ?? '');
+  const code = await main(argv, { stdout, stderr, stdin, env: options.env ?? { PATH: process.env.PATH }, cwd: options.cwd } as never);
+  return { code, stdout: out, stderr: err };
+}
+
+const echo = 'in = input cli {}\nshout = transform uppercase {}\nout = output console {}\n';
+
+describe('woodwork run', () => {
+  it('prints the reply to --input and exits 0', async () => {
+    const dir = await project({ 'main.ww': echo });
+    const result = await cli(['run', '--input', 'hello'], { cwd: dir });
+    expect(result).toMatchObject({ code: 0, stdout: 'HELLO\n', stderr: '' });
+  });
+
+  it('takes --input more than once, one turn each, in one session', async () => {
+    const dir = await project({ 'main.ww': echo });
+    const result = await cli(['run', 'main.ww', '-i', 'one', '-i', 'two'], { cwd: dir });
+    expect(result).toMatchObject({ code: 0, stdout: 'ONE\nTWO\n' });
+  });
+
+  it('sends each piped stdin line as a message', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echo { prefix = "> " }\n' });
+    const result = await cli(['run', dir], { cwd: tmpdir(), stdin: 'first\nsecond\n' });
+    expect(result).toMatchObject({ code: 0, stdout: '> first\n> second\n' });
+  });
+
+  it('lists every missing environment variable at once, like validate, and exits 1', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echo {\n  prefix = "${FIRST}${SECOND}"\n}\n' });
+    const result = await cli(['run', '--input', 'x'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/main\.ww:3:\d+: error WW301: environment variable `FIRST` is not set/);
+    expect(result.stderr).toMatch(/main\.ww:3:\d+: error WW301: environment variable `SECOND` is not set/);
+    expect(result.stderr).toMatch(/nothing was started/);
+    expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
+    expect(result.stdout).toBe('');
+  });
+
+  it('prints a bad module like a diagnostic, with its place and a code frame, and exits 1', async () => {
+    const dir = await project({
+      'main.ww': 'in = input cli {}\nt = transform echo {\n  pipes = ["p.ts::shoutt"]\n}\n',
+      'p.ts': 'export const shout = (x: unknown) => x;\n',
+    });
+    const result = await cli(['run', '--input', 'x'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^main\.ww:3:12: error WW_RUNTIME_EXPORT_NOT_FOUND: pipe `p\.ts::shoutt` of component `t`: p\.ts has no function `shoutt`/m);
+    expect(result.stderr).toMatch(/3 \|\s+pipes = \["p\.ts::shoutt"\]/);
+    expect(result.stderr).toMatch(/\^/);
+    expect(result.stderr).toMatch(/hint: did you mean `shout`\?/);
+    expect(result.stderr).toMatch(/could not start/);
+    expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
+  });
+
+  it('names a component it cannot run and exits 1', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nbrain = llm openai { model = "gpt-4o-mini" }\nout = output cli {}\n' });
+    const result = await cli(['run', '--input', 'x'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/main\.ww:2:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `brain` is `llm openai`, which has no implementation in this runtime/);
+  });
+
+  it('exits 1 when a turn fails, printing the failure', async () => {
+    const dir = await project({
+      'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["p.ts::fail"] }\n',
+      'p.ts': "export const fail = () => { throw new Error('nope'); };\n",
+    });
+    const result = await cli(['run', '--input', 'x'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('error pipe `p.ts::fail` of component `t` failed: nope (main.ww:2:31)\n  hint: fix p.ts; the message was not processed\n');
+  });
+
+  it('runs the project `woodwork init` writes, with no API key', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-init-'));
+    expect((await cli(['init', dir], { cwd: dir })).code).toBe(0);
+    const result = await cli(['run', '--input', '  world  '], { cwd: dir });
+    expect(result).toMatchObject({ code: 0, stdout: 'Hello, world!\n' });
+  });
+
+  it('shows run and dev in help', async () => {
+    const result = await cli(['--help'], { cwd: tmpdir() });
+    expect(result.stdout).toMatch(/run \[options\] \[file\]/);
+    expect(result.stdout).toMatch(/dev \[options\] \[file\]/);
+    const run = await cli(['run', '--help'], { cwd: tmpdir() });
+    expect(run.stdout).toMatch(/--input <text>/);
+    expect(run.stdout).toMatch(/--bus <url>/);
+  });
+});

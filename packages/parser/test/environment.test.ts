@@ -1,0 +1,181 @@
+// Environment references: `.env` reading, resolution with every missing variable reported at once,
+// and loadTopology() end to end on real files.
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDotenv } from '../src/dotenv.js';
+import { loadTopology, resolveEnv, WoodworkParserError } from '../src/index.js';
+import { check } from './support.js';
+
+describe('.env files', () => {
+  it('reads KEY=value, export, quotes, escapes, comments and multi-line quoted values', () => {
+    const text = [
+      '# a comment',
+      'PLAIN=value',
+      'export EXPORTED = spaced value  # trailing comment',
+      'EMPTY=',
+      'DOUBLE="line\\none \\"quoted\\""',
+      "SINGLE='kept \\n as is'",
+      'MULTI="first',
+      'second"',
+      'HASH=a#b',
+      '',
+    ].join('\n');
+    const { values, diagnostics } = parseDotenv(text, '.env');
+    expect(diagnostics).toEqual([]);
+    expect(values).toEqual({
+      PLAIN: 'value',
+      EXPORTED: 'spaced value',
+      EMPTY: '',
+      DOUBLE: 'line\none "quoted"',
+      SINGLE: 'kept \\n as is',
+      MULTI: 'first\nsecond',
+      HASH: 'a#b',
+    });
+  });
+
+  it('warns (WW304) about a line it cannot read and carries on', () => {
+    const { values, diagnostics } = parseDotenv('GOOD=1\nthis is not a variable\nBAD="open\nNEXT=2\n', '/p/.env');
+    expect(diagnostics.map((d) => `${d.code} ${d.severity} ${d.line}:${d.column}`)).toEqual(['WW304 warning 2:1', 'WW304 warning 3:5']);
+    expect(values).toEqual({ GOOD: '1', NEXT: '2' });
+  });
+});
+
+describe('resolveEnv', () => {
+  const source = `a = claude {
+  api_key: $API_KEY
+  base_url: "\${HOST:-localhost}:\${PORT}"
+}
+i = input api { port: \${PORT}, auth = { token = $API_KEY } }
+b = redis { url: \${REDIS_URL:-redis://127.0.0.1:6379} }
+`;
+  const { topology, diagnostics } = check(source);
+
+  it('keeps references in the topology and resolves a copy, converting to the expected type', () => {
+    expect(diagnostics).toEqual([]);
+    const { resolved, diagnostics: problems } = resolveEnv(topology, { env: { API_KEY: 'sk-1', PORT: '8081' }, mode: 'run' });
+    expect(problems).toEqual([]);
+    expect(resolved?.components[0]?.config).toMatchObject({ api_key: 'sk-1', base_url: 'localhost:8081' });
+    expect(resolved?.components[1]?.config).toMatchObject({ port: 8081, auth: { token: 'sk-1' } });
+    expect(resolved?.bus?.url).toBe('redis://127.0.0.1:6379');
+    expect(topology.components[0]?.config.api_key).toEqual({ $env: 'API_KEY' });
+  });
+
+  it('reports every missing variable at once, with every place it is used, as errors when running', () => {
+    const { resolved, diagnostics: problems } = resolveEnv(topology, { env: {}, mode: 'run' });
+    expect(resolved).toBeUndefined();
+    expect(problems.map((d) => `${d.code} ${d.severity} ${d.line}:${d.column} ${d.message}`)).toEqual([
+      'WW301 error 2:12 environment variable `API_KEY` is not set (used 2 times)',
+      'WW301 error 3:33 environment variable `PORT` is not set (used 2 times)',
+    ]);
+    expect(problems[0]?.related).toEqual([{ message: '`API_KEY` is also used here', file: 'main.ww', line: 5, column: 49 }]);
+    expect(problems[1]?.related?.[0]).toMatchObject({ line: 5, column: 23 });
+  });
+
+  it('reports missing variables as warnings when validating', () => {
+    const { diagnostics: problems } = resolveEnv(topology, { env: {}, mode: 'validate' });
+    expect(problems.map((d) => d.severity)).toEqual(['warning', 'warning']);
+  });
+
+  it('uses a default when the variable is unset or empty, and an empty value when set empty without one', () => {
+    const { resolved } = resolveEnv(topology, { env: { API_KEY: '', PORT: '1', HOST: '' }, mode: 'run' });
+    expect(resolved?.components[0]?.config).toMatchObject({ api_key: '', base_url: 'localhost:1' });
+  });
+
+  it('WW305: a value that does not convert to what the key expects', () => {
+    const { resolved, diagnostics: problems } = resolveEnv(topology, { env: { API_KEY: 'k', PORT: 'eighty' }, mode: 'run' });
+    expect(resolved).toBeUndefined();
+    expect(problems).toMatchObject([{ code: 'WW305', severity: 'error', line: 5, column: 23, message: 'expected a number from the environment, found "eighty"' }]);
+  });
+
+  it('throws a WoodworkParserError for a call without a mode (a programmer mistake)', () => {
+    expect(() => resolveEnv(topology, { env: {} } as never)).toThrow(WoodworkParserError);
+  });
+});
+
+describe('loadTopology', () => {
+  let root: string;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'ww-load-'));
+  });
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  async function project(name: string, files: Record<string, string>): Promise<string> {
+    const folder = path.join(root, name);
+    await mkdir(folder, { recursive: true });
+    for (const [file, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(folder, file)), { recursive: true });
+      await writeFile(path.join(folder, file), content);
+    }
+    return path.join(folder, 'main.ww');
+  }
+
+  const main = 'a = claude { api_key: $KEY, pipes: ["pipes.ts::enhance"] }\ni = input cli {}\n';
+
+  it('reads .env beside the file, lets the given environment win, and resolves', async () => {
+    const file = await project('ok', { 'main.ww': main, '.env': 'KEY=from-dotenv\nOTHER=x\n', 'pipes.ts': 'export const enhance = (m) => m;\n' });
+    const fromDotenv = await loadTopology(file, { mode: 'run', env: {} });
+    expect(fromDotenv.diagnostics).toEqual([]);
+    expect(fromDotenv.resolved?.components[0]?.config.api_key).toBe('from-dotenv');
+    expect(fromDotenv.topology?.components[0]?.config.api_key).toEqual({ $env: 'KEY' });
+    expect(Object.keys(fromDotenv.sources)).toEqual([file, path.join(path.dirname(file), '.env')]);
+
+    const fromProcess = await loadTopology(file, { mode: 'run', env: { KEY: 'from-process' } });
+    expect(fromProcess.resolved?.components[0]?.config.api_key).toBe('from-process');
+  });
+
+  it('uses process.env when no environment is given', async () => {
+    const file = await project('process-env', { 'main.ww': 'a = claude { api_key: $WW_TEST_KEY }\n' });
+    process.env.WW_TEST_KEY = 'from-process-env';
+    try {
+      const result = await loadTopology(file, { mode: 'run' });
+      expect(result.resolved?.components[0]?.config.api_key).toBe('from-process-env');
+    } finally {
+      delete process.env.WW_TEST_KEY;
+    }
+  });
+
+  it('reports a missing variable as a warning when validating, with the topology still returned', async () => {
+    const file = await project('no-env', { 'main.ww': main, 'pipes.ts': '' });
+    const validated = await loadTopology(file, { mode: 'validate', env: {} });
+    expect(validated.diagnostics.map((d) => `${d.code} ${d.severity}`)).toEqual(['WW301 warning']);
+    expect(validated.topology).toBeDefined();
+    expect(validated.resolved).toBeUndefined();
+    const run = await loadTopology(file, { mode: 'run', env: {} });
+    expect(run.diagnostics.map((d) => `${d.code} ${d.severity}`)).toEqual(['WW301 error']);
+    expect(run.topology).toBeDefined();
+  });
+
+  it('WW303: a pipe, hook or module file that does not exist', async () => {
+    const file = await project('missing-module', { 'main.ww': main + 't = api functions { path: "tools/f.ts" }\n', '.env': 'KEY=1\n' });
+    const result = await loadTopology(file, { mode: 'validate', env: {} });
+    expect(result.diagnostics.map((d) => `${d.code} ${d.line}:${d.column}`)).toEqual(['WW303 1:37', 'WW303 3:27']);
+    expect(result.topology).toBeUndefined();
+  });
+
+  it('WW302: a missing file or a folder is a diagnostic, not an exception', async () => {
+    const missing = await loadTopology(path.join(root, 'nowhere', 'main.ww'), { mode: 'validate', env: {} });
+    expect(missing).toMatchObject({ source: '', diagnostics: [{ code: 'WW302', line: 1, column: 1 }] });
+    expect(missing.diagnostics[0]?.message).toContain('does not exist');
+    const folder = await loadTopology(root, { mode: 'validate', env: {} });
+    expect(folder.diagnostics[0]?.message).toContain('is a folder');
+  });
+
+  it('returns every diagnostic of the .ww and .env files, sorted, with no topology when there are errors', async () => {
+    const file = await project('broken', { 'main.ww': 'a = claude { model: 1 }\nb = lm x {}\n', '.env': 'not a line\n' });
+    const result = await loadTopology(file, { mode: 'validate', env: {} });
+    expect(result.diagnostics.map((d) => `${path.basename(d.file)} ${d.code}`)).toEqual(['main.ww WW209', 'main.ww WW201', '.env WW304']);
+    expect(result.topology).toBeUndefined();
+    expect(result.source).toContain('a = claude');
+  });
+
+  it('throws a WoodworkParserError only for programmer mistakes', async () => {
+    await expect(loadTopology('', { mode: 'run' })).rejects.toSatisfy(WoodworkParserError.isInstance);
+    await expect(loadTopology('x.ww', { mode: 'later' } as never)).rejects.toThrow(/mode/);
+  });
+});

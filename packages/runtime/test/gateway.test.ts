@@ -1,0 +1,549 @@
+/**
+ * The API gateway (`input api`) end to end: a real runtime, a real server on 127.0.0.1 port 0, a
+ * real HTTP client (fetch), a real WebSocket client (ws) and the official `openai` client.
+ */
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  createApiInput,
+  createComponentRegistry,
+  defineComponent,
+  startGateway,
+  type ApiInputOptions,
+  type ComponentRegistry,
+  type Gateway,
+  type GatewayServerFrame,
+  type Runtime,
+  type SessionEvent,
+} from '../src/index.js';
+import { project, started, waitFor, type Project } from './helpers.js';
+
+const KEY_A = 'key-a-0123456789abcdef';
+const KEY_B = 'key-b-0123456789abcdef';
+const ECHO = `
+in = input api { auth = { token = "\${KEY_A}" } }
+t = transform echo { streaming = true }
+`;
+
+interface Served {
+  readonly url: string;
+  readonly runtime: Runtime;
+  readonly project: Project;
+}
+
+const open: Served[] = [];
+afterEach(async () => {
+  for (const served of open.splice(0)) {
+    await served.runtime.stop();
+    await served.project.remove();
+  }
+});
+
+/** A topology with its `input api` on an ephemeral loopback port; `WOODWORK_API_*` from `env` only. */
+async function serve(ww: string, options: ApiInputOptions = {}, extra: { registry?: ComponentRegistry; env?: Record<string, string> } = {}): Promise<Served> {
+  const dir = await project({ 'main.ww': ww });
+  let gateway: Gateway | undefined;
+  const registry = (extra.registry ?? createComponentRegistry()).register(
+    createApiInput({ host: '127.0.0.1', port: 0, env: { WOODWORK_API_KEYS: KEY_B, ...extra.env }, ...options, onListening: (value) => (gateway = value) }),
+    { replace: true },
+  );
+  try {
+    const { runtime } = await started(await dir.load({ KEY_A }), { registry });
+    const served = { url: gateway!.url, runtime, project: dir };
+    open.push(served);
+    return served;
+  } catch (error) {
+    await dir.remove();
+    throw error;
+  }
+}
+
+function auth(key: string, headers: Record<string, string> = {}): Record<string, string> {
+  return { authorization: `Bearer ${key}`, ...headers };
+}
+
+async function post(url: string, body: unknown, key = KEY_A, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(url, { method: 'POST', headers: auth(key, { 'content-type': 'application/json', ...headers }), body: JSON.stringify(body) });
+}
+
+interface SseMessage {
+  readonly id?: string;
+  readonly event?: string;
+  readonly data: string;
+  readonly comment?: string;
+}
+
+/** Reads SSE messages (and comments) from a response until `stop` says so or the stream ends. */
+async function readSse(response: Response, stop: (message: SseMessage, all: SseMessage[]) => boolean = () => false): Promise<SseMessage[]> {
+  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+  const messages: SseMessage[] = [];
+  let buffer = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return messages;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const fields: Record<string, string> = {};
+        const data: string[] = [];
+        let comment: string | undefined;
+        for (const line of block.split('\n')) {
+          if (line.startsWith(':')) comment = line.slice(1).trim();
+          else {
+            const colon = line.indexOf(':');
+            const name = line.slice(0, colon);
+            const text = line.slice(colon + 1).replace(/^ /, '');
+            if (name === 'data') data.push(text);
+            else fields[name] = text;
+          }
+        }
+        const message: SseMessage = { ...fields, data: data.join('\n'), ...(comment === undefined ? {} : { comment }) };
+        messages.push(message);
+        if (stop(message, messages)) return messages;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+function events(messages: readonly SseMessage[]): SessionEvent[] {
+  return messages.filter((message) => message.event !== undefined).map((message) => JSON.parse(message.data) as SessionEvent);
+}
+
+/** A WebSocket client that keeps every frame it receives. */
+async function connect(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<{ socket: WebSocket; frames: GatewayServerFrame[] }> {
+  const socket = new WebSocket(url.replace(/^http/, 'ws'), protocols, options);
+  const frames: GatewayServerFrame[] = [];
+  socket.on('message', (data) => frames.push(JSON.parse(String(data)) as GatewayServerFrame));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  return { socket, frames };
+}
+
+/** The status of a refused WebSocket handshake. */
+function refusedStatus(url: string, options: WebSocket.ClientOptions = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url.replace(/^http/, 'ws'), options);
+    socket.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      socket.terminate();
+    });
+    socket.once('open', () => reject(new Error('the handshake was accepted')));
+    socket.once('error', () => undefined);
+  });
+}
+
+describe('input api: sessions over HTTP', () => {
+  it('answers /health without credentials and every /v1 route only with a configured key', async () => {
+    const { url } = await serve(ECHO);
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+
+    const anonymous = await fetch(`${url}/v1/sessions`, { method: 'POST' });
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await anonymous.json()).toMatchObject({ error: { code: 'unauthorized', type: 'authentication_error' } });
+
+    const wrong = await fetch(`${url}/v1/models`, { headers: auth('not-a-key') });
+    expect(wrong.status).toBe(401);
+    // A key from the .ww file and one from WOODWORK_API_KEYS both work.
+    expect((await fetch(`${url}/v1/models`, { headers: auth(KEY_A) })).status).toBe(200);
+    expect((await fetch(`${url}/v1/models`, { headers: auth(KEY_B) })).status).toBe(200);
+
+    const unknown = await fetch(`${url}/v1/nothing`, { headers: auth(KEY_A) });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'not_found' } });
+  });
+
+  it('starts a session with a first input, continues it, shows it and ends it', async () => {
+    const { url } = await serve(ECHO);
+    const first = await post(`${url}/v1/sessions`, { input: 'hello there', metadata: { app: 'test', owner: 'spoofed' } });
+    expect(first.status).toBe(201);
+    const created = (await first.json()) as { session_id: string; turn_id: string; reply: string; ok: boolean; events_url: string };
+    expect(created).toMatchObject({ status: 'completed', ok: true, reply: 'hello there' });
+    expect(first.headers.get('location')).toBe(`/v1/sessions/${created.session_id}`);
+    expect(created.events_url).toBe(`/v1/sessions/${created.session_id}/events?turn_id=${created.turn_id}`);
+
+    const second = await post(`${url}/v1/sessions/${created.session_id}/messages`, { input: 'and again' });
+    expect(second.status).toBe(200);
+    expect(await second.json()).toMatchObject({ session_id: created.session_id, reply: 'and again', ok: true });
+
+    const shown = await fetch(`${url}/v1/sessions/${created.session_id}`, { headers: auth(KEY_A) });
+    expect(await shown.json()).toMatchObject({ session_id: created.session_id, metadata: { app: 'test' } });
+
+    const ended = await fetch(`${url}/v1/sessions/${created.session_id}`, { method: 'DELETE', headers: auth(KEY_A) });
+    expect(ended.status).toBe(204);
+    expect((await fetch(`${url}/v1/sessions/${created.session_id}`, { headers: auth(KEY_A) })).status).toBe(404);
+    expect((await post(`${url}/v1/sessions/${created.session_id}/messages`, { input: 'too late' })).status).toBe(404);
+
+    // Without input, a session is only created.
+    const bare = await fetch(`${url}/v1/sessions`, { method: 'POST', headers: auth(KEY_A) });
+    expect(bare.status).toBe(201);
+    expect(await bare.json()).toMatchObject({ session_id: expect.any(String), events_url: expect.stringMatching(/\/events$/) });
+  });
+
+  it('never lets one key read or write the sessions of another', async () => {
+    const { url } = await serve(ECHO);
+    const mine = (await (await post(`${url}/v1/sessions`, { input: 'secret' }, KEY_A)).json()) as { session_id: string };
+    const theirs = { headers: auth(KEY_B) };
+    for (const response of [
+      await fetch(`${url}/v1/sessions/${mine.session_id}`, theirs),
+      await fetch(`${url}/v1/sessions/${mine.session_id}/events`, theirs),
+      await post(`${url}/v1/sessions/${mine.session_id}/messages`, { input: 'hijack' }, KEY_B),
+      await fetch(`${url}/v1/sessions/${mine.session_id}`, { method: 'DELETE', ...theirs }),
+      await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: auth(KEY_B, { 'content-type': 'application/json', 'x-woodwork-session-id': mine.session_id }),
+        body: JSON.stringify({ model: 'x', messages: [{ role: 'user', content: 'hijack' }] }),
+      }),
+    ]) {
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
+    }
+    expect(await refusedStatus(`${url}/v1/sessions/${mine.session_id}/ws`, { headers: auth(KEY_B) })).toBe(404);
+    // Sessions started elsewhere (not through the gateway) belong to no key.
+    const { runtime } = open[0]!;
+    const internal = await runtime.create();
+    expect((await fetch(`${url}/v1/sessions/${internal}`, { headers: auth(KEY_A) })).status).toBe(404);
+    // The owner still has it.
+    expect((await fetch(`${url}/v1/sessions/${mine.session_id}`, { headers: auth(KEY_A) })).status).toBe(200);
+  });
+
+  it('rejects malformed, mistyped, incomplete and oversized bodies with JSON errors', async () => {
+    const { url } = await serve(ECHO, { maxBodyBytes: 1_000 });
+    const send = (body: BodyInit, type = 'application/json') =>
+      fetch(`${url}/v1/sessions`, { method: 'POST', headers: auth(KEY_A, { 'content-type': type }), body });
+
+    const malformed = await send('{"input": "unterminated');
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error: { code: 'invalid_json', type: 'invalid_request_error' } });
+
+    const notObject = await send('["input"]');
+    expect(notObject.status).toBe(400);
+    expect(await notObject.json()).toMatchObject({ error: { code: 'invalid_request' } });
+
+    const wrongType = await send('input=hello', 'application/x-www-form-urlencoded');
+    expect(wrongType.status).toBe(415);
+    expect(await wrongType.json()).toMatchObject({ error: { code: 'unsupported_media_type' } });
+
+    const tooLarge = await send(JSON.stringify({ input: 'x'.repeat(2_000) }));
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toMatchObject({ error: { code: 'payload_too_large' } });
+
+    // Without Content-Length (chunked), the limit holds as the body streams in.
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let index = 0; index < 4; index++) controller.enqueue(new TextEncoder().encode('x'.repeat(400)));
+        controller.close();
+      },
+    });
+    const streamed = await fetch(`${url}/v1/sessions`, {
+      method: 'POST',
+      headers: auth(KEY_A, { 'content-type': 'application/json' }),
+      body: chunks,
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+
+    const session = (await (await send('{}')).json()) as { session_id: string };
+    const missing = await post(`${url}/v1/sessions/${session.session_id}/messages`, { text: 'no input field' });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ error: { code: 'invalid_request', param: 'input' } });
+    const badWait = await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'x', wait: 'no' });
+    expect(badWait.status).toBe(400);
+  });
+
+  it('rate limits each key with a token bucket and says when to retry', async () => {
+    const { url } = await serve(`${ECHO.replace('input api {', 'input api { rate_limit = { requests_per_minute = 6, burst = 2 }')}`);
+    const models = (key: string) => fetch(`${url}/v1/models`, { headers: auth(key) });
+    expect((await models(KEY_A)).status).toBe(200);
+    expect((await models(KEY_A)).status).toBe(200);
+    const limited = await models(KEY_A);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await limited.json()).toMatchObject({ error: { code: 'rate_limited', type: 'rate_limit_error', retry_after_ms: expect.any(Number) } });
+    // Another key has its own bucket.
+    expect((await models(KEY_B)).status).toBe(200);
+    // Guessing keys drains the address's bucket too.
+    expect((await models('guess-1')).status).toBe(401);
+    expect((await models('guess-2')).status).toBe(401);
+    expect((await models('guess-3')).status).toBe(429);
+  });
+
+  it('answers CORS preflights only for the configured origins', async () => {
+    const { url } = await serve(ECHO, { cors: { origins: ['https://app.example'] } });
+    const preflight = (origin: string) =>
+      fetch(`${url}/v1/sessions`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+      });
+    const allowed = await preflight('https://app.example');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example');
+    expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
+    expect(allowed.headers.get('access-control-allow-methods')).toContain('POST');
+    const other = await preflight('https://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+
+    const actual = await fetch(`${url}/v1/models`, { headers: auth(KEY_A, { origin: 'https://app.example' }) });
+    expect(actual.headers.get('access-control-allow-origin')).toBe('https://app.example');
+  });
+
+  it('sends no CORS headers when CORS is not configured', async () => {
+    const { url } = await serve(ECHO);
+    const preflight = await fetch(`${url}/v1/sessions`, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    expect(preflight.status).toBe(401);
+  });
+
+  it('reports a failed turn as ok: false with the error, not as a bad request', async () => {
+    const registry = createComponentRegistry().register(
+      defineComponent({
+        kind: 'transform',
+        type: 'echo',
+        create: () => ({
+          handle: () => {
+            throw new Error('the model is down');
+          },
+        }),
+      }),
+      { replace: true },
+    );
+    const { url } = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const response = await post(`${url}/v1/sessions`, { input: 'hi' });
+    expect(response.status).toBe(201);
+    const body = (await response.json()) as { ok: boolean; errors: { error: { message: string } }[] };
+    expect(body.ok).toBe(false);
+    expect(body.errors[0]!.error.message).toContain('the model is down');
+  });
+});
+
+describe('input api: streaming a session', () => {
+  it('answers 202 with the turn stream, which carries the turn in order and ends with it', async () => {
+    const { url } = await serve(ECHO);
+    const accepted = await post(`${url}/v1/sessions`, { input: 'one two three', wait: false });
+    expect(accepted.status).toBe(202);
+    const body = (await accepted.json()) as { session_id: string; turn_id: string; status: string; events_url: string; ws_url: string };
+    expect(body.status).toBe('accepted');
+    expect(accepted.headers.get('location')).toBe(body.events_url);
+
+    const stream = await fetch(`${url}${body.events_url}`, { headers: auth(KEY_A) });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const messages = await readSse(stream);
+    const seen = events(messages);
+    const types = seen.map((event) => event.event_type);
+    expect(types[0]).toBe('input.received');
+    expect(types.at(-1)).toBe('turn.completed');
+    const chunks = seen.filter((event) => event.event_type === 'stream.chunk');
+    expect(chunks.map((event) => (event.payload as { data: unknown }).data)).toEqual(['one ', 'two ', 'three', null]);
+    expect(chunks.map((event) => event.chunk_index)).toEqual([0, 1, 2, 3]);
+    expect(types.indexOf('session.replied')).toBeGreaterThan(types.lastIndexOf('stream.chunk'));
+    expect(seen.find((event) => event.event_type === 'session.replied')?.payload).toBe('one two three');
+    // Each SSE message names its event and carries the message id for Last-Event-ID.
+    for (const message of messages.filter((item) => item.event !== undefined)) {
+      const event = JSON.parse(message.data) as SessionEvent;
+      expect(message.id).toBe(event.message_id);
+      expect(message.event).toBe(event.event_type);
+    }
+  });
+
+  it('streams a whole session live, resumes after Last-Event-ID, and keeps a quiet stream alive', async () => {
+    const { url } = await serve(ECHO, { keepAliveMs: 50 });
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string; events_url: string };
+    const live = fetch(`${url}${session.events_url}`, { headers: auth(KEY_A) });
+    const reading = live.then((response) => readSse(response, (_message, all) => events(all).filter((event) => event.event_type === 'turn.completed').length === 2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'first' });
+    await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'second' });
+    const messages = await reading;
+    expect(messages.some((message) => message.comment === 'keep-alive')).toBe(true);
+    const seen = events(messages);
+    const replies = seen.filter((event) => event.event_type === 'session.replied').map((event) => event.payload);
+    expect(replies).toEqual(['first', 'second']);
+
+    // Resume after the first turn's completion: only the second turn comes again.
+    const firstDone = seen.find((event) => event.event_type === 'turn.completed')!;
+    const resumed = await fetch(`${url}${session.events_url}`, { headers: auth(KEY_A, { 'last-event-id': firstDone.message_id }) });
+    const again = events(await readSse(resumed, (_message, all) => events(all).some((event) => event.event_type === 'turn.completed')));
+    expect(again.map((event) => event.message_id)).toEqual(seen.slice(seen.indexOf(firstDone) + 1).map((event) => event.message_id));
+
+    // Ending the session ends its streams.
+    const closing = fetch(`${url}${session.events_url}?from=live`, { headers: auth(KEY_A) }).then((response) => readSse(response));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await fetch(`${url}/v1/sessions/${session.session_id}`, { method: 'DELETE', headers: auth(KEY_A) });
+    const last = events(await closing);
+    expect(last.at(-1)?.event_type).toBe('session.ended');
+  });
+
+  it('does a WebSocket round trip: input frames in, the session events out', async () => {
+    const { url } = await serve(ECHO);
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string; ws_url: string };
+    const { socket, frames } = await connect(`${url}${session.ws_url}`, { headers: auth(KEY_A) });
+    try {
+      socket.send(JSON.stringify({ type: 'input', input: 'over the socket', ref: 'r1' }));
+      await waitFor(() => frames.some((frame) => frame.type === 'event' && frame.event.event_type === 'turn.completed'));
+      const accepted = frames.find((frame) => frame.type === 'accepted');
+      expect(accepted).toMatchObject({ type: 'accepted', ref: 'r1', turn_id: expect.stringMatching(/^[0-9a-f]{32}$/) });
+      const seen = frames.flatMap((frame) => (frame.type === 'event' ? [frame.event] : []));
+      expect(seen.find((event) => event.event_type === 'session.replied')?.payload).toBe('over the socket');
+      const chunks = seen.filter((event) => event.event_type === 'stream.chunk').map((event) => (event.payload as { data: unknown }).data);
+      expect(chunks).toEqual(['over ', 'the ', 'socket', null]);
+
+      // Bad frames get an error frame; the socket stays open.
+      socket.send('not json');
+      socket.send(JSON.stringify({ type: 'shout', ref: 'r2' }));
+      await waitFor(() => frames.filter((frame) => frame.type === 'error').length === 2);
+      const errors = frames.filter((frame) => frame.type === 'error');
+      expect(errors[0]).toMatchObject({ error: { code: 'invalid_json' } });
+      expect(errors[1]).toMatchObject({ ref: 'r2', error: { code: 'invalid_request' } });
+      expect(socket.readyState).toBe(WebSocket.OPEN);
+
+      // Ending the session closes the socket normally.
+      const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+      await fetch(`${url}/v1/sessions/${session.session_id}`, { method: 'DELETE', headers: auth(KEY_A) });
+      expect(await closed).toBe(1000);
+    } finally {
+      socket.terminate();
+    }
+  });
+
+  it('authenticates WebSockets by header or, for browsers, by subprotocol', async () => {
+    const { url } = await serve(ECHO);
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { ws_url: string };
+    expect(await refusedStatus(`${url}${session.ws_url}`)).toBe(401);
+    expect(await refusedStatus(`${url}${session.ws_url}`, { headers: auth('wrong') })).toBe(401);
+    const { socket } = await connect(`${url}${session.ws_url}`, {}, ['woodwork', `bearer.${KEY_A}`]);
+    expect(socket.protocol).toBe('woodwork');
+    socket.terminate();
+    // A plain GET on the socket route is told to use a WebSocket.
+    const plain = await fetch(`${url}${session.ws_url}`, { headers: auth(KEY_A) });
+    expect(plain.status).toBe(400);
+  });
+
+  it('answers 202 when the reply takes longer than reply_timeout_ms, and the turn still completes', async () => {
+    const registry = createComponentRegistry().register(
+      defineComponent({
+        kind: 'transform',
+        type: 'echo',
+        create: () => ({
+          handle: async (message) => {
+            await new Promise((resolve) => setTimeout(resolve, 300));
+            return message.text;
+          },
+        }),
+      }),
+      { replace: true },
+    );
+    const { url } = await serve('in = input api {\n reply_timeout_ms = 50\n}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const response = await post(`${url}/v1/sessions`, { input: 'slow' });
+    expect(response.status).toBe(202);
+    const body = (await response.json()) as { events_url: string };
+    const seen = events(await readSse(await fetch(`${url}${body.events_url}`, { headers: auth(KEY_A) })));
+    expect(seen.find((event) => event.event_type === 'session.replied')?.payload).toBe('slow');
+  });
+});
+
+describe('input api: OpenAI compatibility', () => {
+  it('serves the official openai client, streaming and not, and continues a session per user', async () => {
+    const { url } = await serve(ECHO);
+    const client = new OpenAI({ apiKey: KEY_A, baseURL: `${url}/v1`, maxRetries: 0 });
+
+    const models = await client.models.list();
+    expect(models.data.map((model) => model.id)).toHaveLength(1);
+    const model = models.data[0]!.id;
+
+    const completion = await client.chat.completions.create({
+      model,
+      messages: [
+        { role: 'system', content: 'be brief' },
+        { role: 'user', content: 'earlier question' },
+        { role: 'assistant', content: 'earlier answer' },
+        { role: 'user', content: 'hello woodwork' },
+      ],
+    });
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.model).toBe(model);
+    expect(completion.choices[0]!.message.content).toBe('hello woodwork');
+    expect(completion.choices[0]!.finish_reason).toBe('stop');
+
+    const stream = await client.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'one two three four' }] }] });
+    const deltas: string[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      expect(chunk.object).toBe('chat.completion.chunk');
+      const choice = chunk.choices[0]!;
+      if (choice.delta.content) deltas.push(choice.delta.content);
+      finish = choice.finish_reason ?? finish;
+    }
+    expect(deltas).toEqual(['one ', 'two ', 'three ', 'four']);
+    expect(finish).toBe('stop');
+
+    // `user` keeps one session per key and user; the session id comes back in a header.
+    const first = await client.chat.completions.create({ model, user: 'alice', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    const second = await client.chat.completions.create({ model, user: 'alice', messages: [{ role: 'user', content: 'again' }] }).withResponse();
+    const sessionId = first.response.headers.get('x-woodwork-session-id');
+    expect(sessionId).toMatch(/^chat-/);
+    expect(second.response.headers.get('x-woodwork-session-id')).toBe(sessionId);
+    const other = new OpenAI({ apiKey: KEY_B, baseURL: `${url}/v1`, maxRetries: 0 });
+    const theirs = await other.chat.completions.create({ model, user: 'alice', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(theirs.response.headers.get('x-woodwork-session-id')).not.toBe(sessionId);
+    const history = await fetch(`${url}/v1/sessions/${sessionId}/events`, { headers: auth(KEY_A) });
+    const replies = events(await readSse(history, (_message, all) => events(all).filter((event) => event.event_type === 'turn.completed').length === 2))
+      .filter((event) => event.event_type === 'session.replied')
+      .map((event) => event.payload);
+    expect(replies).toEqual(['hi', 'again']);
+  });
+
+  it('turns gateway errors into the openai client errors', async () => {
+    const { url } = await serve(ECHO);
+    const stranger = new OpenAI({ apiKey: 'wrong', baseURL: `${url}/v1`, maxRetries: 0 });
+    await expect(stranger.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    const client = new OpenAI({ apiKey: KEY_A, baseURL: `${url}/v1`, maxRetries: 0 });
+    const invalid = client.chat.completions.create({ model: 'm', messages: [{ role: 'assistant', content: 'no user message' }] });
+    await expect(invalid).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(invalid.catch((error: InstanceType<typeof OpenAI.APIError>) => error.code)).resolves.toBe('invalid_request');
+  });
+});
+
+describe('input api: secure by default', () => {
+  it('refuses to listen beyond loopback without credentials', async () => {
+    const dir = await project({ 'main.ww': 'in = input api { host = "0.0.0.0" }\nt = transform echo {}\n' });
+    try {
+      const registry = createComponentRegistry().register(createApiInput({ port: 0, env: {} }), { replace: true });
+      await expect(started(await dir.load(), { registry })).rejects.toMatchObject({ code: 'WW_RUNTIME_INVALID_TOPOLOGY', message: expect.stringContaining('without credentials') });
+    } finally {
+      await dir.remove();
+    }
+  });
+
+  it('serves loopback without keys, and anything with auth = "none" on purpose', async () => {
+    const { url } = await serve('in = input api {}\nt = transform echo {}\n', { env: {} });
+    const response = await fetch(`${url}/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input":"open"}' });
+    expect(response.status).toBe(201);
+    await expect(startGateway(open[0]!.runtime, { host: '0.0.0.0', port: 0, env: {} })).rejects.toMatchObject({ code: 'WW_RUNTIME_INVALID_TOPOLOGY' });
+    await using gateway = await startGateway(open[0]!.runtime, { host: '127.0.0.1', port: 0, auth: 'none', env: {} });
+    expect((await fetch(`${gateway.url}/v1/models`)).status).toBe(200);
+  });
+
+  it('closes streams and sockets when the runtime stops', async () => {
+    const served = await serve(ECHO);
+    const session = (await (await post(`${served.url}/v1/sessions`, {})).json()) as { events_url: string; ws_url: string };
+    const stream = fetch(`${served.url}${session.events_url}?from=live`, { headers: auth(KEY_A) }).then((response) => readSse(response));
+    const { socket } = await connect(`${served.url}${session.ws_url}`, { headers: auth(KEY_A) });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await served.runtime.stop();
+    expect(await closed).toBe(1001);
+    await stream;
+    await expect(fetch(`${served.url}/health`)).rejects.toThrow();
+  });
+});
