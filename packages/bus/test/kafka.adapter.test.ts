@@ -204,7 +204,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
   it('writes records that plain kafkajs reads as schema-valid envelopes keyed by session', async () => {
     const topic = `${prefix}-schema`;
     await using bus = await createBus(url!);
-    const published = await bus.publishMany(topic, [
+    const published = await bus.publishMany<unknown>(topic, [
       { session_id: 'session-a', event_type: 'input.received', component_source: 'input', payload: { text: 'hi' } },
       {
         session_id: 'session-b',
@@ -250,6 +250,8 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
   });
 });
 
-describe.skipIf(url)('kafka adapter against a real broker', () => {
-  it.skip('SKIPPED: WOODWORK_TEST_KAFKA_URL is not set — run `bash tools/services.sh start kafka`', () => undefined);
-});
+if (!url) {
+  describe('kafka adapter against a real broker', () => {
+    it.skip('SKIPPED: WOODWORK_TEST_KAFKA_URL is not set — run `bash tools/services.sh start kafka` and `eval "$(bash tools/services.sh env)"`', () => undefined);
+  });
+}

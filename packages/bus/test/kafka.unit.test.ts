@@ -11,6 +11,8 @@ import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Hand-outs happen in a microtask; let them run. */
+const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('kafkaTopicName', () => {
   it('keeps legal names as they are', () => {
@@ -101,11 +103,13 @@ describe('KeyedDispatcher', () => {
     return { limiter, dispatcher, delivered, inFlight };
   }
 
-  it('delivers a key in order, one at a time, and different keys concurrently up to the limit', () => {
+  it('delivers a key in order, one at a time, and different keys concurrently up to the limit', async () => {
     const { dispatcher, delivered, inFlight } = setup(3);
     for (let index = 0; index < 4; index++) {
       for (const key of ['a', 'b', 'c', 'd']) dispatcher.push(key, `${key}${index}`);
     }
+    expect(delivered).toHaveLength(0);
+    await flush();
     expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'c0']);
     const byKey = new Map<string, string[]>();
     let steps = 0;
@@ -117,12 +121,13 @@ describe('KeyedDispatcher', () => {
       const pick = current[Math.floor(Math.random() * current.length)]!;
       byKey.set(pick.entry.key, [...(byKey.get(pick.entry.key) ?? []), pick.entry.item]);
       pick.settlement.ack();
+      await flush();
     }
     expect(dispatcher.done).toBe(true);
     for (const key of ['a', 'b', 'c', 'd']) expect(byKey.get(key)).toEqual([0, 1, 2, 3].map((index) => `${key}${index}`));
   });
 
-  it('shares one limit between the dispatchers of a subscription', () => {
+  it('shares one limit between the dispatchers of a subscription', async () => {
     const limiter = new InFlightLimiter(2);
     const seen: string[] = [];
     const settlements: DispatchSettlement[] = [];
@@ -135,9 +140,11 @@ describe('KeyedDispatcher', () => {
     first.push('a', 'p0-a');
     first.push('b', 'p0-b');
     second.push('c', 'p1-c');
+    await flush();
     expect(seen).toEqual(['p0-a', 'p0-b']);
     expect(limiter.inFlight).toBe(2);
     settlements[0]!.ack();
+    await flush();
     expect(seen).toEqual(['p0-a', 'p0-b', 'p1-c']);
     expect(limiter.inFlight).toBe(2);
   });
@@ -147,9 +154,12 @@ describe('KeyedDispatcher', () => {
     dispatcher.push('a', 'a0');
     dispatcher.push('a', 'a1');
     dispatcher.push('b', 'b0');
+    await flush();
     const nakAt = Date.now();
     delivered[0]!.settlement.nak(60);
+    expect(delivered[0]!.settlement.current).toBe(false);
     delivered[0]!.settlement.ack(); // a second settlement of one delivery is ignored
+    await flush();
     expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0']);
     expect(dispatcher.inFlight).toBe(1);
     await sleep(20);
@@ -159,6 +169,7 @@ describe('KeyedDispatcher', () => {
     expect(delivered[2]!.entry.deliveredAt - nakAt).toBeGreaterThanOrEqual(55);
     expect(delivered[2]!.entry.deliveries).toBe(2);
     delivered[2]!.settlement.ack();
+    await flush();
     expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'a0', 'a1']);
     expect(delivered[3]!.entry.deliveries).toBe(1);
   });
@@ -169,7 +180,9 @@ describe('KeyedDispatcher', () => {
     dispatcher.push('b', 'b0');
     dispatcher.push('c', 'c0');
     dispatcher.push('a', 'a1');
+    await flush();
     delivered[1]!.settlement.nak(10);
+    await flush();
     expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'b0', 'c0']);
     const changed = dispatcher.waitForChange(1_000);
     dispatcher.stop();
@@ -177,6 +190,7 @@ describe('KeyedDispatcher', () => {
     expect(delivered[1]!.entry.state).toBe('abandoned');
     await sleep(30);
     delivered[0]!.settlement.ack();
+    await flush();
     expect(delivered).toHaveLength(3);
     delivered[2]!.settlement.nak(0);
     expect(delivered[2]!.entry.state).toBe('abandoned');
@@ -192,6 +206,7 @@ describe('KeyedDispatcher', () => {
     dispatcher.push('a', 'a0');
     await sleep(15);
     dispatcher.push('b', 'b0');
+    await flush();
     expect(dispatcher.oldestInFlightSince()).toBeGreaterThanOrEqual(before);
     expect(dispatcher.oldestInFlightSince()).toBeLessThan(delivered[1]!.entry.deliveredAt);
     delivered[0]!.settlement.ack();

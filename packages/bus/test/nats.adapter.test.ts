@@ -73,6 +73,7 @@ describe('nats naming and ownership rules (no broker)', () => {
     releasing: new Set(),
     quarantined: new Set(),
     acquiredAt: new Map(),
+    busy: new Set(),
     ...extra,
   });
 

@@ -87,6 +87,7 @@ describe.skipIf(!url)('redis adapter internals', () => {
 
   beforeAll(() => {
     raw = new Redis(url!);
+    raw.on('error', () => {}); // the conformance suite may restart the broker meanwhile; ioredis retries
   });
 
   afterAll(async () => {
@@ -198,7 +199,7 @@ describe.skipIf(!url)('redis adapter internals', () => {
     await until(async () => (await track(), arrivals.length >= 5), 'all five delivered');
     // z was never blocked; x and y waited for the ghost's entries to be idle past the ack timeout.
     const z = arrivals.find((arrival) => arrival.key === 'z')!;
-    expect(z.at - abandonedAt).toBeLessThan(1_400);
+    expect(z.at).toBeLessThan(Math.min(...arrivals.filter((arrival) => arrival.key !== 'z').map((arrival) => arrival.at)));
     for (const key of ['x', 'y']) {
       const mine = arrivals.filter((arrival) => arrival.key === key);
       expect(mine.map((arrival) => arrival.n)).toEqual([0, 1]);

@@ -20,7 +20,7 @@ describe('woodwork dev (child process)', () => {
   it('applies an edited pipe without a restart, keeps a broken edit out, and exits at the end of input', async () => {
     const dir = await project({
       'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["pipes.ts::decorate"] }\nout = output console {}\n',
-      'pipes.ts': 'export const decorate = (text: string) => `v1:${text}`;\n',
+      'pipes.ts': 'export const decorate = (p: { input: string }) => ({ input: `v1:${p.input}` });\n',
     });
     child = spawnCli(['dev'], { cwd: dir });
     const ready = await child.waitFor(/ready in (\d+) ms/);
@@ -29,13 +29,13 @@ describe('woodwork dev (child process)', () => {
     await child.waitFor(/^v1:hello$/m);
 
     let mark = child.output().length;
-    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => `v2:${text}`;\n');
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (p: { input: string }) => ({ input: `v2:${p.input}` });\n');
     await child.waitFor(/reloaded in \d+ ms \(pipes\.ts\): restarted t/, { from: mark });
     child.write('hello\n');
     await child.waitFor(/^v2:hello$/m, { from: mark });
 
     mark = child.output().length;
-    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => {\n');
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (p: { input: string }) => {\n');
     await child.waitFor(/reload failed; still running the previous version/, { from: mark });
     expect(child.output().slice(mark)).toMatch(/main\.ww:2:\d+: error WW_RUNTIME_MODULE_LOAD/);
     child.write('still\n');
@@ -43,7 +43,7 @@ describe('woodwork dev (child process)', () => {
 
     mark = child.output().length;
     await writeFile(path.join(dir, 'main.ww'), 'in = input cli {}\nt = transform uppercase { pipes = ["pipes.ts::decorate"] }\nout = output console {}\n');
-    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (text: string) => `v3:${text}`;\n');
+    await writeFile(path.join(dir, 'pipes.ts'), 'export const decorate = (p: { input: string }) => ({ input: `v3:${p.input}` });\n');
     await child.waitFor(/reloaded in \d+ ms/, { from: mark });
     child.write('last\n');
     await child.waitFor(/^V3:LAST$/m, { from: mark });
@@ -68,9 +68,10 @@ describe('woodwork run in a terminal (pseudo-terminal)', () => {
     // The prompt is `> ` followed by readline's cursor positioning.
     await child.waitFor(/Type a message; Ctrl-C to quit\.[\s\S]*> /);
     // Line editing: "ellx", backspace, "o", Ctrl-A (start of line), "h" makes "hello".
-    child.write('ellx');
-    child.write('\u007f');
-    child.write('o\u0001h\r');
+    for (const keys of ['ellx', '\u007f', 'o', '\u0001', 'h', '\r']) {
+      child.write(keys);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+    }
     await child.waitFor(/HELLO\r?\n[\s\S]*> /);
     child.write('again\r');
     await child.waitFor(/AGAIN\r?\n[\s\S]*> /);

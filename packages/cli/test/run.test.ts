@@ -95,7 +95,7 @@ describe('woodwork run', () => {
   it('runs the project `woodwork init` writes, with no API key', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-init-'));
     expect((await cli(['init', dir], { cwd: dir })).code).toBe(0);
-    const result = await cli(['run', '--input', '  world  '], { cwd: dir });
+    const result = await cli(['run', '--input', 'world'], { cwd: dir });
     expect(result).toMatchObject({ code: 0, stdout: 'Hello, world!\n' });
   });
 

@@ -99,8 +99,6 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   for (const component of declared.values()) {
     const { match, declaration } = component;
     if (!match) continue;
-    const owner = () => `\`${match.kind} ${match.type}\` \`${component.name}\``;
-
     if (match.kind === 'bus') {
       if (bus) {
         report('WW214', `more than one bus: \`${component.name}\` is a second \`bus\``, declaration.name.location, {
@@ -108,63 +106,16 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
           related: [{ message: `the bus \`${bus.topology.name}\` is declared here`, location: bus.declaration.name.location }],
         });
       }
-      const converted = converterFor(!bus).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['bus']), {
-        owner,
-        missingAt: () => header(declaration),
-      });
-      if (!bus) {
-        const url = (converted.url ?? null) as TopologyBus['url'];
-        bus = { declaration, topology: { name: component.name, type: match.type as TopologyBus['type'], url, location: declaration.location } };
-      }
-      continue;
+      // A second bus is still checked, but only the first one's environment uses are recorded.
+      const converted = convertBus(component, match, converterFor(!bus));
+      bus ??= { declaration, topology: converted };
+    } else if (match.kind === 'vm') {
+      groups.push(convertGroup(component, match, groups.length, converterFor(false), declared, groupOf, report));
+    } else {
+      const { converted, declaredTo } = convertComponent(component, match, components.length, converterFor(true), report);
+      components.push(converted);
+      routing.push({ name: component.name, kind: match.kind, role: match.kindSpec.role, declaredTo, location: declaration.name.location });
     }
-
-    if (match.kind === 'vm') {
-      const index = groups.length;
-      const converted = converterFor(false).convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['groups', index]), {
-        owner,
-        missingAt: () => header(declaration),
-      });
-      const members = referencedNames(converted.components);
-      const checkedMembers: string[] = [];
-      const membersNode = findEntry(declaration.body, 'components')?.value;
-      const seen = new Map<string, number>();
-      for (const member of members) {
-        const occurrence = seen.get(member) ?? 0;
-        seen.set(member, occurrence + 1);
-        const target = declared.get(member);
-        const at = locationOfReference(membersNode, member, occurrence) ?? declaration.name.location;
-        if (target?.match && !target.match.kindSpec.acceptsCommonKeys) {
-          report('WW211', `a \`vm server\` group runs components; \`${member}\` is a \`${target.match.kind} ${target.match.type}\``, at);
-          continue;
-        }
-        const previous = groupOf.get(member);
-        if (previous) {
-          const message =
-            previous.group === component.name
-              ? `\`${member}\` is listed twice in \`${component.name}\``
-              : `\`${member}\` is already in the group \`${previous.group}\`; a component runs in one host`;
-          report('WW219', message, at, {
-            related: [{ message: `\`${member}\` is first listed here`, location: previous.location }],
-          });
-          continue;
-        }
-        groupOf.set(member, { group: component.name, location: at });
-        checkedMembers.push(member);
-      }
-      groups.push({
-        name: component.name,
-        type: match.type,
-        components: checkedMembers,
-        deployment: toDeployment(converted.deployment, declaration.body, report),
-        location: declaration.location,
-      });
-      continue;
-    }
-
-    const { converted, declaredTo } = convertComponent(component, match, components.length, converterFor(true), report);
-    components.push(converted);
-    routing.push({ name: component.name, kind: match.kind, role: match.kindSpec.role, declaredTo, location: declaration.name.location });
   }
 
   reportConstructionCycles([...declared.keys()], edges, report);
@@ -205,6 +156,72 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   };
 }
 
+function owner(component: DeclaredComponent, match: ComponentTypeMatch): () => string {
+  return () => `\`${match.kind} ${match.type}\` \`${component.name}\``;
+}
+
+function convertBus(component: DeclaredComponent, match: ComponentTypeMatch, converter: ValueConverter): TopologyBus {
+  const { declaration } = component;
+  const converted = converter.convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['bus']), {
+    owner: owner(component, match),
+    missingAt: () => header(declaration),
+  });
+  return {
+    name: component.name,
+    type: match.type as TopologyBus['type'],
+    url: (converted.url ?? null) as TopologyBus['url'],
+    location: declaration.location,
+  };
+}
+
+/** A `vm server` group; each component may belong to one group only (`groupOf` records who has it). */
+function convertGroup(
+  component: DeclaredComponent,
+  match: ComponentTypeMatch,
+  index: number,
+  converter: ValueConverter,
+  declared: ReadonlyMap<string, DeclaredComponent>,
+  groupOf: Map<string, { group: string; location: SourceLocation }>,
+  report: Reporter,
+): TopologyGroup {
+  const { declaration } = component;
+  const converted = converter.convertMap(declaration.body, match.typeSpec.keys, position(component.name, ['groups', index]), {
+    owner: owner(component, match),
+    missingAt: () => header(declaration),
+  });
+  const membersNode = findEntry(declaration.body, 'components')?.value;
+  const occurrences = new Map<string, number>();
+  const members: string[] = [];
+  for (const member of referencedNames(converted.components)) {
+    const occurrence = occurrences.get(member) ?? 0;
+    occurrences.set(member, occurrence + 1);
+    const at = locationOfReference(membersNode, member, occurrence) ?? declaration.name.location;
+    const target = declared.get(member)?.match;
+    if (target && !target.kindSpec.acceptsCommonKeys) {
+      report('WW211', `a \`vm server\` group runs components; \`${member}\` is a \`${target.kind} ${target.type}\``, at);
+      continue;
+    }
+    const previous = groupOf.get(member);
+    if (previous) {
+      const message =
+        previous.group === component.name
+          ? `\`${member}\` is listed twice in \`${component.name}\``
+          : `\`${member}\` is already in the group \`${previous.group}\`; a component runs in one host`;
+      report('WW219', message, at, { related: [{ message: `\`${member}\` is first listed here`, location: previous.location }] });
+      continue;
+    }
+    groupOf.set(member, { group: component.name, location: at });
+    members.push(member);
+  }
+  return {
+    name: component.name,
+    type: match.type,
+    components: members,
+    deployment: toDeployment(converted.deployment, declaration.body, report),
+    location: declaration.location,
+  };
+}
+
 function position(component: string, jsonPath: (string | number)[]): ValuePosition {
   return { component, path: jsonPath, allowEnv: true };
 }
@@ -218,7 +235,7 @@ function convertComponent(
 ): { converted: Omit<TopologyComponent, 'to' | 'group'>; declaredTo: string[] | undefined | null } {
   const { declaration } = component;
   const converted = converter.convertMap(declaration.body, componentKeys(match), position(component.name, ['components', index, 'config']), {
-    owner: () => `\`${match.kind} ${match.type}\` \`${component.name}\``,
+    owner: owner(component, match),
     missingAt: () => header(declaration),
     ...(match.typeSpec.requireOneOf ? { requireOneOf: match.typeSpec.requireOneOf } : {}),
   });

@@ -58,7 +58,7 @@ export interface ValuePosition {
 }
 
 /** The JSON path of a value from the topology root. */
-export function pathOf(at: ValuePosition): (string | number)[] {
+function pathOf(at: ValuePosition): (string | number)[] {
   const steps: (string | number)[] = [];
   let position: ValuePosition | undefined = at;
   while (position && position.step !== undefined) {
@@ -69,7 +69,7 @@ export function pathOf(at: ValuePosition): (string | number)[] {
 }
 
 /** The key path for messages: `deployment.scaling.min_instances`, `tools[1]`. */
-export function labelOf(at: ValuePosition): string {
+function labelOf(at: ValuePosition): string {
   let label = '';
   for (let position: ValuePosition | undefined = at; position && position.step !== undefined; position = position.parent) {
     label = typeof position.step === 'number' ? `[${position.step}]${label}` : label === '' || label.startsWith('[') ? `${position.step}${label}` : `${position.step}.${label}`;
@@ -435,7 +435,7 @@ function acceptsText(spec: ValueSpec): boolean {
 }
 
 /** A key's default, with the defaults of a map's own keys filled in (`deployment.scaling.…`). */
-export function defaultValue(keySpec: KeySpec): Converted | undefined {
+function defaultValue(keySpec: KeySpec): Converted | undefined {
   if (keySpec.default === undefined) return undefined;
   const value = copyJson(keySpec.default);
   if (keySpec.value.type === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {

@@ -7,7 +7,7 @@
  * Edit distance with insertions, deletions, substitutions and transpositions of neighbours
  * (optimal string alignment, so `mme` is one edit from `mem`), in O(a·b) time.
  */
-export function levenshtein(a: string, b: string): number {
+function levenshtein(a: string, b: string): number {
   if (a === b) return 0;
   if (a.length === 0) return b.length;
   if (b.length === 0) return a.length;
@@ -36,7 +36,7 @@ export function levenshtein(a: string, b: string): number {
  * The candidate closest to `word`, or undefined when none is within a third of the word's length
  * (at least 1, at most 3 edits). A case-only difference always counts as close.
  */
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
+function closest(word: string, candidates: Iterable<string>): string | undefined {
   const lower = word.toLowerCase();
   const limit = Math.min(3, Math.max(1, Math.floor(word.length / 3)));
   let best: string | undefined;

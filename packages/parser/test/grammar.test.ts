@@ -129,6 +129,7 @@ describe('numbers', () => {
     ['-2.5e+2', -250],
     ['10_000', 10000],
     ['1_000.000_5', 1000.0005],
+    ['-0', 0],
   ])('reads %s', (written, value) => {
     expect(plain(valueOf(written))).toBe(value);
     expect(valueOf(written)).toMatchObject({ type: 'Number', raw: written });

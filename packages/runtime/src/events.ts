@@ -6,7 +6,7 @@
 import type { ErrorLocation, SerializedRuntimeError } from './errors.js';
 
 export const EventTypes = {
-  /** An input component accepted input; payload: what was sent (a string for typed text). */
+  /** An input component accepted input; payload `{ input: "…", context? }` for text, or what was sent. */
   inputReceived: 'input.received',
   agentThought: 'agent.thought',
   agentAction: 'agent.action',
@@ -107,11 +107,12 @@ export function withText(payload: unknown, text: string): unknown {
 }
 
 /**
- * The payload `runtime.send` puts on the wire for its input: the input itself (a string stays a
- * string, an object an object), `null` for nothing. Components read it with `textOf`.
+ * The payload `runtime.send` puts on the wire for its input, as the design document's
+ * `input.received` has it: a string becomes `{ input: "…" }`; an object travels as it is (the API
+ * gateway adds `context`); nothing is `null`. Components read the text with `textOf`.
  */
 export function inputPayload(input: unknown): unknown {
-  return input ?? null;
+  return typeof input === 'string' ? { input } : (input ?? null);
 }
 
 /**

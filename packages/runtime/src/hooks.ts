@@ -3,6 +3,10 @@
  * the event, never change or hold up the chain: the runtime delivers events to them through their
  * own consumer group (`<component>.hooks`) on the events topic, in the component's host. A hook
  * that throws or runs past `hookTimeoutMs` is logged and counted; the next event is handled anyway.
+ *
+ * A JavaScript or TypeScript hook gets the event: a copy of its envelope (`event_type`,
+ * `session_id`, `component_source`, `payload`, `timestamp`, …). A Python hook, like the classic
+ * engine's, gets the payload first and the envelope second (`def hook(payload)` works).
  */
 import type { Envelope } from '@woodwork/bus';
 import type { PipeSpec } from '@woodwork/parser';
@@ -14,17 +18,6 @@ import type { LoadedFunction, Logger } from './types.js';
 export interface LoadedHook {
   readonly spec: PipeSpec;
   readonly fn: LoadedFunction;
-}
-
-/** What a hook gets as its second argument (plain JSON, the same for JS and Python). */
-export interface HookEvent {
-  readonly type: string;
-  readonly sessionId: string;
-  readonly component: string;
-  readonly messageId: string;
-  readonly timestamp: string;
-  readonly streamId: string | null;
-  readonly chunkIndex: number | null;
 }
 
 export interface HookCounters {
@@ -52,25 +45,17 @@ export class HookRunner {
   async run(envelope: Envelope): Promise<void> {
     const matching = this.hooks.filter((hook) => matchesEvent(hook.spec.event, envelope.event_type));
     if (matching.length === 0) return;
-    const event: HookEvent = {
-      type: envelope.event_type,
-      sessionId: envelope.session_id,
-      component: this.component,
-      messageId: envelope.message_id,
-      timestamp: envelope.timestamp,
-      streamId: envelope.stream_id,
-      chunkIndex: envelope.chunk_index,
-    };
-    await Promise.all(matching.map((hook) => this.runOne(hook, envelope, event)));
+    await Promise.all(matching.map((hook) => this.runOne(hook, envelope)));
   }
 
-  private async runOne(hook: LoadedHook, envelope: Envelope, event: HookEvent): Promise<void> {
+  private async runOne(hook: LoadedHook, envelope: Envelope): Promise<void> {
     this.counters.runs++;
     let timedOut = false;
     const name = describeSpec(hook.spec);
     try {
-      const copy = structuredClone(envelope.payload);
-      await withTimeout(hook.fn.call(copy, event), this.timeoutMs, () => {
+      const copy = structuredClone(envelope) as Envelope;
+      const call = hook.fn.language === 'python' ? hook.fn.call(copy.payload, copy) : hook.fn.call(copy);
+      await withTimeout(call, this.timeoutMs, () => {
         timedOut = true;
         return new Error(`timed out after ${this.timeoutMs} ms`);
       });

@@ -37,7 +37,7 @@ export type { FunctionSpec, LoadRequester, ModuleLanguage, ModuleLoaderOptions }
 
 export { apiInput, apiOutput, createApiInput } from './gateway/component.js';
 export type { ApiInputOptions } from './gateway/component.js';
-export { startGateway } from './gateway/server.js';
+export { startGateway } from './gateway/start-gateway.js';
 export type {
   Gateway,
   GatewayAcceptedResponse,

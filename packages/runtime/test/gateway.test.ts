@@ -74,41 +74,58 @@ interface SseMessage {
   readonly comment?: string;
 }
 
-/** Reads SSE messages (and comments) from a response until `stop` says so or the stream ends. */
-async function readSse(response: Response, stop: (message: SseMessage, all: SseMessage[]) => boolean = () => false): Promise<SseMessage[]> {
+/** Reads SSE messages (and comments) from a response, in steps: `until` reads on until `stop` says so or the stream ends. */
+function sseReader(response: Response) {
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
   const messages: SseMessage[] = [];
   let buffer = '';
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return messages;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const fields: Record<string, string> = {};
-        const data: string[] = [];
-        let comment: string | undefined;
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) comment = line.slice(1).trim();
-          else {
-            const colon = line.indexOf(':');
-            const name = line.slice(0, colon);
-            const text = line.slice(colon + 1).replace(/^ /, '');
-            if (name === 'data') data.push(text);
-            else fields[name] = text;
+  return {
+    messages,
+    async until(stop: (message: SseMessage, all: SseMessage[]) => boolean = () => false): Promise<SseMessage[]> {
+      for (;;) {
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields: Record<string, string> = {};
+          const data: string[] = [];
+          let comment: string | undefined;
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) comment = line.slice(1).trim();
+            else {
+              const colon = line.indexOf(':');
+              const text = line.slice(colon + 1).replace(/^ /, '');
+              if (line.slice(0, colon) === 'data') data.push(text);
+              else fields[line.slice(0, colon)] = text;
+            }
           }
+          const message: SseMessage = { ...fields, data: data.join('\n'), ...(comment === undefined ? {} : { comment }) };
+          messages.push(message);
+          if (stop(message, messages)) return messages;
         }
-        const message: SseMessage = { ...fields, data: data.join('\n'), ...(comment === undefined ? {} : { comment }) };
-        messages.push(message);
-        if (stop(message, messages)) return messages;
+        const { done, value } = await reader.read();
+        if (done) return messages;
+        buffer += value;
       }
-    }
+    },
+    close: () => reader.cancel().catch(() => undefined),
+  };
+}
+
+async function readSse(response: Response, stop?: (message: SseMessage, all: SseMessage[]) => boolean): Promise<SseMessage[]> {
+  const reader = sseReader(response);
+  try {
+    return await reader.until(stop);
   } finally {
-    await reader.cancel().catch(() => undefined);
+    await reader.close();
   }
+}
+
+/** An event stream that is subscribed: its `: connected` comment has arrived. */
+async function subscribe(url: string, headers: Record<string, string>) {
+  const reader = sseReader(await fetch(url, { headers }));
+  await reader.until((message) => message.comment === 'connected');
+  return reader;
 }
 
 function events(messages: readonly SseMessage[]): SessionEvent[] {
@@ -262,7 +279,7 @@ describe('input api: sessions over HTTP', () => {
   });
 
   it('rate limits each key with a token bucket and says when to retry', async () => {
-    const { url } = await serve(`${ECHO.replace('input api {', 'input api { rate_limit = { requests_per_minute = 6, burst = 2 }')}`);
+    const { url } = await serve(`${ECHO.replace('input api {', 'input api { rate_limit = { requests_per_minute = 6, burst = 2 },')}`);
     const models = (key: string) => fetch(`${url}/v1/models`, { headers: auth(key) });
     expect((await models(KEY_A)).status).toBe(200);
     expect((await models(KEY_A)).status).toBe(200);
@@ -323,6 +340,17 @@ describe('input api: sessions over HTTP', () => {
     const body = (await response.json()) as { ok: boolean; errors: { error: { message: string } }[] };
     expect(body.ok).toBe(false);
     expect(body.errors[0]!.error.message).toContain('the model is down');
+
+    // Chat completions have no `ok`: a failure is a 502, or an error message once streaming.
+    const client = new OpenAI({ apiKey: KEY_A, baseURL: `${url}/v1`, maxRetries: 0 });
+    const failed = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(failed).toMatchObject({ status: 502, code: 'turn_failed', message: expect.stringContaining('the model is down') });
+    const stream = await client.chat.completions.create({ model: 'm', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    const streamed = (async () => {
+      for await (const chunk of stream) void chunk;
+    })();
+    await expect(streamed).rejects.toMatchObject({ message: expect.stringContaining('the model is down') });
   });
 });
 
@@ -359,14 +387,12 @@ describe('input api: streaming a session', () => {
   it('streams a whole session live, resumes after Last-Event-ID, and keeps a quiet stream alive', async () => {
     const { url } = await serve(ECHO, { keepAliveMs: 50 });
     const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string; events_url: string };
-    const live = fetch(`${url}${session.events_url}`, { headers: auth(KEY_A) });
-    const reading = live.then((response) => readSse(response, (_message, all) => events(all).filter((event) => event.event_type === 'turn.completed').length === 2));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const live = await subscribe(`${url}${session.events_url}`, auth(KEY_A));
+    await live.until((message) => message.comment === 'keep-alive');
     await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'first' });
     await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'second' });
-    const messages = await reading;
-    expect(messages.some((message) => message.comment === 'keep-alive')).toBe(true);
-    const seen = events(messages);
+    const seen = events(await live.until((_message, all) => events(all).filter((event) => event.event_type === 'turn.completed').length === 2));
+    await live.close();
     const replies = seen.filter((event) => event.event_type === 'session.replied').map((event) => event.payload);
     expect(replies).toEqual(['first', 'second']);
 
@@ -377,18 +403,19 @@ describe('input api: streaming a session', () => {
     expect(again.map((event) => event.message_id)).toEqual(seen.slice(seen.indexOf(firstDone) + 1).map((event) => event.message_id));
 
     // Ending the session ends its streams.
-    const closing = fetch(`${url}${session.events_url}?from=live`, { headers: auth(KEY_A) }).then((response) => readSse(response));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = await subscribe(`${url}${session.events_url}?from=live`, auth(KEY_A));
     await fetch(`${url}/v1/sessions/${session.session_id}`, { method: 'DELETE', headers: auth(KEY_A) });
-    const last = events(await closing);
-    expect(last.at(-1)?.event_type).toBe('session.ended');
+    const last = events(await closing.until());
+    expect(last.map((event) => event.event_type)).toEqual(['session.ended']);
   });
 
   it('does a WebSocket round trip: input frames in, the session events out', async () => {
-    const { url } = await serve(ECHO);
+    const { url } = await serve(ECHO, { keepAliveMs: 50 });
     const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string; ws_url: string };
     const { socket, frames } = await connect(`${url}${session.ws_url}`, { headers: auth(KEY_A) });
+    const pinged = new Promise<void>((resolve) => socket.once('ping', () => resolve()));
     try {
+      await pinged;
       socket.send(JSON.stringify({ type: 'input', input: 'over the socket', ref: 'r1' }));
       await waitFor(() => frames.some((frame) => frame.type === 'event' && frame.event.event_type === 'turn.completed'));
       const accepted = frames.find((frame) => frame.type === 'accepted');
@@ -414,6 +441,14 @@ describe('input api: streaming a session', () => {
     } finally {
       socket.terminate();
     }
+  });
+
+  it('drops a WebSocket client that stops answering pings', async () => {
+    const { url } = await serve(ECHO, { keepAliveMs: 50 });
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { ws_url: string };
+    const { socket } = await connect(`${url}${session.ws_url}`, { headers: auth(KEY_A), autoPong: false });
+    const code = await new Promise<number>((resolve) => socket.once('close', (closeCode) => resolve(closeCode)));
+    expect(code).toBe(1006);
   });
 
   it('authenticates WebSockets by header or, for browsers, by subprotocol', async () => {
@@ -537,13 +572,12 @@ describe('input api: secure by default', () => {
   it('closes streams and sockets when the runtime stops', async () => {
     const served = await serve(ECHO);
     const session = (await (await post(`${served.url}/v1/sessions`, {})).json()) as { events_url: string; ws_url: string };
-    const stream = fetch(`${served.url}${session.events_url}?from=live`, { headers: auth(KEY_A) }).then((response) => readSse(response));
+    const stream = await subscribe(`${served.url}${session.events_url}?from=live`, auth(KEY_A));
     const { socket } = await connect(`${served.url}${session.ws_url}`, { headers: auth(KEY_A) });
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    await new Promise((resolve) => setTimeout(resolve, 50));
     await served.runtime.stop();
     expect(await closed).toBe(1001);
-    await stream;
+    expect(events(await stream.until())).toEqual([]);
     await expect(fetch(`${served.url}/health`)).rejects.toThrow();
   });
 });

@@ -32,10 +32,11 @@ t = transform echo {
 `,
       'pipes.ts': `
 import { suffix } from './helper.ts';
-export function exclaim(text: string): string {
-  return text + suffix;
+export function exclaim(payload: { input: string }): { input: string } {
+  return { ...payload, input: payload.input + suffix };
 }
-export const tag = (payload: string, context: { component: string; event: string }) => ({ input: \`[\${context.component}/\${context.event}] \${payload}\` });
+export const tag = (payload: { input: string }, context: { component: string; event: string }) =>
+  ({ input: \`[\${context.component}/\${context.event}] \${payload.input}\` });
 `,
       'helper.ts': `export const suffix: string = '!';\n`,
       'extra.js': `export function untouched(payload) { return undefined; }\n`,
@@ -59,7 +60,7 @@ t = transform echo {
 `,
       'pipes.ts': `
 export const never = () => { throw new Error('should not run'); };
-export const twice = (p: string) => p + p;
+export const twice = (p: { input: string }) => ({ input: p.input + p.input });
 `,
     });
     const { runtime } = await started(await current.load());
@@ -73,7 +74,7 @@ export const twice = (p: string) => p + p;
   it('that throws fails the message with an agent.error naming the pipe, the file and the component, and nothing hangs', async () => {
     current = await project({
       'main.ww': `in = input cli {}\nt = transform uppercase {\n  pipes = ["pipes.ts::boom"]\n}\nout = output console {}\n`,
-      'pipes.ts': `export function boom(p: string) { if (p === 'bad') throw new Error('bad input'); return p; }\n`,
+      'pipes.ts': `export function boom(p: { input: string }) { if (p.input === 'bad') throw new Error('bad input'); return p; }\n`,
     });
     const { runtime, stdout } = await started(await current.load());
     try {
@@ -115,10 +116,11 @@ out = output console { hooks = [{ event = "session.*", function = "hooks.ts::out
 `,
       'hooks.ts': `
 const log = ((globalThis as any).__hookLog ??= []) as string[];
-export function all(payload: unknown, event: { type: string; component: string }) { log.push(\`all \${event.component}:\${event.type}\`); }
-export function mutate(payload: { text: string }) { log.push('mutate'); payload.text = 'mutated'; }
+type Event = { event_type: string; component_source: string; session_id: string; payload: { text: string } };
+export function all(event: Event) { log.push(\`all \${event.component_source}:\${event.event_type}\`); }
+export function mutate(event: Event) { log.push('mutate'); event.payload.text = 'mutated'; }
 export function replied() { log.push('t replied'); }
-export function outputs(payload: { text: string }, event: { type: string }) { log.push(\`out \${event.type} \${payload.text}\`); }
+export function outputs(event: Event) { log.push(\`out \${event.event_type} \${event.payload.text}\`); }
 `,
     });
     const log: string[] = ((globalThis as { __hookLog?: string[] }).__hookLog = []);

@@ -17,7 +17,7 @@ describe('runtime.reload', () => {
     current = await project({
       ...extra,
       'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["pipes.ts::decorate"] }\nout = output console {}\n',
-      'pipes.ts': "import { mark } from './mark.ts';\nexport const decorate = (p: string) => `${mark}${p}`;\n",
+      'pipes.ts': "import { mark } from './mark.ts';\nexport const decorate = (p: { input: string }) => ({ input: `${mark}${p.input}` });\n",
       'mark.ts': "export const mark = 'v1:';\n",
     });
     const { runtime } = await started(await current.load());
@@ -31,7 +31,7 @@ describe('runtime.reload', () => {
       const second = await runtime.ask(first.sessionId, 'hi');
       expect(second.text).toBe('v2:hi');
       expect(second.sessionId).toBe(first.sessionId);
-      await current.write('pipes.ts', "export const decorate = (p: string) => `v3:${p}`;\n");
+      await current.write('pipes.ts', "export const decorate = (p: { input: string }) => ({ input: `v3:${p.input}` });\n");
       await runtime.reload(await current.load(), { changedFiles: [path.join(current.dir, 'pipes.ts')] });
       expect((await runtime.ask(first.sessionId, 'hi')).text).toBe('v3:hi');
     } finally {
@@ -71,16 +71,16 @@ describe('runtime.reload', () => {
   it('keeps the running version when the new one does not load', async () => {
     current = await project({
       'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["p.ts::f"] }\n',
-      'p.ts': "export const f = (p: string) => p + '.';\n",
+      'p.ts': "export const f = (p: { input: string }) => ({ input: p.input + '.' });\n",
     });
     const { runtime } = await started(await current.load());
     try {
-      await current.write('p.ts', 'export const f = (p: string) => {\n');
+      await current.write('p.ts', 'export const f = (p: { input: string }) => {\n');
       const error = await runtime.reload(await current.load(), { changedFiles: [path.join(current.dir, 'p.ts')] }).catch((caught: unknown) => caught);
       expect(WoodworkRuntimeError.isInstance(error)).toBe(true);
       expect((error as WoodworkRuntimeError).code).toBe('WW_RUNTIME_MODULE_LOAD');
       expect((await runtime.ask(undefined, 'still')).text).toBe('still.');
-      await current.write('p.ts', "export const f = (p: string) => p + '!';\n");
+      await current.write('p.ts', "export const f = (p: { input: string }) => ({ input: p.input + '!' });\n");
       await runtime.reload(await current.load(), { changedFiles: [path.join(current.dir, 'p.ts')] });
       expect((await runtime.ask(undefined, 'fixed')).text).toBe('fixed!');
     } finally {

@@ -55,7 +55,7 @@ describe('runTerminal', () => {
   it('prints failures on stderr with the place and the hint, and goes on', async () => {
     current = await project({
       'main.ww': 'in = input cli {}\nt = transform echo {\n  pipes = ["p.ts::check"]\n}\n',
-      'p.ts': "export const check = (p: string) => { if (p === 'no') throw new Error('refused'); };\n",
+      'p.ts': "export const check = (p: { input: string }) => { if (p.input === 'no') throw new Error('refused'); };\n",
     });
     const { runtime } = await started(await current.load());
     const out = capture();

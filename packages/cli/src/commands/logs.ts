@@ -8,7 +8,7 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { logsDir, readUpState } from '@woodwork/runtime/distributed';
 import { ExitCode, useColor, type Terminal } from '../terminal.js';
-import { printError, projectDirOf, unitPrefix } from './up.js';
+import { displayPath, printError, projectDirOf, unitPrefix } from './up.js';
 
 export interface LogsOptions {
   readonly component?: string;
@@ -69,7 +69,7 @@ async function readNew(source: Source): Promise<Line[]> {
 export async function logsCommand(terminal: Terminal, file: string | undefined, options: LogsOptions): Promise<number> {
   const { projectDir } = await projectDirOf(terminal, file);
   const dir = logsDir(projectDir);
-  const shownDir = path.relative(terminal.cwd, dir) || dir;
+  const shownDir = displayPath(terminal, dir);
   let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => name.endsWith('.log')).map((name) => name.slice(0, -'.log'.length));

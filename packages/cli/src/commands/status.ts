@@ -6,9 +6,9 @@
  */
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { createRedisHostRegistry, probe, readUpState, redactUrl, type HostRecord, type UpProcessState } from '@woodwork/runtime/distributed';
+import { createRedisHostRegistry, isAlive, probe, readUpState, redactUrl, type HostRecord, type UpProcessState } from '@woodwork/runtime/distributed';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
-import { liveProcesses, printError, projectDirOf } from './up.js';
+import { displayPath, liveProcesses, printError, projectDirOf } from './up.js';
 
 export interface StatusOptions {
   readonly json?: boolean;
@@ -56,7 +56,7 @@ function totals(record: HostRecord | null): { handled: number; failed: number; h
 
 export async function statusCommand(terminal: Terminal, file: string | undefined, options: StatusOptions): Promise<number> {
   const { projectDir } = await projectDirOf(terminal, file);
-  const shownDir = path.relative(terminal.cwd, projectDir) || '.';
+  const shownDir = displayPath(terminal, projectDir);
   const state = await readUpState(projectDir);
   if (!state) {
     if (options.json) terminal.stdout.write(`${JSON.stringify({ running: false, project: projectDir, processes: [] }, null, 2)}\n`);
@@ -109,7 +109,9 @@ export async function statusCommand(terminal: Terminal, file: string | undefined
       };
     }),
   );
-  const others = records.filter((record) => !matched.has(record));
+  // A process of this machine that died leaves its record until the TTL ends: not a host any more.
+  const isStale = (record: HostRecord) => record.hostname === here && !isAlive(record.pid);
+  const others = records.filter((record) => !matched.has(record) && !isStale(record));
   const allReady = live.supervisor && processes.every((entry) => entry.ready);
 
   if (options.json) {
@@ -135,7 +137,7 @@ export async function statusCommand(terminal: Terminal, file: string | undefined
   const headline = live.supervisor
     ? `${style('green', 'running')} (supervisor pid ${state.pid}${state.detached ? ', detached' : ''}, up ${ago(Date.parse(state.startedAt))})`
     : style('red', `not running: the supervisor (pid ${state.pid}) is gone${live.children.length > 0 ? `, ${live.children.length} process(es) left behind — \`woodwork stop\` ends them` : ''}`);
-  terminal.stdout.write(`woodwork up ${path.relative(terminal.cwd, state.file) || state.file}: ${headline}\n`);
+  terminal.stdout.write(`woodwork up ${displayPath(terminal, state.file)}: ${headline}\n`);
   terminal.stdout.write(`${style('dim', `bus ${redactUrl(state.busUrl)}  sessions ${redactUrl(state.sessionsUrl)}  namespace ${state.namespace}`)}\n\n`);
 
   const rows: string[][] = [['PROCESS', 'PID', 'PORT', 'HEALTH', 'READY', 'RESTARTS', 'HANDLED', 'FAILED', 'HOOK ERRORS', 'HEARTBEAT']];

@@ -4,10 +4,9 @@
  * Whatever still runs after `--timeout` seconds is killed (SIGKILL). Processes left behind by a
  * supervisor that died are stopped the same way. Stopping what does not run is not an error.
  */
-import path from 'node:path';
 import { isAlive, readUpState, removeUpState } from '@woodwork/runtime/distributed';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
-import { liveProcesses, printError, projectDirOf, seconds } from './up.js';
+import { displayPath, liveProcesses, printError, projectDirOf, seconds } from './up.js';
 
 export interface StopOptions {
   /** Seconds before SIGKILL. */
@@ -24,7 +23,7 @@ function signal(pid: number, name: NodeJS.Signals, group = false): void {
 
 export async function stopCommand(terminal: Terminal, file: string | undefined, options: StopOptions): Promise<number> {
   const { projectDir } = await projectDirOf(terminal, file);
-  const shown = path.relative(terminal.cwd, projectDir) || '.';
+  const shown = displayPath(terminal, projectDir);
   let timeoutMs: number;
   try {
     timeoutMs = seconds(options.timeout, '--timeout', 45);

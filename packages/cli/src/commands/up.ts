@@ -18,6 +18,7 @@ import {
   createRedisHostRegistry,
   describeFailure,
   distributedUrls,
+  hostUnits,
   isAlive,
   logsDir,
   readUpState,
@@ -54,6 +55,12 @@ export interface UpOptions {
 export async function projectDirOf(terminal: Terminal, file: string | undefined): Promise<{ target: string; projectDir: string }> {
   const target = await resolveWwFile(terminal.cwd, file);
   return { target, projectDir: path.dirname(target) };
+}
+
+/** A path as the user should read it: relative to where they are, unless that climbs out. */
+export function displayPath(terminal: Terminal, file: string): string {
+  const relative = path.relative(terminal.cwd, file);
+  return relative === '' ? '.' : relative.startsWith('..') ? file : relative;
 }
 
 /** Prints a user error: the message, then the hint, no stack. */
@@ -128,7 +135,7 @@ async function loadForUp(terminal: Terminal, target: string): Promise<Topology |
   for (const diagnostic of result.diagnostics.filter((candidate) => candidate.severity === 'error')) {
     terminal.stderr.write(`${formatDiagnostic(diagnostic, { source: result.sources ?? result.source, color, cwd: terminal.cwd })}\n\n`);
   }
-  printError(terminal, `${path.relative(terminal.cwd, target) || target} cannot run`, '`woodwork validate` lists the same problems; fix them and run `woodwork up` again');
+  printError(terminal, `${displayPath(terminal, target)} cannot run`, '`woodwork validate` lists the same problems; fix them and run `woodwork up` again');
   return undefined;
 }
 
@@ -156,7 +163,7 @@ async function checkReachable(busUrl: string, sessionsUrl: string, namespace: st
 export async function upCommand(terminal: Terminal, file: string | undefined, options: UpOptions): Promise<number> {
   const style = paint(useColor(terminal, 'stderr'));
   const { target, projectDir } = await projectDirOf(terminal, file);
-  const shown = path.relative(terminal.cwd, target) || target;
+  const shown = displayPath(terminal, target);
   try {
     const previous = await readUpState(projectDir);
     if (previous && !options.supervise) {
@@ -242,7 +249,7 @@ async function detach(terminal: Terminal, plan: Plan): Promise<number> {
   child.unref();
   const pid = child.pid;
   const deadline = Date.now() + plan.readyTimeoutMs + 10_000;
-  terminal.stderr.write(`${style('dim', '…')} starting ${path.relative(terminal.cwd, plan.target) || plan.target} in the background (supervisor pid ${pid})\n`);
+  terminal.stderr.write(`${style('dim', '…')} starting ${displayPath(terminal, plan.target)} in the background (supervisor pid ${pid})\n`);
   for (;;) {
     const state = await readUpState(plan.projectDir);
     if (state && state.pid === pid && state.phase === 'running') {
@@ -279,8 +286,7 @@ async function supervise(
   const background = plan.options.supervise === true;
   const color = !background && useColor(terminal);
   const style = paint(color);
-  const names = plan.topology.components.map((component) => component.name);
-  const width = Math.max(2, ...names.map((name) => name.length), ...plan.topology.groups.map((group) => group.name.length));
+  const width = Math.max(2, ...hostUnits(plan.topology).map((unit) => unit.name.length));
   const order = new Map<string, number>();
   // In the background the lines go to .woodwork/logs/up.log, timestamped like the processes' logs.
   const say = (text: string) =>

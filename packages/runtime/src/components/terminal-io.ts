@@ -2,7 +2,7 @@
  * `input command_line` and `output console`: the terminal ends of a topology.
  *
  * - `input command_line` (alias `cli`) is where typed lines enter. It passes each line on as
- *   `input.received` (the text as the payload); the terminal itself (line editing, the prompt, Ctrl-C) is
+ *   `input.received` (`{ input: "…" }`); the terminal itself (line editing, the prompt, Ctrl-C) is
  *   driven by `runTerminal()` (terminal.ts), which `woodwork run` and `woodwork dev` call.
  * - `output console` (alias `cli`) prints each reply on the runtime's stdout, and a streamed reply
  *   chunk by chunk as it arrives.

@@ -126,7 +126,7 @@ export function distributedUrls(
       busUrl === undefined
         ? `no broker to run ${source.file} on: separate processes need a real bus`
         : `the in-memory bus (${busUrl}) cannot connect separate processes`,
-      { hint: `set ${source.bus} (redis://…, nats://… or kafka://…), or declare one in the file: \`bus = redis { url = "redis://127.0.0.1:6379" }\`` },
+      { hint: `give one with ${source.bus}: redis://…, nats://… or kafka://…; or declare one in the file: \`bus = redis { url = "redis://127.0.0.1:6379" }\`` },
     );
   }
   if (!/^(rediss?|nats|kafka):\/\//i.test(busUrl)) {

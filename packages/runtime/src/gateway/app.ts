@@ -49,7 +49,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     const known = fromRuntimeError(error);
     if (known) {
       if (known.extra.retryAfterMs !== undefined) c.header('Retry-After', String(Math.max(1, Math.ceil(known.extra.retryAfterMs / 1000))));
-      return c.json(known.body(), known.status as 400);
+      return c.json(known.body(), known.status);
     }
     logger.error('a request failed', { method: c.req.method, path: c.req.path, error: errorMessage(error) });
     return c.json(errorBody('internal_error', 'something went wrong on our side'), 500);
@@ -74,7 +74,9 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
   }
 
   app.use('/v1/*', async (c: Context<GatewayEnv>, next: Next) => {
-    const principal = credentials.principal(credentials.presented({ get: (name) => c.req.header(name) }, c.req.header('sec-websocket-protocol')));
+    const isUpgrade = c.req.header('upgrade')?.toLowerCase() === 'websocket';
+    const presented = credentials.presented({ get: (name) => c.req.header(name) }, isUpgrade ? c.req.header('sec-websocket-protocol') : undefined);
+    const principal = credentials.principal(presented);
     if (principal === undefined) {
       // Guessing keys costs from the address's bucket: a guesser is slowed down like any client.
       const decision = limiter?.take(`unauthenticated:${clientAddress(c)}`);

@@ -12,7 +12,7 @@
 import { defineComponent } from '../define-component.js';
 import { WoodworkRuntimeError } from '../errors.js';
 import type { ComponentDefinition, ComponentContext } from '../types.js';
-import { startGateway } from './server.js';
+import { startGateway } from './start-gateway.js';
 import { assertSafeExposure, gatewayOptionsFromConfig, resolveGatewaySettings } from './settings.js';
 import type { Gateway, GatewayOptions } from './types.js';
 

@@ -2,10 +2,11 @@
  * Request errors of the gateway: thrown anywhere in a handler, turned into a JSON error body with
  * the right status by the app's error handler (see `GatewayErrorCode` for the table).
  */
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { WoodworkRuntimeError } from '../errors.js';
 import type { GatewayErrorBody, GatewayErrorCode } from './types.js';
 
-const STATUS: Record<GatewayErrorCode, number> = {
+const STATUS: Record<GatewayErrorCode, ContentfulStatusCode> = {
   invalid_json: 400,
   invalid_request: 400,
   unauthorized: 401,
@@ -29,7 +30,7 @@ function openAiType(code: GatewayErrorCode): string {
 
 export class GatewayRequestError extends Error {
   override readonly name = 'GatewayRequestError';
-  readonly status: number;
+  readonly status: ContentfulStatusCode;
 
   constructor(
     readonly code: GatewayErrorCode,
@@ -55,10 +56,6 @@ export function errorBody(code: GatewayErrorCode, message: string, extra: { read
       ...(extra.retryAfterMs === undefined ? {} : { retry_after_ms: extra.retryAfterMs }),
     },
   };
-}
-
-export function statusOf(code: GatewayErrorCode): number {
-  return STATUS[code];
 }
 
 /** A runtime error met while serving a request, as the request error a client should see. */

@@ -1,13 +1,7 @@
 /**
- * `startGateway(sessions, options)`: serves the API gateway over HTTP and WebSocket for any
- * `SessionClient` — a `Runtime` you embed, or the `input api` component's own session client.
- *
- * ```ts
- * await using runtime = createRuntime(topology);
- * await runtime.start();
- * await using gateway = await startGateway(runtime, { port: 8000, auth: { keys: [process.env.API_KEY!] } });
- * console.log(`serving ${gateway.url}`);
- * ```
+ * The gateway's server: the Hono app on a Node HTTP server, with WebSockets upgraded through the
+ * same routes (so authentication and ownership checks apply to them too). Loaded only when a
+ * gateway starts (start-gateway.ts), so runtimes without `input api` never load Hono or ws.
  */
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -38,12 +32,8 @@ function urlOf(host: string, port: number): string {
   return `http://${shown}:${port}`;
 }
 
-/**
- * Starts the gateway and resolves once it listens. Throws WW_RUNTIME_INVALID_TOPOLOGY when it would
- * listen beyond loopback without credentials, WW_RUNTIME_INVALID_ARGUMENT for a bad option, and the
- * listen error (EADDRINUSE, …) when the port cannot be had.
- */
-export async function startGateway(sessions: SessionClient, options: GatewayOptions = {}): Promise<Gateway> {
+/** See `startGateway`. */
+export async function serveGateway(sessions: SessionClient, options: GatewayOptions = {}): Promise<Gateway> {
   const settings = resolveGatewaySettings(options, { modelName: defaultModelName(options) });
   assertSafeExposure(settings);
   const logger = options.logger ?? silentLogger;

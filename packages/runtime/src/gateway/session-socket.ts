@@ -44,6 +44,7 @@ class SessionSocket {
       this.alive = true;
     });
     this.pinger = setInterval(() => {
+      if (this.socket.readyState !== this.socket.OPEN) return;
       if (!this.alive) {
         this.socket.terminate();
         return;

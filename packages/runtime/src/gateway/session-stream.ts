@@ -36,14 +36,28 @@ export function streamQuery(c: Context): StreamQuery {
   return { turnId, after: after === undefined || after === '' ? undefined : after, from };
 }
 
-/** The session's events for a query: filtered to the turn, ending after it when asked. */
-export async function* sessionEvents(deps: GatewayDeps, sessionId: string, query: StreamQuery, signal: AbortSignal): AsyncGenerator<SessionEvent> {
+/**
+ * The session's events for a query: filtered to the turn, ending after it when asked. The reader is
+ * registered with the runtime at once, so nothing published after this call is missed; iterate the
+ * result (to its end or with `break`) so the reader is released.
+ */
+export function sessionEvents(deps: GatewayDeps, sessionId: string, query: StreamQuery, signal: AbortSignal): AsyncIterable<SessionEvent> {
   const options: EventsOptions = { from: query.from, signal, ...(query.after === undefined ? {} : { after: query.after }) };
-  for await (const event of deps.client.events(sessionId, options)) {
-    if (query.turnId !== undefined && traceIdOf(event.trace) !== query.turnId && event.event_type !== EventTypes.sessionEnded) continue;
-    yield event;
-    if (query.turnId !== undefined && event.event_type === EventTypes.turnCompleted) return;
-  }
+  const source = deps.client.events(sessionId, options)[Symbol.asyncIterator]();
+  return (async function* () {
+    try {
+      for (;;) {
+        const next = await source.next();
+        if (next.done) return;
+        const event = next.value;
+        if (query.turnId !== undefined && traceIdOf(event.trace) !== query.turnId && event.event_type !== EventTypes.sessionEnded) continue;
+        yield event;
+        if (query.turnId !== undefined && event.event_type === EventTypes.turnCompleted) return;
+      }
+    } finally {
+      await source.return?.();
+    }
+  })();
 }
 
 /** Writes SSE comments every `intervalMs` until stopped; a failed write aborts `controller`. */
@@ -80,9 +94,10 @@ export function sessionEventStream(c: Context<GatewayEnv>, deps: GatewayDeps, se
     const controller = streamController(c, stream, deps);
     const stopKeepAlive = keepAlive(stream, deps.settings.keepAliveMs, controller);
     try {
-      // Sends the headers at once, so the client knows the stream is open before the first event.
+      const events = sessionEvents(deps, sessionId, query, controller.signal);
+      // Sends the headers at once: from this comment on, the client misses no event.
       await stream.write(': connected\n\n');
-      for await (const event of sessionEvents(deps, sessionId, query, controller.signal)) {
+      for await (const event of events) {
         await stream.writeSSE({ id: event.message_id, event: event.event_type, data: JSON.stringify(event) });
       }
     } catch (error) {

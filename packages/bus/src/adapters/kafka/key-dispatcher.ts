@@ -62,8 +62,31 @@ export interface DispatchEntry<Item> {
 }
 
 export interface DispatchSettlement {
+  /** This hand-out is the entry's current one and not settled yet. */
+  readonly current: boolean;
   ack(): void;
   nak(delayMs: number): void;
+}
+
+/** Settles one hand-out of an entry; a second ack or nak of the same hand-out is ignored. */
+class Settlement<Item> implements DispatchSettlement {
+  constructor(
+    private readonly dispatcher: KeyedDispatcher<Item>,
+    private readonly entry: DispatchEntry<Item>,
+    private readonly delivery: number,
+  ) {}
+
+  get current(): boolean {
+    return this.entry.state === 'in-flight' && this.entry.deliveries === this.delivery;
+  }
+
+  ack(): void {
+    this.dispatcher.settle(this.entry, this.delivery, undefined);
+  }
+
+  nak(delayMs: number): void {
+    this.dispatcher.settle(this.entry, this.delivery, Math.max(0, delayMs));
+  }
 }
 
 export class KeyedDispatcher<Item> {
@@ -81,9 +104,14 @@ export class KeyedDispatcher<Item> {
   #inFlight = 0;
   #stopped = false;
   #waitingForRoom = false;
+  #pumpScheduled = false;
   #changeWaiters: (() => void)[] = [];
   readonly #onRoom = () => {
     this.#waitingForRoom = false;
+    this.#schedulePump();
+  };
+  readonly #runPump = () => {
+    this.#pumpScheduled = false;
     this.#pump();
   };
 
@@ -126,7 +154,7 @@ export class KeyedDispatcher<Item> {
     } else {
       this.#lanes.set(key, [entry]);
       this.#ready.push(key);
-      this.#pump();
+      this.#schedulePump();
     }
     return entry;
   }
@@ -171,6 +199,16 @@ export class KeyedDispatcher<Item> {
     for (const waiter of waiters) waiter();
   }
 
+  /**
+   * Hand-outs happen in a microtask, never inside the caller's push/ack: one ack cannot recurse
+   * into the next delivery (and its ack, …) down the whole batch, and pushes of a batch coalesce.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled || this.#stopped) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(this.#runPump);
+  }
+
   #pump(): void {
     while (!this.#stopped && this.#readyStart < this.#ready.length) {
       if (!this.#limiter.tryAcquire()) {
@@ -192,53 +230,41 @@ export class KeyedDispatcher<Item> {
       entry.deliveredAt = Date.now();
       this.#inFlight += 1;
       this.#handedOut.add(entry);
-      this.#deliver(entry, this.#settlementFor(entry));
+      this.#deliver(entry, new Settlement(this, entry, entry.deliveries));
     }
   }
 
-  #settlementFor(entry: DispatchEntry<Item>): DispatchSettlement {
-    let settled = false;
-    const settle = () => {
-      // One settlement per delivery: a second ack or nak of the same delivery is ignored.
-      if (settled) return false;
-      settled = true;
-      this.#inFlight -= 1;
-      this.#handedOut.delete(entry);
-      this.#limiter.release();
-      return true;
-    };
-    return {
-      ack: () => {
-        if (!settle()) return;
-        entry.state = 'acked';
-        this.#acked += 1;
-        const lane = this.#lanes.get(entry.key)!;
-        lane.shift();
-        if (lane.length === 0) this.#lanes.delete(entry.key);
-        else if (!this.#stopped) this.#ready.push(entry.key);
-        this.#pump();
-        // Waiters care about "all done" and "nothing in flight" (draining), not each ack.
-        if (this.#inFlight === 0 || this.done) this.#changed();
-      },
-      nak: (delayMs: number) => {
-        if (!settle()) return;
-        if (this.#stopped) {
-          entry.state = 'abandoned';
-          if (this.#inFlight === 0) this.#changed();
-          return;
-        }
-        entry.state = 'delayed';
-        const timer = setTimeout(() => {
-          this.#timers.delete(entry);
-          if (this.#stopped) return;
-          entry.state = 'queued';
-          this.#ready.push(entry.key);
-          this.#pump();
-        }, Math.max(0, delayMs));
-        this.#timers.set(entry, timer);
-        this.#pump();
-        if (this.#inFlight === 0) this.#changed();
-      },
-    };
+  /** @internal Settles hand-out `delivery` of `entry`: an ack without `nakDelayMs`, else a nak. */
+  settle(entry: DispatchEntry<Item>, delivery: number, nakDelayMs: number | undefined): void {
+    if (entry.state !== 'in-flight' || entry.deliveries !== delivery) return;
+    this.#inFlight -= 1;
+    this.#handedOut.delete(entry);
+    this.#limiter.release();
+    if (nakDelayMs === undefined) {
+      entry.state = 'acked';
+      this.#acked += 1;
+      const lane = this.#lanes.get(entry.key)!;
+      lane.shift();
+      if (lane.length === 0) this.#lanes.delete(entry.key);
+      else if (!this.#stopped) {
+        this.#ready.push(entry.key);
+        this.#schedulePump();
+      }
+    } else if (this.#stopped) {
+      entry.state = 'abandoned';
+    } else {
+      entry.state = 'delayed';
+      const timer = setTimeout(() => {
+        this.#timers.delete(entry);
+        if (this.#stopped) return;
+        entry.state = 'queued';
+        this.#ready.push(entry.key);
+        this.#schedulePump();
+      }, nakDelayMs);
+      this.#timers.set(entry, timer);
+    }
+    this.#schedulePump();
+    // Waiters care about "all done" and "nothing in flight" (draining), not each settlement.
+    if (this.#inFlight === 0 || this.done) this.#changed();
   }
 }

@@ -12,11 +12,13 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { AdapterDelivery, AdapterSubscribeRequest, AdapterSubscription, WireRecord } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
-import { InFlightLimiter, KeyedDispatcher } from './key-dispatcher.js';
+import { InFlightLimiter, KeyedDispatcher, type DispatchSettlement } from './key-dispatcher.js';
 import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
 import { MESSAGE_ID_HEADER } from './publisher.js';
+import { appendFileSync } from 'node:fs';
+export const trace = (line: string) => { if (process.env.WW_KAFKA_TRACE) appendFileSync(process.env.WW_KAFKA_TRACE, `${new Date().toISOString()} ${line}\n`); };
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
 export function isGroupChange(error: unknown): boolean {
@@ -53,6 +55,32 @@ interface BatchItem {
   readonly offset: bigint;
   readonly record: WireRecord;
   readonly position: string;
+}
+
+/** One hand-out of a record to the subscriber (a class, not closures: one per message). */
+class KafkaDelivery implements AdapterDelivery {
+  readonly record: WireRecord;
+  readonly position: string;
+
+  constructor(
+    private readonly item: BatchItem,
+    readonly deliveryCount: number,
+    private readonly settlement: DispatchSettlement,
+    private readonly tracker: OffsetTracker,
+  ) {
+    this.record = item.record;
+    this.position = item.position;
+  }
+
+  async ack(): Promise<void> {
+    // A stale hand-out (nak'd and handed out again since) must not mark the offset done.
+    if (this.settlement.current) this.tracker.settle(this.item.offset);
+    this.settlement.ack();
+  }
+
+  async nak(delayMs: number): Promise<void> {
+    this.settlement.nak(delayMs);
+  }
 }
 
 export interface SubscriptionDependencies {
@@ -105,12 +133,14 @@ export class KafkaSubscription implements AdapterSubscription {
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
     });
     this.#consumer = consumer;
-    if (process.env.WW_KAFKA_DEBUG) { const t = setInterval(() => { if (this.#closing && this.#limiter.inFlight === 0) clearInterval(t); console.log(`DEBUG ${this.groupId} inFlight=${this.#limiter.inFlight} dispatchers=${this.#dispatchers.size} closing=${this.#closing} ${[...this.#dispatchers].map((d) => `[inF=${d.inFlight} done=${d.done} stopped=${d.stopped}]`).join('')}`); }, 3000); t.unref(); consumer.on(consumer.events.GROUP_JOIN, (e) => console.log('DEBUG join', this.groupId, JSON.stringify(e.payload.memberAssignment))); consumer.on(consumer.events.REBALANCING, () => console.log('DEBUG rebalancing', this.groupId)); }
     let joined = false;
     let crash: unknown;
     let fatal = false;
     let startPinned: Promise<void> | undefined;
+    trace(`start ${this.groupId}`);
+    consumer.on(consumer.events.FETCH, (event) => trace(`fetch ${this.groupId} ${event.payload.duration}ms`));
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      trace(`join ${this.groupId} ${JSON.stringify(event.payload.memberAssignment)}`);
       joined = true;
       this.#committed.clear();
       if (!this.#request.fromBeginning) startPinned = this.#commitStartAtEnd(consumer, event.payload.memberAssignment);
@@ -234,25 +264,13 @@ export class KafkaSubscription implements AdapterSubscription {
     const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary } = payload;
     if (this.#closing || batch.messages.length === 0) return;
     const { partition } = batch;
+    trace(`batch ${this.groupId} p${partition} ${batch.firstOffset()}..${batch.lastOffset()} n=${batch.messages.length} inFlight=${this.#limiter.inFlight}`);
     const tracker = new OffsetTracker();
     const dispatcher = new KeyedDispatcher<BatchItem>({
       limiter: this.#limiter,
       deliver: (entry, settlement) => {
-        const { item } = entry;
-        const delivery: AdapterDelivery = {
-          record: item.record,
-          deliveryCount: entry.deliveries,
-          position: item.position,
-          ack: async () => {
-            tracker.settle(item.offset);
-            settlement.ack();
-          },
-          nak: async (delayMs: number) => {
-            settlement.nak(delayMs);
-          },
-        };
         try {
-          this.#request.onDelivery(delivery);
+          this.#request.onDelivery(new KafkaDelivery(entry.item, entry.deliveries, settlement, tracker));
         } catch (error) {
           this.#request.onError(error);
         }
@@ -335,6 +353,7 @@ export class KafkaSubscription implements AdapterSubscription {
         }
       }
 
+      trace(`batch-end ${this.groupId} p${partition} done=${dispatcher.done} closing=${this.#closing} change=${String((groupChange as {type?: string} | undefined)?.type)}`);
       if (dispatcher.done) {
         // Resolving the last record lets kafkajs skip the control records after it, too.
         resolveOffset(batch.messages[batch.messages.length - 1]!.offset);

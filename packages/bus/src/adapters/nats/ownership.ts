@@ -35,6 +35,8 @@ export interface OwnershipIntent {
   readonly quarantined: ReadonlySet<number>;
   /** When we took each partition we hold; the longest-held is released first. */
   readonly acquiredAt: ReadonlyMap<number, number>;
+  /** Partitions with records out right now; idle ones are released first (no wait to drain). */
+  readonly busy: ReadonlySet<number>;
 }
 
 export interface OwnershipPlan {
@@ -154,7 +156,12 @@ export function planOwnership(
   let startRelease: number[] = [];
   if (active.length > share) {
     startRelease = [...active]
-      .sort((a, b) => (intent.acquiredAt.get(a) ?? 0) - (intent.acquiredAt.get(b) ?? 0) || b - a)
+      .sort(
+        (a, b) =>
+          Number(intent.busy.has(a)) - Number(intent.busy.has(b)) ||
+          (intent.acquiredAt.get(a) ?? 0) - (intent.acquiredAt.get(b) ?? 0) ||
+          b - a,
+      )
       .slice(0, active.length - share);
   }
   let count = active.length - startRelease.length;

@@ -310,6 +310,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
       releasing: new Set([...this.releasing, ...this.handingOff]),
       quarantined: new Set(this.quarantined.keys()),
       acquiredAt: new Map(this.acquiredAt),
+      busy: new Set([...this.readers].filter(([, reader]) => reader.heldCount > 0).map(([partition]) => partition)),
     };
   }
 
@@ -364,7 +365,8 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
       const reader = this.readers.get(partition);
       if (reader === undefined) continue;
       this.releasing.add(partition);
-      void reader.release('rebalance').then(() => {
+      // Bounded: a handler that holds a record past the ack timeout is presumed stuck anyway.
+      void reader.release('rebalance', this.ackTimeoutMs).then(() => {
         this.releasable.add(partition);
         void this.tick();
       });

@@ -53,7 +53,7 @@ return #KEYS - 1`;
  * ARGV: member, leaseMs, memberTtlMs, offset (where this member starts looking for free partitions).
  * A free partition orphaned by someone else is taken even beyond the fair share, so the stuck
  * delivery moves to another member at once; one orphaned by this member is left alone until the
- * orphan key expires (the cooldown).
+ * orphan key expires (the cooldown) — unless this member is the only one left.
  * Returns { live members, fair share, status per partition: 0 not ours, 1 renewed, 2 acquired now,
  * 3 acquired now as an orphan }.
  */
@@ -81,7 +81,7 @@ for i = 1, partitions do
   elseif not holder then
     local orphan = redis.call('GET', KEYS[1 + partitions + i])
     if not orphan then free[#free + 1] = i
-    elseif orphan ~= me then orphaned[#orphaned + 1] = i end
+    elseif orphan ~= me or live == 1 then orphaned[#orphaned + 1] = i end
   end
 end
 for _, i in ipairs(orphaned) do

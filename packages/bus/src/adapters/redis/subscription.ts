@@ -856,8 +856,9 @@ export class RedisSubscription implements AdapterSubscription {
   /**
    * A delivery unsettled past the ack timeout: like a broker would, presume this member dead —
    * for that partition. It gives the partition up (marked orphaned, so another member takes it at
-   * once and this one stays off it for a cooldown); the next owner finds the entry idle past the
-   * ack timeout and delivers it first. Settling the expired delivery later does nothing.
+   * once and this one stays off it for a cooldown, unless it is alone); the next owner finds the
+   * entry idle past the ack timeout and delivers it first. Settling the expired delivery later
+   * does nothing.
    */
   private expire(): void {
     const deadline = now() - this.request.ackTimeoutMs;
