@@ -25,7 +25,9 @@ export function parse(source: string, options: ParseOptions = {}): ParseResult {
     throw new WoodworkParserError('INVALID_ARGUMENT', `parse() expects the .ww source text as a string, got ${typeof source}`);
   }
   const file = options.file ?? '<input>';
-  const lines = new LineIndex(source);
+  // Built on the first location asked for: a valid file may never need one while parsing.
+  let index: LineIndex | undefined;
+  const lines = { locate: (file: string, start: number, end: number) => (index ??= new LineIndex(source)).locate(file, start, end) };
   const diagnostics: Diagnostic[] = [];
   // The grammar reads a quoted key again when its first reading of an entry does not fit; a
   // problem inside that key must still be reported once.

@@ -131,6 +131,8 @@ export class ComponentHost {
   private hookEventsPublished = 0;
   private hookEventsDone = 0;
   private started = false;
+  /** The config holds references to other components (see `inScope`). */
+  private usesReferences = false;
 
   constructor(
     readonly component: TopologyComponent,
@@ -182,6 +184,7 @@ export class ComponentHost {
     if (hooks.length > 0) this.hooks = new HookRunner(hooks, this.name, this.services.settings.hookTimeoutMs, this.logger);
 
     const config = this.services.resolveConfig(this.component);
+    this.usesReferences = hasReferences(this.component.config);
     this.metrics = this.services.metricsFor(this.component);
     const loader = this.services.loader;
     const topologyOf = () => this.services.topology();
@@ -339,9 +342,7 @@ export class ComponentHost {
     let result: unknown;
     try {
       const instance = this.instance;
-      result = await messageScope.run({ sessionId, trace, component: this.name }, () =>
-        instance?.handle ? instance.handle(message, context) : payload,
-      );
+      result = await this.inScope({ sessionId, trace }, () => (instance?.handle ? instance.handle(message, context) : payload));
       if (stream !== undefined && streamAggregate !== undefined) {
         // Drain what the component did not read, so the producer is never left waiting.
         for await (const chunk of stream) void chunk;
@@ -525,7 +526,7 @@ export class ComponentHost {
     const message = createMessage(envelope, args ?? null, undefined, true);
     const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
     try {
-      const result = await messageScope.run({ sessionId: envelope.session_id, trace, component: this.name }, () => handler(args ?? null, context));
+      const result = await this.inScope({ sessionId: envelope.session_id, trace }, () => handler(args ?? null, context));
       step.end();
       this.stats.calls++;
       await this.replyTo(replyTopic, envelope, { request_id: envelope.message_id, ok: true, result: result ?? null }, trace);
@@ -545,9 +546,8 @@ export class ComponentHost {
     replyTopic: string | undefined,
   ): HandlerContext {
     const host = this;
-    const base = this.context!;
-    return {
-      ...base,
+    // The component's context with this message's members on top (no copy of the base per message).
+    return Object.assign(Object.create(this.context!) as HandlerContext, {
       session: this.services.sessions.context(envelope.session_id, this.name),
       message,
       step,
@@ -570,7 +570,17 @@ export class ComponentHost {
         state.writer = new ResultWriter(host, envelope, options?.event ?? host.resultEvent, trace, state, replyTopic);
         return state.writer;
       },
-    };
+    });
+  }
+
+  /**
+   * Runs component code with the message's scope in AsyncLocalStorage, which is how a reference
+   * (`config.model.call(...)`) knows the session and turn it is called in. Only components whose
+   * config holds references need it; the others skip the cost (promise hooks on Node 20).
+   */
+  private inScope<T>(scope: { sessionId: string; trace: EnvelopeTrace | null }, work: () => T): T {
+    if (!this.usesReferences) return work();
+    return messageScope.run({ ...scope, component: this.name }, work);
   }
 
   /** @internal the pieces ResultWriter needs. */
@@ -845,4 +855,12 @@ export function aggregate(problems: readonly unknown[], component?: string): Woo
     problems: errors,
     ...(component === undefined ? {} : { component }),
   });
+}
+
+/** Whether a config value holds a `{ $ref }` anywhere. */
+function hasReferences(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasReferences);
+  if (typeof value !== 'object' || value === null) return false;
+  if (typeof (value as { $ref?: unknown }).$ref === 'string') return true;
+  return Object.values(value).some(hasReferences);
 }
