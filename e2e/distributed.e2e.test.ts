@@ -23,6 +23,7 @@ import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTopology, type Topology } from '@woodwork/parser';
@@ -190,12 +191,26 @@ function collectReplies(runtime: Runtime, sessionId: string, into: string[], onR
   return stop;
 }
 
+/** The last lines of every process's log, for failure messages. */
+async function logTails(dir: string): Promise<string> {
+  const logs = path.join(dir, '.woodwork', 'logs');
+  const parts = [];
+  for (const name of await readdir(logs).catch(() => [] as string[])) {
+    const lines = (await readFile(path.join(logs, name), 'utf8')).trimEnd().split('\n').slice(-15);
+    parts.push(`--- ${name}\n${lines.join('\n')}`);
+  }
+  return parts.join('\n');
+}
+
 function collapseAdjacent(values: readonly string[]): string[] {
   return values.filter((value, index) => index === 0 || values[index - 1] !== value);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Which examples can run here
+
+/** An example's `${PORT:-8000}` (an API gateway) on a free port, so runs never collide. */
+const EXAMPLE_ENV = { PORT: '0' };
 
 async function runnableExamples(): Promise<{ name: string; dir: string }[]> {
   const base = path.join(root, 'examples');
@@ -204,7 +219,7 @@ async function runnableExamples(): Promise<{ name: string; dir: string }[]> {
   for (const name of (await readdir(base).catch(() => [] as string[])).sort()) {
     const file = path.join(base, name, 'main.ww');
     if (!existsSync(file)) continue;
-    const { resolved } = await loadTopology(file, { mode: 'run', env: {} });
+    const { resolved } = await loadTopology(file, { mode: 'run', env: EXAMPLE_ENV });
     if (!resolved) {
       console.warn(`[distributed e2e] examples/${name}: not runnable without its environment (or invalid); skipped`);
       continue;
@@ -219,7 +234,7 @@ async function runnableExamples(): Promise<{ name: string; dir: string }[]> {
   }
   return found;
 }
-const examples = await runnableExamples();
+const examples = (await runnableExamples()).filter((e) => !process.env.ONLY_EXAMPLE || e.name === process.env.ONLY_EXAMPLE);
 
 // ---------------------------------------------------------------------------------------------
 // The suite, once per broker
@@ -234,7 +249,7 @@ interface Broker {
 }
 
 const brokers: Broker[] = [
-  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, sessions: 4, messages: 15, timeoutMs: 240_000 },
+  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, sessions: 4, messages: 15, timeoutMs: Number(process.env.E2E_TIMEOUT ?? 240_000) },
   { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, sessions: 4, messages: 12, timeoutMs: 300_000 },
   { name: 'kafka', url: process.env.WOODWORK_TEST_KAFKA_URL, sessions: 3, messages: 8, timeoutMs: 480_000 },
 ];
@@ -253,7 +268,7 @@ interface Running {
 }
 
 /** `woodwork up --detach` in a fresh copy of a project, and a client runtime talking to it. */
-async function up(broker: Broker, source: string | Record<string, string>): Promise<Running> {
+async function up(broker: Broker, source: string | Record<string, string>, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const dir = await mkdtemp(path.join(tmpdir(), `ww-e2e-${broker.name}-`));
   if (typeof source === 'string') await cp(source, dir, { recursive: true });
   else for (const [name, text] of Object.entries(source)) await writeFile(path.join(dir, name), text);
@@ -271,11 +286,12 @@ async function up(broker: Broker, source: string | Record<string, string>): Prom
 
   const started = await cli(['up', dir, '--bus', broker.url!, '--sessions', redisUrl!, '--namespace', namespace, '--detach', '--ready-timeout', String(broker.timeoutMs / 2000)], {
     timeoutMs: broker.timeoutMs / 2 + 30_000,
+    env,
   });
   expect(started.code, `woodwork up --detach failed:\n${started.stdout}\n${started.stderr}`).toBe(0);
   expect(started.stdout).toMatch(/✔ \d+ process(es)? ready/);
 
-  const { resolved } = await loadTopology(path.join(dir, 'main.ww'), { mode: 'run', env: {} });
+  const { resolved } = await loadTopology(path.join(dir, 'main.ww'), { mode: 'run', env: env as Record<string, string> });
   const topology = resolved!;
   const client = createRuntime(topology, {
     bus: broker.url!,
@@ -304,7 +320,9 @@ async function killMidSession(run: Running, broker: Broker, expected: (text: str
   const victim = middleUnit(run.topology, before);
 
   const killer = (async () => {
-    await until('a third of the replies', broker.timeoutMs, () => replies >= Math.ceil(total / 3) || undefined);
+    await until('a third of the replies', broker.timeoutMs, () => replies >= Math.ceil(total / 3) || undefined).catch(async (error: Error) => {
+      throw new Error(`${error.message} (${replies} of ${total} so far)\n${await logTails(run.dir)}`);
+    });
     process.kill(victim.pid!, 'SIGKILL');
     return replies;
   })();
@@ -433,10 +451,11 @@ for (const broker of brokers) {
     for (const example of examples) {
       it(`runs examples/${example.name} as separate processes, a process killed and restarted mid-session`, { timeout: broker.timeoutMs * 2 }, async () => {
         // The reference: the same topology embedded, in one process.
-        const { resolved } = await loadTopology(path.join(example.dir, 'main.ww'), { mode: 'run', env: {} });
-        await using reference = createRuntime(resolved!, { logger: silentLogger });
+        const { resolved } = await loadTopology(path.join(example.dir, 'main.ww'), { mode: 'run', env: EXAMPLE_ENV });
+        const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
+        await using reference = createRuntime(resolved!, { logger: silentLogger, io: { stdout: quiet, stderr: quiet } });
         await reference.start();
-        const run = await up(broker, example.dir);
+        const run = await up(broker, example.dir, EXAMPLE_ENV);
         await killMidSession(run, broker, async (text) => (await reference.ask(undefined, text)).text);
         const stop = await cli(['stop', run.dir], { timeoutMs: 90_000 });
         expect(stop.code, stop.stderr).toBe(0);

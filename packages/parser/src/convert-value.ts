@@ -176,7 +176,7 @@ export class ValueConverter {
       if (value !== undefined) result[key] = value;
     }
 
-    for (const [key, keySpec] of Object.entries(keys)) {
+    for (const [key, keySpec] of entriesOf(keys)) {
       if (written.has(key)) continue;
       if (keySpec.required) {
         this.#context.report('WW208', `${options.owner()} is missing the required key \`${key}\``, options.missingAt(), {
@@ -396,6 +396,18 @@ export class ValueConverter {
     this.#context.report('WW209', `\`${label}\` expects ${describeSpec(spec)}, found ${describeNode(node)}`, node.location, { hint });
     return undefined;
   }
+}
+
+const keyEntries = new WeakMap<Readonly<Record<string, KeySpec>>, [string, KeySpec][]>();
+
+/** `Object.entries` of a (frozen) table of keys, computed once per table. */
+function entriesOf(keys: Readonly<Record<string, KeySpec>>): [string, KeySpec][] {
+  let entries = keyEntries.get(keys);
+  if (!entries) {
+    entries = Object.entries(keys);
+    keyEntries.set(keys, entries);
+  }
+  return entries;
 }
 
 /** Whether a value has the shape of a spec (used to pick among `oneOf` options). */

@@ -26,25 +26,25 @@ export function parse(source: string, options: ParseOptions = {}): ParseResult {
   }
   const file = options.file ?? '<input>';
   // Built on the first location asked for: a valid file may never need one while parsing.
-  let index: LineIndex | undefined;
-  const lines = { locate: (file: string, start: number, end: number) => (index ??= new LineIndex(source)).locate(file, start, end) };
+  let lines: LineIndex | undefined;
+  const locate = (start: number, end: number) => (lines ??= new LineIndex(source)).locate(file, start, end);
   const diagnostics: Diagnostic[] = [];
   // The grammar reads a quoted key again when its first reading of an entry does not fit; a
   // problem inside that key must still be reported once.
   const reported = new Set<string>();
   const context: GrammarContext = {
     file,
-    locate: (start, end) => lines.locate(file, start, end),
+    locate,
     report: (code, message, start, end, details) => {
       const key = `${code} ${start} ${end} ${message}`;
       if (reported.has(key)) return;
       reported.add(key);
       diagnostics.push(
-        createDiagnostic(code, message, lines.locate(file, start, end), {
+        createDiagnostic(code, message, locate(start, end), {
           hint: details?.hint,
           related: details?.related?.map((related) => ({
             message: related.message,
-            location: lines.locate(file, related.start, related.end),
+            location: locate(related.start, related.end),
           })),
         }),
       );
@@ -63,8 +63,8 @@ export function parse(source: string, options: ParseOptions = {}): ParseResult {
       throw new WoodworkParserError('INTERNAL', `the .ww parser failed on ${file}: ${String(error)}`, { cause: error });
     }
     const start = error.location.start.offset;
-    diagnostics.push(createDiagnostic('WW101', error.message, lines.locate(file, start, Math.max(start + 1, error.location.end.offset))));
-    const ast: FileNode = { type: 'File', file, declarations: [], location: lines.locate(file, 0, source.length) };
+    diagnostics.push(createDiagnostic('WW101', error.message, locate(start, Math.max(start + 1, error.location.end.offset))));
+    const ast: FileNode = { type: 'File', file, declarations: [], start: 0, end: source.length, location: locate(0, source.length) };
     return { ast, diagnostics: sortDiagnostics(diagnostics) };
   }
 }

@@ -3,7 +3,8 @@
  *
  * 1. Sessions per second and end-to-end latency (p50, p99) of input → component → output with
  *    1 000 and 10 000 concurrent sessions, embedded, in-memory bus: every session sends one message
- *    at the same moment and waits for its turn to complete (`runtime.ask`).
+ *    at the same moment and waits for its turn to complete (`runtime.ask`). With everything sent at
+ *    once, latency is mostly queueing; the unloaded latency of one turn at a time is printed first.
  * 2. `woodwork dev` time to ready: the `ready in N ms` it prints (time since process start), for a
  *    project without and with a TypeScript pipe, using the built CLI (packages/cli/dist).
  *
@@ -57,6 +58,26 @@ async function sessions(concurrent: number): Promise<void> {
   );
 }
 
+/** One turn at a time: the latency of a hop chain with no queueing at all. */
+async function sequential(turns: number): Promise<void> {
+  const dir = await project({ 'main.ww': 'in = input cli {}\nshout = transform uppercase {}\nout = output console {}\n' });
+  const { resolved } = await loadTopology(path.join(dir, 'main.ww'), { mode: 'run' });
+  const runtime = createRuntime(resolved!, { logger: silentLogger, io: { stdout: nowhere(), stderr: nowhere() } });
+  await runtime.start();
+  const session = await runtime.session();
+  for (let index = 0; index < 500; index++) await session.ask(`warm ${index}`);
+  const latencies: number[] = [];
+  for (let index = 0; index < turns; index++) {
+    const sent = performance.now();
+    await session.ask(`message ${index}`);
+    latencies.push(performance.now() - sent);
+  }
+  latencies.sort((a, b) => a - b);
+  await runtime.stop();
+  await rm(dir, { recursive: true, force: true });
+  console.log(`${String(turns).padStart(6)} turns one at a time:  p50 ${quantile(latencies, 0.5).toFixed(2)} ms, p99 ${quantile(latencies, 0.99).toFixed(2)} ms end to end (input → transform → output → turn.completed)`);
+}
+
 const cliBin = fileURLToPath(new URL('../../cli/bin/woodwork.js', import.meta.url));
 const cliDist = fileURLToPath(new URL('../../cli/dist/bin.js', import.meta.url));
 
@@ -108,6 +129,7 @@ async function devStartup(): Promise<void> {
 }
 
 console.log(`@woodwork/runtime benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`);
+await sequential(2_000);
 await sessions(1_000);
 await sessions(10_000);
 await devStartup();

@@ -330,6 +330,7 @@ export class ComponentHost {
     }
 
     const metrics = this.metrics!;
+    if (delivery.attempt > 1) metrics.recordRetry();
     const step = metrics.startStep({
       sessionId,
       trace: envelope.trace,

@@ -693,12 +693,15 @@ class EmbeddedRuntime implements Runtime {
     const rebuild = new Set([...added, ...changed, ...codeChanged].filter((name) => after.has(name)));
     const restarted = [...codeChanged].filter((name) => !changed.includes(name) && !added.includes(name) && this.hosts.has(name));
 
-    // Build the new hosts first: if anything fails to load, the running ones keep running.
-    const services = this.services(() => next);
+    // Build the new hosts first: if anything fails to load, the running ones keep running. While
+    // they are prepared they see the new topology; once it is swapped in, the current one.
+    const view: { pending: Topology | undefined } = { pending: next };
+    const services = this.services(() => view.pending ?? this.current);
     const { hosts, problems } = this.createHosts(next, wanted.filter((component) => rebuild.has(component.name)), services);
     const prepared = await Promise.allSettled(hosts.map((host) => host.prepare()));
     for (const result of prepared) if (result.status === 'rejected') problems.push(result.reason);
     if (problems.length > 0) {
+      view.pending = undefined;
       await Promise.all(hosts.map((host) => host.dispose()));
       throw aggregate(problems);
     }
@@ -713,6 +716,7 @@ class EmbeddedRuntime implements Runtime {
     }
     for (const name of [...removed, ...changed]) await this.sessionManager!.store.clearScope(name);
     this.current = next;
+    view.pending = undefined;
     for (const host of hosts) this.hosts.set(host.name, host);
     for (const host of hosts) await host.subscribe();
     for (const host of hosts) await host.start();

@@ -62,6 +62,11 @@ export interface SessionHubOptions {
   readonly instanceId: string;
   /** Events kept per session for `events({ from: 'history' })`. */
   readonly historyLimit: number;
+  /**
+   * Sessions whose history is kept while nobody reads them. Past this, the least recently started
+   * ones without a reader are forgotten (their history only; the sessions go on). Default 10 000.
+   */
+  readonly trackedSessions?: number;
 }
 
 export class SessionHub {
@@ -123,7 +128,16 @@ export class SessionHub {
 
   /** Starts keeping events of a session (before its first input is sent, so none is missed). */
   track(sessionId: string): void {
-    if (!this.channels.has(sessionId)) this.channels.set(sessionId, new SessionChannel(this.options.historyLimit));
+    if (this.channels.has(sessionId)) return;
+    this.channels.set(sessionId, new SessionChannel(this.options.historyLimit));
+    const limit = this.options.trackedSessions ?? 10_000;
+    if (this.channels.size > limit) {
+      // Maps iterate in insertion order: the oldest first.
+      for (const [id, channel] of this.channels) {
+        if (this.channels.size <= limit) break;
+        if (channel.readers.size === 0 && id !== sessionId) this.channels.delete(id);
+      }
+    }
   }
 
   /** A session ended in this process: finish its readers even if the event never comes back. */

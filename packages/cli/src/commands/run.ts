@@ -105,6 +105,8 @@ export function runtimeOptions(terminal: InteractiveTerminal, options: { readonl
   const level = terminal.env.WOODWORK_LOG_LEVEL;
   return {
     ...(options.bus === undefined ? {} : { bus: options.bus }),
+    // Someone at a terminal pressed Ctrl-C: give open turns a moment, not the library's 10 s.
+    drainTimeoutMs: 3_000,
     env: terminal.env,
     logger: createConsoleLogger({ level: isLogLevel(level) ? level : 'warn', stream: terminal.stderr }),
     io: { stdout: terminal.stdout, stderr: terminal.stderr, color: useColor(terminal, 'stdout') },
@@ -130,12 +132,18 @@ export function hasTerminalInput(topology: Topology): boolean {
   return topology.components.some((component) => component.kind === 'input' && component.type === 'command_line');
 }
 
-/** Resolves on SIGINT or SIGTERM (the handlers are removed by `dispose`). */
+/**
+ * Aborts on SIGINT or SIGTERM, so the command stops cleanly (open turns get a short drain); a
+ * second signal exits at once. The handlers are removed by `dispose`.
+ */
 export function onStopSignal(): { readonly signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
-  const stop = () => controller.abort();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const stop = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+    controller.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   return {
     signal: controller.signal,
     dispose: () => {

@@ -19,7 +19,7 @@ import { createLogCreator, KAFKAJS_LEVEL } from './log.js';
 import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
-import { KafkaSubscription, trace } from './subscription.js';
+import { KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
 type KafkaJs = typeof import('kafkajs');
@@ -101,9 +101,7 @@ export class KafkaAdapter implements BusAdapterV1 {
         isRetryable: true,
       });
     }
-    trace(`publish ${name} n=${records.length}`);
     await connection.publisher.publish(name, records);
-    trace(`published ${name} n=${records.length}`);
   }
 
   async doSubscribe(request: AdapterSubscribeRequest): Promise<AdapterSubscription> {

@@ -17,8 +17,7 @@ import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
 import { MESSAGE_ID_HEADER } from './publisher.js';
-import { appendFileSync } from 'node:fs';
-export const trace = (line: string) => { if (process.env.WW_KAFKA_TRACE) appendFileSync(process.env.WW_KAFKA_TRACE, `${new Date().toISOString()} ${line}\n`); };
+
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
 export function isGroupChange(error: unknown): boolean {
@@ -115,11 +114,6 @@ export class KafkaSubscription implements AdapterSubscription {
     this.#timings = groupTimings(dependencies.options, request.ackTimeoutMs);
   }
 
-  /** Records handed out and not settled yet, across partitions. */
-  get inFlight(): number {
-    return this.#limiter.inFlight;
-  }
-
   /** Joins the group; resolves once this member has its partitions (possibly none). */
   async start(): Promise<void> {
     const { options } = this.#dependencies;
@@ -137,10 +131,11 @@ export class KafkaSubscription implements AdapterSubscription {
     let crash: unknown;
     let fatal = false;
     let startPinned: Promise<void> | undefined;
-    trace(`start ${this.groupId}`);
-    consumer.on(consumer.events.FETCH, (event) => trace(`fetch ${this.groupId} ${event.payload.duration}ms`));
+    let fetchedAfterJoin = false;
+    consumer.on(consumer.events.FETCH, () => {
+      if (joined) fetchedAfterJoin = true;
+    });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      trace(`join ${this.groupId} ${JSON.stringify(event.payload.memberAssignment)}`);
       joined = true;
       this.#committed.clear();
       if (!this.#request.fromBeginning) startPinned = this.#commitStartAtEnd(consumer, event.payload.memberAssignment);
@@ -181,8 +176,14 @@ export class KafkaSubscription implements AdapterSubscription {
           isRetryable: true,
         });
       }
-      // Records published once subscribe() resolved are after the pinned start.
-      await startPinned;
+      if (!this.#request.fromBeginning) {
+        // Records published once subscribe() resolves must be read: wait until the start is
+        // committed, and until kafkajs's first fetch has looked up where it reads from (it may
+        // have asked for "latest" before the commit landed; after this, both are in the past).
+        await startPinned;
+        const fetchDeadline = Date.now() + 10 * options.maxWaitTimeMs + 5_000;
+        while (!fetchedAfterJoin && Date.now() < fetchDeadline) await sleep(10);
+      }
     } catch (error) {
       this.#closing = true;
       await consumer.disconnect().catch(() => {});
@@ -264,7 +265,6 @@ export class KafkaSubscription implements AdapterSubscription {
     const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary } = payload;
     if (this.#closing || batch.messages.length === 0) return;
     const { partition } = batch;
-    trace(`batch ${this.groupId} p${partition} ${batch.firstOffset()}..${batch.lastOffset()} n=${batch.messages.length} inFlight=${this.#limiter.inFlight}`);
     const tracker = new OffsetTracker();
     const dispatcher = new KeyedDispatcher<BatchItem>({
       limiter: this.#limiter,
@@ -353,7 +353,6 @@ export class KafkaSubscription implements AdapterSubscription {
         }
       }
 
-      trace(`batch-end ${this.groupId} p${partition} done=${dispatcher.done} closing=${this.#closing} change=${String((groupChange as {type?: string} | undefined)?.type)}`);
       if (dispatcher.done) {
         // Resolving the last record lets kafkajs skip the control records after it, too.
         resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
