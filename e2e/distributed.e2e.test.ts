@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadTopology, type Topology } from '@woodwork/parser';
 import { createComponentRegistry, createRuntime, silentLogger, textOf, type Runtime, type SessionEvent } from '@woodwork/runtime';
 
@@ -450,7 +450,9 @@ for (const broker of brokers) {
 
     for (const example of examples) {
       it(`runs examples/${example.name} as separate processes, a process killed and restarted mid-session`, { timeout: broker.timeoutMs * 2 }, async () => {
-        // The reference: the same topology embedded, in one process.
+        // The reference: the same topology embedded, in one process (its hooks print; keep them quiet).
+        const mute = [vi.spyOn(console, 'log').mockImplementation(() => undefined), vi.spyOn(console, 'error').mockImplementation(() => undefined)];
+        onTestFinished(() => mute.forEach((spy) => spy.mockRestore()));
         const { resolved } = await loadTopology(path.join(example.dir, 'main.ww'), { mode: 'run', env: EXAMPLE_ENV });
         const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
         await using reference = createRuntime(resolved!, { logger: silentLogger, io: { stdout: quiet, stderr: quiet } });

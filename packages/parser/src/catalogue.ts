@@ -341,17 +341,60 @@ const catalogueData: Catalogue = {
             default: 8000,
             description: 'The port to listen on (default 8000, clear of the host port 8080).',
           },
-          host: { value: string, default: '0.0.0.0', description: 'The address to listen on (default all interfaces, as in a container).' },
+          host: {
+            value: string,
+            default: '127.0.0.1',
+            description: 'The address to listen on (default loopback; any other address needs `auth`, so nothing is exposed by accident).',
+          },
           auth: {
+            value: {
+              type: 'oneOf',
+              options: [
+                { type: 'enum', values: ['none'] },
+                {
+                  type: 'map',
+                  keys: {
+                    token: { value: string, description: 'A bearer token clients must send, usually `$API_TOKEN`.' },
+                    tokens: { value: listOf(string), description: 'Several accepted tokens (one per client, rotation).' },
+                    api_keys: { value: listOf(string), description: 'The same as `tokens`, under the name API users expect.' },
+                    header: { value: string, default: 'authorization', description: 'The header that carries it (default `authorization`, as `Bearer <token>`).' },
+                  },
+                },
+              ],
+            },
+            description:
+              'Who may call the API: tokens (also from `WOODWORK_API_KEYS`), or `"none"` to turn auth off on purpose. Without either, the API serves loopback only.',
+          },
+          cors: {
             value: {
               type: 'map',
               keys: {
-                token: { value: string, required: true, description: 'The bearer token clients must send, usually `$API_TOKEN`.' },
-                header: { value: string, default: 'authorization', description: 'The header that carries it (default `authorization`).' },
+                origins: { value: listOf(string), description: 'Origins allowed to call from a browser (`*` for any).' },
+                max_age: { value: { type: 'number', integer: true, min: 0 }, default: 600, description: 'Seconds a browser may cache a preflight answer (default 600).' },
               },
             },
-            description: 'Require a token. Left out, the API is open (fine on loopback, not in production).',
+            description: 'Cross-origin access for browsers. Left out, CORS is off (no browser origin may call).',
           },
+          rate_limit: {
+            value: {
+              type: 'oneOf',
+              options: [
+                boolean,
+                {
+                  type: 'map',
+                  keys: {
+                    requests_per_minute: { value: { type: 'number', integer: true, min: 1 }, default: 120, description: 'Sustained requests per minute per key (default 120).' },
+                    burst: { value: { type: 'number', integer: true, min: 1 }, default: 60, description: 'Requests a key may make at once before the limit applies (default 60).' },
+                  },
+                },
+              ],
+            },
+            description: 'Per-key request limit (a token bucket); `false` turns it off. Default 120 per minute, bursts of 60.',
+          },
+          max_body_bytes: { value: { type: 'number', integer: true, min: 1 }, default: 1048576, description: 'The largest request body accepted (default 1 MiB); larger gets 413.' },
+          reply_timeout_ms: { value: { type: 'number', integer: true, min: 1 }, default: 30000, description: 'How long a POST waits for the reply before answering 202 with the stream URL (default 30 s).' },
+          keepalive_ms: { value: { type: 'number', integer: true, min: 1 }, default: 15000, description: 'Interval of SSE keep-alive comments and WebSocket pings (default 15 s).' },
+          model_name: { value: string, description: 'The model name the OpenAI-compatible endpoint reports (default: the project folder name).' },
         }),
         keyword_voice: unsupported("The classic engine's wake-word voice input."),
         push_to_talk: unsupported("The classic engine's push-to-talk voice input."),
