@@ -16,6 +16,15 @@ describe('woodwork init', () => {
     expect(validated.code).toBe(0);
   });
 
+  it('writes a project that runs with no API key, its pipe trimming the input', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
+    expect((await runCli(['init'], { cwd: dir })).code).toBe(0);
+    const ran = await runCli(['run', '--input', '   world   '], { cwd: dir });
+    expect(ran.stderr).toBe('');
+    expect(ran.stdout).toContain('Hello, world!');
+    expect(ran.code).toBe(0);
+  });
+
   it('refuses to overwrite existing files unless --force', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
     await writeFile(path.join(dir, 'main.ww'), '# mine\n');

@@ -22,8 +22,14 @@ greeter = transform template {
 output = console {}
 `,
     'pipes.ts': `// Pipes run in order before the component sees a message; each may replace the payload.
-export function trim(payload: unknown): unknown {
-  return typeof payload === 'string' ? payload.trim() : payload;
+// Typed text arrives as { input: "..." }.
+export interface InputPayload {
+  input: string;
+  context?: Record<string, unknown>;
+}
+
+export function trim(payload: InputPayload): InputPayload {
+  return { ...payload, input: payload.input.trim() };
 }
 `,
     'hooks.ts': `// Hooks get a copy of every event the component emits. They run on the side: a slow or failing
