@@ -502,3 +502,43 @@ describe('woodwork up in the foreground', () => {
     await rm(dir, { recursive: true, force: true });
   });
 });
+
+describe('up, status, logs and stop when nothing runs', () => {
+  it('say what is wrong and what to do, without stack traces', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-e2e-none-'));
+    for (const [name, text] of Object.entries(FIXTURE)) await writeFile(path.join(dir, name), text);
+    const env = { WOODWORK_BUS_URL: '', WOODWORK_SESSIONS_URL: '' };
+
+    const noBus = await cli(['up', dir], { env });
+    expect(noBus.code).toBe(1);
+    expect(noBus.stderr).toContain('no broker to run');
+    expect(noBus.stderr).toContain('hint: give one with --bus (or WOODWORK_BUS_URL)');
+
+    const noSessions = await cli(['up', dir, '--bus', 'nats://127.0.0.1:4222'], { env });
+    expect(noSessions.code).toBe(1);
+    expect(noSessions.stderr).toContain('sessions need Redis');
+
+    const badTimeout = await cli(['up', dir, '--bus', 'redis://127.0.0.1:6379', '--ready-timeout', 'soon'], { env });
+    expect(badTimeout.code).toBe(1);
+    expect(badTimeout.stderr).toContain('--ready-timeout is "soon", which is not a number of seconds');
+
+    await writeFile(path.join(dir, 'broken.ww'), 'in = command_line { to = nowhere }\n');
+    const broken = await cli(['up', path.join(dir, 'broken.ww'), '--bus', 'redis://127.0.0.1:6379'], { env });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/broken\.ww:1:\d+: error WW\d+/);
+    expect(broken.stderr).toContain('cannot run');
+
+    const status = await cli(['status', dir]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain('nothing runs here');
+    const logs = await cli(['logs', dir]);
+    expect(logs.code).toBe(1);
+    expect(logs.stderr).toContain('no logs in');
+    const stop = await cli(['stop', dir]);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain('nothing to stop');
+
+    for (const result of [noBus, noSessions, badTimeout, broken, status, logs, stop]) expect(result.stderr).not.toMatch(/\n\s+at /);
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -10,6 +10,7 @@ import { afterAll, describe, it } from 'vitest';
 import { createBus } from '@woodwork/bus';
 import { runBusConformanceSuite } from '@woodwork/bus/testing';
 import { NatsAdapter, recordSubject, topicNames } from '../src/adapters/nats/index.js';
+import { retrying } from '../src/adapters/nats/retry.js';
 
 const baseUrl = process.env.WOODWORK_TEST_NATS_URL;
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -39,13 +40,15 @@ if (!baseUrl) {
     capabilities,
     url: busUrl,
     publishRaw: async (topic, body, key) => {
-      plain ??= connect({ servers: url.host });
+      plain ??= connect({ servers: url.host, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
       const nc = await plain;
-      const jsm = await jetstreamManager(nc);
       const names = topicNames('ww', topic);
-      const info = await jsm.streams.info(names.stream);
-      const partitions = Number(/partitions=(\d+)/.exec(info.config.description ?? '')?.[1]);
-      await jetstream(nc).publish(recordSubject('ww', names, partitions, key), body);
+      // Retried like the adapter's own calls: in stress mode another copy may be restarting the broker.
+      await retrying(async () => {
+        const info = await (await jetstreamManager(nc)).streams.info(names.stream);
+        const partitions = Number(/partitions=(\d+)/.exec(info.config.description ?? '')?.[1]);
+        await jetstream(nc).publish(recordSubject('ww', names, partitions, key), body, { timeout: 5_000 });
+      }, 30_000);
     },
     restartBroker: async () => {
       await promisify(execFile)('bash', ['tools/services.sh', 'restart', 'nats'], { cwd: repositoryRoot, timeout: 60_000 });

@@ -11,6 +11,8 @@ await consumer.subscribe(topic, { group: 'bench', maxInFlight: mif }, () => { co
 console.log('subscribe ms', (performance.now() - t0).toFixed(0));
 const payload = 'x'.repeat(256);
 let sent = 0; const start = performance.now(); let pubTime = 0;
+const timeline: string[] = []; let lastCount = 0;
+const tl = setInterval(() => { timeline.push(String(count - lastCount)); lastCount = count; }, 100);
 while (performance.now() - start < seconds * 1000) {
   while (sent - count > 5000) await new Promise((r) => setTimeout(r, 1));
   const p0 = performance.now();
@@ -19,6 +21,7 @@ while (performance.now() - start < seconds * 1000) {
   sent += 100;
 }
 while (count < sent) await new Promise((r) => setTimeout(r, 1));
-const el = (performance.now() - start) / 1000;
+const el = (performance.now() - start) / 1000; clearInterval(tl);
+if (process.env.TL) console.log('timeline/100ms', timeline.join(' '));
 console.log(`mif ${mif}: ${(sent / el).toFixed(0)} msg/s, publish time ${(pubTime / 1000).toFixed(2)}s of ${el.toFixed(2)}s`);
 await Promise.all([publisher.close(), consumer.close()]);

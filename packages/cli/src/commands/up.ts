@@ -25,6 +25,7 @@ import {
   redactUrl,
   runsProgram,
   startSupervisor,
+  upClientOptions,
   type SupervisorEvent,
   type UpState,
 } from '@woodwork/runtime/distributed';
@@ -363,10 +364,7 @@ async function supervise(
       const input = plan.topology.components.find((component) => component.kind === 'input' && component.type === 'command_line');
       if (input && !background && plan.options.input !== false) {
         client = createRuntime(plan.topology, {
-          bus: plan.busUrl,
-          sessions: { redis: plan.sessionsUrl },
-          namespace: plan.namespace,
-          components: [],
+          ...upClientOptions(supervisor.state()),
           logger: createConsoleLogger({ level: 'warn', stream: terminal.stderr }),
           io: { stdout: terminal.stdout, stderr: terminal.stderr, color },
         });

@@ -22,5 +22,5 @@ export type { HostRecord, HostRegistry, RedisHostRegistryOptions } from './regis
 export { probe, startSupervisor } from './supervisor.js';
 export type { Supervisor, SupervisorEvent, SupervisorOptions } from './supervisor.js';
 
-export { isAlive, logsDir, readUpState, removeUpState, runsProgram, STATE_DIR, stateFile } from './state.js';
+export { isAlive, logsDir, readUpState, removeUpState, runsProgram, STATE_DIR, stateFile, upClientOptions } from './state.js';
 export type { UpProcessState, UpState } from './state.js';

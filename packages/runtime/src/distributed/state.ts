@@ -92,6 +92,15 @@ export async function removeUpState(projectDir: string): Promise<void> {
   await rm(stateFile(projectDir), { force: true });
 }
 
+/**
+ * Runtime options for a client of a running `up`: the same bus, sessions and namespace, and no
+ * components of its own — what `up` attaches its terminal with, and what `woodwork run` needs to
+ * talk to an `up` instead of running a second copy of every component.
+ */
+export function upClientOptions(state: UpState): { bus: string; sessions: { redis: string }; namespace: string; components: string[] } {
+  return { bus: state.busUrl, sessions: { redis: state.sessionsUrl }, namespace: state.namespace, components: [] };
+}
+
 /** Whether a process with this pid exists (and we may signal it). */
 export function isAlive(pid: number | null | undefined): boolean {
   if (!pid || pid <= 0) return false;

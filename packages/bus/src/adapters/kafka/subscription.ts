@@ -303,13 +303,30 @@ export class KafkaSubscription implements AdapterSubscription {
       }
 
       let groupChange: unknown;
+      // After a group change the batch goes on, so the records already handled past a slow key
+      // are committed rather than redone by the next owner; only when half the rebalance budget
+      // is gone does the member stop handing out and just finish what is in flight.
+      let stopDispatchAt = Number.POSITIVE_INFINITY;
       let drainDeadline = Number.POSITIVE_INFINITY;
+      const groupChanged = (error: unknown) => {
+        groupChange = error;
+        // The broker waits rebalanceTimeout for members to rejoin. An evicted member has lost its
+        // partitions already: no point going on.
+        const budget =
+          (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID'
+            ? 0
+            : Math.max(0, this.#timings.rebalanceTimeoutMs - this.#timings.heartbeatIntervalMs - 1_000);
+        stopDispatchAt = Date.now() + budget / 2;
+        drainDeadline = Date.now() + budget;
+      };
       let lastCommitAt = Date.now();
       while (!dispatcher.done) {
         if (this.#closing && drainDeadline === Number.POSITIVE_INFINITY) {
+          // close() stopped the dispatcher already: no delivery after it resolves.
+          stopDispatchAt = Date.now();
           drainDeadline = Date.now() + this.#dependencies.options.closeTimeoutMs;
         }
-        if (this.#closing || groupChange !== undefined) {
+        if (Date.now() >= stopDispatchAt) {
           dispatcher.stop();
           if (dispatcher.inFlight === 0 || Date.now() >= drainDeadline) break;
         }
@@ -336,27 +353,22 @@ export class KafkaSubscription implements AdapterSubscription {
             // alive while records are handled, and is how a rebalance becomes known.
             await heartbeat();
           } catch (error) {
-            if (isGroupChange(error)) {
-              groupChange = error;
-              // The broker waits rebalanceTimeout for members to rejoin; finish in-flight records
-              // inside it. An evicted member has lost its partitions already: no point waiting.
-              const budget = (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID' ? 0 : this.#timings.rebalanceTimeoutMs - this.#timings.heartbeatIntervalMs - 1_000;
-              drainDeadline = Date.now() + Math.max(0, budget);
-            }
-            // Anything else (a broker restarting) is kafkajs's to recover from; keep working.
+            // Anything but a group change (a broker restarting) is kafkajs's to recover from.
+            if (isGroupChange(error)) groupChanged(error);
           }
         }
         if (groupChange === undefined && !this.#closing && Date.now() - lastCommitAt >= this.#dependencies.options.commitIntervalMs) {
           lastCommitAt = Date.now();
-          groupChange = await commit(tracker.commitOffset());
-          if (groupChange !== undefined) drainDeadline = Date.now() + Math.max(0, this.#timings.rebalanceTimeoutMs - 2_000);
+          const failed = await commit(tracker.commitOffset());
+          if (failed !== undefined) groupChanged(failed);
         }
       }
 
       if (dispatcher.done) {
         // Resolving the last record lets kafkajs skip the control records after it, too.
         resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
-        groupChange ??= await commit(BigInt(batch.lastOffset()) + 1n);
+        const failed = await commit(BigInt(batch.lastOffset()) + 1n);
+        groupChange ??= failed;
       } else {
         // Stopped early: commit the settled prefix; kafkajs refetches from the commit after it
         // rejoins, so whatever was not settled (a nak waiting out its delay, records not handed

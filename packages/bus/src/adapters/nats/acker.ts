@@ -23,7 +23,7 @@ export class AckConfirmer {
   private readonly pending = new Map<number, PendingAck>();
   private nextId = 1;
   private connected = true;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly timer: ReturnType<typeof setInterval>;
   private readonly subscription: Subscription;
 
   constructor(
@@ -32,6 +32,9 @@ export class AckConfirmer {
     private readonly requestTimeoutMs: number,
   ) {
     this.subscription = nc.subscribe(`${inbox}.*`, { callback: (_error, message) => this.onReply(message) });
+    // One long-lived timer rather than one per ack; unref'd, it never keeps a process alive.
+    this.timer = setInterval(() => this.check(), Math.min(250, requestTimeoutMs / 4));
+    this.timer.unref?.();
   }
 
   /** Sends `body` (`+ACK`, `+TERM`, …) to a delivery's ack subject and resolves once the server confirms. */
@@ -41,8 +44,6 @@ export class AckConfirmer {
       const ack: PendingAck = { subject, body, deadline: Date.now() + timeoutMs, resolve, reject, sentAt: 0 };
       this.pending.set(id, ack);
       this.transmit(id, ack);
-      this.timer ??= setInterval(() => this.check(), Math.min(250, this.requestTimeoutMs / 4));
-      this.timer.unref?.();
     });
   }
 
@@ -65,7 +66,7 @@ export class AckConfirmer {
       this.pending.delete(id);
       ack.reject(new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus closed before the ack was confirmed', { isRetryable: true }));
     }
-    if (this.timer !== undefined) clearInterval(this.timer);
+    clearInterval(this.timer);
     this.subscription.unsubscribe();
   }
 
@@ -90,7 +91,6 @@ export class AckConfirmer {
     }
     this.pending.delete(id);
     ack.resolve();
-    this.stopWhenIdle();
   }
 
   private check(): void {
@@ -106,14 +106,6 @@ export class AckConfirmer {
       } else if (now - ack.sentAt > this.requestTimeoutMs) {
         this.transmit(id, ack);
       }
-    }
-    this.stopWhenIdle();
-  }
-
-  private stopWhenIdle(): void {
-    if (this.pending.size === 0 && this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
     }
   }
 }

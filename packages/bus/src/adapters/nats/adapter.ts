@@ -24,6 +24,7 @@ import { resolveNatsOptions } from './options.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { OrderedPublisher } from './publisher.js';
 import { readStream } from './read-stream.js';
+import { retrying } from './retry.js';
 import { NatsSubscription } from './subscription.js';
 import type { SubscriptionContext, TopicStream } from './subscription.js';
 import { MSG_ID_HEADER, nanos, toWireRecord } from './wire.js';
@@ -121,10 +122,14 @@ export class NatsAdapter implements BusAdapterV1 {
       }
     }
     try {
-      const jsm = await driver.jetstream.jetstreamManager(nc, { timeout: options.requestTimeoutMs });
-      const js = driver.jetstream.jetstream(nc, { timeout: options.requestTimeoutMs });
       const bucket = `${options.prefix}-leases`;
-      await this.ensureLeaseBucket(jsm, bucket);
+      // The broker may be restarting right now: JetStream answers a moment after the port does.
+      const jsm = await retrying(async () => {
+        const manager = await driver.jetstream.jetstreamManager(nc, { timeout: options.requestTimeoutMs });
+        await this.ensureLeaseBucket(manager, bucket);
+        return manager;
+      }, Math.max(options.requestTimeoutMs, deadline - Date.now()));
+      const js = driver.jetstream.jetstream(nc, { timeout: options.requestTimeoutMs });
       const inbox = driver.transport.createInbox();
       const publisher = new OrderedPublisher(
         nc,
@@ -154,9 +159,14 @@ export class NatsAdapter implements BusAdapterV1 {
       return this.connected;
     } catch (error) {
       await nc.close().catch(() => undefined);
-      throw WoodworkBusError.isInstance(error)
-        ? error
-        : connectionError(`nats at ${where} answered, but JetStream did not (is the server started with -js?)`, error);
+      if (WoodworkBusError.isInstance(error)) throw error;
+      const name = (error as { name?: unknown }).name;
+      throw connectionError(
+        name === 'JetStreamNotEnabled'
+          ? `nats at ${where} answered, but JetStream is not enabled (start nats-server with -js)`
+          : `nats at ${where} answered, but JetStream did not set up within ${options.connectTimeoutMs} ms`,
+        error,
+      );
     }
   }
 
@@ -211,7 +221,9 @@ export class NatsAdapter implements BusAdapterV1 {
   private topicStream(topic: string): Promise<TopicStream> {
     let entry = this.streams.get(topic);
     if (entry === undefined) {
-      entry = this.ensureStream(topic);
+      entry = this.ensureStream(topic).catch((error: unknown) => {
+        throw WoodworkBusError.isInstance(error) ? error : connectionError(`could not set up the stream of topic ${topic}`, error);
+      });
       this.streams.set(topic, entry);
       entry.catch(() => {
         if (this.streams.get(topic) === entry) this.streams.delete(topic);
@@ -222,6 +234,10 @@ export class NatsAdapter implements BusAdapterV1 {
 
   private async ensureStream(topic: string): Promise<TopicStream> {
     const { jsm } = await this.connection();
+    return retrying(() => this.lookUpOrCreateStream(jsm, topic), this.options.publishTimeoutMs);
+  }
+
+  private async lookUpOrCreateStream(jsm: JetStreamManager, topic: string): Promise<TopicStream> {
     const names = topicNames(this.options.prefix, topic);
     this.topicsByToken.set(names.token, topic);
     const config: Partial<StreamConfig> & { name: string } = {
@@ -241,15 +257,11 @@ export class NatsAdapter implements BusAdapterV1 {
     try {
       info = await jsm.streams.info(names.stream);
     } catch (error) {
-      if ((error as { code?: unknown }).code !== STREAM_NOT_FOUND) {
-        throw connectionError(`could not look up the stream of topic ${topic}`, error);
-      }
+      if ((error as { code?: unknown }).code !== STREAM_NOT_FOUND) throw error;
       try {
         info = await jsm.streams.add(config);
       } catch (addError) {
-        if ((addError as { code?: unknown }).code !== STREAM_NAME_IN_USE) {
-          throw connectionError(`could not create the stream of topic ${topic}`, addError);
-        }
+        if ((addError as { code?: unknown }).code !== STREAM_NAME_IN_USE) throw addError;
         info = await jsm.streams.info(names.stream);
       }
     }
@@ -307,7 +319,7 @@ export class NatsAdapter implements BusAdapterV1 {
     const names = topicNames(this.options.prefix, request.topic);
     let info: StreamInfo;
     try {
-      info = await jsm.streams.info(names.stream);
+      info = await retrying(() => jsm.streams.info(names.stream), this.options.publishTimeoutMs);
     } catch (error) {
       if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return;
       throw connectionError(`could not read the stream of topic ${request.topic}`, error);

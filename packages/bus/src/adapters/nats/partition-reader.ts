@@ -87,6 +87,8 @@ export type ReaderState = 'starting' | 'active' | 'draining' | 'closed';
 export type ReleaseMode = 'rebalance' | 'leave' | 'handoff' | 'lost';
 
 const FLOOR_POLL_MS = 200;
+const SCAN_FAILURES_BEFORE_REPORT = 10;
+const CONSUMER_NOT_FOUND = 10014;
 const RESCAN_RETRY_MS = 500;
 /** Grace after a pull's expiry before the reader stops waiting for its 408. */
 const PULL_GRACE_MS = 2_000;
@@ -504,14 +506,21 @@ export class PartitionReader {
   }
 
   private async scanUntilDone(): Promise<void> {
-    for (;;) {
+    for (let failures = 1; ; failures++) {
       if (this.stopped) return;
       try {
         await this.scan();
         return;
       } catch (error) {
         if (this.stopped) return;
-        this.host.reportError(error);
+        // A broker that restarts answers "consumer not found" until it has loaded its consumers;
+        // only a lasting failure is worth a report, and a consumer that stays gone is made again.
+        if (failures % SCAN_FAILURES_BEFORE_REPORT === 0) {
+          this.host.reportError(error);
+          if ((error as { code?: unknown }).code === CONSUMER_NOT_FOUND) {
+            await this.host.recreateConsumer(this.partition).catch(() => undefined);
+          }
+        }
         await new Promise((resolve) => setTimeout(resolve, RESCAN_RETRY_MS));
       }
     }

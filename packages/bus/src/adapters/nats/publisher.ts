@@ -56,7 +56,7 @@ export class OrderedPublisher {
   private connected = true;
   private backoffUntil = 0;
   private backoffMs = 0;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly timer: ReturnType<typeof setInterval>;
   private readonly subscription: Subscription;
   private readonly idleWaiters: (() => void)[] = [];
   private closed = false;
@@ -68,6 +68,9 @@ export class OrderedPublisher {
     private readonly hooks: PublisherHooks,
   ) {
     this.subscription = nc.subscribe(`${inbox}.*`, { callback: (_error, message) => this.onReply(message) });
+    // One long-lived timer rather than one per publish; unref'd, it never keeps a process alive.
+    this.timer = setInterval(() => this.check(), Math.min(250, settings.requestTimeoutMs / 4));
+    this.timer.unref?.();
   }
 
   /** Resolves when JetStream has stored the record (or had it already, by its message id). */
@@ -87,8 +90,6 @@ export class OrderedPublisher {
       };
       this.entries.push(entry);
       this.byId.set(entry.id, entry);
-      this.timer ??= setInterval(() => this.check(), Math.min(250, this.settings.requestTimeoutMs / 4));
-      this.timer.unref?.();
       this.pump();
     });
   }
@@ -115,6 +116,7 @@ export class OrderedPublisher {
     for (let index = this.head; index < this.entries.length; index++) {
       this.finish(this.entries[index]!, new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus closed before JetStream acknowledged the record', { isRetryable: true }));
     }
+    clearInterval(this.timer);
     this.subscription.unsubscribe();
   }
 
@@ -200,8 +202,6 @@ export class OrderedPublisher {
       this.head = 0;
       this.cursor = 0;
       this.sentUnsettled = 0;
-      if (this.timer !== undefined) clearInterval(this.timer);
-      this.timer = undefined;
       for (const waiter of this.idleWaiters.splice(0)) waiter();
     } else if (this.head > 1_024 && this.head * 2 > this.entries.length) {
       this.entries.splice(0, this.head);

@@ -17,6 +17,7 @@ import { LeaseStore, LivenessObserver, planOwnership } from './ownership.js';
 import type { OwnershipIntent, OwnershipPlan } from './ownership.js';
 import { HeldRecord, PartitionReader } from './partition-reader.js';
 import type { ReaderHost } from './partition-reader.js';
+import { retrying } from './retry.js';
 import { nanos } from './wire.js';
 
 /** What a subscription needs from the adapter. */
@@ -211,13 +212,16 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
   // ---- consumers ------------------------------------------------------------------------------
 
   private async ensureConsumers(): Promise<void> {
+    const budget = this.context.options.publishTimeoutMs;
     let startSequence: number | undefined;
     if (!this.request.fromBeginning) {
       // One start for every partition, so a new group begins at one point of the log.
-      startSequence = (await this.jsm.streams.info(this.stream)).state.last_seq + 1;
+      startSequence = (await retrying(() => this.jsm.streams.info(this.stream), budget)).state.last_seq + 1;
     }
     await Promise.all(
-      Array.from({ length: this.topic.partitions }, (_, partition) => this.ensureConsumer(partition, startSequence)),
+      Array.from({ length: this.topic.partitions }, (_, partition) =>
+        retrying(() => this.ensureConsumer(partition, startSequence), budget),
+      ),
     );
   }
 
