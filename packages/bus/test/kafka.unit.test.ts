@@ -9,6 +9,9 @@ import { createLogCreator, type KafkaLogLine } from '../src/adapters/kafka/log.j
 import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
 import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
+import { sequenceOf, toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
+import type { KafkaMessage } from 'kafkajs';
+import { isPermanent, retryFor } from '../src/adapters/kafka/retry.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Hand-outs happen in a microtask; let them run. */
@@ -214,6 +217,34 @@ describe('KeyedDispatcher', () => {
   });
 });
 
+describe('records', () => {
+  const body = new TextEncoder().encode(JSON.stringify({ message_id: 'id-1', session_id: 's' }));
+  const message = (value: Buffer | null, headers: KafkaMessage['headers'] = {}): KafkaMessage =>
+    ({ key: Buffer.from('s'), value, headers, offset: '7', timestamp: '1', attributes: 0 }) as KafkaMessage;
+
+  it('writes the session as key, the bytes untouched, a publish counter header', () => {
+    const first = toKafkaMessage({ messageId: 'id-1', key: 's', body }, '123');
+    const second = toKafkaMessage({ messageId: 'id-2', key: 's', body }, '123');
+    expect(first.key).toBe('s');
+    expect(Buffer.compare(first.value as Buffer, Buffer.from(body))).toBe(0);
+    expect(first.timestamp).toBe('123');
+    expect(Object.keys(first.headers!)).toEqual(['ww_seq']);
+    expect(Number(second.headers!.ww_seq)).toBe(Number(first.headers!.ww_seq) + 1);
+  });
+
+  it('reads key and body as they are and finds the message id only when asked', () => {
+    const record = wireRecordOf('t', 2, message(Buffer.from(body), { ww_seq: Buffer.from('41') }));
+    expect(record.key).toBe('s');
+    expect(Buffer.from(record.body).toString()).toBe(Buffer.from(body).toString());
+    expect(record.messageId).toBe('id-1');
+    expect(wireRecordOf('t', 2, message(Buffer.from(body), { message_id: Buffer.from('from-header') })).messageId).toBe('from-header');
+    expect(wireRecordOf('t', 2, message(Buffer.from('not json'))).messageId).toBe('t:2:7');
+    expect(wireRecordOf('t', 2, message(null)).body).toHaveLength(0);
+    expect(sequenceOf(message(null, { ww_seq: Buffer.from('41') }))).toBe(41);
+    expect(sequenceOf(message(null))).toBe(-1);
+  });
+});
+
 describe('resolveKafkaOptions', () => {
   it('reads brokers and settings from the URL, with defaults', () => {
     const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9093?clientId=svc&partitions=3&brokers=b2:9094,b3:9095'), {});
@@ -300,6 +331,28 @@ describe('createLogCreator', () => {
       'Connection error: connect ECONNREFUSED',
       'Connection error: connect ECONNREFUSED (and 4 more like it)',
     ]);
+  });
+});
+
+describe('retryFor', () => {
+  it('retries until success, gives up on permanent errors and at the deadline', async () => {
+    let calls = 0;
+    expect(
+      await retryFor(5_000, async () => {
+        if (++calls < 3) throw Object.assign(new Error('Closed connection'), { name: 'KafkaJSConnectionClosedError' });
+        return 'ok';
+      }),
+    ).toBe('ok');
+    expect(calls).toBe(3);
+    const auth = Object.assign(new Error('bad password'), { name: 'KafkaJSSASLAuthenticationError' });
+    calls = 0;
+    await expect(retryFor(5_000, async () => { calls++; throw auth; })).rejects.toBe(auth);
+    expect(calls).toBe(1);
+    const started = Date.now();
+    await expect(retryFor(500, async () => { throw new Error('down'); })).rejects.toThrow('down');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(isPermanent({ errors: [{ type: 'INVALID_REPLICATION_FACTOR' }] })).toBe(true);
+    expect(isPermanent({ errors: [{ type: 'NOT_CONTROLLER' }, { type: 'INVALID_CONFIG' }] })).toBe(false);
   });
 });
 

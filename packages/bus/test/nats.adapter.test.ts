@@ -6,7 +6,10 @@
  * naming and ownership rules.
  * Needs WOODWORK_TEST_NATS_URL (`bash tools/services.sh start nats`); skipped loudly without it.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -28,6 +31,7 @@ if (!url) {
   );
 }
 
+const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const prefix = `wwt-${randomUUID().slice(0, 8)}`;
 let counter = 0;
 const unique = (name: string) => `${prefix}-${name}-${++counter}`;
@@ -88,6 +92,12 @@ describe('nats naming and ownership rules (no broker)', () => {
     const released = planOwnership(second.document, 8, intent('a', { releasable: new Set([4, 5, 6, 7]) }), observer, 200, 500);
     const forB = planOwnership(released.document, 8, intent('b'), new LivenessObserver(1_000), 200, 500);
     expect(forB.owned).toEqual([4, 5, 6, 7]);
+  });
+
+  it('releases idle partitions before busy ones, so a rebalance does not wait on a handler', () => {
+    const document: GroupDocument = { v: 1, partitions: 4, members: { a: 1, b: 1 }, owners: ['a', 'a', 'a', 'a'] };
+    const plan = planOwnership(document, 4, intent('a', { busy: new Set([3, 2]) }), new LivenessObserver(1_000), 0, 500);
+    expect(plan.startRelease).toEqual([1, 0]);
   });
 
   it('removes a member whose heartbeat stays unchanged for the TTL, on the observer’s own clock', () => {
@@ -457,6 +467,22 @@ describe.skipIf(!url)('nats adapter internals', () => {
     expect(live.deliveries[0]!.deliveryCount).toBeGreaterThanOrEqual(2);
     adapters.splice(adapters.indexOf(silent), 1);
   });
+
+  it('keeps a publisher’s order across a broker restart: re-sends in order, JetStream drops what it had', async () => {
+    const adapter = await open({ partitions: 1 });
+    const topic = unique('restart-order');
+    const records = Array.from({ length: 4_000 }, (_, n) => record('k', { n }));
+    // Batches are pipelined (up to maxPendingPublishes in flight): a restart lands in the middle of one.
+    const publishing = (async () => {
+      for (let start = 0; start < records.length; start += 200) await adapter.doPublish(topic, records.slice(start, start + 200));
+    })();
+    await sleep(30);
+    await promisify(execFile)('bash', ['tools/services.sh', 'restart', 'nats'], { cwd: repositoryRoot, timeout: 60_000 });
+    await publishing;
+    const stored = [];
+    for await (const item of adapter.doReplay({ topic })) stored.push(item.record.messageId);
+    expect(stored).toEqual(records.map((item) => item.messageId));
+  }, 90_000);
 
   it('replays the log in order, one key through a subject filter, and after a position', async () => {
     const adapter = await open();

@@ -122,8 +122,15 @@ export async function logsCommand(terminal: Terminal, file: string | undefined, 
   try {
     while (!stop.signal.aborted) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 200);
-        stop.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          stop.signal.removeEventListener('abort', wake);
+          resolve();
+        }, 200);
+        stop.signal.addEventListener('abort', wake, { once: true });
       });
       if (options.component === undefined) {
         // A unit that appeared since (a new `up` with another topology).

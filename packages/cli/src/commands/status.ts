@@ -6,7 +6,7 @@
  */
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { createRedisHostRegistry, isAlive, probe, readUpState, redactUrl, type HostRecord, type UpProcessState } from '@woodwork/runtime/distributed';
+import { createRedisHostRegistry, isStaleRecord, probe, readUpState, redactUrl, type HostRecord, type UpProcessState } from '@woodwork/runtime/distributed';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { displayPath, liveProcesses, printError, projectDirOf } from './up.js';
 
@@ -109,9 +109,7 @@ export async function statusCommand(terminal: Terminal, file: string | undefined
       };
     }),
   );
-  // A process of this machine that died leaves its record until the TTL ends: not a host any more.
-  const isStale = (record: HostRecord) => record.hostname === here && !isAlive(record.pid);
-  const others = records.filter((record) => !matched.has(record) && !isStale(record));
+  const others = records.filter((record) => !matched.has(record) && !isStaleRecord(record));
   const allReady = live.supervisor && processes.every((entry) => entry.ready);
 
   if (options.json) {

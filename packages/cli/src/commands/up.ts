@@ -7,7 +7,7 @@
  * `.woodwork/up.json`.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import {
   distributedUrls,
   hostUnits,
   isAlive,
+  isStaleRecord,
   logsDir,
   readUpState,
   redactUrl,
@@ -155,7 +156,7 @@ async function checkReachable(busUrl: string, sessionsUrl: string, namespace: st
   }
   const registry = await createRedisHostRegistry({ url: sessionsUrl, namespace });
   try {
-    return { others: (await registry.list()).length };
+    return { others: (await registry.list()).filter((record) => !isStaleRecord(record)).length };
   } finally {
     await registry.close();
   }
@@ -235,19 +236,16 @@ async function detach(terminal: Terminal, plan: Plan): Promise<number> {
     'up',
     plan.target,
     '--supervise',
-    '--bus',
-    plan.busUrl,
-    '--sessions',
-    plan.sessionsUrl,
-    '--namespace',
-    plan.namespace,
     '--ready-timeout',
     String(plan.readyTimeoutMs / 1000),
     ...(plan.options.stopTimeout ? ['--stop-timeout', plan.options.stopTimeout] : []),
     ...(plan.options.restart === false ? ['--no-restart'] : []),
   ];
-  const child = spawn(process.execPath, args, { cwd: terminal.cwd, env: terminal.env, detached: true, stdio: ['ignore', output, output] });
+  // The URLs go by environment, not argv: they may carry a password, and argv is public in `ps`.
+  const env = { ...terminal.env, WOODWORK_BUS_URL: plan.busUrl, WOODWORK_SESSIONS_URL: plan.sessionsUrl, WOODWORK_NAMESPACE: plan.namespace };
+  const child = spawn(process.execPath, args, { cwd: terminal.cwd, env, detached: true, stdio: ['ignore', output, output] });
   child.unref();
+  closeSync(output);
   const pid = child.pid;
   const deadline = Date.now() + plan.readyTimeoutMs + 10_000;
   terminal.stderr.write(`${style('dim', '…')} starting ${displayPath(terminal, plan.target)} in the background (supervisor pid ${pid})\n`);
@@ -255,7 +253,8 @@ async function detach(terminal: Terminal, plan: Plan): Promise<number> {
     const state = await readUpState(plan.projectDir);
     if (state && state.pid === pid && state.phase === 'running') {
       printReady(terminal, state);
-      terminal.stdout.write(`${style('dim', 'logs:')} woodwork logs -f   ${style('dim', 'status:')} woodwork status   ${style('dim', 'stop:')} woodwork stop\n`);
+      const where = path.resolve(terminal.cwd, 'main.ww') === plan.target ? '' : ` ${displayPath(terminal, plan.projectDir)}`;
+      terminal.stdout.write(`${style('dim', 'logs:')} woodwork logs${where} -f   ${style('dim', 'status:')} woodwork status${where}   ${style('dim', 'stop:')} woodwork stop${where}\n`);
       return ExitCode.ok;
     }
     if (!isAlive(pid) || Date.now() > deadline) {
@@ -326,7 +325,10 @@ async function supervise(
   const onSignal = () => stopRequested.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  if (background) process.on('SIGHUP', () => undefined);
+  // A closed terminal ends a foreground `up` like Ctrl-C (its processes must not outlive it); the
+  // background supervisor has no terminal to lose.
+  const onHangup = background ? () => undefined : onSignal;
+  process.on('SIGHUP', onHangup);
   const stopped = new Promise<void>((resolve) => stopRequested.signal.addEventListener('abort', () => resolve(), { once: true }));
 
   say(`starting ${plan.topology.components.length} component${plan.topology.components.length === 1 ? '' : 's'} on ${redactUrl(plan.busUrl)} (namespace ${plan.namespace})`);
@@ -395,6 +397,7 @@ async function supervise(
     say(killed.length > 0 ? style('yellow', `stopped (${killed.join(', ')} killed after ${plan.stopTimeoutMs / 1000} s)`) : 'stopped');
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onHangup);
   }
   return exitCode;
 }

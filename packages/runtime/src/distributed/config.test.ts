@@ -87,7 +87,7 @@ describe('host configuration', () => {
       port: 8080,
       listenHost: '0.0.0.0',
       projectDir: '/project',
-      drainTimeoutMs: 25_000,
+      drainTimeoutMs: 12_000,
       registryTtlMs: 15_000,
       logLevel: 'info',
     });

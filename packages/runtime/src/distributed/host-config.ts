@@ -28,7 +28,10 @@ export const HostEnv = {
   projectDir: 'WOODWORK_PROJECT_DIR',
   /** The instance's id. Default `<unit>-<hostname>-<pid>-<random>`. */
   instanceId: 'WOODWORK_INSTANCE_ID',
-  /** How long SIGTERM waits for in-flight work. Default 25 000 ms (under Kubernetes' 30 s grace). */
+  /**
+   * How long SIGTERM waits for the turns this host opened (API gateway requests); messages in hand
+   * get as long again, then the host exits anyway. Default 12 000 ms: both fit Kubernetes' 30 s grace.
+   */
   drainTimeoutMs: 'WOODWORK_DRAIN_TIMEOUT_MS',
   /** How long a registry record lives without a heartbeat. Default 15 000 ms. */
   registryTtlMs: 'WOODWORK_REGISTRY_TTL_MS',
@@ -98,7 +101,7 @@ export function readHostConfig(env: Env, cwd = process.cwd()): HostConfig {
     listenHost: env[HostEnv.listenHost]?.trim() || '0.0.0.0',
     projectDir: path.resolve(cwd, env[HostEnv.projectDir]?.trim() || path.dirname(topologyFile)),
     instanceId: env[HostEnv.instanceId]?.trim() || undefined,
-    drainTimeoutMs: integer(env, HostEnv.drainTimeoutMs, 25_000, 0, 3_600_000),
+    drainTimeoutMs: integer(env, HostEnv.drainTimeoutMs, 12_000, 0, 3_600_000),
     registryTtlMs: integer(env, HostEnv.registryTtlMs, 15_000, 1_000, 3_600_000),
     logLevel,
   };

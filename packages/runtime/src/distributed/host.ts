@@ -43,7 +43,7 @@ export interface HostOptions {
   readonly listenHost?: string;
   readonly projectDir?: string;
   readonly instanceId?: string;
-  /** How long `stop()` waits for in-flight work. Default 25 000 ms. */
+  /** How long `stop()` waits for the turns this host opened (the runtime's `drainTimeoutMs`). Default 12 000 ms. */
   readonly drainTimeoutMs?: number;
   /** Registry record lifetime without a heartbeat. Default 15 000 ms. */
   readonly registryTtlMs?: number;
@@ -97,7 +97,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const unit = resolveUnit(topology, options.unit);
   const namespace = options.namespace ?? 'woodwork';
   const instance = options.instanceId ?? hostInstanceId(unit.name);
-  const drainTimeoutMs = options.drainTimeoutMs ?? 25_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 12_000;
   const startedAt = Date.now();
   let state: HostRecord['state'] = 'starting';
   let registry: HostRegistry | undefined;

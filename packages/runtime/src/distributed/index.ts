@@ -16,7 +16,7 @@ export type { HostConfig } from './host-config.js';
 export { hostUnits, loadHostTopology, resolveUnit } from './units.js';
 export type { HostUnit } from './units.js';
 
-export { createRedisHostRegistry, hostInstanceId, redactUrl } from './registry.js';
+export { createRedisHostRegistry, hostInstanceId, isStaleRecord, redactUrl } from './registry.js';
 export type { HostRecord, HostRegistry, RedisHostRegistryOptions } from './registry.js';
 
 export { probe, startSupervisor } from './supervisor.js';

@@ -10,8 +10,6 @@
  * | 1 | failed at run time (broker unreachable, a crash) | restart with backoff |
  * | 78 | configuration error (EX_CONFIG): bad env, bad topology, unknown component | do not restart: it fails the same way again |
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MeterProvider } from '@opentelemetry/api';
 import { errorMessage, formatLocation, WoodworkRuntimeError } from '../errors.js';
 import { createConsoleLogger } from '../logger.js';
 import type { ComponentRegistry } from '../registry.js';
@@ -30,9 +28,7 @@ export interface HostProcessOptions {
    * called once the unit is known, with the service name `woodwork-<unit>`. Without it `/metrics`
    * answers 404.
    */
-  readonly startTelemetry?: (options: { readonly serviceName: string; readonly resourceAttributes: Record<string, string> }) => Promise<
-    HostTelemetry & { shutdown(): Promise<void>; handleMetricsRequest(request: IncomingMessage, response: ServerResponse): void; readonly meterProvider: MeterProvider }
-  >;
+  readonly startTelemetry?: (options: { readonly serviceName: string; readonly resourceAttributes: Record<string, string> }) => Promise<HostTelemetry & { shutdown(): Promise<void> }>;
   /** Component implementations. Default: the built-in ones. */
   readonly registry?: ComponentRegistry;
   /** Default: lines on stderr from `WOODWORK_LOG_LEVEL` (default `info`) up. */
@@ -150,10 +146,22 @@ export async function runHostProcess(options: HostProcessOptions = {}): Promise<
     log.info(`ready: ${host.unit.components.join(', ')} on the ${host.runtime.bus.adapterName} bus (port ${host.port}, instance ${host.instance})`);
     await stopped;
     const started = Date.now();
+    // The runtime waits `drainTimeoutMs` for open turns; messages in hand get the same again.
+    const deadlineMs = 2 * config.drainTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await host.stop();
+      const outcome = await Promise.race([
+        host.stop().then(() => 'stopped' as const),
+        new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs))),
+      ]);
+      if (outcome === 'late') {
+        log.warn(`still draining after ${deadlineMs} ms; exiting anyway — unfinished messages go back to the broker for another instance`);
+        return HostExitCode.failed;
+      }
     } catch (error) {
       return fail(`\`${config.unit}\` did not stop cleanly`, error);
+    } finally {
+      clearTimeout(timer);
     }
     log.info(`stopped cleanly in ${Date.now() - started} ms`);
     return HostExitCode.ok;

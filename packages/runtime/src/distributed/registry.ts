@@ -173,6 +173,20 @@ export async function createRedisHostRegistry(options: RedisHostRegistryOptions)
   return new RedisHostRegistry(client, options.prefix ?? `woodwork:${options.namespace}`, options.ttlMs ?? 15_000);
 }
 
+/**
+ * Whether a record is of a process on this machine that is gone (killed before it could remove its
+ * record, which then waits for its TTL): not a host any more.
+ */
+export function isStaleRecord(record: HostRecord): boolean {
+  if (record.hostname !== hostname()) return false;
+  try {
+    process.kill(record.pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 /** A unique, bus-safe instance id for a host of `unit` in this process. */
 export function hostInstanceId(unit: string): string {
   const random = Math.random().toString(36).slice(2, 6);

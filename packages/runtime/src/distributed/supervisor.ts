@@ -285,7 +285,13 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     eachLine(child.stderr!, (line) => record(slot, line, 'stderr'));
     slot.exited = new Promise<void>((resolve) => {
       child.once('error', (error) => {
+        // Node itself could not be started: retrying would fail the same way.
         record(slot, `cannot start the host process: ${error.message}`, 'stderr');
+        if (slot.child === child) slot.child = undefined;
+        slot.status = 'failed';
+        emit({ type: 'failed', unit: slot.unit.name, reason: `cannot start: ${error.message}` });
+        failStart(slot, `cannot start: ${error.message}`);
+        void persist();
         resolve();
       });
       child.once('close', (code, signal) => {
@@ -325,7 +331,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       void persist();
       return;
     }
-    slot.failures = upFor > 60_000 ? 0 : slot.failures + 1;
+    slot.failures = upFor > 60_000 ? 1 : slot.failures + 1;
     const delayMs = Math.min(30_000, 1_000 * 2 ** Math.max(0, slot.failures - 1));
     slot.restarts++;
     slot.status = 'restarting';

@@ -19,6 +19,7 @@ import { createLogCreator, KAFKAJS_LEVEL } from './log.js';
 import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
+import { retryFor } from './retry.js';
 import { KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
@@ -234,8 +235,10 @@ export class KafkaAdapter implements BusAdapterV1 {
       retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: Number.MAX_SAFE_INTEGER },
     });
     try {
-      await admin.connect();
-      await producer.connect();
+      await retryFor(options.retryTimeoutMs, async () => {
+        await admin.connect();
+        await producer.connect();
+      });
     } catch (error) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
       throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: cannot reach ${options.brokers.join(', ')}: ${(error as Error).message}`, {
@@ -251,18 +254,18 @@ export class KafkaAdapter implements BusAdapterV1 {
   #ensureTopic(connection: Connection, name: string): Promise<void> {
     let ensured = this.#topics.get(name);
     if (!ensured) {
-      ensured = connection.admin
-        .createTopics({
+      ensured = retryFor(this.options.retryTimeoutMs, () =>
+        connection.admin.createTopics({
           topics: [{ topic: name, numPartitions: this.options.partitions, replicationFactor: this.options.replicationFactor }],
           waitForLeaders: true,
-        })
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            this.#topics.delete(name);
-            throw error;
-          },
-        );
+        }),
+      ).then(
+        () => undefined,
+        (error: unknown) => {
+          this.#topics.delete(name);
+          throw error;
+        },
+      );
       this.#topics.set(name, ensured);
     }
     return ensured;

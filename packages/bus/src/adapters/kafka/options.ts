@@ -74,6 +74,12 @@ export interface KafkaAdapterOptions {
   readonly maxQueuedRecords?: number;
   /** How long `close` waits for in-flight records and publishes. Default 10 000 ms. */
   readonly closeTimeoutMs?: number;
+  /**
+   * How long connecting, creating a topic and joining a group keep retrying a broker that does not
+   * answer (one restarting, say) before failing with a retryable error. Default 30 000 ms: a
+   * broker restart fits; a wrong address still fails within half a minute.
+   */
+  readonly retryTimeoutMs?: number;
   /** TCP connect timeout. Default 3 000 ms (kafkajs's 1 000 is tight for a JVM broker under load). */
   readonly connectionTimeoutMs?: number;
   /** Per-request timeout. Default 30 000 ms (kafkajs's default). */
@@ -105,6 +111,7 @@ export interface ResolvedKafkaOptions {
   readonly maxBatchBytes: number;
   readonly maxQueuedRecords: number;
   readonly closeTimeoutMs: number;
+  readonly retryTimeoutMs: number;
   readonly connectionTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly logLevel: KafkaLogLevel;
@@ -192,6 +199,7 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
     maxBatchBytes: integer('maxBatchBytes', given.maxBatchBytes, 1) ?? 900_000,
     maxQueuedRecords: integer('maxQueuedRecords', given.maxQueuedRecords, 1) ?? 10_000,
     closeTimeoutMs: integer('closeTimeoutMs', given.closeTimeoutMs, 0) ?? 10_000,
+    retryTimeoutMs: integer('retryTimeoutMs', given.retryTimeoutMs, 0) ?? 30_000,
     connectionTimeoutMs: integer('connectionTimeoutMs', given.connectionTimeoutMs, 1) ?? 3_000,
     requestTimeoutMs: integer('requestTimeoutMs', given.requestTimeoutMs, 1) ?? 30_000,
     logLevel,

@@ -9,16 +9,7 @@
 import type { Message, Producer, TopicMessages } from 'kafkajs';
 import type { WireRecord } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
-
-/** Header carrying the envelope's message_id, so plain Kafka tools can see it without parsing. */
-export const MESSAGE_ID_HEADER = 'message_id';
-/**
- * Header carrying a per-process publish counter. Records of one publish share a millisecond
- * timestamp but may sit on different partitions; replay merges partitions by (timestamp, this),
- * which is publish order for everything one process published.
- */
-export const SEQUENCE_HEADER = 'ww_seq';
-let sequence = 0;
+import { toKafkaMessage } from './records.js';
 
 interface PendingPublish {
   readonly topic: string;
@@ -37,19 +28,6 @@ export interface PublisherLimits {
   readonly publishTimeoutMs: number;
   readonly maxBatchRecords: number;
   readonly maxBatchBytes: number;
-}
-
-export function toKafkaMessage(record: WireRecord, timestamp: string): Message {
-  const body = record.body;
-  sequence = sequence >= Number.MAX_SAFE_INTEGER ? 0 : sequence + 1;
-  return {
-    key: record.key,
-    // A view on the caller's bytes, not a copy.
-    value: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-    // Set at publish time, not when kafkajs encodes (or re-encodes, on a retry) the request.
-    timestamp,
-    headers: { [MESSAGE_ID_HEADER]: record.messageId, [SEQUENCE_HEADER]: String(sequence) },
-  };
 }
 
 /** kafkajs wraps the error it gave up on; whether that one can pass on a retry decides. */

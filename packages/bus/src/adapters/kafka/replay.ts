@@ -13,8 +13,8 @@ import type { AdapterReplayRequest, ReplayedRecord, WireRecord } from '../../ada
 import { WoodworkBusError } from '../../errors.js';
 import type { KafkaLogSink } from './log.js';
 import type { ResolvedKafkaOptions } from './options.js';
-import { SEQUENCE_HEADER } from './publisher.js';
-import { positionOf, wireRecordOf } from './subscription.js';
+import { positionOf, sequenceOf, wireRecordOf } from './records.js';
+import { retryFor } from './retry.js';
 
 /** Records buffered per partition before its fetching pauses until the reader catches up. */
 const BUFFER_PER_PARTITION = 2_000;
@@ -56,15 +56,11 @@ function isBefore(a: Buffered, b: Buffered): boolean {
   return a.offset < b.offset;
 }
 
-function sequenceOf(message: KafkaMessage): number {
-  const header = message.headers?.[SEQUENCE_HEADER];
-  const value = Array.isArray(header) ? header[0] : header;
-  const sequence = value === undefined ? Number.NaN : Number(value.toString());
-  return Number.isSafeInteger(sequence) ? sequence : -1;
-}
 
 interface PartitionRead {
   readonly end: bigint;
+  /** The next offset to read (everything before it was buffered or skipped). */
+  next: bigint;
   readonly records: Buffered[];
   done: boolean;
   paused: boolean;
@@ -75,13 +71,17 @@ export async function* replayTopic(
   kafkaTopic: string,
   request: AdapterReplayRequest,
 ): AsyncGenerator<ReplayedRecord> {
-  const { admin } = dependencies;
+  const { admin, options } = dependencies;
   let ends: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
   try {
-    // Asking for the offsets of a topic that does not exist retries for seconds; a topic nobody
-    // wrote to yet (a dead-letter topic, usually) is simply empty.
-    if (!(await admin.listTopics()).includes(kafkaTopic)) return;
-    ends = await admin.fetchTopicOffsets(kafkaTopic);
+    const found = await retryFor(options.retryTimeoutMs, async () => {
+      // Asking for the offsets of a topic that does not exist retries for seconds; a topic nobody
+      // wrote to yet (a dead-letter topic, usually) is simply empty.
+      if (!(await admin.listTopics()).includes(kafkaTopic)) return undefined;
+      return admin.fetchTopicOffsets(kafkaTopic);
+    });
+    if (found === undefined) return;
+    ends = found;
   } catch (error) {
     throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: reading the offsets of "${kafkaTopic}" failed: ${(error as Error).message}`, {
       cause: error,
@@ -93,7 +93,6 @@ export async function* replayTopic(
   const after = request.afterPosition === undefined ? undefined : parsePosition(request.afterPosition);
   const keyPartition = request.key === undefined ? undefined : dependencies.partitionFor(request.key, ends.length);
   const reads = new Map<number, PartitionRead>();
-  const startOffsets: { partition: number; offset: string }[] = [];
   for (const { partition, low, high } of ends) {
     const end = BigInt(high);
     let start = BigInt(low);
@@ -101,19 +100,20 @@ export async function* replayTopic(
     // that record is read (and dropped) to learn it.
     if (after && after.partition === partition) start = start > after.offset ? start : keyPartition === undefined ? after.offset : after.offset + 1n;
     const wanted = keyPartition === undefined || keyPartition === partition;
-    if (wanted && start < end) {
-      reads.set(partition, { end, records: [], done: false, paused: false });
-      startOffsets.push({ partition, offset: start.toString() });
-    } else {
-      startOffsets.push({ partition, offset: end.toString() });
-    }
+    if (wanted && start < end) reads.set(partition, { end, next: start, records: [], done: false, paused: false });
   }
   if (reads.size === 0) return;
+  /** Where each partition is to be read from now: the next offset, or the end when not (any more) read. */
+  const seekTargets = () =>
+    ends.map(({ partition, high }) => {
+      const read = reads.get(partition);
+      return { topic: kafkaTopic, partition, offset: (read && !read.done ? read.next : BigInt(high)).toString() };
+    });
 
   const groupId = `${kafkaTopic}:replay-${randomUUID()}`;
   const consumer: Consumer = dependencies.createClient().consumer({
     groupId,
-    maxWaitTimeInMs: dependencies.options.maxWaitTimeMs,
+    maxWaitTimeInMs: options.maxWaitTimeMs,
     allowAutoTopicCreation: false,
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
   });
@@ -129,31 +129,50 @@ export async function* replayTopic(
   };
   const markProgress = (partition: number, lastOffset: string) => {
     const read = reads.get(partition);
-    if (read && BigInt(lastOffset) + 1n >= read.end) read.done = true;
+    if (!read) return;
+    const next = BigInt(lastOffset) + 1n;
+    if (next > read.next) read.next = next;
+    if (read.next >= read.end) read.done = true;
   };
 
   try {
+    // The group never commits, so every join (the first, or one after a broker restart) would
+    // start from the beginning: seek each partition to where reading stands, synchronously here,
+    // before kafkajs's first fetch of the generation.
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const target of seekTargets()) consumer.seek(target);
+    });
     // Batches that were all control records or aborted never reach eachBatch; this sees them.
     consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
       markProgress(event.payload.partition, event.payload.lastOffset);
       notify();
     });
     consumer.on(consumer.events.CRASH, (event) => {
-      failure ??= event.payload.error;
+      // kafkajs restarts the consumer from retriable crashes (the broker restarting).
+      if (!event.payload.restart) failure ??= event.payload.error;
       notify();
     });
-    await consumer.connect();
-    await consumer.subscribe({ topic: kafkaTopic, fromBeginning: true });
+    await retryFor(options.retryTimeoutMs, async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topic: kafkaTopic, fromBeginning: true });
+    });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.min(reads.size, 16),
-      eachBatch: async ({ batch, resolveOffset }) => {
+      eachBatch: async ({ batch, resolveOffset, pause }) => {
         const read = reads.get(batch.partition);
-        if (!read || read.done) return;
+        resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
+        if (!read || read.done) {
+          // Written after replay began: not ours to read, and not worth fetching again.
+          pause();
+          return;
+        }
         for (const message of batch.messages as KafkaMessage[]) {
           const offset = BigInt(message.offset);
           if (offset >= read.end) break;
+          if (offset < read.next) continue; // read already, before a rejoin
+          read.next = offset + 1n;
           const record = wireRecordOf(batch.topic, batch.partition, message);
           if (request.key !== undefined && record.key !== request.key) continue;
           read.records.push({
@@ -165,24 +184,19 @@ export async function* replayTopic(
             position: positionOf(batch.partition, message.offset),
           });
         }
-        resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
         markProgress(batch.partition, batch.lastOffset());
-        if (!read.done && read.records.length >= BUFFER_PER_PARTITION) {
-          read.paused = true;
-          consumer.pause([{ topic: kafkaTopic, partitions: [batch.partition] }]);
+        if (read.done || read.records.length >= BUFFER_PER_PARTITION) {
+          read.paused = !read.done;
+          pause();
         }
         notify();
       },
     });
-    // run() resolves once the group is joined and the first fetch is on its way; its answer is
-    // dropped for partitions with a pending seek, so nothing is read from the wrong place.
-    // (kafkajs's admin.setOffsets would do the same through a whole extra consumer, ~5 s.)
-    for (const { partition, offset } of startOffsets) consumer.seek({ topic: kafkaTopic, partition, offset });
 
     let threshold: Buffered | undefined;
     let thresholdKnown = after === undefined || keyPartition !== undefined;
     let lastProgressAt = Date.now();
-    const idleLimitMs = Math.max(10_000, 20 * dependencies.options.maxWaitTimeMs);
+    const idleLimitMs = Math.max(options.retryTimeoutMs, 20 * options.maxWaitTimeMs);
     while (true) {
       if (failure !== undefined) {
         throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: replay of "${kafkaTopic}" failed: ${(failure as Error).message}`, {

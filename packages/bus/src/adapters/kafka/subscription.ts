@@ -9,14 +9,15 @@
  * cannot move to another member — until every record in it is settled. Offsets are committed only
  * after handling, and never past a record still unsettled (OffsetTracker).
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { AdapterDelivery, AdapterSubscribeRequest, AdapterSubscription, WireRecord } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
 import { InFlightLimiter, KeyedDispatcher, type DispatchSettlement } from './key-dispatcher.js';
 import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
-import { MESSAGE_ID_HEADER } from './publisher.js';
+import { positionOf, wireRecordOf } from './records.js';
+import { retryFor } from './retry.js';
 
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
@@ -34,20 +35,6 @@ export function isGroupChange(error: unknown): boolean {
  *  leader's topics, so one Kafka group must never span two topics. */
 export function kafkaGroupId(kafkaTopic: string, group: string): string {
   return `${kafkaTopic}:${group}`;
-}
-
-export function positionOf(partition: number, offset: string): string {
-  return `${partition}:${offset}`;
-}
-
-export function wireRecordOf(topic: string, partition: number, message: KafkaMessage): WireRecord {
-  const header = message.headers?.[MESSAGE_ID_HEADER];
-  const headerValue = Array.isArray(header) ? header[0] : header;
-  return {
-    messageId: headerValue === undefined ? `${topic}:${partition}:${message.offset}` : headerValue.toString(),
-    key: message.key ? message.key.toString('utf8') : '',
-    body: message.value ?? new Uint8Array(0),
-  };
 }
 
 interface BatchItem {
@@ -159,8 +146,11 @@ export class KafkaSubscription implements AdapterSubscription {
       }
     });
     try {
-      await consumer.connect();
-      await consumer.subscribe({ topic: this.#kafkaTopic, fromBeginning: this.#request.fromBeginning });
+      await retryFor(options.retryTimeoutMs, async () => {
+        await consumer.connect();
+        // Needs the topic's metadata, which a broker just restarted may not serve yet.
+        await consumer.subscribe({ topic: this.#kafkaTopic, fromBeginning: this.#request.fromBeginning });
+      });
       // kafkajs's run() resolves after the first join (or after a failed one, reported as a crash).
       await consumer.run({
         autoCommit: false,

@@ -196,7 +196,8 @@ export class NatsAdapter implements BusAdapterV1 {
         num_replicas: this.options.replicas,
         duplicate_window: nanos(120_000),
       })
-      .catch(async (error: unknown) => {
+      .catch((error: unknown) => {
+        // Another process created it first.
         if ((error as { code?: unknown }).code !== STREAM_NAME_IN_USE) throw error;
       });
   }
@@ -371,6 +372,9 @@ export class NatsAdapter implements BusAdapterV1 {
     const connected = this.connected ?? (await this.connecting?.catch(() => undefined));
     const subscriptions = [...this.subscriptions];
     await Promise.allSettled(subscriptions.map((subscription) => subscription.close()));
+    // The Bus settles every delivery before it closes the adapter; whatever is still out now was
+    // abandoned by its caller and comes back to the group after the ack wait.
+    for (const subscription of subscriptions) subscription.abandon();
     await Promise.allSettled(subscriptions.map((subscription) => subscription.left));
     if (connected === undefined) return;
     await connected.publisher.flush();

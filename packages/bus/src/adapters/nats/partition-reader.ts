@@ -89,7 +89,8 @@ export type ReleaseMode = 'rebalance' | 'leave' | 'handoff' | 'lost';
 const FLOOR_POLL_MS = 200;
 const SCAN_FAILURES_BEFORE_REPORT = 10;
 const CONSUMER_NOT_FOUND = 10014;
-const RESCAN_RETRY_MS = 500;
+/** Pause before retrying a failed scan or a refused pull request. */
+const RETRY_MS = 500;
 /** Grace after a pull's expiry before the reader stops waiting for its 408. */
 const PULL_GRACE_MS = 2_000;
 
@@ -127,8 +128,8 @@ export class PartitionReader {
   private inUser = 0;
   private unconfirmedAcks = 0;
   private settledWaiter: (() => void) | undefined;
+  private abandoned = false;
   private releasing: Promise<void> | undefined;
-  private releaseMode: ReleaseMode | undefined;
 
   constructor(
     private readonly host: ReaderHost,
@@ -202,7 +203,6 @@ export class PartitionReader {
    */
   release(mode: ReleaseMode, settleTimeoutMs = Infinity): Promise<void> {
     if (this.releasing) return this.releasing;
-    this.releaseMode = mode;
     const scanned = this.state === 'active' && this.scanning === undefined;
     this.state = 'draining';
     const giveBack: string[] = [];
@@ -245,10 +245,6 @@ export class PartitionReader {
 
   get isReleasing(): boolean {
     return this.releasing !== undefined;
-  }
-
-  get mode(): ReleaseMode | undefined {
-    return this.releaseMode;
   }
 
   // ---- deliveries -------------------------------------------------------------------------
@@ -423,8 +419,16 @@ export class PartitionReader {
     }
   }
 
+  /** Stop waiting for our subscriber to settle (the adapter is closing: what is left is abandoned). */
+  abandonSettling(): void {
+    this.abandoned = true;
+    const waiter = this.settledWaiter;
+    this.settledWaiter = undefined;
+    waiter?.();
+  }
+
   private untilSettled(timeoutMs: number): Promise<void> {
-    if (this.inUser === 0 && this.unconfirmedAcks === 0) return Promise.resolve();
+    if (this.abandoned || (this.inUser === 0 && this.unconfirmedAcks === 0)) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const timer = Number.isFinite(timeoutMs) ? setTimeout(resolve, timeoutMs) : undefined;
       this.settledWaiter = () => {
@@ -488,11 +492,12 @@ export class PartitionReader {
       );
       return;
     }
-    if (code === 409 || code === 503) {
-      setTimeout(() => this.pull(), RESCAN_RETRY_MS).unref?.();
+    if (code === 408 || code === 404) {
+      this.pull(); // the long poll ran out (or found nothing): ask again
       return;
     }
-    this.pull();
+    // Anything else (max waiting exceeded, JetStream not ready, a refused request): back off.
+    setTimeout(() => this.pull(), RETRY_MS).unref?.();
   }
 
   // ---- learning what others hold --------------------------------------------------------------
@@ -521,7 +526,7 @@ export class PartitionReader {
             await this.host.recreateConsumer(this.partition).catch(() => undefined);
           }
         }
-        await new Promise((resolve) => setTimeout(resolve, RESCAN_RETRY_MS));
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
       }
     }
   }

@@ -151,6 +151,11 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     return this.closed;
   }
 
+  /** The adapter is closing: deliveries still unsettled are abandoned, leave without waiting. */
+  abandon(): void {
+    for (const reader of this.readers.values()) reader.abandonSettling();
+  }
+
   onReconnect(): void {
     for (const reader of this.readers.values()) reader.onReconnect();
     void this.tick();

@@ -1,0 +1,29 @@
+/**
+ * Retrying what must ride out a broker restart (connecting, creating a topic, joining a group):
+ * kafkajs retries single requests, but gives up on some states a restart passes through (a closed
+ * connection while connecting, "not controller" answers, a coordinator still loading).
+ */
+
+/** Errors no retry can fix: bad credentials, an invalid topic configuration, no permission. */
+export function isPermanent(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'KafkaJSSASLAuthenticationError') return true;
+  const errors = (error as { errors?: unknown[] } | null)?.errors;
+  const types = (Array.isArray(errors) ? errors : [error]).map((entry) => String((entry as { type?: unknown } | null)?.type ?? ''));
+  return types.length > 0 && types.every((type) => /^INVALID_|POLICY_VIOLATION|AUTHORIZATION_FAILED|UNSUPPORTED_VERSION/.test(type));
+}
+
+/** Runs `attempt` until it succeeds, a permanent error, or `timeoutMs` is used up (backoff 0.2 → 2 s). */
+export async function retryFor<T>(timeoutMs: number, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 200;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (isPermanent(error) || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 2_000);
+    }
+  }
+}
