@@ -234,7 +234,7 @@ async function runnableExamples(): Promise<{ name: string; dir: string }[]> {
   }
   return found;
 }
-const examples = (await runnableExamples()).filter((e) => !process.env.ONLY_EXAMPLE || e.name === process.env.ONLY_EXAMPLE);
+const examples = await runnableExamples();
 
 // ---------------------------------------------------------------------------------------------
 // The suite, once per broker
@@ -249,7 +249,7 @@ interface Broker {
 }
 
 const brokers: Broker[] = [
-  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, sessions: 4, messages: 15, timeoutMs: Number(process.env.E2E_TIMEOUT ?? 240_000) },
+  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, sessions: 4, messages: 15, timeoutMs: 240_000 },
   { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, sessions: 4, messages: 12, timeoutMs: 300_000 },
   { name: 'kafka', url: process.env.WOODWORK_TEST_KAFKA_URL, sessions: 3, messages: 8, timeoutMs: 480_000 },
 ];

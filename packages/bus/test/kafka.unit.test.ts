@@ -351,7 +351,8 @@ describe('retryFor', () => {
     const started = Date.now();
     await expect(retryFor(500, async () => { throw new Error('down'); })).rejects.toThrow('down');
     expect(Date.now() - started).toBeLessThan(2_000);
-    expect(isPermanent({ errors: [{ type: 'INVALID_REPLICATION_FACTOR' }] })).toBe(true);
+    expect(isPermanent({ errors: [{ type: 'INVALID_CONFIG' }] })).toBe(true);
+    expect(isPermanent({ errors: [{ type: 'INVALID_REPLICATION_FACTOR' }] })).toBe(false);
     expect(isPermanent({ errors: [{ type: 'NOT_CONTROLLER' }, { type: 'INVALID_CONFIG' }] })).toBe(false);
   });
 });

@@ -57,6 +57,11 @@ class MemorySessionStore implements SessionStore {
     return claimed;
   }
 
+  async claimIfExpired(id: string, now: number): Promise<boolean> {
+    const entry = this.sessions.get(id);
+    return entry !== undefined && entry.info.expiresAt <= now && this.removeNow(id);
+  }
+
   async getState(id: string, scope: string, key: string): Promise<JsonValue | undefined> {
     return this.sessions.get(id)?.state?.get(`${scope}\u0000${key}`);
   }

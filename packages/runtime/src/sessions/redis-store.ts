@@ -7,7 +7,7 @@
  * | key | type | holds |
  * |---|---|---|
  * | `<prefix>:session:<id>` | hash | `created`, `active`, `expires` (epoch ms), `meta` (JSON), `s:<component>:<key>` (state, JSON) |
- * | `<prefix>:sessions:expiry` | sorted set | session ids scored by `expires`, for the sweeper |
+ * | `<prefix>:sessions:expiry` | sorted set | session ids scored by `expires`, for a sweeper (the runtime uses BullMQ timers instead, bullmq-timer.ts) |
  * | `<prefix>:turn:<id>:<turn>` | string | open branches of a turn (INCRBY), expiring after an hour |
  *
  * Session hashes also carry a Redis TTL a minute past `expires`, so nothing outlives its session
@@ -72,6 +72,14 @@ for _, id in ipairs(ids) do
   end
 end
 return claimed`;
+
+// ARGV: now, id. 1 when this caller removed the expired session.
+const CLAIM_IF_EXPIRED = `
+local expires = redis.call('HGET', KEYS[1], 'expires')
+if not expires or tonumber(expires) > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+return 1`;
 
 const SET_STATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -152,6 +160,10 @@ class RedisSessionStore implements SessionStore {
 
   async claimExpired(now: number, limit: number): Promise<string[]> {
     return (await this.client.eval(CLAIM_EXPIRED, 1, this.expiryKey, now, limit, this.sessionPrefix)) as string[];
+  }
+
+  async claimIfExpired(id: string, now: number): Promise<boolean> {
+    return (await this.client.eval(CLAIM_IF_EXPIRED, 2, this.key(id), this.expiryKey, now, id)) === 1;
   }
 
   async getState(id: string, scope: string, key: string): Promise<JsonValue | undefined> {

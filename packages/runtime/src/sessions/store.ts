@@ -4,8 +4,8 @@
  * (`createRedisSessionStore`), so that every host of a topology sees the same sessions.
  *
  * A store is a dumb backend: the session manager (manager.ts) owns ids, timeouts and events.
- * Every method is atomic on its own; `delete` and `claimExpired` tell exactly one caller that it
- * removed a session, so `session.ended` is emitted once even with many hosts sweeping.
+ * Every method is atomic on its own; `delete`, `claimExpired` and `claimIfExpired` tell exactly one
+ * caller that it removed a session, so `session.ended` is emitted once even with many hosts sweeping.
  */
 import type { JsonValue, SessionInfo } from '../types.js';
 
@@ -21,6 +21,8 @@ export interface SessionStore extends AsyncDisposable {
   delete(id: string): Promise<boolean>;
   /** Removes up to `limit` sessions whose `expiresAt` has passed and returns their ids. */
   claimExpired(now: number, limit: number): Promise<string[]>;
+  /** Removes one session if its `expiresAt` has passed; true for the one caller that removed it (a session timer). */
+  claimIfExpired(id: string, now: number): Promise<boolean>;
   /** One value of a component's (`scope`) state in a session. */
   getState(id: string, scope: string, key: string): Promise<JsonValue | undefined>;
   setState(id: string, scope: string, key: string, value: JsonValue): Promise<void>;

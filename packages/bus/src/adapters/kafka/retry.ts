@@ -4,13 +4,19 @@
  * connection while connecting, "not controller" answers, a coordinator still loading).
  */
 
-/** Errors no retry can fix: bad credentials, an invalid topic configuration, no permission. */
+/**
+ * Errors no retry can fix: bad credentials, an invalid topic configuration, no permission. Not
+ * INVALID_REPLICATION_FACTOR: a KRaft broker starting up answers it until it has registered itself.
+ */
 export function isPermanent(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
   if (name === 'KafkaJSSASLAuthenticationError') return true;
   const errors = (error as { errors?: unknown[] } | null)?.errors;
   const types = (Array.isArray(errors) ? errors : [error]).map((entry) => String((entry as { type?: unknown } | null)?.type ?? ''));
-  return types.length > 0 && types.every((type) => /^INVALID_|POLICY_VIOLATION|AUTHORIZATION_FAILED|UNSUPPORTED_VERSION/.test(type));
+  return (
+    types.length > 0 &&
+    types.every((type) => /^INVALID_(?!REPLICATION_FACTOR)|POLICY_VIOLATION|AUTHORIZATION_FAILED|UNSUPPORTED_VERSION/.test(type))
+  );
 }
 
 /** Runs `attempt` until it succeeds, a permanent error, or `timeoutMs` is used up (backoff 0.2 → 2 s). */
