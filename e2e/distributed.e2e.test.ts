@@ -439,6 +439,12 @@ for (const broker of brokers) {
       expect(logs.stdout).toContain(`tail | ${expectedReply('s0-m0')}`);
       expect(logs.stdout.split('\n').every((line) => line === '' || line.startsWith('tail | '))).toBe(true);
 
+      // A second terminal sends a turn to the running processes with `run --attach`: it completes,
+      // and the `out` console in the tail process prints the reply (into its log).
+      const attached = await cli(['run', run.dir, '--attach', '--input', 'from another terminal'], { timeoutMs: 60_000 });
+      expect(attached.code, attached.stderr).toBe(0);
+      await until('the attached turn in the tail log', 30_000, async () => (await cli(['logs', run.dir, '--component', 'out'])).stdout.includes(`tail | ${expectedReply('from another terminal')}`) || undefined);
+
       const pids = (await run.state()).processes.map((entry) => entry.pid);
       const stop = await cli(['stop', run.dir], { timeoutMs: 90_000 });
       expect(stop.code, stop.stderr).toBe(0);
@@ -537,8 +543,11 @@ describe('up, status, logs and stop when nothing runs', () => {
     const stop = await cli(['stop', dir]);
     expect(stop.code).toBe(0);
     expect(stop.stdout).toContain('nothing to stop');
+    const attach = await cli(['run', dir, '--attach', '--input', 'hello']);
+    expect(attach.code).toBe(1);
+    expect(attach.stderr).toContain('no `woodwork up` is running');
 
-    for (const result of [noBus, noSessions, badTimeout, broken, status, logs, stop]) expect(result.stderr).not.toMatch(/\n\s+at /);
+    for (const result of [noBus, noSessions, badTimeout, broken, status, logs, stop, attach]) expect(result.stderr).not.toMatch(/\n\s+at /);
     await rm(dir, { recursive: true, force: true });
   });
 });

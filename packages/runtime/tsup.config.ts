@@ -7,6 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
-  // Loaded lazily and only when used: the Redis session store, the TypeScript loader.
-  external: ['ioredis', 'tsx', 'tsx/esm/api'],
+  // Loaded lazily and only when used: the Redis session store and its BullMQ timer, the TypeScript loader.
+  external: ['bullmq', 'ioredis', 'tsx', 'tsx/esm/api'],
 });

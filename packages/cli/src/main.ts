@@ -55,8 +55,9 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .addOption(new Option('-i, --input <text>', 'send this text and print the reply (repeatable), then exit').argParser(collect))
     .option('--bus <url>', 'use this bus (redis://, nats://, kafka://) instead of the in-memory one')
     .option('--session <id>', 'continue this session')
+    .option('--attach', 'talk to the running `woodwork up` of this project instead of running the components here')
     .addHelpText('after', '\nWithout --input it reads lines from stdin (interactive on a terminal).\nExit codes: 0 ok, 1 problems (at load, or a failed turn), 2 wrong usage.')
-    .action(async (file: string, options: { input?: string[]; bus?: string; session?: string }) => {
+    .action(async (file: string, options: { input?: string[]; bus?: string; session?: string; attach?: boolean }) => {
       exitCode = await runCommand(terminal, file, options);
     });
 

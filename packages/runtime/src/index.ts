@@ -31,6 +31,9 @@ export { createMemorySessionStore } from './sessions/memory-store.js';
 export { createRedisSessionStore } from './sessions/redis-store.js';
 export type { RedisSessionStoreOptions } from './sessions/redis-store.js';
 export type { SessionStore } from './sessions/store.js';
+export { createBullmqSessionTimer, SESSION_TIMEOUT_QUEUE } from './sessions/bullmq-timer.js';
+export type { BullmqSessionTimerOptions } from './sessions/bullmq-timer.js';
+export type { SessionTimer, SessionTimerHandlers } from './sessions/timer.js';
 
 export { ModuleLoader } from './modules/module-loader.js';
 export type { FunctionSpec, LoadRequester, ModuleLanguage, ModuleLoaderOptions } from './modules/module-loader.js';

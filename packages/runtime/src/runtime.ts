@@ -23,8 +23,10 @@ import type { ComponentRegistry } from './registry.js';
 import { SessionHub } from './session-hub.js';
 import { SessionManager } from './sessions/manager.js';
 import { createMemorySessionStore } from './sessions/memory-store.js';
+import { createBullmqSessionTimer } from './sessions/bullmq-timer.js';
 import { createRedisSessionStore } from './sessions/redis-store.js';
 import type { SessionStore } from './sessions/store.js';
+import type { SessionTimer } from './sessions/timer.js';
 import { createBusTransport, createInProcessTransport, type StreamTransport } from './streams.js';
 import { componentTopic, DEFAULT_NAMESPACE, eventsTopic, isValidNamespace } from './topics.js';
 import { newTrace, traceIdOf } from './trace.js';
@@ -52,7 +54,8 @@ export interface RuntimeOptions {
   /** Which implementation runs each kind/type. Default: the built-in components only. */
   readonly registry?: ComponentRegistry;
   /**
-   * Where sessions live: a `SessionStore`, or `{ redis: url }` for Redis (distributed mode).
+   * Where sessions live: a `SessionStore`, or `{ redis: url }` for Redis (distributed mode), where
+   * session timeouts are BullMQ delayed jobs (`bullmq` must be installed).
    * Default: in memory, for as long as the runtime runs.
    */
   readonly sessions?: SessionStore | { readonly redis: string; readonly prefix?: string };
@@ -241,6 +244,7 @@ class EmbeddedRuntime implements Runtime {
   private privateBroker: string | undefined;
   private store: SessionStore | undefined;
   private ownsStore = false;
+  private sessionTimer: SessionTimer | undefined;
   private sessionManager: SessionManager | undefined;
   private hub: SessionHub | undefined;
   private calls: CallService | undefined;
@@ -434,14 +438,17 @@ class EmbeddedRuntime implements Runtime {
     if (isStore(sessionsOption)) {
       this.store = sessionsOption;
     } else if (sessionsOption !== undefined) {
-      this.store = await createRedisSessionStore({ url: sessionsOption.redis, prefix: sessionsOption.prefix ?? `woodwork:${this.namespace}` });
+      const prefix = sessionsOption.prefix ?? `woodwork:${this.namespace}`;
+      this.store = await createRedisSessionStore({ url: sessionsOption.redis, prefix });
       this.ownsStore = true;
+      this.sessionTimer = await createBullmqSessionTimer({ url: sessionsOption.redis, prefix });
     } else {
       this.store = createMemorySessionStore();
       this.ownsStore = true;
     }
     this.sessionManager = new SessionManager(this.store, {
       timeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
+      ...(this.sessionTimer ? { timer: this.sessionTimer } : {}),
       onEnded: (sessionId, reason) => this.sessionEnded(sessionId, reason),
     });
     const overBus = this.options.streams === 'bus' || (this.options.streams !== 'in-process' && this.busInstance.capabilities.crossProcess);
@@ -771,7 +778,7 @@ class EmbeddedRuntime implements Runtime {
 
   /** Stops hosts (inputs first, so no new work starts) and releases everything this runtime opened. */
   private async release(): Promise<void> {
-    this.sessionManager?.stopSweeping();
+    await this.sessionManager?.stopSweeping().catch(() => undefined);
     const order: Record<string, number> = { input: 0, processor: 1, tool: 2, resource: 2, output: 3, infrastructure: 4 };
     const hosts = [...this.hosts.values()].sort((a, b) => (order[a.role] ?? 1) - (order[b.role] ?? 1));
     for (const host of hosts) {
@@ -785,6 +792,7 @@ class EmbeddedRuntime implements Runtime {
     await this.hub?.close().catch(() => undefined);
     await this.loader?.close().catch(() => undefined);
     for (const emitter of this.metrics.values()) await emitter.flush().catch(() => undefined);
+    await this.sessionTimer?.close().catch(() => undefined);
     if (this.ownsStore) await this.store?.close().catch(() => undefined);
     if (this.ownsBus) await this.busInstance?.close().catch(() => undefined);
     if (this.privateBroker) deleteMemoryBroker(this.privateBroker);

@@ -84,6 +84,19 @@ export function sessionStoreSuite(name: string, factory: (prefix: string) => Pro
       expect(await store.get('e25')).toBeDefined();
     });
 
+    it('lets exactly one timer claim one expired session, and none a live one', async () => {
+      const now = Date.now();
+      await store.create(info('due', now - 10_000, 1_000));
+      await store.create(info('live', now, 60_000));
+      const claims = await Promise.all([store.claimIfExpired('due', now), store.claimIfExpired('due', now), store.claimIfExpired('due', now)]);
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      expect(await store.get('due')).toBeUndefined();
+      expect(await store.claimIfExpired('live', now)).toBe(false);
+      expect(await store.claimIfExpired('missing', now)).toBe(false);
+      expect(await store.get('live')).toBeDefined();
+      expect(await store.claimExpired(now + 120_000, 500)).toEqual(['live']); // and the sweeper's index forgot 'due'
+    });
+
     it('gives the session manager ids, timeouts and cleanup', async () => {
       let clock = Date.now();
       const ended: [string, string][] = [];

@@ -21,7 +21,9 @@ import {
   type Runtime,
   type RuntimeOptions,
 } from '@woodwork/runtime';
+import { readUpState, upClientOptions } from '@woodwork/runtime/distributed';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
+import { liveProcesses } from './up.js';
 import { resolveWwFile } from './validate.js';
 
 /** A terminal with an input: what `run` and `dev` read from (process.stdin when not given). */
@@ -36,6 +38,8 @@ export interface RunOptions {
   readonly bus?: string;
   /** Continue this session. */
   readonly session?: string;
+  /** Talk to the processes of a running `woodwork up` of this project instead of running the components here. */
+  readonly attach?: boolean;
 }
 
 export interface LoadedProject {
@@ -182,10 +186,32 @@ export async function converse(
   return result.failedTurns > 0 ? ExitCode.problems : ExitCode.ok;
 }
 
+/**
+ * With --attach: the bus, sessions and namespace of this project's running `woodwork up`, and no
+ * components of our own, so the turns go to the up's processes. Undefined (after saying why) when
+ * no `up` runs for the project.
+ */
+async function attachOptions(terminal: Terminal, project: LoadedProject): Promise<Partial<RuntimeOptions> | undefined> {
+  const projectDir = path.dirname(project.file);
+  const state = await readUpState(projectDir);
+  const live = state ? await liveProcesses(state) : undefined;
+  if (!state || !live || (!live.supervisor && live.children.length === 0)) {
+    const style = paint(useColor(terminal, 'stderr'));
+    terminal.stderr.write(
+      `${style('red', 'error')} woodwork run --attach: no \`woodwork up\` is running for ${shownPath(terminal, project.file)}.\n` +
+        `  Start one first (woodwork up ${shownPath(terminal, projectDir) || '.'} --detach), or drop --attach to run the components here.\n`,
+    );
+    return undefined;
+  }
+  return upClientOptions(state);
+}
+
 export async function runCommand(terminal: InteractiveTerminal, file: string | undefined, options: RunOptions): Promise<number> {
   const project = await loadProject(terminal, file);
   if (!project) return ExitCode.problems;
-  const runtime = await startRuntime(terminal, project, runtimeOptions(terminal, options));
+  const attached = options.attach ? await attachOptions(terminal, project) : {};
+  if (!attached) return ExitCode.problems;
+  const runtime = await startRuntime(terminal, project, { ...runtimeOptions(terminal, options), ...attached });
   if (!runtime) return ExitCode.problems;
   const stop = onStopSignal();
   try {

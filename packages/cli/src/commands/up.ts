@@ -114,9 +114,9 @@ export async function liveProcesses(state: UpState): Promise<{ supervisor: boole
 function hostEntry(env: NodeJS.ProcessEnv): string {
   if (env.WOODWORK_HOST_ENTRY) return path.resolve(env.WOODWORK_HOST_ENTRY);
   try {
-    return createRequire(import.meta.url).resolve('@woodwork/host-app');
+    return createRequire(import.meta.url).resolve('@woodwork/host');
   } catch (error) {
-    throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', 'the host app (@woodwork/host-app) is not installed next to @woodwork/cli', {
+    throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', 'the host app (@woodwork/host) is not installed next to @woodwork/cli', {
       cause: error,
       hint: 'install it, or set WOODWORK_HOST_ENTRY to its main.js (apps/host/main.js in the Woodwork repository)',
     });

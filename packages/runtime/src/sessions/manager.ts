@@ -2,18 +2,25 @@
  * The session manager: ids, idle timeouts and cleanup over a `SessionStore`. A session is created
  * by its first input (or explicitly), touched by every input after, and ends when asked to or
  * when it has been idle for `timeoutMs`; a sweeper claims expired sessions (exactly one host claims
- * each one) and the runtime emits `session.ended` for it.
+ * each one) and the runtime emits `session.ended` for it. Given a `timer` (sessions in Redis: BullMQ
+ * delayed jobs), each session has its own durable timer instead of the sweeper (timer.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { WoodworkRuntimeError } from '../errors.js';
 import type { JsonValue, SessionContext, SessionInfo } from '../types.js';
 import type { SessionStore } from './store.js';
+import type { SessionTimer } from './timer.js';
 
 export interface SessionManagerOptions {
   /** Idle time after which a session ends. Default 30 minutes, like a web session. */
   readonly timeoutMs?: number;
   /** How often expired sessions are looked for. Default: a tenth of the timeout, at most 30 s, at least 50 ms. */
   readonly sweepIntervalMs?: number;
+  /**
+   * One durable timer per session in place of the sweeper. Default none: the sweeper, which is
+   * right for one process; the runtime passes a BullMQ timer for sessions in Redis.
+   */
+  readonly timer?: SessionTimer;
   /** Called once for every session that ended (`reason` is `ended` or `timeout`). */
   readonly onEnded?: (sessionId: string, reason: string) => void;
   /** Clock, for tests. */
@@ -54,19 +61,24 @@ export class SessionManager {
     if (id !== undefined) SessionManager.checkId(id);
     const now = this.now();
     const info: SessionInfo = { id: sessionId, createdAt: now, lastActiveAt: now, expiresAt: now + this.timeoutMs, metadata };
-    if (await this.store.create(info)) return { info, created: true };
+    if (await this.store.create(info)) return this.created(info);
     const existing = await this.store.get(sessionId);
     if (existing) return { info: existing, created: false };
     // Expired between the two calls: try once more.
-    if (await this.store.create(info)) return { info, created: true };
+    if (await this.store.create(info)) return this.created(info);
     throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', `session ${sessionId} could not be created`, { sessionId, isRetryable: true });
+  }
+
+  private async created(info: SessionInfo): Promise<{ info: SessionInfo; created: true }> {
+    await this.options.timer?.schedule(info.id, info.expiresAt);
+    return { info, created: true };
   }
 
   get(id: string): Promise<SessionInfo | undefined> {
     return this.store.get(id);
   }
 
-  /** Marks activity; false when the session no longer exists. */
+  /** Marks activity; false when the session no longer exists. A timer is not touched: when it fires it finds the new deadline. */
   touch(id: string): Promise<boolean> {
     const now = this.now();
     return this.store.touch(id, now, now + this.timeoutMs);
@@ -74,6 +86,8 @@ export class SessionManager {
 
   /** Ends a session; true (and `onEnded` called) for the one caller that ended it. */
   async end(id: string, reason = 'ended'): Promise<boolean> {
+    // Disarmed first: once the session is deleted, a new one with the same id may arm its own.
+    await this.options.timer?.cancel(id);
     const removed = await this.store.delete(id);
     if (removed) this.options.onEnded?.(id, reason);
     return removed;
@@ -116,8 +130,16 @@ export class SessionManager {
     return ended;
   }
 
-  /** Starts the periodic sweep (unref'd: it never keeps a process alive). */
+  /** Starts the periodic sweep (unref'd: it never keeps a process alive), or firing the timer's due sessions in this process. */
   startSweeping(onError: (error: unknown) => void): void {
+    if (this.options.timer) {
+      this.options.timer.start({
+        claim: (id) => this.expire(id),
+        ended: (id) => this.options.onEnded?.(id, 'timeout'),
+        onError,
+      });
+      return;
+    }
     if (this.sweeper) return;
     this.sweeper = setInterval(() => {
       this.sweep().catch(onError);
@@ -125,8 +147,20 @@ export class SessionManager {
     this.sweeper.unref();
   }
 
-  stopSweeping(): void {
+  async stopSweeping(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
+    await this.options.timer?.stop();
+  }
+
+  /** A session's timer fired: claims it if it expired, else says when it expires now. */
+  private async expire(id: string): Promise<'claimed' | number | undefined> {
+    for (;;) {
+      const info = await this.store.get(id);
+      if (!info) return undefined;
+      if (info.expiresAt > this.now()) return info.expiresAt;
+      if (await this.store.claimIfExpired(id, this.now())) return 'claimed';
+      // Touched or ended between the two calls: look again.
+    }
   }
 }
