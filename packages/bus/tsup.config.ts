@@ -14,5 +14,5 @@ export default defineConfig({
   sourcemap: true,
   target: 'node20',
   // Drivers and vitest are optional peers: never bundled, loaded only when used.
-  external: ['vitest', 'ioredis', 'bullmq', 'kafkajs', '@nats-io/transport-node', '@nats-io/jetstream', 'ajv', 'ajv-formats'],
+  external: ['vitest', 'ioredis', 'kafkajs', '@nats-io/transport-node', '@nats-io/jetstream', 'ajv', 'ajv-formats'],
 });

@@ -26,7 +26,7 @@ import type { RegisteredComponent } from './registry.js';
 import type { SessionManager } from './sessions/manager.js';
 import { StreamAggregate, toChunk, type StreamSink, type StreamTransport } from './streams.js';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
-import { traceIdOf } from './trace.js';
+import { outgoingTrace, traceIdOf } from './trace.js';
 import type { StreamChunkPayload } from '@woodwork/stream';
 import type {
   ChunkWriter,
@@ -57,7 +57,8 @@ export interface HostServices {
   topology(): Topology;
   /** The component's config as its implementation sees it (env resolved, references as handles). */
   resolveConfig(component: TopologyComponent): Record<string, unknown>;
-  metricsFor(component: TopologyComponent): MetricsEmitter;
+  /** The component's metrics emitter (with the enterprise ingestion client when `enterprise_enabled`). */
+  metricsFor(component: TopologyComponent): Promise<MetricsEmitter>;
   /** For input components: sessions whose input goes into this component. */
   sessionClientFor(component: string): SessionClient;
 }
@@ -185,7 +186,7 @@ export class ComponentHost {
 
     const config = this.services.resolveConfig(this.component);
     this.usesReferences = hasReferences(this.component.config);
-    this.metrics = this.services.metricsFor(this.component);
+    this.metrics = await this.services.metricsFor(this.component);
     const loader = this.services.loader;
     const topologyOf = () => this.services.topology();
     const where = { component: this.name, location: this.component.location };
@@ -337,7 +338,7 @@ export class ComponentHost {
       eventType: envelope.event_type,
       messageId: envelope.message_id,
     });
-    const trace = step.trace() ?? envelope.trace;
+    const trace = outgoingTrace(step.trace(), envelope.trace);
     const message = createMessage(envelope, payload, stream, isCall);
     const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
     let result: unknown;
@@ -523,7 +524,7 @@ export class ComponentHost {
       );
     }
     const step = this.metrics!.startStep({ sessionId: envelope.session_id, trace: envelope.trace, eventType: `${INVOKE_EVENT}.${method}`, messageId: envelope.message_id });
-    const trace = step.trace() ?? envelope.trace;
+    const trace = outgoingTrace(step.trace(), envelope.trace);
     const message = createMessage(envelope, args ?? null, undefined, true);
     const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
     try {

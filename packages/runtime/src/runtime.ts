@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createBus, deleteMemoryBroker, type Bus, type EnvelopeInit } from '@woodwork/bus';
-import { createMetricsEmitter, type MetricsEmitter } from '@woodwork/metrics';
+import { createMetricsEmitter, loadIngestionClient, type IngestionClient, type MetricsEmitter, type MetricsLogger } from '@woodwork/metrics';
 import { findComponentType, type KindRole, type Topology, type TopologyComponent } from '@woodwork/parser';
 import type { MeterProvider } from '@opentelemetry/api';
 import { CallService, componentNamed } from './calls.js';
@@ -21,9 +21,9 @@ import { ModuleLoader } from './modules/module-loader.js';
 import { createBuiltinRegistry } from './components/index.js';
 import type { ComponentRegistry } from './registry.js';
 import { SessionHub } from './session-hub.js';
+import { createBullmqSessionTimer } from './sessions/bullmq-timer.js';
 import { SessionManager } from './sessions/manager.js';
 import { createMemorySessionStore } from './sessions/memory-store.js';
-import { createBullmqSessionTimer } from './sessions/bullmq-timer.js';
 import { createRedisSessionStore } from './sessions/redis-store.js';
 import type { SessionStore } from './sessions/store.js';
 import type { SessionTimer } from './sessions/timer.js';
@@ -100,7 +100,11 @@ export interface RuntimeOptions {
   readonly metrics?: {
     /** Default: the global MeterProvider of @opentelemetry/api (noop unless an SDK is registered). */
     readonly meterProvider?: MeterProvider;
-    /** Publish `metrics.component_performance` events on the events topic. Default false. */
+    /**
+     * Publish a `metrics.component_performance` event on the events topic after every step.
+     * Default false: it is one more bus message per step. The host process and `woodwork
+     * run/dev/up` turn it on with `WOODWORK_METRICS_EVENTS=1`.
+     */
     readonly events?: boolean;
   };
   /**
@@ -252,6 +256,8 @@ class EmbeddedRuntime implements Runtime {
   private streams: StreamTransport | undefined;
   private hosts = new Map<string, ComponentHost>();
   private readonly metrics = new Map<string, MetricsEmitter>();
+  /** The enterprise ingestion client, loaded once, when the first `enterprise_enabled` component starts. */
+  private ingestion: Promise<IngestionClient | null> | undefined;
   private stopping: Promise<void> | undefined;
   /** Counters of the hosts as they were when the runtime stopped. */
   private finalStats: Record<string, ComponentStats> | undefined;
@@ -347,21 +353,34 @@ class EmbeddedRuntime implements Runtime {
     };
   }
 
-  private metricsFor(component: TopologyComponent): MetricsEmitter {
-    const key = `${component.name}\u0000${component.metrics.custom_metrics.join(',')}`;
-    let emitter = this.metrics.get(key);
-    if (!emitter) {
-      const bus = this.busInstance!;
-      const topic = eventsTopic(this.namespace);
-      emitter = createMetricsEmitter({
-        component: component.name,
-        customMetrics: component.metrics.custom_metrics,
-        ...(this.options.metrics?.meterProvider ? { meterProvider: this.options.metrics.meterProvider } : {}),
-        ...(this.options.metrics?.events ? { events: { publish: (_topic: string, event) => bus.publish(topic, event), topic } } : {}),
-      });
-      this.metrics.set(key, emitter);
-    }
+  private async metricsFor(component: TopologyComponent): Promise<MetricsEmitter> {
+    const enterprise = component.metrics.enterprise_enabled;
+    const key = `${component.name}\u0000${component.metrics.custom_metrics.join(',')}\u0000${enterprise}`;
+    const existing = this.metrics.get(key);
+    if (existing) return existing;
+    // The ingestion package is looked for once per runtime (env: WOODWORK_ENTERPRISE_API_KEY,
+    // WOODWORK_ENTERPRISE_MODULE); without it, the key or the flag, nothing is sent.
+    const ingestion = enterprise ? await (this.ingestion ??= loadIngestionClient({ enabled: true, env: this.env, logger: this.metricsLogger() })) : null;
+    const bus = this.busInstance!;
+    const topic = eventsTopic(this.namespace);
+    const emitter = createMetricsEmitter({
+      component: component.name,
+      customMetrics: component.metrics.custom_metrics,
+      logger: this.metricsLogger(),
+      ...(this.options.metrics?.meterProvider ? { meterProvider: this.options.metrics.meterProvider } : {}),
+      ...(this.options.metrics?.events ? { events: { publish: (_topic: string, event) => bus.publish(topic, event), topic } } : {}),
+      ...(ingestion ? { ingestion } : {}),
+    });
+    this.metrics.set(key, emitter);
     return emitter;
+  }
+
+  /** The metrics package's reports (ingestion not found, a failing event publish) in the runtime's log. */
+  private metricsLogger(): MetricsLogger {
+    return {
+      debug: (message) => this.logger.debug(message),
+      warn: (message, error) => this.logger.warn(message, error === undefined ? undefined : { error: errorMessage(error) }),
+    };
   }
 
   private createHosts(topology: Topology, components: readonly TopologyComponent[], services: HostServices): { hosts: ComponentHost[]; problems: unknown[] } {
@@ -792,6 +811,12 @@ class EmbeddedRuntime implements Runtime {
     await this.hub?.close().catch(() => undefined);
     await this.loader?.close().catch(() => undefined);
     for (const emitter of this.metrics.values()) await emitter.flush().catch(() => undefined);
+    const ingestion = await this.ingestion;
+    try {
+      await ingestion?.close();
+    } catch (error) {
+      this.logger.warn('the enterprise ingestion client did not close cleanly', { error: errorMessage(error) });
+    }
     await this.sessionTimer?.close().catch(() => undefined);
     if (this.ownsStore) await this.store?.close().catch(() => undefined);
     if (this.ownsBus) await this.busInstance?.close().catch(() => undefined);

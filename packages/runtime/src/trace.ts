@@ -24,3 +24,14 @@ export function traceIdOf(trace: EnvelopeTrace | null | undefined): string | und
   const match = TRACEPARENT.exec(trace.traceparent);
   return match?.[1];
 }
+
+/**
+ * The `trace` of the envelopes a step publishes: the step's own span context (so the next hop's
+ * span is its child, in this process or another), as long as it stays in the incoming turn's
+ * trace. When it does not — an envelope without a trace, or with a malformed one, and tracing on,
+ * so the step started a new root — the incoming value goes on, so the turn id stays what the
+ * runtime counts branches by, whether or not tracing is configured.
+ */
+export function outgoingTrace(step: EnvelopeTrace | null, incoming: EnvelopeTrace | null): EnvelopeTrace | null {
+  return step !== null && traceIdOf(step) === traceIdOf(incoming) ? step : incoming;
+}

@@ -19,6 +19,7 @@ import {
   onStopSignal,
   printRuntimeError,
   runtimeOptions,
+  startCliTelemetry,
   startRuntime,
   type InteractiveTerminal,
   type LoadedProject,
@@ -112,8 +113,18 @@ class ProjectWatcher {
 }
 
 export async function devCommand(terminal: InteractiveTerminal, file: string | undefined, options: DevOptions): Promise<number> {
-  let project: LoadedProject | undefined = await loadProject(terminal, file);
+  const project = await loadProject(terminal, file);
   if (!project) return ExitCode.problems;
+  const telemetry = await startCliTelemetry(terminal, 'dev');
+  try {
+    return await develop(terminal, project, options);
+  } finally {
+    await telemetry?.shutdown();
+  }
+}
+
+async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, options: DevOptions): Promise<number> {
+  let project = loaded;
   const runtime = await startRuntime(terminal, project, runtimeOptions(terminal, options));
   if (!runtime) return ExitCode.problems;
   const style = paint(useColor(terminal, 'stderr'));

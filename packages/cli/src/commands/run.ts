@@ -21,7 +21,7 @@ import {
   type Runtime,
   type RuntimeOptions,
 } from '@woodwork/runtime';
-import { readUpState, upClientOptions } from '@woodwork/runtime/distributed';
+import { metricsEventsEnabled, readUpState, upClientOptions } from '@woodwork/runtime/distributed';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { liveProcesses } from './up.js';
 import { resolveWwFile } from './validate.js';
@@ -104,17 +104,50 @@ export function printRuntimeError(terminal: Terminal, error: unknown, sources: R
   return true;
 }
 
-/** The runtime options `run` and `dev` share: quiet logs on stderr, the terminal's streams. */
+/** A problem that does not stop the command: one line on stderr. */
+function warn(terminal: Terminal, message: string): void {
+  terminal.stderr.write(`${paint(useColor(terminal, 'stderr'))('yellow', 'warning')}: ${message}\n`);
+}
+
+/**
+ * The runtime options `run` and `dev` share: quiet logs on stderr, the terminal's streams, and
+ * `metrics.component_performance` events on the bus when `WOODWORK_METRICS_EVENTS=1`.
+ */
 export function runtimeOptions(terminal: InteractiveTerminal, options: { readonly bus?: string }): RuntimeOptions {
   const level = terminal.env.WOODWORK_LOG_LEVEL;
+  let metricsEvents = false;
+  try {
+    metricsEvents = metricsEventsEnabled(terminal.env);
+  } catch (error) {
+    warn(terminal, `${(error as Error).message}; metrics events stay off (${(error as WoodworkRuntimeError).hint ?? ''})`);
+  }
   return {
     ...(options.bus === undefined ? {} : { bus: options.bus }),
+    ...(metricsEvents ? { metrics: { events: true } } : {}),
     // Someone at a terminal pressed Ctrl-C: give open turns a moment, not the library's 10 s.
     drainTimeoutMs: 3_000,
     env: terminal.env,
     logger: createConsoleLogger({ level: isLogLevel(level) ? level : 'warn', stream: terminal.stderr }),
     io: { stdout: terminal.stdout, stderr: terminal.stderr, color: useColor(terminal, 'stdout') },
   };
+}
+
+/**
+ * OpenTelemetry for `run` and `dev`, started when an OTLP endpoint is in the environment
+ * (`OTEL_EXPORTER_OTLP_ENDPOINT`, or a per-signal one) and before the runtime, whose emitters read
+ * the global providers when they are created. The SDK packages are optional: when they are
+ * missing, one warning, and the command runs without export. No Prometheus endpoint here.
+ */
+export async function startCliTelemetry(terminal: Terminal, command: string): Promise<{ shutdown(): Promise<void> } | undefined> {
+  const { env } = terminal;
+  if (!env.OTEL_EXPORTER_OTLP_ENDPOINT && !env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT && !env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return undefined;
+  try {
+    const { startTelemetry } = await import('@woodwork/metrics/node');
+    return await startTelemetry({ serviceName: `woodwork-${command}`, prometheus: false, env });
+  } catch (error) {
+    warn(terminal, `an OTLP endpoint is set, but OpenTelemetry could not start, so nothing is exported: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
 }
 
 /** Starts a runtime, printing load problems; undefined when it could not start. */
@@ -211,19 +244,24 @@ export async function runCommand(terminal: InteractiveTerminal, file: string | u
   if (!project) return ExitCode.problems;
   const attached = options.attach ? await attachOptions(terminal, project) : {};
   if (!attached) return ExitCode.problems;
-  const runtime = await startRuntime(terminal, project, { ...runtimeOptions(terminal, options), ...attached });
-  if (!runtime) return ExitCode.problems;
-  const stop = onStopSignal();
+  const telemetry = await startCliTelemetry(terminal, 'run');
   try {
-    const style = paint(useColor(terminal, 'stdout'));
-    return await converse(terminal, runtime, {
-      ...(options.input === undefined || options.input.length === 0 ? {} : { input: options.input }),
-      ...(options.session === undefined ? {} : { session: options.session }),
-      banner: style('dim', `${shownPath(terminal, project.file)}: ${plural(project.topology.components.length, 'component')}. Type a message; Ctrl-C to quit.`),
-      signal: stop.signal,
-    });
+    const runtime = await startRuntime(terminal, project, { ...runtimeOptions(terminal, options), ...attached });
+    if (!runtime) return ExitCode.problems;
+    const stop = onStopSignal();
+    try {
+      const style = paint(useColor(terminal, 'stdout'));
+      return await converse(terminal, runtime, {
+        ...(options.input === undefined || options.input.length === 0 ? {} : { input: options.input }),
+        ...(options.session === undefined ? {} : { session: options.session }),
+        banner: style('dim', `${shownPath(terminal, project.file)}: ${plural(project.topology.components.length, 'component')}. Type a message; Ctrl-C to quit.`),
+        signal: stop.signal,
+      });
+    } finally {
+      stop.dispose();
+      await runtime.stop();
+    }
   } finally {
-    stop.dispose();
-    await runtime.stop();
+    await telemetry?.shutdown();
   }
 }

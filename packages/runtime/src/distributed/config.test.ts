@@ -90,7 +90,11 @@ describe('host configuration', () => {
       drainTimeoutMs: 12_000,
       registryTtlMs: 15_000,
       logLevel: 'info',
+      metricsEvents: false,
     });
+    expect(readHostConfig({ ...base, WOODWORK_METRICS_EVENTS: '1' }).metricsEvents).toBe(true);
+    expect(readHostConfig({ ...base, WOODWORK_METRICS_EVENTS: 'true' }).metricsEvents).toBe(true);
+    expect(readHostConfig({ ...base, WOODWORK_METRICS_EVENTS: '0' }).metricsEvents).toBe(false);
   });
 
   it('names the variable and what to set it to', () => {
@@ -99,6 +103,7 @@ describe('host configuration', () => {
     expect(() => readHostConfig({ ...base, WOODWORK_PORT: 'eighty' })).toThrow(/^WOODWORK_PORT is "eighty", which is not a whole number from 0 to 65535/);
     expect(() => readHostConfig({ ...base, WOODWORK_NAMESPACE: '_bad' })).toThrow(/^WOODWORK_NAMESPACE is "_bad"/);
     expect(() => readHostConfig({ ...base, WOODWORK_LOG_LEVEL: 'loud' })).toThrow(/^WOODWORK_LOG_LEVEL is "loud"/);
+    expect(() => readHostConfig({ ...base, WOODWORK_METRICS_EVENTS: 'yes please' })).toThrow(/^WOODWORK_METRICS_EVENTS is "yes please"/);
   });
 
   it('takes the bus from the file unless given, refuses the memory bus, needs Redis for sessions', () => {

@@ -37,6 +37,8 @@ export const HostEnv = {
   registryTtlMs: 'WOODWORK_REGISTRY_TTL_MS',
   /** `debug`, `info` (default), `warn`, `error`, `silent`. */
   logLevel: 'WOODWORK_LOG_LEVEL',
+  /** `1` publishes a `metrics.component_performance` event per step on the events topic. Default off. */
+  metricsEvents: 'WOODWORK_METRICS_EVENTS',
 } as const;
 
 export interface HostConfig {
@@ -54,6 +56,7 @@ export interface HostConfig {
   readonly drainTimeoutMs: number;
   readonly registryTtlMs: number;
   readonly logLevel: LogLevel;
+  readonly metricsEvents: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -70,6 +73,18 @@ function integer(env: Env, variable: string, fallback: number, min: number, max:
     throw invalid(variable, `is ${JSON.stringify(raw)}, which is not a whole number from ${min} to ${max}`, `set ${variable} to a number like ${fallback}, or unset it for the default`);
   }
   return value;
+}
+
+/**
+ * `WOODWORK_METRICS_EVENTS`: whether components publish `metrics.component_performance` events
+ * (`1`/`true` on; unset, empty, `0`/`false` off; anything else is a mistake). Read by the host
+ * process and by `woodwork run` and `dev`.
+ */
+export function metricsEventsEnabled(env: Env): boolean {
+  const raw = env[HostEnv.metricsEvents]?.trim().toLowerCase() ?? '';
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '' || raw === '0' || raw === 'false') return false;
+  throw invalid(HostEnv.metricsEvents, `is ${JSON.stringify(env[HostEnv.metricsEvents])}`, `set ${HostEnv.metricsEvents}=1 to publish metrics events on the bus, or unset it`);
 }
 
 /** Reads and checks the host's environment; throws a user error naming the variable at fault. */
@@ -104,6 +119,7 @@ export function readHostConfig(env: Env, cwd = process.cwd()): HostConfig {
     drainTimeoutMs: integer(env, HostEnv.drainTimeoutMs, 12_000, 0, 3_600_000),
     registryTtlMs: integer(env, HostEnv.registryTtlMs, 15_000, 1_000, 3_600_000),
     logLevel,
+    metricsEvents: metricsEventsEnabled(env),
   };
 }
 

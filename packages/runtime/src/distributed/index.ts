@@ -10,7 +10,7 @@ export type { HostOptions, HostTelemetry, RunningHost } from './host.js';
 export { describeFailure, HostExitCode, runHostProcess } from './process.js';
 export type { HostProcessOptions } from './process.js';
 
-export { distributedUrls, HostEnv, isRedisUrl, readHostConfig } from './host-config.js';
+export { distributedUrls, HostEnv, isRedisUrl, metricsEventsEnabled, readHostConfig } from './host-config.js';
 export type { HostConfig } from './host-config.js';
 
 export { hostUnits, loadHostTopology, resolveUnit } from './units.js';

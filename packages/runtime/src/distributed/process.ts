@@ -136,6 +136,7 @@ export async function runHostProcess(options: HostProcessOptions = {}): Promise<
         drainTimeoutMs: config.drainTimeoutMs,
         registryTtlMs: config.registryTtlMs,
         logger,
+        runtime: { metrics: { events: config.metricsEvents } },
         ...(config.instanceId ? { instanceId: config.instanceId } : {}),
         ...(telemetry ? { telemetry } : {}),
         ...(options.registry ? { registry: options.registry } : {}),

@@ -142,6 +142,8 @@ export async function createBullmqSessionTimer(options: BullmqSessionTimerOption
   const queue = new bullmq.Queue<TimeoutData>(SESSION_TIMEOUT_QUEUE, {
     connection: client,
     prefix: keyPrefix,
+    // BullMQ's event log (for QueueEvents and dashboards): nothing here reads it, so 1 000 recent events, not 10 000.
+    streams: { events: { maxLen: 1_000 } },
     defaultJobOptions: {
       attempts: options.attempts ?? 5,
       backoff: { type: 'exponential', delay: options.backoffMs ?? 1_000 },

@@ -19,7 +19,7 @@ import { createLogCreator, KAFKAJS_LEVEL } from './log.js';
 import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
-import { retryFor } from './retry.js';
+import { KAFKAJS_RETRY, retryFor } from './retry.js';
 import { KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
@@ -61,7 +61,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIM
 const TIMED_OUT = Symbol('timed out');
 
 interface Connection {
-  readonly kafkajs: KafkaJs;
   readonly createClient: () => Kafka;
   readonly admin: Admin;
   readonly producer: Producer;
@@ -214,9 +213,7 @@ export class KafkaAdapter implements BusAdapterV1 {
       requestTimeout: options.requestTimeoutMs,
       logLevel: KAFKAJS_LEVEL[options.logLevel],
       logCreator: createLogCreator(options.logLevel, options.log),
-      // Reconnect quickly after a broker restart: retries every ≤ 2 s for ~20 s, then the
-      // operation fails (consumers restart themselves; publishes have their own deadline).
-      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+      retry: { ...KAFKAJS_RETRY },
       ...options.kafkaConfig,
     };
     // Each consumer gets its own client: kafkajs caches committed offsets per group id in a
@@ -247,7 +244,7 @@ export class KafkaAdapter implements BusAdapterV1 {
       });
     }
     const publisher = new KafkaPublisher(producer, options);
-    return { kafkajs, createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner() };
+    return { createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner() };
   }
 
   /** Creates the topic with the configured partitions unless it exists; remembered per adapter. */

@@ -98,10 +98,10 @@ export class KeyedDispatcher<Item> {
   #ready: string[] = [];
   #readyStart = 0;
   readonly #timers = new Map<DispatchEntry<Item>, ReturnType<typeof setTimeout>>();
+  /** Entries handed out and not settled, in hand-out order (a Set keeps insertion order). */
   readonly #handedOut = new Set<DispatchEntry<Item>>();
   #total = 0;
   #acked = 0;
-  #inFlight = 0;
   #stopped = false;
   #waitingForRoom = false;
   #pumpScheduled = false;
@@ -125,14 +125,13 @@ export class KeyedDispatcher<Item> {
 
   /** Entries handed out and not settled yet. */
   get inFlight(): number {
-    return this.#inFlight;
+    return this.#handedOut.size;
   }
 
   /** When the longest-held entry in flight was handed out; undefined with none in flight. */
   oldestInFlightSince(): number | undefined {
-    let oldest: number | undefined;
-    for (const entry of this.#handedOut) if (oldest === undefined || entry.deliveredAt < oldest) oldest = entry.deliveredAt;
-    return oldest;
+    for (const entry of this.#handedOut) return entry.deliveredAt;
+    return undefined;
   }
 
   /** Every entry pushed has been acked. */
@@ -228,7 +227,6 @@ export class KeyedDispatcher<Item> {
       entry.state = 'in-flight';
       entry.deliveries += 1;
       entry.deliveredAt = Date.now();
-      this.#inFlight += 1;
       this.#handedOut.add(entry);
       this.#deliver(entry, new Settlement(this, entry, entry.deliveries));
     }
@@ -237,7 +235,6 @@ export class KeyedDispatcher<Item> {
   /** @internal Settles hand-out `delivery` of `entry`: an ack without `nakDelayMs`, else a nak. */
   settle(entry: DispatchEntry<Item>, delivery: number, nakDelayMs: number | undefined): void {
     if (entry.state !== 'in-flight' || entry.deliveries !== delivery) return;
-    this.#inFlight -= 1;
     this.#handedOut.delete(entry);
     this.#limiter.release();
     if (nakDelayMs === undefined) {
@@ -265,6 +262,6 @@ export class KeyedDispatcher<Item> {
     }
     this.#schedulePump();
     // Waiters care about "all done" and "nothing in flight" (draining), not each settlement.
-    if (this.#inFlight === 0 || this.done) this.#changed();
+    if (this.#handedOut.size === 0 || this.done) this.#changed();
   }
 }

@@ -14,7 +14,7 @@ import { WoodworkBusError } from '../../errors.js';
 import type { KafkaLogSink } from './log.js';
 import type { ResolvedKafkaOptions } from './options.js';
 import { positionOf, sequenceOf, wireRecordOf } from './records.js';
-import { retryFor } from './retry.js';
+import { KAFKAJS_RETRY, retryFor } from './retry.js';
 
 /** Records buffered per partition before its fetching pauses until the reader catches up. */
 const BUFFER_PER_PARTITION = 2_000;
@@ -55,7 +55,6 @@ function isBefore(a: Buffered, b: Buffered): boolean {
   if (a.partition !== b.partition) return a.partition < b.partition;
   return a.offset < b.offset;
 }
-
 
 interface PartitionRead {
   readonly end: bigint;
@@ -115,7 +114,7 @@ export async function* replayTopic(
     groupId,
     maxWaitTimeInMs: options.maxWaitTimeMs,
     allowAutoTopicCreation: false,
-    retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+    retry: { ...KAFKAJS_RETRY },
   });
 
   let failure: unknown;

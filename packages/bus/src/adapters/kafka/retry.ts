@@ -5,6 +5,13 @@
  */
 
 /**
+ * kafkajs's own retry for every client: every ≤ 2 s for about 15 s, so a restarting broker is
+ * reconnected to quickly (kafkajs's default waits up to 30 s between tries). Consumers that run
+ * out of it crash and are restarted by kafkajs.
+ */
+export const KAFKAJS_RETRY = Object.freeze({ initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 });
+
+/**
  * Errors no retry can fix: bad credentials, an invalid topic configuration, no permission. Not
  * INVALID_REPLICATION_FACTOR: a KRaft broker starting up answers it until it has registered itself.
  */

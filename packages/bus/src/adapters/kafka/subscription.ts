@@ -17,8 +17,7 @@ import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
 import { positionOf, wireRecordOf } from './records.js';
-import { retryFor } from './retry.js';
-
+import { KAFKAJS_RETRY, retryFor } from './retry.js';
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
 export function isGroupChange(error: unknown): boolean {
@@ -111,7 +110,7 @@ export class KafkaSubscription implements AdapterSubscription {
       rebalanceTimeout: this.#timings.rebalanceTimeoutMs,
       maxWaitTimeInMs: options.maxWaitTimeMs,
       allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+      retry: { ...KAFKAJS_RETRY },
     });
     this.#consumer = consumer;
     let joined = false;
