@@ -151,7 +151,10 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
     const order = new Map<string, number[]>();
     const byMember = [0, 0];
     let overlaps = 0;
-    let duplicates = 0;
+    // Redone records, counted per phase: a join must cause none (members finish and commit their
+    // batches before the partitions move); a close may (it stops handing out at once).
+    const duplicates = { beforeClose: 0, afterClose: 0 };
+    let closing = false;
     const firstSeen = new Set<number>();
     const handler = (member: number) => (delivery: AdapterDelivery) => {
       const key = delivery.record.key;
@@ -159,7 +162,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
       active.add(key);
       const index = payloadOf(delivery);
       setTimeout(() => {
-        if (firstSeen.has(index)) duplicates++;
+        if (firstSeen.has(index)) duplicates[closing ? 'afterClose' : 'beforeClose']++;
         else {
           firstSeen.add(index);
           order.set(key, [...(order.get(key) ?? []), index]);
@@ -185,6 +188,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
     const second = adapter({ commitIntervalMs: 200 });
     const secondSubscription = await second.doSubscribe(subscribeRequest(topic, group, 8, handler(1)));
     await waitFor(() => byMember[1]! >= 100, { timeoutMs: 60_000, message: () => `second member handled ${byMember[1]}` });
+    closing = true;
     await secondSubscription.close();
     const handledBefore = byMember[0]!;
     await waitFor(() => byMember[0]! >= handledBefore + 100, { timeoutMs: 60_000, message: () => 'first member did not take over' });
@@ -197,8 +201,9 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
       expect(indexes, key).toEqual([...indexes].sort((left, right) => left - right));
     }
     expect(byMember[0]).toBeGreaterThan(byMember[1]!);
-    // Members finish their records and commit before giving partitions away: no rework expected.
-    expect(duplicates).toBe(0);
+    expect(duplicates.beforeClose).toBe(0);
+    // At most what the closing member had handed out past a record still in flight.
+    expect(duplicates.afterClose).toBeLessThanOrEqual(100);
   }, 120_000);
 
   it('replays in publish order up to the end seen when called, through paused partitions', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { allSpans, startOtlpReceiver } from '../../metrics/test/support/otlp-receiver.js';
 import { main } from '../src/main.js';
 
 async function project(files: Record<string, string>): Promise<string> {
@@ -97,6 +98,25 @@ describe('woodwork run', () => {
     expect((await cli(['init', dir], { cwd: dir })).code).toBe(0);
     const result = await cli(['run', '--input', 'world'], { cwd: dir });
     expect(result).toMatchObject({ code: 0, stdout: 'Hello, world!\n' });
+  });
+
+  it('exports its spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set: one trace for the turn', async () => {
+    await using receiver = await startOtlpReceiver();
+    const dir = await project({ 'main.ww': echo });
+    const result = await cli(['run', '--input', 'hello'], { cwd: dir, env: { PATH: process.env.PATH, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint } });
+    expect(result).toMatchObject({ code: 0, stdout: 'HELLO\n', stderr: '' });
+    // Telemetry shuts down (and flushes) before the command returns.
+    const spans = allSpans(receiver);
+    expect(spans.map((span) => span.name).sort()).toEqual(['step in', 'step out', 'step shout']);
+    expect(new Set(spans.map((span) => span.traceId)).size).toBe(1);
+    expect(new Set(spans.map((span) => span.serviceName))).toEqual(new Set(['woodwork-run']));
+  });
+
+  it('warns about a WOODWORK_METRICS_EVENTS it does not understand and runs on', async () => {
+    const dir = await project({ 'main.ww': echo });
+    const result = await cli(['run', '--input', 'hello'], { cwd: dir, env: { PATH: process.env.PATH, WOODWORK_METRICS_EVENTS: 'maybe' } });
+    expect(result).toMatchObject({ code: 0, stdout: 'HELLO\n' });
+    expect(result.stderr).toMatch(/^warning: WOODWORK_METRICS_EVENTS is "maybe"; metrics events stay off/);
   });
 
   it('shows run and dev in help', async () => {
