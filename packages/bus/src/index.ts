@@ -44,3 +44,7 @@ export type {
 } from './types.js';
 export { createMemoryAdapter, deleteMemoryBroker } from './adapters/memory/index.js';
 export type { MemoryAdapterOptions } from './adapters/memory/index.js';
+// Broker adapters load lazily through createBus(url); only their option types are exported here.
+export type { RedisAdapterOptions } from './adapters/redis/index.js';
+export type { NatsAdapterOptions } from './adapters/nats/index.js';
+export type { KafkaAdapterOptions } from './adapters/kafka/index.js';
