@@ -12,7 +12,7 @@
  * The embedded runtime runs one host per component in one process; the distributed host process
  * (apps/host) runs the same class for one component or one `vm server` group.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Bus, DeliveryContext, Envelope, EnvelopeInit, EnvelopeTrace, Subscription } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
 import type { Topology, TopologyComponent } from '@woodwork/parser';
@@ -390,7 +390,10 @@ export class ComponentHost {
       return;
     }
     if (this.role === 'output') {
-      await this.publishEvent(this.replyEnvelope(sessionId, result === undefined ? received : result, trace));
+      await this.publishEvent({
+        ...this.replyEnvelope(sessionId, result === undefined ? received : result, trace),
+        message_id: derivedMessageId(envelope.message_id, this.name, 'reply'),
+      });
       await this.endBranch(sessionId, trace);
       return;
     }
@@ -399,20 +402,29 @@ export class ComponentHost {
       return;
     }
     const targets = this.component.to;
+    // What one input produces gets ids derived from the input's id: when a crash makes the broker
+    // redeliver an input this host already routed, the copies carry the same ids as the first
+    // time, and the next component's deduplication drops them instead of running them twice.
+    const idFor = (what: string) => derivedMessageId(envelope.message_id, this.name, what);
     if (targets.length === 0) {
       await this.services.bus.publishMany(eventsTopic(this.services.namespace), [
-        this.countedForHooks(this.resultEnvelope(sessionId, result, trace, null)),
-        this.countedForHooks(this.replyEnvelope(sessionId, result, trace)),
+        this.countedForHooks({ ...this.resultEnvelope(sessionId, result, trace, null), message_id: idFor('result') }),
+        this.countedForHooks({ ...this.replyEnvelope(sessionId, result, trace), message_id: idFor('reply') }),
       ]);
       await this.endBranch(sessionId, trace);
       return;
     }
     await this.fork(sessionId, trace, targets.length);
-    const copy = this.publishEvent(this.resultEnvelope(sessionId, result, trace, null));
+    const copy = this.publishEvent({ ...this.resultEnvelope(sessionId, result, trace, null), message_id: idFor('result') });
     await Promise.all([
       copy,
       ...targets.map((target) =>
-        this.publishTo(target, { ...this.resultEnvelope(sessionId, result, trace, null), component_target: target, routing: { next_component: target } }),
+        this.publishTo(target, {
+          ...this.resultEnvelope(sessionId, result, trace, null),
+          message_id: idFor(`to:${target}`),
+          component_target: target,
+          routing: { next_component: target },
+        }),
       ),
     ]);
   }
@@ -865,4 +877,10 @@ function hasReferences(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   if (typeof (value as { $ref?: unknown }).$ref === 'string') return true;
   return Object.values(value).some(hasReferences);
+}
+
+/** A stable id for what `component` produced as `what` from the message `parentId` (UUID-shaped). */
+export function derivedMessageId(parentId: string, component: string, what: string): string {
+  const hex = createHash('sha256').update(`${parentId}\u0000${component}\u0000${what}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }
