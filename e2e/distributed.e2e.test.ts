@@ -493,7 +493,9 @@ describe('woodwork up in the foreground', () => {
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     child.stdin.write('first line\nsecond line\n');
     child.stdin.end();
-    await until('both replies printed by `out`', 90_000, () => (stdout.includes('tail | ECHO:SECOND LINE') ? true : undefined));
+    await until('both replies printed by `out`', 90_000, () => (stdout.includes('tail | ECHO:SECOND LINE') ? true : undefined)).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- stdout of woodwork up ---\n${stdout}\n--- stderr ---\n${stderr}`);
+    });
     expect(stdout).toMatch(/^✔ 3 processes ready/m);
     expect(stdout.indexOf('tail | ECHO:FIRST LINE')).toBeLessThan(stdout.indexOf('tail | ECHO:SECOND LINE'));
     expect(stdout).toMatch(/^echo \| .*hook hooks\.ts::explode failed/m);
