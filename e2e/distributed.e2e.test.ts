@@ -479,7 +479,7 @@ describe('woodwork up in the foreground', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-e2e-fg-'));
     for (const [name, text] of Object.entries(FIXTURE)) await writeFile(path.join(dir, name), text);
     const child = spawn(process.execPath, [cliBin, 'up', dir, '--bus', redisUrl!, '--namespace', `e2e-fg-${randomUUID().slice(0, 8)}`], {
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     cleanups.push(async () => {
