@@ -412,8 +412,14 @@ const targets: Target[] = [
   { name: 'memory', url: 'memory://bench', raw: rawMemory },
   { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, raw: rawRedis },
   { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, raw: rawNats },
-  { name: 'kafka', url: process.env.WOODWORK_TEST_KAFKA_URL, raw: rawKafka },
+  // The same partition count as the raw kafkajs topic (3), so both do the same broker operations.
+  { name: 'kafka', url: withQuery(process.env.WOODWORK_TEST_KAFKA_URL, 'partitions=3'), raw: rawKafka },
 ];
+
+function withQuery(url: string | undefined, query: string): string | undefined {
+  if (url === undefined) return undefined;
+  return `${url}${url.includes('?') ? '&' : '?'}${query}`;
+}
 
 const only = process.env.BENCH_ADAPTERS?.split(',').map((name) => name.trim());
 

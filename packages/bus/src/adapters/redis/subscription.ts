@@ -177,12 +177,18 @@ export class RedisSubscription implements AdapterSubscription {
   private readonly streamPartition = new Map<string, number>();
   /** Acknowledgements Redis did not take (broker away): retried by the scan tick. */
   private readonly retryAcks = new Set<HeldEntry>();
-  /** Acknowledgements of this tick, per partition: sent as one XACK each. */
-  private readonly ackBatches = new Map<number, { entries: HeldEntry[]; done: Promise<void> }>();
+  /** Acknowledgements of this tick, per partition: sent together in one command. */
+  private ackBatch: { byPartition: Map<number, HeldEntry[]>; done: Promise<void> } | undefined;
   /** Handed out and not settled: bounded by maxInFlight. */
   private delivered = 0;
   /** Entries held at most (buffered + handed out): the read-ahead bound. */
   private readonly capacity: number;
+  /**
+   * Entries whose XACK is sent and not yet answered. They no longer count against the read-ahead
+   * (the next read overlaps the acknowledgement's round trip instead of waiting for it), but their
+   * sessions stay closed until Redis answers, and at most `capacity` of them may be outstanding.
+   */
+  private acking = 0;
   /** Free room below which the next read waits. */
   private readonly lowWater: number;
   private readonly margin: number;
@@ -724,6 +730,7 @@ export class RedisSubscription implements AdapterSubscription {
   /** The entry is settled (or no longer ours): free its session for the next entry. */
   private finish(entry: HeldEntry): void {
     if (entry.state === 'done') return;
+    if (entry.state === 'acking') this.acking--;
     entry.state = 'done';
     this.tracked.delete(entry.ref);
     const lane = entry.lane;
@@ -738,37 +745,58 @@ export class RedisSubscription implements AdapterSubscription {
   acknowledge(entry: HeldEntry): Promise<void> {
     if (entry.state !== 'delivered') return RESOLVED;
     entry.state = 'acking';
+    this.acking++;
     this.delivered--;
     // The slot is free now (another session may go), but this session stays closed until Redis
     // has the ack: were we to crash first, the entry would be redelivered, and it must not come
     // after the session's next one.
     this.pump();
-    let batch = this.ackBatches.get(entry.partition);
+    // The read loop may be waiting for room that this acknowledgement just made.
+    if (this.wake !== undefined && this.room() >= this.lowWater) this.signal();
+    let batch = this.ackBatch;
     if (batch === undefined) {
-      const entries: HeldEntry[] = [];
-      // Acks of one tick go out as one XACK per partition.
+      const byPartition = new Map<number, HeldEntry[]>();
+      // Acks of one tick go out together: one XACK, or one script call when they span partitions.
       const done = new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-        this.ackBatches.delete(entry.partition);
-        return this.sendAcks(entry.partition, entries);
+        this.ackBatch = undefined;
+        return this.sendAcks(byPartition);
       });
-      batch = { entries, done };
-      this.ackBatches.set(entry.partition, batch);
+      batch = { byPartition, done };
+      this.ackBatch = batch;
     }
-    batch.entries.push(entry);
+    const entries = batch.byPartition.get(entry.partition);
+    if (entries === undefined) batch.byPartition.set(entry.partition, [entry]);
+    else entries.push(entry);
     return batch.done;
   }
 
-  private sendAcks(partition: number, entries: readonly HeldEntry[]): Promise<void> {
-    const ids = entries.map((entry) => entry.id);
-    return this.context.command.xack(this.context.keys.stream(partition), this.group, ...ids).then(
+  private sendAcks(byPartition: ReadonlyMap<number, readonly HeldEntry[]>): Promise<void> {
+    let sent: Promise<unknown>;
+    let total = 0;
+    if (byPartition.size === 1) {
+      const [partition, entries] = byPartition.entries().next().value as [number, readonly HeldEntry[]];
+      total = entries.length;
+      sent = this.context.command.xack(this.context.keys.stream(partition), this.group, ...entries.map((entry) => entry.id));
+    } else {
+      const streams: string[] = [];
+      const args: (string | number)[] = [this.group];
+      for (const [partition, entries] of byPartition) {
+        streams.push(this.context.keys.stream(partition));
+        args.push(entries.length);
+        for (const entry of entries) args.push(entry.id);
+        total += entries.length;
+      }
+      sent = this.context.scripts.run('wwAck', streams, args);
+    }
+    return sent.then(
       () => {
-        for (const entry of entries) this.finish(entry);
+        for (const entries of byPartition.values()) for (const entry of entries) this.finish(entry);
       },
       (error: unknown) => {
         // ioredis already retried across reconnects. Keep the sessions closed and keep trying in
         // the background; if we lose the partition meanwhile, its next owner waits for these.
-        for (const entry of entries) this.retryAcks.add(entry);
-        throw new WoodworkBusError('WW_BUS_CONNECTION', `could not acknowledge ${ids.length} entries on ${this.request.topic}; retrying`, {
+        for (const entries of byPartition.values()) for (const entry of entries) this.retryAcks.add(entry);
+        throw new WoodworkBusError('WW_BUS_CONNECTION', `could not acknowledge ${total} entries on ${this.request.topic}; retrying`, {
           cause: error,
           isRetryable: true,
         });
@@ -928,7 +956,7 @@ export class RedisSubscription implements AdapterSubscription {
           until = Math.min(until, readable);
         }
       }
-      const room = this.capacity - this.tracked.size;
+      const room = this.room();
       // Read again once half the read-ahead has drained (the other half keeps handlers busy
       // meanwhile): one XREADGROUP per many entries instead of one per freed slot.
       if (partitions.length === 0 || room < this.lowWater) {
@@ -944,6 +972,15 @@ export class RedisSubscription implements AdapterSubscription {
       await read;
       this.reading = undefined;
     }
+  }
+
+  /**
+   * How many more entries the next read may take: read-ahead is `capacity` entries buffered or
+   * handed out, plus at most `capacity` more whose XACK Redis has not answered yet.
+   */
+  private room(): number {
+    const held = this.tracked.size - this.acking;
+    return Math.min(this.capacity - held, 2 * this.capacity - this.tracked.size);
   }
 
   private async readOnce(blocking: RedisClient, streams: readonly string[], count: number, block: number): Promise<void> {
