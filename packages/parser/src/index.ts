@@ -16,6 +16,9 @@ export { resolveEnv } from './resolve-env.js';
 export type { LoadMode, ResolveEnvOptions, ResolveEnvResult } from './resolve-env.js';
 
 export { formatDiagnostic } from './format-diagnostic.js';
+export { didYouMean } from './suggest.js';
+export { moduleLanguageOf } from './pipe-spec.js';
+export type { ModuleLanguage } from './pipe-spec.js';
 export type { FormatDiagnosticOptions } from './format-diagnostic.js';
 
 export { diagnosticCodes } from './diagnostic-codes.js';

@@ -16,7 +16,7 @@ import { describeNode } from './describe.js';
 import { didYouMean } from './suggest.js';
 import type { PipeSpec } from './topology.js';
 
-const LANGUAGES: Readonly<Record<string, PipeSpec['language']>> = {
+const LANGUAGES: Readonly<Record<string, ModuleLanguage>> = {
   '.js': 'js',
   '.mjs': 'js',
   '.cjs': 'js',
@@ -25,6 +25,15 @@ const LANGUAGES: Readonly<Record<string, PipeSpec['language']>> = {
   '.cts': 'ts',
   '.py': 'python',
 };
+
+/** The language a pipe, hook or function module runs in, from its extension; undefined for anything else. */
+export type ModuleLanguage = PipeSpec['language'];
+
+export function moduleLanguageOf(file: string): ModuleLanguage | undefined {
+  const extension = /\.[A-Za-z0-9]+$/.exec(file)?.[0]?.toLowerCase() ?? '';
+  return LANGUAGES[extension];
+}
+
 
 const EVENT_PATTERN = /^(\*|[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*(\.\*)?)$/;
 const EXPORT_PATTERN = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -139,8 +148,7 @@ function build(
     });
     return undefined;
   }
-  const extension = /\.[A-Za-z0-9]+$/.exec(checked.path)?.[0]?.toLowerCase() ?? '';
-  const language = LANGUAGES[extension];
+  const language = moduleLanguageOf(checked.path);
   if (!language) {
     report('WW215', `${role} module \`${modulePath}\` is not a .ts, .js or .py file`, moduleLocation, {
       hint: `write "${role}s.ts::myFunction"; JavaScript and TypeScript run in-process, Python through the bridge`,

@@ -11,13 +11,23 @@ describe('public API', () => {
       'catalogue',
       'componentKeys',
       'diagnosticCodes',
+      'didYouMean',
       'findComponentType',
       'findTypesNamed',
       'formatDiagnostic',
       'loadTopology',
+      'moduleLanguageOf',
       'parse',
       'resolveEnv',
     ]);
+  });
+
+  it('tells a module\'s language from its extension and suggests close names, for the runtime to share', () => {
+    expect(parser.moduleLanguageOf('pipes.ts')).toBe('ts');
+    expect(parser.moduleLanguageOf('tools/fns.PY')).toBe('python');
+    expect(parser.moduleLanguageOf('notes.txt')).toBeUndefined();
+    expect(parser.didYouMean('trimm', ['trim', 'shout'])).toBe('did you mean `trim`?');
+    expect(parser.didYouMean('zzz', ['trim'])).toBeUndefined();
   });
 
   it('throws WoodworkParserError, recognisable across copies of the package, for wrong arguments', () => {

@@ -13,11 +13,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { didYouMean, moduleLanguageOf, type ModuleLanguage } from '@woodwork/parser';
 import { errorMessage, WoodworkRuntimeError, type ErrorLocation } from '../errors.js';
 import type { FunctionModule, LoadedFunction } from '../types.js';
 import { PythonBridge, PythonCallError } from './python-bridge.js';
 
-export type ModuleLanguage = 'js' | 'ts' | 'python';
+export type { ModuleLanguage };
 
 /** One function to load, as a pipe or hook spec of the topology names it. */
 export interface FunctionSpec {
@@ -45,15 +46,6 @@ export interface ModuleLoaderOptions {
   readonly python?: string;
 }
 
-const EXTENSIONS: Readonly<Record<string, ModuleLanguage>> = {
-  '.js': 'js',
-  '.mjs': 'js',
-  '.cjs': 'js',
-  '.ts': 'ts',
-  '.mts': 'ts',
-  '.cts': 'ts',
-  '.py': 'python',
-};
 
 type TsImport = (specifier: string, options: { parentURL: string }) => Promise<Record<string, unknown>>;
 let tsImportPromise: Promise<TsImport> | undefined;
@@ -65,31 +57,6 @@ function loadTsImport(): Promise<TsImport> {
 
 function describeRequester(requester: LoadRequester, what: string): string {
   return `${requester.role} ${what} of component \`${requester.component}\``;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-function closest(name: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
-  for (const candidate of candidates) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
 }
 
 /** Best-effort parameter names of a JS function, from its source. */
@@ -162,7 +129,7 @@ export class ModuleLoader {
 
   /** The module's language from its extension, or undefined when it is not a .ts/.js/.py file. */
   static languageOf(file: string): ModuleLanguage | undefined {
-    return EXTENSIONS[path.extname(file).toLowerCase()];
+    return moduleLanguageOf(file);
   }
 
   /**
@@ -286,13 +253,13 @@ export class ModuleLoader {
       });
     }
     const missing = (available: readonly string[]) => {
-      const suggestion = closest(spec.export, available);
+      const suggestion = didYouMean(spec.export, available);
       return new WoodworkRuntimeError(
         'WW_RUNTIME_EXPORT_NOT_FOUND',
         `${describeRequester(requester, `\`${written}\``)}: ${spec.module} has no ${spec.export === 'default' ? 'default export' : `function \`${spec.export}\``}`,
         {
           hint: suggestion
-            ? `did you mean \`${suggestion}\`?`
+            ? suggestion
             : available.length > 0
               ? `its functions are ${available.map((name) => `\`${name}\``).join(', ')}`
               : `export a function named ${spec.export} from it`,
