@@ -491,7 +491,11 @@ class EmbeddedRuntime implements Runtime {
       instanceId: this.instanceId,
       historyLimit: this.options.sessionHistory ?? DEFAULTS.sessionHistory,
     });
-    await this.hub.start();
+    // Sessions begin where there is an input, or in a client that hosts nothing (an app, `up`'s
+    // terminal): there the subscription is made now, so the first turn does not wait for it.
+    // Other hosts subscribe only if something opens a session in them.
+    const selected = this.selected(this.current);
+    if (selected.length === 0 || selected.some((component) => roleOf(component, this.registry) === 'input')) await this.hub.start();
     this.calls = new CallService({
       bus: this.busInstance,
       namespace: this.namespace,
@@ -558,6 +562,7 @@ class EmbeddedRuntime implements Runtime {
 
   private async openSession(sessionId: string | undefined, metadata: Readonly<Record<string, JsonValue>> | undefined, touch: boolean): Promise<string> {
     const manager = this.sessionManager!;
+    await this.hub!.start();
     const { info, created } = await manager.open(sessionId, metadata ?? {});
     this.hub!.track(info.id);
     if (created) {
@@ -628,6 +633,7 @@ class EmbeddedRuntime implements Runtime {
 
   events(sessionId: string, options: EventsOptions = {}): AsyncIterable<SessionEvent> {
     if (!this.hub) throw new WoodworkRuntimeError('WW_RUNTIME_STATE', 'the runtime has not started yet', { hint: 'await runtime.start() first' });
+    void this.hub.start().catch((error: unknown) => this.logger.warn('could not subscribe to session events', { error: errorMessage(error) }));
     return this.hub.events(sessionId, options);
   }
 

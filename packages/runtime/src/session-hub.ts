@@ -73,11 +73,22 @@ export class SessionHub {
   private readonly channels = new Map<string, SessionChannel>();
   private readonly waiters = new Map<string, TurnWaiter>();
   private subscription: Subscription | undefined;
+  private starting: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: SessionHubOptions) {}
 
-  async start(): Promise<void> {
+  /**
+   * Subscribes to the events topic, once; later calls wait for the same subscription. Hosts that
+   * never open sessions (a component host without an input) never call it, so they do not read
+   * every event of the namespace for nothing.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.subscribe();
+    return this.starting;
+  }
+
+  private async subscribe(): Promise<void> {
     this.subscription = await this.options.bus.subscribe(
       eventsTopic(this.options.namespace),
       // Only events from now on: history of earlier runs belongs to replay, not to live readers.
@@ -246,6 +257,7 @@ export class SessionHub {
     for (const waiter of [...this.waiters.values()]) waiter.settle(reason);
     for (const channel of this.channels.values()) channel.end();
     this.channels.clear();
+    await this.starting?.catch(() => undefined);
     await this.subscription?.close();
   }
 }
