@@ -66,6 +66,7 @@ try {
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+const flaky = [];
 for (const file of resultFiles()) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
   totals.passed += report.numPassedTests ?? 0;
@@ -75,15 +76,19 @@ for (const file of resultFiles()) {
     const where = path.relative(root, suite.name);
     const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
     for (const test of failed) failures.push({ where, name: test.fullName, message: test.failureMessages?.[0] ?? '' });
+    // Passed, yet with an error on record: it failed once and passed when retried (CI retries once).
+    for (const test of suite.assertionResults ?? []) {
+      if (test.status === 'passed' && test.failureMessages?.length > 0) flaky.push({ where, name: test.fullName, message: test.failureMessages[0] });
+    }
     // A file that fails to load (or an error outside any test) has no failed assertion to show.
     if (failed.length === 0 && suite.status === 'failed') failures.push({ where, name: '(the file itself)', message: suite.message ?? '' });
   }
 }
 // The closing lines are what a CI log's tail shows, so they name every failure and its first lines.
-for (const failure of failures) {
-  const firstLines = failure.message.split('\n').filter((line) => line.trim()).slice(0, 6).join('\n      ');
-  console.log(`\nFAILED ${failure.where} > ${failure.name}\n      ${firstLines}`);
-}
+const firstLines = (message) => message.split('\n').filter((line) => line.trim()).slice(0, 6).join('\n      ');
+for (const test of flaky) console.log(`\nFLAKY (failed, then passed when retried) ${test.where} > ${test.name}\n      ${firstLines(test.message)}`);
+for (const failure of failures) console.log(`\nFAILED ${failure.where} > ${failure.name}\n      ${firstLines(failure.message)}`);
 if (status !== 0 && totals.failed === 0) console.log('\nA build, publint or test step failed before or outside the test counts; see the output above.');
-console.log(`\n${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+const retried = flaky.length > 0 ? ` (${flaky.length} of them only when retried, named above)` : '';
+console.log(`\n${totals.passed} passed${retried}, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(status === 0 && totals.failed === 0 ? 0 : 1);

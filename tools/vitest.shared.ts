@@ -14,6 +14,10 @@ export const sharedConfig = defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // In CI a failed test runs once more. tools/test.mjs names every test that needed the second
+    // run, with the first run's error, so a flaky test is reported rather than hidden; one that
+    // fails twice fails the suite.
+    retry: process.env.CI ? 1 : 0,
     // The JSON report lets tools/test.mjs print one closing "N passed, N failed" line for the repo.
     reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },

@@ -7,6 +7,8 @@
  *   npm run bench:bus                         memory only
  *   eval "$(bash tools/services.sh env)" && npm run bench:bus     every running broker
  *   BENCH_ADAPTERS=redis,memory BENCH_SECONDS=3 npm run bench:bus
+ *   BENCH_ADAPTERS=redis BENCH_IN_FLIGHT=100 BENCH_CLIENT=woodwork BENCH_LATENCY=0 \
+ *     node --cpu-prof --conditions=@woodwork/source --import tsx tools/bench/bus.bench.ts   (a profile)
  *
  * Output: one JSON object per line (stdout), then a table. Figures, not tests: nothing fails.
  * Throughput lines also carry `cpuSeconds`, this process's CPU time: messages per CPU-second is
@@ -31,7 +33,11 @@ const WARMUP_SECONDS = Math.min(0.5, SECONDS / 3);
 const BATCH = 100;
 const SESSIONS = 256;
 const WINDOW = 5_000;
-const IN_FLIGHT = [1, 10, 100] as const;
+const IN_FLIGHT = (process.env.BENCH_IN_FLIGHT?.split(',').map(Number) ?? [1, 10, 100]) as readonly number[];
+/** `woodwork` or `raw` to measure one side only (for profiling one of them). */
+const ONLY_CLIENT = process.env.BENCH_CLIENT as Line['client'] | undefined;
+const measures = (client: Line['client']) => ONLY_CLIENT === undefined || ONLY_CLIENT === client;
+const SKIP_LATENCY = process.env.BENCH_LATENCY === '0';
 const PAYLOAD = 'x'.repeat(256);
 
 interface Line {
@@ -428,14 +434,14 @@ async function benchAdapter(target: Target, url: string): Promise<void> {
   const raw = target.raw(url);
   for (const maxInFlight of IN_FLIGHT) {
     let rawRate: number | undefined;
-    try {
+    if (measures('raw')) try {
       const result = await measureThroughput(raw, maxInFlight);
       rawRate = result.messages / result.seconds;
       emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, ...result, msgPerSec: Math.round(rawRate) });
     } catch (error) {
       emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
     }
-    try {
+    if (measures('woodwork')) try {
       const result = await measureThroughput(ours, maxInFlight);
       const rate = result.messages / result.seconds;
       emit({
@@ -451,8 +457,9 @@ async function benchAdapter(target: Target, url: string): Promise<void> {
       emit({ adapter: target.name, client: 'woodwork', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
     }
   }
+  if (SKIP_LATENCY) return;
   let rawP99: number | undefined;
-  try {
+  if (measures('raw')) try {
     const { samples, seconds } = await measureLatency(raw);
     rawP99 = percentile(samples, 0.99);
     emit({
@@ -468,7 +475,7 @@ async function benchAdapter(target: Target, url: string): Promise<void> {
   } catch (error) {
     emit({ adapter: target.name, client: 'raw', metric: 'latency', messages: 0, seconds: 0, error: String(error) });
   }
-  try {
+  if (measures('woodwork')) try {
     const { samples, seconds } = await measureLatency(ours);
     const p99 = percentile(samples, 0.99);
     emit({

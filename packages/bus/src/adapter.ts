@@ -21,6 +21,12 @@ export interface WireRecord {
   readonly key: string;
   /** UTF-8 JSON of the envelope. */
   readonly body: Uint8Array;
+  /**
+   * The same JSON as a string, when the record was made in this process (optional, adapter spec
+   * v1.1). Adapters whose client writes strings more cheaply than bytes (ioredis, which otherwise
+   * copies every byte buffer twice) send this instead of `body`.
+   */
+  readonly text?: string;
 }
 
 /** A record handed to a subscriber; exactly one of `ack` or `nak` settles it. */

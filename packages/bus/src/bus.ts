@@ -16,7 +16,7 @@ import type {
   BusHealth,
   WireRecord,
 } from './adapter.js';
-import { checkEnvelope, createEnvelope, decodeEnvelope, encodeEnvelope } from './envelope.js';
+import { checkEnvelope, createEnvelope, decodeEnvelope } from './envelope.js';
 import type { Envelope, EnvelopeInit } from './envelope.js';
 import { WoodworkBusError, serializeError } from './errors.js';
 import type { SerializedError } from './errors.js';
@@ -215,6 +215,7 @@ class OutgoingRecord implements WireRecord {
   readonly messageId: string;
   readonly key: string;
   readonly [localEnvelope]: Envelope;
+  private json: string | undefined;
   private encoded: Uint8Array | undefined;
 
   constructor(envelope: Envelope) {
@@ -223,11 +224,11 @@ class OutgoingRecord implements WireRecord {
     this[localEnvelope] = envelope;
   }
 
-  /** Encoded on first read, so an in-process adapter that never reads it never pays for JSON. */
-  get body(): Uint8Array {
-    if (this.encoded === undefined) {
+  /** Serialised on first read, so an in-process adapter that never reads it never pays for JSON. */
+  get text(): string {
+    if (this.json === undefined) {
       try {
-        this.encoded = encodeEnvelope(this[localEnvelope]);
+        this.json = JSON.stringify(this[localEnvelope]);
       } catch (error) {
         throw new WoodworkBusError(
           'WW_BUS_INVALID_ENVELOPE',
@@ -236,9 +237,16 @@ class OutgoingRecord implements WireRecord {
         );
       }
     }
+    return this.json;
+  }
+
+  get body(): Uint8Array {
+    this.encoded ??= utf8.encode(this.text);
     return this.encoded;
   }
 }
+
+const utf8 = new TextEncoder();
 
 function envelopeOf(record: WireRecord): Envelope | undefined {
   return (record as Partial<OutgoingRecord>)[localEnvelope];

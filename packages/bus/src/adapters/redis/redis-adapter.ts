@@ -279,7 +279,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
       const values: (string | Buffer)[] = [];
       for (const record of chunk) {
         streams.push(keys.stream(partitionFor(record.key, partitions)));
-        values.push(toBuffer(record.body), record.messageId, record.key);
+        values.push(record.text ?? toBuffer(record.body), record.messageId, record.key);
       }
       calls.push(scripts.run('wwPublish', streams, values));
     }
