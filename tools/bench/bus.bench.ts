@@ -21,6 +21,11 @@
  * figure is messages consumed and acknowledged per second, until the last one is.
  * Latency: publish one message, wait until its handler runs, repeat; time from publish call to
  * handler.
+ *
+ * Two raw baselines per adapter: the client alone (one pre-encoded envelope body sent over and over,
+ * never parsed: the issue's "same broker operations"), and the client plus JSON (a fresh envelope
+ * encoded per message and each received one parsed, which any program using the client directly
+ * must do and the Bus does). `ratio` is against the client alone, `ratioWithJson` against the other.
  */
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -38,11 +43,12 @@ const IN_FLIGHT = (process.env.BENCH_IN_FLIGHT?.split(',').map(Number) ?? [1, 10
 const ONLY_CLIENT = process.env.BENCH_CLIENT as Line['client'] | undefined;
 const measures = (client: Line['client']) => ONLY_CLIENT === undefined || ONLY_CLIENT === client;
 const SKIP_LATENCY = process.env.BENCH_LATENCY === '0';
+
 const PAYLOAD = 'x'.repeat(256);
 
 interface Line {
   adapter: string;
-  client: 'woodwork' | 'raw';
+  client: 'woodwork' | 'raw' | 'raw+json';
   metric: 'throughput' | 'latency';
   maxInFlight?: number;
   messages: number;
@@ -53,6 +59,8 @@ interface Line {
   p99Ms?: number;
   /** woodwork / raw: throughput ratio (higher is better), or p99 latency ratio (lower is better). */
   ratio?: number;
+  /** woodwork / raw+json throughput. */
+  ratioWithJson?: number;
   error?: string;
 }
 
@@ -242,11 +250,11 @@ function rawMemory(): Contender {
   return { throughput: open, latency: (counter) => open(1, counter) };
 }
 
-/** A 256-byte-payload envelope as JSON, the body every raw client sends. */
-function rawBody(): string {
+/** A 256-byte-payload envelope as JSON, fresh (new id and timestamp) each call: a raw client's body. */
+function rawBody(session = 'session-0'): string {
   return JSON.stringify({
     message_id: randomUUID(),
-    session_id: 'session-0',
+    session_id: session,
     event_type: 'bench.message',
     component_source: 'bench',
     component_target: null,
@@ -262,8 +270,14 @@ function rawBody(): string {
   });
 }
 
+/** What a raw consumer with JSON does with a body it receives: parse it. */
+function parseBody(body: string | Uint8Array): void {
+  JSON.parse(typeof body === 'string' ? body : utf8Decoder.decode(body));
+}
+const utf8Decoder = new TextDecoder();
+
 /** redis: XADD (pipelined per batch) / XREADGROUP COUNT maxInFlight / XACK with ioredis. */
-function rawRedis(url: string): Contender {
+function rawRedis(url: string, json: boolean): Contender {
   const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
     type RedisClient = import('ioredis').Redis;
     const { Redis } = await importDriver<typeof import('ioredis')>('ioredis');
@@ -280,6 +294,7 @@ function rawRedis(url: string): Contender {
         )) as [string, [string, string[]][]][] | null;
         if (!reply) continue;
         const ids = reply[0]![1].map(([id]) => id);
+        if (json) for (const [, fields] of reply[0]![1]) parseBody(fields[3]!);
         await consumer.xack(key, 'bench', ...ids);
         for (let index = 0; index < ids.length; index++) counter.hit();
       }
@@ -288,7 +303,10 @@ function rawRedis(url: string): Contender {
     return {
       publish: async (count) => {
         const pipeline = producer.pipeline();
-        for (let index = 0; index < count; index++) pipeline.xadd(key, '*', 'key', `session-${sent++ % SESSIONS}`, 'envelope', body);
+        for (let index = 0; index < count; index++) {
+          const session = `session-${sent++ % SESSIONS}`;
+          pipeline.xadd(key, '*', 'key', session, 'envelope', json ? rawBody(session) : body);
+        }
         await pipeline.exec();
       },
       close: async () => {
@@ -309,7 +327,7 @@ interface NatsConnection {
 interface NatsTransport {
   connect(options: { servers: string }): Promise<NatsConnection>;
 }
-interface NatsMessages extends AsyncIterable<{ ack(): void }> {
+interface NatsMessages extends AsyncIterable<{ ack(): void; data: Uint8Array }> {
   close(): Promise<void | Error>;
 }
 interface NatsJetStream {
@@ -325,7 +343,7 @@ interface NatsJetStream {
 }
 
 /** nats: JetStream publish (a batch concurrently) / consume with max_ack_pending / ack. */
-function rawNats(url: string): Contender {
+function rawNats(url: string, json: boolean): Contender {
   const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
     // Typed structurally: the NATS packages resolve from packages/bus, not from tools/.
     const { connect } = await importDriver<NatsTransport>('@nats-io/transport-node');
@@ -342,14 +360,19 @@ function rawNats(url: string): Contender {
     const messages = await consumer.consume({ max_messages: Math.max(maxInFlight, 1) });
     const loop = (async () => {
       for await (const message of messages) {
+        if (json) parseBody(message.data);
         message.ack();
         counter.hit();
       }
     })();
-    const body = new TextEncoder().encode(rawBody());
+    const encoder = new TextEncoder();
+    const body = encoder.encode(rawBody());
+    let sent = 0;
     return {
       publish: async (count) => {
-        await Promise.all(Array.from({ length: count }, () => js.publish(subject, body)));
+        await Promise.all(
+          Array.from({ length: count }, () => js.publish(subject, json ? encoder.encode(rawBody(`session-${sent++ % SESSIONS}`)) : body)),
+        );
       },
       close: async () => {
         await messages.close();
@@ -363,7 +386,7 @@ function rawNats(url: string): Contender {
 }
 
 /** kafka: kafkajs producer.send (a batch) / consumer.run eachMessage (offsets committed by kafkajs). */
-function rawKafka(url: string): Contender {
+function rawKafka(url: string, json: boolean): Contender {
   const open = async (maxInFlight: number, counter: Counter): Promise<Pipeline> => {
     const { Kafka, logLevel } = await importDriver<typeof import('kafkajs')>('kafkajs');
     const brokers = new URL(url).host.split(',');
@@ -383,7 +406,10 @@ function rawKafka(url: string): Contender {
     consumer.on(consumer.events.GROUP_JOIN, () => joined());
     await consumer.run({
       partitionsConsumedConcurrently: Math.min(maxInFlight, partitions),
-      eachMessage: async () => counter.hit(),
+      eachMessage: async ({ message }) => {
+        if (json) parseBody(message.value ?? '');
+        counter.hit();
+      },
     });
     await ready;
     const value = Buffer.from(rawBody());
@@ -392,7 +418,10 @@ function rawKafka(url: string): Contender {
       publish: async (count) => {
         await producer.send({
           topic,
-          messages: Array.from({ length: count }, () => ({ key: `session-${sent++ % SESSIONS}`, value })),
+          messages: Array.from({ length: count }, () => {
+            const key = `session-${sent++ % SESSIONS}`;
+            return { key, value: json ? rawBody(key) : value };
+          }),
         });
       },
       close: async () => {
@@ -411,10 +440,11 @@ function rawKafka(url: string): Contender {
 interface Target {
   name: string;
   url: string | undefined;
-  raw: (url: string) => Contender;
+  raw: (url: string, json: boolean) => Contender;
 }
 
 const targets: Target[] = [
+  // In process the Bus never encodes JSON either (it hands the envelope object over): one baseline.
   { name: 'memory', url: 'memory://bench', raw: rawMemory },
   { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, raw: rawRedis },
   { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, raw: rawNats },
@@ -431,15 +461,25 @@ const only = process.env.BENCH_ADAPTERS?.split(',').map((name) => name.trim());
 
 async function benchAdapter(target: Target, url: string): Promise<void> {
   const ours = woodwork(url);
-  const raw = target.raw(url);
+  const raw = target.raw(url, false);
+  const rawWithJson = target.name === 'memory' ? undefined : target.raw(url, true);
+  const measureRaw = async (client: 'raw' | 'raw+json', contender: Contender, maxInFlight: number) => {
+    try {
+      const result = await measureThroughput(contender, maxInFlight);
+      const rate = result.messages / result.seconds;
+      emit({ adapter: target.name, client, metric: 'throughput', maxInFlight, ...result, msgPerSec: Math.round(rate) });
+      return rate;
+    } catch (error) {
+      emit({ adapter: target.name, client, metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
+      return undefined;
+    }
+  };
   for (const maxInFlight of IN_FLIGHT) {
     let rawRate: number | undefined;
-    if (measures('raw')) try {
-      const result = await measureThroughput(raw, maxInFlight);
-      rawRate = result.messages / result.seconds;
-      emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, ...result, msgPerSec: Math.round(rawRate) });
-    } catch (error) {
-      emit({ adapter: target.name, client: 'raw', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
+    let rawWithJsonRate: number | undefined;
+    if (measures('raw')) {
+      rawRate = await measureRaw('raw', raw, maxInFlight);
+      if (rawWithJson) rawWithJsonRate = await measureRaw('raw+json', rawWithJson, maxInFlight);
     }
     if (measures('woodwork')) try {
       const result = await measureThroughput(ours, maxInFlight);
@@ -452,6 +492,7 @@ async function benchAdapter(target: Target, url: string): Promise<void> {
         ...result,
         msgPerSec: Math.round(rate),
         ...(rawRate ? { ratio: round(rate / rawRate) } : {}),
+        ...(rawWithJsonRate ? { ratioWithJson: round(rate / rawWithJsonRate) } : {}),
       });
     } catch (error) {
       emit({ adapter: target.name, client: 'woodwork', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
@@ -495,7 +536,7 @@ async function benchAdapter(target: Target, url: string): Promise<void> {
 }
 
 function table(): string {
-  const rows = [['adapter', 'metric', 'in flight', 'woodwork', 'raw client', 'ratio']];
+  const rows = [['adapter', 'metric', 'in flight', 'woodwork', 'raw client', 'ratio', 'raw client + JSON', 'ratio']];
   const find = (line: Line, client: Line['client']) =>
     lines.find(
       (other) =>
@@ -513,6 +554,7 @@ function table(): string {
   };
   for (const line of lines.filter((item) => item.client === 'woodwork')) {
     const raw = find(line, 'raw');
+    const withJson = line.metric === 'throughput' ? find(line, 'raw+json') : undefined;
     rows.push([
       line.adapter,
       line.metric,
@@ -520,6 +562,8 @@ function table(): string {
       describe(line),
       describe(raw),
       line.ratio === undefined ? '-' : line.metric === 'throughput' ? `${Math.round(line.ratio * 100)}%` : `${line.ratio}x p99`,
+      describe(withJson),
+      line.ratioWithJson === undefined ? '-' : `${Math.round(line.ratioWithJson * 100)}%`,
     ]);
   }
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
@@ -539,5 +583,9 @@ for (const target of targets) {
   await sleep(100);
 }
 process.stdout.write(`\n${table()}\n`);
+process.stdout.write(
+  'ratio: against the raw client alone (one pre-encoded body, never parsed); ratio + JSON: against the raw client\n' +
+    'encoding a fresh envelope per message and parsing each one received, as the Bus does.\n',
+);
 // Some drivers keep timers after close (reconnect backoff, metadata refresh); the figures are out.
 process.exit(0);

@@ -38,7 +38,11 @@ describe.skipIf(url === undefined)('a host over Redis', () => {
       path.join(dir, 'main.ww'),
       'in = command_line { to = slow }\nslow = transform uppercase { to = out, pipes = ["pipes.ts::wait"] }\nout = console {}\n',
     );
-    await writeFile(path.join(dir, 'pipes.ts'), 'export async function wait(payload: unknown) { await new Promise((r) => setTimeout(r, 800)); return payload; }\n');
+    // The pipe marks when it starts waiting, so the test stops the host with a message surely in flight.
+    await writeFile(
+      path.join(dir, 'pipes.ts'),
+      'export async function wait(payload: unknown) { (globalThis as { pipeWaiting?: number }).pipeWaiting = ((globalThis as { pipeWaiting?: number }).pipeWaiting ?? 0) + 1; await new Promise((r) => setTimeout(r, 800)); return payload; }\n',
+    );
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -88,8 +92,14 @@ describe.skipIf(url === undefined)('a host over Redis', () => {
       expect(record).toMatchObject({ instance: host.instance, unit: 'slow', components: ['slow'], state: 'ready', pid: process.pid, port: host.port });
 
       expect((await client.ask(undefined, 'first')).text).toBe('FIRST');
+      const waiting = () => (globalThis as { pipeWaiting?: number }).pipeWaiting ?? 0;
+      const waitedBefore = waiting();
       const turn = await client.submit(undefined, 'in flight');
-      await new Promise((resolve) => setTimeout(resolve, 300)); // the pipe is waiting now
+      const deadline = Date.now() + 20_000;
+      while (waiting() === waitedBefore) {
+        if (Date.now() > deadline) throw new Error('the message never reached the pipe');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const stopping = host.stop();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const ready = await get(host.port, '/ready');

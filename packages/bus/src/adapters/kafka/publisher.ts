@@ -61,7 +61,7 @@ export class KafkaPublisher {
       const entry: PendingPublish = {
         topic,
         messages,
-        bytes: records.reduce((sum, record) => sum + record.body.byteLength, 0),
+        bytes: records.reduce((sum, record) => sum + (record.text === undefined ? record.body.byteLength : Buffer.byteLength(record.text)), 0),
         resolve,
         reject,
         settled: false,

@@ -20,16 +20,20 @@ export const MESSAGE_ID_HEADER = 'message_id';
 let sequence = 0;
 
 export function toKafkaMessage(record: WireRecord, timestamp: string): Message {
-  const body = record.body;
   sequence = sequence >= Number.MAX_SAFE_INTEGER ? 0 : sequence + 1;
   return {
     key: record.key,
-    // A view on the caller's bytes, not a copy.
-    value: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    // The JSON text when the wrapper has it (kafkajs writes it into the request once), else a view
+    // on the caller's bytes, not a copy.
+    value: record.text ?? bytesView(record.body),
     // Set at publish time, not when kafkajs encodes (or re-encodes, on a retry) the request.
     timestamp,
     headers: { [SEQUENCE_HEADER]: String(sequence) },
   };
+}
+
+function bytesView(body: Uint8Array): Buffer {
+  return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 export function positionOf(partition: number, offset: string): string {
