@@ -20,7 +20,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -324,6 +324,14 @@ async function killMidSession(run: Running, broker: Broker, expected: (text: str
       throw new Error(`${error.message} (${replies} of ${total} so far)\n${await logTails(run.dir)}`);
     });
     process.kill(victim.pid!, 'SIGKILL');
+    // Something else takes the killed process's port before its restart: the restart must come up
+    // on another one rather than fail.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => {
+      squatter.once('error', () => resolve()); // already taken by something else: just as good
+      squatter.listen(victim.port, '127.0.0.1', () => resolve());
+    });
+    cleanups.push(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
     return replies;
   })();
 
@@ -357,6 +365,8 @@ async function killMidSession(run: Running, broker: Broker, expected: (text: str
     return entry.restarts > victim.restarts && entry.status === 'ready' && entry.pid !== victim.pid ? entry : undefined;
   });
   expect(restarted.lastExit?.signal).toBe('SIGKILL');
+  expect(restarted.port, 'the restart found its old port taken and took another').not.toBe(victim.port);
+  expect((await get(restarted.port, '/ready')).status).toBe(200);
 }
 
 for (const broker of brokers) {

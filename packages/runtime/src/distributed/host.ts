@@ -151,7 +151,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
           error.code === 'EADDRINUSE'
             ? `port ${options.port ?? 8080} is taken: the host of \`${unit.name}\` cannot serve /health, /ready and /metrics`
             : `the host of \`${unit.name}\` cannot listen on ${options.listenHost ?? '0.0.0.0'}:${options.port ?? 8080}: ${error.message}`,
-          { cause: error, hint: 'set WOODWORK_PORT to a free port (each host needs its own)' },
+          // A taken port may be free on the next try (`woodwork up` restarts a host on a fresh one):
+          // exit as failed, not as misconfigured, so a supervisor restarts it.
+          { cause: error, hint: 'set WOODWORK_PORT to a free port (each host needs its own)', isRetryable: error.code === 'EADDRINUSE' },
         ),
       );
     });

@@ -77,7 +77,7 @@ export interface Supervisor {
 
 interface Slot {
   readonly unit: HostUnit;
-  readonly port: number;
+  port: number;
   readonly logFile: string;
   readonly log: WriteStream;
   child: ChildProcess | undefined;
@@ -337,7 +337,19 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     slot.status = 'restarting';
     emit({ type: 'restarting', unit: slot.unit.name, delayMs, restart: slot.restarts });
     void persist();
-    slot.restartTimer = setTimeout(() => launch(slot), delayMs);
+    slot.restartTimer = setTimeout(() => void relaunch(slot), delayMs);
+  };
+
+  // A restarted process gets a port found free now: its old one may have been taken meanwhile
+  // (every outgoing connection on this machine borrows a port from the same range).
+  const relaunch = async (slot: Slot) => {
+    try {
+      slot.port = (await freePorts(1))[0]!;
+    } catch {
+      // No port to be had right now: try the old one; the host says so if it is taken.
+    }
+    // stop() clears the timer: then this restart is off.
+    if (slot.restartTimer !== undefined) launch(slot);
   };
 
   for (const slot of slots) launch(slot);
