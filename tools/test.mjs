@@ -74,14 +74,15 @@ for (const file of resultFiles()) {
   totals.skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   for (const suite of report.testResults ?? []) {
     const where = path.relative(root, suite.name);
-    const failed = (suite.assertionResults ?? []).filter((test) => test.status === 'failed');
-    for (const test of failed) failures.push({ where, name: test.fullName, message: test.failureMessages?.[0] ?? '' });
-    // Passed, yet with an error on record: it failed once and passed when retried (CI retries once).
+    const before = failures.length;
     for (const test of suite.assertionResults ?? []) {
-      if (test.status === 'passed' && test.failureMessages?.length > 0) flaky.push({ where, name: test.fullName, message: test.failureMessages[0] });
+      const found = { where, name: test.fullName, message: test.failureMessages?.[0] ?? '' };
+      if (test.status === 'failed') failures.push(found);
+      // Passed, yet with an error on record: it failed once and passed when retried (CI retries once).
+      else if (test.status === 'passed' && test.failureMessages?.length > 0) flaky.push(found);
     }
     // A file that fails to load (or an error outside any test) has no failed assertion to show.
-    if (failed.length === 0 && suite.status === 'failed') failures.push({ where, name: '(the file itself)', message: suite.message ?? '' });
+    if (failures.length === before && suite.status === 'failed') failures.push({ where, name: '(the file itself)', message: suite.message ?? '' });
   }
 }
 // The closing lines are what a CI log's tail shows, so they name every failure and its first lines.

@@ -16,7 +16,7 @@ import type {
   BusHealth,
   WireRecord,
 } from './adapter.js';
-import { checkEnvelope, createEnvelope, decodeEnvelope } from './envelope.js';
+import { checkEnvelope, createEnvelope, decodeEnvelope, encodeJson } from './envelope.js';
 import type { Envelope, EnvelopeInit } from './envelope.js';
 import { WoodworkBusError, serializeError } from './errors.js';
 import type { SerializedError } from './errors.js';
@@ -241,12 +241,10 @@ class OutgoingRecord implements WireRecord {
   }
 
   get body(): Uint8Array {
-    this.encoded ??= utf8.encode(this.text);
+    this.encoded ??= encodeJson(this.text);
     return this.encoded;
   }
 }
-
-const utf8 = new TextEncoder();
 
 function envelopeOf(record: WireRecord): Envelope | undefined {
   return (record as Partial<OutgoingRecord>)[localEnvelope];

@@ -226,7 +226,12 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  return encoder.encode(JSON.stringify(envelope));
+  return encodeJson(JSON.stringify(envelope));
+}
+
+/** The wire bytes of an envelope already serialised to JSON text. */
+export function encodeJson(json: string): Uint8Array {
+  return encoder.encode(json);
 }
 
 /** Decodes and validates wire bytes. Never throws: bad bytes, bad JSON and bad shape are reasons. */

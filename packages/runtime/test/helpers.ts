@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { formatDiagnostic, loadTopology, type Topology } from '@woodwork/parser';
-import { createRuntime, type Runtime, type RuntimeOptions } from '../src/index.js';
+import { createRuntime, type Runtime, type RuntimeOptions, type SessionEvent } from '../src/index.js';
 import { silentLogger } from '../src/logger.js';
 
 export interface Project {
@@ -66,4 +66,14 @@ export async function waitFor<T>(predicate: () => T | Promise<T>, timeoutMs = 5_
     if (Date.now() > deadline) throw new Error('waitFor: timed out');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Reads a session's events up to and including the first of `type`. */
+export async function eventsUntil(events: AsyncIterable<SessionEvent>, type: string): Promise<SessionEvent[]> {
+  const seen: SessionEvent[] = [];
+  for await (const event of events) {
+    seen.push(event);
+    if (event.event_type === type) break;
+  }
+  return seen;
 }

@@ -6,25 +6,15 @@ import {
   createRuntime,
   textOf,
   WoodworkRuntimeError,
-  type SessionEvent,
 } from '../src/index.js';
 import { silentLogger } from '../src/logger.js';
-import { capture, project, started, type Project } from './helpers.js';
+import { capture, eventsUntil, project, started, type Project } from './helpers.js';
 
 let current: Project | undefined;
 afterEach(async () => {
   await current?.remove();
   current = undefined;
 });
-
-async function until(events: AsyncIterable<SessionEvent>, type: string): Promise<SessionEvent[]> {
-  const seen: SessionEvent[] = [];
-  for await (const event of events) {
-    seen.push(event);
-    if (event.event_type === type) break;
-  }
-  return seen;
-}
 
 describe('createRuntime', () => {
   it('runs the README example', async () => {
@@ -55,7 +45,7 @@ describe('createRuntime', () => {
       const session = await runtime.session();
       const events = session.events();
       const turn = await session.send('hi');
-      const seen = await until(events, 'turn.completed');
+      const seen = await eventsUntil(events, 'turn.completed');
       expect(seen.map((event) => `${event.component_source}:${event.event_type}`)).toEqual([
         'runtime:session.started',
         'in:input.received',
@@ -109,7 +99,7 @@ describe('createRuntime', () => {
     try {
       await runtime.ask('user-42:chat', 'hi');
       const events = runtime.events('user-42:chat', { from: 'live' });
-      const ended = until(events, 'session.ended');
+      const ended = eventsUntil(events, 'session.ended');
       await runtime.end('user-42:chat');
       expect((await ended).at(-1)!.payload).toEqual({ reason: 'ended' });
       expect(await runtime.get('user-42:chat')).toBeUndefined();
@@ -124,7 +114,7 @@ describe('createRuntime', () => {
     const { runtime } = await started(await current.load(), { sessionTimeoutMs: 150 });
     try {
       const { sessionId } = await runtime.ask(undefined, 'hi');
-      const seen = await until(runtime.events(sessionId), 'session.ended');
+      const seen = await eventsUntil(runtime.events(sessionId), 'session.ended');
       expect(seen.at(-1)!.payload).toEqual({ reason: 'timeout' });
       expect(await runtime.get(sessionId)).toBeUndefined();
     } finally {
@@ -183,7 +173,7 @@ describe('createRuntime', () => {
       const session = await front.session();
       const events = session.events();
       await session.send('split');
-      const seen = await until(events, 'session.replied');
+      const seen = await eventsUntil(events, 'session.replied');
       expect(textOf(seen.at(-1)!.payload)).toBe('SPLIT');
       await expect(createRuntime(topology, { components: ['nope'] }).start()).rejects.toThrow(/no component named `nope`/);
     } finally {

@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createComponentRegistry, createInProcessTransport, defineComponent, type SessionEvent, type StreamChunk } from '../src/index.js';
-import { project, started, waitFor, type Project } from './helpers.js';
+import { createComponentRegistry, createInProcessTransport, defineComponent, type StreamChunk } from '../src/index.js';
+import { eventsUntil, project, started, waitFor, type Project } from './helpers.js';
 
 let current: Project | undefined;
 afterEach(async () => {
   await current?.remove();
   current = undefined;
 });
-
-async function until(events: AsyncIterable<SessionEvent>, type: string): Promise<SessionEvent[]> {
-  const seen: SessionEvent[] = [];
-  for await (const event of events) {
-    seen.push(event);
-    if (event.event_type === type) break;
-  }
-  return seen;
-}
 
 describe.each(['in-process', 'bus'] as const)('streaming (%s transport)', (streams) => {
   it('streams a result chunk by chunk to the session and to an output that prints as it arrives', async () => {
@@ -27,7 +18,7 @@ describe.each(['in-process', 'bus'] as const)('streaming (%s transport)', (strea
       const result = await session.ask('one two three');
       expect(result.text).toBe('one two three');
       expect(stdout()).toBe('one two three\n');
-      const seen = await until(events, 'turn.completed');
+      const seen = await eventsUntil(events, 'turn.completed');
       const chunks = seen.filter((event) => event.event_type === 'stream.chunk');
       expect(chunks.map((event) => (event.payload as { data: string | null }).data)).toEqual(['one ', 'two ', 'three', null]);
       expect(chunks.map((event) => event.chunk_index)).toEqual([0, 1, 2, 3]);
@@ -78,7 +69,7 @@ describe.each(['in-process', 'bus'] as const)('streaming (%s transport)', (strea
       const events = session.events();
       expect((await session.ask('quiet words here')).text).toBe('QUIET WORDS HERE');
       expect(stdout()).toBe('QUIET WORDS HERE\n');
-      const chunks = (await until(events, 'turn.completed')).filter((event) => event.event_type === 'stream.chunk' && event.component_source === 'u');
+      const chunks = (await eventsUntil(events, 'turn.completed')).filter((event) => event.event_type === 'stream.chunk' && event.component_source === 'u');
       expect(chunks.map((event) => (event.payload as { data: string | null }).data ?? '').join('')).toBe('QUIET WORDS HERE');
     } finally {
       await runtime.stop();

@@ -12,6 +12,7 @@ import { PassThrough } from 'node:stream';
 import { metrics } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, silentLogger } from '../index.js';
+import { waitFor } from '../../test/helpers.js';
 import { createRedisHostRegistry, loadHostTopology, startHost } from './index.js';
 
 const url = process.env.WOODWORK_TEST_REDIS_URL;
@@ -95,11 +96,7 @@ describe.skipIf(url === undefined)('a host over Redis', () => {
       const waiting = () => (globalThis as { pipeWaiting?: number }).pipeWaiting ?? 0;
       const waitedBefore = waiting();
       const turn = await client.submit(undefined, 'in flight');
-      const deadline = Date.now() + 20_000;
-      while (waiting() === waitedBefore) {
-        if (Date.now() > deadline) throw new Error('the message never reached the pipe');
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await waitFor(() => waiting() > waitedBefore, 20_000);
       const stopping = host.stop();
       await new Promise((resolve) => setTimeout(resolve, 50));
       const ready = await get(host.port, '/ready');
