@@ -210,6 +210,49 @@ describe.skipIf(!url)('redis adapter internals', () => {
     expect(await raw.xpending(keys.stream(0), 'g')).toEqual([0, null, null, null]);
   });
 
+  it('claims abandoned work with XAUTOCLAIM and leaves the delivery count of its own waiting entries alone', async () => {
+    const xautoclaimCalls = async () => Number(/cmdstat_xautoclaim:calls=(\d+)/.exec(await raw.info('commandstats'))?.[1] ?? 0);
+    const callsBefore = await xautoclaimCalls();
+    const adapter = await open({ partitions: 1, claimIntervalMs: 100 });
+    const topic = unique('autoclaim');
+    const keys = redisTopicKeys('ww', topic);
+    await adapter.doPublish(topic, [record('x', { n: 0 }), ...[0, 1, 2, 3, 4, 5].map((n) => record('y', { n }))]);
+    // A ghost consumer takes x0 and keeps it alive (as a working consumer does) for 800 ms, then dies.
+    await raw.xgroup('CREATE', keys.stream(0), 'g', '0', 'MKSTREAM');
+    const taken = (await raw.xreadgroup('GROUP', 'g', 'ghost', 'COUNT', 1, 'STREAMS', keys.stream(0), '>')) as [string, [string][]][];
+    const x0 = taken[0]![1][0]![0];
+    const aliveUntil = Date.now() + 800;
+    const keepAlive = setInterval(() => {
+      if (Date.now() < aliveUntil) void raw.xclaim(keys.stream(0), 'g', 'ghost', 0, x0, 'JUSTID');
+      else clearInterval(keepAlive);
+    }, 100);
+    const arrivals: { key: string; n: number; count: number; redisCount: number }[] = [];
+    const { deliveries } = await subscribe(adapter, topic, 'g', { ackTimeoutMs: 1_000, maxInFlight: 3 });
+    // Read-ahead (2 × maxInFlight) holds y0..y5 from the start; each y takes 800 ms, so y3..y5 have
+    // waited in Redis' pending list past the ack timeout when x0 goes idle, and the XAUTOCLAIM that
+    // takes x0 (it scans from x0 on) claims them too.
+    const handle = async () => {
+      for (;;) {
+        const delivery = deliveries.shift();
+        if (delivery === undefined) return;
+        // Redis' own counter is what a member taking over after a crash would see.
+        const id = delivery.position.replace(/^p0-/, '');
+        const [[, , , redisCount]] = (await raw.xpending(keys.stream(0), 'g', id, id, 1)) as [[string, string, number, number]];
+        arrivals.push({ key: delivery.record.key, n: (payloadOf(delivery) as { n: number }).n, count: delivery.deliveryCount, redisCount });
+        if (delivery.record.key === 'y') await new Promise((resolve) => setTimeout(resolve, 800));
+        await delivery.ack();
+      }
+    };
+    await until(async () => (await handle(), arrivals.length >= 7), 'all seven delivered', 20_000);
+    clearInterval(keepAlive);
+    expect(arrivals.filter((arrival) => arrival.key === 'y')).toEqual(
+      [0, 1, 2, 3, 4, 5].map((n) => ({ key: 'y', n, count: 1, redisCount: 1 })),
+    );
+    expect(arrivals.find((arrival) => arrival.key === 'x')).toEqual({ key: 'x', n: 0, count: 2, redisCount: 2 });
+    expect(await xautoclaimCalls()).toBeGreaterThan(callsBefore);
+    expect(await raw.xpending(keys.stream(0), 'g')).toEqual([0, null, null, null]);
+  });
+
   it("hands a closing member's unstarted entries to the next owner at once, after its unsettled one", async () => {
     const adapter = await open({ partitions: 1 });
     const topic = unique('handover');

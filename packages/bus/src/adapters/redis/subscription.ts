@@ -43,6 +43,8 @@ type EntryState = 'buffered' | 'touching' | 'delivered' | 'acking' | 'waiting' |
 
 const now = (): number => performance.now();
 const RESOLVED: Promise<void> = Promise.resolve();
+/** Entries per XAUTOCLAIM call (Redis scans at most ten times as many pending entries per call). */
+const CLAIM_BATCH = 100;
 
 /** A session inside one partition: its entries in id order and the one being worked on. */
 class Lane {
@@ -515,17 +517,17 @@ export class RedisSubscription implements AdapterSubscription {
       const counts = new Map<string, number>();
       const foreign = new Set<string>();
       for (const [id, consumer, idle, count] of pending) {
+        counts.set(id, count);
         if (this.tracked.has(`${partition}:${id}`)) continue;
         if (consumer === this.me && !recovery) continue; // a read reply still on its way to us
-        counts.set(id, count);
         foreign.add(id);
         if (consumer === this.me || consumer === HANDOVER_CONSUMER) claimNow.push(id);
         else if (idle >= ackTimeout) claimIdle.push(id);
       }
       if ((claimNow.length > 0 || claimIdle.length > 0) && now() < part.validUntil - this.margin) {
         const claimed = [
-          ...(claimNow.length > 0 ? await this.claim(stream, 0, claimNow) : []),
-          ...(claimIdle.length > 0 ? await this.claim(stream, ackTimeout, claimIdle) : []),
+          ...(claimNow.length > 0 ? await this.claim(stream, claimNow) : []),
+          ...(claimIdle.length > 0 ? await this.claimAbandoned(part, stream, claimIdle[0]!, counts, foreign) : []),
         ];
         if (this.owned.get(partition) !== part) {
           // Lost it while claiming: hand them straight back, never started.
@@ -576,12 +578,62 @@ export class RedisSubscription implements AdapterSubscription {
     }
   }
 
-  private async claim(stream: string, minIdle: number, ids: readonly string[]): Promise<RawEntry[]> {
-    // ioredis has xclaimBuffer at runtime but not in its types; callBuffer would lose the command
-    // name under auto-pipelining (ioredis 5.x).
-    const command = this.context.command as unknown as { xclaimBuffer(...args: (string | number)[]): Promise<unknown> };
-    const reply = (await command.xclaimBuffer(stream, this.group, this.me, minIdle, ...ids)) as RawEntry[];
+  /** Claims entries given back to us (handover, our own orphans) by id, whatever their idle time. */
+  private async claim(stream: string, ids: readonly string[]): Promise<RawEntry[]> {
+    const reply = (await this.bufferCommands().xclaimBuffer(stream, this.group, this.me, 0, ...ids)) as RawEntry[];
     return reply.filter((entry) => entry !== null);
+  }
+
+  /**
+   * Claims abandoned work: XAUTOCLAIM every entry idle past the ack timeout, from the oldest one
+   * the listing found. XAUTOCLAIM cannot tell our own entries from others', so an entry of ours
+   * that waited that long in a lane behind a slow handler is claimed too; it stays ours, and its
+   * delivery count, which XAUTOCLAIM raised, is set back (it was never handed out again). Entries
+   * deleted from the stream (XDEL by hand) leave the pending list in the same call.
+   */
+  private async claimAbandoned(
+    part: OwnedPartition,
+    stream: string,
+    oldest: string,
+    counts: ReadonlyMap<string, number>,
+    foreign: Set<string>,
+  ): Promise<RawEntry[]> {
+    const commands = this.bufferCommands();
+    const abandoned: RawEntry[] = [];
+    let cursor = oldest;
+    do {
+      const [next, entries, deleted] = (await commands.xautoclaimBuffer(
+        stream,
+        this.group,
+        this.me,
+        this.request.ackTimeoutMs,
+        cursor,
+        'COUNT',
+        CLAIM_BATCH,
+      )) as [Buffer, RawEntry[], Buffer[] | undefined];
+      cursor = next.toString();
+      for (const id of deleted ?? []) foreign.delete(id.toString());
+      for (const entry of entries) {
+        if (entry === null) continue;
+        const id = entry[0].toString();
+        if (!this.tracked.has(`${part.index}:${id}`)) {
+          abandoned.push(entry);
+          continue;
+        }
+        const count = counts.get(id);
+        if (count !== undefined) await commands.xclaimBuffer(stream, this.group, this.me, 0, id, 'RETRYCOUNT', count, 'JUSTID');
+      }
+    } while (cursor !== '0-0' && this.owned.get(part.index) === part);
+    return abandoned;
+  }
+
+  // ioredis has the *Buffer variants of XCLAIM/XAUTOCLAIM at runtime but not in its types;
+  // callBuffer would lose the command name under auto-pipelining (ioredis 5.x).
+  private bufferCommands(): {
+    xclaimBuffer(...args: (string | number)[]): Promise<unknown>;
+    xautoclaimBuffer(...args: (string | number)[]): Promise<unknown>;
+  } {
+    return this.context.command as unknown as ReturnType<RedisSubscription['bufferCommands']>;
   }
 
   // ---------------------------------------------------------------------------------------------
