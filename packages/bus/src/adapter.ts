@@ -6,6 +6,9 @@
  * filtering and draining close. Methods are prefixed `do…` so a reader can tell the driver
  * surface from the user surface at a glance.
  *
+ * Later minor versions only add optional members, so a v1 adapter stays valid: v1.1
+ * `WireRecord.text`, v1.2 `AdapterDelivery.term`.
+ *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
  */
@@ -29,7 +32,7 @@ export interface WireRecord {
   readonly text?: string;
 }
 
-/** A record handed to a subscriber; exactly one of `ack` or `nak` settles it. */
+/** A record handed to a subscriber; exactly one of `ack`, `nak` or (where offered) `term` settles it. */
 export interface AdapterDelivery {
   readonly record: WireRecord;
   /**
@@ -43,6 +46,18 @@ export interface AdapterDelivery {
   readonly position: string;
   /** Done: the group never sees this record again. */
   ack(): Promise<void>;
+  /**
+   * Done and given up on: the group never sees this record again, and the broker records that it
+   * was terminated where it can (JetStream `+TERM`, which publishes a MSG_TERMINATED advisory).
+   * The wrapper calls it instead of `ack` once it has durably written the record's dead letter.
+   * `reason` is one short line (the wrapper names the dead letter); brokers that can store a
+   * reason with the termination should, the others drop it. For the group's order and for
+   * `maxInFlight` it is exactly an ack: the key moves on once the broker has it.
+   *
+   * Optional, adapter spec v1.2: adapters whose broker has no notion of a terminated record leave
+   * it out, and the wrapper acks instead.
+   */
+  term?(reason: string): Promise<void>;
   /**
    * Give the record back unprocessed (used on close for deliveries that never started, and by the
    * wrapper's retry policy where the adapter supports delayed redelivery). The record must come

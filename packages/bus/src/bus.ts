@@ -377,9 +377,10 @@ interface PendingRetry {
  * cases where a broker redelivers an expired message to the same member while it still runs.
  * At most `maxInFlight` lanes run at once; the rest wait in `ready`.
  *
- * A delivery's lane and slot are freed as soon as it is acked or naked, without waiting for the
- * broker to confirm: the adapter itself holds the session's next record back until the broker has
- * the ack, and counts unsettled deliveries against `maxInFlight`. Close waits for confirmations.
+ * A delivery's lane and slot are freed as soon as it is acked, naked or terminated, without waiting
+ * for the broker to confirm: the adapter itself holds the session's next record back until the
+ * broker has the ack (or term), and counts unsettled deliveries against `maxInFlight`. Close waits
+ * for confirmations.
  */
 class SubscriptionRunner implements Subscription {
   readonly abort = new AbortController();
@@ -392,7 +393,7 @@ class SubscriptionRunner implements Subscription {
   private running = 0;
   /** Deliveries taken from the adapter and not yet settled. */
   private unsettled = 0;
-  /** Acks and naks the broker has not confirmed yet. */
+  /** Acks, naks and terms the broker has not confirmed yet. */
   private confirming = 0;
   private closing = false;
   private closePromise: Promise<void> | undefined;
@@ -471,7 +472,7 @@ class SubscriptionRunner implements Subscription {
     }
     fingerprint(envelope.message_id);
     if (this.seen.hasFingerprint(hashHigh, hashLow)) {
-      this.settle(delivery, true);
+      this.settle(delivery, delivery.ack());
       return;
     }
     if (delivery.deliveryCount > this.options.maxAttempts) {
@@ -510,13 +511,13 @@ class SubscriptionRunner implements Subscription {
 
   private succeeded(job: Job): void {
     this.seen.addFingerprint(job.idHigh, job.idLow);
-    this.settle(job.delivery, true);
+    this.settle(job.delivery, job.delivery.ack());
   }
 
   private failed(job: Job, error: unknown): void {
     if (this.closing) {
       // Shutting down: hand it back for another member rather than burn attempts here.
-      this.settle(job.delivery, false);
+      this.settle(job.delivery, job.delivery.nak(0));
       return;
     }
     if (job.attempt >= this.options.maxAttempts) {
@@ -528,7 +529,7 @@ class SubscriptionRunner implements Subscription {
       job,
       timer: setTimeout(() => {
         this.retries.delete(pending);
-        if (this.closing) this.settle(job.delivery, false);
+        if (this.closing) this.settle(job.delivery, job.delivery.nak(0));
         else this.run(new Job(this, job.delivery, job.envelope, job.attempt + 1, job.idHigh, job.idLow));
       }, computeBackoffDelay(job.attempt, this.options.backoff)),
     };
@@ -568,10 +569,14 @@ class SubscriptionRunner implements Subscription {
       payload,
       trace: envelope?.trace ?? null,
     });
-    this.bus.publishInternal(deadLetterTopic(this.topic, this.options.group), [letter]).then(
+    const letterTopic = deadLetterTopic(this.topic, this.options.group);
+    this.bus.publishInternal(letterTopic, [letter]).then(
       () => {
         if (envelope !== null) this.seen.add(envelope.message_id);
-        this.settle(delivery, true);
+        // Given up on, and the letter is safe: tell a broker that can record it (spec v1.2). A term
+        // that fails is a failed ack (onConfirmFailed): the record may come back, never lost.
+        const reason = `dead letter ${letter.message_id} on ${letterTopic}`;
+        this.settle(delivery, delivery.term ? delivery.term(reason) : delivery.ack());
       },
       (error: unknown) => {
         // Could not record the dead letter: keep the message (the broker gives it back after
@@ -582,14 +587,17 @@ class SubscriptionRunner implements Subscription {
             isRetryable: true,
           }),
         );
-        this.settle(delivery, false, computeBackoffDelay(attempts, this.options.backoff));
+        this.settle(delivery, delivery.nak(computeBackoffDelay(attempts, this.options.backoff)));
       },
     );
   }
 
-  /** Acks (done) or naks (give back) a started delivery and frees its lane and slot. */
-  private settle(delivery: AdapterDelivery, done: boolean, nakDelayMs = 0): void {
-    this.confirm(done ? delivery.ack() : delivery.nak(nakDelayMs));
+  /**
+   * Frees a started delivery's lane and slot; `settlement` is the delivery's ack, nak or term,
+   * already sent, whose confirmation close waits for.
+   */
+  private settle(delivery: AdapterDelivery, settlement: Promise<void>): void {
+    this.confirm(settlement);
     this.running--;
     this.unsettled--;
     const key = delivery.record.key;
@@ -601,7 +609,7 @@ class SubscriptionRunner implements Subscription {
       if (waiting.length === 0) this.lanes.set(key, null);
       if (this.closing) {
         this.running++;
-        this.settle(next, false);
+        this.settle(next, next.nak(0));
       } else {
         this.begin(next);
       }
@@ -642,19 +650,19 @@ class SubscriptionRunner implements Subscription {
       // Give back what never started: waiting for a slot, waiting in a lane, waiting to retry.
       for (const delivery of this.ready.splice(0)) {
         this.running++;
-        this.settle(delivery, false);
+        this.settle(delivery, delivery.nak(0));
       }
       for (const [key, waiting] of this.lanes) {
         if (!waiting) continue;
         this.lanes.set(key, null);
         for (const delivery of waiting) {
           this.running++;
-          this.settle(delivery, false);
+          this.settle(delivery, delivery.nak(0));
         }
       }
       for (const pending of this.retries) {
         clearTimeout(pending.timer);
-        this.settle(pending.job.delivery, false);
+        this.settle(pending.job.delivery, pending.job.delivery.nak(0));
       }
       this.retries.clear();
       await new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ import {
   createMemoryAdapter,
   deadLetterTopic,
 } from '@woodwork/bus';
-import type { Bus, BusAdapterV1, Envelope } from '@woodwork/bus';
+import type { AdapterDelivery, Bus, BusAdapterV1, Envelope } from '@woodwork/bus';
 import { waitFor } from '@woodwork/bus/testing';
 import { driverMissingError } from '../src/create-bus.js';
 
@@ -249,43 +249,56 @@ describe('retries and dead letters', () => {
   });
 });
 
+/** A valid envelope as wire bytes, for adapters built by hand. */
+function wireEnvelope(messageId: string, session: string): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      message_id: messageId, session_id: session, event_type: 'x.y', component_source: 'c', component_target: null,
+      timestamp: new Date().toISOString(), stream_id: null, is_stream: false, chunk_index: null, is_final: false,
+      payload: null, routing: { next_component: null, pipe_chain: [] }, attempt: 1, trace: null,
+    }),
+  );
+}
+
+/** An adapter that hands every subscriber `deliveries` at once and keeps what is published. */
+function fakeAdapter(deliveries: readonly AdapterDelivery[], published: { topic: string; body: string }[]): BusAdapterV1 {
+  return {
+    specificationVersion: 'v1',
+    adapterName: 'fake',
+    capabilities: createMemoryAdapter(new URL(memoryUrl())).capabilities,
+    doConnect: async () => undefined,
+    doPublish: async (topic, records) => {
+      for (const record of records) published.push({ topic, body: new TextDecoder().decode(record.body) });
+    },
+    doSubscribe: async (request) => {
+      for (const delivery of deliveries) request.onDelivery(delivery);
+      return { close: async () => undefined };
+    },
+    doReplay: async function* () {},
+    doHealth: async () => ({ connected: true, ready: true, adapter: 'fake' }),
+    doClose: async () => undefined,
+  };
+}
+
 describe('poison messages', () => {
   it('dead-letters a record delivered more than maxAttempts times without running it', async () => {
     const published: { topic: string; body: string }[] = [];
     let acked = false;
     let ran = false;
-    const memory = createMemoryAdapter(new URL(memoryUrl()));
-    const adapter: BusAdapterV1 = {
-      specificationVersion: 'v1',
-      adapterName: 'fake',
-      capabilities: memory.capabilities,
-      doConnect: async () => undefined,
-      doPublish: async (topic, records) => {
-        for (const record of records) published.push({ topic, body: new TextDecoder().decode(record.body) });
-      },
-      doSubscribe: async (request) => {
-        const body = new TextEncoder().encode(
-          JSON.stringify({
-            message_id: 'm-1', session_id: 's', event_type: 'x.y', component_source: 'c', component_target: null,
-            timestamp: new Date().toISOString(), stream_id: null, is_stream: false, chunk_index: null, is_final: false,
-            payload: null, routing: { next_component: null, pipe_chain: [] }, attempt: 1, trace: null,
-          }),
-        );
-        request.onDelivery({
-          record: { messageId: 'm-1', key: 's', body },
+    const adapter = fakeAdapter(
+      [
+        {
+          record: { messageId: 'm-1', key: 's', body: wireEnvelope('m-1', 's') },
           deliveryCount: 6,
           position: '42',
           ack: async () => {
             acked = true;
           },
           nak: async () => undefined,
-        });
-        return { close: async () => undefined };
-      },
-      doReplay: async function* () {},
-      doHealth: async () => ({ connected: true, ready: true, adapter: 'fake' }),
-      doClose: async () => undefined,
-    };
+        },
+      ],
+      published,
+    );
     await using bus = await createBusFromAdapter(adapter);
     await bus.subscribe('t', { group: 'g', maxAttempts: 5 }, () => {
       ran = true;
@@ -298,6 +311,43 @@ describe('poison messages', () => {
     expect(letter.event_type).toBe('bus.dead_letter');
     expect(letter.payload.attempts).toBe(5);
     expect(letter.payload.last_error.message).toMatch(/delivered 5 times without being acknowledged/);
+  });
+
+  it('settles a dead letter with term where the adapter offers it (spec v1.2), else ack; a duplicate is acked', async () => {
+    const published: { topic: string; body: string }[] = [];
+    const settled: string[] = [];
+    const errors: unknown[] = [];
+    const refused = new WoodworkBusError('WW_BUS_CONNECTION', 'term not confirmed', { isRetryable: true });
+    const delivery = (messageId: string, key: string, term?: (reason: string) => Promise<void>): AdapterDelivery => ({
+      record: { messageId, key, body: wireEnvelope(messageId, key) },
+      deliveryCount: 6, // more than maxAttempts: dead-lettered without running
+      position: '1',
+      ack: async () => void settled.push(`${messageId} ack`),
+      nak: async () => void settled.push(`${messageId} nak`),
+      ...(term === undefined ? {} : { term }),
+    });
+    const terms = (messageId: string) => async (reason: string) => void settled.push(`${messageId} term ${reason}`);
+    const adapter = fakeAdapter(
+      [
+        delivery('m-1', 'a', terms('m-1')),
+        delivery('m-1', 'a', terms('m-1')), // the same message again, behind it in its session's lane
+        delivery('m-2', 'b'), // an adapter without term
+        delivery('m-3', 'c', () => Promise.reject(refused)),
+      ],
+      published,
+    );
+    await using bus = await createBusFromAdapter(adapter);
+    await bus.subscribe('t', { group: 'g', maxAttempts: 5, onError: (error) => errors.push(error) }, () => undefined);
+    await waitFor(() => settled.length === 3 && errors.length === 1, { message: () => settled.join('; ') });
+    const letters = published.map((item) => JSON.parse(item.body) as Envelope<{ envelope: { message_id: string } }>);
+    expect(letters.map((letter) => letter.payload.envelope.message_id).sort()).toEqual(['m-1', 'm-2', 'm-3']);
+    const letterOfFirst = letters.find((letter) => letter.payload.envelope.message_id === 'm-1')!;
+    const of = (messageId: string) => settled.filter((entry) => entry.startsWith(`${messageId} `));
+    // The duplicate of m-1 is acked without a second letter, after the first copy's term.
+    expect(of('m-1')).toEqual([`m-1 term dead letter ${letterOfFirst.message_id} on t.dead-letter.g`, 'm-1 ack']);
+    expect(of('m-2')).toEqual(['m-2 ack']);
+    // A term the broker refused is reported like a refused ack; the broker gives the record back.
+    expect(errors).toEqual([refused]);
   });
 });
 

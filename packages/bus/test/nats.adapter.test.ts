@@ -2,8 +2,8 @@
  * NATS internals of the nats bus that the conformance suite cannot see: what lands in the stream
  * (read back with the plain NATS client and checked against the JSON Schema), server-side
  * `Nats-Msg-Id` dedup, per-key order against a foreign puller on the same durable consumer,
- * lease handover between members (graceful and silent), nak delays, replay filters, and the
- * naming and ownership rules.
+ * lease handover between members (graceful and silent), nak delays, `+TERM` for dead letters,
+ * replay filters, and the naming and ownership rules.
  * Needs WOODWORK_TEST_NATS_URL (`bash tools/services.sh start nats`); skipped loudly without it.
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AdapterDelivery, AdapterSubscription, WireRecord } from '../src/adapter.js';
 import { NatsAdapter, createNatsAdapter, keyToken, nameToken, partitionOf, recordSubject, topicNames } from '../src/adapters/nats/index.js';
 import { LivenessObserver, emptyDocument, planOwnership } from '../src/adapters/nats/ownership.js';
+import { termBody } from '../src/adapters/nats/wire.js';
 import type { GroupDocument, OwnershipIntent } from '../src/adapters/nats/ownership.js';
 import { createBus } from '../src/create-bus.js';
 import { createEnvelope, encodeEnvelope } from '../src/envelope.js';
@@ -146,6 +147,18 @@ describe('nats naming and ownership rules (no broker)', () => {
     );
     expect(plan.document.members).toEqual({ b: 1 });
     expect(plan.document.owners).toEqual([null, 'b', null]);
+  });
+});
+
+describe('nats +TERM body', () => {
+  it('adds the reason only for servers that read it (2.10.4+); older ones confirm but ignore it', () => {
+    expect(termBody('dead letter x', '2.9.10')).toBe('+TERM');
+    expect(termBody('dead letter x', '2.10.3')).toBe('+TERM');
+    expect(termBody('dead letter x', '2.10.4')).toBe('+TERM dead letter x');
+    expect(termBody('dead letter x', '2.11.0-RC.1')).toBe('+TERM dead letter x');
+    expect(termBody('dead letter x', '3.0.0')).toBe('+TERM dead letter x');
+    expect(termBody('dead letter x', undefined)).toBe('+TERM');
+    expect(termBody('', '2.15.3')).toBe('+TERM');
   });
 });
 
@@ -369,6 +382,55 @@ describe.skipIf(!url)('nats adapter internals', () => {
     await back.ack();
     await waitFor(() => deliveries.length === 4, { message: 'k1 never came' });
     expect(payloadOf(deliveries[3]!)).toEqual({ n: 1 });
+  });
+
+  it('terminates a dead-lettered record (+TERM): the server advises MSG_TERMINATED and keeps nothing pending', async () => {
+    const topic = unique('term');
+    const names = topicNames('ww', topic);
+    const advisories: { stream: string; consumer: string; stream_seq: number; deliveries: number; reason?: string }[] = [];
+    const watch = nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${names.stream}.*`, {
+      callback: (_error, message) => void advisories.push(message.json()),
+    });
+    await nc.flush();
+    try {
+      await using bus = await createBus(url!);
+      const positions: string[] = [];
+      // ackTimeoutMs 1 s: anything left pending would be redelivered well within the wait below.
+      const options = { group: 'g', maxAttempts: 2, ackTimeoutMs: 1_000, backoff: { initialDelayMs: 10, jitter: 0 } };
+      await bus.subscribe(topic, options, (_envelope, context) => {
+        positions.push(context.position);
+        throw new Error('always fails');
+      });
+      const original = await bus.publish(topic, { session_id: 'term-session', event_type: 'x.y' });
+      await waitFor(() => advisories.length > 0, { message: 'no MSG_TERMINATED advisory' });
+      const letters = [];
+      for await (const letter of bus.deadLetters(topic, 'g')) letters.push(letter);
+      expect(letters).toHaveLength(1);
+      expect(letters[0]!.envelope?.message_id).toBe(original.message_id);
+      expect(letters[0]!.attempts).toBe(2);
+
+      const sequence = Number(positions[0]);
+      const consumer = `${nameToken('g')}_p${partitionOf('term-session', 8)}`;
+      expect(advisories[0]).toMatchObject({ stream: names.stream, consumer, stream_seq: sequence, deliveries: 1 });
+      // 2.9 would confirm `+TERM <reason>` and ignore it, so the adapter sends the reason only to 2.10.4+.
+      const [major = 0, minor = 0, patch = 0] = nc.info!.version.split('.').map((part) => Number.parseInt(part, 10));
+      if (major * 1_000_000 + minor * 1_000 + patch >= 2_010_004) {
+        expect(advisories[0]!.reason).toBe(`dead letter ${letters[0]!.id} on ${topic}.dead-letter.g`);
+      } else {
+        expect(advisories[0]!.reason).toBeUndefined();
+      }
+
+      // Past the ack wait: nothing pending, nothing redelivered, the handler never ran again.
+      await sleep(1_500);
+      const info = await jsm.consumers.info(names.stream, consumer);
+      expect(info.num_ack_pending).toBe(0);
+      expect(info.num_redelivered).toBe(0);
+      expect(info.ack_floor.stream_seq).toBe(sequence);
+      expect(positions).toEqual([String(sequence), String(sequence)]);
+      expect(advisories.every((advisory) => advisory.stream_seq === sequence)).toBe(true);
+    } finally {
+      watch.unsubscribe();
+    }
   });
 
   it('hands partitions over between members without breaking per-key order', async () => {

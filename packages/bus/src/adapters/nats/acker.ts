@@ -4,6 +4,11 @@
  * the ack wait, possibly after the same session's next record. So the adapter waits for the
  * server's reply before it lets a session move on, re-sends on a reconnect or when the reply is
  * overdue, and gives up (the record will simply be redelivered) only after a deadline.
+ *
+ * The reply says the server received the body, not that it understood it: nats-server confirms
+ * any body, including ones it ignores (2.9 ignores `+TERM <reason>`, see `termBody`). So only
+ * bodies the connected server is known to act on are sent. A re-sent `+TERM` is harmless for the
+ * record but makes the server publish its terminated advisory again.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { WoodworkBusError } from '../../errors.js';

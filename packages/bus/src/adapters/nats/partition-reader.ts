@@ -4,8 +4,8 @@
  *
  * Per-key order. Every record of the partition that is delivered and not yet acknowledged is
  * "unresolved"; a key's records are handed to the subscriber one at a time, lowest stream
- * sequence first, and the next only once the previous one's ack is confirmed by the server. A
- * record given back (nak) stays unresolved, so its key waits until it comes back.
+ * sequence first, and the next only once the previous one's ack (or term) is confirmed by the
+ * server. A record given back (nak) stays unresolved, so its key waits until it comes back.
  *
  * Records delivered to someone else. When a member takes a partition over, the previous owner
  * may have left records delivered and unacknowledged (it crashed, or its handler is stuck). The
@@ -23,7 +23,7 @@ import type { AdapterDelivery, WireRecord } from '../../adapter.js';
 import type { AckConfirmer } from './acker.js';
 import { subjectKeyToken } from './names.js';
 import { readStream } from './read-stream.js';
-import { nanos, parseAckSubject, syntheticAckSubject, toWireRecord } from './wire.js';
+import { nanos, parseAckSubject, syntheticAckSubject, termBody, toWireRecord } from './wire.js';
 import type { DeliveryInfo } from './wire.js';
 
 /** What a reader needs from its subscription. */
@@ -350,8 +350,9 @@ export class PartitionReader {
       record: held.record,
       deliveryCount: held.deliveryCount,
       position: String(held.streamSequence),
-      ack: () => this.ack(held),
+      ack: () => this.finish(held, '+ACK'),
       nak: (delayMs) => this.nak(held, delayMs),
+      term: (reason) => this.finish(held, termBody(reason, this.host.nc.info?.version)),
     });
   }
 
@@ -365,13 +366,14 @@ export class PartitionReader {
     return true;
   }
 
-  private ack(held: HeldRecord): Promise<void> {
+  /** Acks (`+ACK`) or terminates (`+TERM`): either way the record is done for the consumer. */
+  private finish(held: HeldRecord, body: string): Promise<void> {
     if (!this.giveUp(held)) return Promise.resolve();
     this.unconfirmedAcks++;
     this.pull();
     // The key moves on only once the server has the ack: an ack lost in a reconnect would bring
     // the record back after the key's next one.
-    return this.host.acker.send(held.reply, '+ACK', Math.max(this.host.ackTimeoutMs, this.host.requestTimeoutMs)).then(
+    return this.host.acker.send(held.reply, body, Math.max(this.host.ackTimeoutMs, this.host.requestTimeoutMs)).then(
       () => {
         this.unconfirmedAcks--;
         // A copy redelivered meanwhile and still buffered is acknowledged too: drop it.

@@ -45,6 +45,18 @@ export function syntheticAckSubject(stream: string, consumer: string, streamSequ
   return `$JS.ACK.${stream}.${consumer}.1.${streamSequence}.${deliverySequence}.0.0`;
 }
 
+/**
+ * The ack body that terminates a delivery. nats-server reads a reason after `+TERM` (and puts it
+ * in the MSG_TERMINATED advisory) from 2.10.4 on. Older servers compare the body with `+TERM`
+ * exactly and silently ignore anything else, yet still confirm it: the record would stay pending
+ * and come back after the ack wait. So they get a bare `+TERM`, and the reason is dropped.
+ */
+export function termBody(reason: string, serverVersion: string | undefined): string {
+  const [major = 0, minor = 0, patch = 0] = (serverVersion ?? '').split('.').map((part) => Number.parseInt(part, 10) || 0);
+  const readsReason = major > 2 || (major === 2 && (minor > 10 || (minor === 10 && patch >= 4)));
+  return readsReason && reason !== '' ? `+TERM ${reason}` : '+TERM';
+}
+
 /** A stored or delivered message as the adapter hands it on. */
 export function toWireRecord(stream: string, sequence: number, subject: string, message: Pick<Msg, 'data' | 'headers'>): WireRecord {
   const headers = message.headers;
