@@ -9,7 +9,7 @@ import { createLogCreator, type KafkaLogLine } from '../src/adapters/kafka/log.j
 import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
 import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
-import { sequenceOf, toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
+import { toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
 import type { KafkaMessage } from 'kafkajs';
 import { isPermanent, retryFor } from '../src/adapters/kafka/retry.js';
 
@@ -222,26 +222,24 @@ describe('records', () => {
   const message = (value: Buffer | null, headers: KafkaMessage['headers'] = {}): KafkaMessage =>
     ({ key: Buffer.from('s'), value, headers, offset: '7', timestamp: '1', attributes: 0 }) as KafkaMessage;
 
-  it('writes the session as key, the bytes untouched, a publish counter header', () => {
-    const first = toKafkaMessage({ messageId: 'id-1', key: 's', body }, '123');
-    const second = toKafkaMessage({ messageId: 'id-2', key: 's', body }, '123');
-    expect(first.key).toBe('s');
-    expect(Buffer.compare(first.value as Buffer, Buffer.from(body))).toBe(0);
-    expect(first.timestamp).toBe('123');
-    expect(Object.keys(first.headers!)).toEqual(['ww_seq']);
-    expect(Number(second.headers!.ww_seq)).toBe(Number(first.headers!.ww_seq) + 1);
+  it('writes the session as key, the bytes untouched, the publish time, and no headers', () => {
+    const written = toKafkaMessage({ messageId: 'id-1', key: 's', body }, '123');
+    expect(written.key).toBe('s');
+    expect(Buffer.compare(written.value as Buffer, Buffer.from(body))).toBe(0);
+    expect(written.timestamp).toBe('123');
+    expect(written.headers).toBeUndefined();
+    const text = JSON.stringify({ message_id: 'id-2' });
+    expect(toKafkaMessage({ messageId: 'id-2', key: 's', body: new TextEncoder().encode(text), text }, '123').value).toBe(text);
   });
 
   it('reads key and body as they are and finds the message id only when asked', () => {
-    const record = wireRecordOf('t', 2, message(Buffer.from(body), { ww_seq: Buffer.from('41') }));
+    const record = wireRecordOf('t', 2, message(Buffer.from(body)));
     expect(record.key).toBe('s');
     expect(Buffer.from(record.body).toString()).toBe(Buffer.from(body).toString());
     expect(record.messageId).toBe('id-1');
     expect(wireRecordOf('t', 2, message(Buffer.from(body), { message_id: Buffer.from('from-header') })).messageId).toBe('from-header');
     expect(wireRecordOf('t', 2, message(Buffer.from('not json'))).messageId).toBe('t:2:7');
     expect(wireRecordOf('t', 2, message(null)).body).toHaveLength(0);
-    expect(sequenceOf(message(null, { ww_seq: Buffer.from('41') }))).toBe(41);
-    expect(sequenceOf(message(null))).toBe(-1);
   });
 });
 

@@ -13,7 +13,7 @@ import type { AdapterReplayRequest, ReplayedRecord, WireRecord } from '../../ada
 import { WoodworkBusError } from '../../errors.js';
 import type { KafkaLogSink } from './log.js';
 import type { ResolvedKafkaOptions } from './options.js';
-import { positionOf, sequenceOf, wireRecordOf } from './records.js';
+import { positionOf, wireRecordOf } from './records.js';
 import { KAFKAJS_RETRY, retryFor } from './retry.js';
 
 /** Records buffered per partition before its fetching pauses until the reader catches up. */
@@ -43,15 +43,16 @@ interface Buffered {
   readonly partition: number;
   readonly offset: bigint;
   readonly timestamp: number;
-  /** The publisher's counter (SEQUENCE_HEADER); -1 for records written by other producers. */
-  readonly sequence: number;
   readonly position: string;
 }
 
-/** Replay order: record timestamp, then publish counter, then partition and offset. */
+/**
+ * Replay order: record timestamp, then partition and offset. A session is one partition, so its
+ * records come in publish order; records of different sessions published in the same millisecond
+ * come in partition order.
+ */
 function isBefore(a: Buffered, b: Buffered): boolean {
   if (a.timestamp !== b.timestamp) return a.timestamp < b.timestamp;
-  if (a.sequence !== b.sequence) return a.sequence < b.sequence;
   if (a.partition !== b.partition) return a.partition < b.partition;
   return a.offset < b.offset;
 }
@@ -179,7 +180,6 @@ export async function* replayTopic(
             partition: batch.partition,
             offset,
             timestamp: Number(message.timestamp),
-            sequence: sequenceOf(message),
             position: positionOf(batch.partition, message.offset),
           });
         }
