@@ -13,8 +13,11 @@
  * Output: one JSON object per line (stdout), then a table. Figures, not tests: nothing fails.
  * Throughput lines also carry `cpuSeconds`, this process's CPU time: messages per CPU-second is
  * the steadier figure when other work shares the machine (it excludes the broker's own CPU).
- * Each measurement runs for BENCH_SECONDS (default 1.5 s) after a short warm-up, so one adapter
- * takes about 15 s plus its connection and group-join setup.
+ * Each measurement runs for BENCH_SECONDS (default 1.5 s) after a short warm-up. Throughput is
+ * measured BENCH_ROUNDS times (default 3) per contender and depth, the contenders interleaved, and
+ * each figure is that contender's median round (`rounds` lists them all): on a 2-core machine
+ * that shares its cores with the broker, single runs of the same code vary by ±15 %. One adapter
+ * takes about a minute plus its connection and group-join setup.
  *
  * Throughput: one publisher (publishMany in batches of 100, 256 sessions round-robin) and one
  * subscriber, the publisher holding back when more than WINDOW messages are unconsumed; the
@@ -34,6 +37,8 @@ import { createBus, deleteMemoryBroker } from '@woodwork/bus';
 import type { Bus, EnvelopeInit } from '@woodwork/bus';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+/** Throughput runs per contender and depth; the figures are each one's median run. */
+const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)));
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 3);
 const BATCH = 100;
 const SESSIONS = 256;
@@ -55,6 +60,8 @@ interface Line {
   seconds: number;
   cpuSeconds?: number;
   msgPerSec?: number;
+  /** msg/s of every throughput round, in the order run; the line's figures are the median one. */
+  rounds?: number[];
   p50Ms?: number;
   p99Ms?: number;
   /** woodwork / raw: throughput ratio (higher is better), or p99 latency ratio (lower is better). */
@@ -128,28 +135,40 @@ interface Contender {
   latency(counter: Counter): Promise<Pipeline>;
 }
 
-async function measureThroughput(
-  contender: Contender,
-  maxInFlight: number,
-): Promise<{ messages: number; seconds: number; cpuSeconds: number }> {
+interface Throughput {
+  messages: number;
+  seconds: number;
+  cpuSeconds: number;
+  msgPerSec: number;
+}
+
+/** The run with the median rate (the lower middle one of an even count). */
+function median(runs: readonly Throughput[]): Throughput | undefined {
+  const sorted = [...runs].sort((a, b) => a.msgPerSec - b.msgPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+async function measureThroughput(contender: Contender, maxInFlight: number): Promise<Throughput> {
   const counter = new Counter();
   const pipeline = await contender.throughput(maxInFlight, counter);
   try {
-    const run = async (seconds: number) => {
+    const run = async (duration: number) => {
       const startCount = counter.count;
       let published = 0;
       const start = now();
       const cpu = process.cpuUsage();
-      while (now() - start < seconds * 1000) {
+      while (now() - start < duration * 1000) {
         if (startCount + published - counter.count > WINDOW) await counter.until(startCount + published - WINDOW / 2);
         await pipeline.publish(BATCH);
         published += BATCH;
       }
       await counter.until(startCount + published);
       const used = process.cpuUsage(cpu);
+      const seconds = (now() - start) / 1000;
       return {
         messages: published,
-        seconds: round((now() - start) / 1000),
+        seconds: round(seconds),
+        msgPerSec: Math.round(published / seconds),
         // This process's CPU time (all threads, GC included; brokers excluded): steadier than
         // wall time when other work shares the machine.
         cpuSeconds: round((used.user + used.system) / 1e6),
@@ -185,7 +204,10 @@ async function measureLatency(contender: Contender): Promise<{ samples: number[]
 // ---------------------------------------------------------------------------------------------
 // Woodwork: the same harness for every adapter, through createBus(url).
 
-function woodwork(url: string): Contender {
+/** Deletes what a Woodwork topic left on the broker, as the raw contenders delete theirs. */
+type DropTopic = (url: string, topic: string) => Promise<void>;
+
+function woodwork(url: string, dropTopic: DropTopic | undefined): Contender {
   const batchOf = (count: number, offset: number): EnvelopeInit<string>[] =>
     Array.from({ length: count }, (_, index) => ({
       session_id: `session-${(offset + index) % SESSIONS}`,
@@ -211,6 +233,8 @@ function woodwork(url: string): Contender {
       close: async () => {
         await Promise.all([publisher.close(), consumer.close()]);
         if (memoryName) deleteMemoryBroker(memoryName);
+        // A broker holding every earlier run's log (Redis keeps it in memory) slows the later ones.
+        await dropTopic?.(url, topic);
       },
     };
   };
@@ -441,15 +465,57 @@ interface Target {
   name: string;
   url: string | undefined;
   raw: (url: string, json: boolean) => Contender;
+  dropTopic?: DropTopic;
+}
+
+async function dropRedisTopic(url: string, topic: string): Promise<void> {
+  const { Redis } = await importDriver<typeof import('ioredis')>('ioredis');
+  const client = new Redis(url);
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await client.scan(cursor, 'MATCH', `ww:{${topic}}:*`, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    if (keys.length > 0) await client.del(...keys);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function dropNatsTopic(url: string, topic: string): Promise<void> {
+  const { connect } = await importDriver<NatsTransport>('@nats-io/transport-node');
+  const { jetstreamManager } = await importDriver<NatsJetStream>('@nats-io/jetstream');
+  const parsed = new URL(url);
+  const connection = await connect({ servers: `${parsed.hostname}:${parsed.port || 4222}` });
+  try {
+    // The adapter's stream name for a topic of letters, digits and dashes: WW_<topic>.
+    await (await jetstreamManager(connection)).streams.delete(`WW_${topic}`).catch(() => false);
+  } finally {
+    await connection.close();
+  }
+}
+
+async function dropKafkaTopic(url: string, topic: string): Promise<void> {
+  const { Kafka, logLevel } = await importDriver<typeof import('kafkajs')>('kafkajs');
+  const admin = new Kafka({ clientId: 'woodwork-bench-cleanup', brokers: new URL(url).host.split(','), logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
 }
 
 const targets: Target[] = [
   // In process the Bus never encodes JSON either (it hands the envelope object over): one baseline.
   { name: 'memory', url: 'memory://bench', raw: rawMemory },
-  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, raw: rawRedis },
-  { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, raw: rawNats },
+  { name: 'redis', url: process.env.WOODWORK_TEST_REDIS_URL, raw: rawRedis, dropTopic: dropRedisTopic },
+  { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, raw: rawNats, dropTopic: dropNatsTopic },
   // The same partition count as the raw kafkajs topic (3), so both do the same broker operations.
-  { name: 'kafka', url: withQuery(process.env.WOODWORK_TEST_KAFKA_URL, 'partitions=3'), raw: rawKafka },
+  { name: 'kafka', url: withQuery(process.env.WOODWORK_TEST_KAFKA_URL, 'partitions=3'), raw: rawKafka, dropTopic: dropKafkaTopic },
 ];
 
 function withQuery(url: string | undefined, query: string): string | undefined {
@@ -460,42 +526,51 @@ function withQuery(url: string | undefined, query: string): string | undefined {
 const only = process.env.BENCH_ADAPTERS?.split(',').map((name) => name.trim());
 
 async function benchAdapter(target: Target, url: string): Promise<void> {
-  const ours = woodwork(url);
+  const ours = woodwork(url, target.dropTopic);
   const raw = target.raw(url, false);
   const rawWithJson = target.name === 'memory' ? undefined : target.raw(url, true);
-  const measureRaw = async (client: 'raw' | 'raw+json', contender: Contender, maxInFlight: number) => {
-    try {
-      const result = await measureThroughput(contender, maxInFlight);
-      const rate = result.messages / result.seconds;
-      emit({ adapter: target.name, client, metric: 'throughput', maxInFlight, ...result, msgPerSec: Math.round(rate) });
-      return rate;
-    } catch (error) {
-      emit({ adapter: target.name, client, metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
-      return undefined;
-    }
-  };
+  const contenders: { client: Line['client']; contender: Contender }[] = [];
+  if (measures('raw')) {
+    contenders.push({ client: 'raw', contender: raw });
+    if (rawWithJson) contenders.push({ client: 'raw+json', contender: rawWithJson });
+  }
+  if (measures('woodwork')) contenders.push({ client: 'woodwork', contender: ours });
   for (const maxInFlight of IN_FLIGHT) {
-    let rawRate: number | undefined;
-    let rawWithJsonRate: number | undefined;
-    if (measures('raw')) {
-      rawRate = await measureRaw('raw', raw, maxInFlight);
-      if (rawWithJson) rawWithJsonRate = await measureRaw('raw+json', rawWithJson, maxInFlight);
+    const runs = new Map<Line['client'], Throughput[]>(contenders.map(({ client }) => [client, []]));
+    const errors = new Map<Line['client'], string>();
+    for (let round = 0; round < ROUNDS; round++) {
+      // Rounds interleave the contenders, each round starting with another one: a machine that
+      // gets busier or quieter during the run weighs on all of them alike.
+      for (let index = 0; index < contenders.length; index++) {
+        const { client, contender } = contenders[(index + round) % contenders.length]!;
+        if (errors.has(client)) continue;
+        try {
+          runs.get(client)!.push(await measureThroughput(contender, maxInFlight));
+        } catch (error) {
+          errors.set(client, String(error));
+        }
+      }
     }
-    if (measures('woodwork')) try {
-      const result = await measureThroughput(ours, maxInFlight);
-      const rate = result.messages / result.seconds;
+    const medianOf = (client: Line['client']) => median(runs.get(client) ?? []);
+    const rawRate = medianOf('raw')?.msgPerSec;
+    const rawWithJsonRate = medianOf('raw+json')?.msgPerSec;
+    for (const { client } of contenders) {
+      const error = errors.get(client);
+      const result = medianOf(client);
+      if (error !== undefined || result === undefined) {
+        emit({ adapter: target.name, client, metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: error ?? 'no run' });
+        continue;
+      }
       emit({
         adapter: target.name,
-        client: 'woodwork',
+        client,
         metric: 'throughput',
         maxInFlight,
         ...result,
-        msgPerSec: Math.round(rate),
-        ...(rawRate ? { ratio: round(rate / rawRate) } : {}),
-        ...(rawWithJsonRate ? { ratioWithJson: round(rate / rawWithJsonRate) } : {}),
+        rounds: runs.get(client)!.map((run) => run.msgPerSec),
+        ...(client === 'woodwork' && rawRate ? { ratio: round(result.msgPerSec / rawRate) } : {}),
+        ...(client === 'woodwork' && rawWithJsonRate ? { ratioWithJson: round(result.msgPerSec / rawWithJsonRate) } : {}),
       });
-    } catch (error) {
-      emit({ adapter: target.name, client: 'woodwork', metric: 'throughput', maxInFlight, messages: 0, seconds: 0, error: String(error) });
     }
   }
   if (SKIP_LATENCY) return;
@@ -584,7 +659,8 @@ for (const target of targets) {
 }
 process.stdout.write(`\n${table()}\n`);
 process.stdout.write(
-  'ratio: against the raw client alone (one pre-encoded body, never parsed); ratio + JSON: against the raw client\n' +
+  `throughput: the median of ${ROUNDS} interleaved round(s) per contender (every round is in the JSON lines).\n` +
+    'ratio: against the raw client alone (one pre-encoded body, never parsed); ratio + JSON: against the raw client\n' +
     'encoding a fresh envelope per message and parsing each one received, as the Bus does.\n',
 );
 // Some drivers keep timers after close (reconnect backoff, metadata refresh); the figures are out.
