@@ -26,11 +26,14 @@ export interface TopicKeys {
 
 export function topicKeys(prefix: string, topic: string): TopicKeys {
   const base = `${prefix}:{${topic}}`;
+  // Named once: every publish, read and ack names streams, and a fresh string is hashed and
+  // measured again by the client each time.
+  const streams: string[] = [];
   return {
     meta: `${base}:meta`,
     clock: `${base}:clock`,
     trimLock: `${base}:trim-lock`,
-    stream: (partition) => `${base}:p${partition}`,
+    stream: (partition) => (streams[partition] ??= `${base}:p${partition}`),
     members: (group) => `${base}:g:${group}:members`,
     lease: (group, partition) => `${base}:g:${group}:lease:${partition}`,
     orphan: (group, partition) => `${base}:g:${group}:orphan:${partition}`,

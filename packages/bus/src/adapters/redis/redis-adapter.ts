@@ -61,6 +61,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
   private closed = false;
   private lastError: unknown;
   /** Partition count per topic, once known (it never changes for a topic). */
+  private readonly keysByTopic = new Map<string, TopicKeys>();
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitionLookups = new Map<string, Promise<number | undefined>>();
   /** Open subscriptions, and closed ones whose deliveries are not all settled yet. */
@@ -77,8 +78,15 @@ export class RedisBusAdapter implements BusAdapterV1 {
   ) {}
 
   private keys(topic: string): TopicKeys {
-    if (topic.length === 0) throw new WoodworkBusError('WW_BUS_INVALID_OPTION', 'a redis bus topic must not be empty');
-    return topicKeys(this.options.keyPrefix, topic);
+    let keys = this.keysByTopic.get(topic);
+    if (keys === undefined) {
+      if (topic.length === 0) throw new WoodworkBusError('WW_BUS_INVALID_OPTION', 'a redis bus topic must not be empty');
+      // Bounded for processes that publish to ever new topics; rebuilding one is cheap.
+      if (this.keysByTopic.size >= 1_024) this.keysByTopic.clear();
+      keys = topicKeys(this.options.keyPrefix, topic);
+      this.keysByTopic.set(topic, keys);
+    }
+    return keys;
   }
 
   private closedError(): WoodworkBusError {
