@@ -781,6 +781,19 @@ export class RedisSubscription implements AdapterSubscription {
 
   /** The entry is settled (or no longer ours): free its session for the next entry. */
   private finish(entry: HeldEntry): void {
+    this.settleEntry(entry);
+    this.pump();
+    this.signal();
+  }
+
+  /** `finish` for a whole acknowledgement batch: one pump and one wake-up, not one per entry. */
+  private finishAll(batches: Iterable<readonly HeldEntry[]>): void {
+    for (const entries of batches) for (const entry of entries) this.settleEntry(entry);
+    this.pump();
+    this.signal();
+  }
+
+  private settleEntry(entry: HeldEntry): void {
     if (entry.state === 'done') return;
     if (entry.state === 'acking') this.acking--;
     entry.state = 'done';
@@ -790,8 +803,6 @@ export class RedisSubscription implements AdapterSubscription {
     const index = lane.queue.indexOf(entry);
     if (index >= 0) lane.queue.splice(index, 1);
     this.consider(lane);
-    this.pump();
-    this.signal();
   }
 
   acknowledge(entry: HeldEntry): Promise<void> {
@@ -841,9 +852,7 @@ export class RedisSubscription implements AdapterSubscription {
       sent = this.context.scripts.run('wwAck', streams, args);
     }
     return sent.then(
-      () => {
-        for (const entries of byPartition.values()) for (const entry of entries) this.finish(entry);
-      },
+      () => this.finishAll(byPartition.values()),
       (error: unknown) => {
         // ioredis already retried across reconnects. Keep the sessions closed and keep trying in
         // the background; if we lose the partition meanwhile, its next owner waits for these.
