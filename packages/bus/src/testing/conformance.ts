@@ -31,6 +31,7 @@ export const CONFORMANCE_SCENARIOS = [
   'close-reopen',
   'concurrent-close',
   'hundreds-of-nacks',
+  'synchronous-burst',
   'session-order',
   'publisher-close',
   'topic-isolation',
@@ -537,6 +538,39 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
     expect(failures.size).toBe(published.length);
     expect(await collect(bus.deadLetters(topic, scope.group('a')))).toEqual([]);
   });
+
+  scenario(
+    'synchronous-burst',
+    'takes a burst of 20,000 with a synchronous handler and maxInFlight 10,000 without exhausting the stack',
+    async (scope) => {
+      // A handler that returns at once settles each message while the adapter is still handing
+      // out the previous ones; an adapter that hands out the next one from inside that settle
+      // recurses once per message, and a big maxInFlight lets thousands queue up for it.
+      const topic = scope.topic('burst');
+      const consumer = await scope.bus();
+      const publisher = await scope.bus();
+      const handled = new Set<string>();
+      const errors: unknown[] = [];
+      await scope.subscribe(consumer, topic, { group: scope.group('a'), maxInFlight: 10_000, onError: (error) => errors.push(error) }, (envelope) => {
+        handled.add(envelope.message_id);
+      });
+      const batches = await Promise.all(
+        Array.from({ length: 10 }, (_, batch) =>
+          publisher.publishMany(
+            topic,
+            Array.from({ length: 2_000 }, (_, index) => envelope(`s-${batch * 2_000 + index}`, index)),
+          ),
+        ),
+      );
+      const published = batches.flat();
+      await waitFor(() => handled.size === published.length || errors.length > 0, {
+        ...waitLong,
+        message: () => `${handled.size}/${published.length} handled`,
+      });
+      expect(errors.map(String)).toEqual([]);
+      expect(handled).toEqual(new Set(published.map((item) => item.message_id)));
+    },
+  );
 
   scenario('session-order', 'keeps per-session order over 1,000 messages across 3 competing instances', async (scope) => {
     const topic = scope.topic('order');

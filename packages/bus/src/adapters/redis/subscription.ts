@@ -183,6 +183,8 @@ export class RedisSubscription implements AdapterSubscription {
   private ackBatch: { byPartition: Map<number, HeldEntry[]>; done: Promise<void> } | undefined;
   /** Handed out and not settled: bounded by maxInFlight. */
   private delivered = 0;
+  /** A `pump` pass is running (further calls return; the running pass picks their work up). */
+  private pumping = false;
   /** Entries held at most (buffered + handed out): the read-ahead bound. */
   private readonly capacity: number;
   /**
@@ -692,8 +694,21 @@ export class RedisSubscription implements AdapterSubscription {
 
   /** Hands out entries while there are free slots: redeliveries first, then ready lanes in order. */
   private pump(): void {
-    if (this.closing) return;
-    while (this.delivered < this.request.maxInFlight) {
+    // A handler that settles synchronously calls back in here (ack → pump → hand → handler → ack
+    // …): the pass already running sees the freed slot, so the stack stays flat instead of one
+    // level per message, which also keeps garbage collection from scanning, and keeping alive,
+    // everything those frames hold.
+    if (this.closing || this.pumping) return;
+    this.pumping = true;
+    try {
+      this.pumpLoop();
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private pumpLoop(): void {
+    while (!this.closing && this.delivered < this.request.maxInFlight) {
       const redelivery = this.redeliveries.shift();
       if (redelivery !== undefined) {
         if (redelivery.state !== 'redelivering') continue;
