@@ -35,15 +35,37 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { createBus, deleteMemoryBroker } from '@woodwork/bus';
 import type { Bus, EnvelopeInit } from '@woodwork/bus';
+// The adapters' own names for a topic's broker objects, so the cleanup deletes what they made.
+import { kafkaTopicName } from '../../packages/bus/src/adapters/kafka/topic-name.js';
+import { topicNames } from '../../packages/bus/src/adapters/nats/names.js';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 1.5);
+/** A positive number from the environment, or the default; anything else stops with what to set. */
+function positiveNumber(name: string, fallback: number, integer = false): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!(value > 0) || (integer && !Number.isInteger(value))) {
+    process.stderr.write(`[bench] ${name}=${JSON.stringify(text)} is not a positive ${integer ? 'whole number' : 'number'}; unset it for ${fallback}\n`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const SECONDS = positiveNumber('BENCH_SECONDS', 1.5);
 /** Throughput runs per contender and depth; the figures are each one's median run. */
-const ROUNDS = Math.max(1, Math.floor(Number(process.env.BENCH_ROUNDS ?? 3)));
+const ROUNDS = positiveNumber('BENCH_ROUNDS', 3, true);
 const WARMUP_SECONDS = Math.min(0.5, SECONDS / 3);
 const BATCH = 100;
 const SESSIONS = 256;
 const WINDOW = 5_000;
-const IN_FLIGHT = (process.env.BENCH_IN_FLIGHT?.split(',').map(Number) ?? [1, 10, 100]) as readonly number[];
+const IN_FLIGHT: readonly number[] = process.env.BENCH_IN_FLIGHT
+  ? process.env.BENCH_IN_FLIGHT.split(',').map((depth) => {
+      const value = Number(depth);
+      if (Number.isInteger(value) && value > 0) return value;
+      process.stderr.write(`[bench] BENCH_IN_FLIGHT: ${JSON.stringify(depth)} is not a positive whole number (e.g. BENCH_IN_FLIGHT=1,10,100)\n`);
+      return process.exit(2);
+    })
+  : [1, 10, 100];
 /** `woodwork` or `raw` to measure one side only (for profiling one of them). */
 const ONLY_CLIENT = process.env.BENCH_CLIENT as Line['client'] | undefined;
 const measures = (client: Line['client']) => ONLY_CLIENT === undefined || ONLY_CLIENT === client;
@@ -475,6 +497,7 @@ async function dropRedisTopic(url: string, topic: string): Promise<void> {
     const keys: string[] = [];
     let cursor = '0';
     do {
+      // Everything of a topic starts with `<prefix>:{<topic>}` (the adapter's key layout).
       const [next, found] = await client.scan(cursor, 'MATCH', `ww:{${topic}}:*`, 'COUNT', 1000);
       cursor = next;
       keys.push(...found);
@@ -491,8 +514,7 @@ async function dropNatsTopic(url: string, topic: string): Promise<void> {
   const parsed = new URL(url);
   const connection = await connect({ servers: `${parsed.hostname}:${parsed.port || 4222}` });
   try {
-    // The adapter's stream name for a topic of letters, digits and dashes: WW_<topic>.
-    await (await jetstreamManager(connection)).streams.delete(`WW_${topic}`).catch(() => false);
+    await (await jetstreamManager(connection)).streams.delete(topicNames('ww', topic).stream).catch(() => false);
   } finally {
     await connection.close();
   }
@@ -503,7 +525,7 @@ async function dropKafkaTopic(url: string, topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'woodwork-bench-cleanup', brokers: new URL(url).host.split(','), logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.deleteTopics({ topics: [kafkaTopicName(topic)] }).catch(() => undefined);
   } finally {
     await admin.disconnect();
   }

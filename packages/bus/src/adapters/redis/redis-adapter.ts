@@ -60,8 +60,8 @@ export class RedisBusAdapter implements BusAdapterV1 {
   private connecting: Promise<void> | undefined;
   private closed = false;
   private lastError: unknown;
-  /** Partition count per topic, once known (it never changes for a topic). */
   private readonly keysByTopic = new Map<string, TopicKeys>();
+  /** Partition count per topic, once known (it never changes for a topic). */
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitionLookups = new Map<string, Promise<number | undefined>>();
   /** Open subscriptions, and closed ones whose deliveries are not all settled yet. */

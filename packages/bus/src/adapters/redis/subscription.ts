@@ -695,9 +695,8 @@ export class RedisSubscription implements AdapterSubscription {
   /** Hands out entries while there are free slots: redeliveries first, then ready lanes in order. */
   private pump(): void {
     // A handler that settles synchronously calls back in here (ack → pump → hand → handler → ack
-    // …): the pass already running sees the freed slot, so the stack stays flat instead of one
-    // level per message, which also keeps garbage collection from scanning, and keeping alive,
-    // everything those frames hold.
+    // …): the pass already running sees the freed slot, so the stack stays flat instead of growing
+    // one level per message (which overflowed it at maxInFlight 10 000).
     if (this.closing || this.pumping) return;
     this.pumping = true;
     try {
@@ -796,19 +795,6 @@ export class RedisSubscription implements AdapterSubscription {
 
   /** The entry is settled (or no longer ours): free its session for the next entry. */
   private finish(entry: HeldEntry): void {
-    this.settleEntry(entry);
-    this.pump();
-    this.signal();
-  }
-
-  /** `finish` for a whole acknowledgement batch: one pump and one wake-up, not one per entry. */
-  private finishAll(batches: Iterable<readonly HeldEntry[]>): void {
-    for (const entries of batches) for (const entry of entries) this.settleEntry(entry);
-    this.pump();
-    this.signal();
-  }
-
-  private settleEntry(entry: HeldEntry): void {
     if (entry.state === 'done') return;
     if (entry.state === 'acking') this.acking--;
     entry.state = 'done';
@@ -818,6 +804,8 @@ export class RedisSubscription implements AdapterSubscription {
     const index = lane.queue.indexOf(entry);
     if (index >= 0) lane.queue.splice(index, 1);
     this.consider(lane);
+    this.pump();
+    this.signal();
   }
 
   acknowledge(entry: HeldEntry): Promise<void> {
@@ -867,7 +855,9 @@ export class RedisSubscription implements AdapterSubscription {
       sent = this.context.scripts.run('wwAck', streams, args);
     }
     return sent.then(
-      () => this.finishAll(byPartition.values()),
+      () => {
+        for (const entries of byPartition.values()) for (const entry of entries) this.finish(entry);
+      },
       (error: unknown) => {
         // ioredis already retried across reconnects. Keep the sessions closed and keep trying in
         // the background; if we lose the partition meanwhile, its next owner waits for these.
