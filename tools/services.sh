@@ -426,8 +426,12 @@ kafka_format() {
   local d="$STATE/kafka"
   [[ -f $d/data/meta.properties ]] && return 0
   local id
-  # a Kafka Uuid: 16 random bytes, URL-safe base64 without padding
-  id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  # a Kafka Uuid: 16 random bytes, URL-safe base64 without padding. Like Kafka's own
+  # Uuid.randomUuid, draw again when it starts with '-': the storage tool would read it as an option.
+  id="-"
+  while [[ $id == -* ]]; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+  done
   log "formatting Kafka storage (cluster id $id)"
   kafka_java kafka.tools.StorageTool format -t "$id" -c "$d/server.properties" --ignore-formatted \
     9>&- </dev/null >>"$d/kafka.out" 2>&1 || {
