@@ -83,6 +83,15 @@ describe('gateway settings', () => {
     expect(() => gatewayOptionsFromConfig({ auth: 'secret' })).toThrow(/"none"/);
     expect(() => gatewayOptionsFromConfig({ auth: { token: 3 } })).toThrow(/auth.token/);
   });
+
+  it('lets WOODWORK_API_HOST and WOODWORK_API_PORT override where the file says to listen (containers)', () => {
+    const file = { host: '127.0.0.1', port: 8000 };
+    expect(gatewayOptionsFromConfig(file, {})).toEqual({ host: '127.0.0.1', port: 8000 });
+    expect(gatewayOptionsFromConfig(file, { WOODWORK_API_HOST: '0.0.0.0', WOODWORK_API_PORT: '9100' })).toEqual({ host: '0.0.0.0', port: 9100 });
+    expect(gatewayOptionsFromConfig(file, { WOODWORK_API_HOST: ' ', WOODWORK_API_PORT: '' })).toEqual({ host: '127.0.0.1', port: 8000 });
+    expect(() => gatewayOptionsFromConfig(file, { WOODWORK_API_PORT: 'eighty' })).toThrow(/WOODWORK_API_PORT is "eighty", which is not a port/);
+    expect(() => gatewayOptionsFromConfig(file, { WOODWORK_API_PORT: '70000' })).toThrow(/not a port/);
+  });
 });
 
 describe('gateway credentials', () => {

@@ -34,7 +34,7 @@ export function createApiInput(overrides: ApiInputOptions = {}): ComponentDefini
       let options: GatewayOptions | undefined;
       let gateway: Gateway | undefined;
       const optionsFor = (context: ComponentContext): GatewayOptions => {
-        options ??= { ...gatewayOptionsFromConfig(context.config), logger: context.logger, topology: () => context.topology, ...fixed };
+        options ??= { ...gatewayOptionsFromConfig(context.config, fixed.env ?? process.env), logger: context.logger, topology: () => context.topology, ...fixed };
         return options;
       };
       return {

@@ -167,18 +167,31 @@ function strings(value: unknown, what: string): string[] {
 }
 
 /**
- * Gateway options from the config of an `input api` declaration (env references already resolved).
- * Keys beyond the catalogue's `port`, `host`, `auth { token, header }` are read when present:
- * `auth = "none"`, `auth.tokens` / `auth.api_keys`, `cors`, `rate_limit`, `max_body_bytes`,
- * `reply_timeout_ms`, `keepalive_ms`, `model_name`.
+ * Gateway options from the config of an `input api` declaration (env references already resolved):
+ * `port`, `host`, `auth` (`"none"`, or `token`, `tokens`, `api_keys`, `header`), `cors`,
+ * `rate_limit`, `max_body_bytes`, `reply_timeout_ms`, `keepalive_ms`, `model_name`.
+ *
+ * `WOODWORK_API_HOST` and `WOODWORK_API_PORT` override the file's `host` and `port`: where the
+ * gateway listens belongs to where it is deployed (a container must listen on 0.0.0.0 and on the
+ * port its manifests expose, whatever the file says for development).
  */
-export function gatewayOptionsFromConfig(config: Readonly<Record<string, unknown>>): GatewayOptions {
+export function gatewayOptionsFromConfig(config: Readonly<Record<string, unknown>>, env: Env = process.env): GatewayOptions {
   const options: { -readonly [K in keyof GatewayOptions]: GatewayOptions[K] } = {};
-  if (config.host !== undefined && config.host !== null) {
-    if (typeof config.host !== 'string' || config.host === '') throw configProblem('`host` must be an address like "127.0.0.1"');
-    options.host = config.host;
+  const host = envValue(env, 'WOODWORK_API_HOST') ?? config.host;
+  if (host !== undefined && host !== null) {
+    if (typeof host !== 'string' || host === '') throw configProblem('`host` must be an address like "127.0.0.1"');
+    options.host = host;
   }
-  if (config.port !== undefined && config.port !== null) options.port = config.port as number;
+  const envPort = envValue(env, 'WOODWORK_API_PORT');
+  if (envPort !== undefined) {
+    const port = Number(envPort);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `WOODWORK_API_PORT is ${JSON.stringify(envPort)}, which is not a port`, {
+        hint: 'set it to a port number from 1 to 65535 (0 picks a free one), or unset it to use the file\'s `port`',
+      });
+    }
+    options.port = port;
+  } else if (config.port !== undefined && config.port !== null) options.port = config.port as number;
 
   const auth = config.auth;
   if (typeof auth === 'string') {

@@ -48,9 +48,9 @@ export interface GatewayRateLimitOptions {
 
 export interface GatewayOptions {
   /**
-   * The address to listen on. Default for `startGateway` `127.0.0.1`: nothing is exposed unless you
-   * ask. (The `input api` component takes `host` from the `.ww` file, whose default is `0.0.0.0`, as
-   * in a container — and then refuses to start without credentials, see `auth`.)
+   * The address to listen on. Default `127.0.0.1`: nothing is exposed unless you ask. (The `input
+   * api` component takes `host` from the `.ww` file, or from `WOODWORK_API_HOST`, which a container
+   * sets to `0.0.0.0` — and then refuses to start without credentials, see `auth`.)
    */
   readonly host?: string;
   /** The port; 0 picks a free one (tests). Default 8000, clear of the component host's 8080. */
