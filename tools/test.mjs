@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The whole test suite, as README.md and .ci/run call it (`npm test`):
-//   1. start the real brokers the tests need (tools/services.sh installs whatever is missing),
+//   1. start the real brokers the tests need (tools/services.sh installs whatever is missing), and
+//      install the validators the container-artifact tests use (tools/validators.sh: helm, the
+//      Compose schema),
 //   2. build and lint the packages (publint), then run every project's tests through Nx — the bus
 //      suite last and alone, because it restarts the brokers,
 //   3. stop the brokers, and print one closing line "N passed, N failed, N skipped".
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const services = path.join(root, 'tools', 'services.sh');
+const validators = path.join(root, 'tools', 'validators.sh');
 const skipServices = process.env.WOODWORK_TEST_NO_SERVICES === '1';
 
 function run(command, args, options = {}) {
@@ -24,13 +27,34 @@ function startServices() {
     console.error('tools/services.sh could not start the brokers; see the log tail above.');
     process.exit(1);
   }
-  const printed = spawnSync('bash', [services, 'env'], { cwd: root, encoding: 'utf8' });
+  return exportedEnv(services);
+}
+
+function stopServices() {
+  if (!skipServices && existsSync(services) && process.env.WOODWORK_TEST_KEEP_SERVICES !== '1') run('bash', [services, 'stop', '--clean']);
+}
+
+// The `export NAME=value` lines that `bash <script> env` prints, as an object.
+function exportedEnv(script) {
+  const printed = spawnSync('bash', [script, 'env'], { cwd: root, encoding: 'utf8' });
   const env = {};
-  for (const line of printed.stdout.split('\n')) {
+  for (const line of (printed.stdout ?? '').split('\n')) {
     const match = /^export (\w+)=(.*)$/.exec(line.trim());
     if (match) env[match[1]] = match[2].replace(/^['"]|['"]$/g, '');
   }
   return env;
+}
+
+// helm (built once from its Go module) and the Compose schema. With brokers required, the artifact
+// tests fail without them, so a failed install stops the run here with its error.
+function installValidators() {
+  if (skipServices || !existsSync(validators)) return {};
+  if (run('bash', [validators, 'install']) !== 0) {
+    console.error('tools/validators.sh could not install the validators; see its error above.');
+    stopServices();
+    process.exit(1);
+  }
+  return exportedEnv(validators);
 }
 
 function resultFiles() {
@@ -48,8 +72,9 @@ function resultFiles() {
 
 for (const file of resultFiles()) rmSync(file);
 const brokerEnv = startServices();
+const validatorEnv = installValidators();
 let status = 1;
-const testEnv = { ...process.env, ...brokerEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
+const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
 const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { env: testEnv });
 try {
   // The bus suite restarts the brokers on purpose (nothing acknowledged may be lost); it runs on its
@@ -61,7 +86,7 @@ try {
     status = others || bus;
   }
 } finally {
-  if (!skipServices && existsSync(services) && process.env.WOODWORK_TEST_KEEP_SERVICES !== '1') run('bash', [services, 'stop', '--clean']);
+  stopServices();
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
