@@ -3,6 +3,7 @@
  * command. Returns the exit code instead of calling process.exit so it can run inside tests.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { buildCommand, EXPORTS, type BuildOptions } from './commands/build.js';
 import { devCommand } from './commands/dev.js';
 import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
@@ -90,6 +91,23 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     )
     .action(async (file: string, options: UpOptions) => {
       exitCode = await upCommand(terminal, file, options);
+    });
+
+  program
+    .command('build')
+    .description('write the container artifacts: an image (Dockerfile), docker-compose.yml, Kubernetes manifests, a Helm chart')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('-o, --output <dir>', 'where to write (default: build/ beside the .ww file)')
+    .option('--export <formats>', `only these, comma-separated: ${EXPORTS.join(', ')} (default: all)`)
+    .option('--image <name:tag>', 'the image the containers run (default: <project>:latest)')
+    .option('--bus <url>', 'the broker Kubernetes and Helm deployments connect to (default: redis://redis:6379, nats://nats:4222 or kafka://kafka:9092)')
+    .option('--sessions <url>', 'Redis for sessions when the bus is NATS or Kafka (default: redis://redis:6379)')
+    .option('--namespace <name>', 'the Kubernetes namespace the kustomization sets')
+    .option('--deploy <target>', '`local`: run the compose file with Docker once written')
+    .option('-f, --force', 'write into an output folder that does not hold an earlier build')
+    .addHelpText('after', '\nExit codes: 0 built (and deployed), 1 problems (the file, an option, Docker), 2 wrong usage.')
+    .action(async (file: string, options: BuildOptions) => {
+      exitCode = await buildCommand(terminal, file, options);
     });
 
   program
