@@ -7,7 +7,7 @@
  * surface from the user surface at a glance.
  *
  * Later minor versions only add optional members, so a v1 adapter stays valid: v1.1
- * `WireRecord.text`, v1.2 `AdapterDelivery.term`.
+ * `WireRecord.text`, v1.2 `AdapterDelivery.term`, v1.3 `BusAdapterV1.doQueueDepth`.
  *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
@@ -161,6 +161,13 @@ export interface BusAdapterV1 {
   /** The retained log of a topic, oldest first, ending at the log's end when called. */
   doReplay(request: AdapterReplayRequest): AsyncIterable<ReplayedRecord>;
   doHealth(): Promise<BusHealth>;
+  /**
+   * v1.3, optional: how many records of `topic` the group has not acknowledged — not delivered
+   * yet, plus delivered and not settled (in a handler, in a lane, waiting a nak's delay). 0 for a
+   * group that never subscribed. What hosts report as queue depth and autoscalers scale on; read
+   * from the broker's own bookkeeping, so every member of the group sees the same number.
+   */
+  doQueueDepth?(topic: string, group: string): Promise<number>;
   /** Flush pending publishes and release connections. Subscriptions are closed first by the wrapper. */
   doClose(): Promise<void>;
 }

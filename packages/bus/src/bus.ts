@@ -883,6 +883,13 @@ export class WoodworkBus implements Bus {
     return this.adapter.doHealth();
   }
 
+  async queueDepth(topic: string, group: string): Promise<number | undefined> {
+    if (this.closed) throw this.closedError();
+    checkName('topic', topic);
+    checkName('group', group);
+    return this.adapter.doQueueDepth === undefined ? undefined : this.adapter.doQueueDepth(topic, group);
+  }
+
   close(): Promise<void> {
     this.closePromise ??= this.doClose();
     return this.closePromise;

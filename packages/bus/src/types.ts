@@ -129,6 +129,12 @@ export interface Bus extends AsyncDisposable {
    */
   redrive(topic: string, group: string, ids?: readonly string[]): Promise<number>;
   health(): Promise<BusHealth>;
+  /**
+   * Records of `topic` that `group` has not acknowledged yet: waiting, plus delivered and not
+   * settled. The same for every member of the group (the broker's count, not this process's).
+   * `undefined` when the adapter cannot tell (adapter spec before v1.3).
+   */
+  queueDepth(topic: string, group: string): Promise<number | undefined>;
   /** Close subscriptions (finishing in-flight work), flush publishes, disconnect. Idempotent. */
   close(): Promise<void>;
 }

@@ -274,6 +274,7 @@ class Emitter implements MetricsEmitter {
     readonly processingDuration: Histogram;
     readonly inFlight: UpDownCounter;
     readonly queueDepth: Gauge;
+    readonly connections: UpDownCounter;
     readonly retries: Counter;
     readonly deadLetters: Counter;
     readonly chunkLatency: Histogram;
@@ -325,6 +326,10 @@ class Emitter implements MetricsEmitter {
       queueDepth: meter.createGauge(catalogue.queueDepth.name, {
         description: catalogue.queueDepth.description,
         unit: catalogue.queueDepth.unit,
+      }),
+      connections: meter.createUpDownCounter(catalogue.connections.name, {
+        description: catalogue.connections.description,
+        unit: catalogue.connections.unit,
       }),
       retries: meter.createCounter(catalogue.retries.name, {
         description: catalogue.retries.description,
@@ -411,6 +416,10 @@ class Emitter implements MetricsEmitter {
 
   recordQueueDepth(depth: number): void {
     this.instruments.queueDepth.record(depth, this.attributes);
+  }
+
+  recordConnections(delta: number): void {
+    this.instruments.connections.add(delta, this.attributes);
   }
 
   recordRetry(): void {

@@ -70,7 +70,14 @@ export const instrumentCatalogue = {
     name: 'woodwork.component.queue.depth',
     kind: 'gauge',
     unit: '{message}',
-    description: 'Messages waiting for a component, as last reported by its host.',
+    description: "Messages of a component's inbox its group has not acknowledged (waiting and in hand), as its host last read them from the broker.",
+    attributes: [attributeKeys.component],
+  },
+  connections: {
+    name: 'woodwork.component.connections',
+    kind: 'updowncounter',
+    unit: '{connection}',
+    description: 'Client connections open to an input component (the API gateway: HTTP, Server-Sent Events, WebSockets).',
     attributes: [attributeKeys.component],
   },
   retries: {

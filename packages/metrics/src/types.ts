@@ -157,8 +157,10 @@ export interface MetricsEmitter {
   recordCustom(name: string, value: number): void;
   /** `woodwork.component.processing.duration`, for work measured outside `startStep`. */
   recordProcessingTime(seconds: number, errorType?: string): void;
-  /** `woodwork.component.queue.depth`: the host reports its backlog (e.g. after each fetch). */
+  /** `woodwork.component.queue.depth`: the inbox's unacknowledged messages, as read from the broker. */
   recordQueueDepth(depth: number): void;
+  /** `woodwork.component.connections`: `+1` when a client connection opens, `-1` when it closes. */
+  recordConnections(delta: number): void;
   /** `woodwork.component.messages.retries`: one retry (a delivery with attempt > 1). */
   recordRetry(): void;
   /** `woodwork.component.messages.dead_lettered`: one message given up on. */

@@ -68,6 +68,8 @@ export interface HostSettings {
   readonly maxAttempts: number;
   readonly hookTimeoutMs: number;
   readonly pipeTimeoutMs: number;
+  /** How often the inbox's queue depth is read from the bus and recorded; 0: never. */
+  readonly queueDepthIntervalMs: number;
 }
 
 /** Per-component counters, as `runtime.stats()` reports them. */
@@ -124,6 +126,7 @@ export class ComponentHost {
   private instance: Component | undefined;
   private context: ComponentContext | undefined;
   private metrics: MetricsEmitter | undefined;
+  private depthTimer: ReturnType<typeof setInterval> | undefined;
   private pipes: LoadedPipe[] = [];
   private hooks: HookRunner | undefined;
   private inbox: Subscription | undefined;
@@ -242,6 +245,37 @@ export class ComponentHost {
       },
       (envelope, delivery) => this.onMessage(envelope, delivery),
     );
+    this.watchQueueDepth();
+  }
+
+  /**
+   * Records the inbox's queue depth (`woodwork.component.queue.depth`) from the broker's count,
+   * now and every `queueDepthIntervalMs`: what autoscalers scale a component on. The same number
+   * in every instance of the component, since it is the group's.
+   */
+  private watchQueueDepth(): void {
+    const interval = this.services.settings.queueDepthIntervalMs;
+    if (interval <= 0) return;
+    const { bus, namespace } = this.services;
+    const topic = componentTopic(namespace, this.name);
+    const group = componentGroup(this.name);
+    let reading = false;
+    const read = async () => {
+      if (reading || this.inbox === undefined) return;
+      reading = true;
+      try {
+        const depth = await bus.queueDepth(topic, group);
+        if (depth === undefined) clearInterval(this.depthTimer);
+        else this.metrics?.recordQueueDepth(depth);
+      } catch (error) {
+        this.logger.debug('could not read the queue depth', { error: errorMessage(error) });
+      } finally {
+        reading = false;
+      }
+    };
+    void read();
+    this.depthTimer = setInterval(() => void read(), interval);
+    this.depthTimer.unref();
   }
 
   /** Calls the component's `start` (every host of the runtime is subscribed by then). */
@@ -641,6 +675,7 @@ export class ComponentHost {
 
   /** Stops taking messages and finishes those in hand. */
   async closeInbox(): Promise<void> {
+    clearInterval(this.depthTimer);
     await this.inbox?.close();
     this.inbox = undefined;
   }

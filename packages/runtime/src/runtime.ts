@@ -95,6 +95,11 @@ export interface RuntimeOptions {
   readonly maxInFlight?: number;
   /** Tries per message when `handle` throws a retryable error. Default 3. */
   readonly maxAttempts?: number;
+  /**
+   * How often each component's queue depth is read from the bus and recorded
+   * (`woodwork.component.queue.depth`). Default 5 s; 0 turns it off.
+   */
+  readonly queueDepthIntervalMs?: number;
   /** The Python interpreter for `.py` pipes and hooks. Default `WOODWORK_PYTHON` or `python3`. */
   readonly python?: string;
   readonly metrics?: {
@@ -180,6 +185,7 @@ const DEFAULTS = {
   drainTimeoutMs: 10_000,
   maxInFlight: 64,
   maxAttempts: 3,
+  queueDepthIntervalMs: 5_000,
 } as const;
 
 function instanceName(): string {
@@ -293,6 +299,7 @@ class EmbeddedRuntime implements Runtime {
       maxAttempts: options.maxAttempts ?? DEFAULTS.maxAttempts,
       hookTimeoutMs: options.hookTimeoutMs ?? DEFAULTS.hookTimeoutMs,
       pipeTimeoutMs: options.pipeTimeoutMs ?? DEFAULTS.pipeTimeoutMs,
+      queueDepthIntervalMs: options.queueDepthIntervalMs ?? DEFAULTS.queueDepthIntervalMs,
     };
     this.projectDir = options.projectDir ?? path.dirname(path.resolve(topology.file));
   }

@@ -4,11 +4,13 @@
  * feeds the installed ingestion package, here @woodwork/metrics' own test double, found through
  * `WOODWORK_ENTERPRISE_MODULE`.
  */
+import { createConnection, type Socket } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { componentPerformanceEventType, type ComponentPerformanceEvent } from '@woodwork/metrics';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createComponentRegistry, defineComponent, type Logger, type SessionEvent } from '../src/index.js';
+import { createApiInput, createComponentRegistry, defineComponent, type Gateway, type Logger, type SessionEvent } from '../src/index.js';
 import { project, started, waitFor, type Project } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -114,6 +116,91 @@ describe('metrics.component_performance events', () => {
       expect(types).not.toContain('metrics.component_performance');
     } finally {
       await runtime.stop();
+    }
+  });
+});
+
+/** A MeterProvider whose reader is collected on demand. */
+class CollectingReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+  async gauge(name: string, component: string): Promise<number | undefined> {
+    const { resourceMetrics } = await this.collect();
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        if (metric.descriptor.name !== name) continue;
+        const point = metric.dataPoints.find((candidate) => candidate.attributes['woodwork.component.name'] === component);
+        if (point && typeof point.value === 'number') return point.value;
+      }
+    }
+    return undefined;
+  }
+}
+
+describe('queue depth', () => {
+  it("records each component's unacknowledged inbox messages from the bus, and 0 once they are handled", async () => {
+    current = await project({ 'main.ww': 'in = input cli { to = slow }\nslow = transform uppercase { to = out }\nout = output cli {}\n' });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered = 0;
+    const slow = createComponentRegistry().register(
+      defineComponent({
+        kind: 'transform',
+        type: 'uppercase',
+        create: () => ({
+          async handle(message) {
+            entered++;
+            await gate;
+            return message.text.toUpperCase();
+          },
+        }),
+      }),
+      { replace: true },
+    );
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const { runtime } = await started(await current.load(), { registry: slow, maxInFlight: 1, queueDepthIntervalMs: 20, metrics: { meterProvider } });
+    try {
+      const turns = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((text) => runtime.submit(undefined, text)));
+      await waitFor(() => entered === 1);
+      // One in the handler, four waiting behind maxInFlight 1: five not acknowledged.
+      expect(await waitFor(async () => ((await reader.gauge('woodwork.component.queue.depth', 'slow')) === 5 ? 5 : undefined))).toBe(5);
+      release();
+      expect((await Promise.all(turns.map((turn) => turn.result))).map((result) => result.text)).toEqual(['A', 'B', 'C', 'D', 'E']);
+      expect(await waitFor(async () => ((await reader.gauge('woodwork.component.queue.depth', 'slow')) === 0 ? 'empty' : undefined))).toBe('empty');
+    } finally {
+      release();
+      await runtime.stop();
+      await meterProvider.shutdown();
+    }
+  });
+});
+
+describe('gateway connections', () => {
+  it('counts the client connections open to an input api, down to 0 when they close', async () => {
+    current = await project({ 'main.ww': 'api = input api { auth = { token = "k" } }\nshout = transform uppercase {}\n' });
+    let gateway: Gateway | undefined;
+    const registry = createComponentRegistry().register(createApiInput({ host: '127.0.0.1', port: 0, env: {}, onListening: (value) => (gateway = value) }), { replace: true });
+    const reader = new CollectingReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const { runtime } = await started(await current.load(), { registry, metrics: { meterProvider } });
+    const connections = () => reader.gauge('woodwork.component.connections', 'api');
+    const sockets: Socket[] = [];
+    try {
+      for (let index = 0; index < 3; index++) {
+        const socket = createConnection(gateway!.port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        sockets.push(socket);
+      }
+      expect(await waitFor(async () => ((await connections()) === 3 ? 3 : undefined))).toBe(3);
+      sockets[0]!.destroy();
+      expect(await waitFor(async () => ((await connections()) === 2 ? 2 : undefined))).toBe(2);
+      for (const socket of sockets) socket.destroy();
+      expect(await waitFor(async () => ((await connections()) === 0 ? 'none' : undefined))).toBe('none');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await runtime.stop();
+      await meterProvider.shutdown();
     }
   });
 });

@@ -36,6 +36,7 @@ export const CONFORMANCE_SCENARIOS = [
   'publisher-close',
   'topic-isolation',
   'fan-out-groups',
+  'queue-depth',
   'new-group-old-messages',
   'replay-session',
   'dead-letter-redrive',
@@ -537,6 +538,51 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
     await waitFor(() => done.size === published.length, { ...waitLong, message: () => `${done.size}/${published.length}` });
     expect(failures.size).toBe(published.length);
     expect(await collect(bus.deadLetters(topic, scope.group('a')))).toEqual([]);
+  });
+
+  scenario('queue-depth', "counts a group's unacknowledged messages, the same from every bus, down to 0", async (scope) => {
+    const topic = scope.topic('depth');
+    const group = scope.group('workers');
+    const consumer = await scope.bus();
+    const observer = await scope.bus();
+    const depth = async (bus: Bus): Promise<number> => {
+      const value = await bus.queueDepth(topic, group);
+      if (value === undefined) throw new Error(`${bus.adapterName} cannot tell a queue depth: implement doQueueDepth (adapter spec v1.3) or skip 'queue-depth'`);
+      return value;
+    };
+    expect(await depth(observer)).toBe(0);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    let handled = 0;
+    await scope.subscribe(consumer, topic, { group, maxInFlight: 2, ackTimeoutMs: 30_000 }, async () => {
+      started++;
+      await gate;
+      handled++;
+    });
+    // Another group on the same topic: its count is its own.
+    const otherGroup = scope.group('audit');
+    let audited = 0;
+    await scope.subscribe(consumer, topic, { group: otherGroup }, () => {
+      audited++;
+    });
+    await observer.publishMany(
+      topic,
+      Array.from({ length: 10 }, (_, index) => envelope(`session-${index}`, index)),
+    );
+    try {
+      await waitFor(() => started === 2 && audited === 10, { ...waitLong, message: () => `${started} started, ${audited} audited` });
+      // 2 in handlers and 8 not handed out: all 10 unacknowledged, as seen from either bus.
+      expect(await depth(observer)).toBe(10);
+      expect(await depth(consumer)).toBe(10);
+      await waitFor(async () => (await observer.queueDepth(topic, otherGroup)) === 0, { ...waitLong, intervalMs: 100, message: 'the audit group never got to 0' });
+    } finally {
+      // Also on failure: a handler left waiting would hold the scope's close for its drain timeout.
+      release();
+    }
+    await waitFor(() => handled === 10, { ...waitLong, message: () => `${handled}/10 handled` });
+    let last = -1;
+    await waitFor(async () => (last = await depth(observer)) === 0, { ...waitLong, intervalMs: 100, message: () => `depth still ${last} after every message was handled` });
   });
 
   scenario(

@@ -34,7 +34,13 @@ export function createApiInput(overrides: ApiInputOptions = {}): ComponentDefini
       let options: GatewayOptions | undefined;
       let gateway: Gateway | undefined;
       const optionsFor = (context: ComponentContext): GatewayOptions => {
-        options ??= { ...gatewayOptionsFromConfig(context.config, fixed.env ?? process.env), logger: context.logger, topology: () => context.topology, ...fixed };
+        options ??= {
+          ...gatewayOptionsFromConfig(context.config, fixed.env ?? process.env),
+          logger: context.logger,
+          metrics: context.metrics,
+          topology: () => context.topology,
+          ...fixed,
+        };
         return options;
       };
       return {

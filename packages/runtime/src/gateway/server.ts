@@ -79,6 +79,14 @@ export async function serveGateway(sessions: SessionClient, options: GatewayOpti
     server.listen(settings.port, settings.host);
   });
   server.on('error', (error) => logger.error('the API gateway server failed', { error: error.message }));
+  const metrics = options.metrics;
+  if (metrics) {
+    // Open connections (keep-alive HTTP, event streams, WebSockets): what `scale_metric = "connections"` scales on.
+    server.on('connection', (socket) => {
+      metrics.recordConnections(1);
+      socket.once('close', () => metrics.recordConnections(-1));
+    });
+  }
 
   const address = server.address() as AddressInfo;
   const url = urlOf(settings.host, address.port);

@@ -7,6 +7,7 @@
  * and reads a session's events through a `SessionClient` (`context.sessions` of the component, or
  * a `Runtime`). It owns nothing the runtime does not already keep.
  */
+import type { MetricsEmitter } from '@woodwork/metrics';
 import type { Topology } from '@woodwork/parser';
 import type { JsonValue, Logger, SessionEvent } from '../types.js';
 
@@ -53,6 +54,8 @@ export interface GatewayOptions {
    * sets to `0.0.0.0` — and then refuses to start without credentials, see `auth`.)
    */
   readonly host?: string;
+  /** Counts open client connections (`woodwork.component.connections`); `input api` passes its own. */
+  readonly metrics?: Pick<MetricsEmitter, 'recordConnections'>;
   /** The port; 0 picks a free one (tests). Default 8000, clear of the component host's 8080. */
   readonly port?: number;
   /**

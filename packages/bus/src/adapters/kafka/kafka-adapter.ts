@@ -20,7 +20,7 @@ import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
 import { KAFKAJS_RETRY, retryFor } from './retry.js';
-import { KafkaSubscription } from './subscription.js';
+import { kafkaGroupId, KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
 type KafkaJs = typeof import('kafkajs');
@@ -149,6 +149,37 @@ export class KafkaAdapter implements BusAdapterV1 {
       kafkaTopicName(request.topic),
       request,
     );
+  }
+
+  /**
+   * Per partition: the log's end minus the group's committed offset (its start of the log when it
+   * committed nothing yet). Records are committed after handling, every `commitIntervalMs`, so a
+   * handled record counts until then. Looks only: a topic that does not exist is not created
+   * (metadata requests would auto-create it with the broker's partition count), and a group that
+   * never joined counts 0.
+   */
+  async doQueueDepth(topic: string, group: string): Promise<number> {
+    const connection = await this.#connect();
+    const name = kafkaTopicName(topic);
+    if (!(await connection.admin.listTopics()).includes(name)) return 0;
+    const groupId = kafkaGroupId(name, group);
+    const [ends, [committed]] = await Promise.all([
+      connection.admin.fetchTopicOffsets(name),
+      connection.admin.fetchOffsets({ groupId, topics: [name] }),
+    ]);
+    const offsets = new Map((committed?.partitions ?? []).map((entry) => [entry.partition, entry.offset]));
+    if ([...offsets.values()].every((offset) => offset === '-1')) {
+      const { groups } = await connection.admin.describeGroups([groupId]);
+      if (groups.every((described) => described.state === 'Dead')) return 0;
+    }
+    let depth = 0n;
+    for (const end of ends) {
+      const offset = offsets.get(end.partition) ?? '-1';
+      const from = offset === '-1' ? BigInt(end.low) : BigInt(offset);
+      const lag = BigInt(end.high) - from;
+      if (lag > 0n) depth += lag;
+    }
+    return Number(depth);
   }
 
   async doHealth(): Promise<BusHealth> {

@@ -134,6 +134,10 @@ class MemoryAdapter implements BusAdapterV1 {
     return { connected: up, ready: up, adapter: 'memory', detail: `broker ${JSON.stringify(this.brokerName)}` };
   }
 
+  async doQueueDepth(topic: string, group: string): Promise<number> {
+    return this.broker?.topics.get(topic)?.groups.get(group)?.backlog ?? 0;
+  }
+
   async doClose(): Promise<void> {
     if (this.closed) return;
     for (const subscription of [...this.subscriptions]) await subscription.close();

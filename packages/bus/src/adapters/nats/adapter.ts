@@ -19,7 +19,7 @@ import { WoodworkBusError } from '../../errors.js';
 import { AckConfirmer } from './acker.js';
 import { loadNatsDriver } from './driver.js';
 import type { NatsDriver } from './driver.js';
-import { KEY_HEADER, keyToken, recordSubject, topicNames } from './names.js';
+import { consumerName, KEY_HEADER, keyToken, recordSubject, topicNames } from './names.js';
 import { resolveNatsOptions } from './options.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { OrderedPublisher } from './publisher.js';
@@ -30,6 +30,7 @@ import type { SubscriptionContext, TopicStream } from './subscription.js';
 import { MSG_ID_HEADER, nanos, toWireRecord } from './wire.js';
 
 const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
 const STREAM_NAME_IN_USE = 10058;
 
 interface Connected {
@@ -344,6 +345,37 @@ export class NatsAdapter implements BusAdapterV1 {
     })) {
       yield { record: toWireRecord(names.stream, message.seq, message.subject, message), position: String(message.seq) };
     }
+  }
+
+  /**
+   * Per partition, the group's durable consumer: `num_pending` (not delivered yet) plus
+   * `num_ack_pending` (delivered, not acknowledged: in handlers, in lanes, waiting a nak's delay).
+   * Looks only: a topic or group that does not exist yet counts 0 and is not created.
+   */
+  async doQueueDepth(topic: string, group: string): Promise<number> {
+    if (this.closing) throw new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus is closed');
+    const { jsm } = await this.connection();
+    const names = topicNames(this.options.prefix, topic);
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(names.stream);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return 0;
+      throw error;
+    }
+    const partitions = partitionsOf(info) ?? this.options.partitions;
+    const counts = await Promise.all(
+      Array.from({ length: partitions }, (_, partition) =>
+        jsm.consumers.info(names.stream, consumerName(group, partition)).then(
+          (consumer) => consumer.num_pending + consumer.num_ack_pending,
+          (error: unknown) => {
+            if ((error as { code?: unknown }).code === CONSUMER_NOT_FOUND) return 0;
+            throw error;
+          },
+        ),
+      ),
+    );
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   async doHealth(): Promise<BusHealth> {
