@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -104,6 +104,45 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
+type ComposeFile = { services: Record<string, { environment?: Record<string, string>; deploy?: { replicas?: number }; ports?: string[] }> };
+
+/** A build's output as a container runtime would use it: the image's ENV and CMD, the compose services. */
+async function readBuild(output: string): Promise<{ image: { env: Record<string, string>; cmd: string[] }; compose: ComposeFile; fromImage: (value: string) => string }> {
+  const image = readDockerfile(await readFile(path.join(output, 'image', 'Dockerfile'), 'utf8'));
+  const compose = parse(await readFile(path.join(output, 'docker-compose.yml'), 'utf8')) as ComposeFile;
+  const fromImage = (value: string) =>
+    value.replace('/app/node_modules/@woodwork/host/main.js', hostEntry).replace('/app/project', path.join(output, 'image', 'project'));
+  return { image, compose, fromImage };
+}
+
+/**
+ * Starts one container of a build as a child process: the image's ENV, then `environment` (the
+ * service's, interpolated), then `overrides`; the image's CMD. Its output is collected in `log()`.
+ */
+function startContainer(
+  output: string,
+  built: Awaited<ReturnType<typeof readBuild>>,
+  environment: Record<string, string>,
+  overrides: Record<string, string>,
+): { child: ChildProcess; log: () => string; exit: Promise<number | null> } {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(built.image.env)) env[key] = built.fromImage(value);
+  Object.assign(env, environment, overrides);
+  const [command, ...args] = built.image.cmd.map(built.fromImage);
+  expect(command).toBe('node');
+  const child = spawn(process.execPath, args, {
+    cwd: path.join(output, 'image'),
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env, WOODWORK_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  children.push(child);
+  return { child, log: () => log, exit };
+}
+
 describe.skipIf(!redisUrl && !requireBrokers)('woodwork build: the containers of examples/scaled, started as their images would start them', () => {
   it('writes the artifacts, and every unit runs from them over Redis and answers through the gateway', async () => {
     expect(redisUrl, 'WOODWORK_TEST_REDIS_URL is not set: run `bash tools/services.sh start`').toBeDefined();
@@ -120,65 +159,52 @@ describe.skipIf(!redisUrl && !requireBrokers)('woodwork build: the containers of
     expect(built.code).toBe(0);
     expect(built.stdout).toContain('gateway  gateway; 2-10 replicas on connections; API on port 8000');
     const output = path.join(project, 'build');
-    const dockerfileText = await readFile(path.join(output, 'image', 'Dockerfile'), 'utf8');
-    const compose = parse(await readFile(path.join(output, 'docker-compose.yml'), 'utf8')) as {
-      services: Record<string, { environment?: Record<string, string>; deploy?: { replicas?: number }; ports?: string[] }>;
-    };
+    const artifacts = await readBuild(output);
+    const { image, compose } = artifacts;
     // The image context holds the project as written, and nothing else of the build.
     expect((await readdir(path.join(output, 'image', 'project'))).sort()).toEqual((await readdir(path.join(root, 'examples', 'scaled'))).sort());
     for (const file of await readdir(output, { recursive: true, withFileTypes: true })) {
       if (file.isFile()) expect(await readFile(path.join(file.parentPath, file.name), 'utf8'), file.name).not.toContain(secret);
     }
 
-    const image = readDockerfile(dockerfileText);
     expect(image.cmd).toEqual(['node', '/app/node_modules/@woodwork/host/main.js']);
-    const fromImage = (value: string) =>
-      value.replace('/app/node_modules/@woodwork/host/main.js', hostEntry).replace('/app/project', path.join(output, 'image', 'project'));
     const brokerUrl = redisUrl!;
     const namespace = `build-e2e-${randomUUID().slice(0, 8)}`;
 
     const units = Object.entries(compose.services).filter(([, service]) => service.environment?.WOODWORK_COMPONENT !== undefined);
     expect(units.map(([name]) => name)).toEqual(['gateway', 'workers', 'reply']);
+    // Only the gateway uses API_TOKEN and PORT: the other containers do not get them, and start anyway.
+    expect(units.filter(([, service]) => 'API_TOKEN' in service.environment!).map(([name]) => name)).toEqual(['gateway']);
     const failures: string[] = [];
     const gatewayPorts: number[] = [];
     const hostPorts: number[] = [];
+    const containers: ReturnType<typeof startContainer>[] = [];
     for (const [name, service] of units) {
       for (let replica = 0; replica < (service.deploy?.replicas ?? 1); replica += 1) {
         const env: Record<string, string> = {};
-        for (const [key, value] of Object.entries(image.env)) env[key] = fromImage(value);
         for (const [key, value] of Object.entries(service.environment ?? {})) env[key] = interpolate(String(value), {});
         expect(env.WOODWORK_BUS_URL).toBe('redis://redis:6379');
-        env.WOODWORK_BUS_URL = brokerUrl;
-        if (env.REDIS_URL === 'redis://redis:6379') env.REDIS_URL = brokerUrl;
-        env.WOODWORK_NAMESPACE = namespace;
+        const overrides: Record<string, string> = { WOODWORK_BUS_URL: brokerUrl, WOODWORK_NAMESPACE: namespace };
+        if (env.REDIS_URL === 'redis://redis:6379') overrides.REDIS_URL = brokerUrl;
         // Containers have a network each; here every process needs ports of its own.
         const hostPort = await freePort();
-        env.WOODWORK_PORT = String(hostPort);
+        overrides.WOODWORK_PORT = String(hostPort);
         hostPorts.push(hostPort);
         if (env.WOODWORK_API_PORT !== undefined) {
           expect(env.WOODWORK_API_PORT).toBe('8000');
           const apiPort = await freePort();
-          env.WOODWORK_API_PORT = String(apiPort);
+          overrides.WOODWORK_API_PORT = String(apiPort);
           gatewayPorts.push(apiPort);
         }
-        const [command, ...args] = image.cmd.map(fromImage);
-        expect(command).toBe('node');
-        const child = spawn(process.execPath, args, {
-          cwd: path.join(output, 'image'),
-          env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), ...env, WOODWORK_LOG_LEVEL: 'warn' },
-          stdio: ['ignore', 'pipe', 'pipe'],
+        const started = startContainer(output, artifacts, env, overrides);
+        started.child.on('exit', (code, signal) => {
+          if (code !== 0) failures.push(`${name} #${replica} exited (${code ?? signal}):\n${started.log()}`);
         });
-        let log = '';
-        child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-        child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
-        child.on('exit', (code, signal) => {
-          if (code !== 0) failures.push(`${name} #${replica} exited (${code ?? signal}):\n${log}`);
-        });
-        children.push(child);
+        containers.push(started);
       }
     }
     expect(gatewayPorts).toHaveLength(2);
-    expect(children).toHaveLength(5);
+    expect(containers).toHaveLength(5);
 
     for (const port of hostPorts) {
       await waitFor(`/ready on ${port}`, async () => {
@@ -210,10 +236,62 @@ describe.skipIf(!redisUrl && !requireBrokers)('woodwork build: the containers of
     }
 
     // SIGTERM, as a container runtime stops a container: every host drains and exits 0.
-    const exits = children.map((child) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code))));
-    for (const child of children) child.kill('SIGTERM');
-    expect(await Promise.all(exits)).toEqual(children.map(() => 0));
+    for (const { child } of containers) child.kill('SIGTERM');
+    expect(await Promise.all(containers.map(({ exit }) => exit))).toEqual(containers.map(() => 0));
   }, 120_000);
+
+  it("gives each container only its unit's variables: a host starts without another unit's secret, and one without its own says which", async () => {
+    const work = await mkdtemp(path.join(tmpdir(), 'ww-build-e2e-'));
+    workDirs.push(work);
+    await mkdir(path.join(work, 'secrets'));
+    await writeFile(
+      path.join(work, 'secrets', 'main.ww'),
+      'bus = redis { url = "${REDIS_URL:-redis://127.0.0.1:6379}" }\ngateway = input api { auth = { token = $API_TOKEN }, to = greet }\ngreet = transform template { template = "${GREETING} {{input}}" }\n',
+    );
+    const result = await runCli(['build', 'secrets', '--export', 'compose'], work);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toContain('API_TOKEN (gateway), GREETING (greet)');
+    const output = path.join(work, 'secrets', 'build');
+    const artifacts = await readBuild(output);
+    expect(artifacts.compose.services.gateway!.environment).not.toHaveProperty('GREETING');
+    expect(artifacts.compose.services.greet!.environment).not.toHaveProperty('API_TOKEN');
+
+    // What an operator's shell holds; compose gives each container the variables its service names.
+    const shell = { API_TOKEN: 'e2e-token', GREETING: 'Hi' };
+    const namespace = `build-e2e-${randomUUID().slice(0, 8)}`;
+    const start = async (service: string, without?: string) => {
+      const env: Record<string, string> = {};
+      for (const [key, value] of Object.entries(artifacts.compose.services[service]!.environment!)) if (key !== without) env[key] = interpolate(String(value), shell);
+      const hostPort = await freePort();
+      const apiPort = await freePort();
+      const overrides = { WOODWORK_BUS_URL: redisUrl!, REDIS_URL: redisUrl!, WOODWORK_NAMESPACE: namespace, WOODWORK_PORT: String(hostPort), WOODWORK_API_PORT: String(apiPort) };
+      return { ...startContainer(output, artifacts, env, overrides), hostPort, apiPort };
+    };
+    const gateway = await start('gateway');
+    const greet = await start('greet');
+    for (const container of [gateway, greet]) {
+      await waitFor(`/ready on ${container.hostPort}`, async () => {
+        if (container.child.exitCode !== null) throw new Error(`exited (${container.child.exitCode}):\n${container.log()}`);
+        return (await fetch(`http://127.0.0.1:${container.hostPort}/ready`)).ok ? true : undefined;
+      });
+    }
+    const answer = await fetch(`http://127.0.0.1:${gateway.apiPort}/v1/sessions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer e2e-token', 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'there' }),
+    });
+    expect(answer.status).toBe(201);
+    expect(await answer.json()).toMatchObject({ ok: true, reply: 'Hi there' });
+
+    // A deployment that forgot the unit's own variable: configuration error (78), naming it and where it is used.
+    const forgot = await start('greet', 'GREETING');
+    expect(await forgot.exit).toBe(78);
+    expect(forgot.log()).toContain('the host of `greet` needs GREETING, which is not set');
+    expect(forgot.log()).toMatch(/main\.ww:3:\d+: error WW301: environment variable `GREETING` is not set/);
+
+    for (const { child } of [gateway, greet]) child.kill('SIGTERM');
+    expect(await Promise.all([gateway.exit, greet.exit])).toEqual([0, 0]);
+  }, 90_000);
 
   it('refuses to overwrite a folder that is not an earlier build, and names the problem', async () => {
     const work = await mkdtemp(path.join(tmpdir(), 'ww-build-e2e-'));

@@ -128,6 +128,10 @@ describe('woodwork build: examples/scaled (Redis bus, a gateway, a vm server gro
       environment: { WOODWORK_COMPONENT: 'gateway', WOODWORK_BUS_URL: 'redis://redis:6379', WOODWORK_API_PORT: '8000', API_TOKEN: '${API_TOKEN:-dev-token}' },
     });
     expect(compose.services.workers).toMatchObject({ environment: { WOODWORK_COMPONENT: 'workers' }, deploy: { replicas: 1 } });
+    // The gateway's variables are the gateway's; the bus's are everyone's.
+    for (const unit of ['workers', 'reply']) {
+      expect(compose.services[unit]!.environment).toEqual({ WOODWORK_COMPONENT: unit, WOODWORK_BUS_URL: 'redis://redis:6379', WOODWORK_NAMESPACE: 'scaled', REDIS_URL: 'redis://redis:6379' });
+    }
     // The redis command's `yes` stays a string for YAML 1.1 readers.
     expect(text).toContain('- "yes"');
   });
@@ -227,7 +231,7 @@ describe('woodwork build: an LLM behind a gateway on NATS, with secrets', async 
   it('names the variables a deployment must supply and how to give them to Kubernetes', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('Variables with no default, which every deployment must supply: OPENAI_API_KEY, API_TOKEN');
+    expect(result.stdout).toContain('Variables with no default, which every deployment must supply (each only to the units in brackets): OPENAI_API_KEY (model), API_TOKEN (api)');
     expect(result.stdout).toContain('kubectl create secret generic llm-app-env --from-literal=OPENAI_API_KEY=… --from-literal=API_TOKEN=…');
   });
 
@@ -256,6 +260,10 @@ describe('woodwork build: an LLM behind a gateway on NATS, with secrets', async 
       WOODWORK_BUS_URL: 'nats://nats:4222',
       WOODWORK_SESSIONS_URL: 'redis://redis:6379',
       WOODWORK_API_PORT: '9000',
+      API_TOKEN: '${API_TOKEN:?set API_TOKEN: main.ww uses it at main.ww:10:22}',
+      NATS_URL: 'nats://nats:4222',
+    });
+    expect(compose.services.model!.environment).toMatchObject({
       OPENAI_API_KEY: '${OPENAI_API_KEY:?set OPENAI_API_KEY: main.ww uses it at main.ww:5:15}',
       NATS_URL: 'nats://nats:4222',
     });
@@ -283,10 +291,59 @@ describe('woodwork build: an LLM behind a gateway on NATS, with secrets', async 
     expect(parse(await readFile(path.join(dirK8s, 'kustomization.yaml'), 'utf8'))).toMatchObject({ namespace: 'agents' });
   });
 
-  it.skipIf(skipWithoutValidators('helm'))('writes a chart that lints and renders valid objects', async () => {
+  it.skipIf(skipWithoutValidators('helm'))('writes a chart that lints and renders valid objects, the same as the manifests', async () => {
     const chart = path.join(out, 'helm', 'llm-app');
     expect((await helmLint(chart)).ok).toBe(true);
-    expect(validateKubernetes(await helmTemplate(chart))).toEqual([]);
+    const text = await helmTemplate(chart);
+    expect(validateKubernetes(text)).toEqual([]);
+    const rendered = parseAllDocuments(text)
+      .map((document) => document.toJS() as K8sObject | null)
+      .filter((object): object is K8sObject => object !== null);
+    const sort = (objects: K8sObject[]) => objects.map(withoutHelmLabels).sort((a, b) => byKindAndName(a).localeCompare(byKindAndName(b)));
+    expect(sort(rendered)).toEqual(sort(await manifests(path.join(out, 'kubernetes'))));
+  });
+
+  describe('each container gets only the variables of its own unit (and the bus\'s)', () => {
+    // What each format gives a unit's container: variable name → where its value comes from.
+    const fromCompose = async (unit: string) => {
+      const compose = parse(await readFile(path.join(out, 'docker-compose.yml'), 'utf8')) as { services: Record<string, { environment: Record<string, string> }> };
+      return compose.services[unit]!.environment;
+    };
+    const containerEnv = (objects: K8sObject[], unit: string) => {
+      const deployment = objects.find((object) => byKindAndName(object) === `Deployment/llm-app-${unit}`)!;
+      const env = (deployment.spec as { template: { spec: { containers: { env: { name: string }[] }[] } } }).template.spec.containers[0]!.env;
+      return env.map((entry) => entry.name);
+    };
+
+    it('compose: `api` has API_TOKEN and not OPENAI_API_KEY; `model` the other way round', async () => {
+      const api = await fromCompose('api');
+      const model = await fromCompose('model');
+      expect(api).toHaveProperty('API_TOKEN');
+      expect(api).not.toHaveProperty('OPENAI_API_KEY');
+      expect(model).toHaveProperty('OPENAI_API_KEY');
+      expect(model).not.toHaveProperty('API_TOKEN');
+      // The bus's variable is every unit's, set to the bus.
+      expect([api.NATS_URL, model.NATS_URL]).toEqual(['nats://nats:4222', 'nats://nats:4222']);
+    });
+
+    it('Kubernetes: each Deployment names only its unit\'s Secret keys', async () => {
+      const objects = await manifests(path.join(out, 'kubernetes'));
+      expect(containerEnv(objects, 'api')).toEqual(['WOODWORK_COMPONENT', 'WOODWORK_API_PORT', 'NATS_URL', 'API_TOKEN']);
+      expect(containerEnv(objects, 'model')).toEqual(['WOODWORK_COMPONENT', 'NATS_URL', 'OPENAI_API_KEY']);
+    });
+
+    it.skipIf(skipWithoutValidators('helm'))('Helm: a variables list per unit in values.yaml, and the rendered Deployments agree', async () => {
+      const chart = path.join(out, 'helm', 'llm-app');
+      const values = parse(await readFile(path.join(chart, 'values.yaml'), 'utf8')) as { variables?: unknown; units: Record<string, { variables: unknown }> };
+      expect(values.variables).toBeUndefined();
+      expect(values.units.api!.variables).toEqual([{ name: 'NATS_URL', fromBus: true }, { name: 'API_TOKEN', optional: false }]);
+      expect(values.units.model!.variables).toEqual([{ name: 'NATS_URL', fromBus: true }, { name: 'OPENAI_API_KEY', optional: false }]);
+      const rendered = parseAllDocuments(await helmTemplate(chart, ['--set', 'secretValues.OPENAI_API_KEY=sk-test']))
+        .map((document) => document.toJS() as K8sObject | null)
+        .filter((object): object is K8sObject => object !== null);
+      expect(containerEnv(rendered, 'api')).not.toContain('OPENAI_API_KEY');
+      expect(containerEnv(rendered, 'model')).toContain('OPENAI_API_KEY');
+    });
   });
 });
 

@@ -23,12 +23,21 @@ export interface LoadTopologyOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** The folder paths must stay inside (default: the folder of the `.ww` file). */
   readonly projectRoot?: string;
+  /**
+   * Resolve (and report missing) only the variables of these components, by name, and of the bus
+   * (see `resolveEnv`): what one process of a distributed run needs. The other components keep
+   * their references in `resolved`. Default: every component.
+   */
+  readonly components?: readonly string[];
 }
 
 export interface LoadTopologyResult {
   /** Present when the file has no errors (warnings allowed). Keeps env references as references. */
   readonly topology?: Topology;
-  /** The topology with env references replaced by their values; present when nothing is missing. */
+  /**
+   * The topology with env references replaced by their values; present when nothing is missing.
+   * With `components`, only theirs and the bus's are replaced and checked.
+   */
   readonly resolved?: Topology;
   /** Sorted: the `.ww` file's problems by position, then `.env`'s. */
   readonly diagnostics: Diagnostic[];
@@ -42,6 +51,9 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   if (typeof file !== 'string' || file === '') throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() needs the path of a .ww file');
   if (options?.mode !== 'validate' && options?.mode !== 'run') {
     throw new WoodworkParserError('INVALID_ARGUMENT', "loadTopology() needs { mode: 'validate' | 'run' }");
+  }
+  if (options.components !== undefined && !Array.isArray(options.components)) {
+    throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() takes `components` as an array of component names');
   }
   const sources: Record<string, string> = {};
   const read = await readText(file);
@@ -74,7 +86,7 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
     diagnostics.push(...parsedEnv.diagnostics);
   }
   const env = { ...dotenv, ...definedOnly(options.env ?? process.env) };
-  const environment = resolveEnv(analyzed.topology, { env, mode: options.mode });
+  const environment = resolveEnv(analyzed.topology, { env, mode: options.mode, components: options.components });
   diagnostics.push(...environment.diagnostics);
 
   const sorted = sortDiagnostics(diagnostics);

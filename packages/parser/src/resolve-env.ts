@@ -4,6 +4,9 @@
  * by its value, converted to what the key expects (`port: $PORT` becomes a number). Every missing
  * variable is reported at once, each with every place it is used: as an error when loading to run,
  * as a warning when validating (so a file can be checked without its secrets).
+ *
+ * With `components`, only part of the topology is resolved: the process that runs those components
+ * (a distributed host) needs their variables and the bus's, not the secrets of the others.
  */
 import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import { WoodworkParserError } from './errors.js';
@@ -16,6 +19,13 @@ export interface ResolveEnvOptions {
   /** The variables (the process environment merged with `.env`, the process winning). */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly mode: LoadMode;
+  /**
+   * Resolve only the references of these components (by name) and those outside any component (the
+   * bus): references of the other components are neither checked nor reported, and stay `{ $env }`
+   * / `{ $template }` in the copy. Names that are not in the topology match nothing. Default: every
+   * component.
+   */
+  readonly components?: readonly string[];
 }
 
 export interface ResolveEnvResult {
@@ -28,14 +38,18 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
   if (options?.mode !== 'validate' && options?.mode !== 'run') {
     throw new WoodworkParserError('INVALID_ARGUMENT', "resolveEnv() needs { env, mode: 'validate' | 'run' }");
   }
+  if (options.components !== undefined && !Array.isArray(options.components)) {
+    throw new WoodworkParserError('INVALID_ARGUMENT', 'resolveEnv() takes `components` as an array of component names');
+  }
   const { env, mode } = options;
   const severity = mode === 'run' ? 'error' : 'warning';
+  const inScope = usageFilter(topology, options.components);
   const diagnostics: Diagnostic[] = [];
   let complete = true;
 
   for (const variable of topology.env) {
     const unset = env[variable.name] === undefined;
-    const needed = variable.usages.filter((usage) => unset && usage.default === undefined);
+    const needed = variable.usages.filter((usage) => unset && usage.default === undefined && inScope(usage));
     if (needed.length === 0) continue;
     complete = false;
     const [first, ...others] = needed as [EnvUsage, ...EnvUsage[]];
@@ -53,6 +67,7 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
   const done = new Set<string>();
   for (const variable of topology.env) {
     for (const usage of variable.usages) {
+      if (!inScope(usage)) continue;
       const key = JSON.stringify(usage.path);
       if (done.has(key)) continue;
       done.add(key);
@@ -77,6 +92,20 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
 
   const sorted = sortDiagnostics(diagnostics);
   return complete && !hasErrors(sorted) ? { resolved, diagnostics: sorted } : { diagnostics: sorted };
+}
+
+/**
+ * Whether a usage is resolved: all of them without `components`; else those of the listed components
+ * (`["components", index, …]`) and every one outside a component.
+ */
+function usageFilter(topology: Topology, components: readonly string[] | undefined): (usage: EnvUsage) => boolean {
+  if (components === undefined) return () => true;
+  const listed = new Set(components);
+  return (usage) => {
+    if (usage.path[0] !== 'components') return true;
+    const index = usage.path[1];
+    return typeof index === 'number' && listed.has(topology.components[index]?.name ?? '');
+  };
 }
 
 /** The text an env value or template stands for, or undefined when a variable is missing. */

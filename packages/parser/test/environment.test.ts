@@ -94,6 +94,71 @@ b = redis { url: \${REDIS_URL:-redis://127.0.0.1:6379} }
   });
 });
 
+describe('resolveEnv for part of a topology (components)', () => {
+  // Two components with secrets of their own, one shared, and a bus that needs a variable.
+  const source = `b = redis { url: $REDIS_URL }
+model = claude {
+  api_key: $MODEL_KEY
+  base_url: "https://\${SHARED}/v1"
+}
+gate = input api { port: $PORT, auth = { token = "\${SHARED}-\${GATE_TOKEN}" } }
+`;
+  const { topology, diagnostics } = check(source);
+
+  it('resolves the listed components and the bus; the others keep their references and are not checked', () => {
+    expect(diagnostics).toEqual([]);
+    const { resolved, diagnostics: problems } = resolveEnv(topology, {
+      env: { REDIS_URL: 'redis://r:6379', GATE_TOKEN: 't', PORT: '9000', SHARED: 's' },
+      mode: 'run',
+      components: ['gate'],
+    });
+    expect(problems).toEqual([]);
+    expect(resolved?.bus?.url).toBe('redis://r:6379');
+    expect(resolved?.components[1]?.config).toMatchObject({ port: 9000, auth: { token: 's-t' } });
+    // MODEL_KEY is missing, and that is not this process's business: the references stay as they are.
+    expect(resolved?.components[0]?.config.api_key).toEqual({ $env: 'MODEL_KEY' });
+    expect(resolved?.components[0]?.config.base_url).toEqual(topology.components[0]?.config.base_url);
+    expect(resolved?.components[0]?.config.base_url).toHaveProperty('$template');
+  });
+
+  it('still reports a missing variable of a listed component (WW301, at its place), counting only its uses', () => {
+    const { resolved, diagnostics: problems } = resolveEnv(topology, { env: { REDIS_URL: 'redis://r:6379', PORT: '1' }, mode: 'run', components: ['model'] });
+    expect(resolved).toBeUndefined();
+    expect(problems.map((d) => `${d.code} ${d.severity} ${d.file}:${d.line}:${d.column} ${d.message}`)).toEqual([
+      'WW301 error main.ww:3:12 environment variable `MODEL_KEY` is not set',
+      'WW301 error main.ww:4:22 environment variable `SHARED` is not set',
+    ]);
+    // SHARED is also used by `gate`, which is not listed: no related place points there.
+    expect(problems[1]?.related).toBeUndefined();
+  });
+
+  it('always resolves the bus: its missing variable is an error whatever the components', () => {
+    const { resolved, diagnostics: problems } = resolveEnv(topology, { env: {}, mode: 'run', components: [] });
+    expect(resolved).toBeUndefined();
+    expect(problems.map((d) => `${d.code} ${d.severity} ${d.line}:${d.column} ${d.message}`)).toEqual(['WW301 error 1:18 environment variable `REDIS_URL` is not set']);
+    const none = resolveEnv(topology, { env: { REDIS_URL: 'redis://r:6379' }, mode: 'run', components: [] });
+    expect(none.diagnostics).toEqual([]);
+    expect(none.resolved?.components.map((component) => component.config)).toEqual(topology.components.map((component) => component.config));
+  });
+
+  it('checks conversions only where it resolves (WW305)', () => {
+    const env = { REDIS_URL: 'redis://r:6379', MODEL_KEY: 'k', SHARED: 's', GATE_TOKEN: 't', PORT: 'eighty' };
+    expect(resolveEnv(topology, { env, mode: 'run', components: ['model'] }).diagnostics).toEqual([]);
+    expect(resolveEnv(topology, { env, mode: 'run', components: ['gate'] }).diagnostics.map((d) => d.code)).toEqual(['WW305']);
+  });
+
+  it('without components, resolves everything as before; a components that is not an array is a programmer mistake', () => {
+    expect(resolveEnv(topology, { env: {}, mode: 'run' }).diagnostics.map((d) => d.message)).toEqual([
+      'environment variable `REDIS_URL` is not set',
+      'environment variable `MODEL_KEY` is not set',
+      'environment variable `SHARED` is not set (used 2 times)',
+      'environment variable `PORT` is not set',
+      'environment variable `GATE_TOKEN` is not set',
+    ]);
+    expect(() => resolveEnv(topology, { env: {}, mode: 'run', components: 'gate' as never })).toThrow(WoodworkParserError);
+  });
+});
+
 describe('loadTopology', () => {
   let root: string;
 
@@ -149,6 +214,24 @@ describe('loadTopology', () => {
     const run = await loadTopology(file, { mode: 'run', env: {} });
     expect(run.diagnostics.map((d) => `${d.code} ${d.severity}`)).toEqual(['WW301 error']);
     expect(run.topology).toBeDefined();
+  });
+
+  it('resolves only the listed components and the bus with `components`, reading .env as usual', async () => {
+    const file = await project('scoped', {
+      'main.ww': 'b = redis { url: $REDIS_URL }\nmodel = claude { api_key: $MODEL_KEY }\ngate = input api { auth = { token = $GATE_TOKEN } }\n',
+      '.env': 'REDIS_URL=redis://from-dotenv:6379\n',
+    });
+    const gate = await loadTopology(file, { mode: 'run', env: { GATE_TOKEN: 't' }, components: ['gate'] });
+    expect(gate.diagnostics).toEqual([]);
+    expect(gate.resolved?.bus?.url).toBe('redis://from-dotenv:6379');
+    expect(gate.resolved?.components[1]?.config.auth).toMatchObject({ token: 't' });
+    expect(gate.resolved?.components[0]?.config.api_key).toEqual({ $env: 'MODEL_KEY' });
+
+    const model = await loadTopology(file, { mode: 'run', env: { GATE_TOKEN: 't' }, components: ['model'] });
+    expect(model.resolved).toBeUndefined();
+    expect(model.topology).toBeDefined();
+    expect(model.diagnostics.map((d) => `${d.code} ${d.severity} ${path.basename(d.file)}:${d.line}:${d.column}`)).toEqual(['WW301 error main.ww:2:27']);
+    await expect(loadTopology(file, { mode: 'run', components: 'gate' as never })).rejects.toSatisfy(WoodworkParserError.isInstance);
   });
 
   it('WW303: a pipe, hook or module file that does not exist', async () => {

@@ -86,8 +86,14 @@ export function resolveConfig(component: TopologyComponent, topology: Topology, 
   return config;
 }
 
-/** The config as a referenced component's caller sees it: env resolved, its own references kept as `{ $ref }`. */
-export function calleeConfig(component: TopologyComponent, topology: Topology, env: Env): Readonly<Record<string, unknown>> {
+/**
+ * The config as a referenced component's caller sees it: env resolved, its own references kept as
+ * `{ $ref }`. A callee this runtime does not host (`hosted: false`, another process runs it) is
+ * not resolved here: its variables are that process's, so its config is as the topology holds it
+ * (a distributed host's topology keeps the other units' references as `{ $env }`).
+ */
+export function calleeConfig(component: TopologyComponent, topology: Topology, env: Env, hosted = true): Readonly<Record<string, unknown>> {
+  if (!hosted) return Object.freeze({ ...component.config });
   try {
     return Object.freeze(resolveConfig(component, topology, { env }));
   } catch {

@@ -66,7 +66,9 @@ export interface RuntimeOptions {
   readonly namespace?: string;
   /**
    * Run only these components (the host of one component or `vm server` group in distributed
-   * mode). Default: all of them. `send` and `events` work either way.
+   * mode). Default: all of them. `send` and `events` work either way. Only their configs are read
+   * and resolved: the other components' env references (a host loads them unresolved) are never
+   * needed here, not even for a reference to one of them (see `ComponentReference.config`).
    */
   readonly components?: readonly string[];
   /** Resolves `$NAME` references still in the topology. Default `process.env`. */
@@ -351,7 +353,7 @@ class EmbeddedRuntime implements Runtime {
                 location: component.location,
               });
             }
-            return this.calls!.reference(target, calleeConfig(target, current, this.env));
+            return this.calls!.reference(target, calleeConfig(target, current, this.env, this.options.components?.includes(target.name) ?? true));
           },
         });
       },

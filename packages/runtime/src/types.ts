@@ -162,7 +162,12 @@ export interface ComponentReference {
   readonly name: string;
   readonly kind: string;
   readonly type: string;
-  /** The callee's config, with its env resolved and its own references left as `{ $ref }`. */
+  /**
+   * The callee's config, with its env resolved and its own references left as `{ $ref }`. When
+   * another process runs the callee (it is not in this runtime's `components`), its env is not
+   * resolved here: references the topology still holds stay `{ $env }` (a host has only its own
+   * unit's variables).
+   */
   readonly config: Readonly<Record<string, unknown>>;
   /** Sends a payload to the component's `handle` in this session and resolves with its result. */
   call(payload: unknown, options?: CallOptions): Promise<unknown>;

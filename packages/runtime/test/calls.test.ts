@@ -1,5 +1,7 @@
+import { loadTopology } from '@woodwork/parser';
+import { createBus } from '@woodwork/bus';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createComponentRegistry, defineComponent, type ComponentFactory, type ComponentReference } from '../src/index.js';
+import { createComponentRegistry, createMemorySessionStore, defineComponent, type ComponentFactory, type ComponentReference } from '../src/index.js';
 import { project, started, type Project } from './helpers.js';
 
 let current: Project | undefined;
@@ -79,6 +81,36 @@ describe('references between components', () => {
       expect(stdout()).toBe('TO BE STREAMED \n');
     } finally {
       await runtime.stop();
+    }
+  });
+
+  it("leaves a callee's env alone when another runtime hosts it: its variables are that process's", async () => {
+    current = await project({ 'main.ww': wiring.replace('model = "test-model"', 'model = "test-model", api_key = $M_KEY') });
+    // Each side loads only its own components' variables, as a distributed host does.
+    const front = await loadTopology(current.file, { mode: 'run', env: {}, components: ['a', 'in', 'out'] });
+    const back = await loadTopology(current.file, { mode: 'run', env: { M_KEY: 'sk-back' }, components: ['m'] });
+    expect(front.diagnostics).toEqual([]);
+    const reg = registry(
+      ({ config }) => ({ handle: () => `key ${String(config.api_key)}` }),
+      ({ config }) => ({
+        async handle(message) {
+          const model = config.model as ComponentReference;
+          // Not resolved from this runtime's env, even though a variable of that name is set here.
+          expect(model.config).toMatchObject({ model: 'test-model', api_key: { $env: 'M_KEY' } });
+          return `${String(await model.call(message.text))} via ${model.name}`;
+        },
+      }),
+    );
+    await using bus = await createBus(`memory://callee-env-${Date.now()}`);
+    const sessions = createMemorySessionStore();
+    const shared = { registry: reg, bus, sessions, drainTimeoutMs: 50 };
+    const model = await started(back.resolved!, { ...shared, components: ['m'], instanceId: 'back' });
+    const agent = await started(front.resolved!, { ...shared, components: ['a', 'in', 'out'], instanceId: 'front', env: { M_KEY: 'sk-wrong-process' } });
+    try {
+      expect((await agent.runtime.ask(undefined, 'x')).text).toBe('key sk-back via m');
+    } finally {
+      await agent.runtime.stop();
+      await model.runtime.stop();
     }
   });
 

@@ -88,7 +88,7 @@ function composeValue(entry: EnvEntry, wwFile: string): string {
   const variable = entry.variable;
   if (variable.default !== undefined) return `\${${variable.name}:-${literal(variable.default)}}`;
   // Compose refuses to start when it is unset, with this message.
-  return `\${${variable.name}:?set ${variable.name}: ${wwFile} uses it at ${variable.usedAt}}`;
+  return `\${${variable.name}:?set ${variable.name}: ${wwFile} uses it at ${entry.usedAt}}`;
 }
 
 export function composeFile(plan: BuildPlan): string {
@@ -105,7 +105,7 @@ export function composeFile(plan: BuildPlan): string {
       throw new BuildError(`\`${unit.unit}\` has the name of the ${unit.name} service the compose file starts`, `rename \`${unit.unit}\` in the .ww file`);
     }
     const environment: Record<string, string> = {};
-    for (const entry of [...hostEnvironment(plan, unit, connections), ...fileVariables(plan, connections)]) {
+    for (const entry of [...hostEnvironment(plan, unit, connections), ...fileVariables(unit, connections)]) {
       environment[entry.name] = composeValue(entry, plan.wwFile);
     }
     const replicas = unit.deployment.scaling.min_instances;

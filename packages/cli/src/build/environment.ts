@@ -1,7 +1,8 @@
 /**
  * What each container is told: which unit it runs, where the bus and the session store are, and
- * every variable the `.ww` file uses — as a reference (a compose `${NAME}`, a Kubernetes Secret
- * key), never the value: the build does not read secrets and its artifacts do not hold them.
+ * the variables of the `.ww` file its unit's host resolves — those its components use and the
+ * bus's, none of the other units' — as a reference (a compose `${NAME}`, a Kubernetes Secret key),
+ * never the value: the build does not read secrets and its artifacts do not hold them.
  */
 import type { BuildPlan, BuildUnit, BuildVariable } from './plan.js';
 
@@ -13,8 +14,8 @@ export interface Connections {
 
 export type EnvEntry =
   | { readonly name: string; readonly value: string }
-  /** A variable of the `.ww` file: the deployment supplies it. */
-  | { readonly name: string; readonly variable: BuildVariable };
+  /** A variable of the `.ww` file: the deployment supplies it. `usedAt`: where the unit uses it. */
+  | { readonly name: string; readonly variable: BuildVariable; readonly usedAt: string };
 
 /** The host's own variables, in the order a reader wants them. */
 export function hostEnvironment(plan: BuildPlan, unit: BuildUnit, connections: Connections): EnvEntry[] {
@@ -29,14 +30,14 @@ export function hostEnvironment(plan: BuildPlan, unit: BuildUnit, connections: C
 }
 
 /**
- * The file's variables. A variable only the bus URL uses is set to the bus the container is given
- * (the host reads WOODWORK_BUS_URL, but the file must still resolve).
+ * The unit's variables. One that only the bus uses here is set to the bus the container is given
+ * (the host reads WOODWORK_BUS_URL, but the file's bus must still resolve).
  */
-export function fileVariables(plan: BuildPlan, connections: Connections): EnvEntry[] {
-  return plan.variables.map((variable) => (variable.busOnly ? { name: variable.name, value: connections.bus } : { name: variable.name, variable }));
+export function fileVariables(unit: BuildUnit, connections: Connections): EnvEntry[] {
+  return unit.variables.map(({ variable, usedAt, fromBus }) => (fromBus ? { name: variable.name, value: connections.bus } : { name: variable.name, variable, usedAt }));
 }
 
-/** The variables a deployment must supply: used by a component, without a default. */
+/** The variables a deployment must supply: used by a component in a container, without a default. */
 export function requiredVariables(plan: BuildPlan): BuildVariable[] {
-  return plan.variables.filter((variable) => !variable.busOnly && variable.default === undefined);
+  return plan.variables.filter((variable) => variable.units.length > 0 && variable.default === undefined);
 }

@@ -2,7 +2,7 @@
  * Kubernetes manifests: a ConfigMap with where the bus is, then per unit a Deployment (probes on
  * the host's `/health` and `/ready`, its resources, non-root), a Service, and where the file asks
  * for scaling a HorizontalPodAutoscaler and a PodDisruptionBudget. The file's variables come from
- * one Secret the operator creates; the manifests only name its keys. A kustomization ties them
+ * one Secret the operator creates; each Deployment names only the keys its unit uses. A kustomization ties them
  * together (`kubectl apply -k build/kubernetes`).
  */
 import { toYaml } from './yaml.js';
@@ -62,14 +62,14 @@ function configMap(plan: BuildPlan, connections: Connections): KubernetesObject 
   };
 }
 
-/** The container's env: the host's own settings, then the file's variables from the Secret. */
+/** The container's env: the host's own settings, then the unit's variables from the Secret. */
 function containerEnv(plan: BuildPlan, unit: BuildUnit, connections: Connections): Record<string, unknown>[] {
   const fromConfig = new Set(['WOODWORK_BUS_URL', 'WOODWORK_SESSIONS_URL', 'WOODWORK_NAMESPACE']);
   const env: Record<string, unknown>[] = [];
   for (const entry of hostEnvironment(plan, unit, connections)) {
     if (!fromConfig.has(entry.name) && 'value' in entry) env.push({ name: entry.name, value: entry.value });
   }
-  for (const entry of fileVariables(plan, connections)) {
+  for (const entry of fileVariables(unit, connections)) {
     if ('value' in entry) {
       // Only the bus URL uses it: the same as WOODWORK_BUS_URL.
       env.push({ name: entry.name, valueFrom: { configMapKeyRef: { name: configMapName(plan), key: 'WOODWORK_BUS_URL' } } });

@@ -5,7 +5,7 @@
  * unit (`vm server` group or lone component), told which unit it is by `WOODWORK_COMPONENT`.
  */
 import path from 'node:path';
-import type { DeploymentSpec, EnvValue, TemplateValue, Topology, TopologyComponent } from '@woodwork/parser';
+import type { DeploymentSpec, EnvUsage, EnvValue, TemplateValue, Topology, TopologyComponent } from '@woodwork/parser';
 import { hostUnits } from '@woodwork/runtime/distributed';
 
 export type BusType = 'redis' | 'nats' | 'kafka';
@@ -22,15 +22,31 @@ export interface BuildUnit {
   readonly deployment: DeploymentSpec;
   /** The gateway's container port when the unit runs an `input api`. */
   readonly apiPort: number | null;
+  /**
+   * The file's variables this unit's host resolves, in the file's order: those its components use
+   * and those of the bus. Nothing of the other units: their secrets never reach this container.
+   */
+  readonly variables: readonly UnitVariable[];
 }
 
 export interface BuildVariable {
   readonly name: string;
   readonly default?: string;
-  /** Where the file uses it, `main.ww:12:5`, for messages. */
+  /**
+   * The units (container names) the deployment must give it to: those whose components use it —
+   * every unit when the file uses it outside components and the bus. Empty when only the bus, or
+   * only components that run outside containers, use it.
+   */
+  readonly units: readonly string[];
+}
+
+/** A variable as one container gets it. */
+export interface UnitVariable {
+  readonly variable: BuildVariable;
+  /** Where the unit uses it first (`main.ww:12:5`; for one from the bus, the file's first use), for messages. */
   readonly usedAt: string;
-  /** Only the bus URL uses it: containers set it to the bus they are given. */
-  readonly busOnly: boolean;
+  /** Only the bus uses it in this unit: the container sets it to the bus it is given. */
+  readonly fromBus: boolean;
 }
 
 export interface LeftOut {
@@ -99,6 +115,18 @@ function deploymentOf(topology: Topology, unit: { name: string; components: read
   return topology.components.find((component) => component.name === unit.components[0])!.deployment;
 }
 
+/**
+ * Whether the host of a unit running `components` needs this usage resolved: a usage of one of its
+ * components, or of anything that is neither a component nor the bus (the bus is handled apart:
+ * its variables are set to the bus URL).
+ */
+function usedBy(topology: Topology, usage: EnvUsage, components: readonly string[]): boolean {
+  if (usage.path[0] === 'bus') return false;
+  if (usage.path[0] !== 'components') return true;
+  const index = usage.path[1];
+  return typeof index === 'number' && components.includes(topology.components[index]?.name ?? '');
+}
+
 function location(topology: Topology, file: string, loc: { line: number; column: number }): string {
   return `${path.basename(file || topology.file)}:${loc.line}:${loc.column}`;
 }
@@ -139,7 +167,7 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     }
     names.set(name, unit.name);
     const api = members.find((component) => component.kind === 'input' && component.type === 'api');
-    units.push({ unit: unit.name, name, components: unit.components, deployment, apiPort: api ? apiPortOf(api) : null });
+    units.push({ unit: unit.name, name, components: unit.components, deployment, apiPort: api ? apiPortOf(api) : null, variables: [] });
   }
   if (units.length === 0) {
     throw new BuildError('nothing to put in a container: every component runs outside containers', 'give a component `deployment = { mode = "container" }`, or add an `input api`');
@@ -148,16 +176,28 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     warnings.push('no container takes input: add an `input api` so clients can reach the topology');
   }
 
+  // Per unit, what its host resolves (see resolveEnv's `components`): the variables of its own
+  // components and everything outside components (the bus).
+  const unitVariables = new Map<string, UnitVariable[]>(units.map((unit) => [unit.name, []]));
   const variables: BuildVariable[] = topology.env.map((variable) => {
     const first = variable.usages[0]!;
     const withDefault = variable.usages.find((usage) => usage.default !== undefined);
-    return {
+    const needing = units.map((unit) => ({ unit, usages: variable.usages.filter((usage) => usedBy(topology, usage, unit.components)) }));
+    const built: BuildVariable = {
       name: variable.name,
       ...(withDefault?.default !== undefined ? { default: withDefault.default } : {}),
-      usedAt: location(topology, first.location.file, first.location),
-      busOnly: variable.usages.every((usage) => usage.path[0] === 'bus'),
+      units: needing.filter(({ usages }) => usages.length > 0).map(({ unit }) => unit.name),
     };
+    const onBus = variable.usages.some((usage) => usage.path[0] === 'bus');
+    for (const { unit, usages } of needing) {
+      const own = usages[0];
+      if (own === undefined && !onBus) continue;
+      const at = own ?? first;
+      unitVariables.get(unit.name)!.push({ variable: built, usedAt: location(topology, at.location.file, at.location), fromBus: own === undefined });
+    }
+    return built;
   });
+  const plannedUnits = units.map((unit) => ({ ...unit, variables: unitVariables.get(unit.name)! }));
 
   const needsPython = topology.components.some((component) => [...component.pipes, ...component.hooks].some((spec) => spec.language === 'python'));
   const busUrl = topology.bus?.url;
@@ -167,7 +207,7 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     project,
     projectDir,
     wwFile: path.relative(projectDir, topology.file) || path.basename(topology.file),
-    units,
+    units: plannedUnits,
     leftOut,
     bus: { type: busType, declared },
     separateSessionsRedis: busType !== 'redis',

@@ -163,7 +163,14 @@ export async function writeBuild(plan: BuildPlan, outputDir: string, formats: re
     file: plan.wwFile,
     image: plan.image,
     exports: formats,
-    units: plan.units.map((unit) => ({ unit: unit.unit, name: unit.name, components: unit.components, replicas: unit.deployment.scaling.min_instances, apiPort: unit.apiPort })),
+    units: plan.units.map((unit) => ({
+      unit: unit.unit,
+      name: unit.name,
+      components: unit.components,
+      replicas: unit.deployment.scaling.min_instances,
+      apiPort: unit.apiPort,
+      variables: unit.variables.map(({ variable }) => variable.name),
+    })),
     leftOut: plan.leftOut,
   };
   await writeFile(path.join(outputDir, MARKER), `${JSON.stringify(marker, null, 2)}\n`);
@@ -232,7 +239,8 @@ export async function buildCommand(terminal: Terminal, file: string | undefined,
 
   const required = requiredVariables(plan);
   if (required.length > 0) {
-    out.write(`\nVariables with no default, which every deployment must supply: ${required.map((variable) => variable.name).join(', ')}\n`);
+    const listed = required.map((variable) => `${variable.name} (${variable.units.join(', ')})`).join(', ');
+    out.write(`\nVariables with no default, which every deployment must supply (each only to the units in brackets): ${listed}\n`);
     if (formats.includes('kubernetes') || formats.includes('helm')) {
       out.write(`  kubectl create secret generic ${secretName(plan)} ${required.map((variable) => `--from-literal=${variable.name}=…`).join(' ')}\n`);
     }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Topology } from '@woodwork/parser';
+import { loadTopology, type Topology } from '@woodwork/parser';
 import { distributedUrls, HostExitCode, hostUnits, loadHostTopology, readHostConfig, resolveUnit, runHostProcess } from './index.js';
 
 const MAIN = `in = command_line { to = echo }
@@ -64,6 +64,60 @@ describe('loading the topology', () => {
   it('reports a .ww file with problems with its diagnostics', async () => {
     await writeFile(path.join(dir, 'bad.ww'), 'in = command_line { to = nowhere }\n');
     await expect(loadHostTopology(path.join(dir, 'bad.ww'), {})).rejects.toThrow(/bad\.ww cannot run \(1 problem\)[\s\S]*nowhere/);
+  });
+
+  describe("a host resolves only its own unit's variables", () => {
+    // Two units with a secret each, and a bus that needs a variable of its own.
+    const SECRETS = `bus = redis { url = $BUS_URL }
+api = input api { auth = { token = $API_TOKEN }, to = model }
+model = transform template { template = "\${MODEL_KEY}: {{input}}" }
+`;
+    let file: string;
+    beforeAll(async () => {
+      file = path.join(dir, 'secrets.ww');
+      await writeFile(file, SECRETS);
+    });
+
+    it("unit A's host loads without unit B's variable, whose references stay unresolved", async () => {
+      const loaded = await loadHostTopology(file, { BUS_URL: 'redis://r:6379', API_TOKEN: 't' }, { unit: 'api' });
+      expect(loaded.bus?.url).toBe('redis://r:6379');
+      expect(loaded.components[0]?.config.auth).toMatchObject({ token: 't' });
+      expect(loaded.components[1]?.config.template).toEqual({ $template: [{ $env: 'MODEL_KEY' }, ': {{input}}'] });
+      const model = await loadHostTopology(file, { BUS_URL: 'redis://r:6379', MODEL_KEY: 'k' }, { unit: 'model' });
+      expect(model.components[1]?.config.template).toBe('k: {{input}}');
+      expect(model.components[0]?.config.auth).toMatchObject({ token: { $env: 'API_TOKEN' } });
+    });
+
+    it("unit B's host fails naming the unit, the variable and where the file uses it", async () => {
+      const failure = loadHostTopology(file, { BUS_URL: 'redis://r:6379', API_TOKEN: 't' }, { unit: 'model' });
+      await expect(failure).rejects.toThrow(/^the host of `model` needs MODEL_KEY, which is not set \(.*secrets\.ww, 1 problem\)/);
+      await expect(failure).rejects.toThrow(/secrets\.ww:3:42: error WW301: environment variable `MODEL_KEY` is not set/);
+      await expect(failure).rejects.toMatchObject({ hint: expect.stringContaining("set it in this host's environment") });
+      // The bus's variable is every unit's.
+      await expect(loadHostTopology(file, { API_TOKEN: 't' }, { unit: 'api' })).rejects.toThrow(/^the host of `api` needs BUS_URL, which is not set/);
+      // Without a unit, every variable is needed, as before.
+      await expect(loadHostTopology(file, { BUS_URL: 'redis://r:6379', API_TOKEN: 't' })).rejects.toThrow(/secrets\.ww cannot run \(1 problem\)[\s\S]*MODEL_KEY/);
+    });
+
+    it('does the same for topology JSON', async () => {
+      const json = path.join(dir, 'secrets.json');
+      const { topology: analysed } = await loadTopology(file, { mode: 'validate', env: {} });
+      await writeFile(json, JSON.stringify({ ok: true, file: 'secrets.ww', topology: analysed, diagnostics: [] }));
+      const loaded = await loadHostTopology(json, { BUS_URL: 'redis://r:6379', API_TOKEN: 't' }, { unit: 'api' });
+      expect(loaded.components[1]?.config.template).toHaveProperty('$template');
+      await expect(loadHostTopology(json, { BUS_URL: 'redis://r:6379', API_TOKEN: 't' }, { unit: 'model' })).rejects.toThrow(/^the host of `model` needs MODEL_KEY/);
+    });
+
+    it('runHostProcess: the host of the unit lacking its variable exits 78 naming both', async () => {
+      const stderr = new PassThrough();
+      let text = '';
+      stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      const code = await runHostProcess({ env: { WOODWORK_TOPOLOGY: file, WOODWORK_COMPONENT: 'model', WOODWORK_BUS_URL: 'redis://127.0.0.1:1', BUS_URL: 'redis://r:6379', API_TOKEN: 't' }, stderr });
+      expect(code).toBe(HostExitCode.config);
+      expect(text).toContain('[woodwork] error `model` could not start: the host of `model` needs MODEL_KEY, which is not set');
+      expect(text).toContain("hint: set it in this host's environment (or in .env beside the .ww file); a host needs only the variables of its own components (model) and of the bus");
+      expect(text).not.toMatch(/\n\s+at /);
+    });
   });
 
   it('reports a JSON file that holds no topology', async () => {

@@ -14,7 +14,7 @@ export { distributedUrls, HostEnv, isRedisUrl, metricsEventsEnabled, readHostCon
 export type { HostConfig } from './host-config.js';
 
 export { hostUnits, loadHostTopology, resolveUnit } from './units.js';
-export type { HostUnit } from './units.js';
+export type { HostUnit, LoadHostTopologyOptions } from './units.js';
 
 export { createRedisHostRegistry, hostInstanceId, isStaleRecord, redactUrl } from './registry.js';
 export type { HostRecord, HostRegistry, RedisHostRegistryOptions } from './registry.js';

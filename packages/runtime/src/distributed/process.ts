@@ -110,7 +110,7 @@ export async function runHostProcess(options: HostProcessOptions = {}): Promise<
 
   try {
     try {
-      const topology = await loadHostTopology(config.topologyFile, env);
+      const topology = await loadHostTopology(config.topologyFile, env, { unit: config.unit });
       const unit = resolveUnit(topology, config.unit);
       const urls = distributedUrls(
         { busUrl: config.busUrl, sessionsUrl: config.sessionsUrl },

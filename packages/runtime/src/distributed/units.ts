@@ -5,7 +5,8 @@
  * finds its components from `WOODWORK_COMPONENT` (a unit's name, or a component's name).
  *
  * Also here: loading the topology a host runs, from a `.ww` file or from the JSON `woodwork
- * validate --json` / `woodwork build` write, with environment references resolved.
+ * validate --json` / `woodwork build` write, with environment references resolved — only those of
+ * the host's own unit and of the bus, so a unit starts without the secrets of the others.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -73,54 +74,106 @@ export function resolveUnit(topology: Topology, selector: string): HostUnit {
   return { name: wanted.join(','), components: wanted, group: false };
 }
 
-function diagnosticsError(file: string, diagnostics: readonly Diagnostic[], sources: Readonly<Record<string, string>> | string | undefined): WoodworkRuntimeError {
+function diagnosticsError(
+  file: string,
+  diagnostics: readonly Diagnostic[],
+  sources: Readonly<Record<string, string>> | string | undefined,
+  scope?: { readonly unit: HostUnit; readonly topology: Topology },
+): WoodworkRuntimeError {
   const errors = diagnostics.filter((diagnostic) => diagnostic.severity === 'error');
   const shown = errors.map((diagnostic) => formatDiagnostic(diagnostic, { source: sources, color: false })).join('\n\n');
-  return new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `${file} cannot run (${errors.length} problem${errors.length === 1 ? '' : 's'}):\n\n${shown}`, {
-    hint: `fix ${errors.length === 1 ? 'it' : 'them'} and start again; \`woodwork validate ${file}\` shows the same list`,
-  });
+  const count = `${errors.length} problem${errors.length === 1 ? '' : 's'}`;
+  const fix = `fix ${errors.length === 1 ? 'it' : 'them'} and start again; \`woodwork validate ${file}\` shows the same list`;
+  if (!scope) return new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `${file} cannot run (${count}):\n\n${shown}`, { hint: fix });
+  const { unit, topology } = scope;
+  const missing = [...new Set(errors.filter((diagnostic) => diagnostic.code === 'WW301').flatMap((diagnostic) => variableAt(topology, diagnostic)))];
+  if (missing.length === 0) {
+    return new WoodworkRuntimeError('WW_RUNTIME_INVALID_TOPOLOGY', `the host of \`${unit.name}\` cannot run ${file} (${count}):\n\n${shown}`, { hint: fix });
+  }
+  const names = missing.length === 1 ? missing[0]! : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)!}`;
+  return new WoodworkRuntimeError(
+    'WW_RUNTIME_INVALID_TOPOLOGY',
+    `the host of \`${unit.name}\` needs ${names}, which ${missing.length === 1 ? 'is' : 'are'} not set (${file}, ${count}):\n\n${shown}`,
+    {
+      hint: `set ${missing.length === 1 ? 'it' : 'them'} in this host's environment (or in .env beside the .ww file); a host needs only the variables of its own components (${unit.components.join(', ')}) and of the bus`,
+    },
+  );
+}
+
+/** The variable a WW301 diagnostic is about: the one used first at its place. */
+function variableAt(topology: Topology, diagnostic: Diagnostic): string[] {
+  const variable = topology.env.find((candidate) =>
+    candidate.usages.some((usage) => usage.location.file === diagnostic.file && usage.location.line === diagnostic.line && usage.location.column === diagnostic.column),
+  );
+  return variable ? [variable.name] : [];
+}
+
+export interface LoadHostTopologyOptions {
+  /**
+   * What the host runs (`WOODWORK_COMPONENT`: a unit, a component, or `a,b`). Given, only the
+   * variables of that unit's components and of the bus are resolved and required: the secrets of
+   * the other units stay references, and the host starts without them. Default: every variable.
+   */
+  readonly unit?: string;
 }
 
 /**
  * Loads the topology a host runs: a `.ww` file (with the `.env` beside it) or a topology JSON
- * file, environment references resolved from `env`. Throws a user error naming the file and what
- * is wrong with it.
+ * file, environment references resolved from `env` — with `unit`, only that unit's (and the
+ * bus's). Throws a user error naming the file and what is wrong with it (with `unit`, the unit and
+ * the variables it lacks).
  */
-export async function loadHostTopology(file: string, env: Readonly<Record<string, string | undefined>>): Promise<Topology> {
+export async function loadHostTopology(file: string, env: Readonly<Record<string, string | undefined>>, options: LoadHostTopologyOptions = {}): Promise<Topology> {
   const absolute = path.resolve(file);
   if (absolute.endsWith('.json')) {
-    let text: string;
-    try {
-      text = await readFile(absolute, 'utf8');
-    } catch (error) {
-      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `cannot read the topology ${absolute}: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'WOODWORK_TOPOLOGY must name a .ww file or a topology JSON file (`woodwork validate --json` prints one)',
-      });
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `${absolute} is not valid JSON: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'regenerate it with `woodwork validate --json`',
-      });
-    }
-    // `woodwork validate --json` wraps the topology: { ok, file, topology, diagnostics }.
-    const candidate = (parsed as { topology?: unknown }).topology ?? parsed;
-    if (!isTopology(candidate)) {
-      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `${absolute} does not hold a topology (no \`version: 1\` and \`components\`)`, {
-        hint: 'regenerate it with `woodwork validate --json`',
-      });
-    }
-    const resolved = resolveEnv(candidate, { env, mode: 'run' });
-    if (!resolved.resolved) throw diagnosticsError(absolute, resolved.diagnostics, undefined);
+    const candidate = await readTopologyJson(absolute);
+    const unit = options.unit === undefined ? undefined : resolveUnit(candidate, options.unit);
+    const resolved = resolveEnv(candidate, { env, mode: 'run', components: unit?.components });
+    if (!resolved.resolved) throw diagnosticsError(absolute, resolved.diagnostics, undefined, unit && { unit, topology: candidate });
     return resolved.resolved;
   }
-  const result = await loadTopology(absolute, { mode: 'run', env });
-  if (!result.resolved) throw diagnosticsError(absolute, result.diagnostics, result.sources);
+  if (options.unit === undefined) {
+    const result = await loadTopology(absolute, { mode: 'run', env });
+    if (!result.resolved) throw diagnosticsError(absolute, result.diagnostics, result.sources);
+    return result.resolved;
+  }
+  // The unit comes from the file, so read it first without resolving anything (validate mode: a
+  // missing variable is a warning), then resolve what the unit's components use.
+  const analysed = await loadTopology(absolute, { mode: 'validate', env });
+  if (!analysed.topology) throw diagnosticsError(absolute, analysed.diagnostics, analysed.sources);
+  const unit = resolveUnit(analysed.topology, options.unit);
+  const result = await loadTopology(absolute, { mode: 'run', env, components: unit.components });
+  if (!result.resolved) throw diagnosticsError(absolute, result.diagnostics, result.sources, { unit, topology: result.topology ?? analysed.topology });
   return result.resolved;
+}
+
+async function readTopologyJson(absolute: string): Promise<Topology> {
+  let text: string;
+  try {
+    text = await readFile(absolute, 'utf8');
+  } catch (error) {
+    throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `cannot read the topology ${absolute}: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'WOODWORK_TOPOLOGY must name a .ww file or a topology JSON file (`woodwork validate --json` prints one)',
+    });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `${absolute} is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+      hint: 'regenerate it with `woodwork validate --json`',
+    });
+  }
+  // `woodwork validate --json` wraps the topology: { ok, file, topology, diagnostics }.
+  const candidate = (parsed as { topology?: unknown }).topology ?? parsed;
+  if (!isTopology(candidate)) {
+    throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `${absolute} does not hold a topology (no \`version: 1\` and \`components\`)`, {
+      hint: 'regenerate it with `woodwork validate --json`',
+    });
+  }
+  return candidate;
 }
 
 function isTopology(value: unknown): value is Topology {
