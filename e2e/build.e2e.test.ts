@@ -17,7 +17,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cliBin = path.join(root, 'packages', 'cli', 'bin', 'woodwork.js');
@@ -234,6 +234,37 @@ describe.skipIf(!redisUrl && !requireBrokers)('woodwork build: the containers of
       const body = (await answer.json()) as { ok: boolean; reply: string };
       expect(body).toMatchObject({ ok: true, reply: `You said: hello from ${port}` });
     }
+
+    // The autoscalers scale on series the hosts really export: every External and Pods metric
+    // of the manifests, with its selector, appears on some host's /metrics.
+    const wanted: { name: string; component: string }[] = [];
+    for (const file of await readdir(path.join(output, 'kubernetes'))) {
+      for (const document of parseAllDocuments(await readFile(path.join(output, 'kubernetes', file), 'utf8'))) {
+        const object = document.toJS() as { kind?: string; spec?: { metrics?: Record<string, { metric: { name: string; selector: { matchLabels: Record<string, string> } } }>[] } };
+        if (object?.kind !== 'HorizontalPodAutoscaler') continue;
+        for (const metric of object.spec!.metrics!) {
+          const source = metric.external ?? metric.pods;
+          if (source) wanted.push({ name: source.metric.name, component: source.metric.selector.matchLabels.woodwork_component_name! });
+        }
+      }
+    }
+    expect(wanted.map(({ name, component }) => `${name} ${component}`).sort()).toEqual([
+      'woodwork_component_connections gateway',
+      'woodwork_component_queue_depth normalize',
+      'woodwork_component_queue_depth reply',
+      'woodwork_component_queue_depth responder',
+    ]);
+    const series = (name: string, component: string) => new RegExp(`^${name}\\{[^}]*woodwork_component_name="${component}"[^}]*\\} (\\d+)`, 'm');
+    await waitFor('the autoscalers\' series on /metrics', async () => {
+      const exposition = (await Promise.all(hostPorts.map(async (port) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text()))).join('\n');
+      // Every turn is answered: nothing is left in any inbox.
+      return wanted.every(({ name, component }) => {
+        const match = series(name, component).exec(exposition);
+        return match !== null && (name !== 'woodwork_component_queue_depth' || match[1] === '0');
+      })
+        ? true
+        : undefined;
+    }, 15_000);
 
     // SIGTERM, as a container runtime stops a container: every host drains and exits 0.
     for (const { child } of containers) child.kill('SIGTERM');

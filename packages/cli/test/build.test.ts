@@ -168,6 +168,21 @@ describe('woodwork build: examples/scaled (Redis bus, a gateway, a vm server gro
     });
     expect(container.env).toContainEqual({ name: 'API_TOKEN', valueFrom: { secretKeyRef: { name: 'scaled-env', key: 'API_TOKEN', optional: true } } });
     expect(container.env).toContainEqual({ name: 'REDIS_URL', valueFrom: { configMapKeyRef: { name: 'scaled-config', key: 'WOODWORK_BUS_URL' } } });
+    // Each unit scales on what the file says: the gateway on its open connections per pod, the
+    // workers on the busier of their two inboxes, the reply on its inbox.
+    const metricsOf = (name: string) => (objects.find((object) => byKindAndName(object) === `HorizontalPodAutoscaler/${name}`)!.spec as { metrics: unknown[] }).metrics;
+    expect(metricsOf('scaled-gateway')).toEqual([
+      { type: 'Pods', pods: { metric: { name: 'woodwork_component_connections', selector: { matchLabels: { woodwork_component_name: 'gateway' } } }, target: { type: 'AverageValue', averageValue: '100' } } },
+    ]);
+    expect(metricsOf('scaled-workers')).toEqual(
+      ['normalize', 'responder'].map((component) => ({
+        type: 'External',
+        external: { metric: { name: 'woodwork_component_queue_depth', selector: { matchLabels: { woodwork_component_name: component } } }, target: { type: 'AverageValue', averageValue: '20' } },
+      })),
+    );
+    expect(metricsOf('scaled-reply')).toEqual([
+      { type: 'External', external: { metric: { name: 'woodwork_component_queue_depth', selector: { matchLabels: { woodwork_component_name: 'reply' } } }, target: { type: 'AverageValue', averageValue: '5' } } },
+    ]);
     const replyService = objects.find((object) => byKindAndName(object) === 'Service/scaled-reply')!;
     // session_affinity on a unit without an API port: nothing for a Service to pin.
     expect(replyService.spec).not.toHaveProperty('sessionAffinity');

@@ -6,7 +6,7 @@
  */
 import { toYaml } from './yaml.js';
 import type { Connections } from './environment.js';
-import { configMapName, LOAD_METRIC, objectName, secretName } from './kubernetes.js';
+import { configMapName, objectName, scalingMetrics, secretName } from './kubernetes.js';
 import { HOST_PORT, type BuildPlan } from './plan.js';
 
 export interface HelmOptions {
@@ -47,8 +47,8 @@ export function valuesYaml(plan: BuildPlan, options: HelmOptions): string {
         enabled: scaling.max_instances > scaling.min_instances,
         minReplicas: scaling.min_instances,
         maxReplicas: scaling.max_instances,
-        metric: scaling.scale_metric,
-        threshold: scaling.scale_threshold,
+        // The autoscaler's `metrics`, as the file's scale_metric and scale_threshold make them.
+        metrics: scalingMetrics(unit),
       },
       // Only what this unit's host resolves: its components' variables and the bus's.
       variables: unit.variables.map(({ variable, fromBus }) => (fromBus ? { name: variable.name, fromBus: true } : { name: variable.name, optional: variable.default !== undefined })),
@@ -72,7 +72,6 @@ export function valuesYaml(plan: BuildPlan, options: HelmOptions): string {
         configMap: configMapName(plan),
         envSecret: secretName(plan),
         secretValues: {},
-        loadMetric: LOAD_METRIC,
         hostPort: HOST_PORT,
         units,
       },
@@ -278,22 +277,7 @@ spec:
   minReplicas: {{ $spec.autoscaling.minReplicas }}
   maxReplicas: {{ $spec.autoscaling.maxReplicas }}
   metrics:
-    {{- if eq $spec.autoscaling.metric "cpu" }}
-    - type: Resource
-      resource:
-        name: cpu
-        target:
-          type: Utilization
-          averageUtilization: {{ $spec.autoscaling.threshold }}
-    {{- else }}
-    - type: Pods
-      pods:
-        metric:
-          name: {{ $.Values.loadMetric }}
-        target:
-          type: AverageValue
-          averageValue: {{ $spec.autoscaling.threshold | quote }}
-    {{- end }}
+    {{- toYaml $spec.autoscaling.metrics | nindent 4 }}
 {{- end }}
 {{- end }}
 `;

@@ -21,8 +21,31 @@ export interface KubernetesOptions {
   readonly namespace?: string;
 }
 
-/** The metric pods report for `queue_depth` and `connections`: messages each has in hand. */
-export const LOAD_METRIC = 'woodwork_component_messages_in_flight';
+/** What hosts export on `/metrics` (Prometheus names of `woodwork.component.queue.depth` and `.connections`). */
+export const QUEUE_DEPTH_METRIC = 'woodwork_component_queue_depth';
+export const CONNECTIONS_METRIC = 'woodwork_component_connections';
+
+/**
+ * The autoscaler's metrics for a unit's `scale_metric`:
+ * - `cpu`: CPU utilisation in percent of the request (the metrics server suffices);
+ * - `connections` (a unit with an `input api`): open client connections per pod, a Pods metric;
+ * - `queue_depth` (and `connections` without an API): each component's inbox depth as an External
+ *   metric with an average target, so the replicas become depth ÷ threshold. Every pod of a
+ *   component reports the same, broker-wide depth, so the metrics adapter must take the max, not
+ *   the sum (BUILD.md shows a prometheus-adapter rule). The autoscaler follows the busiest component.
+ */
+export function scalingMetrics(unit: BuildUnit): Record<string, unknown>[] {
+  const { scale_metric: metric, scale_threshold: threshold } = unit.deployment.scaling;
+  const average = { type: 'AverageValue', averageValue: String(threshold) };
+  if (metric === 'cpu') return [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: Math.round(threshold) } } }];
+  if (metric === 'connections' && unit.apiComponent !== null) {
+    return [{ type: 'Pods', pods: { metric: { name: CONNECTIONS_METRIC, selector: { matchLabels: { woodwork_component_name: unit.apiComponent } } }, target: average }}];
+  }
+  return unit.components.map((component) => ({
+    type: 'External',
+    external: { metric: { name: QUEUE_DEPTH_METRIC, selector: { matchLabels: { woodwork_component_name: component } } }, target: average },
+  }));
+}
 
 export function configMapName(plan: BuildPlan): string {
   return `${plan.project}-config`;
@@ -152,12 +175,9 @@ function service(plan: BuildPlan, unit: BuildUnit): KubernetesObject {
 }
 
 function autoscaler(plan: BuildPlan, unit: BuildUnit): KubernetesObject | undefined {
-  const { min_instances: min, max_instances: max, scale_metric: metric, scale_threshold: threshold } = unit.deployment.scaling;
+  const { min_instances: min, max_instances: max } = unit.deployment.scaling;
   if (max <= min) return undefined;
-  const metrics =
-    metric === 'cpu'
-      ? [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: Math.round(threshold) } } }]
-      : [{ type: 'Pods', pods: { metric: { name: LOAD_METRIC }, target: { type: 'AverageValue', averageValue: String(threshold) } } }];
+  const metrics = scalingMetrics(unit);
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',

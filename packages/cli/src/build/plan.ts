@@ -22,6 +22,8 @@ export interface BuildUnit {
   readonly deployment: DeploymentSpec;
   /** The gateway's container port when the unit runs an `input api`. */
   readonly apiPort: number | null;
+  /** The `input api` the unit runs, if any: whose open connections `scale_metric = "connections"` counts. */
+  readonly apiComponent: string | null;
   /**
    * The file's variables this unit's host resolves, in the file's order: those its components use
    * and those of the bus. Nothing of the other units: their secrets never reach this container.
@@ -167,7 +169,7 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     }
     names.set(name, unit.name);
     const api = members.find((component) => component.kind === 'input' && component.type === 'api');
-    units.push({ unit: unit.name, name, components: unit.components, deployment, apiPort: api ? apiPortOf(api) : null, variables: [] });
+    units.push({ unit: unit.name, name, components: unit.components, deployment, apiPort: api ? apiPortOf(api) : null, apiComponent: api?.name ?? null, variables: [] });
   }
   if (units.length === 0) {
     throw new BuildError('nothing to put in a container: every component runs outside containers', 'give a component `deployment = { mode = "container" }`, or add an `input api`');
