@@ -161,7 +161,8 @@ export class KafkaAdapter implements BusAdapterV1 {
   async doQueueDepth(topic: string, group: string): Promise<number> {
     const connection = await this.#connect();
     const name = kafkaTopicName(topic);
-    if (!(await connection.admin.listTopics()).includes(name)) return 0;
+    // A topic this adapter made sure of (a host's own inbox) exists; others are looked up.
+    if (!this.#topics.has(name) && !(await connection.admin.listTopics()).includes(name)) return 0;
     const groupId = kafkaGroupId(name, group);
     const [ends, [committed]] = await Promise.all([
       connection.admin.fetchTopicOffsets(name),
