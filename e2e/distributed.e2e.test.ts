@@ -451,6 +451,14 @@ for (const broker of brokers) {
       expect(report.processes.every((entry) => entry.ready && entry.registry !== null)).toBe(true);
       const table = await cli(['status', run.dir]);
       expect(table.stdout).toMatch(/^echo\s+\d+\s+\d+\s+alive\s+ready\s+2/m);
+      // Every host reports its inboxes' queue depth, read from the broker, through the registry; all
+      // work is done, so it is 0 (a heartbeat carries it within the registry's TTL/3).
+      await until('queue depths of 0 in the registry', 30_000, async () => {
+        const latest = JSON.parse((await cli(['status', run.dir, '--json'])).stdout) as { processes: { registry: { stats: Record<string, { queueDepth: unknown }> } | null }[] };
+        const depths = latest.processes.flatMap((entry) => Object.values(entry.registry?.stats ?? {}).map((stats) => stats.queueDepth));
+        return depths.length === 4 && depths.every((depth) => depth === 0) || undefined;
+      });
+      expect((await cli(['status', run.dir])).stdout).toMatch(/^PROCESS\s+PID\s+PORT\s+HEALTH\s+READY\s+RESTARTS\s+HANDLED\s+FAILED\s+HOOK ERRORS\s+QUEUED\s+HEARTBEAT$/m);
 
       const logs = await cli(['logs', run.dir, '--component', 'shout']);
       expect(logs.code).toBe(0);

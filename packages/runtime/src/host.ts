@@ -84,6 +84,8 @@ export interface ComponentStats {
   hookTimeouts: number;
   /** Calls from other components answered. */
   calls: number;
+  /** The inbox's queue depth as last read from the bus (`queueDepthIntervalMs`); null before the first read or without one. */
+  queueDepth: number | null;
 }
 
 /** The default result event of a role (see `ComponentDefinition.resultEvent`). */
@@ -118,7 +120,7 @@ interface MessageState {
 export class ComponentHost {
   readonly name: string;
   readonly info: ComponentInfo;
-  readonly stats: ComponentStats = { handled: 0, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0 };
+  readonly stats: ComponentStats = { handled: 0, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0, queueDepth: null };
   private readonly resultEvent: string;
   private readonly acceptsStreams: boolean;
   private readonly logger: Logger;
@@ -265,8 +267,12 @@ export class ComponentHost {
       reading = true;
       try {
         const depth = await bus.queueDepth(topic, group);
-        if (depth === undefined) clearInterval(this.depthTimer);
-        else this.metrics?.recordQueueDepth(depth);
+        if (depth === undefined) {
+          clearInterval(this.depthTimer);
+        } else {
+          this.stats.queueDepth = depth;
+          this.metrics?.recordQueueDepth(depth);
+        }
       } catch (error) {
         this.logger.debug('could not read the queue depth', { error: errorMessage(error) });
       } finally {

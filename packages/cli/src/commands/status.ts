@@ -43,13 +43,15 @@ function table(rows: readonly (readonly string[])[]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
-function totals(record: HostRecord | null): { handled: number; failed: number; hookFailures: number } | undefined {
+function totals(record: HostRecord | null): { handled: number; failed: number; hookFailures: number; queued: number | null } | undefined {
   if (!record) return undefined;
-  const sum = { handled: 0, failed: 0, hookFailures: 0 };
+  const sum = { handled: 0, failed: 0, hookFailures: 0, queued: null as number | null };
   for (const stats of Object.values(record.stats)) {
     sum.handled += stats.handled;
     sum.failed += stats.failed;
     sum.hookFailures += stats.hookFailures + stats.hookTimeouts;
+    // Hosts of earlier versions report no depth.
+    if (typeof stats.queueDepth === 'number') sum.queued = (sum.queued ?? 0) + stats.queueDepth;
   }
   return sum;
 }
@@ -138,7 +140,7 @@ export async function statusCommand(terminal: Terminal, file: string | undefined
   terminal.stdout.write(`woodwork up ${displayPath(terminal, state.file)}: ${headline}\n`);
   terminal.stdout.write(`${style('dim', `bus ${redactUrl(state.busUrl)}  sessions ${redactUrl(state.sessionsUrl)}  namespace ${state.namespace}`)}\n\n`);
 
-  const rows: string[][] = [['PROCESS', 'PID', 'PORT', 'HEALTH', 'READY', 'RESTARTS', 'HANDLED', 'FAILED', 'HOOK ERRORS', 'HEARTBEAT']];
+  const rows: string[][] = [['PROCESS', 'PID', 'PORT', 'HEALTH', 'READY', 'RESTARTS', 'HANDLED', 'FAILED', 'HOOK ERRORS', 'QUEUED', 'HEARTBEAT']];
   for (const entry of processes) {
     const sum = totals(entry.registry);
     rows.push([
@@ -151,6 +153,7 @@ export async function statusCommand(terminal: Terminal, file: string | undefined
       sum ? String(sum.handled) : '-',
       sum ? String(sum.failed) : '-',
       sum ? String(sum.hookFailures) : '-',
+      sum?.queued != null ? String(sum.queued) : '-',
       entry.registry ? `${ago(entry.registry.heartbeatAt)} ago` : 'not registered',
     ]);
   }
