@@ -76,6 +76,7 @@ export type {
   ComponentInfo,
   ComponentReference,
   EventsOptions,
+  EventsResume,
   FunctionModule,
   HandlerContext,
   JsonValue,

@@ -1,8 +1,9 @@
 /**
  * The session hub: one subscription to the events topic per runtime instance (its own consumer
  * group, so every instance sees every event) that hands each event to the readers of its session
- * (`events()`), keeps a bounded history per session, and resolves turn waiters when their
- * `turn.completed` arrives. It is what makes "the reply reaches the session that asked" true in
+ * (`events()`), keeps a bounded history per session (a reader resuming after an event it did not
+ * keep reads the session from the bus log), and resolves turn waiters when their `turn.completed`
+ * arrives. It is what makes "the reply reaches the session that asked" true in
  * whichever process the session's client lives.
  */
 import type { Bus, Envelope, Subscription } from '@woodwork/bus';
@@ -10,7 +11,7 @@ import { WoodworkRuntimeError } from './errors.js';
 import { EventTypes, textOf } from './events.js';
 import { eventsTopic } from './topics.js';
 import { traceIdOf } from './trace.js';
-import type { EventsOptions, SessionEvent, TurnResult } from './types.js';
+import type { EventsOptions, EventsResume, SessionEvent, TurnResult } from './types.js';
 
 interface Reader {
   queue: SessionEvent[];
@@ -46,6 +47,14 @@ class SessionChannel {
       wake?.();
     }
   }
+}
+
+/** A reader's progress through the bus log (see `SessionHub.fromLog`). */
+interface LogRead {
+  /** Ids read from the log, while live events may still repeat them. */
+  sent: Set<string> | undefined;
+  /** The log ended with the session's `session.ended`. */
+  ended: boolean;
 }
 
 interface TurnWaiter {
@@ -158,48 +167,127 @@ export class SessionHub {
     this.channels.delete(sessionId);
   }
 
+  /**
+   * A session's events: the kept history (or, resuming with `after`, what follows that event), then
+   * live ones. The reader is registered when the iterator is created, so nothing dispatched after
+   * that is missed.
+   *
+   * Resuming after an event this instance did not keep (it started later, or forgot the session)
+   * reads the session from the bus log instead (`fromLog`); the cost is paid only then.
+   */
   events(sessionId: string, options: EventsOptions = {}): AsyncIterable<SessionEvent> {
-    const hub = this;
+    return { [Symbol.asyncIterator]: () => this.read(sessionId, options) };
+  }
+
+  private read(sessionId: string, options: EventsOptions): AsyncIterator<SessionEvent> {
+    this.track(sessionId);
+    const channel = this.channels.get(sessionId)!;
+    const { after, signal, onResume } = options;
+    const kept = options.from === 'live' ? [] : channel.history;
+    const index = after === undefined ? -1 : kept.findIndex((event) => event.message_id === after);
+    const resuming = after !== undefined && options.from !== 'live';
+    const fromLog = resuming && index < 0 && this.options.bus.capabilities.replay;
+    // Reading the log, the queue buffers live events until the log has been sent.
+    const reader: Reader = { queue: fromLog ? [] : kept.slice(index + 1), wake: undefined, ended: channel.ended };
+    channel.readers.add(reader);
+    // Told at the first `next()`, as a log read tells it, so a caller can write it in the stream.
+    let told: EventsResume | undefined = resuming && !fromLog ? (index >= 0 ? 'history' : 'not-found') : undefined;
+    const logged: LogRead | undefined = fromLog ? { sent: undefined, ended: false } : undefined;
+    let replayed = fromLog ? this.fromLog(sessionId, after!, kept.slice(), reader, logged!, options) : undefined;
+    const onAbort = () => {
+      reader.ended = true;
+      reader.queue.length = 0;
+      reader.wake?.();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const finish = (): IteratorResult<SessionEvent> => {
+      channel.readers.delete(reader);
+      signal?.removeEventListener('abort', onAbort);
+      return { done: true, value: undefined };
+    };
     return {
-      [Symbol.asyncIterator](): AsyncIterator<SessionEvent> {
-        hub.track(sessionId);
-        const channel = hub.channels.get(sessionId)!;
-        const reader: Reader = {
-          queue: options.from === 'live' ? [] : historyAfter(channel.history, options.after),
-          wake: undefined,
-          ended: channel.ended,
-        };
-        channel.readers.add(reader);
-        const signal = options.signal;
-        const onAbort = () => {
-          reader.ended = true;
-          reader.queue.length = 0;
-          reader.wake?.();
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        const finish = (): IteratorResult<SessionEvent> => {
-          channel.readers.delete(reader);
-          signal?.removeEventListener('abort', onAbort);
-          return { done: true, value: undefined };
-        };
-        return {
-          async next(): Promise<IteratorResult<SessionEvent>> {
-            for (;;) {
-              const event = reader.queue.shift();
-              if (event !== undefined) return { done: false, value: event };
-              if (reader.ended || signal?.aborted) return finish();
-              await new Promise<void>((resolve) => {
-                reader.wake = resolve;
-              });
+      async next(): Promise<IteratorResult<SessionEvent>> {
+        try {
+          if (told !== undefined) {
+            onResume?.(told);
+            told = undefined;
+          }
+          if (replayed) {
+            const step = await replayed.next();
+            if (!step.done) return step;
+            replayed = undefined;
+            if (logged!.ended) return finish();
+          }
+          for (;;) {
+            const event = reader.queue.shift();
+            if (event !== undefined) {
+              const sent = logged?.sent;
+              if (sent !== undefined) {
+                // Live events arrive in the session's order: once one was not in the log read, none
+                // after it was either.
+                if (sent.has(event.message_id)) continue;
+                logged!.sent = undefined;
+              }
+              return { done: false, value: event };
             }
-          },
-          async return(): Promise<IteratorResult<SessionEvent>> {
-            reader.ended = true;
-            return finish();
-          },
-        };
+            if (reader.ended || signal?.aborted) return finish();
+            await new Promise<void>((resolve) => {
+              reader.wake = resolve;
+            });
+          }
+        } catch (error) {
+          finish();
+          throw error;
+        }
+      },
+      async return(): Promise<IteratorResult<SessionEvent>> {
+        reader.ended = true;
+        await replayed?.return(undefined);
+        return finish();
       },
     };
+  }
+
+  /**
+   * Resuming after an event this instance did not keep: the session's events in the bus log after
+   * `after`, oldest first. The live reader is registered before the log is read and buffers what
+   * arrives meanwhile, and the log is read up to its end as of the read, so every event is either
+   * in the log read or live (often both): `state.sent` (every id read from the log) lets the reader
+   * drop the live copies. When the log does not hold `after` either, the kept history comes, as
+   * when no log exists.
+   */
+  private async *fromLog(
+    sessionId: string,
+    after: string,
+    kept: SessionEvent[],
+    reader: Reader,
+    state: LogRead,
+    options: EventsOptions,
+  ): AsyncGenerator<SessionEvent, void, undefined> {
+    // The live subscription must stand before the log is read, or an event could fall between.
+    await this.start().catch(() => undefined);
+    const read = new Set<string>();
+    let found = false;
+    for await (const { envelope } of this.options.bus.replay(eventsTopic(this.options.namespace), { sessionId })) {
+      if (options.signal?.aborted) return;
+      read.add(envelope.message_id);
+      if (!found) {
+        found = envelope.message_id === after;
+        if (found) options.onResume?.('log');
+        continue;
+      }
+      yield envelope;
+      if (envelope.event_type === EventTypes.sessionEnded) {
+        state.ended = true;
+        return;
+      }
+    }
+    if (found) {
+      state.sent = read;
+      return;
+    }
+    options.onResume?.('not-found');
+    reader.queue.unshift(...kept);
   }
 
   /**
@@ -260,10 +348,4 @@ export class SessionHub {
     await this.starting?.catch(() => undefined);
     await this.subscription?.close();
   }
-}
-
-/** The kept history after the event `after` (all of it when `after` is unset or no longer kept). */
-function historyAfter(history: readonly SessionEvent[], after: string | undefined): SessionEvent[] {
-  const index = after === undefined ? -1 : history.findIndex((event) => event.message_id === after);
-  return history.slice(index + 1);
 }

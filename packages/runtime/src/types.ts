@@ -250,12 +250,23 @@ export interface EventsOptions {
   readonly from?: 'history' | 'live';
   /**
    * With `from: 'history'`: start after the event with this `message_id` (a client resuming a
-   * stream, as SSE `Last-Event-ID` does). When it is no longer in the kept history, all of it comes.
+   * stream, as SSE `Last-Event-ID` does). When this runtime did not keep it (it started after the
+   * event, or forgot the session), the session's events are read from the bus log instead: those
+   * after it, then live ones, each once. When the log does not hold it either, the whole kept
+   * history comes.
    */
   readonly after?: string;
+  /** With `after`: told, before the first event, where the resume found that event. */
+  readonly onResume?: (found: EventsResume) => void;
   /** Stop iterating when aborted. */
   readonly signal?: AbortSignal;
 }
+
+/**
+ * Where `events({ after })` found the event to resume after: `history` (kept by this runtime), `log`
+ * (the bus log), or `not-found` (in neither: the whole kept history comes).
+ */
+export type EventsResume = 'history' | 'log' | 'not-found';
 
 /**
  * Starting and talking to sessions: what `Runtime` offers an embedding app and what an `input`

@@ -13,11 +13,12 @@ import {
   type ApiInputOptions,
   type ComponentRegistry,
   type Gateway,
-  type GatewayServerFrame,
   type Runtime,
+  type RuntimeOptions,
   type SessionEvent,
 } from '../src/index.js';
-import { project, started, waitFor, type Project } from './helpers.js';
+import { eventsUntil, project, started, waitFor, type Project } from './helpers.js';
+import { connect, events, readSse, sseReader, subscribe, type SseMessage } from './gateway-client.js';
 
 const KEY_A = 'key-a-0123456789abcdef';
 const KEY_B = 'key-b-0123456789abcdef';
@@ -41,7 +42,11 @@ afterEach(async () => {
 });
 
 /** A topology with its `input api` on an ephemeral loopback port; `WOODWORK_API_*` from `env` only. */
-async function serve(ww: string, options: ApiInputOptions = {}, extra: { registry?: ComponentRegistry; env?: Record<string, string> } = {}): Promise<Served> {
+async function serve(
+  ww: string,
+  options: ApiInputOptions = {},
+  extra: { registry?: ComponentRegistry; env?: Record<string, string>; runtime?: RuntimeOptions } = {},
+): Promise<Served> {
   const dir = await project({ 'main.ww': ww });
   let gateway: Gateway | undefined;
   const registry = (extra.registry ?? createComponentRegistry()).register(
@@ -49,7 +54,7 @@ async function serve(ww: string, options: ApiInputOptions = {}, extra: { registr
     { replace: true },
   );
   try {
-    const { runtime } = await started(await dir.load({ KEY_A }), { registry });
+    const { runtime } = await started(await dir.load({ KEY_A }), { ...extra.runtime, registry });
     const served = { url: gateway!.url, runtime, project: dir };
     open.push(served);
     return served;
@@ -65,83 +70,6 @@ function auth(key: string, headers: Record<string, string> = {}): Record<string,
 
 async function post(url: string, body: unknown, key = KEY_A, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, { method: 'POST', headers: auth(key, { 'content-type': 'application/json', ...headers }), body: JSON.stringify(body) });
-}
-
-interface SseMessage {
-  readonly id?: string;
-  readonly event?: string;
-  readonly data: string;
-  readonly comment?: string;
-}
-
-/** Reads SSE messages (and comments) from a response, in steps: `until` reads on until `stop` says so or the stream ends. */
-function sseReader(response: Response) {
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const messages: SseMessage[] = [];
-  let buffer = '';
-  return {
-    messages,
-    async until(stop: (message: SseMessage, all: SseMessage[]) => boolean = () => false): Promise<SseMessage[]> {
-      for (;;) {
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields: Record<string, string> = {};
-          const data: string[] = [];
-          let comment: string | undefined;
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) comment = line.slice(1).trim();
-            else {
-              const colon = line.indexOf(':');
-              const text = line.slice(colon + 1).replace(/^ /, '');
-              if (line.slice(0, colon) === 'data') data.push(text);
-              else fields[line.slice(0, colon)] = text;
-            }
-          }
-          const message: SseMessage = { ...fields, data: data.join('\n'), ...(comment === undefined ? {} : { comment }) };
-          messages.push(message);
-          if (stop(message, messages)) return messages;
-        }
-        const { done, value } = await reader.read();
-        if (done) return messages;
-        buffer += value;
-      }
-    },
-    close: () => reader.cancel().catch(() => undefined),
-  };
-}
-
-async function readSse(response: Response, stop?: (message: SseMessage, all: SseMessage[]) => boolean): Promise<SseMessage[]> {
-  const reader = sseReader(response);
-  try {
-    return await reader.until(stop);
-  } finally {
-    await reader.close();
-  }
-}
-
-/** An event stream that is subscribed: its `: connected` comment has arrived. */
-async function subscribe(url: string, headers: Record<string, string>) {
-  const reader = sseReader(await fetch(url, { headers }));
-  await reader.until((message) => message.comment === 'connected');
-  return reader;
-}
-
-function events(messages: readonly SseMessage[]): SessionEvent[] {
-  return messages.filter((message) => message.event !== undefined).map((message) => JSON.parse(message.data) as SessionEvent);
-}
-
-/** A WebSocket client that keeps every frame it receives. */
-async function connect(url: string, options: WebSocket.ClientOptions = {}, protocols?: string[]): Promise<{ socket: WebSocket; frames: GatewayServerFrame[] }> {
-  const socket = new WebSocket(url.replace(/^http/, 'ws'), protocols, options);
-  const frames: GatewayServerFrame[] = [];
-  socket.on('message', (data) => frames.push(JSON.parse(String(data)) as GatewayServerFrame));
-  await new Promise<void>((resolve, reject) => {
-    socket.once('open', () => resolve());
-    socket.once('error', reject);
-  });
-  return { socket, frames };
 }
 
 /** The status of a refused WebSocket handshake. */
@@ -407,6 +335,45 @@ describe('input api: streaming a session', () => {
     await fetch(`${url}/v1/sessions/${session.session_id}`, { method: 'DELETE', headers: auth(KEY_A) });
     const last = events(await closing.until());
     expect(last.map((event) => event.event_type)).toEqual(['session.ended']);
+  });
+
+  it('resumes after an event the instance no longer keeps from the bus log, then goes on live, each event once', async () => {
+    // Ten events kept per session (a turn is seven here, and a live reader may fall that far
+    // behind): after three turns the first is forgotten.
+    const { url } = await serve(ECHO, {}, { runtime: { sessionHistory: 10 } });
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string; events_url: string };
+    const live = await subscribe(`${url}${session.events_url}`, auth(KEY_A));
+    for (const input of ['one two', 'three four', 'five six']) await post(`${url}/v1/sessions/${session.session_id}/messages`, { input });
+    const done = (count: number) => (_message: unknown, all: readonly SseMessage[]) => events(all).filter((event) => event.event_type === 'turn.completed').length === count;
+    const seen = events(await live.until(done(3)));
+    expect(seen.length).toBeGreaterThan(12);
+
+    const after = seen[1]!;
+    const resumed = sseReader(await fetch(`${url}${session.events_url}`, { headers: auth(KEY_A, { 'last-event-id': after.message_id }) }));
+    const replayed = events(await resumed.until(done(3)));
+    expect(replayed.map((event) => event.message_id)).toEqual(seen.slice(2).map((event) => event.message_id));
+    expect(resumed.messages.some((message) => message.comment?.includes('not found'))).toBe(false);
+
+    // A new turn comes once, after the replayed part.
+    await post(`${url}/v1/sessions/${session.session_id}/messages`, { input: 'seven' });
+    const more = events(await live.until(done(4)));
+    const all = events(await resumed.until(done(4)));
+    await live.close();
+    await resumed.close();
+    expect(all.map((event) => event.message_id)).toEqual(more.slice(2).map((event) => event.message_id));
+  });
+
+  it('answers an unknown Last-Event-ID with the kept history, and a comment saying so', async () => {
+    const { url, runtime } = await serve(ECHO);
+    const created = (await (await post(`${url}/v1/sessions`, { input: 'hello' })).json()) as { session_id: string };
+    const eventsUrl = `${url}/v1/sessions/${created.session_id}/events`;
+    const whole = await eventsUntil(runtime.events(created.session_id), 'turn.completed');
+    const unknown = await readSse(await fetch(`${eventsUrl}?last_event_id=no-such-event%0Aid:%20x`, { headers: auth(KEY_A) }), (message) => message.event === 'turn.completed');
+    expect(unknown.find((message) => message.comment?.includes('not found'))?.comment).toBe(
+      'last-event-id "no-such-event\\nid: x" not found; sending the kept history',
+    );
+    expect(unknown.filter((message) => message.id === 'x')).toEqual([]);
+    expect(events(unknown).map((event) => event.message_id)).toEqual(whole.map((event) => event.message_id));
   });
 
   it('does a WebSocket round trip: input frames in, the session events out', async () => {

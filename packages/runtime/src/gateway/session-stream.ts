@@ -11,7 +11,7 @@ import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
 import { errorMessage } from '../errors.js';
 import { EventTypes } from '../events.js';
 import { traceIdOf } from '../trace.js';
-import type { EventsOptions, SessionEvent } from '../types.js';
+import type { EventsOptions, EventsResume, SessionEvent } from '../types.js';
 import type { GatewayDeps, GatewayEnv } from './context.js';
 import { GatewayRequestError } from './http-error.js';
 
@@ -41,8 +41,19 @@ export function streamQuery(c: Context): StreamQuery {
  * registered with the runtime at once, so nothing published after this call is missed; iterate the
  * result (to its end or with `break`) so the reader is released.
  */
-export function sessionEvents(deps: GatewayDeps, sessionId: string, query: StreamQuery, signal: AbortSignal): AsyncIterable<SessionEvent> {
-  const options: EventsOptions = { from: query.from, signal, ...(query.after === undefined ? {} : { after: query.after }) };
+export function sessionEvents(
+  deps: GatewayDeps,
+  sessionId: string,
+  query: StreamQuery,
+  signal: AbortSignal,
+  onResume?: (found: EventsResume) => void,
+): AsyncIterable<SessionEvent> {
+  const options: EventsOptions = {
+    from: query.from,
+    signal,
+    ...(query.after === undefined ? {} : { after: query.after }),
+    ...(onResume === undefined ? {} : { onResume }),
+  };
   const source = deps.client.events(sessionId, options)[Symbol.asyncIterator]();
   return (async function* () {
     try {
@@ -94,10 +105,15 @@ export function sessionEventStream(c: Context<GatewayEnv>, deps: GatewayDeps, se
     const controller = streamController(c, stream, deps);
     const stopKeepAlive = keepAlive(stream, deps.settings.keepAliveMs, controller);
     try {
-      const events = sessionEvents(deps, sessionId, query, controller.signal);
+      let notice: Promise<unknown> | undefined;
+      const events = sessionEvents(deps, sessionId, query, controller.signal, (found) => {
+        // The id is client input: JSON keeps a line break in it from ending the comment.
+        if (found === 'not-found') notice = stream.write(`: last-event-id ${JSON.stringify(query.after)} not found; sending the kept history\n\n`);
+      });
       // Sends the headers at once: from this comment on, the client misses no event.
       await stream.write(': connected\n\n');
       for await (const event of events) {
+        await notice;
         await stream.writeSSE({ id: event.message_id, event: event.event_type, data: JSON.stringify(event) });
       }
     } catch (error) {
