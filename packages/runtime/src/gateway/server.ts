@@ -103,8 +103,14 @@ export async function serveGateway(sessions: SessionClient, options: GatewayOpti
           for (const socket of webSockets.clients) socket.terminate();
         }, CLOSE_GRACE_MS);
         force.unref();
+        // A connection whose event stream the abort above just ended turns idle only once its
+        // last bytes are out: sweep until the server is closed, or keep-alive would hold it open
+        // until the client's own idle timeout (seconds, on every stop and rolling deploy).
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        sweep.unref();
         server.close(() => {
           clearTimeout(force);
+          clearInterval(sweep);
           resolve();
         });
         server.closeIdleConnections();
