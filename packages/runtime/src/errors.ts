@@ -45,6 +45,11 @@ export type RuntimeErrorCode =
   | 'WW_RUNTIME_TIMEOUT'
   /** The session does not exist (anymore), or has ended. */
   | 'WW_RUNTIME_SESSION'
+  /**
+   * An `events()` reader fell more than `sessionHistory` events behind the live session: it got
+   * every event up to the one named and must resume after it (`{ after }`, `Last-Event-ID`).
+   */
+  | 'WW_RUNTIME_READER_BEHIND'
   /** The runtime is not started, or is stopping or stopped. */
   | 'WW_RUNTIME_STATE'
   /** An optional driver (ioredis) is not installed. */

@@ -17,6 +17,10 @@ interface Reader {
   queue: SessionEvent[];
   wake: (() => void) | undefined;
   ended: boolean;
+  /** How many events it may have waiting: what it started with plus `sessionHistory` live ones. */
+  cap: number;
+  /** Its queue reached the cap: it gets what is queued, then an error saying where to resume. */
+  behind: boolean;
 }
 
 class SessionChannel {
@@ -30,8 +34,11 @@ class SessionChannel {
     this.history.push(event);
     if (this.history.length > this.limit) this.history.shift();
     for (const reader of this.readers) {
-      reader.queue.push(event);
-      if (reader.queue.length > this.limit) reader.queue.shift();
+      if (reader.behind) continue;
+      // Dropping events here would lose them without a trace; stop queueing instead, so the reader
+      // learns where it stopped and resumes from the history or the bus log.
+      if (reader.queue.length >= reader.cap) reader.behind = true;
+      else reader.queue.push(event);
       const wake = reader.wake;
       reader.wake = undefined;
       wake?.();
@@ -188,7 +195,10 @@ export class SessionHub {
     const resuming = after !== undefined && options.from !== 'live';
     const fromLog = resuming && index < 0 && this.options.bus.capabilities.replay;
     // Reading the log, the queue buffers live events until the log has been sent.
-    const reader: Reader = { queue: fromLog ? [] : kept.slice(index + 1), wake: undefined, ended: channel.ended };
+    const hub = this;
+    const queue = fromLog ? [] : kept.slice(index + 1);
+    const reader: Reader = { queue, wake: undefined, ended: channel.ended, cap: queue.length + this.options.historyLimit, behind: false };
+    let lastSent: string | undefined = after;
     channel.readers.add(reader);
     // Told at the first `next()`, as a log read tells it, so a caller can write it in the stream.
     let told: EventsResume | undefined = resuming && !fromLog ? (index >= 0 ? 'history' : 'not-found') : undefined;
@@ -214,7 +224,10 @@ export class SessionHub {
           }
           if (replayed) {
             const step = await replayed.next();
-            if (!step.done) return step;
+            if (!step.done) {
+              lastSent = step.value.message_id;
+              return step;
+            }
             replayed = undefined;
             if (logged!.ended) return finish();
           }
@@ -228,9 +241,19 @@ export class SessionHub {
                 if (sent.has(event.message_id)) continue;
                 logged!.sent = undefined;
               }
+              lastSent = event.message_id;
               return { done: false, value: event };
             }
-            if (reader.ended || signal?.aborted) return finish();
+            if (signal?.aborted) return finish();
+            if (reader.behind) {
+              finish();
+              throw new WoodworkRuntimeError(
+                'WW_RUNTIME_READER_BEHIND',
+                `a reader of session ${sessionId} fell more than ${hub.options.historyLimit} events behind; it got every event up to ${lastSent ?? 'the start'}`,
+                { hint: `resume with events(sessionId, { after: ${JSON.stringify(lastSent ?? null)} }) (an SSE client reconnects with Last-Event-ID), or raise sessionHistory` },
+              );
+            }
+            if (reader.ended) return finish();
             await new Promise<void>((resolve) => {
               reader.wake = resolve;
             });

@@ -142,6 +142,40 @@ for (const { name, url } of buses) {
       await reader.return?.();
     });
 
+    it('stops a reader that falls too far behind with where to resume, and the resume loses nothing', { timeout: 60_000 }, async () => {
+      const ctx = await setup(url!);
+      const session = await ctx.runtime.session();
+      // A live reader that does not read while three turns (twelve events) happen: twice what is kept.
+      const slow = session.events({ from: 'live' })[Symbol.asyncIterator]();
+      for (const text of ['one', 'two', 'three']) await session.ask(text);
+      const all = await logged(ctx, session.id);
+      expect(all.length).toBeGreaterThanOrEqual(2 * KEPT);
+      const got: SessionEvent[] = [];
+      let failure: unknown;
+      try {
+        for (;;) {
+          const next = await slow.next();
+          if (next.done) break;
+          got.push(next.value);
+        }
+      } catch (error) {
+        failure = error;
+      }
+      // It got KEPT events in order from where it started (session.started may come before the
+      // reader on some buses), none dropped, then an error naming the last one.
+      const start = all.findIndex((event) => event.message_id === got[0]?.message_id);
+      expect(start).toBeGreaterThanOrEqual(0);
+      expect(all.slice(0, start).every((event) => event.event_type === 'session.started')).toBe(true);
+      expect(ids(got)).toEqual(ids(all.slice(start, start + KEPT)));
+      expect(failure).toMatchObject({ code: 'WW_RUNTIME_READER_BEHIND' });
+      expect(String((failure as Error).message)).toContain(`it got every event up to ${got.at(-1)!.message_id}`);
+      // Resuming after that event brings the rest, each once.
+      const { reader } = resuming(session, got.at(-1)!.message_id);
+      const rest = await readUntil(reader, 'turn.completed', 2);
+      expect(ids([...got, ...rest])).toEqual(ids(all.slice(start)));
+      await reader.return?.();
+    });
+
     it('misses nothing published while it reads the log', { timeout: 60_000 }, async () => {
       const { ctx, session, before } = await twoTurns(url!);
       // A whole turn after the log was read: its events reach the reader only live.

@@ -9,7 +9,7 @@
 import type { Context } from 'hono';
 import { upgradeWebSocket } from '@hono/node-server';
 import type { WebSocket } from 'ws';
-import { errorMessage } from '../errors.js';
+import { errorMessage, WoodworkRuntimeError } from '../errors.js';
 import type { GatewayDeps, GatewayEnv } from './context.js';
 import { fromRuntimeError, GatewayRequestError, errorBody } from './http-error.js';
 import { OWNER_KEY, ownedSession } from './session-access.js';
@@ -63,10 +63,14 @@ class SessionSocket {
       }
       if (!this.controller.signal.aborted) this.close(1000, 'the session ended');
     } catch (error) {
-      if (!this.controller.signal.aborted) {
-        this.deps.logger.warn('a session WebSocket failed', { session: this.sessionId, error: errorMessage(error) });
-        this.close(1011, 'internal error');
+      if (this.controller.signal.aborted) return;
+      if (WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_READER_BEHIND') {
+        // Every event up to the last one sent went out: the client reconnects with last_event_id.
+        this.close(1013, 'fell behind; reconnect with last_event_id');
+        return;
       }
+      this.deps.logger.warn('a session WebSocket failed', { session: this.sessionId, error: errorMessage(error) });
+      this.close(1011, 'internal error');
     }
   }
 

@@ -8,7 +8,7 @@
  */
 import type { Context } from 'hono';
 import { streamSSE, type SSEStreamingApi } from 'hono/streaming';
-import { errorMessage } from '../errors.js';
+import { errorMessage, WoodworkRuntimeError } from '../errors.js';
 import { EventTypes } from '../events.js';
 import { traceIdOf } from '../trace.js';
 import type { EventsOptions, EventsResume, SessionEvent } from '../types.js';
@@ -117,8 +117,13 @@ export function sessionEventStream(c: Context<GatewayEnv>, deps: GatewayDeps, se
         await stream.writeSSE({ id: event.message_id, event: event.event_type, data: JSON.stringify(event) });
       }
     } catch (error) {
-      // A client that went away is not an error; anything else is worth a line in the log.
-      if (!controller.signal.aborted) deps.logger.warn('an event stream failed', { session: sessionId, error: errorMessage(error) });
+      if (WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_READER_BEHIND') {
+        // Every event up to the last one sent went out: the client reconnects with Last-Event-ID.
+        await stream.write(': fell behind; reconnect with Last-Event-ID\n\n').catch(() => undefined);
+      } else if (!controller.signal.aborted) {
+        // A client that went away is not an error; anything else is worth a line in the log.
+        deps.logger.warn('an event stream failed', { session: sessionId, error: errorMessage(error) });
+      }
     } finally {
       stopKeepAlive();
       controller.abort();
