@@ -44,39 +44,10 @@ STOP_TIMEOUT="${WOODWORK_SERVICES_STOP_TIMEOUT:-}" # seconds; default per servic
 # ----------------------------------------------------------------------------------------------
 # helpers
 
-log() { printf '[services] %s\n' "$*" >&2; }
-die() {
-  printf '[services] error: %s\n' "$*" >&2
-  exit 1
-}
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-is_service() {
-  local s
-  for s in "${ALL_SERVICES[@]}"; do [[ $1 == "$s" ]] && return 0; done
-  return 1
-}
-
-# Resolve the names given on the command line (none = all), rejecting unknown ones.
-NAMES=()
-parse_names() {
-  NAMES=()
-  local n
-  for n in "$@"; do
-    is_service "$n" || die "unknown service '$n' (known: ${ALL_SERVICES[*]})"
-    NAMES+=("$n")
-  done
-  ((${#NAMES[@]})) || NAMES=("${ALL_SERVICES[@]}")
-}
-
-# One lock for every command that changes state, so parallel test processes calling `start` or
-# `restart` do not race. Daemons and installers are started with fd 9 closed so they never hold it.
-take_lock() {
-  mkdir -p "$STATE"
-  exec 9>"$STATE/.lock"
-  if ! flock -w 900 9; then die "another tools/services.sh has held $STATE/.lock for 15 minutes"; fi
-}
+TAG=services KIND=service LOCK_DIR="$STATE" LOCK_WAIT=900
+KNOWN=("${ALL_SERVICES[@]}")
+# shellcheck source=tools/script-helpers.sh
+source "$ROOT/tools/script-helpers.sh"
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
@@ -699,7 +670,7 @@ cmd_kafka_class() {
 
 cmd_logs() {
   [[ $# -ge 1 ]] || die "usage: tools/services.sh logs <name> [lines]"
-  is_service "$1" || die "unknown service '$1'"
+  is_known "$1" || die "unknown service '$1'"
   local f
   f="$(log_file "$1")"
   [[ -f $f ]] || die "no log yet: $f"

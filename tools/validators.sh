@@ -37,37 +37,10 @@ GO_MIN=1.26 # the go directive of helm v3.22.0's go.mod
 # ----------------------------------------------------------------------------------------------
 # helpers
 
-log() { printf '[validators] %s\n' "$*" >&2; }
-die() {
-  printf '[validators] error: %s\n' "$*" >&2
-  exit 1
-}
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-is_validator() {
-  local v
-  for v in "${ALL_VALIDATORS[@]}"; do [[ $1 == "$v" ]] && return 0; done
-  return 1
-}
-
-NAMES=()
-parse_names() {
-  NAMES=()
-  local n
-  for n in "$@"; do
-    is_validator "$n" || die "unknown validator '$n' (known: ${ALL_VALIDATORS[*]})"
-    NAMES+=("$n")
-  done
-  ((${#NAMES[@]})) || NAMES=("${ALL_VALIDATORS[@]}")
-}
-
-# One lock for installs, so parallel callers do not build helm twice into the same file.
-take_lock() {
-  mkdir -p "$CACHE"
-  exec 9>"$CACHE/.lock"
-  if ! flock -w 1200 9; then die "another tools/validators.sh has held $CACHE/.lock for 20 minutes"; fi
-}
+TAG=validators KIND=validator LOCK_DIR="$CACHE" LOCK_WAIT=1200
+KNOWN=("${ALL_VALIDATORS[@]}")
+# shellcheck source=tools/script-helpers.sh
+source "$ROOT/tools/script-helpers.sh"
 
 need_go() {
   command -v go >/dev/null 2>&1 ||

@@ -12,7 +12,7 @@ export type { AnalyzeOptions, AnalyzeResult } from './analyze.js';
 export { loadTopology } from './load-topology.js';
 export type { LoadTopologyOptions, LoadTopologyResult } from './load-topology.js';
 
-export { resolveEnv } from './resolve-env.js';
+export { resolveEnv, usageFilter } from './resolve-env.js';
 export type { LoadMode, ResolveEnvOptions, ResolveEnvResult } from './resolve-env.js';
 
 export { formatDiagnostic } from './format-diagnostic.js';

@@ -96,9 +96,10 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
 
 /**
  * Whether a usage is resolved: all of them without `components`; else those of the listed components
- * (`["components", index, …]`) and every one outside a component.
+ * (`["components", index, …]`) and every one outside a component. `woodwork build` uses the same
+ * rule to give each container the variables its host resolves.
  */
-function usageFilter(topology: Topology, components: readonly string[] | undefined): (usage: EnvUsage) => boolean {
+export function usageFilter(topology: Topology, components: readonly string[] | undefined): (usage: EnvUsage) => boolean {
   if (components === undefined) return () => true;
   const listed = new Set(components);
   return (usage) => {

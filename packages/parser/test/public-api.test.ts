@@ -19,6 +19,7 @@ describe('public API', () => {
       'moduleLanguageOf',
       'parse',
       'resolveEnv',
+      'usageFilter',
     ]);
   });
 

@@ -97,6 +97,13 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{- end }}
 
+{{/* A unit's object: its name and labels. */}}
+{{- define "woodwork.unitMetadata" -}}
+name: {{ .name }}
+labels:
+  {{- include "woodwork.labels" (dict "root" .root "unit" .unit) | nindent 2 }}
+{{- end }}
+
 {{- define "woodwork.selector" -}}
 app.kubernetes.io/name: {{ .root.Values.project }}
 app.kubernetes.io/component: {{ .unit }}
@@ -137,9 +144,7 @@ const DEPLOYMENT = `{{- range $unit, $spec := .Values.units }}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
-  name: {{ $spec.name }}
-  labels:
-    {{- include "woodwork.labels" (dict "root" $ "unit" $unit) | nindent 4 }}
+  {{- include "woodwork.unitMetadata" (dict "root" $ "unit" $unit "name" $spec.name) | nindent 2 }}
 spec:
   replicas: {{ $spec.replicas }}
   selector:
@@ -236,9 +241,7 @@ const SERVICE = `{{- range $unit, $spec := .Values.units }}
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ $spec.name }}
-  labels:
-    {{- include "woodwork.labels" (dict "root" $ "unit" $unit) | nindent 4 }}
+  {{- include "woodwork.unitMetadata" (dict "root" $ "unit" $unit "name" $spec.name) | nindent 2 }}
 spec:
   type: ClusterIP
   selector:
@@ -266,9 +269,7 @@ const AUTOSCALER = `{{- range $unit, $spec := .Values.units }}
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
-  name: {{ $spec.name }}
-  labels:
-    {{- include "woodwork.labels" (dict "root" $ "unit" $unit) | nindent 4 }}
+  {{- include "woodwork.unitMetadata" (dict "root" $ "unit" $unit "name" $spec.name) | nindent 2 }}
 spec:
   scaleTargetRef:
     apiVersion: apps/v1
@@ -288,9 +289,7 @@ const DISRUPTION_BUDGET = `{{- range $unit, $spec := .Values.units }}
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
-  name: {{ $spec.name }}
-  labels:
-    {{- include "woodwork.labels" (dict "root" $ "unit" $unit) | nindent 4 }}
+  {{- include "woodwork.unitMetadata" (dict "root" $ "unit" $unit "name" $spec.name) | nindent 2 }}
 spec:
   maxUnavailable: 1
   selector:

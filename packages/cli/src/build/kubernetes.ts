@@ -15,11 +15,6 @@ export type KubernetesObject = Record<string, unknown> & {
   readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
 };
 
-export interface KubernetesOptions {
-  readonly connections: Connections;
-  /** Sets the namespace of every object (through the kustomization). */
-  readonly namespace?: string;
-}
 
 /** What hosts export on `/metrics` (Prometheus names of `woodwork.component.queue.depth` and `.connections`). */
 export const QUEUE_DEPTH_METRIC = 'woodwork_component_queue_depth';
@@ -207,10 +202,10 @@ export interface ManifestFile {
 }
 
 /** The manifests, a file per unit plus the shared config, in apply order. */
-export function kubernetesManifests(plan: BuildPlan, options: KubernetesOptions): ManifestFile[] {
-  const files: ManifestFile[] = [{ file: 'config.yaml', objects: [configMap(plan, options.connections)] }];
+export function kubernetesManifests(plan: BuildPlan, connections: Connections): ManifestFile[] {
+  const files: ManifestFile[] = [{ file: 'config.yaml', objects: [configMap(plan, connections)] }];
   for (const unit of plan.units) {
-    const objects = [deployment(plan, unit, options.connections), service(plan, unit), autoscaler(plan, unit), disruptionBudget(plan, unit)].filter(
+    const objects = [deployment(plan, unit, connections), service(plan, unit), autoscaler(plan, unit), disruptionBudget(plan, unit)].filter(
       (object): object is KubernetesObject => object !== undefined,
     );
     files.push({ file: `${unit.name}.yaml`, objects });

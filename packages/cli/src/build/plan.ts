@@ -5,7 +5,7 @@
  * unit (`vm server` group or lone component), told which unit it is by `WOODWORK_COMPONENT`.
  */
 import path from 'node:path';
-import type { DeploymentSpec, EnvUsage, EnvValue, TemplateValue, Topology, TopologyComponent } from '@woodwork/parser';
+import { usageFilter, type DeploymentSpec, type EnvValue, type TemplateValue, type Topology, type TopologyComponent } from '@woodwork/parser';
 import { hostUnits } from '@woodwork/runtime/distributed';
 
 export type BusType = 'redis' | 'nats' | 'kafka';
@@ -64,7 +64,7 @@ export interface BuildPlan {
   readonly wwFile: string;
   readonly units: readonly BuildUnit[];
   readonly leftOut: readonly LeftOut[];
-  readonly bus: { readonly type: BusType; readonly declared: 'redis' | 'nats' | 'kafka' | 'memory' | 'none' };
+  readonly bus: { readonly type: BusType };
   /** Whether sessions need a Redis apart from the bus (NATS and Kafka buses). */
   readonly separateSessionsRedis: boolean;
   readonly variables: readonly BuildVariable[];
@@ -115,18 +115,6 @@ function deploymentOf(topology: Topology, unit: { name: string; components: read
     if (group) return group.deployment;
   }
   return topology.components.find((component) => component.name === unit.components[0])!.deployment;
-}
-
-/**
- * Whether the host of a unit running `components` needs this usage resolved: a usage of one of its
- * components, or of anything that is neither a component nor the bus (the bus is handled apart:
- * its variables are set to the bus URL).
- */
-function usedBy(topology: Topology, usage: EnvUsage, components: readonly string[]): boolean {
-  if (usage.path[0] === 'bus') return false;
-  if (usage.path[0] !== 'components') return true;
-  const index = usage.path[1];
-  return typeof index === 'number' && components.includes(topology.components[index]?.name ?? '');
 }
 
 function location(topology: Topology, file: string, loc: { line: number; column: number }): string {
@@ -181,10 +169,12 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
   // Per unit, what its host resolves (see resolveEnv's `components`): the variables of its own
   // components and everything outside components (the bus).
   const unitVariables = new Map<string, UnitVariable[]>(units.map((unit) => [unit.name, []]));
+  const resolvedBy = units.map((unit) => usageFilter(topology, unit.components));
   const variables: BuildVariable[] = topology.env.map((variable) => {
     const first = variable.usages[0]!;
     const withDefault = variable.usages.find((usage) => usage.default !== undefined);
-    const needing = units.map((unit) => ({ unit, usages: variable.usages.filter((usage) => usedBy(topology, usage, unit.components)) }));
+    // The bus's own usages are handled apart: containers set them to the bus they are given.
+    const needing = units.map((unit, index) => ({ unit, usages: variable.usages.filter((usage) => usage.path[0] !== 'bus' && resolvedBy[index]!(usage)) }));
     const built: BuildVariable = {
       name: variable.name,
       ...(withDefault?.default !== undefined ? { default: withDefault.default } : {}),
@@ -211,7 +201,7 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     wwFile: path.relative(projectDir, topology.file) || path.basename(topology.file),
     units: plannedUnits,
     leftOut,
-    bus: { type: busType, declared },
+    bus: { type: busType },
     separateSessionsRedis: busType !== 'redis',
     variables,
     needsPython,

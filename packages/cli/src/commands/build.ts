@@ -8,7 +8,7 @@ import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { formatDiagnostic, loadTopology } from '@woodwork/parser';
 import { composeFile } from '../build/compose.js';
-import { dockerfile, dockerignore, imagePackageJson } from '../build/dockerfile.js';
+import { dockerfile, dockerignore, imagePackageJson, isLeftOutOfImage } from '../build/dockerfile.js';
 import { requiredVariables, type Connections } from '../build/environment.js';
 import { helmChart } from '../build/helm.js';
 import { kubernetesManifests, kustomization, manifestHeader, secretName, yamlDocuments } from '../build/kubernetes.js';
@@ -45,14 +45,6 @@ const MARKER = '.woodwork-build.json';
 
 /** What a build writes at the top of its output folder (the rest is left alone). */
 const GENERATED = ['image', 'docker-compose.yml', 'kubernetes', 'helm', MARKER];
-
-/** Never copied into the image, at any depth: secrets, installs, VCS, woodwork's own state. */
-const SKIPPED_NAMES = new Set(['node_modules', '.git', '.woodwork']);
-
-/** `.env` and `.env.production` hold secrets; `.env.example` and the like document them. */
-function isSecretFile(name: string): boolean {
-  return (name === '.env' || name.startsWith('.env.')) && !/^\.env\.(example|sample|template|dist)$/.test(name);
-}
 
 export function parseExports(value: string | undefined): ExportFormat[] {
   if (value === undefined || value.trim() === '' || value.trim() === 'all') return [...EXPORTS];
@@ -97,10 +89,7 @@ async function projectDependencies(projectDir: string): Promise<Record<string, s
 
 /** The project's files, without secrets, installs and the build output itself. */
 async function copyProject(projectDir: string, target: string, outputDir: string): Promise<void> {
-  const keep = (source: string): boolean => {
-    const name = path.basename(source);
-    return path.resolve(source) !== outputDir && !SKIPPED_NAMES.has(name) && !isSecretFile(name) && !name.endsWith('.log');
-  };
+  const keep = (source: string): boolean => path.resolve(source) !== outputDir && !isLeftOutOfImage(path.basename(source));
   await mkdir(target, { recursive: true });
   // Entry by entry: the output folder is usually inside the project, and cp refuses to copy a folder into itself.
   for (const entry of await readdir(projectDir)) {
@@ -127,8 +116,7 @@ async function writeFiles(base: string, files: Record<string, string>): Promise<
 }
 
 /** Writes the artifacts; returns the paths written, relative to the output folder. */
-export async function writeBuild(plan: BuildPlan, outputDir: string, formats: readonly ExportFormat[], options: BuildOptions): Promise<string[]> {
-  const connections = connectionsFor(plan, options);
+export async function writeBuild(plan: BuildPlan, outputDir: string, formats: readonly ExportFormat[], connections: Connections, namespace: string | undefined): Promise<string[]> {
   const written: string[] = [];
   for (const entry of GENERATED) await rm(path.join(outputDir, entry), { recursive: true, force: true });
   await mkdir(outputDir, { recursive: true });
@@ -148,8 +136,8 @@ export async function writeBuild(plan: BuildPlan, outputDir: string, formats: re
     written.push('docker-compose.yml');
   }
   if (formats.includes('kubernetes')) {
-    const manifests = kubernetesManifests(plan, { connections, ...(options.namespace ? { namespace: options.namespace } : {}) });
-    const files: Record<string, string> = { 'kustomization.yaml': kustomization(plan, manifests, options.namespace) };
+    const manifests = kubernetesManifests(plan, connections);
+    const files: Record<string, string> = { 'kustomization.yaml': kustomization(plan, manifests, namespace) };
     for (const manifest of manifests) files[manifest.file] = manifestHeader(plan) + yamlDocuments(manifest.objects);
     await writeFiles(path.join(outputDir, 'kubernetes'), files);
     written.push('kubernetes/');
@@ -195,6 +183,7 @@ export async function buildCommand(terminal: Terminal, file: string | undefined,
 
   let plan: BuildPlan;
   let formats: ExportFormat[];
+  let connections: Connections;
   try {
     formats = parseExports(options.export);
     if (options.deploy !== undefined && options.deploy !== 'local') {
@@ -208,7 +197,7 @@ export async function buildCommand(terminal: Terminal, file: string | undefined,
       throw new BuildError(`--image ${options.image} is not an image reference`, 'for example registry.example.com/team/agents:1.4.0');
     }
     plan = buildPlan(result.topology, projectDir, options.image === undefined ? {} : { image: options.image });
-    connectionsFor(plan, options);
+    connections = connectionsFor(plan, options);
     if (!(await isEmptyOrMissing(outputDir)) && !(await exists(path.join(outputDir, MARKER))) && !options.force) {
       throw new BuildError(`${displayPath(terminal, outputDir)} exists and does not hold an earlier build`, 'choose another --output, or pass --force to write into it (its other files are kept)');
     }
@@ -224,7 +213,7 @@ export async function buildCommand(terminal: Terminal, file: string | undefined,
   }
 
   for (const warning of plan.warnings) terminal.stderr.write(`${style('yellow', 'warning')} ${warning}\n`);
-  const written = await writeBuild(plan, outputDir, formats, options);
+  const written = await writeBuild(plan, outputDir, formats, connections, options.namespace);
   const shownOutput = displayPath(terminal, outputDir);
   const out = terminal.stdout;
   out.write(`Built ${displayPath(terminal, target)} into ${shownOutput}/: ${written.join(', ')}\n\n`);

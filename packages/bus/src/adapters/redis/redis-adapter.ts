@@ -489,24 +489,12 @@ export class RedisBusAdapter implements BusAdapterV1 {
           const pending = Number(info.get('pending') ?? 0);
           const lag = info.get('lag');
           if (typeof lag === 'number') return pending + lag;
-          return pending + (await this.entriesAfter(stream, String(info.get('last-delivered-id'))));
+          return pending + (await entriesAfter(command, stream, String(info.get('last-delivered-id'))));
         }
         return 0;
       }),
     );
     return counts.reduce((sum, count) => sum + count, 0);
-  }
-
-  private async entriesAfter(stream: string, lastDelivered: string): Promise<number> {
-    const { command } = await this.ready();
-    let count = 0;
-    let start = `(${lastDelivered}`;
-    for (;;) {
-      const page = (await command.xrange(stream, start, '+', 'COUNT', 1000)) as [string, string[]][];
-      count += page.length;
-      if (page.length < 1000) return count;
-      start = `(${page[page.length - 1]![0]}`;
-    }
   }
 
   async doHealth(): Promise<BusHealth> {
@@ -550,5 +538,17 @@ export class RedisBusAdapter implements BusAdapterV1 {
         command.disconnect();
       }
     }
+  }
+}
+
+/** Entries after `lastDelivered`, counted a page of ids at a time (Redis cannot tell the lag). */
+async function entriesAfter(command: RedisClient, stream: string, lastDelivered: string): Promise<number> {
+  let count = 0;
+  let start = `(${lastDelivered}`;
+  for (;;) {
+    const page = (await command.xrange(stream, start, '+', 'COUNT', 1000)) as [string, string[]][];
+    count += page.length;
+    if (page.length < 1000) return count;
+    start = `(${page[page.length - 1]![0]}`;
   }
 }
