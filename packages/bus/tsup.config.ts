@@ -12,7 +12,7 @@ export default defineConfig({
   dts: { entry: { index: 'src/index.ts', 'testing/index': 'src/testing/index.ts' } },
   clean: true,
   sourcemap: true,
-  target: 'node20',
+  target: 'node22',
   // Drivers and vitest are optional peers: never bundled, loaded only when used.
   external: ['vitest', 'ioredis', 'kafkajs', '@nats-io/transport-node', '@nats-io/jetstream', 'ajv', 'ajv-formats'],
 });

@@ -6,7 +6,7 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
-  target: 'node20',
+  target: 'node22',
   // Loaded lazily and only when used: the Redis session store and its BullMQ timer, the TypeScript loader.
   external: ['bullmq', 'ioredis', 'tsx', 'tsx/esm/api'],
 });

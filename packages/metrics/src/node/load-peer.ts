@@ -6,12 +6,14 @@ import { WoodworkMetricsError } from '../errors.js';
 
 /** Versions this package is tested with; the install hint names them. */
 const peerRanges: Readonly<Record<string, string>> = {
-  '@opentelemetry/sdk-metrics': '^2',
-  '@opentelemetry/resources': '^2',
-  '@opentelemetry/sdk-trace-node': '^2',
-  '@opentelemetry/exporter-prometheus': '^0.2',
-  '@opentelemetry/exporter-metrics-otlp-http': '^0.2',
-  '@opentelemetry/exporter-trace-otlp-http': '^0.2',
+  '@opentelemetry/sdk-metrics': '^3',
+  '@opentelemetry/resources': '^3',
+  '@opentelemetry/sdk-trace': '^3',
+  '@opentelemetry/context-async-hooks': '^3',
+  '@opentelemetry/core': '^3',
+  '@opentelemetry/exporter-prometheus': '^0.301',
+  '@opentelemetry/exporter-metrics-otlp-http': '^0.301',
+  '@opentelemetry/exporter-trace-otlp-http': '^0.301',
 };
 
 export async function loadPeer<Module>(name: string, purpose: string, load: () => Promise<Module>): Promise<Module> {

@@ -18,7 +18,7 @@ import {
   trace as traceApi,
 } from '@opentelemetry/api';
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
-import type { SpanProcessor } from '@opentelemetry/sdk-trace-node';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 
 import { WoodworkMetricsError } from '../errors.js';
 import { loadPeer } from './load-peer.js';
@@ -170,17 +170,29 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     const { OTLPTraceExporter } = await loadPeer('@opentelemetry/exporter-trace-otlp-http', 'OTLP trace export', () =>
       import('@opentelemetry/exporter-trace-otlp-http'),
     );
-    const { BatchSpanProcessor } = await loadPeer('@opentelemetry/sdk-trace-node', 'OTLP trace export', () =>
-      import('@opentelemetry/sdk-trace-node'),
+    const { BatchSpanProcessor } = await loadPeer('@opentelemetry/sdk-trace', 'OTLP trace export', () =>
+      import('@opentelemetry/sdk-trace'),
     );
     spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: urls.traces, ...(headers ? { headers } : {}) })));
   }
-  let tracerProvider: import('@opentelemetry/sdk-trace-node').NodeTracerProvider | null = null;
+  let tracerProvider: import('@opentelemetry/sdk-trace').TracerProvider | null = null;
+  // SDK 3 dropped NodeTracerProvider and its register(): Node's context manager and the W3C
+  // propagator are set up here, as its register() did.
+  let registerTracing = () => {};
   if (spanProcessors.length > 0) {
-    const { NodeTracerProvider } = await loadPeer('@opentelemetry/sdk-trace-node', 'tracing', () =>
-      import('@opentelemetry/sdk-trace-node'),
-    );
-    tracerProvider = new NodeTracerProvider({ resource, spanProcessors });
+    const sdkTrace = await loadPeer('@opentelemetry/sdk-trace', 'tracing', () => import('@opentelemetry/sdk-trace'));
+    const contextHooks = await loadPeer('@opentelemetry/context-async-hooks', 'tracing', () => import('@opentelemetry/context-async-hooks'));
+    const core = await loadPeer('@opentelemetry/core', 'tracing', () => import('@opentelemetry/core'));
+    const provider = new sdkTrace.TracerProvider({ resource, spanProcessors });
+    tracerProvider = provider;
+    registerTracing = () => {
+      if (traceApi.setGlobalTracerProvider(provider)) {
+        contextApi.setGlobalContextManager(new contextHooks.AsyncLocalStorageContextManager().enable());
+        propagationApi.setGlobalPropagator(
+          new core.CompositePropagator({ propagators: [new core.W3CTraceContextPropagator(), new core.W3CBaggagePropagator()] }),
+        );
+      }
+    };
   }
 
   const meterProvider = new sdkMetrics.MeterProvider({ resource, readers });
@@ -192,7 +204,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
         'startTelemetry: a global MeterProvider is already registered; shut the previous telemetry down first, or pass registerGlobal: false',
       );
     }
-    tracerProvider?.register();
+    registerTracing();
   }
 
   let server: Server | null = null;

@@ -10,7 +10,7 @@ import {
   MetricReader,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
-import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 export class CollectingReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
@@ -48,7 +48,7 @@ export function inMemorySdk() {
   const reader = new CollectingReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const spans = new InMemorySpanExporter();
-  const tracerProvider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
   return {
     reader,
     meterProvider,
