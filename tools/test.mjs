@@ -2,7 +2,8 @@
 // The whole test suite, as README.md and .ci/run call it (`npm test`):
 //   1. start the real brokers the tests need (tools/services.sh installs whatever is missing), and
 //      install the validators the container-artifact tests use (tools/validators.sh: helm, the
-//      Compose schema),
+//      Compose schema), and fetch the local model `llm local`'s tests run (tools/models.sh, once
+//      into the cache; its path reaches the tests as WOODWORK_LOCAL_MODEL),
 //   2. build and lint the packages (publint), then run every project's tests through Nx — the bus
 //      suite last and alone, because it restarts the brokers,
 //   3. stop the brokers, and print one closing line "N passed, N failed, N skipped".
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const services = path.join(root, 'tools', 'services.sh');
 const validators = path.join(root, 'tools', 'validators.sh');
+const models = path.join(root, 'tools', 'models.sh');
 const skipServices = process.env.WOODWORK_TEST_NO_SERVICES === '1';
 
 function run(command, args, options = {}) {
@@ -57,6 +59,18 @@ function installValidators() {
   return exportedEnv(validators);
 }
 
+// The local model (98 MB, fetched once). The llm local tests fail without it, so a failed fetch stops
+// the run here with its error. A WOODWORK_LOCAL_MODEL already set (a model of your own) wins.
+function fetchModel() {
+  if (process.env.WOODWORK_LOCAL_MODEL) return {};
+  if (run('bash', [models, 'install']) !== 0) {
+    console.error('tools/models.sh could not fetch the local model; see its error above.');
+    stopServices();
+    process.exit(1);
+  }
+  return exportedEnv(models);
+}
+
 function resultFiles() {
   const files = [];
   for (const group of ['packages', 'apps', '.']) {
@@ -73,8 +87,9 @@ function resultFiles() {
 for (const file of resultFiles()) rmSync(file);
 const brokerEnv = startServices();
 const validatorEnv = installValidators();
+const modelEnv = fetchModel();
 let status = 1;
-const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
+const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, ...modelEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
 const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { env: testEnv });
 try {
   // The bus suite restarts the brokers on purpose (nothing acknowledged may be lost); it runs on its
