@@ -173,7 +173,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     const { BatchSpanProcessor } = await loadPeer('@opentelemetry/sdk-trace', 'OTLP trace export', () =>
       import('@opentelemetry/sdk-trace'),
     );
-    spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: urls.traces, ...(headers ? { headers } : {}) })));
+    spanProcessors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: urls.traces, ...(headers ? { headers } : {}) }) }));
   }
   let tracerProvider: import('@opentelemetry/sdk-trace').TracerProvider | null = null;
   // SDK 3 dropped NodeTracerProvider and its register(): Node's context manager and the W3C

@@ -48,7 +48,7 @@ export function inMemorySdk() {
   const reader = new CollectingReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const spans = new InMemorySpanExporter();
-  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] });
   return {
     reader,
     meterProvider,
