@@ -45,6 +45,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .description('create a small working Woodwork project')
     .argument('[dir]', 'where to create it', '.')
     .addOption(new Option('-f, --force', 'overwrite files that already exist'))
+    .addHelpText('after', '\nIt writes main.ww, pipes.ts, hooks.ts, package.json, .gitignore, .env.example and a README; then `npm install` there.\nExit codes: 0 written, 1 files already there (nothing written), 2 wrong usage.')
     .action(async (dir: string, options: { force?: boolean }) => {
       exitCode = await initCommand(terminal, dir, options);
     });
@@ -128,6 +129,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .option('-f, --follow', 'keep printing new lines until Ctrl-C')
     .option('-n, --lines <n>', 'only the last n lines before following')
     .option('-t, --timestamps', 'show when each line was written')
+    .addHelpText('after', '\nExit codes: 0 printed (or --follow ended by Ctrl-C), 1 no woodwork up state for this project, 2 wrong usage.')
     .action(async (file: string, options: LogsOptions) => {
       exitCode = await logsCommand(terminal, file, options);
     });

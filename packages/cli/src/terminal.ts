@@ -16,7 +16,8 @@ export function processTerminal(): Terminal {
 /** Colour follows the conventions users expect: FORCE_COLOR wins, then NO_COLOR, then "is it a TTY". */
 export function useColor(terminal: Terminal, stream: 'stdout' | 'stderr' = 'stdout'): boolean {
   const { env } = terminal;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
+  if (env.FORCE_COLOR === '0' || env.FORCE_COLOR === 'false') return false;
+  if (env.FORCE_COLOR !== undefined) return true;
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.TERM === 'dumb') return false;
   return terminal[stream].isTTY === true;

@@ -10,7 +10,20 @@ describe('woodwork init', () => {
     const created = await runCli(['init', 'my-agent'], { cwd: parent });
     expect(created.code).toBe(0);
     const files = await readdir(path.join(parent, 'my-agent'));
-    expect(files.sort()).toEqual(['.env.example', 'README.md', 'hooks.ts', 'main.ww', 'pipes.ts']);
+    expect(files.sort()).toEqual(['.env.example', '.gitignore', 'README.md', 'hooks.ts', 'main.ww', 'package.json', 'pipes.ts']);
+    // A project of its own: `npx woodwork` there resolves the CLI it installs, not a registry namesake.
+    const manifest = JSON.parse(await readFile(path.join(parent, 'my-agent', 'package.json'), 'utf8'));
+    const { version } = JSON.parse(await readFile(path.join(import.meta.dirname, '..', 'package.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      name: 'my-agent',
+      private: true,
+      type: 'module',
+      scripts: { start: 'woodwork run', validate: 'woodwork validate' },
+      dependencies: { '@woodwork/cli': `^${version}`, '@woodwork/runtime': `^${version}` },
+    });
+    const ignored = (await readFile(path.join(parent, 'my-agent', '.gitignore'), 'utf8')).split('\n');
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules/', '.env', 'build/', '.woodwork/']));
+    expect(created.stdout).toMatch(/npm install/);
     const validated = await runCli(['validate', 'my-agent'], { cwd: parent });
     expect(validated.stderr).toBe('');
     expect(validated.code).toBe(0);

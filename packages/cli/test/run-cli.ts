@@ -8,9 +8,9 @@ export interface CliResult {
 }
 
 /** Runs the CLI in-process with captured output, as a user at a non-TTY terminal would see it. */
-export async function runCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
+export async function runCli(argv: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; tty?: boolean } = {}): Promise<CliResult> {
+  const stdout = Object.assign(new PassThrough(), { isTTY: options.tty === true });
+  const stderr = Object.assign(new PassThrough(), { isTTY: options.tty === true });
   let out = '';
   let err = '';
   stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

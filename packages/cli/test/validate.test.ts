@@ -46,6 +46,10 @@ describe('woodwork validate', () => {
     expect(colored.stderr).toMatch(/\u001b\[/);
     const plain = await runCli(['validate'], { cwd: dir, env: { FORCE_COLOR: '0', NO_COLOR: '1' } });
     expect(plain.stderr).not.toMatch(/\u001b\[/);
+    const onTerminal = await runCli(['validate'], { cwd: dir, env: {}, tty: true });
+    expect(onTerminal.stderr).toMatch(/\u001b\[/);
+    const forcedOff = await runCli(['validate'], { cwd: dir, env: { FORCE_COLOR: '0' }, tty: true });
+    expect(forcedOff.stderr).not.toMatch(/\u001b\[/);
   });
 
   it('prints the topology as JSON with --json', async () => {

@@ -796,14 +796,16 @@ class EmbeddedRuntime implements Runtime {
 
   private async doStop(): Promise<void> {
     await this.reloading;
-    if (this.state === 'starting') {
-      // start() cleans up itself when it fails; wait for it to settle either way.
-      while (this.state === 'starting') await new Promise((resolve) => setTimeout(resolve, 5));
-      if (this.state === 'stopped') return;
+    // start() cleans up itself when it fails; wait for it to settle either way. A failed start
+    // leaves nothing to stop, and stopping must not hide the error start() threw.
+    while (this.state === 'starting') await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.state === 'stopped' || !this.hub) {
+      this.state = 'stopped';
+      return;
     }
     this.state = 'stopping';
     const drainTimeoutMs = this.options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
-    if (!(await this.hub!.whenIdle(drainTimeoutMs))) {
+    if (!(await this.hub.whenIdle(drainTimeoutMs))) {
       this.logger.warn(`stopping with ${this.hub!.openTurns} turn(s) still open after ${drainTimeoutMs} ms`);
     }
     await this.release();

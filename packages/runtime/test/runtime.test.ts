@@ -158,6 +158,30 @@ describe('createRuntime', () => {
     expect(error.hint).toMatch(/register/);
   });
 
+  it('stops safely after a failed start, so `await using` shows the error start() threw', async () => {
+    current = await project({ 'main.ww': 'in = input cli {}\nt = transform broken {}\n' });
+    const registry = createComponentRegistry().register(
+      'transform',
+      'broken',
+      () => {
+        throw new Error('the broken transform cannot start');
+      },
+      { declare: { description: 'fails to start', role: 'processor', keys: {} } },
+    );
+    const runtime = createRuntime(await current.load(), { logger: silentLogger, registry });
+    const failure = await runtime.start().catch((caught: unknown) => caught);
+    expect(String(failure)).toMatch(/the broken transform cannot start/);
+    await expect(runtime.stop()).resolves.toBeUndefined();
+    await expect(runtime[Symbol.asyncDispose]()).resolves.toBeUndefined();
+
+    const disposed = await (async () => {
+      await using again = createRuntime(await current!.load(), { logger: silentLogger, registry });
+      await again.start();
+    })().catch((caught: unknown) => caught);
+    expect(disposed).not.toBeInstanceOf(SuppressedError);
+    expect(String(disposed)).toMatch(/the broken transform cannot start/);
+  });
+
   it('runs only the components it is asked to host, and still sends input to the topology', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\nt = transform uppercase {}\n' });
     const topology = await current.load();

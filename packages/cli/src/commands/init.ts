@@ -6,6 +6,7 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { projectTemplate } from '../templates/project.js';
+import { cliVersion } from '../version.js';
 
 export interface InitOptions {
   readonly force?: boolean;
@@ -14,7 +15,7 @@ export interface InitOptions {
 export async function initCommand(terminal: Terminal, dir: string, options: InitOptions): Promise<number> {
   const target = path.resolve(terminal.cwd, dir);
   const style = paint(useColor(terminal, 'stderr'));
-  const files = projectTemplate(path.basename(target));
+  const files = projectTemplate(path.basename(target), cliVersion);
 
   const existing: string[] = [];
   for (const file of Object.keys(files)) {
@@ -37,6 +38,7 @@ export async function initCommand(terminal: Terminal, dir: string, options: Init
     `Created a Woodwork project in ${shown}: ${Object.keys(files).join(', ')}\n\n` +
       `Next:\n` +
       (shown === '.' ? '' : `  cd ${shown}\n`) +
+      `  npm install\n` +
       `  npx woodwork validate\n` +
       `  npx woodwork run\n`,
   );
