@@ -159,14 +159,14 @@ describe('createRuntime', () => {
   });
 
   it('stops safely after a failed start, so `await using` shows the error start() threw', async () => {
-    current = await project({ 'main.ww': 'in = input cli {}\nt = transform broken {}\n' });
+    current = await project({ 'main.ww': 'in = input cli {}\nt = transform uppercase {}\n' });
     const registry = createComponentRegistry().register(
       'transform',
-      'broken',
+      'uppercase',
       () => {
         throw new Error('the broken transform cannot start');
       },
-      { declare: { description: 'fails to start', role: 'processor', keys: {} } },
+      { replace: true },
     );
     const runtime = createRuntime(await current.load(), { logger: silentLogger, registry });
     const failure = await runtime.start().catch((caught: unknown) => caught);
