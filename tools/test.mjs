@@ -8,7 +8,7 @@
 //      suite last and alone, because it restarts the brokers,
 //   3. stop the brokers, and print one closing line "N passed, N failed, N skipped".
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -131,5 +131,10 @@ for (const test of flaky) console.log(`\nFLAKY (failed, then passed when retried
 for (const failure of failures) console.log(`\nFAILED ${failure.where} > ${failure.name}\n      ${firstLines(failure.message)}`);
 if (status !== 0 && totals.failed === 0) console.log('\nA build, publint or test step failed before or outside the test counts; see the output above.');
 const retried = flaky.length > 0 ? ` (${flaky.length} of them only when retried, named above)` : '';
-console.log(`\n${totals.passed} passed${retried}, ${totals.failed} failed, ${totals.skipped} skipped`);
+// Labelled with the Node major, so a CI log that runs the suite on 24 and on 22 says which is which;
+// the totals also go to a file .ci/run adds up.
+const label = `node${process.versions.node.split('.')[0]}`;
+mkdirSync(path.join(root, 'test-results'), { recursive: true });
+writeFileSync(path.join(root, 'test-results', `summary-${label}.json`), `${JSON.stringify({ node: process.version, status, ...totals, flaky: flaky.length })}\n`);
+console.log(`\n${label}: ${totals.passed} passed${retried}, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(status === 0 && totals.failed === 0 ? 0 : 1);
