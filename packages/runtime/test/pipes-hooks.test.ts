@@ -219,6 +219,18 @@ describe('module paths', () => {
     expect(error.code).toBe('WW_RUNTIME_MODULE_LOAD');
     expect(error.message).toMatch(/pipe `p.ts::f` of component `t` failed to load/);
   });
+
+  it("names the compiler's error and its file:line:col when a .ts module does not compile", async () => {
+    current = await project({
+      'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["pipes.ts::f"] }\n',
+      'pipes.ts': 'export function f(x: string) {\n  return x.trim(;\n}\n',
+    });
+    const runtime = createRuntime(await current.load(), { logger: silentLogger });
+    const error = (await runtime.start().catch((caught: unknown) => caught)) as WoodworkRuntimeError;
+    expect(error.code).toBe('WW_RUNTIME_MODULE_LOAD');
+    expect(error.message).toMatch(/failed to load: pipes\.ts:2:\d+: Unexpected "?;"?/);
+    expect(error.message).not.toMatch(/Transform failed/);
+  });
 });
 
 describe('Python pipes and hooks', () => {
