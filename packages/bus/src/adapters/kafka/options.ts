@@ -92,8 +92,12 @@ export interface KafkaAdapterOptions {
   readonly logLevel?: KafkaLogLevel;
   /** Where log lines go. Default: one line each on stderr, prefixed `[woodwork:kafka]`. */
   readonly log?: KafkaLogSink;
-  /** Escape hatch merged into kafkajs's client config last (TLS, SASL, socket factory, …). */
-  readonly kafkaConfig?: Partial<KafkaConfig>;
+  /**
+   * Escape hatch merged into kafkajs's client config last (TLS, SASL, socket factory, …). Typed
+   * `object`, not kafkajs's `KafkaConfig`, so this public type does not make every user of
+   * `@woodwork/bus` install kafkajs to type-check.
+   */
+  readonly kafkaConfig?: object;
 }
 
 export interface ResolvedKafkaOptions {
@@ -166,7 +170,7 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
   const logLevel = (given.logLevel ?? query.get('logLevel') ?? 'error') as KafkaLogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw invalid(`logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 
-  const kafkaConfig: Partial<KafkaConfig> = { ...(given.kafkaConfig ?? {}) };
+  const kafkaConfig: Partial<KafkaConfig> = { ...((given.kafkaConfig ?? {}) as Partial<KafkaConfig>) };
   if (url.username && kafkaConfig.sasl === undefined) {
     const mechanism = (query.get('sasl') ?? 'plain') as 'plain' | 'scram-sha-256' | 'scram-sha-512';
     if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {

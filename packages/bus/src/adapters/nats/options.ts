@@ -53,8 +53,12 @@ export interface NatsAdapterOptions {
   readonly servers?: string | readonly string[];
   /** Connection name shown by the server (`nats server report connections`). Default `woodwork-bus`. */
   readonly name?: string;
-  /** Passed to the NATS client as is (TLS, credentials, …); the adapter's own settings win. */
-  readonly connectionOptions?: Partial<NodeConnectionOptions>;
+  /**
+   * Passed to the NATS client's `connect()` as is (TLS, credentials, …); the adapter's own settings
+   * win. Typed `object`, not the client's `NodeConnectionOptions`, so this public type does not
+   * make every user of `@woodwork/bus` install `@nats-io/transport-node` to type-check.
+   */
+  readonly connectionOptions?: object;
 }
 
 export interface ResolvedNatsOptions {
