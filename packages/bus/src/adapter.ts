@@ -7,7 +7,10 @@
  * surface from the user surface at a glance.
  *
  * Later minor versions only add optional members, so a v1 adapter stays valid: v1.1
- * `WireRecord.text`, v1.2 `AdapterDelivery.term`, v1.3 `BusAdapterV1.doQueueDepth`.
+ * `WireRecord.text`, v1.2 `AdapterDelivery.term`, v1.3 `BusAdapterV1.doQueueDepth`, v1.4 leases
+ * that follow the handler (`AdapterSubscribeRequest.leaseMs`, `BusCapabilities.leaseRenewal`),
+ * attempts counted only for hand-outs (`deliveryCount`, `nak(delayMs, neverStarted)`) and
+ * `BusAdapterV1.doReleaseConsumer`.
  *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
@@ -36,10 +39,16 @@ export interface WireRecord {
 export interface AdapterDelivery {
   readonly record: WireRecord;
   /**
-   * How many times the broker has handed this record to any consumer of the group, 1 on the
-   * first delivery. Survives consumer crashes where the broker tracks it (Redis XPENDING
-   * delivery count, JetStream `redeliveryCount`); adapters that cannot know say so in
-   * `capabilities.deliveryCount` and report 1.
+   * 1 + how many earlier hand-outs of this record to a subscriber of the group (calls of
+   * `onDelivery`, in any member) ended without the record being settled — its consumer crashed
+   * or was cut off. Since v1.4 only hand-outs count: a record a member read ahead, buffered behind
+   * its session or handed back unstarted (`nak(_, true)`, handover on a rebalance) is not an
+   * attempt, so a poison message that crashes its consumers reaches `maxAttempts` alone and the
+   * records behind it never do. The wrapper starts the handler in the same tick as `onDelivery`
+   * (the adapter already bounds hand-outs by `maxInFlight` and one per key), so a hand-out is a
+   * handler start. Survives consumer crashes where the adapter records it durably (Redis'
+   * XPENDING counter, JetStream's delivery count, Kafka offset-commit metadata); adapters that
+   * cannot know say so in `capabilities.deliveryCount` and report 1.
    */
   readonly deliveryCount: number;
   /** Where the record sits in the log, for replay and debugging (stream id, sequence, offset). */
@@ -62,8 +71,11 @@ export interface AdapterDelivery {
    * Give the record back unprocessed (used on close for deliveries that never started, and by the
    * wrapper's retry policy where the adapter supports delayed redelivery). The record must come
    * back to this group no earlier than `delayMs`, before any later record with the same key.
+   * `neverStarted` (v1.4): the wrapper never ran the handler on this hand-out (it waited for a
+   * slot or its session when the subscription closed), so the hand-out must not count in the
+   * record's next `deliveryCount`.
    */
-  nak(delayMs: number): Promise<void>;
+  nak(delayMs: number, neverStarted?: boolean): Promise<void>;
 }
 
 export interface AdapterSubscribeRequest {
@@ -78,8 +90,19 @@ export interface AdapterSubscribeRequest {
    */
   readonly maxInFlight: number;
   /**
-   * How long a delivered record may stay unsettled before the broker presumes the consumer dead
-   * and redelivers it to another member of the group.
+   * The lease of a delivery (v1.4). While a delivery is handed out and not settled, and this
+   * subscription is open in a live process, the adapter keeps its lease alive — renewing it at
+   * least every `leaseMs / 3` (Redis: resetting the pending entry's idle time, NATS: `+WPI`,
+   * Kafka: group heartbeats, memory: the member being open) — so a handler of any length is
+   * never handed to a second member. A member that stops renewing (it crashed, its event loop is
+   * blocked, its connection is cut) is presumed dead after `leaseMs`, and the record goes to
+   * another member. Adapters that renew say `capabilities.leaseRenewal`.
+   */
+  readonly leaseMs: number;
+  /**
+   * The same value as `leaseMs`, for adapters written before v1.4, for which it was the time
+   * after which an unsettled delivery was handed to another member whatever its handler did.
+   * @deprecated read `leaseMs`.
    */
   readonly ackTimeoutMs: number;
   /** A group that does not exist yet starts at the beginning of the log (true) or at its end. */
@@ -141,6 +164,12 @@ export interface BusCapabilities {
   readonly publishDeduplication: boolean;
   /** Delivery to a second OS process (false for memory: one process only). */
   readonly crossProcess: boolean;
+  /**
+   * v1.4: the adapter renews the lease of every unsettled delivery while its subscription lives
+   * (`AdapterSubscribeRequest.leaseMs`), so a slow handler is never redelivered. The wrapper's
+   * default lease is short (5 s) for such adapters, and the v1.3 ack timeout (30 s) for others.
+   */
+  readonly leaseRenewal?: boolean;
 }
 
 /** The driver contract, version 1. */
@@ -168,6 +197,14 @@ export interface BusAdapterV1 {
    * from the broker's own bookkeeping, so every member of the group sees the same number.
    */
   doQueueDepth?(topic: string, group: string): Promise<number>;
+  /**
+   * v1.4, optional: a supervisor saw the process of member `consumerName` of `group` die (its
+   * PID is gone): release what it held at once instead of waiting for its lease to run out.
+   * Resolves to how many records (or partitions, where ownership is by partition) were released.
+   * Must only be called for a member that is surely dead: a live member would lose its records to
+   * another member while its handlers still run.
+   */
+  doReleaseConsumer?(topic: string, group: string, consumerName: string): Promise<number>;
   /** Flush pending publishes and release connections. Subscriptions are closed first by the wrapper. */
   doClose(): Promise<void>;
 }

@@ -16,7 +16,7 @@ import type {
   BusHealth,
   WireRecord,
 } from './adapter.js';
-import { checkEnvelope, createEnvelope, decodeEnvelope, encodeJson } from './envelope.js';
+import { checkEnvelope, createEnvelope, decodeEnvelope, encodeJson, findUnserializable } from './envelope.js';
 import type { Envelope, EnvelopeInit } from './envelope.js';
 import { WoodworkBusError, serializeError } from './errors.js';
 import type { SerializedError } from './errors.js';
@@ -74,6 +74,9 @@ export interface RedrivenPayload {
 export const DEFAULT_SUBSCRIBE_OPTIONS = {
   maxInFlight: 16,
   maxAttempts: 5,
+  /** For adapters that renew leases (spec v1.4 `leaseRenewal`). */
+  leaseMs: 5_000,
+  /** For adapters before v1.4, whose lease is a fixed timeout: above most handlers. */
   ackTimeoutMs: 30_000,
   fromBeginning: true,
   deduplicationWindow: 10_000,
@@ -287,7 +290,7 @@ interface ResolvedSubscribeOptions {
   maxInFlight: number;
   maxAttempts: number;
   backoff: Required<BackoffOptions>;
-  ackTimeoutMs: number;
+  leaseMs: number;
   fromBeginning: boolean;
   deduplicationWindow: number;
   onError: (error: unknown) => void;
@@ -302,7 +305,7 @@ function reportToConsole(error: unknown): void {
   console.error('[@woodwork/bus] subscription error:', error);
 }
 
-function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOptions {
+function resolveSubscribeOptions(options: SubscribeOptions, capabilities: BusCapabilities): ResolvedSubscribeOptions {
   if (typeof options !== 'object' || options === null) invalidOption('options', 'an object with a group', options);
   checkName('group', options.group);
   const backoff = options.backoff ?? {};
@@ -317,8 +320,12 @@ function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOp
   if (!Number.isInteger(deduplicationWindow) || deduplicationWindow < 0) {
     invalidOption('deduplicationWindow', 'an integer >= 0', deduplicationWindow);
   }
-  const ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_SUBSCRIBE_OPTIONS.ackTimeoutMs;
-  if (typeof ackTimeoutMs !== 'number' || !(ackTimeoutMs > 0)) invalidOption('ackTimeoutMs', 'a number > 0', ackTimeoutMs);
+  const leaseName = options.leaseMs !== undefined ? 'leaseMs' : 'ackTimeoutMs';
+  const leaseMs =
+    options.leaseMs ??
+    options.ackTimeoutMs ??
+    (capabilities.leaseRenewal ? DEFAULT_SUBSCRIBE_OPTIONS.leaseMs : DEFAULT_SUBSCRIBE_OPTIONS.ackTimeoutMs);
+  if (typeof leaseMs !== 'number' || !(leaseMs > 0)) invalidOption(leaseName, 'a number > 0', leaseMs);
   if (options.consumerName !== undefined && (typeof options.consumerName !== 'string' || options.consumerName === '')) {
     invalidOption('consumerName', 'a non-empty string', options.consumerName);
   }
@@ -328,7 +335,7 @@ function resolveSubscribeOptions(options: SubscribeOptions): ResolvedSubscribeOp
     maxInFlight: positiveInteger('maxInFlight', options.maxInFlight, DEFAULT_SUBSCRIBE_OPTIONS.maxInFlight),
     maxAttempts: positiveInteger('maxAttempts', options.maxAttempts, DEFAULT_SUBSCRIBE_OPTIONS.maxAttempts),
     backoff: resolvedBackoff,
-    ackTimeoutMs,
+    leaseMs,
     fromBeginning: options.fromBeginning ?? DEFAULT_SUBSCRIBE_OPTIONS.fromBeginning,
     deduplicationWindow,
     onError: options.onError ?? reportToConsole,
@@ -428,7 +435,8 @@ class SubscriptionRunner implements Subscription {
       group: this.options.group,
       consumerName: this.options.consumerName,
       maxInFlight: this.options.maxInFlight,
-      ackTimeoutMs: this.options.ackTimeoutMs,
+      leaseMs: this.options.leaseMs,
+      ackTimeoutMs: this.options.leaseMs,
       fromBeginning: this.options.fromBeginning,
       onDelivery: (delivery) => this.onDelivery(delivery),
       onError: (error) => this.options.onError(error),
@@ -438,7 +446,7 @@ class SubscriptionRunner implements Subscription {
   private onDelivery(delivery: AdapterDelivery): void {
     if (this.closing) {
       // Never started: straight back to the group, not counted as a try.
-      this.confirm(delivery.nak(0));
+      this.confirm(delivery.nak(0, true));
       return;
     }
     this.unsettled++;
@@ -481,7 +489,7 @@ class SubscriptionRunner implements Subscription {
       this.deadLetter(delivery, envelope, delivery.deliveryCount - 1, {
         name: 'WoodworkBusError',
         code: 'WW_BUS_HANDLER_FAILED',
-        message: `delivered ${delivery.deliveryCount - 1} times without being acknowledged (consumers crashed or exceeded ackTimeoutMs)`,
+        message: `handed to a handler ${delivery.deliveryCount - 1} times without being settled: its consumers crashed or lost their lease (a poison message?)`,
       });
       return;
     }
@@ -609,7 +617,7 @@ class SubscriptionRunner implements Subscription {
       if (waiting.length === 0) this.lanes.set(key, null);
       if (this.closing) {
         this.running++;
-        this.settle(next, next.nak(0));
+        this.settle(next, next.nak(0, true));
       } else {
         this.begin(next);
       }
@@ -650,14 +658,14 @@ class SubscriptionRunner implements Subscription {
       // Give back what never started: waiting for a slot, waiting in a lane, waiting to retry.
       for (const delivery of this.ready.splice(0)) {
         this.running++;
-        this.settle(delivery, delivery.nak(0));
+        this.settle(delivery, delivery.nak(0, true));
       }
       for (const [key, waiting] of this.lanes) {
         if (!waiting) continue;
         this.lanes.set(key, null);
         for (const delivery of waiting) {
           this.running++;
-          this.settle(delivery, delivery.nak(0));
+          this.settle(delivery, delivery.nak(0, true));
         }
       }
       for (const pending of this.retries) {
@@ -718,6 +726,10 @@ export class WoodworkBus implements Bus {
     if (!check.ok) {
       throw new WoodworkBusError('WW_BUS_INVALID_ENVELOPE', `invalid envelope for topic ${topic}: ${check.reason}`);
     }
+    const unserializable = findUnserializable(envelope.payload, 'payload');
+    if (unserializable !== undefined) {
+      throw new WoodworkBusError('WW_BUS_INVALID_ENVELOPE', `invalid envelope for topic ${topic}: ${unserializable}`);
+    }
     return envelope;
   }
 
@@ -768,7 +780,7 @@ export class WoodworkBus implements Bus {
     if (this.closed) throw this.closedError();
     checkName('topic', topic);
     if (typeof handler !== 'function') invalidOption('handler', 'a function', handler);
-    const runner = new SubscriptionRunner(this, topic, resolveSubscribeOptions(options), handler as MessageHandler<unknown>);
+    const runner = new SubscriptionRunner(this, topic, resolveSubscribeOptions(options, this.capabilities), handler as MessageHandler<unknown>);
     this.subscriptions.add(runner);
     try {
       await runner.start();

@@ -250,3 +250,58 @@ export function decodeEnvelope(body: Uint8Array | string): EnvelopeCheck {
   }
   return checkEnvelope(value);
 }
+
+/**
+ * Why `value` cannot travel as JSON, naming the field (`payload.user.id is a BigInt`), or
+ * undefined when it can. The envelope is JSON on every broker, where `JSON.stringify` throws on
+ * exactly two things — a BigInt and a cycle — so the embedded bus, which passes objects by
+ * reference and never encodes them, checks the same two on publish: code that works embedded
+ * then works distributed, and every adapter rejects with the same words. `toJSON` is honoured as
+ * JSON does (a Date is a string). Paths are built only for the answer, not per field.
+ */
+export function findUnserializable(value: unknown, root: string): string | undefined {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'bigint')) return undefined;
+  const keys: (string | number)[] = [];
+  const ancestors: object[] = [];
+  const pathOf = (depth: number): string => {
+    let path = root;
+    for (let index = 0; index < depth; index++) {
+      const key = keys[index]!;
+      path += typeof key === 'number' ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    }
+    return path;
+  };
+  const visit = (current: unknown, key: string): string | undefined => {
+    if (current !== null && typeof current === 'object' && typeof (current as { toJSON?: unknown }).toJSON === 'function') {
+      current = (current as { toJSON: (key: string) => unknown }).toJSON(key);
+    }
+    if (typeof current === 'bigint') {
+      return `${pathOf(keys.length)} is a BigInt, which JSON cannot encode: send it as a string (or a number when it is small)`;
+    }
+    if (current === null || typeof current !== 'object') return undefined;
+    const seenAt = ancestors.indexOf(current);
+    if (seenAt >= 0) {
+      return `${pathOf(keys.length)} refers back to ${pathOf(seenAt)}: a circular structure, which JSON cannot encode`;
+    }
+    ancestors.push(current);
+    if (Array.isArray(current)) {
+      for (let index = 0; index < current.length; index++) {
+        keys.push(index);
+        const found = visit(current[index], String(index));
+        keys.pop();
+        if (found !== undefined) return found;
+      }
+    } else {
+      for (const name in current) {
+        if (!Object.prototype.hasOwnProperty.call(current, name)) continue;
+        keys.push(name);
+        const found = visit((current as Record<string, unknown>)[name], name);
+        keys.pop();
+        if (found !== undefined) return found;
+      }
+    }
+    ancestors.pop();
+    return undefined;
+  };
+  return visit(value, '');
+}

@@ -36,8 +36,19 @@ export interface SubscribeOptions {
   readonly maxAttempts?: number;
   readonly backoff?: BackoffOptions;
   /**
-   * How long a message may stay unacknowledged before the broker presumes this consumer dead and
-   * hands it to another member. Default 30 000 ms. Keep it above the slowest handler.
+   * The lease of a message this subscriber holds. While its handler runs (and while it waits to
+   * be retried) the lease is renewed every third of it, so a handler of any length — a model call,
+   * an agent turn of many steps — is never handed to a second member; only a member that stops
+   * renewing (its process crashed or hangs, its connection is cut) loses its messages, which then
+   * go to another member after at most `leaseMs`. Default 5 000 ms: a crashed instance's work
+   * moves on in seconds, while a GC pause or a loaded machine (renewals every ~1.7 s) does not
+   * look like a crash. Adapters before spec v1.4 cannot renew; for them the default stays 30 000.
+   */
+  readonly leaseMs?: number;
+  /**
+   * The name of `leaseMs` before bus 0.x (spec v1.4), when it was a fixed timeout that handed a
+   * slow handler's message to another member. Still accepted as `leaseMs`; `leaseMs` wins.
+   * @deprecated use `leaseMs`.
    */
   readonly ackTimeoutMs?: number;
   /** A group that does not exist yet starts at the beginning of the retained log. Default true. */

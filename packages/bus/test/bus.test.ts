@@ -310,7 +310,7 @@ describe('poison messages', () => {
     const letter = JSON.parse(published[0]!.body) as Envelope<{ attempts: number; last_error: { message: string } }>;
     expect(letter.event_type).toBe('bus.dead_letter');
     expect(letter.payload.attempts).toBe(5);
-    expect(letter.payload.last_error.message).toMatch(/delivered 5 times without being acknowledged/);
+    expect(letter.payload.last_error.message).toMatch(/handed to a handler 5 times without being settled/);
   });
 
   it('settles a dead letter with term where the adapter offers it (spec v1.2), else ack; a duplicate is acked', async () => {

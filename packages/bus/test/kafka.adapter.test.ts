@@ -29,6 +29,7 @@ function subscribeRequest(topic: string, group: string, maxInFlight: number, onD
     group,
     consumerName: randomUUID(),
     maxInFlight,
+    leaseMs: 30_000,
     ackTimeoutMs: 30_000,
     fromBeginning: true,
     onDelivery,

@@ -211,6 +211,7 @@ describe.skipIf(!url)('nats adapter internals', () => {
       group,
       consumerName: options.consumerName ?? `c-${randomUUID().slice(0, 6)}`,
       maxInFlight: options.maxInFlight ?? 10,
+      leaseMs: options.ackTimeoutMs ?? 30_000,
       ackTimeoutMs: options.ackTimeoutMs ?? 30_000,
       fromBeginning: true,
       onDelivery: (delivery) => {
@@ -448,6 +449,7 @@ describe.skipIf(!url)('nats adapter internals', () => {
         group,
         consumerName: name,
         maxInFlight: 8,
+        leaseMs: 30_000,
         ackTimeoutMs: 30_000,
         fromBeginning: true,
         onDelivery: (delivery) => {

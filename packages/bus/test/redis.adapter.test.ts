@@ -72,6 +72,7 @@ describe.skipIf(!url)('redis adapter internals', () => {
       group,
       consumerName: options.consumerName ?? `c-${randomUUID().slice(0, 6)}`,
       maxInFlight: options.maxInFlight ?? 10,
+      leaseMs: options.ackTimeoutMs ?? 30_000,
       ackTimeoutMs: options.ackTimeoutMs ?? 30_000,
       fromBeginning: true,
       onDelivery: (delivery) => {
@@ -307,6 +308,7 @@ describe.skipIf(!url)('redis adapter internals', () => {
         group: 'g',
         consumerName: member,
         maxInFlight: 5,
+        leaseMs: 2_000,
         ackTimeoutMs: 2_000,
         fromBeginning: true,
         onDelivery: (delivery) => {

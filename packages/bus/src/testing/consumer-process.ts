@@ -1,11 +1,16 @@
 /**
- * The child process of the conformance suite's "consumer dies without acking" scenario, the same
- * for every adapter: it subscribes through `createBus(BUS_URL)`, reports each message it gets on
- * stdout, and never finishes one — the suite then kills it with SIGKILL, so nothing is settled
- * or closed, exactly like a crashed instance.
+ * The child process of the conformance suite's crash scenarios, the same for every adapter: it
+ * subscribes through `createBus(BUS_URL)` and reports each message it gets on stdout.
  *
- * Env: BUS_URL, TOPIC, GROUP, ACK_TIMEOUT_MS (default 1500). Prints `ready`, then
- * `received <message_id> <attempt>` per message.
+ * - MODE=hold (default): never finishes a message — the suite kills it with SIGKILL, so nothing
+ *   is settled or closed, exactly like a crashed instance.
+ * - MODE=poison: a message whose payload is "poison" kills the process (SIGKILL to itself) 50 ms
+ *   into its handler, as a handler that brings its host down would; every other message is
+ *   handled and acknowledged at once.
+ *
+ * Env: BUS_URL, TOPIC, GROUP, MODE, LEASE_MS (or ACK_TIMEOUT_MS; default 1500), MAX_IN_FLIGHT
+ * (default 1), MAX_ATTEMPTS (default 5). Prints `ready`, then `received <message_id> <attempt>`
+ * per message.
  */
 import { createBus } from '../create-bus.js';
 
@@ -16,13 +21,23 @@ if (!url || !topic || !group) {
   process.stderr.write('consumer-process needs BUS_URL, TOPIC and GROUP\n');
   process.exit(2);
 }
+const poison = process.env.MODE === 'poison';
 const bus = await createBus(url);
 await bus.subscribe(
   topic,
-  { group, maxInFlight: 1, ackTimeoutMs: Number(process.env.ACK_TIMEOUT_MS ?? 1500) },
+  {
+    group,
+    maxInFlight: Number(process.env.MAX_IN_FLIGHT ?? 1),
+    maxAttempts: Number(process.env.MAX_ATTEMPTS ?? 5),
+    leaseMs: Number(process.env.LEASE_MS ?? process.env.ACK_TIMEOUT_MS ?? 1500),
+  },
   (envelope, context) => {
     process.stdout.write(`received ${envelope.message_id} ${context.attempt}\n`);
-    return new Promise<void>(() => undefined);
+    if (!poison) return new Promise<void>(() => undefined);
+    if (envelope.payload !== 'poison') return undefined;
+    return new Promise<void>(() => {
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
+    });
   },
 );
 process.stdout.write('ready\n');

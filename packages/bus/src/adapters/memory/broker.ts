@@ -1,12 +1,12 @@
 /**
  * The in-memory broker behind `memory://`: topics with a retained log, consumer groups with
- * per-key locks, ack timeouts, delayed naks and a backlog bound that holds publishers back.
+ * per-key locks, delayed naks and a backlog bound that holds publishers back.
  * Brokers are named and live for the whole process, like a server would, so every Bus created
  * for `memory://name` in one process talks to the same one.
  *
  * Written for throughput: settling a delivery returns one shared resolved promise, dispatch runs
- * in one microtask per burst, ack timeouts are checked by a coarse per-member tick instead of a
- * timer per message, and in-flight deliveries sit on an intrusive list instead of a Set.
+ * in one microtask per burst, and nothing is kept per delivery but the delivery itself (no timer:
+ * see `Member` for why a delivery has no timeout here).
  */
 import type { AdapterDelivery, AdapterSubscribeRequest, ReplayedRecord, WireRecord } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
@@ -32,10 +32,6 @@ class GroupEntry {
 
 class MemoryDelivery implements AdapterDelivery {
   settled = false;
-  /** The member's tick when delivered; expired once the member's clock has moved past the timeout. */
-  readonly tick: number;
-  previous: MemoryDelivery | undefined;
-  next: MemoryDelivery | undefined;
   readonly record: WireRecord;
   readonly deliveryCount: number;
 
@@ -46,116 +42,55 @@ class MemoryDelivery implements AdapterDelivery {
   ) {
     this.record = entry.record;
     this.deliveryCount = entry.deliveryCount;
-    this.tick = member.tick;
   }
 
   get position(): string {
     return String(this.entry.sequence);
   }
 
-  /** The ack timeout passed: the group has the entry back; this delivery only holds a slot now. */
-  expired = false;
-
   ack(): Promise<void> {
     if (!this.settled) {
       this.settled = true;
-      this.member.untrack(this);
-      if (!this.expired) this.group.acknowledge(this.entry);
+      this.member.inFlight--;
+      this.group.acknowledge(this.entry);
     }
     return RESOLVED;
   }
 
-  nak(delayMs: number): Promise<void> {
+  nak(delayMs: number, neverStarted?: boolean): Promise<void> {
     if (!this.settled) {
       this.settled = true;
-      this.member.untrack(this);
-      if (!this.expired) this.group.giveBack(this.entry, delayMs);
+      this.member.inFlight--;
+      // Handed back unstarted (a closing subscriber): not an attempt.
+      if (neverStarted === true) this.entry.deliveryCount--;
+      this.group.giveBack(this.entry, delayMs);
     }
     return RESOLVED;
-  }
-
-  /**
-   * The member is presumed dead for this record: the group gets it back for another member.
-   * The member's slot stays taken until its subscriber settles the delivery (a late ack is then
-   * ignored), because a consumer that is merely slow still holds the work in hand.
-   */
-  expire(): void {
-    this.expired = true;
-    this.group.giveBack(this.entry, 0);
   }
 }
 
-/** One subscriber inside a group. */
+/**
+ * One subscriber inside a group. Its deliveries have no timeout: in one process the lease of a
+ * delivery follows its handler trivially — the holder cannot crash without the broker going with
+ * it — so a record stays with its member until settled, however long the handler runs. (Before
+ * spec v1.4 a delivery past `ackTimeoutMs` went back to the group while it was still being
+ * handled; with a single subscriber that stalled the subscription for good.)
+ */
 export class Member {
   inFlight = 0;
-  tick = 0;
   closed = false;
-  private head: MemoryDelivery | undefined;
-  private tail: MemoryDelivery | undefined;
-  private readonly ticksPerTimeout: number;
-  private readonly sweeper: ReturnType<typeof setInterval>;
 
   constructor(
     readonly group: MemoryGroup,
     readonly request: AdapterSubscribeRequest,
-  ) {
-    // Check a few times per timeout: redelivery comes between 1x and 1.25x the ack timeout.
-    const interval = Math.max(5, Math.min(1_000, request.ackTimeoutMs / 4));
-    this.ticksPerTimeout = Math.ceil(request.ackTimeoutMs / interval);
-    this.sweeper = setInterval(() => this.sweep(), interval);
-    this.sweeper.unref();
-  }
+  ) {}
 
   get hasCapacity(): boolean {
     return !this.closed && this.inFlight < this.request.maxInFlight;
   }
 
-  track(delivery: MemoryDelivery): void {
-    this.inFlight++;
-    if (this.tail === undefined) this.head = delivery;
-    else {
-      this.tail.next = delivery;
-      delivery.previous = this.tail;
-    }
-    this.tail = delivery;
-  }
-
-  untrack(delivery: MemoryDelivery): void {
-    this.inFlight--;
-    if (delivery.expired) {
-      if (this.closed && this.head === undefined && this.inFlight === 0) clearInterval(this.sweeper);
-      return;
-    }
-    this.unlink(delivery);
-  }
-
-  private unlink(delivery: MemoryDelivery): void {
-    const { previous, next } = delivery;
-    if (previous === undefined) this.head = next;
-    else previous.next = next;
-    if (next === undefined) this.tail = previous;
-    else next.previous = previous;
-    delivery.previous = delivery.next = undefined;
-    if (this.closed && this.head === undefined && this.inFlight === 0) clearInterval(this.sweeper);
-  }
-
-  /** Presumes this member dead for deliveries older than the ack timeout; they go to the group again. */
-  private sweep(): void {
-    this.tick++;
-    let delivery = this.head;
-    while (delivery !== undefined && this.tick - delivery.tick > this.ticksPerTimeout) {
-      const next = delivery.next;
-      this.unlink(delivery);
-      delivery.expire();
-      delivery = next;
-    }
-  }
-
   close(): void {
     this.closed = true;
-    // The sweeper keeps running while this member still holds deliveries, so work abandoned by a
-    // closed subscriber is redelivered after its ack timeout, like a broker would.
-    if (this.head === undefined && this.inFlight === 0) clearInterval(this.sweeper);
   }
 }
 
@@ -226,7 +161,7 @@ export class MemoryGroup {
       const entry = this.ready.shift()!;
       entry.deliveryCount++;
       const delivery = new MemoryDelivery(this, member, entry);
-      member.track(delivery);
+      member.inFlight++;
       try {
         member.request.onDelivery(delivery);
       } catch (error) {

@@ -49,6 +49,7 @@ const CAPABILITIES: BusCapabilities = {
   deliveryCount: true,
   publishDeduplication: false,
   crossProcess: false,
+  leaseRenewal: true,
 };
 
 function integerOption(name: string, value: unknown, fallback: number): number {
