@@ -1,1 +1,20 @@
-export {};
+/**
+ * @woodwork/ai: the components users write `.ww` files for — language models on the Vercel AI SDK
+ * (`llm openai`, `claude`, `ollama`, `openai_compatible`) and `memory short_term` — built on
+ * @woodwork/runtime's component contract only. `aiComponents` is what the runtime's default
+ * registry loads; `defineLlm` and `LlmProvider` are the seam a new model type plugs into.
+ */
+export { aiComponents } from './components.js';
+export { defineLlm } from './llm/component.js';
+export type { LlmConfig, LlmProvider, ProviderContext, ProviderModel } from './llm/provider.js';
+export { providers } from './providers/index.js';
+export { anthropicProvider } from './providers/anthropic.js';
+export { ollamaProvider } from './providers/ollama.js';
+export { openaiProvider } from './providers/openai.js';
+export { openaiCompatibleProvider } from './providers/openai-compatible.js';
+export { bound as boundMemory, estimateTokens, memoryClient, shortTermMemory } from './memory/short-term.js';
+export type { MemoryClient, MemoryMessage, ShortTermMemoryConfig } from './memory/short-term.js';
+export { fill as fillPlaceholders, loadPrompt } from './llm/prompt.js';
+export type { PromptSpec, PromptTemplate } from './llm/prompt.js';
+export { redact, WoodworkAiError } from './errors.js';
+export type { AiErrorCode, AiErrorOptions } from './errors.js';

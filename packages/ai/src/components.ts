@@ -1,0 +1,12 @@
+/**
+ * Every component @woodwork/ai implements, as the runtime's registry takes them. The runtime's
+ * default registry loads this list when the package is installed (see @woodwork/runtime's
+ * `loadDefaultRegistry`); an app with its own registry registers it: `aiComponents.forEach((c) =>
+ * registry.register(c))`.
+ */
+import type { ComponentDefinition } from '@woodwork/runtime';
+import { defineLlm } from './llm/component.js';
+import { shortTermMemory } from './memory/short-term.js';
+import { providers } from './providers/index.js';
+
+export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory]);
