@@ -1,10 +1,12 @@
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { allSpans, startOtlpReceiver } from '../../metrics/test/support/otlp-receiver.js';
 import { main } from '../src/main.js';
+import { spawnCli } from './child.js';
 
 async function project(files: Record<string, string>): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-run-'));
@@ -117,6 +119,30 @@ describe('woodwork run', () => {
     const result = await cli(['run', '--input', 'hello'], { cwd: dir, env: { PATH: process.env.PATH, WOODWORK_METRICS_EVENTS: 'maybe' } });
     expect(result).toMatchObject({ code: 0, stdout: 'HELLO\n' });
     expect(result.stderr).toMatch(/^warning: WOODWORK_METRICS_EVENTS is "maybe"; metrics events stay off/);
+  });
+
+  it('says where an `input api` listens, and serves there until stopped', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const dir = await project({ 'main.ww': `gateway = input api { port = ${port}, auth = "none" }\nshout = transform uppercase {}\nout = output api {}\n` });
+    const child = spawnCli(['run'], { cwd: dir });
+    try {
+      const [, url] = (await child.waitFor(/input api `gateway` listening on (http:\/\/\S+)/)) as RegExpMatchArray;
+      const reply = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'woodwork', messages: [{ role: 'user', content: 'hello' }] }),
+      });
+      expect(reply.status).toBe(200);
+      expect(JSON.stringify(await reply.json())).toContain('HELLO');
+    } finally {
+      child.process.kill('SIGTERM');
+      expect(await child.exited).toBe(0);
+    }
   });
 
   it('shows run and dev in help', async () => {

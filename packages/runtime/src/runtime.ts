@@ -295,6 +295,7 @@ class EmbeddedRuntime implements Runtime {
       stdout,
       stderr: options.io?.stderr ?? process.stderr,
       color: options.io?.color ?? ((stdout as { isTTY?: boolean }).isTTY === true && !env.NO_COLOR),
+      ...(options.io?.announce ? { announce: options.io.announce } : {}),
     };
     this.settings = {
       maxInFlight: options.maxInFlight ?? DEFAULTS.maxInFlight,

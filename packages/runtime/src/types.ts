@@ -71,6 +71,11 @@ export interface RuntimeIO {
   readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
   /** Whether terminal components may use ANSI colour. Default: stdout is a TTY and NO_COLOR is unset. */
   readonly color: boolean;
+  /**
+   * One-line notices for whoever runs the topology: where an `input api` listens, which model
+   * answers. The CLI prints them; an embedding app gets them only when it passes this.
+   */
+  readonly announce?: (line: string) => void;
 }
 
 // ---------------------------------------------------------------------------------------------

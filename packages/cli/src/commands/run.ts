@@ -128,7 +128,12 @@ export function runtimeOptions(terminal: InteractiveTerminal, options: { readonl
     drainTimeoutMs: 3_000,
     env: terminal.env,
     logger: createConsoleLogger({ level: isLogLevel(level) ? level : 'warn', stream: terminal.stderr }),
-    io: { stdout: terminal.stdout, stderr: terminal.stderr, color: useColor(terminal, 'stdout') },
+    io: {
+      stdout: terminal.stdout,
+      stderr: terminal.stderr,
+      color: useColor(terminal, 'stdout'),
+      announce: (line) => terminal.stderr.write(`${paint(useColor(terminal, 'stderr'))('dim', line)}\n`),
+    },
   };
 }
 

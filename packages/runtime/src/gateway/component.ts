@@ -53,6 +53,7 @@ export function createApiInput(overrides: ApiInputOptions = {}): ComponentDefini
             throw new WoodworkRuntimeError('WW_RUNTIME_COMPONENT_INIT', 'input api needs the session client the runtime gives input components', { userError: false });
           }
           gateway = await startGateway(context.sessions, optionsFor(context));
+          context.io.announce?.(`input api \`${context.component.name}\` listening on ${gateway.url}`);
           onListening?.(gateway);
         },
         async stop() {
