@@ -94,7 +94,7 @@ const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { en
 try {
   // The bus suite restarts the brokers on purpose (nothing acknowledged may be lost); it runs on its
   // own so those restarts never land in the middle of another package's test.
-  status = nx('run-many', '-t', 'build', 'publint');
+  status = nx('run-many', '-t', 'build', 'publint', 'attw');
   if (status === 0) {
     const others = nx('run-many', '-t', 'test', '--exclude=@woodwork/bus');
     const bus = nx('run-many', '-t', 'test', '--projects=@woodwork/bus');
