@@ -26,6 +26,18 @@ import { loadPeer } from './load-peer.js';
 /** The Prometheus text exposition format, version 0.0.4, as `/metrics` answers it. */
 export const prometheusContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
+/**
+ * A `SpanProcessor` of `@opentelemetry/sdk-trace`, described by its shape so this entry's types
+ * check without sdk-trace installed: it is needed only for traces, and a process that exports
+ * metrics alone does not install it.
+ */
+export interface SpanProcessorLike {
+  onStart(span: unknown, parentContext: unknown): void;
+  onEnd(span: unknown): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
 export interface PrometheusOptions {
   /**
    * Serve `/metrics` on this port (0: any free port, see `prometheusUrl`). Default: no server of
@@ -69,7 +81,7 @@ export interface TelemetryOptions {
    * (OTLP or one of these): without one, spans stay non-recording and cost nothing, while trace
    * context still passes through the envelopes unchanged.
    */
-  readonly spanProcessors?: readonly SpanProcessor[];
+  readonly spanProcessors?: readonly SpanProcessorLike[];
   /**
    * Register the providers as the process's globals (what `createMetricsEmitter` uses by default),
    * plus the async-hooks context manager and the W3C propagator. Default true.
@@ -165,7 +177,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     );
   }
 
-  const spanProcessors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
+  const spanProcessors = [...(options.spanProcessors ?? [])] as SpanProcessor[];
   if (urls?.traces) {
     const { OTLPTraceExporter } = await loadPeer('@opentelemetry/exporter-trace-otlp-http', 'OTLP trace export', () =>
       import('@opentelemetry/exporter-trace-otlp-http'),
