@@ -158,6 +158,20 @@ export function encodeChunk(input: StreamChunkInput, maxBytes: number, streamId:
 }
 
 /**
+ * At most how many bytes a payload's data and metadata take in an envelope's JSON: UTF-8 is at most
+ * 3 bytes per UTF-16 unit, base64 is ASCII. An upper bound, so coalesced chunks never outgrow
+ * the message size one lone chunk is allowed.
+ */
+export function payloadWireBytes(payload: StreamChunkPayload): number {
+  const data = payload.data;
+  // The payload's own field names and punctuation, and its media type.
+  let bytes = 64 + (payload.media_type?.length ?? 0);
+  bytes += typeof data === 'string' ? (payload.encoding === 'base64' ? data.length : data.length * 3) : data === null ? 4 : JSON.stringify(data).length * 3;
+  if (payload.metadata) bytes += JSON.stringify(payload.metadata).length * 3;
+  return bytes;
+}
+
+/**
  * Reads a `stream.chunk` payload back into a chunk. Returns null for a final marker without data,
  * and throws INVALID_CHUNK for a payload that is not one (a foreign or corrupted producer).
  */

@@ -31,6 +31,7 @@ export type {
 export { DEFAULT_TOPIC_PREFIX, STREAM_EVENT, streamControlTopic, streamDataTopic } from './protocol.js';
 export type {
   StreamCancelPayload,
+  StreamChunksPayload,
   StreamCreditPayload,
   StreamErrorPayload,
   StreamEventType,

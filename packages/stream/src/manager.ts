@@ -50,7 +50,7 @@ export interface StreamManager extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const ROUTED_TO_READERS: ReadonlySet<string> = new Set([STREAM_EVENT.chunk, STREAM_EVENT.error, STREAM_EVENT.heartbeat]);
+const ROUTED_TO_READERS: ReadonlySet<string> = new Set([STREAM_EVENT.chunk, STREAM_EVENT.chunks, STREAM_EVENT.error, STREAM_EVENT.heartbeat]);
 const ROUTED_TO_PRODUCERS: ReadonlySet<string> = new Set([STREAM_EVENT.credit, STREAM_EVENT.cancel]);
 
 function requireString(name: string, value: unknown): string {

@@ -1,15 +1,16 @@
 /**
  * The producing end of a stream: assigns chunk indexes, publishes chunks no further than its
- * consumer's credit allows, batches what queued up while it waited, heartbeats while idle, and
- * fails (with an AbortSignal that fires) when the consumer cancels or goes silent.
+ * consumer's credit allows, coalesces what queued up behind a publish in flight into one message,
+ * heartbeats while idle, and fails (with an AbortSignal that fires) when the consumer cancels or
+ * goes silent.
  */
 import { serializeError } from '@woodwork/bus';
 import type { Envelope, EnvelopeInit, EnvelopeTrace } from '@woodwork/bus';
-import { encodeChunk } from './chunk.js';
+import { encodeChunk, payloadWireBytes } from './chunk.js';
 import type { StreamChunkInput, StreamChunkPayload } from './chunk.js';
 import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
 import { STREAM_EVENT } from './protocol.js';
-import type { StreamCancelPayload, StreamCreditPayload, StreamRef } from './protocol.js';
+import type { StreamCancelPayload, StreamChunksPayload, StreamCreditPayload, StreamRef } from './protocol.js';
 import type { StreamHost } from './host.js';
 import { iterate } from './iterate.js';
 import type { ChunkSource } from './iterate.js';
@@ -69,11 +70,13 @@ interface Queued {
   readonly index: number;
   readonly payload: StreamChunkPayload;
   readonly isFinal: boolean;
+  /** An upper bound of its size in the envelope (payloadWireBytes). */
+  readonly bytes: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
 
-/** The most chunks one `publishMany` carries when sends queued up behind a credit wait. */
+/** The most chunks one pass of the pump publishes (in one message when coalescing, else in one `publishMany`). */
 const MAX_BATCH = 256;
 /** First re-announcement delay before a consumer answered; doubles up to the heartbeat interval. */
 const FIRST_ANNOUNCE_MS = 25;
@@ -95,6 +98,8 @@ export class Producer implements StreamProducer {
   private published = 0;
   /** Chunks with an index below this may be published. Starts at 0: nothing goes out before a consumer is there. */
   private creditLimit = 0;
+  /** The consumer reads `stream.chunks` (its credit said so): chunks that queued up go out as one message. */
+  private coalesce = false;
   private readonly queue: Queued[] = [];
   private pumping = false;
   private pumpIdle: Promise<void> = Promise.resolve();
@@ -141,15 +146,11 @@ export class Producer implements StreamProducer {
   }
 
   send(chunk: StreamChunkInput): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.ending) return Promise.reject(this.closed('send() after end()'));
-    let payload: StreamChunkPayload;
     try {
-      payload = encodeChunk(chunk, this.host.options.maxChunkBytes, this.streamId);
+      return this.accept(chunk);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.enqueue(payload, false);
   }
 
   end(final?: StreamChunkInput): Promise<void> {
@@ -189,13 +190,17 @@ export class Producer implements StreamProducer {
       else this.signal.addEventListener('abort', onAbort, { once: true });
     });
     stopped.catch(() => undefined);
+    let last: Promise<void> | undefined;
     try {
       for (;;) {
         // Race the source with the signal: an LLM that is thinking must not hold up a cancellation.
         const next = await Promise.race([iterator.next(), stopped]);
         if (next.done) break;
-        await this.send(next.value);
+        const sent = this.write(next.value);
+        last = sent.published;
+        if (sent.beyondCredit) await Promise.race([sent.published, stopped]);
       }
+      if (last && !(options.end ?? true)) await last;
     } catch (error) {
       iterator.return?.(error)?.catch(() => undefined);
       if (this.status === 'open') await this.abort(error);
@@ -206,7 +211,10 @@ export class Producer implements StreamProducer {
 
   get writable(): WritableStream<StreamChunkInput> {
     this.writableStream ??= new WritableStream<StreamChunkInput>({
-      write: (chunk) => this.send(chunk),
+      write: (chunk) => {
+        const sent = this.write(chunk);
+        return sent.beyondCredit ? sent.published : undefined;
+      },
       close: () => this.end(),
       abort: (reason) => this.abort(reason),
     });
@@ -239,6 +247,7 @@ export class Producer implements StreamProducer {
         this.stopAnnouncing();
         this.heartbeat();
       }
+      this.coalesce = payload?.coalesce === true;
       if (limit > this.creditLimit) {
         this.creditLimit = limit;
         this.wake();
@@ -283,9 +292,31 @@ export class Producer implements StreamProducer {
     return new WoodworkStreamError('WW_STREAM_CLOSED', `stream ${this.streamId}: ${why}`, { streamId: this.streamId });
   }
 
+  /** `send` without the promise wrapping: throws what it would reject with before queueing. */
+  private accept(chunk: StreamChunkInput): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.ending) throw this.closed('send() after end()');
+    return this.enqueue(encodeChunk(chunk, this.host.options.maxChunkBytes, this.streamId), false);
+  }
+
+  /**
+   * How `pipeFrom` and `writable` send: a chunk within the consumer's credit is not waited for,
+   * so the source is read on while a publish is in flight and what it yields meanwhile goes out
+   * coalesced; a chunk beyond the credit is (that is the backpressure, and it bounds the queue
+   * to the chunks within credit plus one). A publish that fails fails the stream, so the next
+   * write, `end()` and the signal report it.
+   */
+  private write(chunk: StreamChunkInput): { published: Promise<void>; beyondCredit: boolean } {
+    const published = this.accept(chunk);
+    // Its failure is reported by what comes next; a caller that waits on it still sees it.
+    published.catch(() => undefined);
+    return { published, beyondCredit: this.assigned > this.creditLimit };
+  }
+
   private enqueue(payload: StreamChunkPayload, isFinal: boolean): Promise<void> {
+    const bytes = payloadWireBytes(payload);
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ index: this.assigned++, payload, isFinal, resolve, reject });
+      this.queue.push({ index: this.assigned++, payload, isFinal, bytes, resolve, reject });
       if (!this.pumping) {
         this.pumping = true;
         this.pumpIdle = this.pump();
@@ -299,7 +330,7 @@ export class Producer implements StreamProducer {
     wake?.();
   }
 
-  /** Publishes queued chunks in order, as credit allows, batching what queued up. */
+  /** Publishes queued chunks in order, as credit allows, coalescing (or batching) what queued up. */
   private async pump(): Promise<void> {
     try {
       while (this.queue.length > 0) {
@@ -318,7 +349,7 @@ export class Producer implements StreamProducer {
         while (count < this.queue.length && count < MAX_BATCH && this.queue[count]!.index < this.creditLimit) count++;
         const batch = this.queue.splice(0, count);
         try {
-          const envelopes = batch.map((item) => this.chunkEnvelope(item));
+          const envelopes = this.envelopesOf(batch);
           if (envelopes.length === 1) await this.host.bus.publish(this.ref.topic, envelopes[0]!);
           else await this.host.bus.publishMany(this.ref.topic, envelopes);
         } catch (cause) {
@@ -338,6 +369,41 @@ export class Producer implements StreamProducer {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /**
+   * One message per chunk, or, for a consumer that reads `stream.chunks`, runs of consecutive
+   * chunks in one message each, no larger than one lone chunk may be (maxChunkBytes, by an
+   * upper bound), so a coalesced message fits wherever a chunk does.
+   */
+  private envelopesOf(batch: readonly Queued[]): EnvelopeInit[] {
+    if (!this.coalesce) return batch.map((item) => this.chunkEnvelope(item));
+    const budget = this.host.options.maxChunkBytes;
+    const envelopes: EnvelopeInit[] = [];
+    for (let start = 0; start < batch.length; ) {
+      let end = start + 1;
+      let bytes = batch[start]!.bytes;
+      while (end < batch.length && bytes + batch[end]!.bytes <= budget) bytes += batch[end++]!.bytes;
+      envelopes.push(end - start === 1 ? this.chunkEnvelope(batch[start]!) : this.chunksEnvelope(batch.slice(start, end)));
+      start = end;
+    }
+    return envelopes;
+  }
+
+  private chunksEnvelope(items: readonly Queued[]): EnvelopeInit<StreamChunksPayload> {
+    const last = items[items.length - 1]!;
+    return {
+      session_id: this.sessionId,
+      event_type: STREAM_EVENT.chunks,
+      component_source: this.ref.source,
+      component_target: this.ref.target,
+      stream_id: this.streamId,
+      is_stream: true,
+      chunk_index: items[0]!.index,
+      is_final: last.isFinal,
+      payload: { chunks: items.map((item) => item.payload) },
+      trace: this.trace,
+    };
   }
 
   private chunkEnvelope(item: Queued): EnvelopeInit<StreamChunkPayload> {

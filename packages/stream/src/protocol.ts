@@ -3,14 +3,21 @@
  * messages. Everything here is plain JSON in ordinary envelopes, so a component in another
  * language can produce or consume a stream (see the README's "Wire protocol").
  *
- *   data topic    `<prefix>.data.<target>`      stream.chunk, stream.error, stream.heartbeat  (producer → consumer)
+ *   data topic    `<prefix>.data.<target>`      stream.chunk, stream.chunks, stream.error, stream.heartbeat  (producer → consumer)
  *   control topic `<prefix>.control.<source>`   stream.credit, stream.cancel                  (consumer → producer)
  */
 import type { SerializedError } from '@woodwork/bus';
+import type { StreamChunkPayload } from './chunk.js';
 
 export const STREAM_EVENT = {
   /** One chunk: is_stream, stream_id, chunk_index, is_final; payload StreamChunkPayload. */
   chunk: 'stream.chunk',
+  /**
+   * Consecutive chunks coalesced into one message: is_stream, stream_id, chunk_index (of the
+   * first), is_final (of the last); payload StreamChunksPayload. Sent only to readers whose
+   * credit says `coalesce: true`.
+   */
+  chunks: 'stream.chunks',
   /** The producer aborted: chunk_index = the index after the last chunk sent; payload StreamErrorPayload. */
   error: 'stream.error',
   /** The producer is alive: payload StreamHeartbeatPayload. Sent when idle, and to answer a new reader. */
@@ -22,6 +29,11 @@ export const STREAM_EVENT = {
 } as const;
 
 export type StreamEventType = (typeof STREAM_EVENT)[keyof typeof STREAM_EVENT];
+
+/** The payload of a `stream.chunks` envelope: chunk `chunk_index + i` is `chunks[i]`. */
+export interface StreamChunksPayload {
+  chunks: StreamChunkPayload[];
+}
 
 export interface StreamErrorPayload {
   error: SerializedError;
@@ -36,6 +48,12 @@ export interface StreamCreditPayload {
   reader_id: string;
   /** The producer may publish chunks whose chunk_index is below this. Absolute, so repeats and reordering are harmless. */
   credit_limit: number;
+  /**
+   * The reader reads `stream.chunks`, so the producer may coalesce chunks that queued up into
+   * one message. Absent (a reader that predates it, or one in another language that does not
+   * read it): every chunk travels in its own `stream.chunk`.
+   */
+  coalesce?: boolean;
 }
 
 export interface StreamCancelPayload {

@@ -12,7 +12,7 @@ import type { StreamChunk } from './chunk.js';
 import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
 import type { StreamHost } from './host.js';
 import { STREAM_EVENT, streamControlTopic } from './protocol.js';
-import type { StreamErrorPayload, StreamHeartbeatPayload } from './protocol.js';
+import type { StreamChunksPayload, StreamErrorPayload, StreamHeartbeatPayload } from './protocol.js';
 import { ReorderBuffer } from './reorder-buffer.js';
 
 /** What stopping to read does to the producer: `cancel` it (default), or `detach` and leave it for a resume. */
@@ -212,6 +212,32 @@ export class Reader implements StreamReader {
         if (this.buffer.offer(index, item) === 'accepted' && index === this.buffer.next) this.wakeReaders();
         break;
       }
+      case STREAM_EVENT.chunks: {
+        const payloads = (envelope.payload as Partial<StreamChunksPayload> | null)?.chunks;
+        if (typeof index !== 'number' || !Array.isArray(payloads)) {
+          this.fail(new WoodworkStreamError('WW_STREAM_INVALID_CHUNK', `a stream.chunks message of stream ${this.streamId} has no chunk_index or chunks`, { streamId: this.streamId }), true);
+          return;
+        }
+        const last = payloads.length - 1;
+        const waiting = this.buffer.next;
+        try {
+          // Each chunk on its own through the reorder buffer: the application reads them one by
+          // one, and a redelivered or replayed message's chunks already read are duplicates.
+          for (let i = Math.max(0, waiting - index); i <= last; i++) {
+            if (!this.buffer.fits(index + i)) {
+              // Beyond the window, as a lone chunk would be: known to exist, dropped, fetched later.
+              this.buffer.know(index + last);
+              break;
+            }
+            this.buffer.offer(index + i, decodeChunk(payloads[i], this.streamId, index + i, envelope.is_final && i === last));
+          }
+        } catch (error) {
+          this.fail(error as Error, true);
+          return;
+        }
+        if (this.buffer.hasNext && index <= waiting) this.wakeReaders();
+        break;
+      }
       case STREAM_EVENT.error: {
         if (typeof index !== 'number') return;
         const remote = deserializeError((envelope.payload as Partial<StreamErrorPayload> | null)?.error);
@@ -310,7 +336,7 @@ export class Reader implements StreamReader {
         component_source: this.host.options.component,
         component_target: this.producer ?? null,
         stream_id: this.streamId,
-        payload: { reader_id: this.readerId, credit_limit: limit },
+        payload: { reader_id: this.readerId, credit_limit: limit, coalesce: true },
       })
       .catch((error: unknown) => this.reportUnlessClosed(error));
   }
@@ -344,8 +370,11 @@ export class Reader implements StreamReader {
         if (this.status !== 'open') break;
         if (envelope.stream_id === this.streamId && envelope.session_id === this.sessionId) {
           const index = envelope.chunk_index;
-          if (envelope.event_type === STREAM_EVENT.chunk && typeof index === 'number') {
-            while (this.status === 'open' && !this.buffer.fits(index)) {
+          if ((envelope.event_type === STREAM_EVENT.chunk || envelope.event_type === STREAM_EVENT.chunks) && typeof index === 'number') {
+            // All of a coalesced message must fit, or its tail would be dropped and fetched again.
+            const count = envelope.event_type === STREAM_EVENT.chunks ? ((envelope.payload as Partial<StreamChunksPayload> | null)?.chunks?.length ?? 1) : 1;
+            const last = index + Math.min(Math.max(count, 1), this.buffer.capacity) - 1;
+            while (this.status === 'open' && !this.buffer.fits(last)) {
               await new Promise<void>((resolve) => this.waiters.push(resolve));
             }
           }

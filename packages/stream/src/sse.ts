@@ -251,7 +251,7 @@ export async function* fromServerSentEvents(body: ChunkSource<Uint8Array | strin
 
 /**
  * The text of a stream of chunks as a ReadableStream of strings (what AI SDK helpers such as
- * `createTextStreamResponse({ textStream })` take). Chunks of other types are skipped.
+ * `createTextStreamResponse({ stream })` take). Chunks of other types are skipped.
  */
 export function toTextStream(source: ChunkSource<StreamChunk>): ReadableStream<string> {
   const iterator = iterate(source);

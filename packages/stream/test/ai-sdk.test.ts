@@ -46,7 +46,7 @@ describe('AI SDK interop', () => {
 
     const result = streamText({ model: mockModel(), prompt: 'hi', abortSignal: producer.signal });
     const piping = producer.pipeFrom(result.textStream);
-    const response = createTextStreamResponse({ textStream: toTextStream(reader) });
+    const response = createTextStreamResponse({ stream: toTextStream(reader) });
     expect(await response.text()).toBe(tokens.join(''));
     await piping;
     expect(producer.state).toBe('ended');
