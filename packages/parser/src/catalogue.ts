@@ -257,9 +257,44 @@ function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Rec
     },
     temperature: { value: { type: 'number', min: 0, max: 2 }, description: 'Sampling temperature, 0 to 2 (default: the provider’s).' },
     max_tokens: { value: { type: 'number', integer: true, min: 1 }, description: 'Most tokens per reply (default: the provider’s).' },
+    streaming: {
+      value: boolean,
+      default: true,
+      env: false,
+      description: 'Send the reply on token by token as it is generated (default true for models: the first words show at once; `false` sends the whole reply).',
+    },
+    max_retries: {
+      value: { type: 'number', integer: true, min: 0, max: 10 },
+      description: 'Retries of a failed call (429 after its `retry-after`, 5xx, a refused connection) before the first token; backoff from 2 s, doubling (default 2).',
+    },
+    timeout_ms: {
+      value: { type: 'number', integer: true, min: 1 },
+      description: 'Longest a whole reply may take, retries included (default 120 s, the runtime’s turn timeout).',
+    },
+    first_token_timeout_ms: {
+      value: { type: 'number', integer: true, min: 1 },
+      description: 'Longest wait for the first token, retries included (default 60 s: a stuck provider fails fast, a long reply still may stream).',
+    },
+    headers: { value: { type: 'record', values: string }, description: 'Extra HTTP headers sent with every call (a proxy’s, a gateway’s).' },
+    provider_options: {
+      value: { type: 'record', values: any },
+      description: 'Options only this provider has, passed to the AI SDK as its `providerOptions` (`{ reasoningEffort = "low" }` for OpenAI).',
+    },
     memory: memoryKey,
     knowledge_base: knowledgeBaseKey,
     prompt,
+  };
+}
+
+function openaiKeys(): Record<string, KeySpec> {
+  return {
+    ...llmKeys('gpt-4o-mini'),
+    api: {
+      value: { type: 'enum', values: ['responses', 'chat'] },
+      description: 'Which OpenAI API to call: `responses` (default, what OpenAI recommends) or `chat` completions (for proxies that only speak that).',
+    },
+    organization: { value: string, description: 'The OpenAI organization id (default: the key’s own).' },
+    project: { value: string, description: 'The OpenAI project id (default: the key’s own).' },
   };
 }
 
@@ -287,9 +322,9 @@ const catalogueData: Catalogue = {
       acceptsCommonKeys: true,
       status: 'supported',
       types: {
-        openai: supported('OpenAI chat models.', llmKeys('gpt-4o-mini')),
-        claude: supported("Anthropic's Claude models.", llmKeys('claude-sonnet-4-5'), { aliases: ['anthropic'] }),
-        ollama: supported('A local Ollama server.', llmKeys('llama3.2', 'http://127.0.0.1:11434')),
+        openai: supported('OpenAI models (key: `OPENAI_API_KEY`).', openaiKeys()),
+        claude: supported("Anthropic's Claude models (key: `ANTHROPIC_API_KEY`).", llmKeys('claude-sonnet-4-5'), { aliases: ['anthropic'] }),
+        ollama: supported('A local Ollama server (no key).', llmKeys('llama3.2', 'http://127.0.0.1:11434')),
         openai_compatible: supported(
           'Any server that speaks the OpenAI chat API (vLLM, LM Studio, …).',
           (() => {
@@ -462,6 +497,11 @@ const catalogueData: Catalogue = {
             value: { type: 'number', integer: true, min: 1 },
             default: 20,
             description: 'How many messages are kept (default 20: enough context, bounded cost).',
+          },
+          max_tokens: {
+            value: { type: 'number', integer: true, min: 1 },
+            default: 8000,
+            description: 'Most tokens of kept messages, estimated at 4 characters a token (default 8000: fits every current model’s context with room for the reply).',
           },
         }),
       },

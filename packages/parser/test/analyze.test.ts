@@ -206,7 +206,7 @@ describe('other checks', () => {
   it('`key: null` means the key is left out', () => {
     const { topology, diagnostics } = check('m = memory short_term { max_messages: null }\na = claude { memory: null, model: "x" }');
     expect(diagnostics).toEqual([]);
-    expect(topology.components[0]?.config).toEqual({ max_messages: 20 });
+    expect(topology.components[0]?.config).toEqual({ max_messages: 20, max_tokens: 8000 });
     expect(topology.components[1]?.config).not.toHaveProperty('memory');
     expect(codes('m = llm openai {}\na = agent llm { model: null }')).toEqual(['WW208']);
   });
@@ -262,7 +262,9 @@ describe('the topology', () => {
       session_affinity: false,
     });
     expect(topology.components[0]?.metrics).toEqual({ custom_metrics: [], enterprise_enabled: false });
-    expect(topology.components[0]?.streaming).toBe(false);
+    // Models stream by default (their catalogue entry says so); other kinds do not.
+    expect(topology.components[0]?.streaming).toBe(true);
+    expect(check('t = transform echo {}').topology.components[0]?.streaming).toBe(false);
   });
 
   it('describes the bus with its default URL, and vm groups', () => {
