@@ -17,6 +17,13 @@ export type ValueSpec =
   /** A file path relative to the `.ww` file that must stay inside the project folder. */
   | { readonly type: 'path' }
   | { readonly type: 'number'; readonly integer?: boolean; readonly min?: number; readonly max?: number }
+  /**
+   * A length of time: a number of milliseconds (`30000`) or a string with a unit (`"500ms"`,
+   * `"30s"`, `"5m"`, `"1h"`; a bare `"30000"` is milliseconds too). The topology holds the
+   * milliseconds. `off` also accepts `"off"` and `0`, which the topology holds as 0. `min`/`max`
+   * are in milliseconds.
+   */
+  | { readonly type: 'duration'; readonly min?: number; readonly max?: number; readonly off?: boolean }
   | { readonly type: 'boolean' }
   | { readonly type: 'enum'; readonly values: readonly string[] }
   /**
@@ -205,6 +212,94 @@ const commonKeys: Record<string, KeySpec> = {
     default: {},
     env: false,
     description: 'Metrics settings.',
+  },
+  // Failures contained per component. The host applies these around every `handle`, so every
+  // component gets them without code of its own (@woodwork/runtime README, "Failures contained per
+  // component"). They have no catalogue defaults on purpose: the runtime applies its own, and
+  // topologies stay as written instead of every component carrying five extra keys.
+  timeout: {
+    value: { type: 'duration', min: 1, off: true },
+    description:
+      'How long one handling of a message may take (`"30s"`, `"5m"`, milliseconds) before it is aborted through `context.signal` and fails with `WW_RUNTIME_TIMEOUT` (retried when `retry` allows). Default `"10m"`: long enough for an agent turn of many steps on a slow model, bounded so a hung call cannot hold a session forever. `"off"`: no limit.',
+  },
+  retry: {
+    value: {
+      type: 'oneOf',
+      options: [
+        { type: 'number', integer: true, min: 1, max: 100 },
+        boolean,
+        {
+          type: 'map',
+          keys: {
+            attempts: {
+              value: { type: 'number', integer: true, min: 1, max: 100 },
+              description: 'Tries in all, the first included (default 3; 1: no retries).',
+            },
+            backoff: {
+              value: { type: 'duration', min: 0 },
+              description: 'The wait before the first retry, doubled for each next one (default `"250ms"`).',
+            },
+            max_backoff: {
+              value: { type: 'duration', min: 0 },
+              description: 'The longest wait between two tries (default `"30s"`).',
+            },
+            jitter: {
+              value: { type: 'number', min: 0, max: 1 },
+              description:
+                'The share of each wait that is random, so instances that failed together do not retry together (default 0.5: between half and all of the wait; 0: exact waits).',
+            },
+          },
+        },
+      ],
+    },
+    description:
+      'Retries of a handling that failed with an error marked retryable (`isRetryable`: a timeout, a rate limit, a broker blip), with exponential backoff and jitter: `{ attempts, backoff, max_backoff, jitter }`, a number of attempts, or `false`. Default `{ attempts = 3, backoff = "250ms", max_backoff = "30s", jitter = 0.5 }`. Other errors are never retried.',
+  },
+  circuit_breaker: {
+    value: {
+      type: 'oneOf',
+      options: [
+        boolean,
+        {
+          type: 'map',
+          keys: {
+            failures: {
+              value: { type: 'number', integer: true, min: 1 },
+              description: 'Failures in a row (timeouts and retryable errors) that open the circuit (default 5).',
+            },
+            window: {
+              value: { type: 'duration', min: 1 },
+              description: 'Failures older than this no longer count towards `failures` (default `"60s"`).',
+            },
+            cooldown: {
+              value: { type: 'duration', min: 1 },
+              description: 'How long the circuit stays open before one trial call is let through (half-open) (default `"30s"`).',
+            },
+          },
+        },
+      ],
+    },
+    description:
+      'A circuit breaker per downstream (the component itself, and each provider, tool or server it guards with `context.downstream(name)`): after `failures` failures in a row within `window` it opens and messages fail at once (or get `fallback`) for `cooldown`, then one trial call decides. Default `{ failures = 5, window = "60s", cooldown = "30s" }`; `false` turns it off.',
+  },
+  fallback: {
+    value: {
+      type: 'oneOf',
+      options: [
+        string,
+        {
+          type: 'map',
+          keys: { text: { value: string, required: true, description: 'The reply text.' } },
+        },
+      ],
+    },
+    description:
+      'The reply (text, or `{ text }`) given instead of an error when the circuit is open, or when a timeout or retryable error outlasts `retry`: the turn completes normally and a `component.fallback` event says why. Default none: such failures are `agent.error`s.',
+  },
+  max_concurrency: {
+    value: { type: 'number', integer: true, min: 1 },
+    description:
+      'The most messages one instance of the component handles at once (across sessions); more wait for a slot (a `component.saturated` event tells their session) and are never dropped. Default: the runtime\'s `maxInFlight` (64).',
   },
 };
 

@@ -7,6 +7,7 @@
 import type { EntryNode, EnvReferenceNode, MapNode, ReferenceNode, TemplateNode, ValueNode } from './ast.js';
 import type { JsonValue, KeySpec, ValueSpec } from './catalogue.js';
 import { describeNode, describeSpec } from './describe.js';
+import { formatDuration, parseDuration } from './duration.js';
 import type { Reporter } from './diagnostic.js';
 import type { SourceLocation } from './location.js';
 import { normalisePipeSpec } from './pipe-spec.js';
@@ -85,7 +86,7 @@ export interface MapOptions {
   readonly requireOneOf?: readonly (readonly string[])[];
 }
 
-const SCALARS = new Set<ValueSpec['type']>(['string', 'path', 'number', 'boolean', 'enum']);
+const SCALARS = new Set<ValueSpec['type']>(['string', 'path', 'number', 'boolean', 'enum', 'duration']);
 
 export class ValueConverter {
   readonly #context: ConversionContext;
@@ -116,6 +117,8 @@ export class ValueConverter {
         return node.type === 'Number' ? this.#checkNumber(node.value, node.raw, spec, node.location, at) : this.#wrongType(node, spec, at);
       case 'boolean':
         return node.type === 'Boolean' ? node.value : this.#wrongType(node, spec, at);
+      case 'duration':
+        return this.#checkDuration(node, spec, at);
       case 'enum': {
         if (node.type !== 'String') return this.#wrongType(node, spec, at);
         if (spec.values.includes(node.value)) return node.value;
@@ -379,6 +382,29 @@ export class ValueConverter {
     return undefined;
   }
 
+  #checkDuration(node: ValueNode, spec: Extract<ValueSpec, { type: 'duration' }>, at: ValuePosition): number | undefined {
+    if (node.type !== 'String' && node.type !== 'Number' && !(spec.off && node.type === 'Boolean' && !node.value)) return this.#wrongType(node, spec, at);
+    const written = node.type === 'Number' ? node.raw : node.type === 'String' ? `"${node.value}"` : 'false';
+    const milliseconds = parseDuration(node.value, { off: spec.off === true });
+    if (milliseconds === undefined) {
+      this.#context.report('WW218', `\`${labelOf(at)}\` must be a duration, found ${written}`, node.location, {
+        hint: `write milliseconds (30000) or a number with a unit: "500ms", "30s", "5m", "1h"${spec.off ? '; "off" turns it off' : ''}`,
+      });
+      return undefined;
+    }
+    const problem =
+      milliseconds === 0 && spec.off
+        ? undefined
+        : spec.min !== undefined && milliseconds < spec.min
+          ? `at least ${formatDuration(spec.min)}`
+          : spec.max !== undefined && milliseconds > spec.max
+            ? `at most ${formatDuration(spec.max)}`
+            : undefined;
+    if (problem === undefined) return milliseconds;
+    this.#context.report('WW218', `\`${labelOf(at)}\` must be ${problem}, found ${written}`, node.location);
+    return undefined;
+  }
+
   #wrongType(node: ValueNode, spec: ValueSpec, at: ValuePosition): undefined {
     const label = labelOf(at);
     let hint: string | undefined;
@@ -421,6 +447,8 @@ function fits(node: ValueNode, spec: ValueSpec): boolean {
       return node.type === 'Number';
     case 'boolean':
       return node.type === 'Boolean';
+    case 'duration':
+      return node.type === 'String' || node.type === 'Number' || (spec.off === true && node.type === 'Boolean');
     case 'reference':
       return node.type === 'Reference';
     case 'list':

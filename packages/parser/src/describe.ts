@@ -39,6 +39,8 @@ export function describeSpec(spec: ValueSpec): string {
       return spec.integer ? 'a whole number' : 'a number';
     case 'boolean':
       return 'true or false';
+    case 'duration':
+      return `a duration ("30s", "5m") or milliseconds${spec.off ? ', or "off"' : ''}`;
     case 'enum':
       return `one of ${listWords(spec.values)}`;
     case 'reference':

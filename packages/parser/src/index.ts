@@ -26,6 +26,7 @@ export type { DiagnosticCode } from './diagnostic-codes.js';
 export type { Diagnostic, RelatedInformation, Severity } from './diagnostic.js';
 
 export { catalogue, componentKeys, findComponentType, findTypesNamed } from './catalogue.js';
+export { formatDuration, parseDuration } from './duration.js';
 export type {
   Catalogue,
   ComponentTypeMatch,

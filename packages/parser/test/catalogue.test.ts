@@ -15,6 +15,8 @@ function sample(spec: ValueSpec, referenceTo: (kinds: readonly string[] | undefi
       return String(spec.min ?? 1);
     case 'boolean':
       return 'true';
+    case 'duration':
+      return '"1s"';
     case 'enum':
       return `"${spec.values[0]}"`;
     case 'reference':

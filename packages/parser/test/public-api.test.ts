@@ -15,9 +15,11 @@ describe('public API', () => {
       'findComponentType',
       'findTypesNamed',
       'formatDiagnostic',
+      'formatDuration',
       'loadTopology',
       'moduleLanguageOf',
       'parse',
+      'parseDuration',
       'resolveEnv',
       'usageFilter',
     ]);
