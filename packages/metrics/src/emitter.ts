@@ -34,6 +34,7 @@ import { type MetricsLogger, defaultLogger } from './logger.js';
 import { type ResolvedPrice, type TokenUsage, createPriceLookup, normalizeProviderName } from './pricing.js';
 import { extractTraceContext, injectTraceContext } from './trace-context.js';
 import type {
+  CircuitState,
   CustomMetric,
   MetricsEmitter,
   MetricsEmitterOptions,
@@ -44,6 +45,8 @@ import type {
 } from './types.js';
 
 const scopeName = '@woodwork/metrics';
+/** A gauge needs numbers; ordered so that a dashboard's "max over instances" shows the worst. */
+const circuitStateValues: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
 const customNamePattern = /^[A-Za-z][A-Za-z0-9_.-]*$/;
 /** Distinct `error.type` values kept per instrument before folding the rest into `_OTHER`. */
 const maxErrorTypes = 32;
@@ -277,6 +280,10 @@ class Emitter implements MetricsEmitter {
     readonly connections: UpDownCounter;
     readonly retries: Counter;
     readonly deadLetters: Counter;
+    readonly timeouts: Counter;
+    readonly fallbacks: Counter;
+    readonly circuitState: Gauge;
+    readonly waiting: UpDownCounter;
     readonly chunkLatency: Histogram;
     readonly tokenUsage: Histogram;
     readonly operationDuration: Histogram;
@@ -286,6 +293,7 @@ class Emitter implements MetricsEmitter {
   };
   private readonly errors: ErrorAttributes;
   private readonly models = new Map<string, ModelMetricsImpl>();
+  private readonly downstreamAttributes = new Map<string, Attributes>();
   private readonly custom = new Map<string, CustomMetricImpl>();
   private readonly priceOf: (provider: string, model: string) => ResolvedPrice | null;
   private readonly publish: PublishFunction | null;
@@ -338,6 +346,22 @@ class Emitter implements MetricsEmitter {
       deadLetters: meter.createCounter(catalogue.deadLetters.name, {
         description: catalogue.deadLetters.description,
         unit: catalogue.deadLetters.unit,
+      }),
+      timeouts: meter.createCounter(catalogue.timeouts.name, {
+        description: catalogue.timeouts.description,
+        unit: catalogue.timeouts.unit,
+      }),
+      fallbacks: meter.createCounter(catalogue.fallbacks.name, {
+        description: catalogue.fallbacks.description,
+        unit: catalogue.fallbacks.unit,
+      }),
+      circuitState: meter.createGauge(catalogue.circuitState.name, {
+        description: catalogue.circuitState.description,
+        unit: catalogue.circuitState.unit,
+      }),
+      waiting: meter.createUpDownCounter(catalogue.waiting.name, {
+        description: catalogue.waiting.description,
+        unit: catalogue.waiting.unit,
       }),
       chunkLatency: histogram(meter, catalogue.chunkLatency),
       tokenUsage: histogram(meter, catalogue.tokenUsage),
@@ -428,6 +452,27 @@ class Emitter implements MetricsEmitter {
 
   recordDeadLetter(): void {
     this.instruments.deadLetters.add(1, this.attributes);
+  }
+
+  recordTimeout(): void {
+    this.instruments.timeouts.add(1, this.attributes);
+  }
+
+  recordFallback(): void {
+    this.instruments.fallbacks.add(1, this.attributes);
+  }
+
+  recordCircuitState(downstream: string, state: CircuitState): void {
+    let attributes = this.downstreamAttributes.get(downstream);
+    if (!attributes) {
+      attributes = { ...this.attributes, [attributeKeys.downstream]: downstream };
+      this.downstreamAttributes.set(downstream, attributes);
+    }
+    this.instruments.circuitState.record(circuitStateValues[state], attributes);
+  }
+
+  recordWaiting(delta: number): void {
+    this.instruments.waiting.add(delta, this.attributes);
   }
 
   recordChunkLatency(seconds: number): void {

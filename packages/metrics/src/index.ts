@@ -28,6 +28,7 @@ export {
 } from './trace-context.js';
 export type { EnvelopeTrace } from './trace-context.js';
 export type {
+  CircuitState,
   CustomMetric,
   GenAIOperationName,
   MetricsEmitter,

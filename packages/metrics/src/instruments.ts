@@ -16,6 +16,7 @@ export const attributeKeys = {
   providerName: 'gen_ai.provider.name',
   requestModel: 'gen_ai.request.model',
   tokenType: 'gen_ai.token.type',
+  downstream: 'woodwork.downstream.name',
 } as const;
 
 export type InstrumentKind = 'histogram' | 'counter' | 'updowncounter' | 'gauge' | 'observable updowncounter';
@@ -84,7 +85,7 @@ export const instrumentCatalogue = {
     name: 'woodwork.component.messages.retries',
     kind: 'counter',
     unit: '{retry}',
-    description: 'Deliveries of a message that were retries (attempt > 1).',
+    description: 'Tries of a message that were retries: redeliveries by the bus (attempt > 1) and tries the host made again after a retryable error.',
     attributes: [attributeKeys.component],
   },
   deadLetters: {
@@ -92,6 +93,34 @@ export const instrumentCatalogue = {
     kind: 'counter',
     unit: '{message}',
     description: 'Messages a component gave up on and sent to the dead-letter queue.',
+    attributes: [attributeKeys.component],
+  },
+  timeouts: {
+    name: 'woodwork.component.timeouts',
+    kind: 'counter',
+    unit: '{timeout}',
+    description: "Handlings of a message that ran past the component's `timeout` and were aborted.",
+    attributes: [attributeKeys.component],
+  },
+  fallbacks: {
+    name: 'woodwork.component.fallbacks',
+    kind: 'counter',
+    unit: '{message}',
+    description: "Messages answered with the component's `fallback` instead of failing (circuit open, or retries exhausted).",
+    attributes: [attributeKeys.component],
+  },
+  circuitState: {
+    name: 'woodwork.component.circuit.state',
+    kind: 'gauge',
+    unit: '{state}',
+    description: 'State of a circuit breaker of a component, per downstream: 0 closed, 1 half-open, 2 open.',
+    attributes: [attributeKeys.component, attributeKeys.downstream],
+  },
+  waiting: {
+    name: 'woodwork.component.messages.waiting',
+    kind: 'updowncounter',
+    unit: '{message}',
+    description: "Messages a component has received and that wait for a slot under its `max_concurrency`.",
     attributes: [attributeKeys.component],
   },
   chunkLatency: {

@@ -146,6 +146,9 @@ export interface MetricsStep {
   end(options?: { readonly error?: unknown }): ComponentPerformanceEvent | null;
 }
 
+/** A circuit breaker's state, as `woodwork.component.circuit.state` records it (0, 1, 2). */
+export type CircuitState = 'closed' | 'half_open' | 'open';
+
 export interface MetricsEmitter {
   readonly component: string;
   readonly customMetrics: readonly string[];
@@ -165,6 +168,14 @@ export interface MetricsEmitter {
   recordRetry(): void;
   /** `woodwork.component.messages.dead_lettered`: one message given up on. */
   recordDeadLetter(): void;
+  /** `woodwork.component.timeouts`: one handling aborted for running past the component's `timeout`. */
+  recordTimeout(): void;
+  /** `woodwork.component.fallbacks`: one message answered with the component's `fallback`. */
+  recordFallback(): void;
+  /** `woodwork.component.circuit.state`: the state a downstream's circuit breaker moved to. */
+  recordCircuitState(downstream: string, state: CircuitState): void;
+  /** `woodwork.component.messages.waiting`: `+1` when a message starts waiting for a concurrency slot, `-1` when it gets one. */
+  recordWaiting(delta: number): void;
   /** `woodwork.stream.chunk.latency`: produced-to-consumed time of one stream chunk. */
   recordChunkLatency(seconds: number): void;
   startStep(options: StepOptions): MetricsStep;
