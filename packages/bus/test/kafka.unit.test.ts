@@ -313,6 +313,8 @@ describe('createLogCreator', () => {
     entry(2, 'Consumer', 'a warning');
     entry(4, 'Runner', 'Consumer has joined the group');
     entry(1, 'Connection', 'Response Heartbeat(key: 12, version: 3)', { error: 'The group is rebalancing' });
+    entry(1, 'Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:1', { stack: 'Error: connect ECONNREFUSED\n    at …' });
+    entry(1, 'BrokerPool', 'Failed to connect to seed broker, trying another broker from the list: Connection error: connect ECONNREFUSED');
     expect(lines).toEqual([
       { level: 'error', namespace: 'Consumer', message: 'Crash: KafkaJSNumberOfRetriesExceeded', extra: { error: 'connect ECONNREFUSED' } },
     ]);
@@ -321,13 +323,13 @@ describe('createLogCreator', () => {
   it('prints a repeated line once per window, then says how often it repeated', () => {
     let now = 0;
     const { lines, entry } = logger('warn', () => now);
-    for (let index = 0; index < 5; index++) entry(1, 'Connection', 'Connection error: connect ECONNREFUSED');
+    for (let index = 0; index < 5; index++) entry(1, 'Consumer', 'Crash: KafkaJSConnectionError');
     expect(lines).toHaveLength(1);
     now = 1_500;
-    entry(1, 'Connection', 'Connection error: connect ECONNREFUSED');
+    entry(1, 'Consumer', 'Crash: KafkaJSConnectionError');
     expect(lines.map((line) => line.message)).toEqual([
-      'Connection error: connect ECONNREFUSED',
-      'Connection error: connect ECONNREFUSED (and 4 more like it)',
+      'Crash: KafkaJSConnectionError',
+      'Crash: KafkaJSConnectionError (and 4 more like it)',
     ]);
   });
 });

@@ -34,6 +34,13 @@ export const defaultLogSink: KafkaLogSink = (line) => {
   console.error(`[woodwork:kafka] ${line.level} ${line.namespace}: ${line.message}${detail ? ` (${String(detail)})` : ''}`);
 };
 
+function isRetriedConnectFailure(namespace: string, message: string): boolean {
+  return (
+    (namespace === 'Connection' && (message.startsWith('Connection error') || message.startsWith('Connection timeout'))) ||
+    (namespace === 'BrokerPool' && message.startsWith('Failed to connect to seed broker'))
+  );
+}
+
 export function createLogCreator(
   level: KafkaLogLevel,
   sink: KafkaLogSink,
@@ -50,6 +57,10 @@ export function createLogCreator(
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & Record<string, unknown>;
       // Every error response of every request, logged before kafkajs decides to retry it.
       if (threshold < KAFKAJS_LEVEL.debug && namespace === 'Connection' && message.startsWith('Response ')) return;
+      // A broker that does not answer, logged (with a stack) on every attempt kafkajs retries: the
+      // adapter's WW_BUS_CONNECTION names the brokers and the last error when it gives up, and a
+      // consumer that gives up logs its crash, so these would only be pages of the same line.
+      if (threshold < KAFKAJS_LEVEL.debug && isRetriedConnectFailure(namespace, message)) return;
       // Advice about kafkajs 1 → 2 migration, irrelevant to us (we pick the partitioner explicitly).
       if (message.includes('KafkaJS v2.0.0 switched default partitioner')) return;
       const signature = `${entryLevel}|${namespace}|${message}|${String(extra.error ?? '')}`;
