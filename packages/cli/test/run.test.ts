@@ -79,10 +79,19 @@ describe('woodwork run', () => {
   });
 
   it('names a component it cannot run and exits 1', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nbrain = llm openai { model = "gpt-4o-mini", api_key = "sk-unused" }\nboss = agent llm { model = brain }\nout = output cli {}\n' });
+    const result = await cli(['run', '--input', 'x'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/main\.ww:3:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `boss` is `agent llm`, which has no implementation in this runtime/);
+    expect(result.stderr).toMatch(/planned/);
+  });
+
+  it('names the variable of a missing model key, in one line, and exits 1', async () => {
     const dir = await project({ 'main.ww': 'in = input cli {}\nbrain = llm openai { model = "gpt-4o-mini" }\nout = output cli {}\n' });
     const result = await cli(['run', '--input', 'x'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/main\.ww:2:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `brain` is `llm openai`, which has no implementation in this runtime/);
+    expect(result.stderr).toMatch(/main\.ww:2:1: error WW_AI_KEY_MISSING: component `brain` \(llm openai\) could not start: no API key: OPENAI_API_KEY is not set/);
+    expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
   });
 
   it('exits 1 when a turn fails, printing the failure', async () => {

@@ -6,7 +6,10 @@
  *
  * `status: 'unsupported'` marks pairs the classic Python engine had and this runtime does not run
  * (neo4j, keyword_voice, environment coding, …): such declarations still parse, and validation
- * reports them by name (WW204) instead of calling them unknown.
+ * reports them by name (WW204) instead of calling them unknown. `status: 'planned'` marks pairs of
+ * the language that no implementation runs yet (the agent, tools, knowledge bases, MCP): they
+ * validate with their keys checked, `woodwork validate` says they are planned, and the runtime
+ * refuses to start them, naming the pair.
  */
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -63,7 +66,13 @@ export interface KeySpec {
   readonly env?: boolean;
 }
 
-export type SupportStatus = 'supported' | 'unsupported';
+/**
+ * `supported`: an implementation is registered for the pair (the runtime's built-ins or
+ * `@woodwork/ai`; a test holds the catalogue to the registries). `planned`: the pair is part of the
+ * language and validates with its keys checked, but nothing runs it yet. `unsupported`:
+ * a classic-engine pair this runtime will not run (WW204).
+ */
+export type SupportStatus = 'supported' | 'planned' | 'unsupported';
 
 export interface ComponentTypeSpec {
   readonly description: string;
@@ -403,6 +412,11 @@ function supported(description: string, keys: Record<string, KeySpec> = noKeys, 
   return { description, aliases: [], status: 'supported', keys, ...extra };
 }
 
+/** Part of the language, keys and all, but not implemented yet: it validates; the runtime refuses it. */
+function planned(description: string, keys: Record<string, KeySpec> = noKeys, extra: Partial<ComponentTypeSpec> = {}): ComponentTypeSpec {
+  return { description, aliases: [], status: 'planned', keys, ...extra };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The catalogue
 
@@ -435,9 +449,9 @@ const catalogueData: Catalogue = {
       role: 'processor',
       receives: true,
       acceptsCommonKeys: true,
-      status: 'supported',
+      status: 'planned',
       types: {
-        llm: supported('An agent driven by an `llm` component.', {
+        llm: planned('An agent driven by an `llm` component.', {
           model: { value: referenceTo('llm'), required: true, construction: true, description: 'The `llm` component that drives the agent.' },
           tools: {
             value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base')),
@@ -547,12 +561,12 @@ const catalogueData: Catalogue = {
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'supported',
+      status: 'planned',
       types: {
-        functions: supported('Functions exported by a module in the project.', {
+        functions: planned('Functions exported by a module in the project.', {
           path: { value: path, required: true, description: 'The module with the functions: a `.ts`, `.js` or `.py` file relative to the .ww file.' },
         }),
-        web: supported('An HTTP API described by a documentation file.', {
+        web: planned('An HTTP API described by a documentation file.', {
           url: { value: string, required: true, description: "The API's base URL." },
           documentation: { value: string, description: 'A file or text describing the endpoints, for the model.' },
           headers: { value: { type: 'record', values: string }, description: 'Headers sent with every request (API keys via `$NAME`).' },
@@ -564,12 +578,12 @@ const catalogueData: Catalogue = {
       role: 'resource',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'supported',
+      status: 'planned',
       types: {
-        text_file: supported('Plain text files searched by keyword.', {
+        text_file: planned('Plain text files searched by keyword.', {
           path: { value: path, required: true, description: 'A file or folder of text files, relative to the .ww file.' },
         }),
-        chroma: supported('A Chroma vector database.', {
+        chroma: planned('A Chroma vector database.', {
           path: { value: string, description: 'Where an embedded Chroma keeps its data.' },
           url: { value: string, description: 'The URL of a Chroma server (instead of `path`).' },
           collection: { value: string, default: 'woodwork', description: 'The collection name (default `woodwork`).' },
@@ -606,9 +620,9 @@ const catalogueData: Catalogue = {
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'supported',
+      status: 'planned',
       types: {
-        server: supported(
+        server: planned(
           'An MCP server, started as a command or reached by URL.',
           {
             server: { value: string, description: 'A server package to run (`@modelcontextprotocol/server-github`).' },

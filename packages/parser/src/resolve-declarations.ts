@@ -50,7 +50,7 @@ function resolveType(declaration: DeclarationNode, report: Reporter): ComponentT
   if (!match) return undefined;
   if (match.kindSpec.status === 'unsupported' || match.typeSpec.status === 'unsupported') {
     const supported = Object.entries(match.kindSpec.types)
-      .filter(([, spec]) => spec.status === 'supported')
+      .filter(([, spec]) => spec.status !== 'unsupported')
       .map(([type]) => type);
     report('WW204', `\`${match.kind} ${match.type}\` is not supported by this runtime`, kind ? spanOf(kind, componentType) : componentType.location, {
       hint:
@@ -97,7 +97,7 @@ function resolveTwoWords(kind: IdentifierNode, type: IdentifierNode, report: Rep
  */
 function resolveOneWord(name: string, type: IdentifierNode, report: Reporter): ComponentTypeMatch | undefined {
   const matches = findTypesNamed(type.name);
-  const supported = matches.filter((match) => match.kindSpec.status === 'supported' && match.typeSpec.status === 'supported');
+  const supported = matches.filter((match) => match.kindSpec.status !== 'unsupported' && match.typeSpec.status !== 'unsupported');
   if (supported.length === 1) {
     const only = supported[0] as ComponentTypeMatch;
     warnIfAlsoKind(name, type, only, report);
@@ -119,7 +119,7 @@ function resolveOneWord(name: string, type: IdentifierNode, report: Reporter): C
 
   const kindSpec = Object.hasOwn(catalogue.kinds, type.name) ? catalogue.kinds[type.name] : undefined;
   if (kindSpec) {
-    const types = Object.keys(kindSpec.types).filter((key) => kindSpec.types[key]?.status === 'supported');
+    const types = Object.keys(kindSpec.types).filter((key) => kindSpec.types[key]?.status !== 'unsupported');
     report('WW202', `\`${type.name}\` is a kind, not a type`, type.location, {
       hint: `add the type: ${types.map((t) => `\`${type.name} ${t}\``).join(' or ')}`,
     });
@@ -140,7 +140,7 @@ function resolveOneWord(name: string, type: IdentifierNode, report: Reporter): C
 function warnIfAlsoKind(name: string, type: IdentifierNode, match: ComponentTypeMatch, report: Reporter): void {
   const kindSpec = Object.hasOwn(catalogue.kinds, type.name) ? catalogue.kinds[type.name] : undefined;
   if (!kindSpec || name === match.kind) return;
-  const types = Object.keys(kindSpec.types).filter((key) => kindSpec.types[key]?.status === 'supported');
+  const types = Object.keys(kindSpec.types).filter((key) => kindSpec.types[key]?.status !== 'unsupported');
   report('WW221', `\`${type.name}\` alone declares ${match.kind === 'agent' ? 'an' : 'a'} \`${match.kind} ${match.type}\`, not ${type.name === 'llm' ? 'an' : 'a'} \`${type.name}\` component`, type.location, {
     hint: `write ${types.map((t) => `\`${type.name} ${t}\``).join(' or ')} for ${type.name === 'llm' ? 'an' : 'a'} ${type.name}, or \`${match.kind} ${match.type}\` to keep this one and silence the warning`,
   });

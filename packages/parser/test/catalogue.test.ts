@@ -45,17 +45,11 @@ describe('the catalogue', () => {
         'llm claude',
         'llm ollama',
         'llm openai_compatible',
-        'agent llm',
         'input command_line',
         'input api',
         'output console',
         'output api',
-        'api functions',
-        'api web',
-        'knowledge_base text_file',
-        'knowledge_base chroma',
         'memory short_term',
-        'mcp server',
         'bus memory',
         'bus redis',
         'bus nats',
@@ -65,6 +59,11 @@ describe('the catalogue', () => {
         'transform uppercase',
       ]),
     );
+    // Part of the language, not implemented yet (@woodwork/ai's registration test holds `supported` to the registries).
+    const planned = Object.entries(catalogue.kinds).flatMap(([kind, spec]) =>
+      Object.entries(spec.types).filter(([, type]) => type.status === 'planned').map(([type]) => `${kind} ${type}`),
+    );
+    expect(planned.sort()).toEqual(['agent llm', 'api functions', 'api web', 'knowledge_base chroma', 'knowledge_base text_file', 'mcp server']);
     expect(findComponentType('llm', 'anthropic')?.type).toBe('claude');
     expect(findComponentType('input', 'cli')?.type).toBe('command_line');
     expect(findComponentType('output', 'cli')?.type).toBe('console');

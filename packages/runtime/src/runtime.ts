@@ -19,6 +19,7 @@ import { aggregate, ComponentHost, type ComponentStats, type HostServices, type 
 import { createConsoleLogger } from './logger.js';
 import { ModuleLoader } from './modules/module-loader.js';
 import { createBuiltinRegistry } from './components/index.js';
+import { isInstalled, packageForKind, registerOptionalComponents } from './components/optional.js';
 import type { ComponentRegistry } from './registry.js';
 import { SessionHub } from './session-hub.js';
 import { createBullmqSessionTimer } from './sessions/bullmq-timer.js';
@@ -51,7 +52,10 @@ export interface RuntimeOptions {
    * stop, so two runtimes in one process never see each other's messages.
    */
   readonly bus?: Bus | string | URL;
-  /** Which implementation runs each kind/type. Default: the built-in components only. */
+  /**
+   * Which implementation runs each kind/type. Default: the built-in components, plus those of
+   * `@woodwork/ai` when the topology uses its kinds and it is installed (loaded on start).
+   */
   readonly registry?: ComponentRegistry;
   /**
    * Where sessions live: a `SessionStore`, or `{ redis: url }` for Redis (distributed mode), where
@@ -200,6 +204,18 @@ function isBus(value: unknown): value is Bus {
 
 function isStore(value: unknown): value is SessionStore {
   return typeof value === 'object' && value !== null && typeof (value as SessionStore).adjustTurn === 'function';
+}
+
+/** What to do about a component without an implementation: install the package that has it, or register one. */
+function missingImplementationHint(component: TopologyComponent, defaultRegistry: boolean): string {
+  const entry = packageForKind(component.kind);
+  if (!entry) return `register one with registry.register('${component.kind}', '${component.type}', factory)`;
+  if (defaultRegistry && isInstalled(entry.name)) {
+    return `\`${component.kind} ${component.type}\` is planned: the installed ${entry.name} does not implement it yet (\`woodwork validate\` lists what runs)`;
+  }
+  return defaultRegistry
+    ? `install ${entry.name} to run \`${component.kind}\` components (npm install ${entry.name})`
+    : `register ${entry.name}'s components in your registry (for (const c of ${entry.exportName}) registry.register(c)), or install ${entry.name} if it is missing`;
 }
 
 function roleOf(component: TopologyComponent, registry: ComponentRegistry): KindRole {
@@ -406,10 +422,7 @@ class EmbeddedRuntime implements Runtime {
             {
               location: component.location,
               component: component.name,
-              hint:
-                component.kind === 'llm' || component.kind === 'agent' || component.kind === 'memory' || component.kind === 'knowledge_base' || component.kind === 'mcp' || component.kind === 'api'
-                  ? 'the AI components are not installed here; register an implementation with registry.register(), or try a `transform` component'
-                  : `register one with registry.register('${component.kind}', '${component.type}', factory)`,
+              hint: missingImplementationHint(component, this.options.registry === undefined),
             },
           ),
         );
@@ -430,6 +443,7 @@ class EmbeddedRuntime implements Runtime {
       await this.connect();
       const topology = this.current;
       const services = this.services(() => this.current);
+      if (this.options.registry === undefined) await registerOptionalComponents(this.registry, this.selected(topology));
       const { hosts, problems } = this.createHosts(topology, this.selected(topology), services);
       const prepared = await Promise.allSettled(hosts.map((host) => host.prepare()));
       for (const result of prepared) if (result.status === 'rejected') problems.push(result.reason);
@@ -739,7 +753,9 @@ class EmbeddedRuntime implements Runtime {
     // they are prepared they see the new topology; once it is swapped in, the current one.
     const view: { pending: Topology | undefined } = { pending: next };
     const services = this.services(() => view.pending ?? this.current);
-    const { hosts, problems } = this.createHosts(next, wanted.filter((component) => rebuild.has(component.name)), services);
+    const toBuild = wanted.filter((component) => rebuild.has(component.name));
+    if (this.options.registry === undefined) await registerOptionalComponents(this.registry, toBuild);
+    const { hosts, problems } = this.createHosts(next, toBuild, services);
     const prepared = await Promise.allSettled(hosts.map((host) => host.prepare()));
     for (const result of prepared) if (result.status === 'rejected') problems.push(result.reason);
     if (problems.length > 0) {

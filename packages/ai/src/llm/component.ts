@@ -104,7 +104,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
       return {
         async init(context) {
           if (modelId === undefined) {
-            throw new WoodworkAiError('WW_AI_CONFIG', `component \`${component.name}\` (llm ${provider.type}) needs a \`model\``, {
+            throw new WoodworkAiError('WW_AI_CONFIG', 'no `model` to call', {
               component: component.name,
               location: component.location,
               hint: `add model = "…" to \`${component.name}\``,
@@ -113,7 +113,8 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           if (provider.apiKey?.required && apiKey === undefined) {
             throw new WoodworkAiError(
               'WW_AI_KEY_MISSING',
-              `component \`${component.name}\` (llm ${provider.type}) has no API key: ${provider.apiKey.variable} is not set and the component has no \`api_key\``,
+              // The runtime prefixes init failures with the component: "component `chat` (llm openai) could not start: …".
+              `no API key: ${provider.apiKey.variable} is not set and the component has no \`api_key\``,
               {
                 component: component.name,
                 location: component.location,

@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { formatDiagnostic, loadTopology, type Diagnostic } from '@woodwork/parser';
+import { findComponentType, formatDiagnostic, loadTopology, type Diagnostic, type Topology } from '@woodwork/parser';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 
 export interface ValidateOptions {
@@ -28,12 +28,14 @@ export async function validateCommand(terminal: Terminal, file: string | undefin
   const errors = result.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   const exitCode = errors.length > 0 ? ExitCode.problems : ExitCode.ok;
 
+  const planned = plannedComponents(result.topology);
   if (options.json) {
     const output = {
       ok: errors.length === 0,
       file: path.relative(terminal.cwd, target) || target,
       topology: errors.length === 0 ? (result.topology ?? null) : null,
       diagnostics: result.diagnostics,
+      planned,
     };
     terminal.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
     return exitCode;
@@ -57,8 +59,24 @@ export async function validateCommand(terminal: Terminal, file: string | undefin
         warnings ? ` (${plural(warnings, 'warning')})` : ''
       }\n`,
     );
+    // Valid is not the same as runnable: say which components nothing implements yet.
+    for (const entry of planned) {
+      terminal.stdout.write(
+        `  ${style('yellow', 'planned')} ${path.relative(terminal.cwd, entry.location.file) || entry.location.file}:${entry.location.line}:${entry.location.column} \`${entry.component}\` is \`${entry.kind} ${entry.type}\`: valid, but not implemented yet — \`woodwork run\` will refuse to start it\n`,
+      );
+    }
   }
   return exitCode;
+}
+
+/** Components whose kind/type the catalogue marks `planned`: part of the language, run by nothing yet. */
+function plannedComponents(topology: Topology | undefined) {
+  return (topology?.components ?? [])
+    .filter((component) => {
+      const match = findComponentType(component.kind, component.type);
+      return match?.kindSpec.status === 'planned' || match?.typeSpec.status === 'planned';
+    })
+    .map((component) => ({ component: component.name, kind: component.kind, type: component.type, location: component.location }));
 }
 
 function plural(count: number, noun: string): string {
