@@ -28,11 +28,12 @@ type KafkaJs = typeof import('kafkajs');
 export const KAFKA_CAPABILITIES: BusCapabilities = Object.freeze({
   persistent: true,
   replay: true,
-  // Kafka does not count deliveries; the adapter counts the in-process ones (naks) only.
-  deliveryCount: false,
+  // Kafka counts nothing per record: hand-outs are recorded in the offset commits' metadata.
+  deliveryCount: true,
   // The idempotent producer drops its own retried batches, not a republished message_id.
   publishDeduplication: false,
   crossProcess: true,
+  leaseRenewal: true,
 });
 
 /** Imports kafkajs (CommonJS: its exports may sit on `default`); `importer` is for tests. */
@@ -66,6 +67,7 @@ interface Connection {
   readonly producer: Producer;
   readonly publisher: KafkaPublisher;
   readonly partitioner: ReturnType<KafkaJs['Partitioners']['DefaultPartitioner']>;
+  readonly kafkajs: KafkaJs;
 }
 
 export class KafkaAdapter implements BusAdapterV1 {
@@ -120,6 +122,8 @@ export class KafkaAdapter implements BusAdapterV1 {
       admin: connection.admin,
       options: this.options,
       log: this.options.log,
+      assignerProtocol: connection.kafkajs.AssignerProtocol,
+      roundRobin: connection.kafkajs.PartitionAssigners.roundRobin,
       onStopped: (stopped) => this.#subscriptions.delete(stopped),
     });
     this.#subscriptions.add(subscription);
@@ -276,7 +280,7 @@ export class KafkaAdapter implements BusAdapterV1 {
       });
     }
     const publisher = new KafkaPublisher(producer, options);
-    return { createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner() };
+    return { createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner(), kafkajs };
   }
 
   /** Creates the topic with the configured partitions unless it exists; remembered per adapter. */

@@ -3,13 +3,23 @@
  *
  * Kafka gives each partition of a topic to one member of a group, and the default partitioner
  * puts every record of a session (the record key) on one partition; so a session's records go to
- * one member at a time. Inside a partition the records of one fetched batch are handed out by a
- * KeyedDispatcher (different keys concurrently, a key's next record only after its earlier one
- * settles), and the batch is not finished — kafkajs cannot rejoin the group, so the partition
- * cannot move to another member — until every record in it is settled. Offsets are committed only
- * after handling, and never past a record still unsettled (OffsetTracker).
+ * one member at a time. What this file adds, and why:
+ *
+ * - **Isolation.** kafkajs fetches again from a broker only once every batch of its previous fetch
+ *   is processed (`fetcher.js`: `await workerQueue.push(...batches)`), so a batch held open by one
+ *   slow record held back every other partition. Here a batch is handed to the partition's own
+ *   `PartitionWork` (a KeyedDispatcher and an OffsetTracker that outlive the batch) and `eachBatch`
+ *   returns at once; offsets are committed by contiguous completion on a timer. A partition whose
+ *   backlog in process reaches twice `maxInFlight` is paused alone and resumed when it drains.
+ * - **Leases that follow the handler.** kafkajs heartbeats between fetches, which now never wait
+ *   for handlers, so the member stays in the group while its handlers run, however long. At a
+ *   rebalance the assigner (`busyStickyAssigner`) keeps every partition with a record in a handler
+ *   with its member, so a slow handler's partition never moves while it runs.
+ * - **Attempts.** Kafka counts nothing per record. Hand-outs started and not settled are written
+ *   into the offset commit's metadata (`{"v":1,"h":…,"s":{offset: starts}}`), read back by the
+ *   partition's next owner; see `PartitionWork` and the README (*Attempts*).
  */
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, AssignerProtocol as AssignerProtocolType, Consumer, EachBatchPayload, Kafka, PartitionAssigner } from 'kafkajs';
 import type { AdapterDelivery, AdapterSubscribeRequest, AdapterSubscription, WireRecord } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
 import { InFlightLimiter, KeyedDispatcher, type DispatchSettlement } from './key-dispatcher.js';
@@ -36,10 +46,110 @@ export function kafkaGroupId(kafkaTopic: string, group: string): string {
   return `${kafkaTopic}:${group}`;
 }
 
+/**
+ * Offsets past the last hand-out a member reserves in its commit metadata (`h`): a later owner
+ * treats records up to there as possibly handed out before, and records each hand-out of them
+ * before the handler runs. Reserving ahead means the reservation is written once per this many
+ * records instead of once per record.
+ */
+const RESERVE_AHEAD = 1_000n;
+/** Start counts kept in one commit's metadata: the broker's offset.metadata.max.bytes is 4 096. */
+const MAX_RECORDED_STARTS = 200;
+/** Hand-outs outside the reserved range are recorded at most this late (one commit for many). */
+const LAZY_RECORD_MS = 20;
+export const BUSY_STICKY_ASSIGNER = 'WoodworkBusySticky';
+
 interface BatchItem {
   readonly offset: bigint;
   readonly record: WireRecord;
   readonly position: string;
+}
+
+/** What the metadata of a partition's committed offset says (written by `#writeCommits`). */
+interface AttemptsMetadata {
+  readonly v: 1;
+  /** Reserved up to this offset: records after the commit and up to here may have been handed out. */
+  readonly h: string;
+  /** Hand-outs started and never settled, per offset. */
+  readonly s: Record<string, number>;
+}
+
+export function parseAttemptsMetadata(text: string | null | undefined): { reserved: bigint; starts: Map<bigint, number> } {
+  const starts = new Map<bigint, number>();
+  if (!text) return { reserved: -1n, starts };
+  try {
+    const parsed = JSON.parse(text) as Partial<AttemptsMetadata>;
+    if (parsed.v !== 1) return { reserved: -1n, starts };
+    for (const [offset, count] of Object.entries(parsed.s ?? {})) {
+      if (Number.isInteger(count) && count > 0) starts.set(BigInt(offset), count);
+    }
+    return { reserved: typeof parsed.h === 'string' ? BigInt(parsed.h) : -1n, starts };
+  } catch {
+    // Metadata written by another client: nothing of ours to learn from it.
+    return { reserved: -1n, starts };
+  }
+}
+
+/**
+ * One owned partition's records in this process, across fetched batches: handed out per key by
+ * the dispatcher, offsets committed by contiguous completion, and the start counts of records
+ * handed out and not settled (`starts`), which travel in the commit metadata.
+ */
+class PartitionWork {
+  readonly tracker = new OffsetTracker();
+  readonly dispatcher: KeyedDispatcher<BatchItem>;
+  /** Highest offset pushed: a refetch after a rejoin repeats records already here. */
+  pushedUpTo = -1n;
+  /** Commit at least here once everything tracked is settled (a batch may end in control records). */
+  endOffset = -1n;
+  readonly starts: Map<bigint, number>;
+  /** A previous owner may have handed out records up to here (its reservation). */
+  readonly carefulUpTo: bigint;
+  /** Our own reservation, as last written (or being written). */
+  reservedUpTo = -1n;
+  /** The offset last committed for this partition (by anyone, as read when it became ours). */
+  committed: bigint | undefined;
+  /** Something to write: offset moved, or starts changed. */
+  dirty = false;
+  /** Set while the partition is paused (its backlog in process is full). */
+  resume: (() => void) | undefined;
+  revoked = false;
+
+  constructor(
+    readonly partition: number,
+    committed: bigint | undefined,
+    metadata: string | null | undefined,
+    dispatcher: (work: PartitionWork) => KeyedDispatcher<BatchItem>,
+  ) {
+    this.committed = committed;
+    const { reserved, starts } = parseAttemptsMetadata(metadata);
+    this.carefulUpTo = reserved;
+    this.starts = starts;
+    this.dispatcher = dispatcher(this);
+  }
+
+  /** The offset to commit now, or undefined when nothing moved since the last commit. */
+  commitOffset(): bigint | undefined {
+    const tracked = this.tracker.commitOffset();
+    let offset = tracked;
+    if (this.tracker.pending === 0 && this.endOffset > (offset ?? -1n)) offset = this.endOffset;
+    return offset ?? this.committed;
+  }
+
+  metadata(commitOffset: bigint): string {
+    const recorded: Record<string, number> = {};
+    let kept = 0;
+    for (const [offset, count] of [...this.starts].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      if (offset < commitOffset) {
+        this.starts.delete(offset);
+        continue;
+      }
+      if (kept++ >= MAX_RECORDED_STARTS) break;
+      recorded[offset.toString()] = count;
+    }
+    const metadata: AttemptsMetadata = { v: 1, h: this.reservedUpTo.toString(), s: recorded };
+    return JSON.stringify(metadata);
+  }
 }
 
 /** One hand-out of a record to the subscriber (a class, not closures: one per message). */
@@ -51,7 +161,8 @@ class KafkaDelivery implements AdapterDelivery {
     private readonly item: BatchItem,
     readonly deliveryCount: number,
     private readonly settlement: DispatchSettlement,
-    private readonly tracker: OffsetTracker,
+    private readonly work: PartitionWork,
+    private readonly settled: (work: PartitionWork) => void,
   ) {
     this.record = item.record;
     this.position = item.position;
@@ -59,13 +170,95 @@ class KafkaDelivery implements AdapterDelivery {
 
   async ack(): Promise<void> {
     // A stale hand-out (nak'd and handed out again since) must not mark the offset done.
-    if (this.settlement.current) this.tracker.settle(this.item.offset);
+    if (!this.settlement.current) return;
+    this.work.tracker.settle(this.item.offset);
+    this.work.starts.delete(this.item.offset);
+    this.work.dirty = true;
     this.settlement.ack();
+    this.settled(this.work);
   }
 
-  async nak(delayMs: number): Promise<void> {
+  async nak(delayMs: number, neverStarted?: boolean): Promise<void> {
+    if (neverStarted === true && this.settlement.current) {
+      const count = (this.work.starts.get(this.item.offset) ?? 1) - 1;
+      if (count > 0) this.work.starts.set(this.item.offset, count);
+      else this.work.starts.delete(this.item.offset);
+      this.work.dirty = true;
+    }
     this.settlement.nak(delayMs);
   }
+}
+
+/**
+ * Assigns a group's partitions so that a partition with a record in a handler stays with the
+ * member whose handler has it (each member declares those partitions in its join metadata),
+ * and spreads the rest evenly. With kafkajs's round-robin, a rebalance (a member joining) moved
+ * partitions whatever their members were doing, and a slow handler's record ran a second time on
+ * the new owner. Every member offers round-robin too, so a group with members of an older version
+ * still forms (on round-robin, as before).
+ */
+export function busyStickyAssigner(
+  protocol: typeof AssignerProtocolType,
+  busyPartitions: () => number[],
+): PartitionAssigner {
+  return ({ cluster }) => ({
+    name: BUSY_STICKY_ASSIGNER,
+    version: 1,
+    protocol: ({ topics }) => ({
+      name: BUSY_STICKY_ASSIGNER,
+      metadata: protocol.MemberMetadata.encode({
+        version: 1,
+        topics,
+        userData: Buffer.from(JSON.stringify({ busy: busyPartitions() })),
+      }),
+    }),
+    async assign({ members, topics }) {
+      const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : 1));
+      const busy = new Map<string, Set<number>>();
+      for (const member of sorted) {
+        let declared: number[] = [];
+        try {
+          const userData = protocol.MemberMetadata.decode(member.memberMetadata)?.userData;
+          declared = (JSON.parse(userData?.toString() || '{}') as { busy?: number[] }).busy ?? [];
+        } catch {
+          declared = [];
+        }
+        busy.set(member.memberId, new Set(declared));
+      }
+      const assignment = new Map<string, Record<string, number[]>>(sorted.map((member) => [member.memberId, {}]));
+      const load = new Map<string, number>(sorted.map((member) => [member.memberId, 0]));
+      for (const topic of topics) {
+        const partitions = cluster
+          .findTopicPartitionMetadata(topic)
+          .map((metadata) => metadata.partitionId)
+          .sort((a, b) => a - b);
+        const give = (memberId: string, partition: number) => {
+          const topicsOf = assignment.get(memberId)!;
+          (topicsOf[topic] ??= []).push(partition);
+          load.set(memberId, load.get(memberId)! + 1);
+        };
+        const free: number[] = [];
+        for (const partition of partitions) {
+          const holder = sorted.find((member) => busy.get(member.memberId)!.has(partition));
+          if (holder !== undefined) give(holder.memberId, partition);
+          else free.push(partition);
+        }
+        for (const partition of free) {
+          let least = sorted[0]!;
+          for (const member of sorted) if (load.get(member.memberId)! < load.get(least.memberId)!) least = member;
+          give(least.memberId, partition);
+        }
+      }
+      return sorted.map((member) => ({
+        memberId: member.memberId,
+        memberAssignment: protocol.MemberAssignment.encode({
+          version: 1,
+          assignment: assignment.get(member.memberId)!,
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+  });
 }
 
 export interface SubscriptionDependencies {
@@ -73,6 +266,9 @@ export interface SubscriptionDependencies {
   readonly admin: Admin;
   readonly options: ResolvedKafkaOptions;
   readonly log: KafkaLogSink;
+  /** kafkajs's protocol encoders and its round-robin assigner (the module is loaded lazily). */
+  readonly assignerProtocol: typeof AssignerProtocolType;
+  readonly roundRobin: PartitionAssigner;
   /** Called once the consumer has left its group after `close`. */
   readonly onStopped?: (subscription: KafkaSubscription) => void;
 }
@@ -84,9 +280,17 @@ export class KafkaSubscription implements AdapterSubscription {
   readonly #dependencies: SubscriptionDependencies;
   readonly #limiter: InFlightLimiter;
   readonly #timings: ReturnType<typeof groupTimings>;
-  readonly #dispatchers = new Set<KeyedDispatcher<BatchItem>>();
-  /** Offsets this member committed per partition in the current generation. */
-  readonly #committed = new Map<number, bigint>();
+  /** The partitions this member owns, with their records in process. */
+  readonly #works = new Map<number, PartitionWork>();
+  /** Works being created (their committed offset and metadata being read). */
+  readonly #loading = new Map<number, Promise<PartitionWork>>();
+  /** Hand-outs waiting for their start to be written (records a previous owner may have handed out). */
+  #waitingHandOuts: (() => void)[] = [];
+  #writing: Promise<void> | undefined;
+  #writeAgain = false;
+  #urgentScheduled = false;
+  #lazyTimer: ReturnType<typeof setTimeout> | undefined;
+  #commitTimer: ReturnType<typeof setInterval> | undefined;
   #consumer: Consumer | undefined;
   #closing = false;
   #stopped: Promise<void> | undefined;
@@ -97,7 +301,14 @@ export class KafkaSubscription implements AdapterSubscription {
     this.#dependencies = dependencies;
     this.groupId = kafkaGroupId(kafkaTopic, request.group);
     this.#limiter = new InFlightLimiter(request.maxInFlight);
-    this.#timings = groupTimings(dependencies.options, request.ackTimeoutMs);
+    this.#timings = groupTimings(dependencies.options, request.leaseMs);
+  }
+
+  /** Partitions with a record in a handler (or waiting to be handed out): the assigner keeps them here. */
+  #busyPartitions(): number[] {
+    const busy: number[] = [];
+    for (const work of this.#works.values()) if (work.dispatcher.inFlight > 0) busy.push(work.partition);
+    return busy;
   }
 
   /** Joins the group; resolves once this member has its partitions (possibly none). */
@@ -111,6 +322,10 @@ export class KafkaSubscription implements AdapterSubscription {
       maxWaitTimeInMs: options.maxWaitTimeMs,
       allowAutoTopicCreation: false,
       retry: { ...KAFKAJS_RETRY },
+      partitionAssigners: [
+        busyStickyAssigner(this.#dependencies.assignerProtocol, () => this.#busyPartitions()),
+        this.#dependencies.roundRobin,
+      ],
     });
     this.#consumer = consumer;
     let joined = false;
@@ -123,7 +338,7 @@ export class KafkaSubscription implements AdapterSubscription {
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       joined = true;
-      this.#committed.clear();
+      this.#onAssignment(event.payload.memberAssignment[this.#kafkaTopic] ?? []);
       if (!this.#request.fromBeginning) startPinned = this.#commitStartAtEnd(consumer, event.payload.memberAssignment);
     });
     consumer.on(consumer.events.CRASH, (event) => {
@@ -154,7 +369,8 @@ export class KafkaSubscription implements AdapterSubscription {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: Math.max(1, Math.min(this.#request.maxInFlight, 32)),
+        // Batches return at once (their records go to the partition's work), so one at a time.
+        partitionsConsumedConcurrently: 1,
         eachBatch: (payload) => this.#eachBatch(payload),
       });
       const deadline = Date.now() + this.#timings.rebalanceTimeoutMs + this.#timings.sessionTimeoutMs;
@@ -173,6 +389,8 @@ export class KafkaSubscription implements AdapterSubscription {
         const fetchDeadline = Date.now() + 10 * options.maxWaitTimeMs + 5_000;
         while (!fetchedAfterJoin && Date.now() < fetchDeadline) await sleep(10);
       }
+      this.#commitTimer = setInterval(() => this.#scheduleWrite(false), Math.max(10, options.commitIntervalMs));
+      this.#commitTimer.unref();
     } catch (error) {
       this.#closing = true;
       await consumer.disconnect().catch(() => {});
@@ -186,16 +404,28 @@ export class KafkaSubscription implements AdapterSubscription {
   }
 
   /**
-   * Stops handing out records at once (so the caller gets no delivery after this resolves), then
-   * leaves the group once the records in flight are settled — before that, the partitions cannot
-   * move to another member, which would break per-key order. With nothing in flight the leave is
-   * awaited here; otherwise it finishes in the background and `stopped` tracks it.
+   * Stops handing out at once (so the caller gets no delivery after this resolves), then, once the
+   * records in flight are settled, commits and leaves the group — before that, the partitions
+   * must not move to another member, which would break per-key order. With nothing in flight the
+   * leave is awaited here; otherwise it finishes in the background and `stopped` tracks it.
    */
   async close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = true;
-      for (const dispatcher of this.#dispatchers) dispatcher.stop();
-      this.#stopped = (this.#consumer?.disconnect() ?? Promise.resolve())
+      for (const work of this.#works.values()) work.dispatcher.stop();
+      this.#stopped = (async () => {
+        const deadline = Date.now() + this.#dependencies.options.closeTimeoutMs;
+        while (this.#limiter.inFlight > 0 && Date.now() < deadline) await sleep(10);
+        if (this.#commitTimer !== undefined) clearInterval(this.#commitTimer);
+        if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+        // Nothing is in a handler now: no reservation for the next owner to be careful about.
+        for (const work of this.#works.values()) {
+          work.reservedUpTo = -1n;
+          work.dirty = true;
+        }
+        await this.#writeCommits().catch(() => undefined);
+        await this.#consumer?.disconnect();
+      })()
         .catch((error: unknown) => {
           this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `leaving ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
         })
@@ -209,16 +439,156 @@ export class KafkaSubscription implements AdapterSubscription {
     return this.#stopped ?? Promise.resolve();
   }
 
-  /** When the longest-held record of this member went past ackTimeoutMs, if one did. */
-  #overdueAt(): number | undefined {
-    let oldest: number | undefined;
-    for (const dispatcher of this.#dispatchers) {
-      const since = dispatcher.oldestInFlightSince();
-      if (since !== undefined && (oldest === undefined || since < oldest)) oldest = since;
+  /** A join gave this member `partitions`: forget the works of partitions it lost. */
+  #onAssignment(partitions: readonly number[]): void {
+    const assigned = new Set(partitions);
+    for (const [partition, work] of this.#works) {
+      if (assigned.has(partition)) continue;
+      // Its records not handed out are refetched by the new owner from the committed offset. A
+      // record still in a handler (the assigner keeps those partitions here unless the group runs
+      // an older assigner) finishes, but is not committed by us any more.
+      work.revoked = true;
+      work.dispatcher.stop();
+      work.resume?.();
+      this.#works.delete(partition);
     }
-    if (oldest === undefined) return undefined;
-    const overdueAt = oldest + this.#request.ackTimeoutMs;
-    return overdueAt <= Date.now() ? overdueAt : undefined;
+  }
+
+  /** The partition's work, created on its first batch with its committed offset and metadata. */
+  #workFor(partition: number): Promise<PartitionWork> | PartitionWork {
+    const known = this.#works.get(partition);
+    if (known !== undefined) return known;
+    let loading = this.#loading.get(partition);
+    if (loading === undefined) {
+      loading = (async () => {
+        let committed: bigint | undefined;
+        let metadata: string | null | undefined;
+        try {
+          const [topic] = await this.#dependencies.admin.fetchOffsets({ groupId: this.groupId, topics: [this.#kafkaTopic] });
+          const entry = topic?.partitions.find((candidate) => candidate.partition === partition) as
+            | { offset: string; metadata?: string | null }
+            | undefined;
+          if (entry !== undefined && entry.offset !== '-1') committed = BigInt(entry.offset);
+          metadata = entry?.metadata;
+        } catch (error) {
+          // Without them, attempts start from 1 here (as before spec v1.4); nothing is lost.
+          this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `reading the commit metadata of ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
+        }
+        const work = new PartitionWork(partition, committed, metadata, (owner) => this.#dispatcherFor(owner));
+        this.#works.set(partition, work);
+        return work;
+      })().finally(() => this.#loading.delete(partition));
+      this.#loading.set(partition, loading);
+    }
+    return loading;
+  }
+
+  #dispatcherFor(work: PartitionWork): KeyedDispatcher<BatchItem> {
+    return new KeyedDispatcher<BatchItem>({
+      limiter: this.#limiter,
+      deliver: (entry, settlement) => {
+        const offset = entry.item.offset;
+        const starts = (work.starts.get(offset) ?? 0) + 1;
+        work.starts.set(offset, starts);
+        work.dirty = true;
+        const delivery = new KafkaDelivery(entry.item, starts, settlement, work, this.#settled);
+        const handOut = () => {
+          if (this.#closing) {
+            // Its start was being written when close began: give it back, never started.
+            void delivery.nak(0, true);
+            return;
+          }
+          try {
+            this.#request.onDelivery(delivery);
+          } catch (error) {
+            this.#request.onError(error);
+          }
+        };
+        if (offset <= work.carefulUpTo || offset > work.reservedUpTo) {
+          // A previous owner may have handed this record out and crashed in its handler, or our
+          // reservation ends here: the start is written before the handler runs.
+          if (offset > work.reservedUpTo) work.reservedUpTo = offset + RESERVE_AHEAD;
+          this.#waitingHandOuts.push(handOut);
+          this.#scheduleWrite(true);
+        } else {
+          handOut();
+          this.#scheduleWrite(false);
+        }
+      },
+    });
+  }
+
+  readonly #settled = (work: PartitionWork) => {
+    if (work.resume !== undefined && work.tracker.pending <= this.#request.maxInFlight) {
+      const resume = work.resume;
+      work.resume = undefined;
+      resume();
+    }
+  };
+
+  /**
+   * Writes commits (offsets and metadata) now (`urgent`: hand-outs wait for it) or within
+   * LAZY_RECORD_MS; one write at a time, covering every partition that changed.
+   */
+  #scheduleWrite(urgent: boolean): void {
+    if (urgent) {
+      if (this.#urgentScheduled) return;
+      this.#urgentScheduled = true;
+      queueMicrotask(() => {
+        this.#urgentScheduled = false;
+        void this.#writeCommits();
+      });
+    } else if (this.#lazyTimer === undefined) {
+      this.#lazyTimer = setTimeout(() => {
+        this.#lazyTimer = undefined;
+        void this.#writeCommits();
+      }, LAZY_RECORD_MS);
+      this.#lazyTimer.unref();
+    }
+  }
+
+  async #writeCommits(): Promise<void> {
+    if (this.#writing !== undefined) {
+      this.#writeAgain = true;
+      return this.#writing;
+    }
+    const waiting = this.#waitingHandOuts;
+    this.#waitingHandOuts = [];
+    const partitions: { partition: number; offset: string; metadata: string }[] = [];
+    const written: [PartitionWork, bigint][] = [];
+    for (const work of this.#works.values()) {
+      if (!work.dirty || work.revoked) continue;
+      const offset = work.commitOffset();
+      if (offset === undefined) continue;
+      work.dirty = false;
+      partitions.push({ partition: work.partition, offset: offset.toString(), metadata: work.metadata(offset) });
+      written.push([work, offset]);
+    }
+    this.#writing = (async () => {
+      if (partitions.length > 0 && this.#consumer !== undefined) {
+        try {
+          await this.#consumer.commitOffsets(partitions.map((entry) => ({ topic: this.#kafkaTopic, ...entry })));
+          for (const [work, offset] of written) work.committed = offset;
+        } catch (error) {
+          // Not written: records come again after a crash (duplicates, never losses), and a start
+          // not recorded makes an attempt count one short. The next write carries it again.
+          for (const [work] of written) work.dirty = true;
+          if (!isGroupChange(error)) {
+            this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `commit on ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
+          }
+        }
+      }
+      for (const handOut of waiting) handOut();
+    })();
+    try {
+      await this.#writing;
+    } finally {
+      this.#writing = undefined;
+      if (this.#writeAgain || this.#waitingHandOuts.length > 0) {
+        this.#writeAgain = false;
+        void this.#writeCommits();
+      }
+    }
   }
 
   /**
@@ -250,125 +620,33 @@ export class KafkaSubscription implements AdapterSubscription {
     }
   }
 
+  /**
+   * Hands a fetched batch to its partition's work and returns at once, so kafkajs fetches again
+   * for every partition without waiting for this one's handlers. Pauses the partition alone while
+   * its backlog in process is full.
+   */
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, resolveOffset, commitOffsetsIfNecessary } = payload;
+    const { batch, resolveOffset, pause } = payload;
     if (this.#closing || batch.messages.length === 0) return;
     const { partition } = batch;
-    const tracker = new OffsetTracker();
-    const dispatcher = new KeyedDispatcher<BatchItem>({
-      limiter: this.#limiter,
-      deliver: (entry, settlement) => {
-        try {
-          this.#request.onDelivery(new KafkaDelivery(entry.item, entry.deliveries, settlement, tracker));
-        } catch (error) {
-          this.#request.onError(error);
-        }
-      },
-    });
-    this.#dispatchers.add(dispatcher);
-
-    const commit = async (offset: bigint | undefined): Promise<unknown> => {
-      if (offset === undefined || offset <= (this.#committed.get(partition) ?? -1n)) return undefined;
-      try {
-        await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition, offset: offset.toString() }] }] });
-        this.#committed.set(partition, offset);
-        return undefined;
-      } catch (error) {
-        // Not committed: those records come again (duplicates, never losses). A later commit
-        // covers this one, so only a group change needs acting on.
-        if (isGroupChange(error)) return error;
-        this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `commit on ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
-        return undefined;
-      }
-    };
-
-    try {
-      for (const message of batch.messages) {
-        const offset = BigInt(message.offset);
-        tracker.track(offset);
-        const record = wireRecordOf(batch.topic, partition, message);
-        // Lanes are per key within this partition; a key lives on one partition anyway.
-        dispatcher.push(record.key, { offset, record, position: positionOf(partition, message.offset) });
-      }
-
-      let groupChange: unknown;
-      // After a group change the batch goes on, so the records already handled past a slow key
-      // are committed rather than redone by the next owner; only when half the rebalance budget
-      // is gone does the member stop handing out and just finish what is in flight.
-      let stopDispatchAt = Number.POSITIVE_INFINITY;
-      let drainDeadline = Number.POSITIVE_INFINITY;
-      const groupChanged = (error: unknown) => {
-        groupChange = error;
-        // The broker waits rebalanceTimeout for members to rejoin. An evicted member has lost its
-        // partitions already: no point going on.
-        const budget =
-          (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID'
-            ? 0
-            : Math.max(0, this.#timings.rebalanceTimeoutMs - this.#timings.heartbeatIntervalMs - 1_000);
-        stopDispatchAt = Date.now() + budget / 2;
-        drainDeadline = Date.now() + budget;
-      };
-      let lastCommitAt = Date.now();
-      while (!dispatcher.done) {
-        if (this.#closing && drainDeadline === Number.POSITIVE_INFINITY) {
-          // close() stopped the dispatcher already: no delivery after it resolves.
-          stopDispatchAt = Date.now();
-          drainDeadline = Date.now() + this.#dependencies.options.closeTimeoutMs;
-        }
-        if (Date.now() >= stopDispatchAt) {
-          dispatcher.stop();
-          if (dispatcher.inFlight === 0 || Date.now() >= drainDeadline) break;
-        }
-        await dispatcher.waitForChange(this.#timings.heartbeatIntervalMs);
-        const overdueAt = this.#overdueAt();
-        if (overdueAt !== undefined && groupChange === undefined) {
-          // A record held past ackTimeoutMs means this member looks dead: stop heartbeating so
-          // the broker evicts it and gives its partitions, the held record first, to another
-          // member — Kafka's only way to take work away from a live consumer. Once the session
-          // has surely expired, stop waiting; kafkajs rejoins the group as a new member.
-          if (Date.now() >= overdueAt + this.#timings.sessionTimeoutMs + 2 * this.#timings.heartbeatIntervalMs) {
-            this.#dependencies.log({
-              level: 'warn',
-              namespace: 'Subscription',
-              message: `a record of ${this.groupId} was held past ackTimeoutMs (${this.#request.ackTimeoutMs} ms); this member let its session expire so another member gets it`,
-              extra: {},
-            });
-            dispatcher.stop();
-            break;
-          }
-        } else if (groupChange === undefined) {
-          try {
-            // Throttled by kafkajs to one request per heartbeat interval; keeps the membership
-            // alive while records are handled, and is how a rebalance becomes known.
-            await heartbeat();
-          } catch (error) {
-            // Anything but a group change (a broker restarting) is kafkajs's to recover from.
-            if (isGroupChange(error)) groupChanged(error);
-          }
-        }
-        if (groupChange === undefined && !this.#closing && Date.now() - lastCommitAt >= this.#dependencies.options.commitIntervalMs) {
-          lastCommitAt = Date.now();
-          const failed = await commit(tracker.commitOffset());
-          if (failed !== undefined) groupChanged(failed);
-        }
-      }
-
-      if (dispatcher.done) {
-        // Resolving the last record lets kafkajs skip the control records after it, too.
-        resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
-        const failed = await commit(BigInt(batch.lastOffset()) + 1n);
-        groupChange ??= failed;
-      } else {
-        // Stopped early: commit the settled prefix; kafkajs refetches from the commit after it
-        // rejoins, so whatever was not settled (a nak waiting out its delay, records not handed
-        // out) is delivered again, in order.
-        await commit(tracker.commitOffset());
-      }
-      if (groupChange !== undefined && !this.#closing) throw groupChange;
-    } finally {
-      dispatcher.stop();
-      this.#dispatchers.delete(dispatcher);
+    const pending = this.#workFor(partition);
+    const work = pending instanceof PartitionWork ? pending : await pending;
+    if (work.revoked || this.#closing) return;
+    for (const message of batch.messages) {
+      const offset = BigInt(message.offset);
+      // Refetched after a rejoin (kafkajs restarts at the committed offset): already here.
+      if (offset <= work.pushedUpTo) continue;
+      work.pushedUpTo = offset;
+      work.tracker.track(offset);
+      const record = wireRecordOf(batch.topic, partition, message);
+      // Lanes are per key within this partition; a key lives on one partition anyway.
+      work.dispatcher.push(record.key, { offset, record, position: positionOf(partition, message.offset) });
     }
+    const last = BigInt(batch.lastOffset()) + 1n;
+    if (last > work.endOffset) work.endOffset = last;
+    // Resolving the batch's end lets kafkajs fetch past it (and past its control records).
+    resolveOffset(batch.lastOffset());
+    if (work.resume === undefined && work.tracker.pending >= 2 * this.#request.maxInFlight) work.resume = pause();
   }
 }
 

@@ -75,6 +75,7 @@ export class NatsAdapter implements BusAdapterV1 {
       deliveryCount: true,
       publishDeduplication: true,
       crossProcess: true,
+      leaseRenewal: true,
     };
   }
 
@@ -98,10 +99,13 @@ export class NatsAdapter implements BusAdapterV1 {
     const where = options.servers.join(',');
     // Retry the first connect ourselves until connectTimeoutMs (the client's waitOnFirstConnect
     // has no deadline and cannot be cancelled); after that the client reconnects forever.
-    const deadline = Date.now() + options.connectTimeoutMs;
+    const started = Date.now();
+    const deadline = started + options.connectTimeoutMs;
     let nc: NatsConnection | undefined;
     let lastError: unknown;
+    let attempts = 0;
     while (nc === undefined) {
+      attempts++;
       try {
         nc = await driver.transport.connect({
           ...options.connectionOptions,
@@ -117,7 +121,13 @@ export class NatsAdapter implements BusAdapterV1 {
       } catch (error) {
         lastError = error;
         if (Date.now() + options.reconnectTimeWaitMs >= deadline) {
-          throw connectionError(`could not connect to nats at ${where} within ${options.connectTimeoutMs} ms`, lastError);
+          throw connectionError(
+            `could not connect to nats at ${where}: tried for ${Date.now() - started} ms (${attempts} attempts), last error: ${String(
+              (lastError as Error | undefined)?.message ?? lastError,
+            )}. Check that nats-server is running with JetStream (-js) and reachable at that address ` +
+              `(\`bash tools/services.sh start nats\` starts one for development), and the URL's credentials; raise connectTimeoutMs to wait longer.`,
+            lastError,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, options.reconnectTimeWaitMs));
       }

@@ -45,7 +45,11 @@ export interface NatsAdapterOptions {
   readonly publishTimeoutMs?: number;
   /** Publishes sent and not yet acknowledged by JetStream; more wait. Default 1 024. */
   readonly maxPendingPublishes?: number;
-  /** How long `doConnect` waits for the first connection. Default 10 000 ms. */
+  /**
+   * How long `doConnect` waits for the first connection, then fails naming the address and what to
+   * check. Default 2 000 ms: a reachable server answers in milliseconds; a process started without
+   * its broker should say so at once.
+   */
   readonly connectTimeoutMs?: number;
   /** Pause between reconnect attempts. Default 250 ms (the client's own is 2 s). */
   readonly reconnectTimeWaitMs?: number;
@@ -99,7 +103,7 @@ export const DEFAULT_NATS_OPTIONS = {
   requestTimeoutMs: 5_000,
   publishTimeoutMs: 30_000,
   maxPendingPublishes: 1_024,
-  connectTimeoutMs: 10_000,
+  connectTimeoutMs: 2_000,
   reconnectTimeWaitMs: 250,
   name: 'woodwork-bus',
 } as const;

@@ -21,6 +21,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { AdapterDelivery, WireRecord } from '../../adapter.js';
 import type { AckConfirmer } from './acker.js';
+import type { AttemptsDocument } from './attempts.js';
 import { subjectKeyToken } from './names.js';
 import { readStream } from './read-stream.js';
 import { nanos, parseAckSubject, syntheticAckSubject, termBody, toWireRecord } from './wire.js';
@@ -51,12 +52,18 @@ export interface ReaderHost {
   recreateConsumer(partition: number): Promise<void>;
   reportError(error: unknown): void;
   newInbox(): string;
+  /** Where the partition's uncounted deliveries are kept (see attempts.ts). */
+  attemptsDocument(partition: number): AttemptsDocument;
 }
 
 /** A delivered record this reader holds: buffered behind its key, or with the subscriber. */
 export class HeldRecord {
   withUser = false;
   settled = false;
+  /** This delivery of the record reached a handler (so JetStream's count of it is an attempt). */
+  handedOut = false;
+  /** The attempts document was told this delivery waits in our buffer. */
+  bufferedNoted = false;
   deliveredAt = 0;
   touchedAt: number;
 
@@ -130,16 +137,22 @@ export class PartitionReader {
   private settledWaiter: (() => void) | undefined;
   private abandoned = false;
   private releasing: Promise<void> | undefined;
+  /** Per unresolved stream sequence: earlier deliveries that never reached a handler. */
+  private uncounted = new Map<number, number>();
+  private readonly attempts: AttemptsDocument;
 
   constructor(
     private readonly host: ReaderHost,
     readonly partition: number,
     readonly consumer: string,
     private readonly filter: string,
-  ) {}
+  ) {
+    this.attempts = host.attemptsDocument(partition);
+  }
 
   /** Subscribe the pull inbox, learn what others hold, start pulling. */
   async start(): Promise<void> {
+    this.uncounted = await this.attempts.read();
     this.inbox = this.host.newInbox();
     this.subscription = this.host.nc.subscribe(`${this.inbox}.*`, {
       callback: (_error, message) => this.onMessage(message),
@@ -168,21 +181,19 @@ export class PartitionReader {
     return this.held.size;
   }
 
-  /** A record our subscriber has held longer than the ack timeout, if any. */
-  stuckRecord(now: number): HeldRecord | undefined {
-    for (const held of this.held.values()) {
-      if (held.withUser && now - held.deliveredAt > this.host.ackTimeoutMs) return held;
-    }
-    return undefined;
-  }
-
-  /** Periodic upkeep: overdue pulls, and keeping buffered records from timing out on the server. */
+  /**
+   * Periodic upkeep: overdue pulls, and the leases of what we hold. Every record we hold —
+   * buffered behind its key, or with a handler for however long it runs — gets an in-progress ack
+   * (`+WPI`) every third of the ack wait (the subscription's `leaseMs`), which restarts JetStream's
+   * ack wait without counting a delivery; so a slow handler is never redelivered, and a crashed
+   * member's records come back one ack wait after its last renewal. Runs while draining too.
+   */
   maintain(now: number): void {
     if (this.state === 'closed') return;
     while (this.pulls.length > 0 && this.pulls[0]!.deadline <= now) this.endPull(this.pulls[0]!.id);
     const touchEvery = this.host.ackTimeoutMs / 3;
     for (const held of this.held.values()) {
-      if (!held.withUser && now - held.touchedAt >= touchEvery) {
+      if (!held.settled && now - held.touchedAt >= touchEvery) {
         held.touchedAt = now;
         this.send(held.reply, '+WPI');
       }
@@ -211,8 +222,15 @@ export class PartitionReader {
       this.held.delete(held.streamSequence);
       this.givenBack.set(held.streamSequence, Date.now());
       giveBack.push(held.reply);
+      // Given back unstarted (unless a handler already had it in this delivery): not an attempt.
+      if (!held.handedOut) this.uncounted.set(held.streamSequence, (this.uncounted.get(held.streamSequence) ?? 0) + 1);
     }
-    for (const incoming of this.intake.splice(0)) giveBack.push(incoming.message.reply!);
+    for (const incoming of this.intake.splice(0)) {
+      giveBack.push(incoming.message.reply!);
+      const sequence = incoming.info.streamSequence;
+      this.uncounted.set(sequence, (this.uncounted.get(sequence) ?? 0) + 1);
+    }
+    this.attemptsChanged();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.pulls.length = 0;
@@ -288,9 +306,12 @@ export class PartitionReader {
     const existing = this.held.get(streamSequence);
     if (existing !== undefined) {
       // Redelivered while we hold it (the server's ack wait ran out): keep one copy, newest reply.
+      // That extra delivery never reaches a handler.
       existing.reply = message.reply!;
       existing.deliveryCount = info.deliveryCount;
       existing.touchedAt = now;
+      this.uncounted.set(streamSequence, (this.uncounted.get(streamSequence) ?? 0) + 1);
+      this.attemptsChanged();
       return;
     }
     if (info.deliveryCount === 1) {
@@ -307,8 +328,31 @@ export class PartitionReader {
     this.givenBack.delete(streamSequence);
     this.track(streamSequence, keyToken);
     const record = toWireRecord(this.host.stream, streamSequence, message.subject, message);
-    this.held.set(streamSequence, new HeldRecord(streamSequence, keyToken, record, message.reply!, info.deliveryCount, now));
+    const held = new HeldRecord(streamSequence, keyToken, record, message.reply!, info.deliveryCount, now);
+    this.held.set(streamSequence, held);
     this.dispatch(keyToken);
+    if (!held.handedOut) {
+      held.bufferedNoted = true;
+      this.attemptsChanged();
+    }
+  }
+
+  /**
+   * What the attempts document should say now: deliveries of unresolved records that never
+   * reached a handler — the recorded ones, plus the current delivery of every record we hold
+   * without having handed it out (were we to crash now, that delivery would not be an attempt).
+   */
+  private uncountedNow(): Map<number, number> {
+    const now = new Map<number, number>();
+    for (const [sequence, count] of this.uncounted) now.set(sequence, count);
+    for (const held of this.held.values()) {
+      if (!held.handedOut) now.set(held.streamSequence, (now.get(held.streamSequence) ?? 0) + 1);
+    }
+    return now;
+  }
+
+  private attemptsChanged(): void {
+    this.attempts.changed(() => this.uncountedNow());
   }
 
   private track(streamSequence: number, keyToken: string): void {
@@ -323,6 +367,7 @@ export class PartitionReader {
   }
 
   private untrack(streamSequence: number): string | undefined {
+    if (this.uncounted.delete(streamSequence)) this.attemptsChanged();
     const keyToken = this.keyOf.get(streamSequence);
     if (keyToken === undefined) return undefined;
     this.keyOf.delete(streamSequence);
@@ -346,12 +391,14 @@ export class PartitionReader {
     held.withUser = true;
     held.deliveredAt = Date.now();
     this.inUser++;
+    held.handedOut = true;
+    if (held.bufferedNoted || this.uncounted.has(held.streamSequence)) this.attemptsChanged();
     this.host.deliver({
       record: held.record,
-      deliveryCount: held.deliveryCount,
+      deliveryCount: Math.max(1, held.deliveryCount - (this.uncounted.get(held.streamSequence) ?? 0)),
       position: String(held.streamSequence),
       ack: () => this.finish(held, '+ACK'),
-      nak: (delayMs) => this.nak(held, delayMs),
+      nak: (delayMs, neverStarted) => this.nak(held, delayMs, neverStarted === true),
       term: (reason) => this.finish(held, termBody(reason, this.host.nc.info?.version)),
     });
   }
@@ -394,8 +441,12 @@ export class PartitionReader {
     );
   }
 
-  private nak(held: HeldRecord, delayMs: number): Promise<void> {
+  private nak(held: HeldRecord, delayMs: number, neverStarted: boolean): Promise<void> {
     if (!this.giveUp(held)) return Promise.resolve();
+    if (neverStarted) {
+      this.uncounted.set(held.streamSequence, (this.uncounted.get(held.streamSequence) ?? 0) + 1);
+      this.attemptsChanged();
+    }
     const delay = Math.max(0, Math.round(delayMs));
     // It stays unresolved: its key waits until the server hands it back (after `delay`).
     this.givenBack.set(held.streamSequence, Date.now() + delay);

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { AdapterDelivery, AdapterSubscribeRequest, AdapterSubscription } from '../../adapter.js';
 import { WoodworkBusError } from '../../errors.js';
 import type { AckConfirmer } from './acker.js';
+import { AttemptsDocument } from './attempts.js';
 import { consumerName, nameToken, partitionSubject } from './names.js';
 import type { TopicNames } from './names.js';
 import type { ResolvedNatsOptions } from './options.js';
@@ -99,7 +100,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     // Twice what may be handed out: the next record of a busy key is already here when the key
     // frees up, and one blocked key does not stall its whole partition.
     this.partitionCapacity = 2 * request.maxInFlight;
-    this.ackTimeoutMs = request.ackTimeoutMs;
+    this.ackTimeoutMs = request.leaseMs;
     this.pullExpiresMs = options.pullExpiresMs;
     this.requestTimeoutMs = options.requestTimeoutMs;
     // The random suffix makes a restarted process a new member, never the heir of its old leases.
@@ -124,6 +125,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     const options = this.context.options;
     this.heartbeatTimer = setInterval(() => void this.tick(), options.heartbeatMs);
     this.heartbeatTimer.unref?.();
+    // Three renewals (+WPI) per lease at least, see PartitionReader.maintain.
     const every = Math.max(50, Math.min(1_000, this.ackTimeoutMs / 4));
     this.maintenanceTimer = setInterval(() => this.maintain(), every);
     this.maintenanceTimer.unref?.();
@@ -134,7 +136,9 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     if (this.closed) return this.closed;
     this.closing = true;
     this.waiters.clear();
-    const releases = [...this.readers.values()].map((reader) => reader.release('leave', this.ackTimeoutMs));
+    // Not bounded: the readers keep renewing what our handlers hold until the wrapper settled it
+    // (or the adapter abandons it on close).
+    const releases = [...this.readers.values()].map((reader) => reader.release('leave'));
     this.left = (async () => {
       await Promise.allSettled(releases);
       this.leaving = true;
@@ -204,6 +208,15 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
 
   newInbox(): string {
     return this.context.newInbox();
+  }
+
+  attemptsDocument(partition: number): AttemptsDocument {
+    return new AttemptsDocument(
+      this.context.js,
+      this.jsm,
+      this.context.leaseStream,
+      `${this.context.leaseSubjectPrefix}.${this.topic.names.token}.${nameToken(this.request.group)}.attempts.p${partition}`,
+    );
   }
 
   private pumpWaiters(): void {
@@ -374,8 +387,9 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
       const reader = this.readers.get(partition);
       if (reader === undefined) continue;
       this.releasing.add(partition);
-      // Bounded: a handler that holds a record past the ack timeout is presumed stuck anyway.
-      void reader.release('rebalance', this.ackTimeoutMs).then(() => {
+      // Waits for our handlers however long they run: their records' leases are renewed meanwhile,
+      // and the partition moves only once they are settled.
+      void reader.release('rebalance').then(() => {
         this.releasable.add(partition);
         void this.tick();
       });
@@ -389,20 +403,6 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     for (const reader of this.readers.values()) reader.maintain(now);
     for (const [partition, held] of this.quarantined) if (held.settled) this.quarantined.delete(partition);
     if (this.closing) return;
-    if (this.liveMembers > 1) {
-      for (const [partition, reader] of this.readers) {
-        if (reader.state !== 'active' || this.handingOff.has(partition)) continue;
-        const stuck = reader.stuckRecord(now);
-        if (stuck === undefined) continue;
-        this.handingOff.add(partition);
-        this.quarantined.set(partition, stuck);
-        void reader.release('handoff').then(() => {
-          this.handingOff.delete(partition);
-          this.handoffs.add(partition);
-          void this.tick();
-        });
-      }
-    }
     if (this.joined && now >= this.validUntil && !this.pausedReported) {
       this.pausedReported = true;
       this.reportError(

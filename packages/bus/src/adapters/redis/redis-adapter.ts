@@ -28,6 +28,7 @@ export const REDIS_CAPABILITIES: BusCapabilities = {
   deliveryCount: true,
   publishDeduplication: false,
   crossProcess: true,
+  leaseRenewal: true,
 };
 
 /** Oldest Redis with everything used here (XAUTOCLAIM-era XPENDING ranges, exclusive XRANGE). */
@@ -139,27 +140,43 @@ export class RedisBusAdapter implements BusAdapterV1 {
     this.trimTimer.unref();
   }
 
-  /** Connects a lazily created client, retrying until `connectTimeoutMs`. */
+  /**
+   * Connects a lazily created client, retrying until `connectTimeoutMs`. One `ready` listener for
+   * the whole wait (one per retry used to pile up until Node warned MaxListenersExceeded), and one
+   * error that says where, how long and what to check — not the driver's stack per retry.
+   */
   private async waitUntilReady(client: RedisClient, what: string): Promise<void> {
-    const deadline = Date.now() + this.options.connectTimeoutMs;
+    const started = Date.now();
+    const timeoutMs = this.options.connectTimeoutMs;
+    let attempts = 0;
+    const countAttempt = () => attempts++;
+    client.on('error', countAttempt);
+    let onReady: (() => void) | undefined;
+    const ready = new Promise<void>((resolve) => {
+      onReady = resolve;
+      client.once('ready', resolve);
+    });
     client.connect().catch(() => {});
-    while (client.status !== 'ready') {
-      if (Date.now() > deadline || client.status === 'end') {
-        throw new WoodworkBusError(
-          'WW_BUS_CONNECTION',
-          `could not ${what} to redis at ${this.url.host} within ${this.options.connectTimeoutMs} ms: ${String(
-            (this.lastError as Error | undefined)?.message ?? client.status,
-          )}`,
-          { cause: this.lastError, isRetryable: true },
-        );
+    try {
+      while (client.status !== 'ready') {
+        const left = started + timeoutMs - Date.now();
+        if (left <= 0 || client.status === 'end') {
+          const reason = String((this.lastError as Error | undefined)?.message ?? client.status);
+          throw new WoodworkBusError(
+            'WW_BUS_CONNECTION',
+            `could not ${what} to redis at ${this.url.host}: tried for ${Date.now() - started} ms (${Math.max(1, attempts)} attempts), last error: ${reason}. ` +
+              `Check that Redis is running and reachable at that address (\`bash tools/services.sh start redis\` starts one for development), ` +
+              `the URL's password and database, and TLS (rediss://); raise connectTimeoutMs to wait longer.`,
+            { cause: this.lastError, isRetryable: true },
+          );
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([ready, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(50, left))))]);
+        clearTimeout(timer);
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50);
-        client.once('ready', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+    } finally {
+      client.off('error', countAttempt);
+      if (onReady !== undefined) client.off('ready', onReady);
     }
   }
 
@@ -308,7 +325,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
   async doSubscribe(request: AdapterSubscribeRequest): Promise<AdapterSubscription> {
     const { command, scripts } = await this.ready();
     const partitions = (await this.partitionsOf(request.topic, true))!;
-    const leaseMs = this.options.leaseMs ?? Math.min(10_000, Math.max(1_000, Math.round(request.ackTimeoutMs)));
+    const leaseMs = this.options.leaseMs ?? Math.min(10_000, Math.max(1_000, Math.round(request.leaseMs)));
     const subscription = new RedisSubscription(
       {
         command,

@@ -178,6 +178,41 @@ if #claimed == 0 then return false end
 return tonumber(entry[4]) + 1`;
 
 /**
+ * Renews and re-counts entries this member holds, in one call for several partition streams:
+ * for each (id, count) still pending under this member, XCLAIM … JUSTID to itself — which resets
+ * the entry's idle time (its lease: other members take an entry only once idle past the lease)
+ * and, with count >= 0, sets Redis' delivery counter to it (RETRYCOUNT; JUSTID alone leaves the
+ * counter as it is). The counter is kept as "hand-outs to a handler", not reads: an entry read
+ * ahead and not handed out is set back, and counted again when it is handed out. Entries no
+ * longer pending under this member (acknowledged meanwhile, or taken by another member after a
+ * pause) are left alone.
+ * KEYS: streams. ARGV: group, member, then per stream: n, then n pairs of id and count (-1: renew only).
+ * Returns how many entries were no longer ours.
+ */
+const MARK = `local group, me = ARGV[1], ARGV[2]
+local at = 3
+local lost = 0
+for i = 1, #KEYS do
+  local n = tonumber(ARGV[at])
+  for k = 1, n do
+    local id = ARGV[at + 2 * k - 1]
+    local count = tonumber(ARGV[at + 2 * k])
+    local entry = redis.call('XPENDING', KEYS[i], group, id, id, 1)[1]
+    if entry and entry[2] == me then
+      if count >= 0 then
+        redis.call('XCLAIM', KEYS[i], group, me, 0, id, 'RETRYCOUNT', count, 'JUSTID')
+      else
+        redis.call('XCLAIM', KEYS[i], group, me, 0, id, 'JUSTID')
+      end
+    else
+      lost = lost + 1
+    end
+  end
+  at = at + 1 + 2 * n
+end
+return lost`;
+
+/**
  * Trims one partition stream without ever dropping an entry some group still needs.
  * The floor: for every group, its oldest pending entry, or else its last-delivered id (entries
  * after it are not delivered yet; the last delivered one itself is kept, which costs one entry
@@ -241,6 +276,7 @@ const SCRIPTS = {
   wwGiveBack: GIVE_BACK,
   wwAck: ACK,
   wwRetake: RETAKE,
+  wwMark: MARK,
   wwTrim: TRIM,
 } as const;
 

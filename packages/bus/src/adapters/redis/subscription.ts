@@ -63,6 +63,11 @@ class HeldEntry {
   state: EntryState = 'buffered';
   delivery: RedisDelivery | undefined;
   deliveredAt = 0;
+  /**
+   * Whether Redis' delivery counter already includes this entry's current or next hand-out.
+   * A read or claim counts one at once; an entry left in the buffer is set back (see `mark`).
+   */
+  counted = true;
   constructor(
     readonly partition: number,
     readonly id: string,
@@ -110,10 +115,10 @@ class RedisDelivery implements AdapterDelivery {
     return this.subscription.acknowledge(this.entry);
   }
 
-  nak(delayMs: number): Promise<void> {
+  nak(delayMs: number, neverStarted?: boolean): Promise<void> {
     if (this.settled) return RESOLVED;
     this.settled = true;
-    return this.subscription.giveBack(this.entry, Math.max(0, delayMs));
+    return this.subscription.giveBack(this.entry, Math.max(0, delayMs), neverStarted === true);
   }
 }
 
@@ -181,6 +186,8 @@ export class RedisSubscription implements AdapterSubscription {
   private readonly retryAcks = new Set<HeldEntry>();
   /** Acknowledgements of this tick, per partition: sent together in one command. */
   private ackBatch: { byPartition: Map<number, HeldEntry[]>; done: Promise<void> } | undefined;
+  /** Lease renewals and counter corrections of this tick (entry → count, -1 renew only): one call. */
+  private markBatch: Map<HeldEntry, number> | undefined;
   /** Handed out and not settled: bounded by maxInFlight. */
   private delivered = 0;
   /** A `pump` pass is running (further calls return; the running pass picks their work up). */
@@ -208,7 +215,7 @@ export class RedisSubscription implements AdapterSubscription {
   private renewTimer: ReturnType<typeof setInterval> | undefined;
   private renewing = false;
   private scanTimer: ReturnType<typeof setTimeout> | undefined;
-  private expiryTimer: ReturnType<typeof setInterval> | undefined;
+  private upkeepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly offset: number;
 
   constructor(
@@ -250,9 +257,8 @@ export class RedisSubscription implements AdapterSubscription {
     const renewEvery = Math.max(100, Math.floor(this.context.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.renewTimer.unref();
-    const expiryEvery = Math.min(1_000, Math.max(25, Math.floor(this.request.ackTimeoutMs / 4)));
-    this.expiryTimer = setInterval(() => this.expire(), expiryEvery);
-    this.expiryTimer.unref();
+    this.upkeepTimer = setInterval(() => this.upkeep(), this.renewEvery());
+    this.upkeepTimer.unref();
     this.scheduleScan();
     this.loop = this.readLoop();
   }
@@ -338,9 +344,17 @@ export class RedisSubscription implements AdapterSubscription {
     }
   }
 
-  /** How long a member stays off a partition it gave up because a delivery outlived the ack timeout. */
+  /**
+   * How long a member keeps a partition it took as an orphan (marked by a member of an earlier
+   * version, which gave a partition up when a delivery outlived its ack timeout).
+   */
   private orphanCooldown(): number {
-    return Math.max(this.request.ackTimeoutMs, this.context.leaseMs);
+    return Math.max(this.request.leaseMs, this.context.leaseMs);
+  }
+
+  /** Entries' leases are renewed this often: three renewals fit in one lease. */
+  private renewEvery(): number {
+    return Math.max(25, Math.floor(this.request.leaseMs / 3));
   }
 
   private acquire(partition: number, validUntil: number, keepUntil: number): void {
@@ -381,18 +395,13 @@ export class RedisSubscription implements AdapterSubscription {
   }
 
   /**
-   * Voluntary: another member's fair share, or (`orphan`) a delivery here outlived the ack timeout.
-   * Stop reading it, hand back what never started, then free the lease.
+   * Voluntary: another member's fair share. Stop reading it, hand back what never started, then
+   * free the lease. Entries our handlers hold stay ours (their leases renewed) and hold their
+   * sessions back at the next owner until they are settled.
    */
-  private async release(part: OwnedPartition, orphan = false): Promise<void> {
+  private async release(part: OwnedPartition): Promise<void> {
     if (part.status === 'releasing' || this.owned.get(part.index) !== part) return;
     part.status = 'releasing';
-    if (orphan) {
-      // Marks the partition for another member to take at once, and keeps us off it meanwhile.
-      await this.context.command
-        .set(this.context.keys.orphan(this.group, part.index), this.me, 'PX', this.orphanCooldown())
-        .catch(() => {});
-    }
     await this.quiesceRead();
     this.dropBlockers(part);
     await this.handBackBuffered(part.index);
@@ -433,17 +442,31 @@ export class RedisSubscription implements AdapterSubscription {
     this.signal();
   }
 
+  /**
+   * Moves entries to the handover consumer. `neverStarted`: no handler ran them in this holding,
+   * so the hand-out Redis counted for them (a read, a claim, a counted hand-out) is taken back —
+   * except for entries whose count was set back already (`counted` false).
+   */
   private async handOver(partition: number, entries: readonly HeldEntry[], neverStarted: boolean): Promise<void> {
-    try {
-      await this.context.scripts.run('wwGiveBack', [this.context.keys.stream(partition)], [
-        this.group,
-        this.me,
-        HANDOVER_CONSUMER,
-        neverStarted ? '1' : '0',
-        ...entries.map((entry) => entry.id),
-      ]);
-    } catch {
-      // Still pending under our name: the next owner claims them once idle past the ack timeout.
+    const groups: [HeldEntry[], boolean][] = neverStarted
+      ? [
+          [entries.filter((entry) => entry.counted), true],
+          [entries.filter((entry) => !entry.counted), false],
+        ]
+      : [[[...entries], false]];
+    for (const [list, uncount] of groups) {
+      if (list.length === 0) continue;
+      try {
+        await this.context.scripts.run('wwGiveBack', [this.context.keys.stream(partition)], [
+          this.group,
+          this.me,
+          HANDOVER_CONSUMER,
+          uncount ? '1' : '0',
+          ...list.map((entry) => entry.id),
+        ]);
+      } catch {
+        // Still pending under our name: the next owner claims them once idle past the lease.
+      }
     }
   }
 
@@ -513,7 +536,7 @@ export class RedisSubscription implements AdapterSubscription {
         start = `(${page[page.length - 1]![0]}`;
       }
       if (this.owned.get(partition) !== part) return;
-      const ackTimeout = this.request.ackTimeoutMs;
+      const lease = this.request.leaseMs;
       const claimNow: string[] = [];
       const claimIdle: string[] = [];
       const counts = new Map<string, number>();
@@ -524,7 +547,7 @@ export class RedisSubscription implements AdapterSubscription {
         if (consumer === this.me && !recovery) continue; // a read reply still on its way to us
         foreign.add(id);
         if (consumer === this.me || consumer === HANDOVER_CONSUMER) claimNow.push(id);
-        else if (idle >= ackTimeout) claimIdle.push(id);
+        else if (idle >= lease) claimIdle.push(id);
       }
       if ((claimNow.length > 0 || claimIdle.length > 0) && now() < part.validUntil - this.margin) {
         const claimed = [
@@ -539,12 +562,16 @@ export class RedisSubscription implements AdapterSubscription {
           }
           return;
         }
+        const enqueued: HeldEntry[] = [];
         for (const [rawId, fields] of claimed) {
           const id = rawId.toString();
           if (fields === null) continue;
           foreign.delete(id);
-          this.enqueue(partition, id, recordFromFields(fields, partition, id), (counts.get(id) ?? 0) + 1);
+          const entry = this.enqueue(partition, id, recordFromFields(fields, partition, id), (counts.get(id) ?? 0) + 1);
+          if (entry !== undefined) enqueued.push(entry);
         }
+        this.pump();
+        this.uncountBuffered(enqueued);
       }
       // What is still with someone else holds its session back until it settles.
       const unknown = [...foreign].filter((id) => !part.blockers.has(id));
@@ -608,7 +635,7 @@ export class RedisSubscription implements AdapterSubscription {
         stream,
         this.group,
         this.me,
-        this.request.ackTimeoutMs,
+        this.request.leaseMs,
         cursor,
         'COUNT',
         CLAIM_BATCH,
@@ -651,9 +678,9 @@ export class RedisSubscription implements AdapterSubscription {
     return lane;
   }
 
-  private enqueue(partition: number, id: string, record: WireRecord, deliveryCount: number): void {
+  private enqueue(partition: number, id: string, record: WireRecord, deliveryCount: number): HeldEntry | undefined {
     const ref = `${partition}:${id}`;
-    if (this.tracked.has(ref)) return;
+    if (this.tracked.has(ref)) return undefined;
     const lane = this.laneFor(partition, record.key);
     const entry = new HeldEntry(partition, id, ref, record, lane, deliveryCount, now());
     this.tracked.set(ref, entry);
@@ -663,6 +690,7 @@ export class RedisSubscription implements AdapterSubscription {
     while (index > 0 && compareEntryIds(queue[index - 1]!.id, id) > 0) index--;
     queue.splice(index, 0, entry);
     this.consider(lane);
+    return entry;
   }
 
   private laneReady(lane: Lane): boolean {
@@ -728,7 +756,7 @@ export class RedisSubscription implements AdapterSubscription {
       }
       const entry = lane.queue.shift()!;
       lane.active = entry;
-      if (now() - entry.heldSince > this.request.ackTimeoutMs / 2) {
+      if (now() - entry.heldSince > this.request.leaseMs / 2) {
         // It waited long in our buffer: reset its idle time first, so nobody presumes it abandoned
         // while its handler runs.
         entry.state = 'touching';
@@ -780,6 +808,12 @@ export class RedisSubscription implements AdapterSubscription {
   }
 
   private hand(entry: HeldEntry): void {
+    if (!entry.counted) {
+      // It waited in the buffer with its read not counted: count this hand-out before the handler
+      // runs (the command leaves in this tick), so a crash in the handler counts as an attempt.
+      entry.counted = true;
+      this.mark(entry, entry.deliveryCount);
+    }
     entry.state = 'delivered';
     entry.deliveredAt = now();
     entry.lane.active = entry;
@@ -882,7 +916,7 @@ export class RedisSubscription implements AdapterSubscription {
     }
   }
 
-  giveBack(entry: HeldEntry, delayMs: number): Promise<void> {
+  giveBack(entry: HeldEntry, delayMs: number, neverStarted: boolean): Promise<void> {
     if (entry.state !== 'delivered') return RESOLVED;
     entry.state = 'waiting';
     this.delivered--;
@@ -890,7 +924,7 @@ export class RedisSubscription implements AdapterSubscription {
     if (!this.keeps(entry.partition)) {
       // Not ours to redeliver: the partition's owner takes it from the handover consumer.
       return this.later(delayMs, async () => {
-        await this.handOver(entry.partition, [entry], false);
+        await this.handOver(entry.partition, [entry], neverStarted);
         this.finish(entry);
       });
     }
@@ -948,29 +982,77 @@ export class RedisSubscription implements AdapterSubscription {
   }
 
   /**
-   * A delivery unsettled past the ack timeout: like a broker would, presume this member dead —
-   * for that partition. It gives the partition up (marked orphaned, so another member takes it at
-   * once and this one stays off it for a cooldown, unless it is alone); the next owner finds the
-   * entry idle past the ack timeout and delivers it first. Settling the expired delivery later
-   * does nothing.
+   * Every third of the lease: renews the lease of every entry we hold — handed to a handler,
+   * waiting to be retried or redelivered, or buffered behind its session — by resetting its idle
+   * time in Redis, so no other member presumes it abandoned while this process lives. A handler of
+   * any length keeps its entry; a crashed member's entries go idle and are claimed after the lease.
+   * Also runs while closing, for the handlers still finishing.
    */
-  private expire(): void {
-    const deadline = now() - this.request.ackTimeoutMs;
-    for (const entry of [...this.tracked.values()]) {
-      if (entry.state !== 'delivered' || entry.deliveredAt > deadline) continue;
-      entry.delivery!.settled = true;
-      const part = this.owned.get(entry.partition);
-      // `release` closes the partition synchronously, before `finish` frees the session's lane.
-      if (part !== undefined && !this.closing) void this.release(part, true);
-      this.delivered--;
-      this.finish(entry);
+  private upkeep(): void {
+    const due = now() - this.renewEvery();
+    for (const entry of this.tracked.values()) {
+      if (entry.state === 'acking' || entry.state === 'done' || entry.heldSince > due) continue;
+      entry.heldSince = now();
+      this.mark(entry, -1);
     }
-    if (this.closing && this.tracked.size === 0 && this.timers.size === 0 && this.expiryTimer !== undefined) {
+    if (this.closing && this.tracked.size === 0 && this.timers.size === 0 && this.upkeepTimer !== undefined) {
       // Closed and nothing left to settle: the adapter can forget us.
-      clearInterval(this.expiryTimer);
-      this.expiryTimer = undefined;
+      clearInterval(this.upkeepTimer);
+      this.upkeepTimer = undefined;
       this.context.forget(this);
     }
+  }
+
+  /**
+   * Entries a read or claim just counted (Redis raised their delivery counter) that were not
+   * handed out in the same pass: set their counter back, so a crash while they wait in our buffer
+   * is not an attempt of theirs. They are counted again when handed out (`hand`).
+   */
+  private uncountBuffered(entries: readonly HeldEntry[]): void {
+    for (const entry of entries) {
+      if (entry.state !== 'buffered' || !entry.counted) continue;
+      entry.counted = false;
+      this.mark(entry, entry.deliveryCount - 1);
+    }
+  }
+
+  /** Queues a lease renewal (count -1) or a counter correction; one script call per tick. */
+  private mark(entry: HeldEntry, count: number): void {
+    let batch = this.markBatch;
+    if (batch === undefined) {
+      batch = new Map();
+      this.markBatch = batch;
+      queueMicrotask(() => {
+        this.markBatch = undefined;
+        this.sendMarks(batch!);
+      });
+    }
+    // A correction wins over a renewal (it renews too); a later correction over an earlier one.
+    if (count >= 0 || !batch.has(entry)) batch.set(entry, count);
+  }
+
+  private sendMarks(batch: ReadonlyMap<HeldEntry, number>): void {
+    const byPartition = new Map<number, (string | number)[]>();
+    for (const [entry, count] of batch) {
+      if (entry.state === 'done') continue;
+      let args = byPartition.get(entry.partition);
+      if (args === undefined) {
+        args = [];
+        byPartition.set(entry.partition, args);
+      }
+      args.push(entry.id, count);
+    }
+    if (byPartition.size === 0) return;
+    const streams: string[] = [];
+    const args: (string | number)[] = [this.group, this.me];
+    for (const [partition, pairs] of byPartition) {
+      streams.push(this.context.keys.stream(partition));
+      args.push(pairs.length / 2, ...pairs);
+    }
+    this.context.scripts.run('wwMark', streams, args).catch((error: unknown) => {
+      // Redis away: the next renewal tries again; a lost correction only miscounts by one.
+      if (!isConnectionError(error)) this.request.onError(error);
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1086,6 +1168,7 @@ export class RedisSubscription implements AdapterSubscription {
     }
     if (reply === null) return;
     const giveBack = new Map<number, HeldEntry[]>();
+    const read: HeldEntry[] = [];
     for (const [rawStream, entries] of reply) {
       const partition = this.streamPartition.get(rawStream.toString())!;
       const part = this.owned.get(partition);
@@ -1102,11 +1185,13 @@ export class RedisSubscription implements AdapterSubscription {
           this.tidy(lane);
           continue;
         }
-        this.enqueue(partition, id, record, 1);
+        const entry = this.enqueue(partition, id, record, 1);
+        if (entry !== undefined) read.push(entry);
       }
     }
     for (const [partition, entries] of giveBack) await this.handOver(partition, entries, true);
     this.pump();
+    this.uncountBuffered(read);
   }
 
   /** Ends the blocking read in flight (CLIENT UNBLOCK) and waits until it has been processed. */
@@ -1153,7 +1238,8 @@ export class RedisSubscription implements AdapterSubscription {
     for (const redelivery of this.redeliveries.splice(0)) {
       if (redelivery.state === 'redelivering') {
         redelivery.state = 'waiting';
-        void this.handOver(redelivery.partition, [redelivery], false).finally(() => this.finish(redelivery));
+        // Counted for a hand-out that will not happen here.
+        void this.handOver(redelivery.partition, [redelivery], true).finally(() => this.finish(redelivery));
       }
     }
     const partitions = [...this.owned.keys()];
@@ -1177,7 +1263,7 @@ export class RedisSubscription implements AdapterSubscription {
       resolve();
     }
     this.timers.clear();
-    if (this.expiryTimer !== undefined) clearInterval(this.expiryTimer);
-    this.expiryTimer = undefined;
+    if (this.upkeepTimer !== undefined) clearInterval(this.upkeepTimer);
+    this.upkeepTimer = undefined;
   }
 }
