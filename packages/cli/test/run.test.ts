@@ -94,6 +94,24 @@ describe('woodwork run', () => {
     expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
   });
 
+  it('names a bus that does not answer, how long it tried and what to check, and exits 1 (not a bug: no stack)', async () => {
+    const dir = await project({ 'main.ww': echo });
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = server.address() as AddressInfo;
+        server.close(() => resolve(free));
+      });
+    });
+    const url = `redis://127.0.0.1:${port}?connectTimeoutMs=500`;
+    const result = await cli(['run', '--bus', url, '--input', 'hello'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(new RegExp(`error WW_BUS_CONNECTION: the bus at redis://127\\.0\\.0\\.1:${port}\\S* did not answer \\(tried for \\d+\\.\\d s\\)`));
+    expect(result.stderr).toMatch(/check that/i);
+    expect(result.stderr).toContain('main.ww: could not start');
+    expect(result.stderr).not.toMatch(/internal error|^\s+at /m);
+  });
+
   it('exits 1 when a turn fails, printing the failure', async () => {
     const dir = await project({
       'main.ww': 'in = input cli {}\nt = transform echo { pipes = ["p.ts::fail"] }\n',

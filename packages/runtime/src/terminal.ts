@@ -7,8 +7,8 @@
  * - piped (stdin is not a TTY): each line is one turn, in order; the end of input ends it;
  * - one-shot (`inputs`): each given text is one turn; then it ends.
  *
- * What is printed: a reply that an `output console` component did not already print (a topology
- * without an output, or with another output), streamed chunks of such a reply as they arrive, and
+ * What is printed: a reply that an `output console` component did not already print here (a
+ * topology without an output, with another output, or whose output runs in another process), streamed chunks of such a reply as they arrive, and
  * every `agent.error` (on stderr, with the place and the hint).
  */
 import { createInterface, type Interface } from 'node:readline';
@@ -39,6 +39,12 @@ export interface TerminalOptions {
   readonly banner?: string;
   /** Paths in error places are shown relative to this folder. */
   readonly cwd?: string;
+  /**
+   * The `output console` components that write in this process, so their replies are not printed
+   * twice. Default: every one of the topology (the runtime runs them here). A client of components
+   * that run in other processes (`woodwork run --attach`) passes `[]`: their console is elsewhere.
+   */
+  readonly consoleOutputsHere?: readonly string[];
 }
 
 export interface TerminalResult {
@@ -63,7 +69,8 @@ export async function runTerminal(runtime: TerminalRuntime, options: TerminalOpt
   const interactive = options.inputs === undefined && (options.interactive ?? stdin.isTTY === true);
   const color = options.color ?? false;
   const consoleOutputs = new Set(
-    runtime.topology.components.filter((component) => component.kind === 'output' && component.type === 'console').map((component) => component.name),
+    options.consoleOutputsHere ??
+      runtime.topology.components.filter((component) => component.kind === 'output' && component.type === 'console').map((component) => component.name),
   );
   const sessionId = options.sessionId ?? (await runtime.create());
   const events = runtime.events(sessionId, { from: 'live' })[Symbol.asyncIterator]();

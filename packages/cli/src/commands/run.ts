@@ -22,6 +22,7 @@ import {
   type RuntimeOptions,
 } from '@woodwork/runtime';
 import { metricsEventsEnabled, readUpState, upClientOptions } from '@woodwork/runtime/distributed';
+import { isBusUnreachable, printUnreachableBus } from '../bus-unreachable.js';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { liveProcesses } from './up.js';
 import { resolveWwFile } from './validate.js';
@@ -155,14 +156,16 @@ export async function startCliTelemetry(terminal: Terminal, command: string): Pr
   }
 }
 
-/** Starts a runtime, printing load problems; undefined when it could not start. */
+/** Starts a runtime, printing load problems and a bus that does not answer; undefined when it could not start. */
 export async function startRuntime(terminal: Terminal, project: LoadedProject, options: RuntimeOptions): Promise<Runtime | undefined> {
   const runtime = createRuntime(project.topology, options);
+  const started = Date.now();
   try {
     await runtime.start();
     return runtime;
   } catch (error) {
-    if (!printRuntimeError(terminal, error, project.sources)) throw error;
+    if (isBusUnreachable(error) && typeof options.bus === 'string') printUnreachableBus(terminal, options.bus, Date.now() - started, error);
+    else if (!printRuntimeError(terminal, error, project.sources)) throw error;
     const color = useColor(terminal, 'stderr');
     terminal.stderr.write(`${paint(color)('red', '✖')} ${shownPath(terminal, project.file)}: could not start\n`);
     return undefined;
@@ -202,7 +205,14 @@ export function onStopSignal(): { readonly signal: AbortSignal; dispose(): void 
 export async function converse(
   terminal: InteractiveTerminal,
   runtime: Runtime,
-  options: { readonly input?: readonly string[]; readonly session?: string; readonly banner?: string; readonly signal: AbortSignal },
+  options: {
+    readonly input?: readonly string[];
+    readonly session?: string;
+    readonly banner?: string;
+    readonly signal: AbortSignal;
+    /** The components run elsewhere (`--attach`): their `output console` prints there, so the replies print here. */
+    readonly remote?: boolean;
+  },
 ): Promise<number> {
   const stdin = terminal.stdin ?? process.stdin;
   if (options.input === undefined && !hasTerminalInput(runtime.topology)) {
@@ -220,6 +230,7 @@ export async function converse(
     ...(options.input === undefined ? {} : { inputs: options.input }),
     ...(options.session === undefined ? {} : { sessionId: options.session }),
     ...(options.banner === undefined ? {} : { banner: options.banner }),
+    ...(options.remote ? { consoleOutputsHere: [] } : {}),
   });
   return result.failedTurns > 0 ? ExitCode.problems : ExitCode.ok;
 }
@@ -261,6 +272,7 @@ export async function runCommand(terminal: InteractiveTerminal, file: string | u
         ...(options.session === undefined ? {} : { session: options.session }),
         banner: style('dim', `${shownPath(terminal, project.file)}: ${plural(project.topology.components.length, 'component')}. Type a message; Ctrl-C to quit.`),
         signal: stop.signal,
+        remote: options.attach === true,
       });
     } finally {
       stop.dispose();

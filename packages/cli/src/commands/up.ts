@@ -30,6 +30,7 @@ import {
   type SupervisorEvent,
   type UpState,
 } from '@woodwork/runtime/distributed';
+import { describeUnreachableBus, isBusUnreachable } from '../bus-unreachable.js';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { resolveWwFile } from './validate.js';
 
@@ -144,13 +145,13 @@ async function loadForUp(terminal: Terminal, target: string): Promise<Topology |
 /** Connects to the bus and the registry once, so a wrong URL fails in a second, not after a minute of restarts. */
 async function checkReachable(busUrl: string, sessionsUrl: string, namespace: string): Promise<{ others: number }> {
   let bus;
+  const started = Date.now();
   try {
     bus = await createBus(busUrl);
   } catch (error) {
-    throw new WoodworkRuntimeError('WW_RUNTIME_STATE', `cannot reach the bus at ${redactUrl(busUrl)}: ${(error as Error).message}`, {
-      cause: error,
-      hint: 'check that the broker is running and the --bus URL is right',
-    });
+    if (!isBusUnreachable(error)) throw error;
+    const { message, hint } = describeUnreachableBus(busUrl, Date.now() - started, error);
+    throw new WoodworkRuntimeError('WW_RUNTIME_STATE', message, { cause: error, ...(hint ? { hint } : {}) });
   } finally {
     await bus?.close().catch(() => undefined);
   }
