@@ -7,6 +7,7 @@
  *
  *   npm run bench                     (in packages/stream)
  *   BENCH_TOKENS=2000 BENCH_RATE=500 BENCH_FULL=20000 BENCH_ROUNDS=3 BENCH_ADAPTERS=memory,redis npm run bench
+ *   BENCH_WINDOW=256 …               (the credit window, chunks; default the package's)
  *   BENCH_PARTS=throughput BENCH_ROUNDS=1 BENCH_BUS=0 BENCH_ADAPTERS=redis \
  *     node --cpu-prof --conditions=@woodwork/source --import tsx bench/stream-bench.ts      (a profile)
  *
@@ -38,6 +39,8 @@ const BUS_SECONDS = Number(process.env.BENCH_BUS_SECONDS ?? 1.5);
 const PARTS = (process.env.BENCH_PARTS ?? 'latency,throughput').split(',');
 /** BENCH_BUS=0 leaves out the bus's own throughput (to profile the stream alone). */
 const MEASURE_BUS = process.env.BENCH_BUS !== '0';
+/** The managers' credit window (chunks); unset, the package default. */
+const WINDOW = process.env.BENCH_WINDOW ? Number(process.env.BENCH_WINDOW) : undefined;
 const CHUNK = 'x'.repeat(20);
 /** The bus benchmark's shape (tools/bench/bus.bench.ts): what "the bus at 100 in flight" means. */
 const BUS_IN_FLIGHT = 100;
@@ -136,7 +139,7 @@ async function steadyLatencies(producers: StreamManager, consumers: StreamManage
 }
 
 /** One stream at full speed: sends queued as fast as the credit lets them out. Chunks a second. */
-async function streamThroughput(producers: StreamManager, consumers: StreamManager, session: string): Promise<number> {
+async function streamThroughput(producers: StreamManager, consumers: StreamManager, session: string, chunks = FULL): Promise<number> {
   const full = await producers.create({ sessionId: session, target: 'output' });
   const fullReader = await consumers.open(full.ref);
   const started = performance.now();
@@ -146,7 +149,7 @@ async function streamThroughput(producers: StreamManager, consumers: StreamManag
     return count;
   })();
   const sends: Promise<void>[] = [];
-  for (let i = 0; i < FULL; i++) {
+  for (let i = 0; i < chunks; i++) {
     sends.push(full.send(CHUNK));
     // Keep the queue at a few windows: what a source piping into `send` without awaiting would do.
     if (sends.length >= 256) await sends.shift();
@@ -154,7 +157,7 @@ async function streamThroughput(producers: StreamManager, consumers: StreamManag
   await Promise.all(sends);
   await full.end();
   const received = await counting;
-  if (received !== FULL) throw new Error(`the stream delivered ${received} of ${FULL} chunks`);
+  if (received !== chunks) throw new Error(`the stream delivered ${received} of ${chunks} chunks`);
   return received / ((performance.now() - started) / 1_000);
 }
 
@@ -269,13 +272,15 @@ async function bench(adapter: string, url: string): Promise<Result> {
   const consumerBus = await createBus(url);
   const topics = [`${prefix}.data.output`, `${prefix}.control.llm`, `${prefix}.baseline`];
   try {
-    await using producers = createStreamManager({ bus: producerBus, component: 'llm', topicPrefix: prefix });
-    await using consumers = createStreamManager({ bus: consumerBus, component: 'output', topicPrefix: prefix });
+    await using producers = createStreamManager({ bus: producerBus, component: 'llm', topicPrefix: prefix, ...(WINDOW ? { window: WINDOW } : {}) });
+    await using consumers = createStreamManager({ bus: consumerBus, component: 'output', topicPrefix: prefix, ...(WINDOW ? { window: WINDOW } : {}) });
     const session = `bench-${randomUUID()}`;
     const latencies = PARTS.includes('latency') ? await steadyLatencies(producers, consumers, session) : [];
     const streamRounds: number[] = [];
     const busRounds: number[] = [];
     if (PARTS.includes('throughput')) {
+      // Warm up (the JIT, the brokers' group joins) as the bus's measurement does before each round.
+      await streamThroughput(producers, consumers, session, Math.ceil(FULL / 4));
       for (let round = 0; round < ROUNDS; round++) {
         // Interleaved, each round starting with the other one: a machine that gets busier or
         // quieter during the run weighs on both alike.

@@ -158,6 +158,30 @@ export function encodeChunk(input: StreamChunkInput, maxBytes: number, streamId:
 }
 
 /**
+ * What a chunk counts for in the byte window (`window_bytes`): bytes of binary data, UTF-16 code
+ * units of text, characters of a JSON value's JSON text, 0 for a bare end marker. Cheap for
+ * text and bytes, the same from the payload (producer) as from the chunk (reader).
+ */
+export function payloadDataSize(payload: StreamChunkPayload): number {
+  const data = payload.data;
+  if (payload.data_type === null) return 0;
+  if (payload.encoding === 'base64' && typeof data === 'string') {
+    const padding = data.endsWith('==') ? 2 : data.endsWith('=') ? 1 : 0;
+    return (data.length / 4) * 3 - padding;
+  }
+  if (payload.data_type === 'text' && typeof data === 'string') return data.length;
+  return JSON.stringify(data ?? null).length;
+}
+
+/** `payloadDataSize` of a chunk as a reader holds it. */
+export function chunkDataSize(chunk: StreamChunk | null): number {
+  if (chunk === null) return 0;
+  if (chunk.data instanceof Uint8Array) return chunk.data.byteLength;
+  if (chunk.data_type === 'text') return chunk.data.length;
+  return JSON.stringify(chunk.data ?? null).length;
+}
+
+/**
  * At most how many bytes a payload's data and metadata take in an envelope's JSON: UTF-8 is at most
  * 3 bytes per UTF-16 unit, base64 is ASCII. An upper bound, so coalesced chunks never outgrow
  * the message size one lone chunk is allowed.

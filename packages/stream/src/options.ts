@@ -23,10 +23,19 @@ export interface StreamManagerOptions {
   readonly topicPrefix?: string;
   /**
    * How many chunks a producer may be ahead of what its consumer has read (the credit window).
-   * Default 64: a token stream never waits on a grant round trip (grants go out every half
-   * window), while a consumer buffers at most 64 chunks — 64 × maxChunkBytes at worst.
+   * Default 256: across processes a stream moves at most a window per credit round trip (two bus
+   * hops), so the window is what full speed is made of, while a consumer buffers at most 256
+   * chunks — and never more than `windowBytes` of data plus one chunk.
    */
   readonly window?: number;
+  /**
+   * How much data (bytes of binary, characters of text and JSON) a producer may have published
+   * beyond what its consumer has read. Default 4 MiB: it bounds the memory of a stream of large
+   * chunks (images, long tool output) where a window of chunks would not (256 × maxChunkBytes is
+   * 128 MiB), and never binds for tokens or audio frames. A producer may overshoot it by one chunk,
+   * so a chunk larger than the whole window still goes through.
+   */
+  readonly windowBytes?: number;
   /**
    * The largest chunk `send` accepts, in bytes of data (before base64). Default 512 KiB: after
    * base64 and the envelope a chunk stays under the 1 MB message limit Kafka and NATS ship with.
@@ -69,6 +78,7 @@ export interface ResolvedStreamManagerOptions {
   readonly instanceId: string;
   readonly topicPrefix: string;
   readonly window: number;
+  readonly windowBytes: number;
   readonly maxChunkBytes: number;
   readonly idleTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
@@ -79,7 +89,8 @@ export interface ResolvedStreamManagerOptions {
 
 export const DEFAULT_STREAM_OPTIONS = {
   topicPrefix: DEFAULT_TOPIC_PREFIX,
-  window: 64,
+  window: 256,
+  windowBytes: 4 * 1024 * 1024,
   maxChunkBytes: 512 * 1024,
   idleTimeoutMs: 30_000,
   heartbeatIntervalMs: 5_000,
@@ -125,6 +136,7 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedStreamMan
     instanceId: checkName('instanceId', options.instanceId ?? randomInstanceId()),
     topicPrefix: checkName('topicPrefix', options.topicPrefix ?? DEFAULT_STREAM_OPTIONS.topicPrefix),
     window: positive('window', options.window, DEFAULT_STREAM_OPTIONS.window, true),
+    windowBytes: positive('windowBytes', options.windowBytes, DEFAULT_STREAM_OPTIONS.windowBytes, true),
     maxChunkBytes: positive('maxChunkBytes', options.maxChunkBytes, DEFAULT_STREAM_OPTIONS.maxChunkBytes, true),
     idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, DEFAULT_STREAM_OPTIONS.idleTimeoutMs),
     heartbeatIntervalMs: positive('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULT_STREAM_OPTIONS.heartbeatIntervalMs),

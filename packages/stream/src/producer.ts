@@ -6,7 +6,7 @@
  */
 import { serializeError } from '@woodwork/bus';
 import type { Envelope, EnvelopeInit, EnvelopeTrace } from '@woodwork/bus';
-import { encodeChunk, payloadWireBytes } from './chunk.js';
+import { encodeChunk, payloadDataSize, payloadWireBytes } from './chunk.js';
 import type { StreamChunkInput, StreamChunkPayload } from './chunk.js';
 import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
 import { STREAM_EVENT } from './protocol.js';
@@ -72,6 +72,8 @@ interface Queued {
   readonly isFinal: boolean;
   /** An upper bound of its size in the envelope (payloadWireBytes). */
   readonly bytes: number;
+  /** What it counts for in the byte window (payloadDataSize). */
+  readonly size: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
 }
@@ -100,6 +102,18 @@ export class Producer implements StreamProducer {
   private creditLimit = 0;
   /** The consumer reads `stream.chunks` (its credit said so): chunks that queued up go out as one message. */
   private coalesce = false;
+  /** The consumer's byte window (its credit's `window_bytes`); Infinity when it sets none. */
+  private windowBytes = Infinity;
+  /**
+   * Data sizes of the chunks published from index `unreadBase` on, which the consumer had not
+   * read when it last said (`unread` from `unreadHead`), and their sum: what the byte window bounds.
+   */
+  private readonly unread: number[] = [];
+  private unreadHead = 0;
+  private unreadBase = 0;
+  private unreadBytes = 0;
+  /** Data sizes of the chunks queued and not yet published. */
+  private queuedBytes = 0;
   private readonly queue: Queued[] = [];
   private pumping = false;
   private pumpIdle: Promise<void> = Promise.resolve();
@@ -248,10 +262,12 @@ export class Producer implements StreamProducer {
         this.heartbeat();
       }
       this.coalesce = payload?.coalesce === true;
-      if (limit > this.creditLimit) {
-        this.creditLimit = limit;
-        this.wake();
-      }
+      const windowBytes = payload?.window_bytes;
+      this.windowBytes = typeof windowBytes === 'number' && windowBytes > 0 ? windowBytes : Infinity;
+      const read = payload?.next_index;
+      if (typeof read === 'number' && Number.isInteger(read)) this.markRead(read);
+      if (limit > this.creditLimit) this.creditLimit = limit;
+      this.wake();
     } else if (envelope.event_type === STREAM_EVENT.cancel) {
       const payload = envelope.payload as Partial<StreamCancelPayload> | null;
       const reason = deserializeError(payload?.reason ?? 'no reason given');
@@ -310,13 +326,15 @@ export class Producer implements StreamProducer {
     const published = this.accept(chunk);
     // Its failure is reported by what comes next; a caller that waits on it still sees it.
     published.catch(() => undefined);
-    return { published, beyondCredit: this.assigned > this.creditLimit };
+    return { published, beyondCredit: this.assigned > this.creditLimit || this.unreadBytes + this.queuedBytes > this.windowBytes };
   }
 
   private enqueue(payload: StreamChunkPayload, isFinal: boolean): Promise<void> {
     const bytes = payloadWireBytes(payload);
+    const size = payloadDataSize(payload);
+    this.queuedBytes += size;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ index: this.assigned++, payload, isFinal, bytes, resolve, reject });
+      this.queue.push({ index: this.assigned++, payload, isFinal, bytes, size, resolve, reject });
       if (!this.pumping) {
         this.pumping = true;
         this.pumpIdle = this.pump();
@@ -335,19 +353,26 @@ export class Producer implements StreamProducer {
     try {
       while (this.queue.length > 0) {
         if (this.failure) {
+          this.queuedBytes = 0;
           for (const item of this.queue.splice(0)) item.reject(this.failure);
           return;
         }
         const head = this.queue[0]!;
-        if (head.index >= this.creditLimit) {
+        if (head.index >= this.creditLimit || this.unreadBytes >= this.windowBytes) {
           await new Promise<void>((resolve) => {
             this.wakePump = resolve;
           });
           continue;
         }
+        // Within both windows; the byte window may be overshot by the last chunk taken, so a
+        // chunk larger than the whole window still goes out (alone).
         let count = 1;
-        while (count < this.queue.length && count < MAX_BATCH && this.queue[count]!.index < this.creditLimit) count++;
+        let bytes = this.unreadBytes + head.size;
+        while (count < this.queue.length && count < MAX_BATCH && this.queue[count]!.index < this.creditLimit && bytes < this.windowBytes) {
+          bytes += this.queue[count++]!.size;
+        }
         const batch = this.queue.splice(0, count);
+        for (const item of batch) this.queuedBytes -= item.size;
         try {
           const envelopes = this.envelopesOf(batch);
           if (envelopes.length === 1) await this.host.bus.publish(this.ref.topic, envelopes[0]!);
@@ -363,11 +388,29 @@ export class Producer implements StreamProducer {
           continue;
         }
         this.published = batch[batch.length - 1]!.index + 1;
+        for (const item of batch) {
+          if (item.index < this.unreadBase) continue; // the consumer said it has it already (a resume ahead of us)
+          this.unread.push(item.size);
+          this.unreadBytes += item.size;
+        }
         this.lastPublishAt = Date.now();
         for (const item of batch) item.resolve();
       }
     } finally {
       this.pumping = false;
+    }
+  }
+
+  /** The consumer has read every chunk below `index`: their data no longer counts against the byte window. */
+  private markRead(index: number): void {
+    while (this.unreadBase < index && this.unreadHead < this.unread.length) {
+      this.unreadBytes -= this.unread[this.unreadHead++]!;
+      this.unreadBase++;
+    }
+    if (this.unreadBase < index) this.unreadBase = index;
+    if (this.unreadHead >= 1_024 && this.unreadHead * 2 >= this.unread.length) {
+      this.unread.splice(0, this.unreadHead);
+      this.unreadHead = 0;
     }
   }
 
@@ -428,7 +471,10 @@ export class Producer implements StreamProducer {
     this.status = 'failed';
     this.stopAnnouncing();
     this.controller.abort(error);
-    if (!this.pumping) for (const item of this.queue.splice(0)) item.reject(error);
+    if (!this.pumping) {
+      this.queuedBytes = 0;
+      for (const item of this.queue.splice(0)) item.reject(error);
+    }
     this.wake();
     this.host.releaseProducer(this);
     return true;

@@ -49,6 +49,17 @@ export interface StreamCreditPayload {
   /** The producer may publish chunks whose chunk_index is below this. Absolute, so repeats and reordering are harmless. */
   credit_limit: number;
   /**
+   * The reader's position: it has read every chunk below this. With `window_bytes`, the producer
+   * keeps what it published from here on to at most `window_bytes` of data (plus one chunk).
+   */
+  next_index?: number;
+  /**
+   * The byte window (the manager's `windowBytes`). A chunk counts its data's size: bytes of binary
+   * data, UTF-16 code units of text, characters of a JSON value's JSON text, 0 for a bare end
+   * marker. Absent: only `credit_limit` bounds the producer.
+   */
+  window_bytes?: number;
+  /**
    * The reader reads `stream.chunks`, so the producer may coalesce chunks that queued up into
    * one message. Absent (a reader that predates it, or one in another language that does not
    * read it): every chunk travels in its own `stream.chunk`.

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { serializeError } from '@woodwork/bus';
 import type { Envelope } from '@woodwork/bus';
-import { decodeChunk } from './chunk.js';
+import { chunkDataSize, decodeChunk } from './chunk.js';
 import type { StreamChunk } from './chunk.js';
 import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
 import type { StreamHost } from './host.js';
@@ -78,6 +78,8 @@ export class Reader implements StreamReader {
   /** The credit_limit last sent, and when. */
   private granted = -1;
   private lastCreditAt = 0;
+  /** Data read since the credit last sent (chunkDataSize), for the byte window. */
+  private bytesSinceGrant = 0;
   private replaying = false;
   private replayPosition: string | undefined;
   private lastReplayError: unknown;
@@ -120,6 +122,7 @@ export class Reader implements StreamReader {
       if (this.status !== 'open') return undefined;
       const item = this.buffer.take();
       if (item !== undefined) {
+        this.bytesSinceGrant += chunkDataSize(item);
         this.afterTake();
         if (item === null) {
           this.finish('done');
@@ -322,12 +325,17 @@ export class Reader implements StreamReader {
     this.wakeReaders();
   }
 
-  /** Tells the producer it may send up to `next + window`: every half window, or when `force`d. */
+  /**
+   * Tells the producer it may send up to `next + window`, and up to `windowBytes` of data beyond
+   * `next`: every half window of chunks or of bytes read, or when `force`d.
+   */
   private grant(force: boolean): void {
     if (this.status !== 'open' || this.controlTopic === undefined) return;
-    const limit = this.buffer.next + this.host.options.window;
-    if (!force && limit - this.granted < Math.ceil(this.host.options.window / 2)) return;
+    const { window, windowBytes } = this.host.options;
+    const limit = this.buffer.next + window;
+    if (!force && limit - this.granted < Math.ceil(window / 2) && this.bytesSinceGrant * 2 < windowBytes) return;
     this.granted = Math.max(this.granted, limit);
+    this.bytesSinceGrant = 0;
     this.lastCreditAt = Date.now();
     this.host.bus
       .publish(this.controlTopic, {
@@ -336,7 +344,7 @@ export class Reader implements StreamReader {
         component_source: this.host.options.component,
         component_target: this.producer ?? null,
         stream_id: this.streamId,
-        payload: { reader_id: this.readerId, credit_limit: limit, coalesce: true },
+        payload: { reader_id: this.readerId, credit_limit: limit, next_index: this.buffer.next, window_bytes: windowBytes, coalesce: true },
       })
       .catch((error: unknown) => this.reportUnlessClosed(error));
   }

@@ -39,11 +39,13 @@ describe('createStreamManager', () => {
     await using bus = await createBus(memoryUrl());
     expect(await codeOf(() => createStreamManager({ bus, component: 'has space' }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(await codeOf(() => createStreamManager({ bus, component: 'a', window: 0 }))).toBe('WW_STREAM_INVALID_OPTION');
+    expect(await codeOf(() => createStreamManager({ bus, component: 'a', windowBytes: 1.5 }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(await codeOf(() => createStreamManager({ bus, component: 'a', heartbeatIntervalMs: 20_000 }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(await codeOf(() => createStreamManager({ bus: {} as Bus, component: 'a' }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(DEFAULT_STREAM_OPTIONS).toEqual({
       topicPrefix: 'ww.stream',
-      window: 64,
+      window: 256,
+      windowBytes: 4_194_304,
       maxChunkBytes: 524_288,
       idleTimeoutMs: 30_000,
       heartbeatIntervalMs: 5_000,

@@ -15,9 +15,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createBus } from '@woodwork/bus';
-import type { Bus, EnvelopeInit } from '@woodwork/bus';
+import type { Bus, Envelope, EnvelopeInit, Subscription } from '@woodwork/bus';
 import { createStreamManager, streamControlTopic, streamDataTopic, STREAM_EVENT, WoodworkStreamError } from '@woodwork/stream';
-import type { StreamChunk, StreamChunkPayload, StreamManager, StreamManagerOptions, StreamReader } from '@woodwork/stream';
+import type { StreamChunk, StreamChunkPayload, StreamChunksPayload, StreamManager, StreamManagerOptions, StreamReader } from '@woodwork/stream';
 
 export interface StreamScenarioOptions {
   /** Shown in the describe title. */
@@ -125,6 +125,16 @@ class Scope implements AsyncDisposable {
     return streamDataTopic(component, this.prefix);
   }
 
+  /** Every message that reaches `topic` from now on, in a group of its own (a bystander's view). */
+  async watch(bus: Bus, topic: string): Promise<Envelope[]> {
+    const seen: Envelope[] = [];
+    const subscription: Subscription = await bus.subscribe(topic, { group: `${this.prefix}-watch-${randomUUID().slice(0, 8)}`, fromBeginning: false }, (envelope) => {
+      seen.push(envelope);
+    });
+    this.closers.push(() => subscription.close());
+    return seen;
+  }
+
   spawnProducer(env: Record<string, string>): ChildProcess {
     const child = spawn(process.execPath, ['--conditions=@woodwork/source', '--import', 'tsx', PRODUCER_PROCESS], {
       env: { ...process.env, ...env },
@@ -138,6 +148,30 @@ class Scope implements AsyncDisposable {
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
   }
+}
+
+function chunksEnvelope(sessionId: string, streamId: string, first: number, data: readonly string[], isFinal = false): EnvelopeInit<StreamChunksPayload> {
+  return {
+    session_id: sessionId,
+    event_type: STREAM_EVENT.chunks,
+    component_source: 'fake-producer',
+    component_target: 'consumer',
+    stream_id: streamId,
+    is_stream: true,
+    chunk_index: first,
+    is_final: isFinal,
+    payload: { chunks: data.map((text) => ({ data_type: 'text', data: text })) },
+  };
+}
+
+/** The chunk indexes the stream.chunk and stream.chunks messages among `envelopes` carry, one list per message. */
+function chunkMessages(envelopes: readonly Envelope[], streamId: string): number[][] {
+  return envelopes
+    .filter((envelope) => envelope.stream_id === streamId && (envelope.event_type === STREAM_EVENT.chunk || envelope.event_type === STREAM_EVENT.chunks))
+    .map((envelope) => {
+      const count = envelope.event_type === STREAM_EVENT.chunks ? (envelope.payload as StreamChunksPayload).chunks.length : 1;
+      return Array.from({ length: count }, (_, i) => envelope.chunk_index! + i);
+    });
 }
 
 function chunkEnvelope(
@@ -475,6 +509,177 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       expectInOrder(after, 10, count - 10);
       expect([...before, ...after].map((chunk) => chunk.data).join(',')).toBe(Array.from({ length: count }, (_, i) => `r${i}`).join(','));
       expect(producer.state).toBe('ended');
+    });
+
+    it('coalesces chunks that queued up into one message, and the reader still yields each chunk, in order', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const producers = scope.manager(await scope.bus(), 'llm');
+      const consumers = scope.manager(await scope.bus(), 'output');
+      const watched = await scope.watch(await scope.bus(), scope.dataTopic('output'));
+      const producer = await producers.create({ sessionId: scope.session, target: 'output' });
+      // Nothing goes out before a reader grants credit, so all of these queue up.
+      const sent = [
+        ...Array.from({ length: 40 }, (_, i) => producer.send(`c${i} `)),
+        producer.send({ data_type: 'json', data: { step: 40 }, metadata: { kind: 'tool' } }),
+        producer.send(new Uint8Array([40, 41, 0, 255])),
+        producer.end('last'),
+      ];
+      const reader = await consumers.open(producer.ref);
+      const chunks: StreamChunk[] = [];
+      for (let chunk = await reader.read(); chunk !== undefined; chunk = await reader.read()) chunks.push(chunk);
+      await Promise.all(sent);
+      expectInOrder(chunks, 0, 43);
+      expect(chunks.slice(0, 40).map((chunk) => chunk.data)).toEqual(Array.from({ length: 40 }, (_, i) => `c${i} `));
+      expect(chunks[40]).toMatchObject({ data_type: 'json', data: { step: 40 }, metadata: { kind: 'tool' }, is_final: false });
+      expect(chunks[41]!.data_type).toBe('bytes');
+      expect([...(chunks[41]!.data as Uint8Array)]).toEqual([40, 41, 0, 255]);
+      expect(chunks[42]).toMatchObject({ data: 'last', is_final: true });
+      expect(chunks.filter((chunk) => chunk.is_final)).toHaveLength(1);
+      expect(reader.state).toBe('done');
+      // On the wire: one stream.chunks message carried them all.
+      const messages = await waitFor(() => {
+        const found = chunkMessages(watched, producer.streamId);
+        return found.flat().length >= 43 && found;
+      }, 10_000, 'the watcher to see every chunk');
+      expect(messages).toEqual([Array.from({ length: 43 }, (_, i) => i)]);
+      expect(scope.errors).toEqual([]);
+    });
+
+    it('sends one stream.chunk a chunk to a reader that does not say it reads stream.chunks', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const bus = await scope.bus();
+      const producers = scope.manager(await scope.bus(), 'llm');
+      const watched = await scope.watch(bus, scope.dataTopic('output'));
+      const producer = await producers.create({ sessionId: scope.session, target: 'output' });
+      const sent = [...Array.from({ length: 20 }, (_, i) => producer.send(`c${i}`)), producer.end()];
+      // A consumer written against the protocol before stream.chunks: its credit has no `coalesce`.
+      await bus.publish(producer.ref.control_topic, {
+        session_id: scope.session,
+        event_type: STREAM_EVENT.credit,
+        component_source: 'foreign-consumer',
+        stream_id: producer.streamId,
+        payload: { reader_id: 'foreign', credit_limit: 100 },
+      });
+      await Promise.all(sent);
+      const messages = await waitFor(() => {
+        const found = chunkMessages(watched, producer.streamId);
+        return found.length >= 21 && found;
+      }, 10_000, 'the watcher to see every chunk');
+      expect(messages).toEqual(Array.from({ length: 21 }, (_, i) => [i]));
+      expect(watched.filter((envelope) => envelope.event_type === STREAM_EVENT.chunks)).toEqual([]);
+    });
+
+    it('reads coalesced messages that overlap, repeat and arrive out of order one chunk at a time, in order', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const bus = await scope.bus();
+      const consumers = scope.manager(bus, 'consumer');
+      const streamId = `stream-${randomUUID()}`;
+      const reader = await consumers.open({ sessionId: scope.session, streamId, source: 'fake-producer' });
+      const text = (from: number, count: number) => Array.from({ length: count }, (_, i) => `k${from + i}`);
+      const reading = readAll(reader);
+      const topic = scope.dataTopic('consumer');
+      await bus.publish(topic, chunksEnvelope(scope.session, streamId, 5, text(5, 5))); // 5..9, ahead of 0
+      await bus.publish(topic, chunkEnvelope(scope.session, streamId, 2, { data_type: 'text', data: 'k2' }));
+      await bus.publish(topic, chunksEnvelope(scope.session, streamId, 0, text(0, 4))); // 0..3, overlapping 2
+      await bus.publish(topic, chunksEnvelope(scope.session, streamId, 3, text(3, 4))); // 3..6: a redelivery's worth of repeats
+      await bus.publish(topic, chunksEnvelope(scope.session, streamId, 10, [...text(10, 2), 'end'], true)); // 10, 11, final 12
+      await bus.publish(topic, chunksEnvelope(scope.session, streamId, 0, text(0, 10))); // all again, after the end
+      const chunks = await reading;
+      expectInOrder(chunks, 0, 13);
+      expect(chunks.map((chunk) => chunk.data)).toEqual([...text(0, 12), 'end']);
+      expect(chunks.map((chunk) => chunk.is_final)).toEqual([...Array.from({ length: 12 }, () => false), true]);
+      expect(scope.errors).toEqual([]);
+    });
+
+    it('holds a producer to the byte window, and pipeFrom reads its source no further ahead than the credit', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const chunkBytes = 16 * 1024;
+      const windowBytes = 64 * 1024;
+      const producers = scope.manager(await scope.bus(), 'llm', { window: 1_000, windowBytes });
+      const consumers = scope.manager(await scope.bus(), 'output', { window: 1_000, windowBytes });
+
+      // 1. Chunks of a quarter of the byte window: never more than four (plus the one being read) unread.
+      const producer = await producers.create({ sessionId: scope.session, target: 'output' });
+      const reader = await consumers.open(producer.ref);
+      const count = 200;
+      let consumed = 0;
+      let maxLead = 0;
+      const sending = (async () => {
+        for (let i = 0; i < count; i++) {
+          await producer.send(randomBytes(chunkBytes));
+          maxLead = Math.max(maxLead, producer.sentCount - consumed);
+        }
+        await producer.end();
+      })();
+      for await (const chunk of reader) {
+        expect((chunk.data as Uint8Array).byteLength).toBe(chunkBytes);
+        if (++consumed % 20 === 0) await sleep(10); // a slow consumer
+      }
+      await sending;
+      expect(consumed).toBe(count);
+      expect(maxLead).toBeLessThanOrEqual(windowBytes / chunkBytes + 1);
+
+      // 2. A reader that stops reading (without cancelling): pipeFrom from an endless, instant source
+      // stops pulling from it one chunk past the credit.
+      const small = scope.manager(await scope.bus(), 'output-small', { window: 16 });
+      const piped = await producers.create({ sessionId: scope.session, target: 'output-small' });
+      const stalled = await small.open(piped.ref);
+      let pulled = 0;
+      const source = (function* () {
+        for (;;) {
+          pulled++;
+          yield `t${pulled}`;
+        }
+      })();
+      const piping = piped.pipeFrom(source).catch((error: unknown) => error);
+      for (let i = 0; i < 5; i++) expect((await stalled.read())?.data).toBe(`t${i + 1}`);
+      // Credit: 16 from the start (the grant at 8 read never came), so 16 published, and the 17th pulled and waiting.
+      await waitFor(() => piped.sentCount === 16 && pulled === 17, 10_000, `the producer to use up its credit (sent ${piped.sentCount}, pulled ${pulled})`);
+      await sleep(300);
+      expect(piped.sentCount).toBe(16);
+      expect(pulled).toBe(17);
+      // Reading on lets it go on; cancelling ends the pipe.
+      for (let i = 5; i < 40; i++) expect((await stalled.read())?.data).toBe(`t${i + 1}`);
+      await stalled.cancel('enough');
+      const error = await piping;
+      expect(WoodworkStreamError.isInstance(error) && error.code).toBe('WW_STREAM_CANCELLED');
+      expect(pulled).toBeLessThanOrEqual(40 + 16 + 1);
+    });
+
+    it('resumes mid-way through a coalesced message at the right chunk', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const window = 16;
+      const count = 100;
+      const producers = scope.manager(await scope.bus(), 'llm', { window });
+      const producer = await producers.create({ sessionId: scope.session, target: 'output' });
+      // Queued before any reader: they go out coalesced, a window at a time.
+      const sending = Promise.all([...Array.from({ length: count }, (_, i) => producer.send(`r${i}`)), producer.end()]);
+
+      const firstBus = await scope.bus();
+      const first = scope.manager(firstBus, 'output', { window });
+      const firstReader = await first.open(producer.ref, { onStop: 'detach' });
+      const before: StreamChunk[] = [];
+      for await (const chunk of firstReader) {
+        before.push(chunk);
+        if (before.length === 11) break; // inside the first coalesced message (0..15)
+      }
+      await firstBus.close();
+      await waitFor(() => producer.sentCount >= window + window / 2, 10_000, 'the producer to use up its credit');
+
+      const second = scope.manager(await scope.bus(), 'output', { window });
+      const after = await readAll(await second.open(producer.ref, { from: 11 }));
+      await sending;
+      expectInOrder(before, 0, 11);
+      expectInOrder(after, 11, count - 11);
+      expect([...before, ...after].map((chunk) => chunk.data)).toEqual(Array.from({ length: count }, (_, i) => `r${i}`));
+      const bus = await scope.bus();
+      if (bus.capabilities.replay) {
+        const logged: Envelope[] = [];
+        for await (const { envelope } of bus.replay(scope.dataTopic('output'), { sessionId: scope.session })) logged.push(envelope);
+        const messages = chunkMessages(logged, producer.streamId);
+        expect(messages[0], 'the first chunks travelled coalesced').toEqual(Array.from({ length: window }, (_, i) => i));
+        expect(messages.length).toBeLessThan(count);
+      }
     });
 
     it('carries binary data byte for byte', { timeout }, async () => {
