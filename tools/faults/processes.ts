@@ -68,6 +68,8 @@ export async function prepareTree(mode: CliMode): Promise<string> {
     await exec('touch', [path.join(staging, '.complete')]);
     await rm(target, { recursive: true, force: true });
     await rename(staging, target);
+    // Older snapshots are of no use any more.
+    for (const old of await readdir(cache)) if (old !== path.basename(target) && !old.includes('.')) await rm(path.join(cache, old), { recursive: true, force: true });
   }
   tree = target;
   return commit;

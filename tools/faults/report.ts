@@ -7,7 +7,7 @@
  *       everything (about 25–35 minutes), then writes the report
  *   … report.ts --brokers redis --faults kill-work,poison --no-load --no-write      a short run
  *   … report.ts --soak 30m [--soak-target redis|embedded]     only the soak; its result goes into
- *       tools/faults/soak-result.json, which the next report includes
+ *       tools/faults/soak-result-<target>.json, which the next report includes
  *
  * Options: --brokers a,b (default: every broker `tools/services.sh env` lists), --faults a,b (see
  * faults.ts), --no-faults, --no-load, --sessions N (clients per fault run, default 8), --instances N
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     console.log(`soak ${target} ${minutes} min: ${result.verdict.toUpperCase()} — RSS ${mib(result.samples[2]?.rssBytes ?? NaN)} → ${mib(result.samples.at(-1)?.rssBytes ?? NaN)}, growth ${mib(result.growthBytes)} (last third vs first third), slope ${mib(result.slopeBytesPerHour)}/h, ${result.sessions} sessions, ${result.failed} failed`);
     if (!flags.has('no-write')) {
       const info = await machine();
-      await writeFile(path.join(root, 'tools', 'faults', 'soak-result.json'), JSON.stringify({ date: new Date().toISOString(), command: `report.ts ${process.argv.slice(2).join(' ')}`, commit: info.commit, ...result }, null, 2) + '\n');
+      await writeFile(path.join(root, 'tools', 'faults', `soak-result-${target}.json`), JSON.stringify({ date: new Date().toISOString(), command: `report.ts ${process.argv.slice(2).join(' ')}`, commit: info.commit, ...result }, null, 2) + '\n');
     }
     return;
   }
@@ -196,8 +196,11 @@ function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
 
 async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore: number[]; loadAfter: number[]; brokers: string[]; sessions: number; instances: number; cli: CliMode; argv: string[]; loadOptions: { concurrency: number; seconds: number; held: number } }, faults: FaultResult[], loads: LoadResult[]): Promise<string> {
   const info = await machine();
-  const soakFile = path.join(root, 'tools', 'faults', 'soak-result.json');
-  const soak = existsSync(soakFile) ? (JSON.parse(await readFile(soakFile, 'utf8')) as SoakResult & { date: string; command: string; commit: string }) : undefined;
+  const soaks: (SoakResult & { date: string; command: string; commit: string })[] = [];
+  for (const target of ['embedded', 'redis', 'nats', 'kafka']) {
+    const file = path.join(root, 'tools', 'faults', `soak-result-${target}.json`);
+    if (existsSync(file)) soaks.push(JSON.parse(await readFile(file, 'utf8')) as SoakResult & { date: string; command: string; commit: string });
+  }
   const notesFile = path.join(root, 'tools', 'faults', 'notes.md');
   const notes = existsSync(notesFile) ? await readFile(notesFile, 'utf8') : '';
   const lines: string[] = [];
@@ -262,15 +265,17 @@ async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore
     push(`| ${l.target} | ${l.processes} | ${l.sessionsPerSecond.toFixed(1)}${l.sessionsFailed ? ` (${l.sessionsFailed} failed)` : ''} | ${msText(l.p50Ms)} | ${msText(l.p99Ms)} | ${l.heldAnswered} / ${l.held} | ${msText(l.heldP50Ms)} / ${msText(l.heldP99Ms)} | ${mib(l.rssBeforeBytes)} → ${mib(l.rssHeldBytes)} | ${(l.bytesPerSession / 1024).toFixed(1)} KiB |`);
   }
   push('', '## Soak', '');
-  if (soak) {
+  for (const soak of soaks) {
     push(
       `\`${soak.command}\`, started ${soak.date.replace('T', ' ').slice(0, 16)} UTC at commit \`${soak.commit}\`: ${soak.concurrency} clients running sessions of three messages back to back (each ended with DELETE) for ${soak.minutes} minutes on ${soak.target}; ${soak.sessions} sessions, ${soak.failed} failed messages; latency p50 ${msText(soak.p50Ms)}, p99 ${msText(soak.p99Ms)}.`,
       '',
       `**Verdict: ${soak.verdict}** — summed RSS of the Woodwork processes ${mib(soak.samples[2]?.rssBytes ?? NaN)} after warm-up → ${mib(soak.samples.at(-1)?.rssBytes ?? NaN)} at the end; median of the last third ${soak.growthBytes >= 0 ? '+' : ''}${mib(soak.growthBytes)} over the first third; least-squares slope ${mib(soak.slopeBytesPerHour)} per hour. (Flat: within 10 % and 32 MiB.)`,
       '',
       'RSS every 30 s (MiB): ' + soak.samples.map((s) => (s.rssBytes / 2 ** 20).toFixed(0)).join(' '),
+      '',
     );
-  } else push('Not run yet: `npm run report:faults -- --soak 30m`.');
+  }
+  if (soaks.length === 0) push('Not run yet: `npm run report:faults -- --soak 30m`.');
   if (notes.trim()) push('', notes.trim());
   push('');
   return lines.join('\n');
