@@ -7,7 +7,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -68,8 +68,11 @@ export async function prepareTree(mode: CliMode): Promise<string> {
     await exec('touch', [path.join(staging, '.complete')]);
     await rm(target, { recursive: true, force: true });
     await rename(staging, target);
-    // Older snapshots are of no use any more.
-    for (const old of await readdir(cache)) if (old !== path.basename(target) && !old.includes('.')) await rm(path.join(cache, old), { recursive: true, force: true });
+    // Snapshots older than a day are of no use any more (a younger one may still run a soak).
+    for (const old of await readdir(cache)) {
+      const file = path.join(cache, old);
+      if (old !== path.basename(target) && !old.includes('.') && Date.now() - (await stat(file)).mtimeMs > 86_400_000) await rm(file, { recursive: true, force: true });
+    }
   }
   tree = target;
   return commit;
