@@ -182,15 +182,15 @@ export function chunkDataSize(chunk: StreamChunk | null): number {
 }
 
 /**
- * At most how many bytes a payload's data and metadata take in an envelope's JSON: UTF-8 is at most
- * 3 bytes per UTF-16 unit, base64 is ASCII. An upper bound, so coalesced chunks never outgrow
- * the message size one lone chunk is allowed.
+ * At most how many bytes a payload takes in an envelope's JSON, given its `payloadDataSize`:
+ * UTF-8 is at most 3 bytes per UTF-16 unit, base64 is 4 ASCII bytes per 3 (JSON writes rare control
+ * characters as 6; the message limit leaves twice that room). An upper bound, so
+ * coalesced chunks never outgrow the message size one lone chunk is allowed.
  */
-export function payloadWireBytes(payload: StreamChunkPayload): number {
-  const data = payload.data;
+export function payloadWireBytes(payload: StreamChunkPayload, dataSize: number): number {
   // The payload's own field names and punctuation, and its media type.
-  let bytes = 64 + (payload.media_type?.length ?? 0);
-  bytes += typeof data === 'string' ? (payload.encoding === 'base64' ? data.length : data.length * 3) : data === null ? 4 : JSON.stringify(data).length * 3;
+  let bytes = 96 + (payload.media_type?.length ?? 0);
+  bytes += payload.encoding === 'base64' ? Math.ceil(dataSize / 3) * 4 : dataSize * 3;
   if (payload.metadata) bytes += JSON.stringify(payload.metadata).length * 3;
   return bytes;
 }

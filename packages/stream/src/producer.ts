@@ -330,8 +330,8 @@ export class Producer implements StreamProducer {
   }
 
   private enqueue(payload: StreamChunkPayload, isFinal: boolean): Promise<void> {
-    const bytes = payloadWireBytes(payload);
     const size = payloadDataSize(payload);
+    const bytes = payloadWireBytes(payload, size);
     this.queuedBytes += size;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ index: this.assigned++, payload, isFinal, bytes, size, resolve, reject });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chunkFromJson, chunkToJson, WoodworkStreamError } from '@woodwork/stream';
-import { decodeChunk, encodeChunk } from '../src/chunk.js';
+import { chunkDataSize, decodeChunk, encodeChunk, payloadDataSize, payloadWireBytes } from '../src/chunk.js';
 
 const MAX = 1024;
 
@@ -25,6 +25,29 @@ describe('chunk codec', () => {
       }
       expect(chunkFromJson(JSON.parse(JSON.stringify(chunkToJson(chunk))))).toEqual(chunk);
     }
+  });
+
+  it('sizes a chunk the same from its payload (producer) as from the chunk (reader), and bounds its JSON', () => {
+    const cases = [
+      'héllo ✓ 🐢 "quoted" \\ \n',
+      '',
+      { data_type: 'json', data: { a: [1, null, 'x', 'é'], b: { c: true } }, metadata: { t: 1 } },
+      new Uint8Array(randomBytes(301)),
+      new Uint8Array(randomBytes(302)),
+      new Uint8Array(randomBytes(303)),
+      { data_type: 'image', data: new Uint8Array(0), media_type: 'image/png' },
+    ] as const;
+    for (const input of cases) {
+      const payload = encodeChunk(input, MAX, 's');
+      const size = payloadDataSize(payload);
+      const received = JSON.parse(JSON.stringify(payload));
+      expect(chunkDataSize(decodeChunk(received, 's', 0, false))).toBe(size);
+      expect(Buffer.byteLength(JSON.stringify(payload))).toBeLessThanOrEqual(payloadWireBytes(payload, size));
+    }
+    expect(payloadDataSize(encodeChunk(new Uint8Array(300), MAX, 's'))).toBe(300);
+    expect(payloadDataSize(encodeChunk('abc', MAX, 's'))).toBe(3);
+    expect(payloadDataSize({ data_type: null, data: null })).toBe(0);
+    expect(chunkDataSize(null)).toBe(0);
   });
 
   it('decodes a data-less final marker as null', () => {
