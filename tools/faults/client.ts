@@ -203,9 +203,10 @@ export class GatewaySession {
     const replied = new Promise<void>((resolve) => (entry.done = resolve));
     const acceptedOnStream = new Promise<void>((resolve) => (entry.accepted = resolve));
     const deadline = entry.sentAt + this.options.replyTimeoutMs;
-    let attempt = 0;
+    let refused = false;
     while (entry.acceptedAt === undefined && entry.repliedAt === undefined && Date.now() < deadline) {
-      const base = this.gateways[(this.gateway + attempt) % this.gateways.length]!;
+      const base = this.gateways[this.gateway]!;
+      refused = false;
       try {
         const response = await fetch(`${base}/v1/sessions/${this.id}/messages`, {
           method: 'POST',
@@ -232,16 +233,17 @@ export class GatewaySession {
         this.options.log?.(`session ${this.index}: POST ${key} answered ${response.status} ${(await response.text()).slice(0, 200)}`);
         this.totals.postErrors++;
       } catch (error) {
-        this.options.log?.(`session ${this.index}: POST ${key} failed: ${String(error)}`);
         this.totals.postErrors++;
+        refused = (error as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+        this.options.log?.(`session ${this.index}: POST ${key} failed: ${refused ? 'connection refused' : String((error as { cause?: unknown }).cause ?? error)}`);
       }
-      // Did the gateway take it before it failed? The stream says so within a few seconds.
-      const seen = await Promise.race([acceptedOnStream.then(() => true), replied.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000))]);
+      // Did the gateway take it before it failed? The stream says so within a few seconds (a
+      // refused connection never reached a gateway: send it elsewhere at once).
+      const seen = !refused && (await Promise.race([acceptedOnStream.then(() => true), replied.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000))]));
       if (seen) {
         entry.acceptedAt ??= Date.now();
         break;
       }
-      attempt++;
       this.gateway = (this.gateway + 1) % this.gateways.length;
       this.totals.resent++;
       this.options.log?.(`session ${this.index}: resending ${key} to ${this.gateways[this.gateway]}`);

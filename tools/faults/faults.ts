@@ -162,7 +162,8 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
 
   let inject: (cluster: Cluster, options: FaultOptions) => Promise<Injected>;
   let special: GatewaySession | undefined;
-  const tag = `${fault.replace(/[^a-z]/g, '')}${randomUUID().slice(0, 4)}`;
+  // Inputs start with the tag: letters that can never spell a fault's trigger word.
+  const tag = `t${ALL_FAULTS.indexOf(fault)}${randomUUID().slice(0, 6).replace(/[^0-9a-f]/g, '')}`;
   switch (fault) {
     case 'kill-gateway':
       inject = killUnit('gateway');
