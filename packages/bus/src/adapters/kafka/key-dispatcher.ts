@@ -103,6 +103,7 @@ export class KeyedDispatcher<Item> {
   #total = 0;
   #acked = 0;
   #stopped = false;
+  #paused = false;
   #waitingForRoom = false;
   #pumpScheduled = false;
   #changeWaiters: (() => void)[] = [];
@@ -159,6 +160,20 @@ export class KeyedDispatcher<Item> {
   }
 
   /**
+   * Hand out nothing until `resume`; queued entries stay queued (a rebalance is under way, and
+   * whether this partition stays with the member is not known yet).
+   */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#schedulePump();
+  }
+
+  /**
    * Hand out nothing more: queued entries stay undelivered and delayed ones are dropped
    * (`abandoned`); entries in flight can still be settled. Used on close and on rebalance, after
    * which Kafka redelivers everything not committed.
@@ -209,7 +224,7 @@ export class KeyedDispatcher<Item> {
   }
 
   #pump(): void {
-    while (!this.#stopped && this.#readyStart < this.#ready.length) {
+    while (!this.#stopped && !this.#paused && this.#readyStart < this.#ready.length) {
       if (!this.#limiter.tryAcquire()) {
         if (!this.#waitingForRoom) {
           this.#waitingForRoom = true;

@@ -439,11 +439,14 @@ export class KafkaSubscription implements AdapterSubscription {
     return this.#stopped ?? Promise.resolve();
   }
 
-  /** A join gave this member `partitions`: forget the works of partitions it lost. */
+  /** A join gave this member `partitions`: go on with those kept, forget those lost. */
   #onAssignment(partitions: readonly number[]): void {
     const assigned = new Set(partitions);
     for (const [partition, work] of this.#works) {
-      if (assigned.has(partition)) continue;
+      if (assigned.has(partition)) {
+        work.dispatcher.resume();
+        continue;
+      }
       // Its records not handed out are refetched by the new owner from the committed offset. A
       // record still in a handler (the assigner keeps those partitions here unless the group runs
       // an older assigner) finishes, but is not committed by us any more.
@@ -626,7 +629,7 @@ export class KafkaSubscription implements AdapterSubscription {
    * its backlog in process is full.
    */
   async #eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, pause } = payload;
+    const { batch, resolveOffset, pause, heartbeat } = payload;
     if (this.#closing || batch.messages.length === 0) return;
     const { partition } = batch;
     const pending = this.#workFor(partition);
@@ -647,6 +650,32 @@ export class KafkaSubscription implements AdapterSubscription {
     // Resolving the batch's end lets kafkajs fetch past it (and past its control records).
     resolveOffset(batch.lastOffset());
     if (work.resume === undefined && work.tracker.pending >= 2 * this.#request.maxInFlight) work.resume = pause();
+    try {
+      // Throttled by kafkajs to one request per heartbeat interval; how a rebalance becomes known
+      // here, before kafkajs rejoins.
+      await heartbeat();
+    } catch (error) {
+      if (!isGroupChange(error) || this.#closing) return;
+      await this.#beforeRejoin(error);
+      throw error;
+    }
+  }
+
+  /**
+   * A rebalance is under way: hand out nothing more, give the records in handlers a moment to
+   * finish (quick ones do: their partitions can then move without anything redone), and commit.
+   * Partitions whose records are still in handlers after that are declared busy at the join and
+   * stay here (`busyStickyAssigner`); the others go wherever the assignment says, and their
+   * queued records are fetched again by their next owner.
+   */
+  async #beforeRejoin(error: unknown): Promise<void> {
+    for (const work of this.#works.values()) work.dispatcher.pause();
+    const evicted = (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID';
+    const budget = evicted ? 0 : Math.min(1_000, this.#timings.rebalanceTimeoutMs / 4);
+    const deadline = Date.now() + budget;
+    while (this.#limiter.inFlight > 0 && Date.now() < deadline) await sleep(5);
+    for (const work of this.#works.values()) work.dirty = true;
+    await this.#writeCommits().catch(() => undefined);
   }
 }
 
