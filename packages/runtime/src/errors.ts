@@ -41,8 +41,10 @@ export type RuntimeErrorCode =
   | 'WW_RUNTIME_CALL_FAILED'
   /** A chunk stream was aborted by its producer or cancelled. */
   | 'WW_RUNTIME_STREAM'
-  /** Waiting for a turn, a call or a drain took longer than allowed. */
+  /** Waiting for a turn, a call or a drain took longer than allowed, or a handling ran past the component's `timeout`. */
   | 'WW_RUNTIME_TIMEOUT'
+  /** A component's (or one of its downstreams') circuit breaker is open: the message was not tried. */
+  | 'WW_RUNTIME_CIRCUIT_OPEN'
   /** The session does not exist (anymore), or has ended. */
   | 'WW_RUNTIME_SESSION'
   /**

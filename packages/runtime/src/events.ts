@@ -31,6 +31,21 @@ export const EventTypes = {
   turnCompleted: 'turn.completed',
   /** What a call to another component carries unless the caller names another event. */
   componentCall: 'component.call',
+  // Failures contained per component (see resilience.ts and the README).
+  /** A handling ran past the component's `timeout` and was aborted. Payload `ComponentTimeoutPayload`. */
+  componentTimeout: 'component.timeout',
+  /** A handling failed with a retryable error and is tried again after a wait. Payload `ComponentRetryPayload`. */
+  componentRetry: 'component.retry',
+  /** A circuit breaker opened: calls to that downstream fail at once for its cooldown. Payload `CircuitPayload`. */
+  circuitOpened: 'circuit.opened',
+  /** The cooldown passed: one trial call goes through. Payload `CircuitPayload`. */
+  circuitHalfOpen: 'circuit.half_open',
+  /** A trial call succeeded: the circuit is closed again. Payload `CircuitPayload`. */
+  circuitClosed: 'circuit.closed',
+  /** The message was answered with the component's `fallback` instead of failing. Payload `ComponentFallbackPayload`. */
+  componentFallback: 'component.fallback',
+  /** The component is at its `max_concurrency`: this message waits for a slot. Payload `ComponentSaturatedPayload`. */
+  componentSaturated: 'component.saturated',
 } as const;
 
 export type RuntimeEventType = (typeof EventTypes)[keyof typeof EventTypes];
@@ -56,6 +71,62 @@ export interface AgentErrorPayload {
  * carries `stream_id`, `chunk_index` and `is_final`; the final marker has `data_type: null`.
  */
 export type { StreamChunkPayload } from '@woodwork/stream';
+
+/** `component.timeout`: which limit was hit, and the key that sets it. */
+export interface ComponentTimeoutPayload {
+  readonly component: string;
+  readonly limit_ms: number;
+  /** The `.ww` key to raise: `timeout`. */
+  readonly key: 'timeout';
+  /** The try that timed out (1 for the first). */
+  readonly attempt: number;
+  readonly message_id: string;
+}
+
+/** `component.retry`: the try that failed, why, and how long until the next. */
+export interface ComponentRetryPayload {
+  readonly component: string;
+  readonly attempt: number;
+  readonly next_attempt: number;
+  /** Of `retry.attempts`. */
+  readonly attempts: number;
+  readonly delay_ms: number;
+  readonly error: SerializedRuntimeError;
+  readonly message_id: string;
+}
+
+/** `circuit.opened`, `circuit.half_open`, `circuit.closed`. */
+export interface CircuitPayload {
+  readonly component: string;
+  /** The component's own name for the breaker around its `handle`, else the name given to `context.downstream()`. */
+  readonly downstream: string;
+  readonly state: 'open' | 'half_open' | 'closed';
+  /** `circuit.opened`: the failures in a row that opened it, the cooldown, and the last error. */
+  readonly failures?: number;
+  readonly cooldown_ms?: number;
+  readonly error?: SerializedRuntimeError;
+}
+
+/** `component.fallback`: why the fallback answered instead of the component. */
+export interface ComponentFallbackPayload {
+  readonly component: string;
+  readonly reason: 'circuit_open' | 'timeout' | 'retries_exhausted';
+  /** For `circuit_open`: whose circuit. */
+  readonly downstream?: string;
+  /** The error the fallback stands in for. */
+  readonly error: SerializedRuntimeError;
+  readonly message_id: string;
+}
+
+/** `component.saturated`: the message waits for one of `limit` slots. */
+export interface ComponentSaturatedPayload {
+  readonly component: string;
+  readonly limit: number;
+  readonly in_flight: number;
+  /** Messages waiting, this one included. */
+  readonly waiting: number;
+  readonly message_id: string;
+}
 
 export interface TurnCompletedPayload {
   /** The turn's id: the trace id of its envelopes. */

@@ -7,7 +7,11 @@
  *   target, or back to the session (`session.replied`) — with a copy on the events topic;
  * - answers calls from other components (`reference.call/invoke`) on the caller's replies topic;
  * - runs the hooks on the events this component emits, through their own group (`<name>.hooks`);
- * - keeps the turn's branch count, so the last branch to end emits `turn.completed`.
+ * - keeps the turn's branch count, so the last branch to end emits `turn.completed`;
+ * - contains the component's failures (resilience.ts): each handling runs under the component's
+ *   `timeout`, retryable failures are tried again with backoff (`retry`), a circuit breaker per
+ *   downstream fails fast while it is open and `fallback` answers instead, and `max_concurrency`
+ *   bounds the handlings in progress.
  *
  * The embedded runtime runs one host per component in one process; the distributed host process
  * (apps/host) runs the same class for one component or one `vm server` group.
@@ -15,14 +19,31 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Bus, DeliveryContext, Envelope, EnvelopeInit, EnvelopeTrace, Subscription } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
-import type { Topology, TopologyComponent } from '@woodwork/parser';
+import { formatDuration, type Topology, type TopologyComponent } from '@woodwork/parser';
 import { INVOKE_EVENT, REPLY_EVENT, messageScope, replyTopicOf, type CallReplyPayload } from './calls.js';
 import { errorMessage, isRetryableError, serializeRuntimeError, WoodworkRuntimeError } from './errors.js';
-import { EventTypes, textOf, type AgentErrorPayload } from './events.js';
+import {
+  EventTypes,
+  textOf,
+  type AgentErrorPayload,
+  type CircuitPayload,
+  type ComponentFallbackPayload,
+  type ComponentRetryPayload,
+  type ComponentSaturatedPayload,
+  type ComponentTimeoutPayload,
+} from './events.js';
 import { HookRunner, type LoadedHook } from './hooks.js';
 import type { ModuleLoader } from './modules/module-loader.js';
 import { runPipes, type LoadedPipe, type PipeContext } from './pipes.js';
 import type { RegisteredComponent } from './registry.js';
+import {
+  backoffDelay,
+  CircuitBreaker,
+  ConcurrencyLimiter,
+  resilienceSettings,
+  type CircuitTransition,
+  type ResilienceSettings,
+} from './resilience.js';
 import type { SessionManager } from './sessions/manager.js';
 import { StreamAggregate, toChunk, type StreamSink, type StreamTransport } from './streams.js';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
@@ -33,6 +54,7 @@ import type {
   Component,
   ComponentContext,
   ComponentInfo,
+  Downstream,
   HandlerContext,
   Logger,
   Message,
@@ -86,6 +108,14 @@ export interface ComponentStats {
   calls: number;
   /** The inbox's queue depth as last read from the bus (`queueDepthIntervalMs`); null before the first read or without one. */
   queueDepth: number | null;
+  /** Handlings aborted at the component's `timeout`. */
+  timeouts: number;
+  /** Tries the host made again after a retryable failure (`retry`). */
+  retries: number;
+  /** Messages answered with the component's `fallback`. */
+  fallbacks: number;
+  /** Messages waiting for a slot under `max_concurrency` right now. */
+  waiting: number;
 }
 
 /** The default result event of a role (see `ComponentDefinition.resultEvent`). */
@@ -117,10 +147,35 @@ interface MessageState {
   forwarded: boolean;
 }
 
+/** One try of `handle`: its abort (timeout), and the downstreams it is calling right now. */
+interface Handling {
+  readonly controller: AbortController;
+  readonly signal: AbortSignal;
+  /** Set when the host's timeout fired: the host counted the failure already. */
+  timedOut: boolean;
+  /** Downstreams with a call in flight: a timeout is their failure, not the component's. */
+  readonly downstreams: Set<string>;
+}
+
+type Attempt = { readonly ok: true; readonly result: unknown; readonly trace: EnvelopeTrace | null } | { readonly ok: false; readonly error: unknown };
+
 export class ComponentHost {
   readonly name: string;
   readonly info: ComponentInfo;
-  readonly stats: ComponentStats = { handled: 0, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0, queueDepth: null };
+  readonly stats: ComponentStats = {
+    handled: 0,
+    failed: 0,
+    pipeFailures: 0,
+    hookRuns: 0,
+    hookFailures: 0,
+    hookTimeouts: 0,
+    calls: 0,
+    queueDepth: null,
+    timeouts: 0,
+    retries: 0,
+    fallbacks: 0,
+    waiting: 0,
+  };
   private readonly resultEvent: string;
   private readonly acceptsStreams: boolean;
   private readonly logger: Logger;
@@ -139,6 +194,14 @@ export class ComponentHost {
   private started = false;
   /** The config holds references to other components (see `inScope`). */
   private usesReferences = false;
+  private resilience!: ResilienceSettings;
+  /** One per downstream: the component's own (its name) and those of `context.downstream()`. */
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private limiter: ConcurrencyLimiter | undefined;
+  /** Failures a downstream's breaker counted already, so the component's own does not count them again. */
+  private readonly countedFailures = new WeakSet<object>();
+  /** `WW_RUNTIME_CIRCUIT_OPEN` errors of downstreams, by the downstream they name. */
+  private readonly openCircuits = new WeakMap<object, string>();
 
   constructor(
     readonly component: TopologyComponent,
@@ -190,6 +253,8 @@ export class ComponentHost {
     if (hooks.length > 0) this.hooks = new HookRunner(hooks, this.name, this.services.settings.hookTimeoutMs, this.logger);
 
     const config = this.services.resolveConfig(this.component);
+    this.resilience = resilienceSettings(config, this.component);
+    if (this.resilience.maxConcurrency !== undefined) this.limiter = new ConcurrencyLimiter(this.resilience.maxConcurrency);
     this.usesReferences = hasReferences(this.component.config);
     this.metrics = await this.services.metricsFor(this.component);
     const loader = this.services.loader;
@@ -241,7 +306,10 @@ export class ComponentHost {
       componentTopic(namespace, this.name),
       {
         group: componentGroup(this.name),
-        maxInFlight: settings.maxInFlight,
+        // Under `max_concurrency`, a few messages wait here so a freed slot is filled at once; the
+        // rest stay with the broker, where another instance can take them and the queue depth
+        // (what autoscaling reads) counts them.
+        maxInFlight: this.limiter ? Math.min(settings.maxInFlight, 2 * this.limiter.limit) : settings.maxInFlight,
         maxAttempts: settings.maxAttempts,
         backoff: { initialDelayMs: 50, maxDelayMs: 2_000 },
       },
@@ -370,35 +438,9 @@ export class ComponentHost {
       payload = outcome.payload;
     }
 
-    const metrics = this.metrics!;
-    if (delivery.attempt > 1) metrics.recordRetry();
-    const step = metrics.startStep({
-      sessionId,
-      trace: envelope.trace,
-      eventType: envelope.event_type,
-      messageId: envelope.message_id,
-    });
-    const trace = outgoingTrace(step.trace(), envelope.trace);
-    const message = createMessage(envelope, payload, stream, isCall);
-    const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
-    let result: unknown;
-    try {
-      const instance = this.instance;
-      result = await this.inScope({ sessionId, trace }, () => (instance?.handle ? instance.handle(message, context) : payload));
-      if (stream !== undefined && streamAggregate !== undefined) {
-        // Drain what the component did not read, so the producer is never left waiting.
-        for await (const chunk of stream) void chunk;
-      }
-    } catch (error) {
-      step.end({ error });
-      await state.writer?.abort(error);
-      if (isRetryableError(error) && delivery.attempt < this.services.settings.maxAttempts && !state.forwarded && !state.writer) {
-        this.logger.warn(`message failed, retrying (attempt ${delivery.attempt})`, { session: sessionId, error: errorMessage(error) });
-        throw error;
-      }
-      return this.fail(envelope, { stage: 'handle', error }, state, replyTopic);
-    }
-    step.end();
+    const handled = await this.handleContained(envelope, delivery, payload, stream, streamAggregate, isCall, state, replyTopic);
+    if (!handled.ok) return;
+    const { result, trace } = handled;
 
     try {
       if (state.writer) {
@@ -412,6 +454,310 @@ export class ComponentHost {
     } catch (error) {
       return this.fail(envelope, { stage: 'route', error }, state, replyTopic);
     }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Failures contained (resilience.ts)
+
+  /**
+   * Runs `handle` under the component's resilience settings until it succeeds, or the failure is
+   * reported (`agent.error`) or answered with the fallback. Resolves `ok: false` once the message
+   * is dealt with that way.
+   */
+  private async handleContained(
+    envelope: Envelope,
+    delivery: DeliveryContext,
+    payload: unknown,
+    stream: AsyncIterable<StreamChunk> | undefined,
+    streamAggregate: StreamAggregate | undefined,
+    isCall: boolean,
+    state: MessageState,
+    replyTopic: string | undefined,
+  ): Promise<Attempt | { readonly ok: false }> {
+    const settings = this.resilience;
+    if (delivery.attempt > 1) this.metrics!.recordRetry();
+    const breaker = settings.circuitBreaker ? this.breaker(this.name) : undefined;
+    for (let attempt = 1; ; attempt++) {
+      const admission = breaker?.admit();
+      if (admission && !admission.ok) {
+        const error = breaker!.openError(this.component, envelope.session_id, admission.retryInMs);
+        return this.contain(envelope, error, { reason: 'circuit_open', downstream: this.name }, state, replyTopic);
+      }
+      if (admission?.transition) await this.announceCircuit(envelope, breaker!, admission.transition);
+
+      const outcome = await this.attempt(envelope, payload, stream, streamAggregate, isCall, state, replyTopic, attempt, breaker);
+      if (outcome.ok) return outcome;
+      const { error } = outcome;
+      await state.writer?.abort(error);
+
+      const downstream = this.openCircuits.get(error as object);
+      if (downstream !== undefined) return this.contain(envelope, error, { reason: 'circuit_open', downstream }, state, replyTopic);
+      // Chunks already sent cannot be unsent, and a stream read once cannot be read again.
+      const repeatable = !state.writer && !state.forwarded && stream === undefined;
+      if (!isRetryableError(error) || !repeatable) {
+        await this.fail(envelope, { stage: 'handle', error }, state, replyTopic);
+        return { ok: false };
+      }
+      if (breaker?.state === 'open') return this.contain(envelope, error, { reason: 'circuit_open', downstream: this.name }, state, replyTopic);
+      if (attempt >= settings.retry.attempts) {
+        const reason = WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_TIMEOUT' && error.component === this.name ? 'timeout' : 'retries_exhausted';
+        return this.contain(envelope, error, { reason }, state, replyTopic);
+      }
+
+      const delayMs = backoffDelay(attempt, settings.retry);
+      this.stats.retries++;
+      this.metrics!.recordRetry();
+      this.logger.info(`handling failed, retrying in ${formatDuration(delayMs)} (try ${attempt + 1} of ${settings.retry.attempts})`, {
+        session: envelope.session_id,
+        error: errorMessage(error),
+      });
+      const retry: ComponentRetryPayload = {
+        component: this.name,
+        attempt,
+        next_attempt: attempt + 1,
+        attempts: settings.retry.attempts,
+        delay_ms: delayMs,
+        error: serializeRuntimeError(error),
+        message_id: envelope.message_id,
+      };
+      await this.publishEvent({ session_id: envelope.session_id, event_type: EventTypes.componentRetry, component_source: this.name, payload: retry, trace: envelope.trace });
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    }
+  }
+
+  /** One try of `handle`: in a concurrency slot, in a metrics step, under the timeout. */
+  private async attempt(
+    envelope: Envelope,
+    payload: unknown,
+    stream: AsyncIterable<StreamChunk> | undefined,
+    streamAggregate: StreamAggregate | undefined,
+    isCall: boolean,
+    state: MessageState,
+    replyTopic: string | undefined,
+    attempt: number,
+    breaker: CircuitBreaker | undefined,
+  ): Promise<Attempt> {
+    const sessionId = envelope.session_id;
+    const timeoutMs = this.resilience.timeoutMs;
+    await this.acquireSlot(envelope);
+    const controller = new AbortController();
+    const handling: Handling = { controller, signal: AbortSignal.any([this.abort.signal, controller.signal]), timedOut: false, downstreams: new Set() };
+    let step: MetricsStep | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      step = this.metrics!.startStep({ sessionId, trace: envelope.trace, eventType: envelope.event_type, messageId: envelope.message_id });
+      const trace = outgoingTrace(step.trace(), envelope.trace);
+      const message = createMessage(envelope, payload, stream, isCall, envelope.attempt + attempt - 1);
+      const context = this.handlerContext(envelope, message, step, trace, state, replyTopic, handling);
+      const instance = this.instance;
+      let work = Promise.resolve(this.inScope({ sessionId, trace }, () => (instance?.handle ? instance.handle(message, context) : payload)));
+      if (timeoutMs > 0) {
+        // The host stops waiting at the limit whether or not the handler honours its signal: a
+        // handler that ignores it must not hold the session (or a concurrency slot) forever.
+        const timedOut = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const error = this.timeoutError(sessionId, timeoutMs);
+            handling.timedOut = true;
+            controller.abort(error);
+            reject(error);
+          }, timeoutMs);
+        });
+        work = Promise.race([work, timedOut]);
+      }
+      const result = await work;
+      if (stream !== undefined && streamAggregate !== undefined) {
+        // Drain what the component did not read, so the producer is never left waiting.
+        for await (const chunk of stream) void chunk;
+      }
+      step.end();
+      const transition = breaker?.success();
+      if (transition) await this.announceCircuit(envelope, breaker!, transition);
+      return { ok: true, result, trace };
+    } catch (error) {
+      step?.end({ error });
+      if (handling.timedOut) await this.onTimeout(envelope, error, attempt, handling);
+      if (breaker && !this.openCircuits.has(error as object)) {
+        const failure = isRetryableError(error) && !this.countedFailures.has(error as object);
+        // An error that is not the downstream's fault (a bug, a bad input) still shows it answers.
+        const transition = failure ? breaker.failure() : isRetryableError(error) ? undefined : breaker.success();
+        if (transition) await this.announceCircuit(envelope, breaker, transition, error);
+      }
+      return { ok: false, error };
+    } finally {
+      clearTimeout(timer);
+      this.releaseSlot();
+    }
+  }
+
+  private timeoutError(sessionId: string, limitMs: number): WoodworkRuntimeError {
+    return new WoodworkRuntimeError(
+      'WW_RUNTIME_TIMEOUT',
+      `component \`${this.name}\` did not finish handling a message of session ${sessionId} within its timeout of ${formatDuration(limitMs)}`,
+      {
+        component: this.name,
+        sessionId,
+        location: this.component.location,
+        hint: `raise \`timeout\` of \`${this.name}\` in the .ww file (\`timeout = "${formatDuration(limitMs * 2).replace(/ (ms|s|min|h)$/, (_, unit: string) => (unit === 'min' ? 'm' : unit))}"\`, or \`"off"\`), or make the work shorter`,
+        isRetryable: true,
+      },
+    );
+  }
+
+  /** Counts and announces a timeout; a downstream with a call in flight gets the failure. */
+  private async onTimeout(envelope: Envelope, error: unknown, attempt: number, handling: Handling): Promise<void> {
+    this.stats.timeouts++;
+    this.metrics!.recordTimeout();
+    const payload: ComponentTimeoutPayload = {
+      component: this.name,
+      limit_ms: this.resilience.timeoutMs,
+      key: 'timeout',
+      attempt,
+      message_id: envelope.message_id,
+    };
+    await this.publishEvent({ session_id: envelope.session_id, event_type: EventTypes.componentTimeout, component_source: this.name, payload, trace: envelope.trace });
+    if (handling.downstreams.size === 0 || !this.resilience.circuitBreaker) return;
+    this.countedFailures.add(error as object);
+    for (const name of handling.downstreams) {
+      const breaker = this.breaker(name);
+      const transition = breaker.failure();
+      if (transition) await this.announceCircuit(envelope, breaker, transition, error);
+    }
+  }
+
+  /** The failure is final: the fallback answers when there is one (and nothing was sent yet), else `agent.error`. */
+  private async contain(
+    envelope: Envelope,
+    error: unknown,
+    why: { readonly reason: ComponentFallbackPayload['reason']; readonly downstream?: string },
+    state: MessageState,
+    replyTopic: string | undefined,
+  ): Promise<{ readonly ok: false }> {
+    const fallback = this.resilience.fallback;
+    if (fallback === undefined || state.writer || state.forwarded) {
+      await this.fail(envelope, { stage: 'handle', error }, state, replyTopic);
+      return { ok: false };
+    }
+    this.stats.fallbacks++;
+    this.metrics!.recordFallback();
+    this.logger.info(`answered with the fallback (${why.reason}): ${errorMessage(error)}`, { session: envelope.session_id });
+    const payload: ComponentFallbackPayload = {
+      component: this.name,
+      reason: why.reason,
+      ...(why.downstream === undefined ? {} : { downstream: why.downstream }),
+      error: serializeRuntimeError(error),
+      message_id: envelope.message_id,
+    };
+    try {
+      await this.publishEvent({ session_id: envelope.session_id, event_type: EventTypes.componentFallback, component_source: this.name, payload, trace: envelope.trace });
+      const result = typeof fallback === 'string' ? fallback : { ...fallback };
+      await this.route(envelope, result, result, envelope.trace, replyTopic);
+      this.stats.handled++;
+    } catch (routeError) {
+      await this.fail(envelope, { stage: 'route', error: routeError }, state, replyTopic);
+    }
+    return { ok: false };
+  }
+
+  /** The breaker of a downstream (created closed on first use). */
+  private breaker(name: string): CircuitBreaker {
+    let breaker = this.breakers.get(name);
+    if (!breaker) {
+      breaker = new CircuitBreaker(name, this.resilience.circuitBreaker!);
+      this.breakers.set(name, breaker);
+      this.metrics!.recordCircuitState(name, 'closed');
+    }
+    return breaker;
+  }
+
+  /** Records and announces a breaker's change of state, in the session whose call caused it. */
+  private async announceCircuit(envelope: Envelope, breaker: CircuitBreaker, transition: CircuitTransition, error?: unknown): Promise<void> {
+    this.metrics!.recordCircuitState(breaker.name, breaker.state);
+    const event = transition === 'opened' ? EventTypes.circuitOpened : transition === 'half_open' ? EventTypes.circuitHalfOpen : EventTypes.circuitClosed;
+    const payload: CircuitPayload = {
+      component: this.name,
+      downstream: breaker.name,
+      state: breaker.state,
+      ...(transition === 'opened'
+        ? { failures: breaker.lastFailures, cooldown_ms: breaker.settings.cooldownMs, ...(error === undefined ? {} : { error: serializeRuntimeError(error) }) }
+        : {}),
+    };
+    if (transition === 'opened') this.logger.warn(`circuit of \`${breaker.name}\` opened after ${breaker.lastFailures} failures in a row`, { session: envelope.session_id });
+    await this.publishEvent({ session_id: envelope.session_id, event_type: event, component_source: this.name, payload, trace: envelope.trace });
+  }
+
+  /** `context.downstream(name)` for one handling. */
+  private downstream(name: string, envelope: Envelope, handling: Handling): Downstream {
+    if (typeof name !== 'string' || name.trim() === '') {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `downstream() needs a name like "openai"; got ${JSON.stringify(name)}`, { component: this.name, userError: false });
+    }
+    const host = this;
+    const breaker = this.resilience.circuitBreaker ? this.breaker(name) : undefined;
+    return Object.freeze({
+      name,
+      get state() {
+        return breaker?.state ?? 'closed';
+      },
+      async call<T>(work: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+        if (!breaker) return work(handling.signal);
+        const admission = breaker.admit();
+        if (!admission.ok) {
+          const error = breaker.openError(host.component, envelope.session_id, admission.retryInMs);
+          host.openCircuits.set(error, name);
+          throw error;
+        }
+        if (admission.transition) await host.announceCircuit(envelope, breaker, admission.transition);
+        handling.downstreams.add(name);
+        let result: T;
+        try {
+          result = await work(handling.signal);
+        } catch (error) {
+          handling.downstreams.delete(name);
+          // After the host's timeout the host has counted this call's failure already.
+          if (handling.timedOut) throw error;
+          const failure = isRetryableError(error);
+          if (failure && typeof error === 'object' && error !== null) host.countedFailures.add(error);
+          const transition = failure ? breaker.failure() : breaker.success();
+          if (transition) await host.announceCircuit(envelope, breaker, transition, error);
+          throw error;
+        }
+        handling.downstreams.delete(name);
+        const transition = breaker.success();
+        if (transition) await host.announceCircuit(envelope, breaker, transition);
+        return result;
+      },
+    });
+  }
+
+  /** Waits for a slot under `max_concurrency`, telling the session when it has to. */
+  private async acquireSlot(envelope: Envelope): Promise<void> {
+    const limiter = this.limiter;
+    if (!limiter) return;
+    if (limiter.saturated) {
+      const payload: ComponentSaturatedPayload = {
+        component: this.name,
+        limit: limiter.limit,
+        in_flight: limiter.inFlight,
+        waiting: limiter.waiting + 1,
+        message_id: envelope.message_id,
+      };
+      await this.publishEvent({ session_id: envelope.session_id, event_type: EventTypes.componentSaturated, component_source: this.name, payload, trace: envelope.trace }).catch(
+        (error: unknown) => this.logger.debug('could not publish component.saturated', { error: errorMessage(error) }),
+      );
+    }
+    const wait = limiter.acquire();
+    if (!wait) return;
+    this.stats.waiting++;
+    this.metrics!.recordWaiting(1);
+    try {
+      await wait;
+    } finally {
+      this.stats.waiting--;
+      this.metrics!.recordWaiting(-1);
+    }
+  }
+
+  private releaseSlot(): void {
+    this.limiter?.release();
   }
 
   /**
@@ -578,7 +924,8 @@ export class ComponentHost {
     const step = this.metrics!.startStep({ sessionId: envelope.session_id, trace: envelope.trace, eventType: `${INVOKE_EVENT}.${method}`, messageId: envelope.message_id });
     const trace = outgoingTrace(step.trace(), envelope.trace);
     const message = createMessage(envelope, args ?? null, undefined, true);
-    const context = this.handlerContext(envelope, message, step, trace, state, replyTopic);
+    const handling: Handling = { controller: new AbortController(), signal: this.abort.signal, timedOut: false, downstreams: new Set() };
+    const context = this.handlerContext(envelope, message, step, trace, state, replyTopic, handling);
     try {
       const result = await this.inScope({ sessionId: envelope.session_id, trace }, () => handler(args ?? null, context));
       step.end();
@@ -598,13 +945,17 @@ export class ComponentHost {
     trace: EnvelopeTrace | null,
     state: MessageState,
     replyTopic: string | undefined,
+    handling: Handling,
   ): HandlerContext {
     const host = this;
     // The component's context with this message's members on top (no copy of the base per message).
-    return Object.assign(Object.create(this.context!) as HandlerContext, {
+    // Defined, not assigned: `signal` shadows the frozen base's own `signal`, which assignment cannot.
+    const members = {
       session: this.services.sessions.context(envelope.session_id, this.name),
       message,
       step,
+      signal: handling.signal,
+      downstream: (name: string) => host.downstream(name, envelope, handling),
       emit: async (eventType: string, payload: unknown) => {
         if (typeof eventType !== 'string' || !/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+$/.test(eventType)) {
           throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `emit() needs a noun.verb event type like "agent.thought"; got ${JSON.stringify(eventType)}`, {
@@ -624,7 +975,8 @@ export class ComponentHost {
         state.writer = new ResultWriter(host, envelope, options?.event ?? host.resultEvent, trace, state, replyTopic);
         return state.writer;
       },
-    });
+    };
+    return Object.defineProperties(Object.create(this.context!) as HandlerContext, Object.getOwnPropertyDescriptors(members));
   }
 
   /**
@@ -852,7 +1204,7 @@ class ResultWriter implements ChunkWriter {
   }
 }
 
-function createMessage(envelope: Envelope, payload: unknown, stream: AsyncIterable<StreamChunk> | undefined, isCall: boolean): Message {
+function createMessage(envelope: Envelope, payload: unknown, stream: AsyncIterable<StreamChunk> | undefined, isCall: boolean, attempt = envelope.attempt): Message {
   let text: string | undefined;
   return {
     id: envelope.message_id,
@@ -865,7 +1217,7 @@ function createMessage(envelope: Envelope, payload: unknown, stream: AsyncIterab
       return text;
     },
     stream,
-    attempt: envelope.attempt,
+    attempt,
     isCall,
     envelope,
   };

@@ -17,7 +17,20 @@ export { ComponentHost, defaultResultEvent } from './host.js';
 export type { ComponentStats, HostServices, HostSettings } from './host.js';
 
 export { EventTypes, inputPayload, matchesEvent, textOf, withText } from './events.js';
-export type { AgentErrorPayload, RuntimeEventType, SessionEndedPayload, StreamChunkPayload, TurnCompletedPayload } from './events.js';
+export type {
+  AgentErrorPayload,
+  CircuitPayload,
+  ComponentFallbackPayload,
+  ComponentRetryPayload,
+  ComponentSaturatedPayload,
+  ComponentTimeoutPayload,
+  RuntimeEventType,
+  SessionEndedPayload,
+  StreamChunkPayload,
+  TurnCompletedPayload,
+} from './events.js';
+export { resilienceDefaults } from './resilience.js';
+export type { CircuitBreakerSettings, CircuitState, ResilienceSettings, RetrySettings } from './resilience.js';
 
 export { errorMessage, formatLocation, serializeRuntimeError, WoodworkRuntimeError } from './errors.js';
 export type { ErrorLocation, RuntimeErrorCode, RuntimeErrorOptions, SerializedRuntimeError } from './errors.js';
@@ -75,6 +88,7 @@ export type {
   ComponentFactory,
   ComponentInfo,
   ComponentReference,
+  Downstream,
   EventsOptions,
   EventsResume,
   FunctionModule,

@@ -361,6 +361,34 @@ export interface HandlerContext<Config = Readonly<Record<string, unknown>>> exte
   stream(options?: StreamOptions): ChunkWriter;
   /** The metrics step measuring this message: record tokens and custom metrics on it. */
   readonly step: MetricsStep;
+  /**
+   * Aborted when the component is stopping, or when this handling runs past the component's
+   * `timeout` (its reason is then the `WW_RUNTIME_TIMEOUT` error). Pass it to every call that can
+   * take long (`fetch`, the AI SDK's `abortSignal`): the host stops waiting at the timeout either
+   * way, but work that ignores the signal goes on in the background.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * A circuit breaker for one downstream of this component (a model provider, a tool's API, an MCP
+   * server), with the component's `circuit_breaker` settings: `downstream('openai').call((signal)
+   * => …)`. One breaker per name per component instance; see `Downstream`.
+   */
+  downstream(name: string): Downstream;
+}
+
+/**
+ * A named downstream's circuit breaker, from `context.downstream(name)`. A call fails without
+ * running while the circuit is open (`WW_RUNTIME_CIRCUIT_OPEN`; the host answers with the
+ * component's `fallback` when it has one), so a provider that is down costs each message nothing
+ * instead of a timeout. Timeouts and errors marked `isRetryable` count as failures; other errors
+ * are the caller's, not the downstream's, and count as answers.
+ */
+export interface Downstream {
+  readonly name: string;
+  /** `closed` (calls go through), `open` (calls fail at once) or `half_open` (one trial call goes through). */
+  readonly state: 'closed' | 'half_open' | 'open';
+  /** Runs `work` with the handling's signal and records its outcome; rejects with what `work` threw. */
+  call<T>(work: (signal: AbortSignal) => T | Promise<T>): Promise<T>;
 }
 
 // ---------------------------------------------------------------------------------------------
