@@ -58,6 +58,9 @@ function fromApiCall(scene: ErrorScene, error: APICallError, attempts: number): 
   const status = error.statusCode;
   const label = scene.provider.label;
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
+  if (status !== undefined && status < 400) {
+    return make('WW_AI_STREAM_INTERRUPTED', scene, `the reply of ${who(scene)} broke off before its first token: ${redact(causeText(error), scene.secrets)}`, 'the connection to the provider dropped; send the message again');
+  }
   if (status === undefined) {
     return make('WW_AI_CONNECTION', scene, `${who(scene)} could not reach ${label}${scene.baseUrl ? ` at ${scene.baseUrl}` : ''}${tries}: ${redact(causeText(error), scene.secrets)}`, 'check `base_url` and that the server is running and reachable');
   }
@@ -121,7 +124,9 @@ export function describeProviderError(scene: ErrorScene, error: unknown): Woodwo
 
 /** The connection dropped (or the provider sent an error) after `chunks` text chunks had arrived. */
 export function interruptedError(scene: ErrorScene, error: unknown, chunks: number): WoodworkAiError {
-  if (APICallError.isInstance(error) && error.statusCode !== undefined) return describeProviderError(scene, error);
+  // A 2xx APICallError is the SDK saying the body of a successful response broke ("Failed to
+  // process successful response"): that is the interruption itself, not an HTTP failure.
+  if (APICallError.isInstance(error) && error.statusCode !== undefined && error.statusCode >= 400) return describeProviderError(scene, error);
   return make(
     'WW_AI_STREAM_INTERRUPTED',
     scene,

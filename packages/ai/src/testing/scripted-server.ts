@@ -183,6 +183,8 @@ function sse(response: ServerResponse, event: string | undefined, data: unknown)
 async function eachChunk(response: ServerResponse, plan: StreamPlan, write: (chunk: string, index: number) => void): Promise<boolean> {
   for (const [index, chunk] of plan.chunks.entries()) {
     if (plan.cutAfter !== undefined && index >= plan.cutAfter) {
+      // Let what was written reach the client first: the cut is of the connection, not of data already sent.
+      await sleep(Math.max(plan.chunkDelayMs, 20));
       response.socket?.destroy();
       return false;
     }
