@@ -10,8 +10,6 @@ export type { LlmConfig, LlmProvider, ProviderContext, ProviderModel } from './l
 export { providers } from './providers/index.js';
 export { anthropicProvider } from './providers/anthropic.js';
 export { ollamaProvider } from './providers/ollama.js';
-export { createLocalModel, describeLocalModel, localProvider, resolveLocalModelFile, LOCAL_MODEL_VARIABLE } from './providers/local.js';
-export type { LocalLanguageModel, LocalModelInfo, LocalModelSettings } from './providers/local.js';
 export { openaiProvider } from './providers/openai.js';
 export { openaiCompatibleProvider } from './providers/openai-compatible.js';
 export { bound as boundMemory, estimateTokens, memoryClient, shortTermMemory } from './memory/short-term.js';
@@ -20,18 +18,3 @@ export { fill as fillPlaceholders, loadPrompt } from './llm/prompt.js';
 export type { PromptSpec, PromptTemplate } from './llm/prompt.js';
 export { redact, WoodworkAiError } from './errors.js';
 export type { AiErrorCode, AiErrorOptions } from './errors.js';
-export { agentLlm, AGENT_DEFAULTS, defineAgent } from './agent/component.js';
-export type { AgentConfig } from './agent/component.js';
-export { AgentEvents } from './agent/events.js';
-export type {
-  AgentActionPayload,
-  AgentStepCompletePayload,
-  AgentThoughtPayload,
-  ToolApprovalAnsweredPayload,
-  ToolApprovalRequestedPayload,
-  ToolCallPayload,
-  ToolObservationPayload,
-} from './agent/events.js';
-export { functionsTool } from './tools/functions.js';
-export type { FunctionsToolConfig } from './tools/functions.js';
-export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';
