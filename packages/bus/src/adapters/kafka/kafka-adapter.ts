@@ -267,17 +267,38 @@ export class KafkaAdapter implements BusAdapterV1 {
       // would reuse its sequence numbers); `publishTimeoutMs` bounds what the caller waits.
       retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: Number.MAX_SAFE_INTEGER },
     });
-    try {
-      await retryFor(options.retryTimeoutMs, async () => {
-        await admin.connect();
-        await producer.connect();
-      });
-    } catch (error) {
+    const started = Date.now();
+    let lastError: unknown;
+    // kafkajs retries a connect by itself for ~15 s per call (logging each try); the first connect
+    // gets connectTimeoutMs in all, so an unreachable broker is reported at once.
+    const connected = await withTimeout(
+      retryFor(options.connectTimeoutMs, async () => {
+        try {
+          await admin.connect();
+          await producer.connect();
+        } catch (error) {
+          lastError = error;
+          throw error;
+        }
+      }).then(
+        () => true,
+        (error: unknown) => {
+          lastError = error;
+          return false;
+        },
+      ),
+      options.connectTimeoutMs,
+    );
+    if (connected !== true) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
-      throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: cannot reach ${options.brokers.join(', ')}: ${(error as Error).message}`, {
-        cause: error,
-        isRetryable: true,
-      });
+      const reason = lastError === undefined ? 'no answer' : (lastError as Error).message;
+      throw new WoodworkBusError(
+        'WW_BUS_CONNECTION',
+        `could not connect to kafka at ${options.brokers.join(', ')}: tried for ${Date.now() - started} ms, last error: ${reason}. ` +
+          'Check that the broker is running and that its advertised listener is reachable from here ' +
+          '(`bash tools/services.sh start kafka` starts one for development), and the URL\'s ssl/sasl settings; raise connectTimeoutMs to wait longer.',
+        { cause: lastError, isRetryable: true },
+      );
     }
     const publisher = new KafkaPublisher(producer, options);
     return { createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner(), kafkajs };

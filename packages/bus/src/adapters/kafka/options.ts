@@ -80,6 +80,14 @@ export interface KafkaAdapterOptions {
    * broker restart fits; a wrong address still fails within half a minute.
    */
   readonly retryTimeoutMs?: number;
+  /**
+   * How long `doConnect` (and `createBus`) tries to reach a broker before failing with a
+   * WW_BUS_CONNECTION that names the brokers, the time tried and what to check. Default 2 000 ms:
+   * a reachable broker answers in milliseconds, and a process started without its broker should say
+   * so at once, not after kafkajs's retries (~40 s). Once connected, `retryTimeoutMs` applies.
+   * URL: `connectTimeoutMs`.
+   */
+  readonly connectTimeoutMs?: number;
   /** TCP connect timeout. Default 3 000 ms (kafkajs's 1 000 is tight for a JVM broker under load). */
   readonly connectionTimeoutMs?: number;
   /** Per-request timeout. Default 30 000 ms (kafkajs's default). */
@@ -117,6 +125,7 @@ export interface ResolvedKafkaOptions {
   readonly closeTimeoutMs: number;
   readonly retryTimeoutMs: number;
   readonly connectionTimeoutMs: number;
+  readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly logLevel: KafkaLogLevel;
   readonly log: KafkaLogSink;
@@ -205,6 +214,7 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
     closeTimeoutMs: integer('closeTimeoutMs', given.closeTimeoutMs, 0) ?? 10_000,
     retryTimeoutMs: integer('retryTimeoutMs', given.retryTimeoutMs, 0) ?? 30_000,
     connectionTimeoutMs: integer('connectionTimeoutMs', given.connectionTimeoutMs, 1) ?? 3_000,
+    connectTimeoutMs: integer('connectTimeoutMs', given.connectTimeoutMs ?? query.get('connectTimeoutMs') ?? undefined, 1) ?? 2_000,
     requestTimeoutMs: integer('requestTimeoutMs', given.requestTimeoutMs, 1) ?? 30_000,
     logLevel,
     log: given.log ?? defaultLogSink,
