@@ -407,7 +407,8 @@ export interface Component<Config = Readonly<Record<string, unknown>>> {
   /**
    * One message. Resolve with the result payload (sent on to `to`, or back to the session), or with
    * `undefined` to end the branch here. Throw to fail the message: an `agent.error` event reaches
-   * the session. Errors with `isRetryable: true` are retried by the bus first (`maxAttempts`).
+   * the session. Errors with `isRetryable: true` are first tried again by the host with backoff (the
+   * component's `retry`); its `fallback` may answer instead (README, "Failures contained per component").
    * Without `handle`, a component passes its messages on unchanged.
    */
   handle?(message: Message, context: HandlerContext<Config>): unknown;
