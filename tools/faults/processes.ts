@@ -217,6 +217,8 @@ export interface ClusterOptions {
   readonly readyTimeoutS?: number;
   /** Extra log directories whose `work` starts count too (a host the harness started itself). */
   readonly extraLogs?: () => string[];
+  /** Where each supervisor's `.woodwork/logs` is copied when the cluster stops. */
+  readonly keepLogs?: string;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
@@ -232,7 +234,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         for (const pid of [state?.pid, ...(state?.processes.map((entry) => entry.pid) ?? [])]) if (alive(pid)) process.kill(pid!, 'SIGKILL');
       }),
     );
-    for (const supervisor of supervisors) await rm(supervisor.dir, { recursive: true, force: true }).catch(() => undefined);
+    for (const supervisor of supervisors) {
+      // The hosts' logs outlive the run (where a lost message went is in them).
+      if (options.keepLogs) await cp(path.join(supervisor.dir, '.woodwork', 'logs'), path.join(options.keepLogs, `${options.broker.name}-${supervisor.index + 1}`), { recursive: true }).catch(() => undefined);
+      await rm(supervisor.dir, { recursive: true, force: true }).catch(() => undefined);
+    }
   };
   try {
     for (let index = 0; index < instances; index++) {

@@ -12,7 +12,8 @@
  * Options: --brokers a,b (default: every broker `tools/services.sh env` lists), --faults a,b (see
  * faults.ts), --no-faults, --no-load, --sessions N (clients per fault run, default 8), --instances N
  * (`woodwork up` per broker, default 2), --load-seconds S (15), --load-concurrency C (8),
- * --held N (200), --cli source|built (source: the working tree through tsx), --no-write.
+ * --held N (200), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
+ * --keep-logs DIR (where the hosts' logs are copied; default a new folder in the temp dir), --no-write.
  *
  * Brokers come from the WOODWORK_TEST_*_URL variables when set, else `tools/services.sh env`.
  * The broker restart and pause faults disturb anyone else using the same brokers: each is short
@@ -108,6 +109,8 @@ async function main(): Promise<void> {
   const sessions = Number(flags.get('sessions') ?? 8);
   const instances = Number(flags.get('instances') ?? 2);
   const startedAt = new Date();
+  const keepLogs = typeof flags.get('keep-logs') === 'string' ? path.resolve(flags.get('keep-logs') as string) : path.join(os.tmpdir(), `ww-faults-logs-${startedAt.toISOString().replace(/[:.]/g, '-')}`);
+  log(`hosts' logs will be kept in ${keepLogs}`);
   const loadBefore = os.loadavg();
   const faults: FaultResult[] = [];
   const loads: LoadResult[] = [];
@@ -128,7 +131,7 @@ async function main(): Promise<void> {
     log(`${broker.name}: woodwork up × ${instances} (one namespace)`);
     let cluster;
     try {
-      cluster = await startCluster({ broker, redisUrl, instances, cli });
+      cluster = await startCluster({ broker, redisUrl, instances, cli, keepLogs });
     } catch (error) {
       log(`${broker.name}: could not start: ${String(error)}`);
       for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
@@ -187,7 +190,7 @@ async function soakRun(target: string, minutes: number, brokers: BrokerTarget[],
 
 function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
   for (const f of faults) {
-    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}  ${f.notes.join('; ')}`}`);
+    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
   }
   for (const l of loads) {
     console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
