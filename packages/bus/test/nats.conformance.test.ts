@@ -20,7 +20,7 @@ if (!baseUrl) {
     it.skip('SKIPPED: WOODWORK_TEST_NATS_URL is not set — run `bash tools/services.sh start nats` and `eval "$(bash tools/services.sh env)"`', () => undefined);
   });
 } else {
-  // Shorter leases than the defaults (1 s / 10 s), so the scenarios where a member dies fail
+  // Shorter leases than the defaults (1 s / 5 s), so the scenarios where a member dies fail
   // over in seconds. In the URL, so the suite's child process gets them too.
   const url = new URL(baseUrl);
   url.searchParams.set('heartbeatMs', '250');

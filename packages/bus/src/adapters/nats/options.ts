@@ -31,7 +31,9 @@ export interface NatsAdapterOptions {
   readonly heartbeatMs?: number;
   /**
    * How long a silent member keeps its partitions before the others take them over. Default
-   * 10 000 ms: long enough to ride out a GC pause or a busy CI machine, short enough to fail over.
+   * 5 000 ms — five missed heartbeats, the same as the subscriptions' default `leaseMs`: a
+   * crashed member's partitions move in about that time, while a GC pause or a busy machine does
+   * not look like a crash. (10 000 before leases followed the handler.)
    */
   readonly leaseTtlMs?: number;
   /** Lifetime of one JetStream pull request (long poll). Default 5 000 ms. */
@@ -98,7 +100,7 @@ export const DEFAULT_NATS_OPTIONS = {
   maxAgeMs: 0,
   maxBytes: -1,
   heartbeatMs: 1_000,
-  leaseTtlMs: 10_000,
+  leaseTtlMs: 5_000,
   pullExpiresMs: 5_000,
   requestTimeoutMs: 5_000,
   publishTimeoutMs: 30_000,
