@@ -55,6 +55,7 @@ import type {
   ComponentContext,
   ComponentInfo,
   Downstream,
+  DownstreamCallOptions,
   HandlerContext,
   Logger,
   Message,
@@ -697,7 +698,7 @@ export class ComponentHost {
       get state() {
         return breaker?.state ?? 'closed';
       },
-      async call<T>(work: (signal: AbortSignal) => T | Promise<T>): Promise<T> {
+      async call<T>(work: (signal: AbortSignal) => T | Promise<T>, options: DownstreamCallOptions = {}): Promise<T> {
         if (!breaker) return work(handling.signal);
         const admission = breaker.admit();
         if (!admission.ok) {
@@ -714,7 +715,7 @@ export class ComponentHost {
           handling.downstreams.delete(name);
           // After the host's timeout the host has counted this call's failure already.
           if (handling.timedOut) throw error;
-          const failure = isRetryableError(error);
+          const failure = options.isFailure ? options.isFailure(error) : isRetryableError(error);
           if (failure && typeof error === 'object' && error !== null) host.countedFailures.add(error);
           const transition = failure ? breaker.failure() : breaker.success();
           if (transition) await host.announceCircuit(envelope, breaker, transition, error);

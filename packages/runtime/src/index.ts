@@ -89,6 +89,7 @@ export type {
   ComponentInfo,
   ComponentReference,
   Downstream,
+  DownstreamCallOptions,
   EventsOptions,
   EventsResume,
   FunctionModule,

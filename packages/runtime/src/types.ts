@@ -388,7 +388,16 @@ export interface Downstream {
   /** `closed` (calls go through), `open` (calls fail at once) or `half_open` (one trial call goes through). */
   readonly state: 'closed' | 'half_open' | 'open';
   /** Runs `work` with the handling's signal and records its outcome; rejects with what `work` threw. */
-  call<T>(work: (signal: AbortSignal) => T | Promise<T>): Promise<T>;
+  call<T>(work: (signal: AbortSignal) => T | Promise<T>, options?: DownstreamCallOptions): Promise<T>;
+}
+
+export interface DownstreamCallOptions {
+  /**
+   * Whether an error `work` threw is the downstream's failure (counts towards opening its circuit).
+   * Default: errors marked `isRetryable`. Give your own when the errors that show an unhealthy
+   * downstream (a 5xx, a 429 after the client's own retries) are not ones the host should retry.
+   */
+  readonly isFailure?: (error: unknown) => boolean;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -207,19 +207,24 @@ provider = transform echo {
 
   it('guards a named downstream with context.downstream(): its circuit opens alone, and without a fallback the error says what to do', async () => {
     current = await project({
-      'main.ww': 'in = input cli {}\nllm = transform echo {\n  retry = false\n  circuit_breaker = { failures = 2, cooldown = "10s" }\n}\n',
+      'main.ww': 'in = input cli {}\nllm = transform echo {\n  circuit_breaker = { failures = 2, cooldown = "10s" }\n}\n',
     });
     let providerCalls = 0;
     const registry = createComponentRegistry().register(
       'transform',
       'echo',
       () => ({
+        // As the llm component does: the SDK retried already, so the host must not retry again,
+        // yet a 5xx still shows the provider unhealthy.
         handle: async (message, context) =>
-          context.downstream('openai').call(async (signal) => {
-            expect(signal).toBe(context.signal);
-            providerCalls++;
-            throw retryable('openai: 529 overloaded');
-          }),
+          context.downstream('openai').call(
+            async (signal) => {
+              expect(signal).toBe(context.signal);
+              providerCalls++;
+              throw Object.assign(new Error('openai: 529 overloaded'), { status: 529 });
+            },
+            { isFailure: (error) => ((error as { status?: number }).status ?? 0) >= 500 },
+          ),
       }),
       { replace: true },
     );
