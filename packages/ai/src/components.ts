@@ -5,8 +5,10 @@
  * registry.register(c))`.
  */
 import type { ComponentDefinition } from '@woodwork/runtime';
+import { agentLlm } from './agent/component.js';
 import { defineLlm } from './llm/component.js';
 import { shortTermMemory } from './memory/short-term.js';
 import { providers } from './providers/index.js';
+import { functionsTool } from './tools/functions.js';
 
-export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory]);
+export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool]);

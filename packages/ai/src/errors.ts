@@ -32,7 +32,13 @@ export type AiErrorCode =
   /** The component's config cannot work (a provider-specific value that is wrong). */
   | 'WW_AI_CONFIG'
   /** A memory component refused or failed a read or write. */
-  | 'WW_AI_MEMORY';
+  | 'WW_AI_MEMORY'
+  /** A tool failed (the function threw, the input did not match its schema); agents show it to the model. */
+  | 'WW_AI_TOOL_FAILED'
+  /** An agent used all of `max_steps` and the model still asked for tools. */
+  | 'WW_AI_MAX_STEPS'
+  /** A pipe on an agent's `agent.action`, `tool.call` or `tool.observation` threw. */
+  | 'WW_AI_PIPE_FAILED';
 
 export interface AiErrorOptions {
   readonly hint?: string;

@@ -18,3 +18,18 @@ export { fill as fillPlaceholders, loadPrompt } from './llm/prompt.js';
 export type { PromptSpec, PromptTemplate } from './llm/prompt.js';
 export { redact, WoodworkAiError } from './errors.js';
 export type { AiErrorCode, AiErrorOptions } from './errors.js';
+export { agentLlm, AGENT_DEFAULTS, defineAgent } from './agent/component.js';
+export type { AgentConfig } from './agent/component.js';
+export { AgentEvents } from './agent/events.js';
+export type {
+  AgentActionPayload,
+  AgentStepCompletePayload,
+  AgentThoughtPayload,
+  ToolApprovalAnsweredPayload,
+  ToolApprovalRequestedPayload,
+  ToolCallPayload,
+  ToolObservationPayload,
+} from './agent/events.js';
+export { functionsTool } from './tools/functions.js';
+export type { FunctionsToolConfig } from './tools/functions.js';
+export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';

@@ -18,9 +18,9 @@ describe("the runtime's default registry", () => {
     expect(result).toMatchObject({ ok: true, text: 'from the model' });
   });
 
-  it('says an agent is planned, not that @woodwork/ai is missing, when the installed package does not implement it yet', async () => {
+  it('says a tool type is planned, not that @woodwork/ai is missing, when the installed package does not implement it yet', async () => {
     await using files = await project({
-      'main.ww': `m = llm openai { model = "gpt-4o-mini", api_key = "sk-x" }\na = agent llm { model = m }\n`,
+      'main.ww': `m = llm openai { model = "gpt-4o-mini", api_key = "sk-x" }\na = mcp server { command = "true" }\n`,
     });
     const runtime = createRuntime(await files.load(), { logger: silentLogger });
     const error = await runtime.start().then(

@@ -340,6 +340,25 @@ const knowledgeBaseKey: KeySpec = {
   description: 'A `knowledge_base` component to retrieve context from.',
 };
 
+/** Keys every tool component takes: how an agent treats its calls (besides the common `timeout`). */
+const toolKeys: Record<string, KeySpec> = {
+  approval: {
+    value: boolean,
+    default: false,
+    description: 'Each call waits for a person to allow it (`tool.approval_requested`; answer yes / no, or `{ approval: { id, approved } }`). Default false.',
+  },
+  idempotent: {
+    value: boolean,
+    default: false,
+    description:
+      'Running a call twice does no harm: a call in flight when the agent\'s host died is run again. Default false: the model is told it may or may not have happened.',
+  },
+  max_output_chars: {
+    value: { type: 'number', integer: true, min: 100 },
+    description: "The longest output of one call the model sees, in characters (default: the agent's `max_observation_chars`).",
+  },
+};
+
 function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Record<string, KeySpec> {
   return {
     model: {
@@ -449,9 +468,9 @@ const catalogueData: Catalogue = {
       role: 'processor',
       receives: true,
       acceptsCommonKeys: true,
-      status: 'planned',
+      status: 'supported',
       types: {
-        llm: planned('An agent driven by an `llm` component.', {
+        llm: supported('An agent driven by an `llm` component: a loop on the model\'s native tool calls.', {
           model: { value: referenceTo('llm'), required: true, construction: true, description: 'The `llm` component that drives the agent.' },
           tools: {
             value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base')),
@@ -468,6 +487,36 @@ const catalogueData: Catalogue = {
           prompt,
           memory: memoryKey,
           knowledge_base: knowledgeBaseKey,
+          streaming: {
+            value: boolean,
+            default: true,
+            env: false,
+            description: 'Send the answer on token by token as the model writes it (default true, as for models).',
+          },
+          tool_timeout: {
+            value: { type: 'duration', min: 1 },
+            default: 30000,
+            description:
+              'How long the agent waits for one tool call before the model is told it timed out (default `"30s"`: a tool slower than that is most likely stuck). A tool\'s own `timeout` key wins.',
+          },
+          max_observation_chars: {
+            value: { type: 'number', integer: true, min: 100 },
+            default: 20000,
+            description:
+              'The longest tool output the model sees, in characters; longer output is cut and the model told so (default 20000, about 5 000 tokens). A tool\'s own `max_output_chars` wins.',
+          },
+          approval_timeout: {
+            value: { type: 'duration', min: 1 },
+            default: 600000,
+            description:
+              'How long a turn paused for an approval waits (default `"10m"`); an answer after it counts as denied and the model is told no one approved in time.',
+          },
+          cache: {
+            value: boolean,
+            default: false,
+            description:
+              'Reuse the observation of an identical earlier call (same tool, same input) in the same turn instead of calling the tool again (default false: tools may have side effects). The classic engine\'s key.',
+          },
         }),
       },
     },
@@ -561,10 +610,11 @@ const catalogueData: Catalogue = {
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'planned',
+      status: 'supported',
       types: {
-        functions: planned('Functions exported by a module in the project.', {
+        functions: supported('Functions exported by a module in the project.', {
           path: { value: path, required: true, description: 'The module with the functions: a `.ts`, `.js` or `.py` file relative to the .ww file.' },
+          ...toolKeys,
         }),
         web: planned('An HTTP API described by a documentation file.', {
           url: { value: string, required: true, description: "The API's base URL." },

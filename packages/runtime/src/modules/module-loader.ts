@@ -308,11 +308,15 @@ export class ModuleLoader {
     await this.checkFile(file, written, requester);
     const language = ModuleLoader.languageOf(file);
     let functions: LoadedFunction[];
+    // A JS/TS module's other exports (zod schemas beside the functions, for `api functions`).
+    let values: Readonly<Record<string, unknown>> = {};
     if (language === 'python') {
       functions = (await this.loadPython(file, written, requester)).map((info) => this.pythonFunction(file, written, info));
     } else if (language === 'js' || language === 'ts') {
       const namespace = await this.importJs(file, written, requester);
       const source = await readFile(file, 'utf8').catch(() => undefined);
+      const fallback = namespace.default;
+      values = Object.freeze({ ...(fallback !== null && typeof fallback === 'object' ? fallback : {}), ...namespace });
       functions = functionNames(namespace).map((name) =>
         this.jsFunction(name, written, language, pickExport(namespace, name) as (...args: unknown[]) => unknown, jsDocOf(source, name)),
       );
@@ -323,7 +327,14 @@ export class ModuleLoader {
       });
     }
     const byName = new Map(functions.map((fn) => [fn.name, fn]));
-    return { module: written, functions, get: (name) => byName.get(name) };
+    const loaded: FunctionModule & { readonly values: Readonly<Record<string, unknown>>; readonly file: string } = {
+      module: written,
+      functions,
+      get: (name) => byName.get(name),
+      values,
+      file,
+    };
+    return loaded;
   }
 
   private jsFunction(

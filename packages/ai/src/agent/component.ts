@@ -1,0 +1,539 @@
+/**
+ * `agent llm`: a tool loop on the model's native tool calls.
+ *
+ * Each step is one AI SDK `streamText` call with the tools' schemas (tools without `execute`, so
+ * the SDK hands the calls back); the agent then makes the calls itself — each through the tool
+ * component's `reference.call`, over the bus — and sends the observations back in the next step,
+ * until the model answers without calling a tool or `max_steps` is reached. The loop is ours rather
+ * than the SDK's `stopWhen` loop because its state must be written to the session store between
+ * any two pieces of work (durable steps, approvals answered on another process; see
+ * docs/decisions/0006-agent-loop.md). Everything the SDK does per call — the providers' wire
+ * formats, tool-call parsing, retries, usage — is the SDK's.
+ *
+ * Per step: `agent.thought` (text before calls, reasoning), per call `agent.action` → `tool.call`
+ * (pipes may rewrite either, and veto a call) → maybe `tool.approval_requested` (the turn pauses)
+ * → `tool.observation` (pipes may rewrite it), then `agent.step_complete`. The answer streams as
+ * the llm's does and is the component's result (`agent.response`). Payloads: `./events.ts`.
+ */
+import { streamText, jsonSchema, tool as defineTool, ToolChoiceViolationError, type ModelMessage, type ToolSet, type ToolResultPart } from 'ai';
+import { defineComponent, errorMessage, textOf, traceIdOf, type ChunkWriter, type ComponentReference, type HandlerContext, type JsonValue, type Message } from '@woodwork/runtime';
+import { WoodworkAiError } from '../errors.js';
+import { describeProviderError, interruptedError, timeoutError } from '../llm/errors-from-provider.js';
+import { loadPrompt, type PromptTemplate } from '../llm/prompt.js';
+import type { LlmProvider } from '../llm/provider.js';
+import { memoryClient, type MemoryClient, type MemoryMessage } from '../memory/short-term.js';
+import { providers as builtinProviders } from '../providers/index.js';
+import { parseAnswer, type ApprovalAnswer } from './approvals.js';
+import {
+  AgentEvents,
+  type AgentActionPayload,
+  type AgentStepCompletePayload,
+  type ToolApprovalAnsweredPayload,
+  type ToolApprovalRequestedPayload,
+  type ToolCallPayload,
+  type ToolObservationPayload,
+} from './events.js';
+import { loadEventPipes, type EventPipes } from './event-pipes.js';
+import { createAgentModel, type AgentModel } from './model.js';
+import { TURN_KEY, type CallRecord, type TurnState } from './state.js';
+import { gatherTools, runTool, type AgentTool } from './toolbox.js';
+
+export interface AgentConfig {
+  readonly model: ComponentReference;
+  readonly tools?: readonly ComponentReference[];
+  readonly max_steps?: number;
+  readonly prompt?: string | { readonly file: string; readonly variables?: Readonly<Record<string, unknown>> };
+  readonly memory?: ComponentReference;
+  readonly planning?: boolean;
+  /** ms (the topology holds durations as ms). */
+  readonly tool_timeout?: number;
+  readonly max_observation_chars?: number;
+  readonly approval_timeout?: number;
+  readonly cache?: boolean;
+  readonly [key: string]: unknown;
+}
+
+export const AGENT_DEFAULTS = {
+  maxSteps: 10,
+  /** A tool that takes longer than this is most likely stuck; the model can try something else. */
+  toolTimeoutMs: 30_000,
+  /** ~5 000 tokens: room for a page of results without crowding the context. */
+  maxObservationChars: 20_000,
+  /** Long enough for a person to read the request, short enough that a turn is not left hanging. */
+  approvalTimeoutMs: 10 * 60_000,
+  modelTimeoutMs: 120_000,
+  firstTokenTimeoutMs: 60_000,
+  maxRetries: 2,
+} as const;
+
+function isReference(value: unknown): value is ComponentReference {
+  return typeof value === 'object' && value !== null && typeof (value as ComponentReference).call === 'function';
+}
+
+class Pause {
+  constructor(readonly payload: ToolApprovalRequestedPayload) {}
+}
+
+/** Makes the `agent llm` component; `providers` are the llm types it can drive (all of @woodwork/ai's by default). */
+export function defineAgent(providers: readonly LlmProvider[] = builtinProviders) {
+  return defineComponent<AgentConfig>({
+    kind: 'agent',
+    type: 'llm',
+    create: ({ config, component }) => {
+      const maxSteps = config.max_steps ?? AGENT_DEFAULTS.maxSteps;
+      const limits = {
+        timeoutMs: config.tool_timeout ?? AGENT_DEFAULTS.toolTimeoutMs,
+        maxOutputChars: config.max_observation_chars ?? AGENT_DEFAULTS.maxObservationChars,
+      };
+      const approvalTimeoutMs = config.approval_timeout ?? AGENT_DEFAULTS.approvalTimeoutMs;
+      const memory: MemoryClient | undefined = isReference(config.memory) ? memoryClient(config.memory) : undefined;
+      const toolReferences = (config.tools ?? []).filter(isReference);
+      let model: AgentModel | undefined;
+      let prompt: PromptTemplate = { render: () => undefined };
+      let pipes: EventPipes | undefined;
+      let tools: Promise<Map<string, AgentTool>> | undefined;
+      let toolSet: ToolSet = {};
+
+      const loadTools = () => {
+        tools ??= gatherTools(toolReferences, limits.timeoutMs).then(
+          (found) => {
+            toolSet = Object.fromEntries(
+              [...found.values()].map((tool) => [tool.name, defineTool({ description: tool.spec.description, inputSchema: jsonSchema(tool.spec.parameters as never) })]),
+            );
+            return found;
+          },
+          (error: unknown) => {
+            tools = undefined; // ask again next turn: the tool's host may be starting
+            throw error;
+          },
+        );
+        return tools;
+      };
+
+      return {
+        async init(context) {
+          if (!isReference(config.model)) {
+            throw new WoodworkAiError('WW_AI_CONFIG', `\`${component.name}\` has no \`model\``, {
+              component: component.name,
+              location: component.location,
+              hint: 'add model = <an llm component> to the agent',
+            });
+          }
+          if (config.planning === true) {
+            throw new WoodworkAiError('WW_AI_CONFIG', `\`${component.name}\`: \`planning\` is not implemented yet`, {
+              component: component.name,
+              location: component.location,
+              hint: 'remove `planning = true`; a plan-first mode is tracked in issue #12',
+            });
+          }
+          model = await createAgentModel(config.model, providers, component, context);
+          // The agent's own prompt wins; else the llm's (its system prompt is part of "the model").
+          const spec = config.prompt ?? (model.config.prompt as AgentConfig['prompt']);
+          prompt = await loadPrompt(spec, { component: component.name, resolvePath: (relative) => context.resolvePath(relative) });
+          pipes = await loadEventPipes(context);
+        },
+
+        async handle(message: Message, context: HandlerContext<AgentConfig>) {
+          const available = await loadTools();
+          const stored = await context.session.get<TurnState>(TURN_KEY);
+          let state: TurnState;
+          let answer: ApprovalAnswer | undefined;
+          if (stored?.status === 'paused' && stored.paused) {
+            answer = parseAnswer(message.payload, message.text);
+            const expired = Date.now() > stored.paused.expires_at;
+            if (expired && answer.kind === 'none') {
+              await answerApproval(context, stored, { outcome: 'expired' }, stored.calls.find((call) => call.call_id === stored.paused!.call_id)!);
+              state = await newTurn(message);
+            } else {
+              state = stored;
+              state.message_id = message.id;
+              state.status = 'running';
+              const call = state.calls.find((candidate) => candidate.call_id === stored.paused!.call_id)!;
+              if (answer.kind === 'answer' && answer.id !== undefined && answer.id !== stored.paused.approval_id) {
+                throw new WoodworkAiError('WW_AI_CONFIG', `\`${component.name}\` has no pending approval \`${answer.id}\`; it waits for \`${stored.paused.approval_id}\``, {
+                  component: component.name,
+                  sessionId: message.sessionId,
+                  hint: `answer { approval: { id: "${stored.paused.approval_id}", approved: true | false } }, or yes / no`,
+                });
+              }
+              const outcome = expired ? 'expired' : answer.kind === 'answer' && answer.approved ? 'granted' : 'denied';
+              const reason = expired
+                ? `no answer within ${approvalTimeoutMs} ms (approval_timeout)`
+                : answer.kind === 'answer'
+                  ? answer.reason
+                  : `the user answered instead: ${message.text}`;
+              await answerApproval(context, state, { outcome, ...(reason === undefined ? {} : { reason }) }, call);
+              delete state.paused;
+            }
+          } else if (stored?.status === 'running' && stored.message_id === message.id && !stored.done) {
+            // The same message again: its first handling died (a crashed host, a retry). Resume.
+            state = stored;
+            for (const call of state.calls) {
+              if (call.status !== 'running') continue;
+              const tool = available.get(call.tool);
+              if (tool?.spec.idempotent) {
+                call.status = 'ready';
+              } else {
+                call.status = 'done';
+                call.observation = {
+                  status: 'interrupted',
+                  output: `error: the call of \`${call.tool}\` was in flight when the agent's host stopped; it may or may not have happened. Check before repeating it.`,
+                  duration_ms: 0,
+                };
+              }
+            }
+          } else {
+            state = await newTurn(message);
+          }
+
+          let writer: ChunkWriter | undefined;
+          const save = () => context.session.set(TURN_KEY, state as unknown as JsonValue);
+          try {
+            await save();
+            for (;;) {
+              if (state.calls.length > 0) {
+                await runCalls(context, state, available, save);
+                const results: ToolResultPart[] = state.calls.map((call) => ({
+                  type: 'tool-result',
+                  toolCallId: call.call_id,
+                  toolName: call.tool,
+                  output: { type: 'text', value: call.observation!.output },
+                }));
+                state.messages.push({ role: 'tool', content: results });
+                await context.emit(AgentEvents.stepComplete, {
+                  turn_id: state.turn_id,
+                  step: state.step,
+                  tool_calls: state.calls.map((call) => ({ call_id: call.call_id, tool: call.tool, status: call.observation!.status })),
+                  finish_reason: state.finish_reason,
+                } satisfies AgentStepCompletePayload);
+                state.calls = [];
+                await save();
+              }
+              if (state.done) break;
+              if (state.step >= maxSteps) {
+                throw new WoodworkAiError('WW_AI_MAX_STEPS', `\`${component.name}\` used all ${maxSteps} steps (max_steps) and the model still asked for tools`, {
+                  component: component.name,
+                  location: component.location,
+                  sessionId: message.sessionId,
+                  hint: 'raise `max_steps`, or make the prompt or the tools more direct',
+                });
+              }
+              writer = await modelStep(context, state, available, writer);
+              await save();
+            }
+          } catch (error) {
+            if (error instanceof Pause) {
+              state.status = 'paused';
+              await save();
+              await context.emit(AgentEvents.approvalRequested, error.payload);
+              if (writer) {
+                await writer.write(`${state.text.some((text) => text !== '') ? '\n\n' : ''}${error.payload.text}`);
+                return undefined;
+              }
+              return { text: error.payload.text, approval_requested: error.payload as unknown as JsonValue };
+            }
+            throw error;
+          }
+
+          await context.session.delete(TURN_KEY);
+          const answerText = state.text.filter((text) => text !== '').join('\n\n');
+          if (memory) {
+            await memory.append([
+              { role: 'user', content: state.user_text },
+              { role: 'assistant', content: state.text.at(-1) ?? answerText },
+            ]);
+          }
+          // Streamed: the chunks are the result (the runtime routes their joined text).
+          return writer ? undefined : answerText;
+        },
+
+        async stop() {
+          await model?.close();
+        },
+      };
+
+      async function newTurn(message: Message): Promise<TurnState> {
+        const history: MemoryMessage[] = memory ? await memory.load() : [];
+        const userText = message.text;
+        return {
+          version: 1,
+          turn_id: traceIdOf(message.envelope.trace) ?? message.id,
+          message_id: message.id,
+          status: 'running',
+          user_text: userText,
+          messages: [...history, { role: 'user', content: userText }],
+          step: 0,
+          calls: [],
+          finish_reason: '',
+          text: [],
+          done: false,
+        };
+      }
+
+      async function answerApproval(context: HandlerContext, state: TurnState, answer: { outcome: ToolApprovalAnsweredPayload['outcome']; reason?: string }, call: CallRecord) {
+        await context.emit(AgentEvents.approvalAnswered, {
+          turn_id: state.turn_id,
+          approval_id: call.call_id,
+          call_id: call.call_id,
+          tool: call.tool,
+          outcome: answer.outcome,
+          ...(answer.reason === undefined ? {} : { reason: answer.reason }),
+        } satisfies ToolApprovalAnsweredPayload);
+        if (answer.outcome === 'granted') {
+          call.approved = true;
+          return;
+        }
+        call.approved = false;
+        call.status = 'done';
+        call.observation = {
+          status: 'denied',
+          output:
+            answer.outcome === 'expired'
+              ? `not run: no one approved the call of \`${call.tool}\` in time (${answer.reason ?? 'approval_timeout'}). Do not retry it; say what you would have done.`
+              : `not run: the user denied the call of \`${call.tool}\`${answer.reason ? ` (${answer.reason})` : ''}. Do not retry it.`,
+          duration_ms: 0,
+        };
+      }
+
+      /** Makes the step's calls: events and pipes in order, the calls themselves at once. */
+      async function runCalls(context: HandlerContext, state: TurnState, available: Map<string, AgentTool>, save: () => Promise<void>) {
+        const scene = { sessionId: context.session.id, messageId: context.message.id };
+        for (const call of state.calls) {
+          if (call.status !== 'new') continue;
+          const action = await pipes!.run(
+            'agent.action',
+            { turn_id: state.turn_id, step: state.step, call_id: call.call_id, tool: call.tool, input: call.input } satisfies AgentActionPayload,
+            scene,
+          );
+          if (action !== false) {
+            call.tool = action.tool;
+            call.input = action.input;
+          }
+          await context.emit(AgentEvents.action, action === false ? { turn_id: state.turn_id, step: state.step, call_id: call.call_id, tool: call.tool, input: call.input } : action);
+          const tool = available.get(call.tool);
+          const callPayload: ToolCallPayload = {
+            turn_id: state.turn_id,
+            step: state.step,
+            call_id: call.call_id,
+            tool: call.tool,
+            component: tool?.reference.name ?? '',
+            input: call.input,
+            ...(tool?.spec.approval ? { approval: true } : {}),
+          };
+          const piped = action === false ? false : await pipes!.run('tool.call', callPayload, scene);
+          const final: ToolCallPayload = piped === false ? { ...callPayload, veto: action === false ? 'vetoed by a pipe on agent.action' : 'vetoed by a pipe on tool.call' } : piped;
+          call.input = final.input;
+          if (typeof final.veto === 'string' && final.veto !== '') call.veto = final.veto;
+          else if (final.veto !== undefined && final.veto !== null && (final.veto as unknown) !== false) call.veto = 'vetoed by a pipe on tool.call';
+          if (final.approval === true) call.approval = true;
+          await context.emit(AgentEvents.toolCall, final);
+          call.status = 'ready';
+          if (!tool && !call.veto) {
+            call.status = 'done';
+            call.observation = {
+              status: 'unknown_tool',
+              output: `error: there is no tool \`${call.tool}\`; the tools are ${[...available.keys()].map((name) => `\`${name}\``).join(', ') || 'none'}`,
+              duration_ms: 0,
+            };
+          } else if (call.invalid !== undefined && !call.veto) {
+            call.status = 'done';
+            call.observation = { status: 'failed', output: `error: the input for \`${call.tool}\` does not match its schema: ${call.invalid}`, duration_ms: 0 };
+          } else if (call.veto) {
+            call.status = 'done';
+            call.observation = { status: 'vetoed', output: `not run: the call was vetoed (${call.veto}). Do not retry it.`, duration_ms: 0 };
+          }
+        }
+        await save();
+
+        // Writes of the state are chained, so parallel calls never interleave two versions.
+        let writes = Promise.resolve();
+        const record = () => (writes = writes.then(save));
+        const ready = state.calls.filter((call) => call.status === 'ready' && (!call.approval || call.approved === true));
+        await Promise.all(
+          ready.map(async (call) => {
+            call.status = 'running';
+            await record();
+            const outcome = await runTool(available.get(call.tool)!, call.input, limits, context.signal);
+            call.observation = {
+              status: outcome.status,
+              output: outcome.output,
+              ...(outcome.truncated ? { truncated: outcome.truncated } : {}),
+              duration_ms: Math.round(outcome.durationMs),
+            };
+            call.status = 'done';
+            await record();
+          }),
+        );
+        await writes;
+
+        for (const call of state.calls) {
+          if (call.status === 'ready' && call.approval && call.approved === undefined) {
+            const expiresAt = Date.now() + approvalTimeoutMs;
+            state.paused = { approval_id: call.call_id, call_id: call.call_id, expires_at: expiresAt };
+            const tool = available.get(call.tool)!;
+            throw new Pause({
+              turn_id: state.turn_id,
+              step: state.step,
+              approval_id: call.call_id,
+              call_id: call.call_id,
+              tool: call.tool,
+              component: tool.reference.name,
+              input: call.input,
+              expires_at: new Date(expiresAt).toISOString(),
+              text: `\`${component.name}\` wants to call \`${call.tool}\` with ${JSON.stringify(call.input)}. Allow it? (yes / no)`,
+            });
+          }
+        }
+
+        // Observations go out in the model's order, after their pipes.
+        for (const call of state.calls) {
+          if (call.observed) continue;
+          const observation = call.observation!;
+          const payload: ToolObservationPayload = {
+            turn_id: state.turn_id,
+            step: state.step,
+            call_id: call.call_id,
+            tool: call.tool,
+            component: available.get(call.tool)?.reference.name ?? '',
+            ok: observation.status === 'ok',
+            output: observation.output,
+            status: observation.status,
+            ...(observation.truncated ? { truncated: observation.truncated } : {}),
+            duration_ms: observation.duration_ms,
+          };
+          const piped = await pipes!.run('tool.observation', payload, scene);
+          const final = piped === false ? payload : piped;
+          call.observation = { ...observation, output: typeof final.output === 'string' ? final.output : JSON.stringify(final.output) };
+          await context.emit(AgentEvents.toolObservation, final);
+          call.observed = true;
+        }
+      }
+
+      /** One model call; records the step in `state`. Returns the stream writer (opened at the first text). */
+      async function modelStep(context: HandlerContext, state: TurnState, available: Map<string, AgentTool>, writer: ChunkWriter | undefined): Promise<ChunkWriter | undefined> {
+        const agentModel = model!;
+        const llm = agentModel.config;
+        const sessionId = context.session.id;
+        const scene = agentModel.scene(sessionId);
+        const last = state.step + 1 >= maxSteps;
+        const system = prompt.render({ sessionId, context: undefined });
+        const metrics = context.metrics.model({ provider: agentModel.provider.providerName, model: agentModel.modelId });
+        const timeoutMs = typeof llm.timeout_ms === 'number' ? llm.timeout_ms : AGENT_DEFAULTS.modelTimeoutMs;
+        const firstTokenMs = typeof llm.first_token_timeout_ms === 'number' ? llm.first_token_timeout_ms : AGENT_DEFAULTS.firstTokenTimeoutMs;
+        const timers = new AbortController();
+        const total = setTimeout(() => timers.abort(timeoutError(scene, 'total', timeoutMs)), timeoutMs);
+        let firstToken: ReturnType<typeof setTimeout> | undefined = setTimeout(() => timers.abort(timeoutError(scene, 'first_token', firstTokenMs)), firstTokenMs);
+        const started = performance.now();
+        let text = '';
+        let reasoning = '';
+        let chunks = 0;
+        const calls: CallRecord[] = [];
+        let usage: { inputTokens: number; outputTokens: number } | undefined;
+        let finishReason = 'stop';
+        const separator = state.text.some((previous) => previous !== '') ? '\n\n' : '';
+        const maxStepsError = () =>
+          new WoodworkAiError('WW_AI_MAX_STEPS', `\`${component.name}\` used all ${maxSteps} steps (max_steps) and the model still asked for tools`, {
+            component: component.name,
+            location: component.location,
+            sessionId,
+            hint: 'raise `max_steps`, or make the prompt or the tools more direct',
+          });
+        const fail = (error: unknown): never => {
+          if (ToolChoiceViolationError.isInstance(error)) throw maxStepsError();
+          const reason = timers.signal.aborted ? timers.signal.reason : undefined;
+          const described = WoodworkAiError.isAiError(reason) ? reason : chunks > 0 && !WoodworkAiError.isAiError(error) ? interruptedError(scene, error, chunks) : describeProviderError(scene, error);
+          metrics.recordDuration((performance.now() - started) / 1000, described.code);
+          throw described;
+        };
+        try {
+          const result = streamText({
+            model: agentModel.model,
+            ...(system === undefined ? {} : { system }),
+            messages: state.messages,
+            ...(available.size > 0 ? { tools: toolSet, ...(last ? { toolChoice: 'none' as const } : {}) } : {}),
+            ...(llm.temperature === undefined ? {} : { temperature: llm.temperature }),
+            ...(llm.max_tokens === undefined ? {} : { maxOutputTokens: llm.max_tokens }),
+            ...(llm.headers === undefined ? {} : { headers: { ...llm.headers } }),
+            maxRetries: typeof llm.max_retries === 'number' ? llm.max_retries : AGENT_DEFAULTS.maxRetries,
+            abortSignal: AbortSignal.any([timers.signal, context.signal]),
+            // Errors come as `error` parts and are reported from there, with the component named.
+            onError: () => {},
+          });
+          for await (const part of result.fullStream) {
+            if (part.type === 'text-delta' || part.type === 'reasoning-delta' || part.type === 'tool-call') {
+              if (firstToken !== undefined) {
+                clearTimeout(firstToken);
+                firstToken = undefined;
+                metrics.recordTimeToFirstChunk((performance.now() - started) / 1000);
+              }
+            }
+            if (part.type === 'text-delta') {
+              if (part.text === '') continue;
+              if (component.streaming) {
+                writer ??= context.stream();
+                await writer.write(chunks === 0 ? `${separator}${part.text}` : part.text);
+              }
+              chunks++;
+              text += part.text;
+            } else if (part.type === 'reasoning-delta') {
+              reasoning += part.text;
+            } else if (part.type === 'tool-call') {
+              // A call of an unknown tool, or with input that does not parse, is still ours to answer.
+              const invalid = (part as { invalid?: boolean; error?: unknown }).invalid === true ? (part as { error?: unknown }).error : undefined;
+              calls.push({
+                call_id: part.toolCallId,
+                tool: part.toolName,
+                input: part.input ?? {},
+                status: 'new',
+                ...(invalid === undefined || !available.has(part.toolName) ? {} : { invalid: errorMessage(invalid) }),
+              });
+            } else if (part.type === 'finish') {
+              finishReason = part.finishReason;
+              usage = { inputTokens: part.totalUsage.inputTokens ?? 0, outputTokens: part.totalUsage.outputTokens ?? 0 };
+            } else if (part.type === 'error') {
+              fail(part.error);
+            } else if (part.type === 'abort') {
+              fail(timers.signal.aborted ? timers.signal.reason : (context.signal.reason ?? new Error('aborted')));
+            }
+          }
+          const response = await result.response;
+          // The SDK answers calls it could not parse itself; the agent answers every call (below).
+          state.messages.push(...(response.messages as ModelMessage[]).filter((message) => message.role === 'assistant'));
+        } catch (error) {
+          fail(error);
+        } finally {
+          clearTimeout(total);
+          if (firstToken !== undefined) clearTimeout(firstToken);
+        }
+        metrics.recordDuration((performance.now() - started) / 1000);
+        if (usage) context.step.recordUsage(metrics, usage);
+        state.step++;
+        state.text.push(text);
+        state.finish_reason = finishReason;
+        if (reasoning !== '') await context.emit(AgentEvents.thought, { turn_id: state.turn_id, step: state.step, thought: reasoning, kind: 'reasoning' });
+        if (calls.length === 0) {
+          state.done = true;
+          await context.emit(AgentEvents.stepComplete, {
+            turn_id: state.turn_id,
+            step: state.step,
+            tool_calls: [],
+            finish_reason: finishReason,
+            ...(usage ? { usage: { input_tokens: usage.inputTokens, output_tokens: usage.outputTokens } } : {}),
+          } satisfies AgentStepCompletePayload);
+          return writer;
+        }
+        if (last) throw maxStepsError();
+        if (text !== '') await context.emit(AgentEvents.thought, { turn_id: state.turn_id, step: state.step, thought: text, kind: 'text' });
+        state.calls = calls;
+        return writer;
+      }
+    },
+  });
+}
+
+export const agentLlm = defineAgent();
+
+/** The text of an agent's result (a string, or the paused turn's `{ text }`). */
+export function agentResultText(result: unknown): string {
+  return textOf(result);
+}
