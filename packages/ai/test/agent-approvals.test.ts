@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import type { SessionEvent } from '@woodwork/runtime';
+import { startScriptedServer, type ScriptedServer } from '../src/testing/index.js';
+import { eventsUntil, project, started } from './support/project.js';
+
+async function approvalProject(server: ScriptedServer, agentKeys = '') {
+  return project({
+    'main.ww': `
+      model = llm openai { model = "test-model", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+      files = api functions { path = "files.ts", approval = true }
+      assistant = agent llm { model = model, tools = [files] ${agentKeys} }
+    `,
+    'files.ts': `
+      export const removed: string[] = [];
+      /** Deletes a file. */
+      export function remove(path: string): string {
+        removed.push(path);
+        return 'removed ' + path;
+      }
+      /** How many files were removed. */
+      export function count(): number {
+        return removed.length;
+      }
+    `,
+  });
+}
+
+const payloads = (events: readonly SessionEvent[], type: string) => events.filter((event) => event.event_type === type).map((event) => event.payload as any);
+
+async function turn(runtime: Awaited<ReturnType<typeof started>>, sessionId: string, input: unknown) {
+  const events = runtime.events(sessionId, { from: 'live' });
+  const submitted = await runtime.submit(sessionId, input, { to: 'assistant' });
+  const seen = await eventsUntil(events, 'turn.completed');
+  return { events: seen, result: await submitted.result };
+}
+
+function toolOutputs(server: ScriptedServer, request: number): string[] {
+  const input = server.requests[request]!.body.input as any[];
+  return input.filter((item) => item.type === 'function_call_output').map((item) => String(item.output));
+}
+
+describe('agent approvals', () => {
+  it('pauses before a call that needs approval and runs it when the user says yes', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'a.txt' } }] }, { text: 'Removed a.txt.' });
+    await using files = await approvalProject(server);
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+
+    const first = await turn(runtime, sessionId, 'delete a.txt');
+    expect(first.result.ok).toBe(true);
+    const request = payloads(first.events, 'tool.approval_requested')[0];
+    expect(request).toMatchObject({ tool: 'remove', component: 'files', input: { path: 'a.txt' }, step: 1 });
+    expect(first.result.text).toContain('wants to call `remove`');
+    expect(server.requests).toHaveLength(1); // waiting: no second model call yet
+    expect(payloads(first.events, 'tool.observation')).toEqual([]);
+
+    const second = await turn(runtime, sessionId, 'yes');
+    expect(second.result.ok).toBe(true);
+    expect(second.result.text).toBe('Removed a.txt.');
+    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'granted', approval_id: request.approval_id });
+    expect(toolOutputs(server, 1)).toEqual(['removed a.txt']);
+    // The resumed turn is the same agent turn.
+    expect(payloads(second.events, 'tool.observation')[0]).toMatchObject({ turn_id: request.turn_id, ok: true });
+    // The conversation the model sees is the original one, not "yes".
+    expect(JSON.stringify(server.requests[1]!.body.input)).not.toContain('"yes"');
+  });
+
+  it('tells the model a denied call was not run, with the reason', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'b.txt' } }] }, { text: 'I did not delete it.' });
+    await using files = await approvalProject(server);
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    const first = await turn(runtime, sessionId, 'delete b.txt');
+    const { approval_id } = payloads(first.events, 'tool.approval_requested')[0];
+
+    const second = await turn(runtime, sessionId, { approval: { id: approval_id, approved: false, reason: 'keep it' } });
+    expect(second.result.text).toBe('I did not delete it.');
+    const [observation] = toolOutputs(server, 1);
+    expect(observation).toContain('denied');
+    expect(observation).toContain('keep it');
+    expect(payloads(second.events, 'tool.observation')[0]).toMatchObject({ ok: false, status: 'denied' });
+    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'denied', reason: 'keep it' });
+  });
+
+  it('counts an answer after approval_timeout as not approved in time', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'c.txt' } }] }, { text: 'Too late.' });
+    await using files = await approvalProject(server, ', approval_timeout = "50ms"');
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    await turn(runtime, sessionId, 'delete c.txt');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const second = await turn(runtime, sessionId, 'yes');
+    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'expired' });
+    expect(toolOutputs(server, 1)[0]).toContain('no one approved');
+    expect(second.result.text).toBe('Too late.');
+  });
+
+  it('after the timeout, another message starts a new turn and the paused one ends as expired', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'd.txt' } }] }, { text: 'Hello again.' });
+    await using files = await approvalProject(server, ', approval_timeout = "50ms"');
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    await turn(runtime, sessionId, 'delete d.txt');
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    const second = await turn(runtime, sessionId, 'what is new?');
+    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'expired' });
+    expect(server.requests[1]!.userText).toBe('what is new?');
+    expect(second.result.text).toBe('Hello again.');
+  });
+
+  it('a tool.call pipe can ask for approval of one call', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'count', arguments: {} }] }, { text: 'none removed' });
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "test-model", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        files = api functions { path = "files.ts" }
+        assistant = agent llm { model = model, tools = [files], pipes = [{ event = "tool.call", function = "pipes.ts::ask" }] }
+      `,
+      'files.ts': `export function count(): number { return 0; }`,
+      'pipes.ts': `export function ask(call: any) { return { ...call, approval: true }; }`,
+    });
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    const first = await turn(runtime, sessionId, 'count');
+    expect(payloads(first.events, 'tool.approval_requested')[0]).toMatchObject({ tool: 'count' });
+    const second = await turn(runtime, sessionId, 'no');
+    expect(toolOutputs(server, 1)[0]).toContain('denied');
+    expect(second.result.text).toBe('none removed');
+  });
+});
