@@ -1,0 +1,63 @@
+/**
+ * The fault harness (tools/faults) scaled down for CI: `woodwork up` of the harness's topology twice
+ * over one namespace (two instances of every unit), clients streaming sessions through both API
+ * gateways (POST waiting for the reply, SSE read from the other gateway), and per broker:
+ *
+ * - SIGKILL of one of the two `work` hosts mid-stream (Redis, NATS, Kafka);
+ * - a poison message whose handler SIGKILLs its host, every time it runs (Redis, NATS).
+ *
+ * Asserted: no accepted input lost, no reply seen twice by a client. Wall-clock figures (recovery,
+ * latency) are printed, never asserted: this machine is shared. The full runs, with every fault on
+ * every broker, and the load and soak runs are `tools/faults/report.ts` (docs/fault-and-load-report.md).
+ *
+ * Broker URLs come from WOODWORK_TEST_{REDIS,NATS,KAFKA}_URL (`tools/services.sh env`); a broker
+ * that is unset is skipped with a message, or fails when WOODWORK_TEST_REQUIRE_BROKERS=1.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runFault, type FaultId, type FaultResult } from '../tools/faults/faults.js';
+import { startCluster, type BrokerName, type Cluster } from '../tools/faults/processes.js';
+
+const requireBrokers = process.env.WOODWORK_TEST_REQUIRE_BROKERS === '1';
+const redisUrl = process.env.WOODWORK_TEST_REDIS_URL;
+
+const plan: { name: BrokerName; url: string | undefined; faults: FaultId[]; timeoutMs: number }[] = [
+  { name: 'redis', url: redisUrl, faults: ['kill-work', 'poison'], timeoutMs: 360_000 },
+  { name: 'nats', url: process.env.WOODWORK_TEST_NATS_URL, faults: ['kill-work', 'poison'], timeoutMs: 360_000 },
+  { name: 'kafka', url: process.env.WOODWORK_TEST_KAFKA_URL, faults: ['kill-work'], timeoutMs: 480_000 },
+];
+
+const clusters: Cluster[] = [];
+afterAll(async () => {
+  for (const cluster of clusters) await cluster.stop().catch(() => undefined);
+}, 120_000);
+
+function describeResult(result: FaultResult): string {
+  return `[faults e2e] ${result.broker} ${result.fault}: lost ${result.lost}, duplicate replies ${result.duplicateReplies}, recovery ${Math.round(result.recoveryMs)} ms (median ${Math.round(result.recoveryMedianMs)} ms), ${result.sent} sent / ${result.replied} replied, handler re-runs ${result.handlerRepeats}; ${result.notes.join('; ')}`;
+}
+
+for (const broker of plan) {
+  const missing = [broker.url ? undefined : `WOODWORK_TEST_${broker.name.toUpperCase()}_URL`, redisUrl ? undefined : 'WOODWORK_TEST_REDIS_URL'].filter(Boolean);
+  if (missing.length > 0 && !requireBrokers) console.warn(`[faults e2e] SKIPPING ${broker.name}: ${missing.join(' and ')} not set (run \`eval "$(bash tools/services.sh start)"\`)`);
+  const suite = missing.length > 0 && !requireBrokers ? describe.skip : describe;
+
+  suite(`faults over ${broker.name}, two instances of every unit`, () => {
+    let cluster: Cluster | undefined;
+    const log = (line: string) => console.log(`[faults e2e] ${line}`);
+
+    for (const fault of broker.faults) {
+      it(`${fault}: nothing lost, no duplicate reply`, { timeout: broker.timeoutMs }, async () => {
+        expect(missing, `set ${missing.join(', ')} (tools/services.sh env)`).toEqual([]);
+        if (!cluster) {
+          cluster = await startCluster({ broker: { name: broker.name, url: broker.url! }, redisUrl: redisUrl!, instances: 2, cli: 'built' });
+          clusters.push(cluster);
+        }
+        const result = await runFault(cluster, fault, { sessions: 4, redisUrl: redisUrl!, cli: 'built', warmupMs: 1_000, observeMs: 60_000, log });
+        console.log(describeResult(result));
+        expect(result.error).toBeUndefined();
+        expect(result.sent).toBeGreaterThan(0);
+        expect(result.lostKeys, 'accepted inputs without a reply').toEqual([]);
+        expect(result.duplicateReplies, 'replies a client saw twice').toBe(0);
+      });
+    }
+  });
+}
