@@ -345,6 +345,18 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         }
         await save();
 
+        // `cache = true`: an identical call made earlier in this turn is answered from its observation.
+        const cacheKey = (call: CallRecord) => `${call.tool} ${JSON.stringify(call.input)}`;
+        if (config.cache === true) {
+          for (const call of state.calls) {
+            const hit = call.status === 'ready' && !call.approval ? state.cache?.[cacheKey(call)] : undefined;
+            if (hit !== undefined) {
+              call.status = 'done';
+              call.observation = { status: 'ok', output: hit, duration_ms: 0 };
+            }
+          }
+        }
+
         // Writes of the state are chained, so parallel calls never interleave two versions.
         let writes = Promise.resolve();
         const record = () => (writes = writes.then(save));
@@ -361,6 +373,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               duration_ms: Math.round(outcome.durationMs),
             };
             call.status = 'done';
+            if (config.cache === true && outcome.status === 'ok') (state.cache ??= {})[cacheKey(call)] = outcome.output;
             await record();
           }),
         );

@@ -60,6 +60,8 @@ export interface TurnState {
   /** The text of each step, in order: the answer is their join. */
   text: string[];
   paused?: PausedApproval;
+  /** `cache = true`: observations of finished calls by tool and input. */
+  cache?: Record<string, string>;
   done: boolean;
 }
 
