@@ -79,7 +79,8 @@ describe('failures contained per component', () => {
       }),
       { replace: true },
     );
-    const { runtime } = await started(await current.load(), { registry });
+    const reader = metrics();
+    const { runtime } = await started(await current.load(), { registry, metrics: { meterProvider: meterProvider! } });
     try {
       const { result, events, types } = await turn(runtime, 'hello');
       expect(result.ok).toBe(false);
@@ -93,6 +94,7 @@ describe('failures contained per component', () => {
       // The handler was told, through its signal, with the same error.
       expect(WoodworkRuntimeError.isInstance(reason) && reason.code).toBe('WW_RUNTIME_TIMEOUT');
       expect(runtime.stats().slow).toMatchObject({ timeouts: 1, failed: 1, retries: 0 });
+      expect(await reader.value('woodwork.component.timeouts', { 'woodwork.component.name': 'slow' })).toBe(1);
     } finally {
       await runtime.stop();
     }
