@@ -33,6 +33,8 @@ export type AiErrorCode =
   | 'WW_AI_CONFIG'
   /** A memory component refused or failed a read or write. */
   | 'WW_AI_MEMORY'
+  /** `llm local`: no model file at the path, an hf: reference neither in the cache nor downloadable, or a file that does not load. */
+  | 'WW_AI_MODEL_NOT_FOUND'
   /** A tool failed (the function threw, the input did not match its schema); agents show it to the model. */
   | 'WW_AI_TOOL_FAILED'
   /** An agent used all of `max_steps` and the model still asked for tools. */

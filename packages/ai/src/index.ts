@@ -10,6 +10,8 @@ export type { LlmConfig, LlmProvider, ProviderContext, ProviderModel } from './l
 export { providers } from './providers/index.js';
 export { anthropicProvider } from './providers/anthropic.js';
 export { ollamaProvider } from './providers/ollama.js';
+export { createLocalModel, describeLocalModel, localProvider, resolveLocalModelFile, LOCAL_MODEL_VARIABLE } from './providers/local.js';
+export type { LocalLanguageModel, LocalModelInfo, LocalModelSettings } from './providers/local.js';
 export { openaiProvider } from './providers/openai.js';
 export { openaiCompatibleProvider } from './providers/openai-compatible.js';
 export { bound as boundMemory, estimateTokens, memoryClient, shortTermMemory } from './memory/short-term.js';

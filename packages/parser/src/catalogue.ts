@@ -409,6 +409,21 @@ function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Rec
   };
 }
 
+/** `llm local`: the shared keys a model in this process has (no key, URL or HTTP headers), and its own. */
+function localLlmKeys(): Record<string, KeySpec> {
+  const { api_key: _key, base_url: _url, headers: _headers, provider_options: _options, ...keys } = llmKeys(undefined);
+  return {
+    ...keys,
+    model: {
+      value: string,
+      description:
+        'A .gguf file (absolute, `~/…`, or relative to the .ww file) or a Hugging Face reference (`hf:user/repo/file.gguf`, `hf:user/repo:Q4_K_M`). Default `${WOODWORK_LOCAL_MODEL}`, which `bash tools/models.sh env` sets to SmolLM2-135M-Instruct (98 MB).',
+    },
+    context_size: { value: { type: 'number', integer: true, min: 128 }, description: 'Tokens the context holds: prompt, history and reply (default 4096, at most what the model was trained for).' },
+    threads: { value: { type: 'number', integer: true, min: 1 }, description: 'CPU threads (default: the cores this process may use, less one for Node itself; llama.cpp threads that lose their core stall each other).' },
+  };
+}
+
 function openaiKeys(): Record<string, KeySpec> {
   return {
     ...llmKeys('gpt-4o-mini'),
@@ -459,6 +474,10 @@ const catalogueData: Catalogue = {
             const keys = llmKeys(undefined);
             return { ...keys, base_url: { ...keys.base_url, required: true, description: "The server's base URL (required)." } } as Record<string, KeySpec>;
           })(),
+        ),
+        local: supported(
+          'A GGUF model run in the process on node-llama-cpp (CPU, no key, no server): a path or an `hf:` reference.',
+          localLlmKeys(),
         ),
         hugging_face: unsupported("The classic engine's Hugging Face models."),
       },

@@ -4,8 +4,9 @@
  */
 import type { LlmProvider } from '../llm/provider.js';
 import { anthropicProvider } from './anthropic.js';
+import { localProvider } from './local.js';
 import { ollamaProvider } from './ollama.js';
 import { openaiCompatibleProvider } from './openai-compatible.js';
 import { openaiProvider } from './openai.js';
 
-export const providers: readonly LlmProvider[] = [openaiProvider, anthropicProvider, ollamaProvider, openaiCompatibleProvider];
+export const providers: readonly LlmProvider[] = [openaiProvider, anthropicProvider, ollamaProvider, openaiCompatibleProvider, localProvider];
