@@ -902,6 +902,14 @@ export class WoodworkBus implements Bus {
     return this.adapter.doQueueDepth === undefined ? undefined : this.adapter.doQueueDepth(topic, group);
   }
 
+  async releaseConsumer(topic: string, group: string, consumerName: string): Promise<number | undefined> {
+    if (this.closed) throw this.closedError();
+    checkName('topic', topic);
+    checkName('group', group);
+    if (typeof consumerName !== 'string' || consumerName === '') invalidOption('consumerName', 'a non-empty string', consumerName);
+    return this.adapter.doReleaseConsumer === undefined ? undefined : this.adapter.doReleaseConsumer(topic, group, consumerName);
+  }
+
   close(): Promise<void> {
     this.closePromise ??= this.doClose();
     return this.closePromise;

@@ -146,6 +146,15 @@ export interface Bus extends AsyncDisposable {
    * `undefined` when the adapter cannot tell (adapter spec before v1.3).
    */
   queueDepth(topic: string, group: string): Promise<number | undefined>;
+  /**
+   * For a supervisor that saw a member's process die: release the work member `consumerName` of
+   * `group` held on `topic` at once, instead of after its lease (`consumerName` also matches, as a
+   * prefix, the default names `<hostname>-<pid>-…` of a process's subscriptions). Only for a member
+   * that is surely dead: a live one's messages would go to another member while its handlers run.
+   * Resolves to how many messages were released, or `undefined` where the adapter cannot (spec
+   * v1.4 `doReleaseConsumer`; today the redis adapter) — the work then moves after the lease.
+   */
+  releaseConsumer(topic: string, group: string, consumerName: string): Promise<number | undefined>;
   /** Close subscriptions (finishing in-flight work), flush publishes, disconnect. Idempotent. */
   close(): Promise<void>;
 }

@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -28,6 +29,7 @@ export const CONFORMANCE_SCENARIOS = [
   'lease-follows-handler',
   'consumer-killed',
   'poison-crash',
+  'release-consumer',
   'slow-session-isolation',
   'unserializable-payload',
   'max-in-flight-one',
@@ -500,6 +502,52 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
       );
       expect(handled[0]!.id).toBe(published.message_id);
       if (capabilities.deliveryCount) expect(handled[0]!.attempt).toBeGreaterThanOrEqual(2);
+    },
+    !capabilities.crossProcess ? 'adapter is single-process' : options.url ? undefined : 'no url option to give the child',
+  );
+
+  scenario(
+    'release-consumer',
+    "releases a dead member's work at once when told (releaseConsumer), long before its lease",
+    async (scope) => {
+      const topic = scope.topic('release');
+      const group = scope.group('a');
+      const bus = await scope.bus();
+      // A lease far longer than the wait below: only the release can bring the message back in time.
+      const consumer = spawnConsumer(options.consumerProcess ?? defaultConsumerProcess(), {
+        BUS_URL: options.url!,
+        TOPIC: topic,
+        GROUP: group,
+        LEASE_MS: String(10 * timeoutMs),
+      });
+      scope.track(consumer.child);
+      await waitFor(() => consumer.output.includes('ready') || consumer.child.exitCode !== null, {
+        ...waitLong,
+        message: () => `child never got ready: ${consumer.output.join('\n')}`,
+      });
+      const published = await bus.publish(topic, envelope('s', 'held by the child'));
+      await waitFor(() => consumer.received.length > 0, { ...waitLong, message: () => consumer.output.join('\n') });
+      const handled: string[] = [];
+      await scope.subscribe(bus, topic, { group, maxInFlight: 1, leaseMs }, (envelope) => {
+        handled.push(envelope.message_id);
+      });
+      consumer.child.kill('SIGKILL');
+      await waitFor(() => consumer.child.signalCode !== null || consumer.child.exitCode !== null, waitLong);
+      // What a supervisor knows of a dead host: its hostname and PID (default consumer names).
+      const released = await bus.releaseConsumer(topic, group, `${hostname()}-${consumer.child.pid}`);
+      if (released === undefined) {
+        console.info(`[conformance ${options.name}] release-consumer: not offered by this adapter; work moves after the lease`);
+        return;
+      }
+      const releasedAt = performance.now();
+      expect(released).toBeGreaterThanOrEqual(1);
+      await waitFor(() => handled.includes(published.message_id), {
+        ...waitLong,
+        message: 'the released message never reached the live member',
+      });
+      console.info(
+        `[conformance ${options.name}] release-consumer: redelivered ${Math.round(performance.now() - releasedAt)} ms after releaseConsumer`,
+      );
     },
     !capabilities.crossProcess ? 'adapter is single-process' : options.url ? undefined : 'no url option to give the child',
   );

@@ -19,7 +19,7 @@ import { compareEntryIds, formatPosition, parsePosition, partitionFor, topicKeys
 import type { TopicKeys } from './keys.js';
 import { driverUrl } from './options.js';
 import type { ResolvedRedisOptions } from './options.js';
-import { Scripts } from './scripts.js';
+import { HANDOVER_CONSUMER, Scripts } from './scripts.js';
 import { recordFromFields, RedisSubscription } from './subscription.js';
 
 export const REDIS_CAPABILITIES: BusCapabilities = {
@@ -512,6 +512,50 @@ export class RedisBusAdapter implements BusAdapterV1 {
       }),
     );
     return counts.reduce((sum, count) => sum + count, 0);
+  }
+
+  /**
+   * A supervisor saw member `consumer` die (spec v1.4): its pending entries go to the handover
+   * consumer (their delivery counts kept: what it had started counts as tried), its partition
+   * leases are freed and it leaves the member set, so the other members take its partitions at
+   * their next renewal and claim its entries at once instead of after the lease. `consumer`
+   * matches a member of that name or, as a prefix, members named `<consumer>-…` (the default names
+   * are `<hostname>-<pid>-<n>-<random>`, so `<hostname>-<pid>` releases every subscription of a
+   * dead process). Resolves to the entries released.
+   */
+  async doReleaseConsumer(topic: string, group: string, consumer: string): Promise<number> {
+    if (this.closed) throw this.closedError();
+    const partitions = await this.partitionsOf(topic, false);
+    if (partitions === undefined) return 0;
+    const { command, scripts } = await this.ready();
+    const keys = this.keys(topic);
+    const matches = (name: string) => name === consumer || name.startsWith(`${consumer}-`);
+    const names = new Set<string>((await command.zrange(keys.members(group), 0, -1)).filter(matches));
+    let released = 0;
+    for (let partition = 0; partition < partitions; partition++) {
+      const stream = keys.stream(partition);
+      let consumers: unknown[][] = [];
+      try {
+        consumers = (await command.xinfo('CONSUMERS', stream, group)) as unknown[][];
+      } catch {
+        continue; // no stream or no group there
+      }
+      for (const fields of consumers) {
+        const name = String(fields[fields.indexOf('name') + 1]);
+        if (name !== HANDOVER_CONSUMER && matches(name)) names.add(name);
+      }
+      for (const name of names) {
+        for (;;) {
+          const pending = (await command.xpending(stream, group, '-', '+', 1_000, name)) as [string, string, number, number][];
+          if (pending.length === 0) break;
+          await command.xclaim(stream, group, HANDOVER_CONSUMER, 0, ...pending.map(([id]) => id), 'JUSTID');
+          released += pending.length;
+        }
+      }
+    }
+    const leaseKeys = Array.from({ length: partitions }, (_, partition) => keys.lease(group, partition));
+    for (const name of names) await scripts.run('wwRelease', [keys.members(group), ...leaseKeys], [name, '1']);
+    return released;
   }
 
   async doHealth(): Promise<BusHealth> {
