@@ -289,7 +289,7 @@ describe('resolveKafkaOptions', () => {
     expect(() => resolveKafkaOptions(new URL('redis://h:1'), {})).toThrow(/kafka:\/\//);
   });
 
-  it('derives consumer-group timings from the ack timeout', () => {
+  it('derives consumer-group timings from the lease', () => {
     const options = resolveKafkaOptions(new URL('kafka://h:1'), {});
     expect(groupTimings(options, 30_000)).toEqual({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 60_000 });
     expect(groupTimings(options, 1_500)).toEqual({ sessionTimeoutMs: 3_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 });
@@ -366,5 +366,48 @@ describe('missing driver', () => {
     expect((error as Error).cause).toBe(missing);
     const loaded = await loadKafkaJs();
     expect(typeof loaded.Kafka).toBe('function');
+  });
+});
+
+describe('busyStickyAssigner', () => {
+  it('keeps each partition with the member whose handler has it, and spreads the rest evenly', async () => {
+    const { AssignerProtocol } = await loadKafkaJs();
+    const { busyStickyAssigner } = await import('../src/adapters/kafka/subscription.js');
+    const busyOf: Record<string, number[]> = { a: [], b: [4, 5], c: [] };
+    const members = Object.keys(busyOf).map((memberId) => {
+      const assigner = busyStickyAssigner(AssignerProtocol, () => busyOf[memberId]!)({
+        cluster: {} as never,
+        groupId: 'g',
+        logger: {} as never,
+      });
+      return { memberId, memberMetadata: assigner.protocol({ topics: ['t'] }).metadata };
+    });
+    const leader = busyStickyAssigner(AssignerProtocol, () => [])({
+      cluster: { findTopicPartitionMetadata: () => [0, 1, 2, 3, 4, 5].map((partitionId) => ({ partitionId })) } as never,
+      groupId: 'g',
+      logger: {} as never,
+    });
+    const result = await leader.assign({ members, topics: ['t'] });
+    const assigned = Object.fromEntries(
+      result.map(({ memberId, memberAssignment }) => [memberId, AssignerProtocol.MemberAssignment.decode(memberAssignment)!.assignment['t'] ?? []]),
+    );
+    expect(assigned['b']).toEqual(expect.arrayContaining([4, 5]));
+    expect([...assigned['a']!, ...assigned['b']!, ...assigned['c']!].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const partitions of Object.values(assigned)) expect(partitions).toHaveLength(2);
+  });
+});
+
+describe('attempts metadata', () => {
+  it('reads what a commit wrote, and nothing from metadata it does not know', async () => {
+    const { parseAttemptsMetadata } = await import('../src/adapters/kafka/subscription.js');
+    const parsed = parseAttemptsMetadata('{"v":1,"h":"1041","s":{"41":2,"43":1}}');
+    expect(parsed.reserved).toBe(1041n);
+    expect([...parsed.starts]).toEqual([
+      [41n, 2],
+      [43n, 1],
+    ]);
+    for (const foreign of [null, '', 'event-id-3', '{"v":2}', '{"s":{"1":1}}']) {
+      expect(parseAttemptsMetadata(foreign)).toEqual({ reserved: -1n, starts: new Map() });
+    }
   });
 });
