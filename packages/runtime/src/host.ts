@@ -40,6 +40,7 @@ import {
   backoffDelay,
   CircuitBreaker,
   ConcurrencyLimiter,
+  DeadlineQueue,
   resilienceSettings,
   type CircuitTransition,
   type ResilienceSettings,
@@ -199,6 +200,9 @@ export class ComponentHost {
   /** One per downstream: the component's own (its name) and those of `context.downstream()`. */
   private readonly breakers = new Map<string, CircuitBreaker>();
   private limiter: ConcurrencyLimiter | undefined;
+  private deadlines: DeadlineQueue | undefined;
+  /** The aborts of the handlings in progress, so stopping the component reaches each one's signal. */
+  private readonly handlings = new Set<AbortController>();
   /** Failures a downstream's breaker counted already, so the component's own does not count them again. */
   private readonly countedFailures = new WeakSet<object>();
   /** `WW_RUNTIME_CIRCUIT_OPEN` errors of downstreams, by the downstream they name. */
@@ -256,6 +260,7 @@ export class ComponentHost {
     const config = this.services.resolveConfig(this.component);
     this.resilience = resilienceSettings(config, this.component);
     if (this.resilience.maxConcurrency !== undefined) this.limiter = new ConcurrencyLimiter(this.resilience.maxConcurrency);
+    if (this.resilience.timeoutMs > 0) this.deadlines = new DeadlineQueue(this.resilience.timeoutMs);
     this.usesReferences = hasReferences(this.component.config);
     this.metrics = await this.services.metricsFor(this.component);
     const loader = this.services.loader;
@@ -539,12 +544,13 @@ export class ComponentHost {
     breaker: CircuitBreaker | undefined,
   ): Promise<Attempt> {
     const sessionId = envelope.session_id;
-    const timeoutMs = this.resilience.timeoutMs;
     await this.acquireSlot(envelope);
+    // One signal per handling (AbortSignal.any would cost tens of µs a message); stop() aborts each.
     const controller = new AbortController();
-    const handling: Handling = { controller, signal: AbortSignal.any([this.abort.signal, controller.signal]), timedOut: false, downstreams: new Set() };
+    if (this.abort.signal.aborted) controller.abort(this.abort.signal.reason);
+    this.handlings.add(controller);
+    const handling: Handling = { controller, signal: controller.signal, timedOut: false, downstreams: new Set() };
     let step: MetricsStep | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       step = this.metrics!.startStep({ sessionId, trace: envelope.trace, eventType: envelope.event_type, messageId: envelope.message_id });
       const trace = outgoingTrace(step.trace(), envelope.trace);
@@ -552,18 +558,16 @@ export class ComponentHost {
       const context = this.handlerContext(envelope, message, step, trace, state, replyTopic, handling);
       const instance = this.instance;
       let work = Promise.resolve(this.inScope({ sessionId, trace }, () => (instance?.handle ? instance.handle(message, context) : payload)));
-      if (timeoutMs > 0) {
+      const deadlines = this.deadlines;
+      if (deadlines) {
         // The host stops waiting at the limit whether or not the handler honours its signal: a
         // handler that ignores it must not hold the session (or a concurrency slot) forever.
-        const timedOut = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const error = this.timeoutError(sessionId, timeoutMs);
-            handling.timedOut = true;
-            controller.abort(error);
-            reject(error);
-          }, timeoutMs);
+        work = deadlines.race(work, () => {
+          const error = this.timeoutError(sessionId, deadlines.limitMs);
+          handling.timedOut = true;
+          controller.abort(error);
+          return error;
         });
-        work = Promise.race([work, timedOut]);
       }
       const result = await work;
       if (stream !== undefined && streamAggregate !== undefined) {
@@ -585,7 +589,7 @@ export class ComponentHost {
       }
       return { ok: false, error };
     } finally {
-      clearTimeout(timer);
+      this.handlings.delete(controller);
       this.releaseSlot();
     }
   }
@@ -1042,7 +1046,10 @@ export class ComponentHost {
   /** Stops the component (after its inbox is closed) and then its hooks, once they caught up. */
   async stop(hookDrainMs: number): Promise<void> {
     await this.closeInbox();
-    this.abort.abort(new WoodworkRuntimeError('WW_RUNTIME_STATE', `component ${this.name} is stopping`));
+    const stopping = new WoodworkRuntimeError('WW_RUNTIME_STATE', `component ${this.name} is stopping`);
+    this.abort.abort(stopping);
+    for (const handling of this.handlings) handling.abort(stopping);
+    this.deadlines?.close();
     try {
       if (this.started || this.instance) await this.instance?.stop?.(this.context!);
     } catch (error) {
@@ -1059,6 +1066,7 @@ export class ComponentHost {
   /** Calls the component's `stop` without ever having started it (a failed start). */
   async dispose(): Promise<void> {
     this.abort.abort();
+    this.deadlines?.close();
     try {
       await this.instance?.stop?.(this.context!);
     } catch {

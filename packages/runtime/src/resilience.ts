@@ -277,3 +277,90 @@ export class ConcurrencyLimiter {
     else this.inFlight--;
   }
 }
+
+/**
+ * The timeouts of one component's handlings. They all have the same length, so their deadlines
+ * come in the order they started: one timer, for the earliest, serves them all — a timer per
+ * message would cost every message a `setTimeout` and a `clearTimeout` for a limit that almost
+ * never fires.
+ */
+export class DeadlineQueue {
+  /** From `head` on: in deadline order; some done (finished in time), skipped when reached. */
+  private entries: { readonly deadline: number; readonly expire: () => void; done: boolean }[] = [];
+  private head = 0;
+  /** Entries not done. */
+  private live = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    readonly limitMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** `work`, or the error `onExpire` returns once `limitMs` has passed, whichever comes first. */
+  race<T>(work: Promise<T>, onExpire: () => unknown): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { deadline: this.now() + this.limitMs, expire: () => reject(onExpire()), done: false };
+      this.entries.push(entry);
+      this.live++;
+      this.timer ??= this.arm(entry.deadline);
+      const settle = () => {
+        if (entry.done) return;
+        entry.done = true;
+        this.live--;
+        this.compact();
+      };
+      work.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (error: unknown) => {
+          settle();
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** Drops finished entries: from the front as they finish, and all at once when they are most of the queue (one hung handling must not keep every later one). */
+  private compact(): void {
+    while (this.head < this.entries.length && this.entries[this.head]!.done) this.head++;
+    const length = this.entries.length - this.head;
+    if (length === 0) {
+      this.entries = [];
+      this.head = 0;
+    } else if (length > 1_024 && this.live * 2 < length) {
+      this.entries = this.entries.slice(this.head).filter((entry) => !entry.done);
+      this.head = 0;
+    }
+  }
+
+  private arm(deadline: number): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => this.fire(), Math.max(0, deadline - this.now()));
+    timer.unref?.();
+    return timer;
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.now();
+    for (let index = this.head; index < this.entries.length; index++) {
+      const entry = this.entries[index]!;
+      if (entry.deadline > now) break;
+      if (!entry.done) {
+        entry.done = true;
+        this.live--;
+        entry.expire();
+      }
+    }
+    this.compact();
+    const next = this.entries[this.head];
+    if (next) this.timer = this.arm(next.deadline);
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -353,3 +353,53 @@ model = transform echo {
     }
   });
 });
+
+describe('the pieces, on a clock of their own', () => {
+  it('backoff doubles up to max_backoff, and jitter takes at most its share off each wait', async () => {
+    const { backoffDelay } = await import('../src/resilience.js');
+    const settings = { attempts: 6, backoffMs: 100, maxBackoffMs: 500, jitter: 0.5 };
+    expect([1, 2, 3, 4, 5].map((retry) => backoffDelay(retry, settings, () => 0))).toEqual([100, 200, 400, 500, 500]);
+    expect([1, 2, 3].map((retry) => backoffDelay(retry, settings, () => 1))).toEqual([50, 100, 200]);
+  });
+
+  it('a breaker counts failures in a row within the window, lets one trial through when half-open, and never stays half-open on a hung trial', async () => {
+    const { CircuitBreaker } = await import('../src/resilience.js');
+    let now = 0;
+    const breaker = new CircuitBreaker('p', { failures: 3, windowMs: 1_000, cooldownMs: 500 }, () => now);
+    breaker.failure();
+    now = 1_500; // the first failure has left the window
+    expect([breaker.failure(), breaker.failure()]).toEqual([undefined, undefined]);
+    expect(breaker.state).toBe('closed');
+    expect(breaker.failure()).toBe('opened');
+    expect(breaker.admit()).toEqual({ ok: false, retryInMs: 500 });
+    now += 500;
+    expect(breaker.admit()).toEqual({ ok: true, trial: true, transition: 'half_open' });
+    expect(breaker.admit()).toMatchObject({ ok: false });
+    now += 500; // the trial never came back
+    expect(breaker.admit()).toEqual({ ok: true, trial: true });
+    expect(breaker.failure()).toBe('opened');
+    now += 500;
+    breaker.admit();
+    expect(breaker.success()).toBe('closed');
+    // A success in between starts the count again.
+    breaker.failure();
+    breaker.failure();
+    breaker.success();
+    breaker.failure();
+    expect(breaker.state).toBe('closed');
+  });
+
+  it('one timer serves every deadline: a hung handling expires in its turn and does not hold back later ones', async () => {
+    const { DeadlineQueue } = await import('../src/resilience.js');
+    const queue = new DeadlineQueue(30);
+    const never = new Promise<never>(() => {});
+    const outcomes: string[] = [];
+    const first = queue.race(never, () => new Error('first')).catch((error: Error) => outcomes.push(error.message));
+    const fast = queue.race(Promise.resolve('fast'), () => new Error('fast expired')).then((value) => outcomes.push(value));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const third = queue.race(never, () => new Error('third')).catch((error: Error) => outcomes.push(error.message));
+    await Promise.all([first, fast, third]);
+    expect(outcomes).toEqual(['fast', 'first', 'third']);
+    queue.close();
+  });
+});
