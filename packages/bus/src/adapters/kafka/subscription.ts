@@ -423,6 +423,7 @@ export class KafkaSubscription implements AdapterSubscription {
           work.reservedUpTo = -1n;
           work.dirty = true;
         }
+        while (this.#writing !== undefined) await this.#writing.catch(() => undefined);
         await this.#writeCommits().catch(() => undefined);
         await this.#consumer?.disconnect();
       })()

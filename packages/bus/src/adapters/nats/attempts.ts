@@ -9,8 +9,7 @@
  *
  * The document is written at most every WRITE_EVERY_MS while it changes (fire and forget, only
  * the partition's owner writes it) and read once when a member takes the partition over. A crash
- * within that window after a record was buffered counts one attempt too many for it (the behaviour
- * before), never one too few.
+ * within that window after a record entered or left the buffer miscounts it by one.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 
