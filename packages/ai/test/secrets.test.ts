@@ -1,9 +1,29 @@
-import { describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { SessionEvent } from '@woodwork/runtime';
 import { startScriptedServer } from '../src/testing/index.js';
 import { capturingLogger, capturingStream } from './support/capture.js';
 import { project, started } from './support/project.js';
 import { inMemoryTelemetry } from './support/telemetry.js';
+
+/** Everything written to the console and the process's own stdout/stderr while `work` runs. */
+function consoleOutput() {
+  const written: string[] = [];
+  const keep = (...args: unknown[]) => void written.push(args.map((arg) => (arg instanceof Error ? `${arg.message} ${JSON.stringify(arg)} ${String((arg as { responseBody?: unknown }).responseBody)}` : typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '));
+  for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) vi.spyOn(console, method).mockImplementation(keep);
+  for (const stream of [process.stdout, process.stderr]) {
+    const original = stream.write.bind(stream);
+    vi.spyOn(stream, 'write').mockImplementation(((chunk: unknown, ...rest: unknown[]) => {
+      written.push(String(chunk));
+      return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as never);
+  }
+  return written;
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
 
 describe('API keys', () => {
   it('appear in no log line, event, error, metric or trace of a run — successful turns and 401s whose body echoes the key', async () => {
@@ -15,6 +35,7 @@ describe('API keys', () => {
     await using server = await startScriptedServer({ apiKey: 'sk-the-right-one' });
     // …and one where the same key is right, so successful turns are searched too.
     await using accepting = await startScriptedServer({ apiKey: key });
+    const printed = consoleOutput();
     const logger = capturingLogger();
     const stdout = capturingStream();
     const stderr = capturingStream();
@@ -53,6 +74,7 @@ describe('API keys', () => {
       logs: logger.lines,
       stdout: stdout.text(),
       stderr: stderr.text(),
+      printed,
       events,
       results,
       metrics: await telemetry.reader.all(),
@@ -69,13 +91,14 @@ describe('API keys', () => {
     await using telemetry = inMemoryTelemetry();
     await using server = await startScriptedServer();
     server.enqueue({ status: 429, retryAfter: 0, message: `Rate limit for key ${key}` }, { text: ['partial ', 'reply ', 'lost'], cutAfter: 1 });
+    const printed = consoleOutput();
     const logger = capturingLogger();
     await using files = await project({ 'main.ww': `chat = llm claude { model = "claude-sonnet-4-5", api_key = "${key}", base_url = "${server.anthropicBaseUrl}", max_retries = 0 }\n` });
     await using runtime = await started(await files.load(), { logger, metrics: { meterProvider: telemetry.meterProvider, events: true } });
     const limited = await runtime.ask(undefined, 'one');
     const broken = await runtime.ask(undefined, 'two');
     expect([limited.ok, broken.ok]).toEqual([false, false]);
-    const everything = JSON.stringify({ logs: logger.lines, limited, broken, metrics: await telemetry.reader.all(), spans: telemetry.spans.getFinishedSpans().map((span) => ({ attributes: span.attributes, events: span.events, status: span.status })) });
+    const everything = JSON.stringify({ logs: logger.lines, printed, limited, broken, metrics: await telemetry.reader.all(), spans: telemetry.spans.getFinishedSpans().map((span) => ({ attributes: span.attributes, events: span.events, status: span.status })) });
     expect(everything).toContain('WW_AI_RATE_LIMITED');
     expect(everything).toContain('WW_AI_STREAM_INTERRUPTED');
     expect(everything).not.toContain('Pr1v4te');

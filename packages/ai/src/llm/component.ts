@@ -31,7 +31,7 @@
  */
 import { streamText, type LanguageModel, type ModelMessage } from 'ai';
 import { defineComponent, type ComponentDefinition, type ComponentReference, type HandlerContext, type Message } from '@woodwork/runtime';
-import { WoodworkAiError } from '../errors.js';
+import { redact, WoodworkAiError } from '../errors.js';
 import { memoryClient, type MemoryClient, type MemoryMessage } from '../memory/short-term.js';
 import { describeProviderError, interruptedError, timeoutError, type ErrorScene } from './errors-from-provider.js';
 import { loadPrompt, type PromptTemplate } from './prompt.js';
@@ -161,6 +161,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           let chunks = 0;
           let writer: ReturnType<HandlerContext['stream']> | undefined;
           let usage: { inputTokens: number; outputTokens: number } | undefined;
+          const writes = new WriteWindow();
           const fail = (error: unknown): never => {
             const seconds = (performance.now() - started) / 1000;
             const reason = timers.signal.aborted ? timers.signal.reason : undefined;
@@ -183,6 +184,13 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
               ...(config.provider_options === undefined ? {} : { providerOptions: { [providerOptionsKey(provider)]: config.provider_options as never } }),
               maxRetries,
               abortSignal: AbortSignal.any(signals),
+              // The SDK's defaults print to the console: every error whole (its request body, and the
+              // provider's response, which may echo the key) and every warning. Errors are read from
+              // the stream below and reported redacted; warnings go to the component's log.
+              onError: () => undefined,
+              onWarning: ({ warnings }) => {
+                for (const warning of warnings) logger.warn(`${provider.label} warning: ${redact(JSON.stringify(warning), [apiKey])}`, { model: modelId });
+              },
             });
             for await (const part of result.fullStream) {
               if (part.type === 'text-delta') {
@@ -202,7 +210,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
                 last = now;
                 chunks++;
                 text += part.text;
-                if (writer) await writer.write(part.text);
+                if (writer) await writes.push(writer.write(part.text));
               } else if (part.type === 'finish') {
                 usage = { inputTokens: part.totalUsage.inputTokens ?? 0, outputTokens: part.totalUsage.outputTokens ?? 0 };
               } else if (part.type === 'error') {
@@ -211,7 +219,9 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
                 fail(timers.signal.aborted ? timers.signal.reason : (writer?.signal.reason ?? context.signal.reason ?? new Error('aborted')));
               }
             }
+            await writes.drain();
           } catch (error) {
+            await writes.settle();
             fail(error);
           } finally {
             clearTimeout(total);
@@ -235,6 +245,41 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
       };
     },
   });
+}
+
+/**
+ * Chunk writes in flight, at most `size` at once. Awaiting each write would make every token wait
+ * for the previous one's publish (a broker round trip when the stream crosses processes), so tokens
+ * that arrive together could never travel together; a bounded window lets them queue behind the
+ * publish in flight (which @woodwork/stream sends as one message) and still stops reading the model
+ * when readers fall behind. Writes keep their order: the writer numbers chunks as they are called.
+ */
+class WriteWindow {
+  private readonly pending: Promise<void>[] = [];
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly size = 32) {}
+
+  async push(write: Promise<void>): Promise<void> {
+    this.pending.push(
+      write.catch((error: unknown) => {
+        this.failure ??= { error };
+      }),
+    );
+    if (this.pending.length >= this.size) await this.pending.shift();
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every write; throws the first failure. */
+  async drain(): Promise<void> {
+    await Promise.all(this.pending.splice(0));
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** Waits for every write, ignoring failures (the call already failed). */
+  async settle(): Promise<void> {
+    await Promise.all(this.pending.splice(0));
+  }
 }
 
 async function loadMemory(memory: MemoryClient, component: string, sessionId: string): Promise<MemoryMessage[]> {

@@ -387,8 +387,6 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       else response.destroy();
     });
   });
-  // Connections close with their response: a cut must not be papered over by keep-alive reuse.
-  server.keepAliveTimeout = 1;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
