@@ -261,47 +261,54 @@ export function decodeEnvelope(body: Uint8Array | string): EnvelopeCheck {
  */
 export function findUnserializable(value: unknown, root: string): string | undefined {
   if (value === null || (typeof value !== 'object' && typeof value !== 'bigint')) return undefined;
-  const keys: (string | number)[] = [];
-  const ancestors: object[] = [];
-  const pathOf = (depth: number): string => {
-    let path = root;
-    for (let index = 0; index < depth; index++) {
-      const key = keys[index]!;
-      path += typeof key === 'number' ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  // Module-level stacks, reused: publishing a payload allocates nothing unless it is rejected.
+  const found = visitForJson(value, '', root);
+  pathKeys.length = 0;
+  pathObjects.length = 0;
+  return found;
+}
+
+const pathKeys: (string | number)[] = [];
+const pathObjects: object[] = [];
+
+function pathOf(root: string, depth: number): string {
+  let path = root;
+  for (let index = 0; index < depth; index++) {
+    const key = pathKeys[index]!;
+    path += typeof key === 'number' ? `[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+  }
+  return path;
+}
+
+function visitForJson(current: unknown, key: string | number, root: string): string | undefined {
+  if (current !== null && typeof current === 'object' && typeof (current as { toJSON?: unknown }).toJSON === 'function') {
+    current = (current as { toJSON: (key: string) => unknown }).toJSON(String(key));
+  }
+  if (typeof current === 'bigint') {
+    return `${pathOf(root, pathKeys.length)} is a BigInt, which JSON cannot encode: send it as a string (or a number when it is small)`;
+  }
+  if (current === null || typeof current !== 'object') return undefined;
+  const seenAt = pathObjects.indexOf(current);
+  if (seenAt >= 0) {
+    return `${pathOf(root, pathKeys.length)} refers back to ${pathOf(root, seenAt)}: a circular structure, which JSON cannot encode`;
+  }
+  pathObjects.push(current);
+  if (Array.isArray(current)) {
+    for (let index = 0; index < current.length; index++) {
+      pathKeys.push(index);
+      const found = visitForJson(current[index], index, root);
+      if (found !== undefined) return found;
+      pathKeys.pop();
     }
-    return path;
-  };
-  const visit = (current: unknown, key: string): string | undefined => {
-    if (current !== null && typeof current === 'object' && typeof (current as { toJSON?: unknown }).toJSON === 'function') {
-      current = (current as { toJSON: (key: string) => unknown }).toJSON(key);
+  } else {
+    for (const name in current) {
+      if (!Object.prototype.hasOwnProperty.call(current, name)) continue;
+      pathKeys.push(name);
+      const found = visitForJson((current as Record<string, unknown>)[name], name, root);
+      if (found !== undefined) return found;
+      pathKeys.pop();
     }
-    if (typeof current === 'bigint') {
-      return `${pathOf(keys.length)} is a BigInt, which JSON cannot encode: send it as a string (or a number when it is small)`;
-    }
-    if (current === null || typeof current !== 'object') return undefined;
-    const seenAt = ancestors.indexOf(current);
-    if (seenAt >= 0) {
-      return `${pathOf(keys.length)} refers back to ${pathOf(seenAt)}: a circular structure, which JSON cannot encode`;
-    }
-    ancestors.push(current);
-    if (Array.isArray(current)) {
-      for (let index = 0; index < current.length; index++) {
-        keys.push(index);
-        const found = visit(current[index], String(index));
-        keys.pop();
-        if (found !== undefined) return found;
-      }
-    } else {
-      for (const name in current) {
-        if (!Object.prototype.hasOwnProperty.call(current, name)) continue;
-        keys.push(name);
-        const found = visit((current as Record<string, unknown>)[name], name);
-        keys.pop();
-        if (found !== undefined) return found;
-      }
-    }
-    ancestors.pop();
-    return undefined;
-  };
-  return visit(value, '');
+  }
+  pathObjects.pop();
+  return undefined;
 }
