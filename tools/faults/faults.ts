@@ -103,16 +103,40 @@ export async function waitHealthy(cluster: Cluster, timeoutMs = 120_000): Promis
   }, 250);
 }
 
-/** SIGKILL of supervisor 0's process of `unit`; the supervisor restarts it. */
+/** Lines of a unit's log (`fault-pipe: start`, `tail-pipe:`) written in the last `ms`. */
+async function recentWork(dir: string, unit: string, ms: number): Promise<number> {
+  const text = await readFile(path.join(dir, '.woodwork', 'logs', `${unit}.log`), 'utf8').catch(() => '');
+  const since = Date.now() - ms;
+  let count = 0;
+  for (const line of text.slice(-200_000).split('\n')) {
+    if (!line.includes('fault-pipe: start') && !line.includes('tail-pipe:')) continue;
+    if (Date.parse(line.slice(0, 24)) >= since) count++;
+  }
+  return count;
+}
+
+/**
+ * SIGKILL of a host of `unit` mid-stream — of the instance that handled more messages in the last
+ * 2 s (the gateways share the clients evenly: the first one) — and its `up` restarts it.
+ */
 function killUnit(unit: string) {
   return async (cluster: Cluster, options: FaultOptions): Promise<Injected> => {
-    const victim = (await cluster.supervisors[0]!.process(unit))!;
+    let chosen = cluster.supervisors[0]!;
+    if (unit !== 'gateway') {
+      let most = -1;
+      for (const supervisor of cluster.supervisors) {
+        const count = await recentWork(supervisor.dir, unit, 2_000);
+        if (count > most) [most, chosen] = [count, supervisor];
+      }
+    }
+    const owner = chosen;
+    const victim = (await owner.process(unit))!;
     const at = Date.now();
     process.kill(victim.pid!, 'SIGKILL');
-    options.log(`  SIGKILL ${unit} (pid ${victim.pid})`);
+    options.log(`  SIGKILL ${unit} of up #${owner.index + 1} (pid ${victim.pid})`);
     const notes: string[] = [];
     const back = await until(`${unit} restarted`, 120_000, async () => {
-      const entry = await cluster.supervisors[0]!.process(unit);
+      const entry = await owner.process(unit);
       return entry && entry.restarts > victim.restarts && entry.status === 'ready' ? entry : undefined;
     }, 100).catch(() => undefined);
     notes.push(back ? `restarted by \`up\` and ready after ${((Date.now() - at) / 1000).toFixed(1)} s` : 'not restarted within 120 s');

@@ -12,3 +12,10 @@ export async function fault(payload: unknown): Promise<unknown> {
   await new Promise((resolve) => setTimeout(resolve, ms));
   return payload;
 }
+
+/** On `shout` (in the `tail` host): logs each message, so the harness sees which `tail` is busy. */
+export function mark(payload: unknown): unknown {
+  const text = typeof payload === 'object' && payload !== null ? String((payload as { text?: unknown; input?: unknown }).text ?? (payload as { input?: unknown }).input ?? '') : String(payload);
+  console.error(`tail-pipe: ${text.split(/\s+/)[0]}`);
+  return payload;
+}
