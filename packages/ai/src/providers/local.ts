@@ -382,7 +382,7 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
     name: path.basename(file).replace(/\.gguf$/i, ''),
     sizeLabel,
     parameters: parameterCount(sizeLabel),
-    fileBytes: shared.model.size,
+    fileBytes: statSync(file).size,
     contextSize: context.context.contextSize,
     threads,
     loadMs: fresh ? shared.loadMs : 0,
