@@ -35,7 +35,7 @@ import {
 } from './events.js';
 import { loadEventPipes, type EventPipes } from './event-pipes.js';
 import { createAgentModel, type AgentModel } from './model.js';
-import { TURN_KEY, type CallRecord, type TurnState } from './state.js';
+import { MESSAGES_KEY, TURN_KEY, type CallRecord, type TurnState } from './state.js';
 import { gatherTools, runTool, type AgentTool } from './toolbox.js';
 
 export interface AgentConfig {
@@ -135,7 +135,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
 
         async handle(message: Message, context: HandlerContext<AgentConfig>) {
           const available = await loadTools();
-          const stored = await context.session.get<TurnState>(TURN_KEY);
+          const stored = await loadState(context);
           let state: TurnState;
           let answer: ApprovalAnswer | undefined;
           if (stored?.status === 'paused' && stored.paused) {
@@ -187,7 +187,17 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           }
 
           let writer: ChunkWriter | undefined;
-          const save = () => context.session.set(TURN_KEY, state as unknown as JsonValue);
+          // The conversation is written only when it grew: the rest of the state changes several
+          // times a step and is small; the conversation is most of the bytes.
+          let savedMessages = stored !== undefined && state === stored ? state.messages.length : -1;
+          const save = async () => {
+            const { messages, ...rest } = state;
+            if (messages.length !== savedMessages) {
+              await context.session.set(MESSAGES_KEY, messages as unknown as JsonValue);
+              savedMessages = messages.length;
+            }
+            await context.session.set(TURN_KEY, rest as unknown as JsonValue);
+          };
           try {
             await save();
             for (;;) {
@@ -235,7 +245,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             throw error;
           }
 
-          await context.session.delete(TURN_KEY);
+          await Promise.all([context.session.delete(TURN_KEY), context.session.delete(MESSAGES_KEY)]);
           const answerText = state.text.filter((text) => text !== '').join('\n\n');
           if (memory) {
             await memory.append([
@@ -251,6 +261,11 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           await model?.close();
         },
       };
+
+      async function loadState(context: HandlerContext): Promise<TurnState | undefined> {
+        const [rest, messages] = await Promise.all([context.session.get<Omit<TurnState, 'messages'>>(TURN_KEY), context.session.get<ModelMessage[]>(MESSAGES_KEY)]);
+        return rest === undefined ? undefined : ({ ...rest, messages: messages ?? [] } as TurnState);
+      }
 
       async function newTurn(message: Message): Promise<TurnState> {
         const history: MemoryMessage[] = memory ? await memory.load() : [];

@@ -65,4 +65,7 @@ export interface TurnState {
   done: boolean;
 }
 
+/** The state without `messages`, written as each piece of work finishes. */
 export const TURN_KEY = 'turn';
+/** `messages`, written only when the conversation grew (it is most of the bytes). */
+export const MESSAGES_KEY = 'turn.messages';
