@@ -7,7 +7,7 @@
  * until the model answers without calling a tool or `max_steps` is reached. The loop is ours rather
  * than the SDK's `stopWhen` loop because its state must be written to the session store between
  * any two pieces of work (durable steps, approvals answered on another process; see
- * docs/decisions/0006-agent-loop.md). Everything the SDK does per call — the providers' wire
+ * docs/decisions/0008-agent-loop-durable-turns.md). Everything the SDK does per call — the providers' wire
  * formats, tool-call parsing, retries, usage — is the SDK's.
  *
  * Per step: `agent.thought` (text before calls, reasoning), per call `agent.action` → `tool.call`
