@@ -552,7 +552,7 @@ export class ComponentHost {
     breaker: CircuitBreaker | undefined,
   ): Promise<Attempt> {
     const sessionId = envelope.session_id;
-    await this.acquireSlot(envelope);
+    if (this.limiter) await this.acquireSlot(envelope, this.limiter);
     // One signal per handling (AbortSignal.any would cost tens of µs a message); stop() aborts each.
     const controller = new AbortController();
     if (this.abort.signal.aborted) controller.abort(this.abort.signal.reason);
@@ -742,9 +742,7 @@ export class ComponentHost {
   }
 
   /** Waits for a slot under `max_concurrency`, telling the session when it has to. */
-  private async acquireSlot(envelope: Envelope): Promise<void> {
-    const limiter = this.limiter;
-    if (!limiter) return;
+  private async acquireSlot(envelope: Envelope, limiter: ConcurrencyLimiter): Promise<void> {
     if (limiter.saturated) {
       const payload: ComponentSaturatedPayload = {
         component: this.name,
