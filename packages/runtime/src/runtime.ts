@@ -97,9 +97,15 @@ export interface RuntimeOptions {
   readonly pipeTimeoutMs?: number;
   /** How long `stop()` waits for open turns to complete. Default 10 s. */
   readonly drainTimeoutMs?: number;
-  /** Messages one component works on at once (across sessions; one at a time per session). Default 64. */
+  /**
+   * Messages one component takes from the bus at once (across sessions; one at a time per session).
+   * Default 64. A component's `max_concurrency` in the `.ww` file bounds its handlings below this.
+   */
   readonly maxInFlight?: number;
-  /** Tries per message when `handle` throws a retryable error. Default 3. */
+  /**
+   * Deliveries of one message by the bus: a host that died mid-message, a failure that could not be
+   * reported. Default 3. Retries of a failing `handle` are the component's `retry` in the `.ww` file.
+   */
   readonly maxAttempts?: number;
   /**
    * How often each component's queue depth is read from the bus and recorded
