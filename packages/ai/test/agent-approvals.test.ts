@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import type { SessionEvent } from '@woodwork/runtime';
 import { startScriptedServer, type ScriptedServer } from '../src/testing/index.js';
@@ -131,5 +132,37 @@ describe('agent approvals', () => {
     const second = await turn(runtime, sessionId, 'no');
     expect(toolOutputs(server, 1)[0]).toContain('denied');
     expect(second.result.text).toBe('none removed');
+  });
+
+  it('takes the answer through the API gateway (HTTP), as a client would send it', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'e.txt' } }] }, { text: 'Removed e.txt.' });
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((resolve) => probe.close(resolve));
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "test-model", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        files = api functions { path = "files.ts", approval = true }
+        in = input api { port = ${port} }
+        assistant = agent llm { model = model, tools = [files] }
+      `,
+      'files.ts': `export function remove(path: string) { return 'removed ' + path; }`,
+    });
+    await using runtime = await started(await files.load());
+    const api = `http://127.0.0.1:${port}/v1`;
+    const post = async (route: string, body: unknown) =>
+      (await (await fetch(`${api}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any;
+
+    const first = await post('/sessions', { input: 'delete e.txt' });
+    expect(first.reply).toContain('wants to call `remove`');
+    // The reply carries the request, so a client needs no event stream to answer it.
+    const approvalId = first.replies[0].approval_requested.approval_id;
+    expect(approvalId).toBeTypeOf('string');
+    const second = await post(`/sessions/${first.session_id}/messages`, { input: { approval: { id: approvalId, approved: true } } });
+    expect(second.ok).toBe(true);
+    expect(second.reply).toBe('Removed e.txt.');
+    expect(toolOutputs(server, 1)).toEqual(['removed e.txt']);
   });
 });

@@ -50,6 +50,8 @@ export interface AgentConfig {
   readonly max_observation_chars?: number;
   readonly approval_timeout?: number;
   readonly cache?: boolean;
+  /** `required`: the first step must call a tool (small models that would otherwise answer at once). */
+  readonly tool_choice?: 'auto' | 'required';
   readonly [key: string]: unknown;
 }
 
@@ -478,7 +480,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             model: agentModel.model,
             ...(system === undefined ? {} : { system }),
             messages: state.messages,
-            ...(available.size > 0 ? { tools: toolSet, ...(last ? { toolChoice: 'none' as const } : {}) } : {}),
+            ...(available.size > 0
+              ? { tools: toolSet, ...(last ? { toolChoice: 'none' as const } : state.step === 0 && config.tool_choice === 'required' ? { toolChoice: 'required' as const } : {}) }
+              : {}),
             ...(llm.temperature === undefined ? {} : { temperature: llm.temperature }),
             ...(llm.max_tokens === undefined ? {} : { maxOutputTokens: llm.max_tokens }),
             ...(llm.headers === undefined ? {} : { headers: { ...llm.headers } }),
