@@ -61,6 +61,8 @@ export interface RecordedRequest {
   readonly userText: string;
   /** performance.now() when the request arrived. */
   readonly at: number;
+  /** performance.now() when the first text chunk was written (undefined until then, or for none). */
+  readonly firstChunkAt?: number;
 }
 
 export interface ScriptedServerOptions {
@@ -171,6 +173,7 @@ interface StreamPlan {
   readonly outputTokens: number;
   readonly chunkDelayMs: number;
   readonly cutAfter: number | undefined;
+  readonly onFirstChunk: () => void;
 }
 
 /** Writes one protocol's stream; `text(chunk)` returns false when the connection was cut. */
@@ -190,6 +193,7 @@ async function eachChunk(response: ServerResponse, plan: StreamPlan, write: (chu
     }
     if (index > 0) await sleep(plan.chunkDelayMs);
     write(chunk, index);
+    if (index === 0) plan.onFirstChunk();
   }
   return true;
 }
@@ -370,6 +374,7 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       outputTokens: reply.usage?.outputTokens ?? chunks.length + (reply.toolCalls?.length ?? 0),
       chunkDelayMs: reply.chunkDelayMs ?? 0,
       cutAfter: reply.cutAfter,
+      onFirstChunk: () => void ((recorded as { firstChunkAt?: number }).firstChunkAt = performance.now()),
     };
     if (body?.stream === false) {
       response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(protocol, 400, 'the scripted server only streams', null)));
