@@ -32,7 +32,7 @@ afterAll(async () => {
 }, 120_000);
 
 function describeResult(result: FaultResult): string {
-  return `[faults e2e] ${result.broker} ${result.fault}: lost ${result.lost}, duplicate replies ${result.duplicateReplies}, recovery ${Math.round(result.recoveryMs)} ms (median ${Math.round(result.recoveryMedianMs)} ms), ${result.sent} sent / ${result.replied} replied, handler re-runs ${result.handlerRepeats}; ${result.notes.join('; ')}`;
+  return `[faults e2e] ${result.broker} ${result.fault}: lost ${result.lost}, duplicate replies ${result.duplicateReplies}, recovery ${Math.round(result.recoveryMs)} ms (median ${Math.round(result.recoveryMedianMs)} ms), longest stall ${Math.round(result.stallMs)} ms, ${result.sent} sent / ${result.replied} replied, handler re-runs ${result.handlerRepeats}; ${result.notes.join('; ')}`;
 }
 
 for (const broker of plan) {

@@ -374,17 +374,24 @@ export class Traffic {
   }
 
   /**
-   * Recovery after a fault at `at`: per session, the time from `at` to its first reply after it;
-   * `worstMs` is the longest (the stalled session that waited most), `medianMs` the typical one.
-   * Sessions with no reply after `at` are left out (and show up as lost).
+   * Recovery after a fault from `at` to `end` (the same for an instant fault such as a SIGKILL): per
+   * session, the time from `end` to its first reply after it — `worstMs` is the longest, `medianMs`
+   * the typical one — and the stall a session saw: from its last reply before `at` to its first reply
+   * after `end` (`stallMs`, the longest). Sessions with no reply after `end` are left out (they
+   * show up as lost).
    */
-  recovery(at: number): { worstMs: number; medianMs: number; stalled: number } {
-    const waits = this.clients
-      .map((client) => client.replies.find((reply) => reply.at >= at))
-      .filter((reply): reply is { key: string; at: number } => reply !== undefined)
-      .map((reply) => reply.at - at)
-      .sort((a, b) => a - b);
-    return { worstMs: waits.at(-1) ?? NaN, medianMs: waits[Math.floor(waits.length / 2)] ?? NaN, stalled: waits.filter((ms) => ms > 1_000).length };
+  recovery(at: number, end: number): { worstMs: number; medianMs: number; stallMs: number; stalled: number } {
+    const waits: number[] = [];
+    const stalls: number[] = [];
+    for (const client of this.clients) {
+      const after = client.replies.find((reply) => reply.at >= end);
+      if (!after) continue;
+      const before = client.replies.filter((reply) => reply.at < at).at(-1);
+      waits.push(after.at - end);
+      stalls.push(after.at - (before?.at ?? at));
+    }
+    waits.sort((a, b) => a - b);
+    return { worstMs: waits.at(-1) ?? NaN, medianMs: waits[Math.floor(waits.length / 2)] ?? NaN, stallMs: Math.max(...stalls, NaN), stalled: stalls.filter((ms) => ms > 1_000).length };
   }
 }
 

@@ -47,10 +47,12 @@ export interface FaultResult {
   /** Inputs of this run whose handler (the `work` pipe) started more than once. */
   readonly handlerRepeats: number;
   readonly faultDurationMs: number;
-  /** From the fault's start to the first reply of the session that waited longest after it. */
+  /** From the fault's end (an instant fault: the fault) to the first reply of the session that waited longest after it. */
   readonly recoveryMs: number;
   readonly recoveryMedianMs: number;
-  /** Sessions whose first reply after the fault took more than 1 s. */
+  /** The longest a session waited between replies across the fault (its last reply before, first after). */
+  readonly stallMs: number;
+  /** Sessions that waited more than 1 s between replies across the fault. */
   readonly stalledSessions: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -178,7 +180,7 @@ async function brokerPause(cluster: Cluster, options: FaultOptions): Promise<Inj
 
 export async function runFault(cluster: Cluster, fault: FaultId, options: FaultOptions): Promise<FaultResult> {
   const broker = cluster.broker.name;
-  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
+  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
   let partition: Awaited<ReturnType<typeof createPartitionable>> | undefined;
   let extraHost: ReturnType<Awaited<ReturnType<typeof createPartitionable>>['spawn']> | undefined;
   const extraLog = path.join(cluster.supervisors[0]!.dir, '.woodwork', 'logs', 'work-netns.log');
@@ -239,7 +241,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
     }
     case 'poison':
       inject = async (c) => {
-        special = new GatewaySession(c.gateways, 999, { replyTimeoutMs: 60_000 });
+        special = new GatewaySession(c.gateways, 999, { replyTimeoutMs: 40_000 });
         await special.open();
         const at = Date.now();
         const poisonText = `${tag}-poison poison`;
@@ -255,7 +257,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
           excluded: [keyOf(poisonText)],
           notes: [
             `the poison ran ${starts} time(s) (each killed a \`work\` host)`,
-            answered ? 'the poison was answered (unexpected)' : t.errorReplies > 0 ? 'the poison got an error reply' : 'the poison got no reply within 60 s',
+            answered ? 'the poison was answered (unexpected)' : t.errorReplies > 0 ? 'the poison got an error reply' : 'the poison got no reply and no error within 40 s',
             next ? 'the poisoned session\'s next message was answered' : 'the poisoned session\'s next message got NO reply within 60 s',
             `poison session done after ${(waited / 1000).toFixed(1)} s`,
           ],
@@ -295,6 +297,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
     const injected = await inject(cluster, options);
     notes.push(...injected.notes);
     const end = injected.at + injected.durationMs;
+    if (Date.now() < end) throw new Error('the fault ended in the future');
     // Every session answered after the fault ended, or the observation window is over.
     await until('every session answered after the fault', options.observeMs ?? 90_000, () => traffic.clients.every((client) => client.replies.some((reply) => reply.at > end)), 100).catch(() => notes.push('not every session was answered after the fault within the observation window'));
     await sleep(2_000);
@@ -303,7 +306,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
     const extraStarts = await readFile(extraLog, 'utf8').catch(() => '');
     for (const match of extraStarts.matchAll(/fault-pipe: start (\S+)/g)) starts.set(match[1]!, (starts.get(match[1]!) ?? 0) + 1);
     const handlerRepeats = [...starts.entries()].filter(([key, count]) => key.startsWith(tag) && count > 1 && !injected.excluded?.includes(key)).length;
-    const recovery = traffic.recovery(injected.at);
+    const recovery = traffic.recovery(injected.at, end);
     const lostKeys = result.lost.filter((key) => !injected.excluded?.includes(key));
     return {
       broker,
@@ -323,6 +326,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
       faultDurationMs: injected.durationMs,
       recoveryMs: recovery.worstMs,
       recoveryMedianMs: recovery.medianMs,
+      stallMs: recovery.stallMs,
       stalledSessions: recovery.stalled,
       p50Ms: percentile(result.latencies, 50),
       p99Ms: percentile(result.latencies, 99),

@@ -134,7 +134,7 @@ async function main(): Promise<void> {
       cluster = await startCluster({ broker, redisUrl, instances, cli, keepLogs });
     } catch (error) {
       log(`${broker.name}: could not start: ${String(error)}`);
-      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
+      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
       continue;
     }
     try {
@@ -190,7 +190,7 @@ async function soakRun(target: string, minutes: number, brokers: BrokerTarget[],
 
 function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
   for (const f of faults) {
-    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
+    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  stall ${seconds(f.stallMs)} (${f.stalledSessions}/${f.sessions})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
   }
   for (const l of loads) {
     console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
@@ -230,12 +230,13 @@ async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore
     '',
     '- **lost**: inputs the gateway accepted (a 200/202, or its `input.received` on the stream) that never got a reply, by POST or on the stream. Must be 0.',
     '- **duplicates**: extra `session.replied` events (distinct message ids) for one input, seen by the clients on the stream.',
-    '- **recovery**: from the start of the fault to the first reply of the session that waited longest after it (median over sessions in brackets). For the pause and the cut, the fault itself lasts ~10 s.',
+    '- **recovery**: from the end of the fault (the SIGKILL; the broker answering again after a restart; the SIGCONT; the link up again) to the first reply of the session that waited longest after it (median over sessions in brackets).',
+    '- **longest stall**: the longest a session waited across the fault, from its last reply before the fault to its first after it (the fault\'s own length included), and how many sessions waited more than 1 s. 0 sessions stalled after a SIGKILL means the killed instance held no session at that moment.',
     '- **handler re-runs**: inputs whose `work` handler started more than once (from the hosts\' logs): work done twice, invisible to the client when deduplicated.',
     '',
     '## Faults',
     '',
-    '| fault | broker | lost | duplicates | recovery (median) | stalled sessions | handler re-runs | sent / replied | resent | notes |',
+    '| fault | broker | lost | duplicates | recovery (median) | longest stall (sessions > 1 s) | handler re-runs | sent / replied | resent | notes |',
     '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const fault of ALL_FAULTS) {
@@ -245,7 +246,7 @@ async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore
       else if (f.error) push(`| ${title} | ${f.broker} | – | – | – | – | – | – | – | **run failed**: ${f.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |`);
       else {
         const extra = [...f.notes, f.sseMissing ? `${f.sseMissing} reply(ies) missing from the stream (returned by the POST)` : '', f.sseRepeats ? `${f.sseRepeats} event(s) repeated on resumed streams` : '', f.errorReplies ? `${f.errorReplies} error reply(ies)` : '', f.lost ? `lost: ${f.lostKeys.slice(0, 5).join(', ')}` : ''].filter(Boolean);
-        push(`| ${title} | ${f.broker} | ${f.lost === 0 ? '0' : `**${f.lost}**`} | ${f.duplicateReplies === 0 ? '0' : `**${f.duplicateReplies}**`} | ${seconds(f.recoveryMs)} (${seconds(f.recoveryMedianMs)}) | ${f.stalledSessions} / ${f.sessions} | ${f.handlerRepeats} | ${f.sent} / ${f.replied} | ${f.resent} | ${extra.join('; ').replace(/\|/g, '\\|')} |`);
+        push(`| ${title} | ${f.broker} | ${f.lost === 0 ? '0' : `**${f.lost}**`} | ${f.duplicateReplies === 0 ? '0' : `**${f.duplicateReplies}**`} | ${seconds(f.recoveryMs)} (${seconds(f.recoveryMedianMs)}) | ${seconds(f.stallMs)} (${f.stalledSessions} / ${f.sessions}) | ${f.handlerRepeats} | ${f.sent} / ${f.replied} | ${f.resent} | ${extra.join('; ').replace(/\|/g, '\\|')} |`);
       }
     }
   }
