@@ -313,6 +313,12 @@ async function supervise(
       case 'killed':
         say(style('yellow', `${event.unit}: did not stop in time; killed`));
         break;
+      case 'released':
+        if (event.messages > 0) say(`${event.unit}: ${event.messages} message(s) it held went back to the other instances`);
+        break;
+      case 'release-failed':
+        say(style('yellow', `${event.unit}: could not hand its messages on at once (${event.reason}); they move when its lease runs out`));
+        break;
     }
   };
   const onLine = background

@@ -6,6 +6,8 @@
  * - gives each process a port on 127.0.0.1 and waits for its `/ready`;
  * - writes each process's output, line by line with a timestamp, to `.woodwork/logs/<unit>.log`,
  *   and hands each line to `onLine` (the CLI prefixes it with the unit, in colour on a TTY);
+ * - releases at once what a process that died held on the bus (`Bus.releaseConsumer`), so the
+ *   other instances take its messages now instead of after its lease;
  * - restarts a process that ends without being asked to, with exponential backoff (1 s, 2 s, …
  *   30 s; back to 1 s after a minute of uptime), except one that exits with 78 (a configuration
  *   error: it would fail the same way again);
@@ -19,8 +21,11 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import { hostname } from 'node:os';
 import path from 'node:path';
+import { createBus, type Bus } from '@woodwork/bus';
 import type { Topology } from '@woodwork/parser';
+import { componentGroup, componentTopic, eventsTopic, hooksGroup } from '../topics.js';
 import { HostEnv } from './host-config.js';
 import { HostExitCode } from './process.js';
 import { logsDir, removeUpState, writeUpState, type UpProcessState, type UpState } from './state.js';
@@ -63,7 +68,10 @@ export type SupervisorEvent =
   | { readonly type: 'exited'; readonly unit: string; readonly pid: number; readonly code: number | null; readonly signal: string | null; readonly expected: boolean }
   | { readonly type: 'restarting'; readonly unit: string; readonly delayMs: number; readonly restart: number }
   | { readonly type: 'failed'; readonly unit: string; readonly reason: string }
-  | { readonly type: 'killed'; readonly unit: string; readonly pid: number };
+  | { readonly type: 'killed'; readonly unit: string; readonly pid: number }
+  /** The work a dead process held went back to the other instances at once (adapters that can: Redis). */
+  | { readonly type: 'released'; readonly unit: string; readonly pid: number; readonly messages: number }
+  | { readonly type: 'release-failed'; readonly unit: string; readonly pid: number; readonly reason: string };
 
 export interface Supervisor {
   readonly units: readonly HostUnit[];
@@ -306,6 +314,34 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     }
   };
 
+  // One connection to the bus, opened the first time a process dies, to hand its work on.
+  let releaser: Promise<Bus> | undefined;
+  const releaseWorkOf = async (unit: HostUnit, pid: number) => {
+    try {
+      releaser ??= createBus(options.busUrl);
+      const bus = await releaser;
+      // The bus names a process's members `<hostname>-<pid>-…`: the prefix releases all of them.
+      const member = `${hostname()}-${pid}`;
+      let messages = 0;
+      let released = false;
+      for (const component of unit.components) {
+        for (const [topic, group] of [
+          [componentTopic(options.namespace, component), componentGroup(component)],
+          [eventsTopic(options.namespace), hooksGroup(component)],
+        ] as const) {
+          const count = await bus.releaseConsumer(topic, group, member);
+          if (count !== undefined) {
+            released = true;
+            messages += count;
+          }
+        }
+      }
+      if (released) emit({ type: 'released', unit: unit.name, pid, messages });
+    } catch (error) {
+      emit({ type: 'release-failed', unit: unit.name, pid, reason: error instanceof Error ? error.message : String(error) });
+    }
+  };
+
   const onExit = (slot: Slot, child: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => {
     if (slot.child !== child) return;
     const expected = stopping !== undefined;
@@ -316,6 +352,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
       slot.status = 'stopped';
       return;
     }
+    if (child.pid !== undefined) void releaseWorkOf(slot.unit, child.pid);
     const upFor = Date.now() - (slot.startedAt ?? Date.now());
     if (code === HostExitCode.config) {
       slot.status = 'failed';
@@ -398,6 +435,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
         }),
       );
       await Promise.all(slots.map((slot) => new Promise<void>((resolve) => slot.log.end(() => resolve()))));
+      await releaser?.then((bus) => bus.close()).catch(() => undefined);
       await writing;
       await removeUpState(options.projectDir);
       return { killed };
