@@ -43,6 +43,8 @@ type EntryState = 'buffered' | 'touching' | 'delivered' | 'acking' | 'waiting' |
 
 const now = (): number => performance.now();
 const RESOLVED: Promise<void> = Promise.resolve();
+/** How long a counted entry may wait in the buffer before its read is taken back from Redis' counter. */
+const UNCOUNT_AFTER_MS = 10;
 /** Entries per XAUTOCLAIM call (Redis scans at most ten times as many pending entries per call). */
 const CLAIM_BATCH = 100;
 
@@ -188,6 +190,9 @@ export class RedisSubscription implements AdapterSubscription {
   private ackBatch: { byPartition: Map<number, HeldEntry[]>; done: Promise<void> } | undefined;
   /** Lease renewals and counter corrections of this tick (entry → count, -1 renew only): one call. */
   private markBatch: Map<HeldEntry, number> | undefined;
+  /** Counted entries left in the buffer, to be set back if they still wait (`uncountBuffered`). */
+  private readonly toUncount: HeldEntry[] = [];
+  private uncountTimer: ReturnType<typeof setTimeout> | undefined;
   /** Handed out and not settled: bounded by maxInFlight. */
   private delivered = 0;
   /** A `pump` pass is running (further calls return; the running pass picks their work up). */
@@ -1005,15 +1010,24 @@ export class RedisSubscription implements AdapterSubscription {
 
   /**
    * Entries a read or claim just counted (Redis raised their delivery counter) that were not
-   * handed out in the same pass: set their counter back, so a crash while they wait in our buffer
-   * is not an attempt of theirs. They are counted again when handed out (`hand`).
+   * handed out in the same pass: if they still wait in our buffer UNCOUNT_AFTER_MS later (behind
+   * a slow handler of their session, or for a slot), their counter is set back, so a crash while
+   * they wait is not an attempt of theirs; they are counted again when handed out (`hand`). Under
+   * load, entries leave the buffer within milliseconds and cost nothing; a process killed within
+   * that window charges an entry that waited one attempt too many.
    */
   private uncountBuffered(entries: readonly HeldEntry[]): void {
-    for (const entry of entries) {
-      if (entry.state !== 'buffered' || !entry.counted) continue;
-      entry.counted = false;
-      this.mark(entry, entry.deliveryCount - 1);
-    }
+    for (const entry of entries) if (entry.state === 'buffered' && entry.counted) this.toUncount.push(entry);
+    if (this.toUncount.length === 0 || this.uncountTimer !== undefined) return;
+    this.uncountTimer = setTimeout(() => {
+      this.uncountTimer = undefined;
+      for (const entry of this.toUncount.splice(0)) {
+        if (entry.state !== 'buffered' || !entry.counted) continue;
+        entry.counted = false;
+        this.mark(entry, entry.deliveryCount - 1);
+      }
+    }, UNCOUNT_AFTER_MS);
+    this.uncountTimer.unref();
   }
 
   /** Queues a lease renewal (count -1) or a counter correction; one script call per tick. */
@@ -1263,6 +1277,7 @@ export class RedisSubscription implements AdapterSubscription {
       resolve();
     }
     this.timers.clear();
+    if (this.uncountTimer !== undefined) clearTimeout(this.uncountTimer);
     if (this.upkeepTimer !== undefined) clearInterval(this.upkeepTimer);
     this.upkeepTimer = undefined;
   }
