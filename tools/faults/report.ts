@@ -14,6 +14,8 @@
  * (`woodwork up` per broker, default 2), --load-seconds S (15), --load-concurrency C (8),
  * --held N (200), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
  * --keep-logs DIR (where the hosts' logs are copied; default a new folder in the temp dir), --no-write.
+ * A full run also saves its figures in tools/faults/last-run.json; `--render` writes the report
+ * again from them (after editing tools/faults/notes.md, the hand-written analysis it includes).
  *
  * Brokers come from the WOODWORK_TEST_*_URL variables when set, else `tools/services.sh env`.
  * The broker restart and pause faults disturb anyone else using the same brokers: each is short
@@ -93,13 +95,26 @@ async function main(): Promise<void> {
   if (typeof soak === 'string') {
     const minutes = duration(soak);
     const target = (flags.get('soak-target') as string | undefined) ?? 'redis';
+    const soakStarted = new Date();
     const result = await soakRun(target, minutes, brokers, redisUrl, cli);
     console.log(JSON.stringify(result));
     console.log(`soak ${target} ${minutes} min: ${result.verdict.toUpperCase()} — RSS ${mib(result.samples[2]?.rssBytes ?? NaN)} → ${mib(result.samples.at(-1)?.rssBytes ?? NaN)}, growth ${mib(result.growthBytes)} (last third vs first third), slope ${mib(result.slopeBytesPerHour)}/h, ${result.sessions} sessions, ${result.failed} failed`);
     if (!flags.has('no-write')) {
-      const info = await machine();
-      await writeFile(path.join(root, 'tools', 'faults', `soak-result-${target}.json`), JSON.stringify({ date: new Date().toISOString(), command: `report.ts ${process.argv.slice(2).join(' ')}`, commit: info.commit, ...result }, null, 2) + '\n');
+      await writeFile(path.join(root, 'tools', 'faults', `soak-result-${target}.json`), JSON.stringify({ date: soakStarted.toISOString(), command: `report.ts ${process.argv.slice(2).join(' ')}`, commit: commit.slice(0, 7), loadAverage: os.loadavg(), ...result }, null, 2) + '\n');
     }
+    return;
+  }
+
+  const lastRun = path.join(root, 'tools', 'faults', 'last-run.json');
+  if (flags.has('render')) {
+    // Only the report again, from the last full run's figures (e.g. after editing notes.md).
+    const saved = JSON.parse(await readFile(lastRun, 'utf8')) as { run: RunInfo; faults: FaultResult[]; loads: LoadResult[] };
+    const run = { ...saved.run, startedAt: new Date(saved.run.startedAt), finishedAt: new Date(saved.run.finishedAt) };
+    const revive = (value: unknown) => (value === null ? NaN : value);
+    const faultsSaved = saved.faults.map((f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, revive(v)])) as unknown as FaultResult);
+    const loadsSaved = saved.loads.map((l) => Object.fromEntries(Object.entries(l).map(([k, v]) => [k, revive(v)])) as unknown as LoadResult);
+    await writeFile(path.join(root, 'docs', 'fault-and-load-report.md'), await renderReport(run, faultsSaved, loadsSaved));
+    log('wrote docs/fault-and-load-report.md from tools/faults/last-run.json');
     return;
   }
 
@@ -158,10 +173,11 @@ async function main(): Promise<void> {
   }
 
   const finishedAt = new Date();
-  const run = { startedAt, finishedAt, loadBefore, loadAfter: os.loadavg(), brokers: brokers.map((b) => b.name), sessions, instances, cli, argv: process.argv.slice(2), loadOptions };
+  const run: RunInfo = { startedAt, finishedAt, commit, loadBefore, loadAfter: os.loadavg(), brokers: brokers.map((b) => b.name), sessions, instances, cli, argv: process.argv.slice(2), loadOptions: { concurrency: loadOptions.concurrency, seconds: loadOptions.seconds, held: loadOptions.held } };
   console.log(JSON.stringify({ faults, loads }));
   printSummary(faults, loads);
   if (!flags.has('no-write')) {
+    await writeFile(lastRun, JSON.stringify({ run, faults, loads }, null, 1) + '\n');
     const file = path.join(root, 'docs', 'fault-and-load-report.md');
     await writeFile(file, await renderReport(run, faults, loads));
     log(`wrote ${path.relative(root, file)}`);
@@ -197,7 +213,21 @@ function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
   }
 }
 
-async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore: number[]; loadAfter: number[]; brokers: string[]; sessions: number; instances: number; cli: CliMode; argv: string[]; loadOptions: { concurrency: number; seconds: number; held: number } }, faults: FaultResult[], loads: LoadResult[]): Promise<string> {
+interface RunInfo {
+  startedAt: Date;
+  finishedAt: Date;
+  commit: string;
+  loadBefore: number[];
+  loadAfter: number[];
+  brokers: string[];
+  sessions: number;
+  instances: number;
+  cli: CliMode;
+  argv: string[];
+  loadOptions: { concurrency: number; seconds: number; held: number };
+}
+
+async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResult[]): Promise<string> {
   const info = await machine();
   const soaks: (SoakResult & { date: string; command: string; commit: string })[] = [];
   for (const target of ['embedded', 'redis', 'nats', 'kafka']) {
@@ -214,7 +244,7 @@ async function renderReport(run: { startedAt: Date; finishedAt: Date; loadBefore
     '',
     '<!-- Generated by `tools/faults/report.ts` (see tools/faults/README.md); do not edit by hand: run it again. -->',
     '',
-    `Measured ${run.startedAt.toISOString().replace('T', ' ').slice(0, 16)}–${run.finishedAt.toISOString().slice(11, 16)} UTC (${minutes} min) at commit \`${info.commit}\` (${info.subject})${info.dirty > 0 && run.cli !== 'head' ? `, with ${info.dirty} uncommitted change(s) by others under packages/ and apps/ in the shared working tree` : ''}.`,
+    `Measured ${run.startedAt.toISOString().replace('T', ' ').slice(0, 16)}–${run.finishedAt.toISOString().slice(11, 16)} UTC (${minutes} min) at commit \`${run.commit.slice(0, 7)}\` (${run.commit.startsWith(info.commit) ? info.subject : 'see `git show`'})${info.dirty > 0 && run.cli !== 'head' ? `, with ${info.dirty} uncommitted change(s) by others under packages/ and apps/ in the shared working tree` : ''}.`,
     `Machine: **a shared ${info.cores}-core machine** (${info.cpu}, ${(info.memory / 2 ** 30).toFixed(0)} GiB), used by other engineers' builds and tests at the same time — load average ${run.loadBefore.map((v) => v.toFixed(1)).join(' / ')} at the start, ${run.loadAfter.map((v) => v.toFixed(1)).join(' / ')} at the end — with the brokers on the same cores (\`tools/services.sh\`: Redis 7.0, NATS 2.9 JetStream, Kafka 4.4 KRaft). Node ${info.node}; the CLI and hosts ran ${run.cli === 'head' ? 'from the TypeScript sources of that commit (`git archive HEAD`, through tsx with `--conditions=@woodwork/source`; work in progress in the shared working tree is not measured)' : run.cli === 'source' ? 'from the TypeScript sources of the working tree as it was (tsx, `--conditions=@woodwork/source`)' : 'from the built packages'}.`,
     `Command: \`npm run report:faults${run.argv.length ? ` -- ${run.argv.join(' ')}` : ''}\` (or \`bash tools/with-node.sh npx tsx --conditions=@woodwork/source tools/faults/report.ts${run.argv.length ? ` ${run.argv.join(' ')}` : ''}\`).`,
     '',
