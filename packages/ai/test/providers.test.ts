@@ -49,3 +49,38 @@ describe.each(cases)('llm $type over $protocol', ({ type, base, protocol, ...res
     expect(textOf(result.replies[0]?.payload)).toBe('Hello, world!');
   });
 });
+
+describe('tool-call deltas, as each provider streams them', () => {
+  it.each(['openai-responses', 'openai-chat', 'anthropic', 'ollama'] as const)('%s: the provider package parses the scripted tool call', async (protocol) => {
+    const { streamText, tool, jsonSchema } = await import('ai');
+    const { createOpenAI } = await import('@ai-sdk/openai');
+    const { createAnthropic } = await import('@ai-sdk/anthropic');
+    const { createOllama } = await import('ollama-ai-provider-v2');
+    await using server = await startScriptedServer();
+    server.enqueue({ text: ['Checking.'], toolCalls: [{ name: 'weather', arguments: { city: 'Oslo', days: 2 } }], usage: { inputTokens: 7, outputTokens: 5 } });
+    const model =
+      protocol === 'openai-responses'
+        ? createOpenAI({ apiKey: 'k', baseURL: server.openaiBaseUrl }).responses('m')
+        : protocol === 'openai-chat'
+          ? createOpenAI({ apiKey: 'k', baseURL: server.openaiBaseUrl }).chat('m')
+          : protocol === 'anthropic'
+            ? createAnthropic({ apiKey: 'k', baseURL: server.anthropicBaseUrl })('m')
+            : createOllama({ baseURL: `${server.ollamaBaseUrl}/api` })('m');
+    const weather = tool({ description: 'weather', inputSchema: jsonSchema<{ city: string; days: number }>({ type: 'object', properties: { city: { type: 'string' }, days: { type: 'number' } } }) });
+    const result = streamText({ model, prompt: 'weather in Oslo?', tools: { weather }, maxRetries: 0, onError: () => undefined });
+    const parts: string[] = [];
+    let call: unknown;
+    let usage: unknown;
+    for await (const part of result.fullStream) {
+      parts.push(part.type);
+      if (part.type === 'tool-call') call = { name: part.toolName, input: part.input };
+      if (part.type === 'finish') usage = { input: part.totalUsage.inputTokens, output: part.totalUsage.outputTokens, reason: part.finishReason };
+      if (part.type === 'error') throw part.error;
+    }
+    expect(call).toEqual({ name: 'weather', input: { city: 'Oslo', days: 2 } });
+    expect(usage).toEqual({ input: 7, output: 5, reason: 'tool-calls' });
+    expect(parts).toContain('text-delta');
+    if (protocol !== 'ollama') expect(parts).toContain('tool-input-delta'); // Ollama sends calls whole
+    expect(server.requests[0]!.protocol).toBe(protocol);
+  });
+});
