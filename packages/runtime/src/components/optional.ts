@@ -72,11 +72,15 @@ function load(entry: OptionalComponentPackage): Promise<readonly ComponentDefini
  * yet, loading each package only when one of them needs it. Pairs already registered (by the
  * built-ins, or a user) are left as they are.
  */
-export async function registerOptionalComponents(registry: ComponentRegistry, components: readonly TopologyComponent[]): Promise<void> {
+export async function registerOptionalComponents(
+  registry: ComponentRegistry,
+  components: readonly TopologyComponent[],
+  packages: readonly OptionalComponentPackage[] = optionalComponentPackages,
+): Promise<void> {
   const needed = new Set<OptionalComponentPackage>();
   for (const component of components) {
     if (registry.has(component.kind, component.type)) continue;
-    const entry = packageForKind(component.kind);
+    const entry = packages.find((candidate) => candidate.kinds.includes(component.kind));
     if (entry) needed.add(entry);
   }
   for (const entry of needed) {
