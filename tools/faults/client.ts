@@ -8,7 +8,9 @@
  * - accepted: the gateway answered the POST (200 or 202), or the SSE stream showed the input's
  *   `input.received` (the POST's connection died after the gateway took it);
  * - lost: accepted, and no reply by the end (POST body nor SSE);
- * - duplicate replies: more than one `session.replied` (distinct message ids) for one input;
+ * - duplicate replies: more than one `session.replied` (distinct message ids) for one input the
+ *   client sent once (inputs it sent again are counted apart: the gateway has no idempotency key,
+ *   so a resent input is a second turn);
  * - SSE repeats: the same event id sent twice on the stream (a resume that repeated itself);
  * - SSE missing: a reply the POST returned but the stream never showed;
  * - resent: POSTs whose connection failed before any sign of acceptance, sent again to another
@@ -35,6 +37,8 @@ interface Pending {
   sseReply?: boolean;
   /** The turn completed with an error instead of a reply (a component failed): answered, not lost. */
   errored?: boolean;
+  /** The client sent it more than once. */
+  resent?: boolean;
   done?: () => void;
   accepted?: () => void;
 }
@@ -50,6 +54,8 @@ export interface SessionTotals {
   resent: number;
   postErrors: number;
   errorReplies: number;
+  /** Duplicate replies of inputs the client itself sent twice (after a POST died): not the system's. */
+  resentDuplicates: number;
 }
 
 export class GatewaySession {
@@ -65,7 +71,7 @@ export class GatewaySession {
   /** First arrival time of each reply (by key), in order: what recovery times are computed from. */
   readonly replies: { key: string; at: number }[] = [];
   readonly latencies: number[] = [];
-  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0 };
+  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0, resentDuplicates: 0 };
 
   constructor(
     private readonly gateways: readonly string[],
@@ -246,6 +252,7 @@ export class GatewaySession {
       }
       this.gateway = (this.gateway + 1) % this.gateways.length;
       this.totals.resent++;
+      entry.resent = true;
       this.options.log?.(`session ${this.index}: resending ${key} to ${this.gateways[this.gateway]}`);
     }
     if (entry.acceptedAt !== undefined) this.totals.accepted++;
@@ -267,7 +274,10 @@ export class GatewaySession {
     const totals = this.totals;
     totals.replied = [...this.pending.values()].filter((entry) => entry.repliedAt !== undefined).length;
     totals.lost = [...this.pending.values()].filter((entry) => entry.acceptedAt !== undefined && entry.repliedAt === undefined && !entry.errored).map((entry) => entry.key);
-    totals.duplicateReplies = [...this.replyIds.values()].reduce((sum, ids) => sum + Math.max(0, ids.size - 1), 0);
+    const extra = (key: string) => Math.max(0, (this.replyIds.get(key)?.size ?? 0) - 1);
+    const resentKeys = new Set([...this.pending.values()].filter((entry) => entry.resent).map((entry) => entry.key));
+    totals.duplicateReplies = [...this.replyIds.keys()].filter((key) => !resentKeys.has(key)).reduce((sum, key) => sum + extra(key), 0);
+    totals.resentDuplicates = [...resentKeys].reduce((sum, key) => sum + extra(key), 0);
     totals.sseMissing = [...this.pending.values()].filter((entry) => entry.postReply && !this.replyIds.has(entry.key)).length;
     return totals;
   }
@@ -369,6 +379,7 @@ export class Traffic {
       resent: sum((t) => t.resent),
       postErrors: sum((t) => t.postErrors),
       errorReplies: sum((t) => t.errorReplies),
+      resentDuplicates: sum((t) => t.resentDuplicates),
       latencies: this.clients.flatMap((client) => client.latencies),
     };
   }

@@ -43,6 +43,8 @@ export interface FaultResult {
   readonly sseRepeats: number;
   readonly sseMissing: number;
   readonly resent: number;
+  /** Second replies of inputs the client sent twice (a POST died with no sign the gateway took it). */
+  readonly resentDuplicates: number;
   readonly errorReplies: number;
   /** Inputs of this run whose handler (the `work` pipe) started more than once. */
   readonly handlerRepeats: number;
@@ -180,7 +182,7 @@ async function brokerPause(cluster: Cluster, options: FaultOptions): Promise<Inj
 
 export async function runFault(cluster: Cluster, fault: FaultId, options: FaultOptions): Promise<FaultResult> {
   const broker = cluster.broker.name;
-  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
+  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
   let partition: Awaited<ReturnType<typeof createPartitionable>> | undefined;
   let extraHost: ReturnType<Awaited<ReturnType<typeof createPartitionable>>['spawn']> | undefined;
   const extraLog = path.join(cluster.supervisors[0]!.dir, '.woodwork', 'logs', 'work-netns.log');
@@ -321,6 +323,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
       sseRepeats: result.sseRepeats,
       sseMissing: result.sseMissing,
       resent: result.resent,
+      resentDuplicates: result.resentDuplicates,
       errorReplies: result.errorReplies,
       handlerRepeats,
       faultDurationMs: injected.durationMs,

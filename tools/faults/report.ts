@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       cluster = await startCluster({ broker, redisUrl, instances, cli, keepLogs });
     } catch (error) {
       log(`${broker.name}: could not start: ${String(error)}`);
-      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
+      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
       continue;
     }
     try {
@@ -259,7 +259,7 @@ async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResu
     'Each fault: the stream flows, the fault is injected once, the run watches until every session has been answered after the fault (at most 90 s), stops sending, and waits up to 60 s more for missing replies.',
     '',
     '- **lost**: inputs the gateway accepted (a 200/202, or its `input.received` on the stream) that never got a reply, by POST or on the stream. Must be 0.',
-    '- **duplicates**: extra `session.replied` events (distinct message ids) for one input, seen by the clients on the stream.',
+    '- **duplicates**: extra `session.replied` events (distinct message ids) for one input, seen by the clients on the stream. Inputs the client itself sent twice (*resent*) are counted apart in the notes: the gateway takes no idempotency key, so a resent input is a second turn.',
     '- **recovery**: from the end of the fault (the SIGKILL; the broker answering again after a restart; the SIGCONT; the link up again) to the first reply of the session that waited longest after it (median over sessions in brackets).',
     '- **longest stall**: the longest a session waited across the fault, from its last reply before the fault to its first after it (the fault\'s own length included), and how many sessions waited more than 1 s. 0 sessions stalled after a SIGKILL means the killed instance held no session at that moment.',
     '- **handler re-runs**: inputs whose `work` handler started more than once (from the hosts\' logs): work done twice, invisible to the client when deduplicated.',
@@ -275,7 +275,7 @@ async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResu
       if (f.skipped) push(`| ${title} | ${f.broker} | – | – | – | – | – | – | – | skipped: ${f.skipped} |`);
       else if (f.error) push(`| ${title} | ${f.broker} | – | – | – | – | – | – | – | **run failed**: ${f.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |`);
       else {
-        const extra = [...f.notes, f.sseMissing ? `${f.sseMissing} reply(ies) missing from the stream (returned by the POST)` : '', f.sseRepeats ? `${f.sseRepeats} event(s) repeated on resumed streams` : '', f.errorReplies ? `${f.errorReplies} error reply(ies)` : '', f.lost ? `lost: ${f.lostKeys.slice(0, 5).join(', ')}` : ''].filter(Boolean);
+        const extra = [...f.notes, f.sseMissing ? `${f.sseMissing} reply(ies) missing from the stream (returned by the POST)` : '', f.sseRepeats ? `${f.sseRepeats} event(s) repeated on resumed streams` : '', f.errorReplies ? `${f.errorReplies} error reply(ies)` : '', f.resentDuplicates ? `${f.resentDuplicates} second reply(ies) to inputs the client sent twice` : '', f.lost ? `lost: ${f.lostKeys.slice(0, 5).join(', ')}` : ''].filter(Boolean);
         push(`| ${title} | ${f.broker} | ${f.lost === 0 ? '0' : `**${f.lost}**`} | ${f.duplicateReplies === 0 ? '0' : `**${f.duplicateReplies}**`} | ${seconds(f.recoveryMs)} (${seconds(f.recoveryMedianMs)}) | ${seconds(f.stallMs)} (${f.stalledSessions} / ${f.sessions}) | ${f.handlerRepeats} | ${f.sent} / ${f.replied} | ${f.resent} | ${extra.join('; ').replace(/\|/g, '\\|')} |`);
       }
     }
