@@ -31,7 +31,10 @@ async function collect(model: LocalLanguageModel, prompt: string, options: { max
   return { deltas, types, result };
 }
 
-describe('createLocalModel', () => {
+// Loading the model takes seconds on a busy machine; a test that loads it gets minutes, not the default 30 s.
+const slow = { timeout: 180_000 };
+
+describe('createLocalModel', slow, () => {
   let model: LocalLanguageModel;
   beforeAll(async () => {
     model = await createLocalModel({ model: file });
@@ -97,7 +100,7 @@ describe('createLocalModel', () => {
   });
 });
 
-describe('hf: references, through node-llama-cpp resolveModelFile', () => {
+describe('hf: references, through node-llama-cpp resolveModelFile', slow, () => {
   const reference = 'hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q4_1.gguf';
 
   it('uses the file already in the models directory, without the hub', async () => {
@@ -148,7 +151,7 @@ function tokensOf(events: readonly SessionEvent[]): number[] {
     .map((event) => (event.payload as { tokens_processed: number | null }).tokens_processed ?? 0);
 }
 
-describe('llm local in a topology', () => {
+describe('llm local in a topology', slow, () => {
   // Questions whose lengths make memory visible in the token counts: the first is long, the second
   // short, and replies are capped, so the second turn's prompt is larger than the first's only when
   // it carries the first exchange.
