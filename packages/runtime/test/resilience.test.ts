@@ -403,3 +403,17 @@ describe('the pieces, on a clock of their own', () => {
     queue.close();
   });
 });
+
+describe('the defaults', () => {
+  it('are the ones the catalogue tells `woodwork validate` users', async () => {
+    const { catalogue, parseDuration } = await import('@woodwork/parser');
+    const { resilienceDefaults } = await import('../src/index.js');
+    const said = (key: string) => catalogue.commonKeys[key]!.description;
+    const written = (text: string) => parseDuration(/Default `"([^"]+)"`/.exec(text)?.[1]);
+    expect(written(said('timeout'))).toBe(resilienceDefaults.timeoutMs);
+    const { attempts, backoffMs, maxBackoffMs, jitter } = resilienceDefaults.retry;
+    expect(said('retry')).toContain(`Default \`{ attempts = ${attempts}, backoff = "${backoffMs}ms", max_backoff = "${maxBackoffMs / 1000}s", jitter = ${jitter} }\``);
+    const { failures, windowMs, cooldownMs } = resilienceDefaults.circuitBreaker;
+    expect(said('circuit_breaker')).toContain(`Default \`{ failures = ${failures}, window = "${windowMs / 1000}s", cooldown = "${cooldownMs / 1000}s" }\``);
+  });
+});
