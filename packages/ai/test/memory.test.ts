@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRuntime, silentLogger } from '@woodwork/runtime';
 import { boundMemory, type MemoryMessage } from '../src/index.js';
@@ -62,7 +64,7 @@ describe('memory short_term', () => {
     expect(boundMemory([long('user', 4000)], 20, 10)).toHaveLength(1);
   });
 
-  it.skipIf(!process.env.WOODWORK_TEST_REDIS_URL)('is the same in another process of the topology: it lives in the session store (Redis)', async () => {
+  it.skipIf(!process.env.WOODWORK_TEST_REDIS_URL)('is the same in another process: it lives in the session store (Redis)', async () => {
     const redis = process.env.WOODWORK_TEST_REDIS_URL!;
     const namespace = `ai${randomUUID().slice(0, 8)}`;
     await using server = await startScriptedServer();
@@ -76,11 +78,22 @@ describe('memory short_term', () => {
       await first.create({ id: sessionId });
       expect((await first.ask(sessionId, 'remember the number 42')).ok).toBe(true);
     }
-    // A fresh runtime, nothing in its memory: what it knows comes from Redis.
-    await using second = createRuntime(topologyLoaded, options);
-    await second.start();
-    const result = await second.ask(sessionId, 'which number?');
-    expect(result.ok).toBe(true);
+    // Another process, with nothing in its memory: what it knows comes from Redis.
+    // Not spawnSync: the scripted server answering the child lives in this process's event loop.
+    const child = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const process_ = spawn(process.execPath, ['--conditions=@woodwork/source', '--import', 'tsx', path.join(import.meta.dirname, 'support/turn-process.ts')], {
+        env: { ...process.env, WW_TOPOLOGY: files.file, WW_REDIS: redis, WW_NAMESPACE: namespace, WW_SESSION: sessionId, WW_INPUT: 'which number?' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      process_.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      process_.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      process_.on('error', reject);
+      process_.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    expect(child.status, child.stderr).toBe(0);
+    expect(JSON.parse(child.stdout.trim().split('\n').at(-1)!)).toMatchObject({ ok: true, text: 'You said: which number?' });
     expect(conversation(server.requests[1]!.body).slice(1)).toEqual(['user: remember the number 42', 'assistant: You said: remember the number 42', 'user: which number?']);
   });
 });
