@@ -734,7 +734,8 @@ export class ComponentHost {
           throw error;
         }
         handling.downstreams.delete(name);
-        const transition = breaker.success();
+        // A late answer after the host's timeout does not undo the failure the host counted.
+        const transition = handling.timedOut ? undefined : breaker.success();
         if (transition) await host.announceCircuit(envelope, breaker, transition);
         return result;
       },

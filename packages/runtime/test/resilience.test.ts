@@ -250,6 +250,31 @@ provider = transform echo {
     }
   });
 
+  it('counts a timeout against the downstream whose call was in flight, not against the component', async () => {
+    current = await project({
+      'main.ww': 'in = input cli {}\ntool = transform echo {\n  timeout = "30ms"\n  retry = false\n  circuit_breaker = { failures = 1, cooldown = "10s" }\n}\n',
+    });
+    let serverCalls = 0;
+    const registry = createComponentRegistry().register(
+      'transform',
+      'echo',
+      // An MCP server that never answers, and a call that ignores its signal.
+      () => ({ handle: (_message, context) => context.downstream('mcp').call(() => (serverCalls++, new Promise(() => {}))) }),
+      { replace: true },
+    );
+    const { runtime } = await started(await current.load(), { registry });
+    try {
+      const first = await turn(runtime, 'a');
+      expect(first.types).toEqual(['input.received', 'component.timeout', 'circuit.opened', 'agent.error', 'turn.completed']);
+      expect(payloadOf(first.events, 'circuit.opened')).toMatchObject({ downstream: 'mcp', error: { code: 'WW_RUNTIME_TIMEOUT' } });
+      const second = await turn(runtime, 'b');
+      expect(serverCalls).toBe(1);
+      expect((second.result.errors[0]!.payload as Record<string, any>).error.message).toMatch(/^the circuit of downstream `mcp` of component `tool` is open/);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
   it('keeps at most `max_concurrency` handlings in flight; the rest wait (and are told so), none is dropped', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\nnarrow = transform echo { max_concurrency = 2 }\n' });
     let inFlight = 0;
