@@ -56,6 +56,8 @@ export interface SessionTotals {
   errorReplies: number;
   /** Duplicate replies of inputs the client itself sent twice (after a POST died): not the system's. */
   resentDuplicates: number;
+  /** Inputs the client sent once that got more than one reply. */
+  duplicateKeys: string[];
 }
 
 export class GatewaySession {
@@ -71,7 +73,7 @@ export class GatewaySession {
   /** First arrival time of each reply (by key), in order: what recovery times are computed from. */
   readonly replies: { key: string; at: number }[] = [];
   readonly latencies: number[] = [];
-  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0, resentDuplicates: 0 };
+  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0, resentDuplicates: 0, duplicateKeys: [] };
 
   constructor(
     private readonly gateways: readonly string[],
@@ -277,6 +279,7 @@ export class GatewaySession {
     const extra = (key: string) => Math.max(0, (this.replyIds.get(key)?.size ?? 0) - 1);
     const resentKeys = new Set([...this.pending.values()].filter((entry) => entry.resent).map((entry) => entry.key));
     totals.duplicateReplies = [...this.replyIds.keys()].filter((key) => !resentKeys.has(key)).reduce((sum, key) => sum + extra(key), 0);
+    totals.duplicateKeys = [...this.replyIds.keys()].filter((key) => !resentKeys.has(key) && extra(key) > 0);
     totals.resentDuplicates = [...resentKeys].reduce((sum, key) => sum + extra(key), 0);
     totals.sseMissing = [...this.pending.values()].filter((entry) => entry.postReply && !this.replyIds.has(entry.key)).length;
     return totals;
@@ -380,6 +383,7 @@ export class Traffic {
       postErrors: sum((t) => t.postErrors),
       errorReplies: sum((t) => t.errorReplies),
       resentDuplicates: sum((t) => t.resentDuplicates),
+      duplicateKeys: totals.flatMap((t) => t.duplicateKeys),
       latencies: this.clients.flatMap((client) => client.latencies),
     };
   }

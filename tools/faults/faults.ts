@@ -40,6 +40,7 @@ export interface FaultResult {
   readonly lost: number;
   readonly lostKeys: string[];
   readonly duplicateReplies: number;
+  readonly duplicateKeys: string[];
   readonly sseRepeats: number;
   readonly sseMissing: number;
   readonly resent: number;
@@ -182,7 +183,7 @@ async function brokerPause(cluster: Cluster, options: FaultOptions): Promise<Inj
 
 export async function runFault(cluster: Cluster, fault: FaultId, options: FaultOptions): Promise<FaultResult> {
   const broker = cluster.broker.name;
-  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
+  const empty = { sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, duplicateKeys: [], sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] };
   let partition: Awaited<ReturnType<typeof createPartitionable>> | undefined;
   let extraHost: ReturnType<Awaited<ReturnType<typeof createPartitionable>>['spawn']> | undefined;
   const extraLog = path.join(cluster.supervisors[0]!.dir, '.woodwork', 'logs', 'work-netns.log');
@@ -320,6 +321,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
       lost: lostKeys.length,
       lostKeys,
       duplicateReplies: result.duplicateReplies,
+      duplicateKeys: result.duplicateKeys,
       sseRepeats: result.sseRepeats,
       sseMissing: result.sseMissing,
       resent: result.resent,

@@ -149,7 +149,7 @@ async function main(): Promise<void> {
       cluster = await startCluster({ broker, redisUrl, instances, cli, keepLogs });
     } catch (error) {
       log(`${broker.name}: could not start: ${String(error)}`);
-      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
+      for (const fault of faultList) faults.push({ broker: broker.name, fault, error: `woodwork up failed: ${String(error).slice(0, 300)}`, sessions: 0, sent: 0, accepted: 0, replied: 0, lost: 0, lostKeys: [], duplicateReplies: 0, duplicateKeys: [], sseRepeats: 0, sseMissing: 0, resent: 0, resentDuplicates: 0, errorReplies: 0, handlerRepeats: 0, faultDurationMs: 0, recoveryMs: NaN, recoveryMedianMs: NaN, stallMs: NaN, stalledSessions: 0, p50Ms: NaN, p99Ms: NaN, notes: [] });
       continue;
     }
     try {
@@ -206,7 +206,7 @@ async function soakRun(target: string, minutes: number, brokers: BrokerTarget[],
 
 function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
   for (const f of faults) {
-    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  stall ${seconds(f.stallMs)} (${f.stalledSessions}/${f.sessions})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
+    console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  stall ${seconds(f.stallMs)} (${f.stalledSessions}/${f.sessions})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}${f.duplicateReplies ? `  TWICE ${f.duplicateKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
   }
   for (const l of loads) {
     console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
@@ -275,7 +275,7 @@ async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResu
       if (f.skipped) push(`| ${title} | ${f.broker} | – | – | – | – | – | – | – | skipped: ${f.skipped} |`);
       else if (f.error) push(`| ${title} | ${f.broker} | – | – | – | – | – | – | – | **run failed**: ${f.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} |`);
       else {
-        const extra = [...f.notes, f.sseMissing ? `${f.sseMissing} reply(ies) missing from the stream (returned by the POST)` : '', f.sseRepeats ? `${f.sseRepeats} event(s) repeated on resumed streams` : '', f.errorReplies ? `${f.errorReplies} error reply(ies)` : '', f.resentDuplicates ? `${f.resentDuplicates} second reply(ies) to inputs the client sent twice` : '', f.lost ? `lost: ${f.lostKeys.slice(0, 5).join(', ')}` : ''].filter(Boolean);
+        const extra = [...f.notes, f.sseMissing ? `${f.sseMissing} reply(ies) missing from the stream (returned by the POST)` : '', f.sseRepeats ? `${f.sseRepeats} event(s) repeated on resumed streams` : '', f.errorReplies ? `${f.errorReplies} error reply(ies)` : '', f.resentDuplicates ? `${f.resentDuplicates} second reply(ies) to inputs the client sent twice` : '', f.lost ? `lost: ${f.lostKeys.slice(0, 5).join(', ')}` : '', f.duplicateReplies ? `replied twice: ${f.duplicateKeys.slice(0, 5).join(', ')}` : ''].filter(Boolean);
         push(`| ${title} | ${f.broker} | ${f.lost === 0 ? '0' : `**${f.lost}**`} | ${f.duplicateReplies === 0 ? '0' : `**${f.duplicateReplies}**`} | ${seconds(f.recoveryMs)} (${seconds(f.recoveryMedianMs)}) | ${seconds(f.stallMs)} (${f.stalledSessions} / ${f.sessions}) | ${f.handlerRepeats} | ${f.sent} / ${f.replied} | ${f.resent} | ${extra.join('; ').replace(/\|/g, '\\|')} |`);
       }
     }
