@@ -118,7 +118,9 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
               {
                 component: component.name,
                 location: component.location,
-                hint: `set ${provider.apiKey.variable} in the environment or in a .env file beside the .ww file`,
+                // Without `api_key`, the variable is read from the process environment; a .env file
+                // beside the .ww file only fills `$NAME` references written in it.
+                hint: `set ${provider.apiKey.variable} in the environment, or write api_key = $${provider.apiKey.variable} and put it in a .env file beside the .ww file`,
               },
             );
           }
@@ -162,7 +164,10 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           let writer: ReturnType<HandlerContext['stream']> | undefined;
           let usage: { inputTokens: number; outputTokens: number } | undefined;
           const writes = new WriteWindow();
+          let failed: WoodworkAiError | undefined;
           const fail = (error: unknown): never => {
+            // Thrown in the loop, caught again below: described and counted once.
+            if (failed !== undefined && error === failed) throw failed;
             const seconds = (performance.now() - started) / 1000;
             const reason = timers.signal.aborted ? timers.signal.reason : undefined;
             const described = WoodworkAiError.isAiError(reason)
@@ -171,6 +176,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
                 ? interruptedError(scene(message.sessionId), error, chunks)
                 : describeProviderError(scene(message.sessionId), error);
             metrics.recordDuration(seconds, described.code);
+            failed = described;
             throw described;
           };
           try {
