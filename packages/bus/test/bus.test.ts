@@ -407,6 +407,52 @@ describe('createBus', () => {
 });
 
 describe('memory adapter', () => {
+  it('keeps handling when handlers outlast the lease (issue #16, finding 1: it used to stall for good)', async () => {
+    await using bus: Bus = await createBus(memoryUrl());
+    const handled: string[] = [];
+    await bus.subscribe('t', { group: 'g', leaseMs: 50 }, async (envelope) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      handled.push(envelope.session_id);
+    });
+    for (let session = 0; session < 6; session++) await bus.publish('t', { session_id: `s${session}`, event_type: 'x.y' });
+    await waitFor(() => handled.length >= 6, { timeoutMs: 10_000, message: () => `handled ${handled.length} of 6` });
+    await waitFor(async () => (await bus.queueDepth('t', 'g')) === 0, { timeoutMs: 10_000 });
+    expect(handled.sort()).toEqual(['s0', 's1', 's2', 's3', 's4', 's5']);
+  });
+
+  it('does not count an attempt for a delivery given back unstarted (nak neverStarted), and counts a tried one', async () => {
+    const adapter = createMemoryAdapter(new URL(memoryUrl()));
+    await adapter.doConnect();
+    const record = { messageId: 'm-1', key: 's', body: new TextEncoder().encode('{}') };
+    await adapter.doPublish('t', [record]);
+    const counts: number[] = [];
+    const deliveries: AdapterDelivery[] = [];
+    await adapter.doSubscribe({
+      topic: 't',
+      group: 'g',
+      consumerName: 'c',
+      maxInFlight: 1,
+      leaseMs: 1_000,
+      ackTimeoutMs: 1_000,
+      fromBeginning: true,
+      onDelivery: (delivery) => {
+        counts.push(delivery.deliveryCount);
+        deliveries.push(delivery);
+      },
+      onError: (error) => {
+        throw error;
+      },
+    });
+    await waitFor(() => deliveries.length === 1);
+    await deliveries[0]!.nak(0, true);
+    await waitFor(() => deliveries.length === 2);
+    await deliveries[1]!.nak(0);
+    await waitFor(() => deliveries.length === 3);
+    await deliveries[2]!.ack();
+    expect(counts).toEqual([1, 1, 2]);
+    await adapter.doClose();
+  });
+
   it('makes publish wait while a live group lags by maxBacklog', async () => {
     await using bus: Bus = await createBus(`${memoryUrl()}?maxBacklog=20`);
     let release!: () => void;
