@@ -968,6 +968,7 @@ export class ComponentHost {
       signal: handling.signal,
       downstream: (name: string) => host.downstream(name, envelope, handling),
       emit: async (eventType: string, payload: unknown) => {
+        if (handling.timedOut) throw handling.signal.reason;
         if (typeof eventType !== 'string' || !/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)+$/.test(eventType)) {
           throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `emit() needs a noun.verb event type like "agent.thought"; got ${JSON.stringify(eventType)}`, {
             component: host.name,
@@ -977,6 +978,9 @@ export class ComponentHost {
         await host.publishEvent({ session_id: envelope.session_id, event_type: eventType, component_source: host.name, payload, trace });
       },
       stream: (options?: StreamOptions) => {
+        // A handler that ignored its timeout must not start a stream for a message already failed
+        // or answered: the stream's targets would become branches of a finished turn.
+        if (handling.timedOut) throw handling.signal.reason;
         if (state.writer) {
           throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `component \`${host.name}\` called stream() twice for one message`, {
             component: host.name,

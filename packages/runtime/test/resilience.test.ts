@@ -341,11 +341,19 @@ model = transform echo {
     });
     const topology = await current.load();
     let tries = 0;
+    const lateStream: string[] = [];
     const registry = createComponentRegistry().register(
       'transform',
       'echo',
-      // Ignores its signal: the host must stop waiting anyway.
-      () => ({ handle: () => ((tries++, new Promise(() => {}))) }),
+      // Ignores its signal: the host must stop waiting anyway, and what it does late goes nowhere.
+      () => ({
+        handle: async (_message, context) => {
+          tries++;
+          await new Promise((resolve) => setTimeout(resolve, 80));
+          lateStream.push(await Promise.resolve().then(() => context.stream()).then(() => 'started', (error: WoodworkRuntimeError) => error.code));
+          return 'too late';
+        },
+      }),
       { replace: true },
     );
     const namespace = `res${Date.now().toString(36)}`;
@@ -370,7 +378,8 @@ model = transform echo {
       ]);
       expect(payloadOf(events, 'component.fallback')).toMatchObject({ component: 'model', reason: 'timeout', error: { code: 'WW_RUNTIME_TIMEOUT' } });
       expect(result.replies[0]!.payload).toEqual({ text: 'no answer in time' });
-      await waitFor(() => tries === 2);
+      await waitFor(() => tries === 2 && lateStream.length === 2);
+      expect(lateStream).toEqual(['WW_RUNTIME_TIMEOUT', 'WW_RUNTIME_TIMEOUT']);
       expect(back.stats().model).toMatchObject({ timeouts: 2, retries: 1, fallbacks: 1 });
     } finally {
       await front.stop();
