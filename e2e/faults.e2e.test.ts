@@ -15,9 +15,13 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { runFault, type FaultId, type FaultResult } from '../tools/faults/faults.js';
-import { startCluster, type BrokerName, type Cluster } from '../tools/faults/processes.js';
+import { prepareTree, startCluster, type BrokerName, type CliMode, type Cluster } from '../tools/faults/processes.js';
 
 const requireBrokers = process.env.WOODWORK_TEST_REQUIRE_BROKERS === '1';
+// The built CLI, as the other e2e tests; WOODWORK_FAULTS_CLI=head runs the last commit's sources
+// instead (no build needed; see tools/faults/README.md).
+const cli = (process.env.WOODWORK_FAULTS_CLI ?? 'built') as CliMode;
+await prepareTree(cli);
 const redisUrl = process.env.WOODWORK_TEST_REDIS_URL;
 
 const plan: { name: BrokerName; url: string | undefined; faults: FaultId[]; timeoutMs: number }[] = [
@@ -48,10 +52,10 @@ for (const broker of plan) {
       it(`${fault}: nothing lost, no duplicate reply`, { timeout: broker.timeoutMs }, async () => {
         expect(missing, `set ${missing.join(', ')} (tools/services.sh env)`).toEqual([]);
         if (!cluster) {
-          cluster = await startCluster({ broker: { name: broker.name, url: broker.url! }, redisUrl: redisUrl!, instances: 2, cli: 'built' });
+          cluster = await startCluster({ broker: { name: broker.name, url: broker.url! }, redisUrl: redisUrl!, instances: 2, cli });
           clusters.push(cluster);
         }
-        const result = await runFault(cluster, fault, { sessions: 4, redisUrl: redisUrl!, cli: 'built', warmupMs: 1_000, observeMs: 60_000, log });
+        const result = await runFault(cluster, fault, { sessions: 4, redisUrl: redisUrl!, cli, warmupMs: 1_000, observeMs: 60_000, log });
         console.log(describeResult(result));
         expect(result.error).toBeUndefined();
         expect(result.sent).toBeGreaterThan(0);
