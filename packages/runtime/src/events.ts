@@ -110,8 +110,13 @@ export interface CircuitPayload {
 /** `component.fallback`: why the fallback answered instead of the component. */
 export interface ComponentFallbackPayload {
   readonly component: string;
-  readonly reason: 'circuit_open' | 'timeout' | 'retries_exhausted';
-  /** For `circuit_open`: whose circuit. */
+  /**
+   * `circuit_open`: the circuit was open; `timeout` / `retries_exhausted`: the last try timed out /
+   * failed with a retryable error; `downstream_failed`: a `context.downstream()` call failed with an
+   * error its `isFailure` counted (not retried by the host).
+   */
+  readonly reason: 'circuit_open' | 'timeout' | 'retries_exhausted' | 'downstream_failed';
+  /** For `circuit_open` and `downstream_failed`: which downstream. */
   readonly downstream?: string;
   /** The error the fallback stands in for. */
   readonly error: SerializedRuntimeError;

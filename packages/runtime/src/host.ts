@@ -209,8 +209,11 @@ export class ComponentHost {
   private deadlines: DeadlineQueue | undefined;
   /** The aborts of the handlings in progress, so stopping the component reaches each one's signal. */
   private readonly handlings = new Set<AbortController>();
-  /** Failures a downstream's breaker counted already, so the component's own does not count them again. */
-  private readonly countedFailures = new WeakSet<object>();
+  /**
+   * Failures a downstream's breaker counted already (by the downstream's name), so the component's
+   * own does not count them again and the fallback may answer for them.
+   */
+  private readonly countedFailures = new WeakMap<object, string>();
   /** `WW_RUNTIME_CIRCUIT_OPEN` errors of downstreams, by the downstream they name. */
   private readonly openCircuits = new WeakMap<object, string>();
 
@@ -508,6 +511,12 @@ export class ComponentHost {
       if (downstream !== undefined) return this.contain(envelope, error, { reason: 'circuit_open', downstream }, state, replyTopic);
       // Chunks already sent cannot be unsent, and a stream read once cannot be read again.
       const repeatable = !state.writer && !state.forwarded && stream === undefined;
+      const failedDownstream = this.countedFailures.get(error as object);
+      if (!isRetryableError(error) && failedDownstream !== undefined) {
+        // Not for the host to retry (the component's client did), but the downstream failed: the
+        // fallback may answer.
+        return this.contain(envelope, error, { reason: 'downstream_failed', downstream: failedDownstream }, state, replyTopic);
+      }
       if (!isRetryableError(error) || !repeatable) {
         await this.fail(envelope, { stage: 'handle', error }, state, replyTopic);
         return { ok: false };
@@ -629,7 +638,7 @@ export class ComponentHost {
     };
     await this.publishEvent({ session_id: envelope.session_id, event_type: EventTypes.componentTimeout, component_source: this.name, payload, trace: envelope.trace });
     if (handling.downstreams.size === 0 || !this.resilience.circuitBreaker) return;
-    this.countedFailures.add(error as object);
+    if (typeof error === 'object' && error !== null) this.countedFailures.set(error, [...handling.downstreams][0]!);
     for (const name of handling.downstreams) {
       const breaker = this.breaker(name);
       const transition = breaker.failure();
@@ -728,7 +737,7 @@ export class ComponentHost {
           // After the host's timeout the host has counted this call's failure already.
           if (handling.timedOut) throw error;
           const failure = options.isFailure ? options.isFailure(error) : isRetryableError(error);
-          if (failure && typeof error === 'object' && error !== null) host.countedFailures.add(error);
+          if (failure && typeof error === 'object' && error !== null) host.countedFailures.set(error, name);
           const transition = failure ? breaker.failure() : breaker.success();
           if (transition) await host.announceCircuit(envelope, breaker, transition, error);
           throw error;

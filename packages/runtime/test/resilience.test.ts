@@ -250,6 +250,35 @@ provider = transform echo {
     }
   });
 
+  it('answers with the fallback when a downstream fails with an error its call counts, without retrying it', async () => {
+    current = await project({ 'main.ww': 'in = input cli {}\nllm = transform echo { fallback = { text = "model unavailable" } }\n' });
+    let providerCalls = 0;
+    const registry = createComponentRegistry().register(
+      'transform',
+      'echo',
+      () => ({
+        handle: (_message, context) =>
+          context.downstream('openai').call(
+            () => {
+              providerCalls++;
+              throw Object.assign(new Error('openai: 500 after 2 retries'), { status: 500 });
+            },
+            { isFailure: (error) => (error as { status?: number }).status === 500 },
+          ),
+      }),
+      { replace: true },
+    );
+    const { runtime } = await started(await current.load(), { registry });
+    try {
+      const { result, events } = await turn(runtime, 'hi');
+      expect(result).toMatchObject({ ok: true, text: 'model unavailable' });
+      expect(payloadOf(events, 'component.fallback')).toMatchObject({ reason: 'downstream_failed', downstream: 'openai', error: { message: 'openai: 500 after 2 retries' } });
+      expect(providerCalls).toBe(1);
+    } finally {
+      await runtime.stop();
+    }
+  });
+
   it('counts a timeout against the downstream whose call was in flight, not against the component', async () => {
     current = await project({
       'main.ww': 'in = input cli {}\ntool = transform echo {\n  timeout = "30ms"\n  retry = false\n  circuit_breaker = { failures = 1, cooldown = "10s" }\n}\n',
