@@ -33,7 +33,8 @@
  * `work`; the host then answers with the component's `fallback` when it has one. Failures counted
  * by a downstream are not counted again by the component's own breaker. What counts as the
  * downstream's failure is, by default, an error marked `isRetryable`; pass `{ isFailure }` to
- * count others (a provider's 5xx or 429 after the SDK's own retries). Errors your code already
+ * count others (a provider's 5xx or 429 after the SDK's own retries); the component's `fallback`
+ * answers for those too (`component.fallback`, reason `downstream_failed`). Errors your code already
  * retried (the AI SDK's `maxRetries`) should reach the host as they are: keep `isRetryable` only
  * where trying the whole handling again makes sense, or turn the host's `retry` off for that
  * component, so that retries do not multiply.
