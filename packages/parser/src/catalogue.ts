@@ -303,7 +303,7 @@ const commonKeys: Record<string, KeySpec> = {
       ],
     },
     description:
-      'The reply (text, or `{ text }`) given instead of an error when the circuit is open, or when a timeout or retryable error outlasts `retry`: the turn completes normally and a `component.fallback` event says why. Default none: such failures are `agent.error`s.',
+      'The reply (text, or `{ text }`) given instead of an error when the circuit is open, when a timeout or retryable error outlasts `retry`, or when a call the component guards with `context.downstream()` fails: the turn completes normally and a `component.fallback` event says why. Default none: such failures are `agent.error`s.',
   },
   max_concurrency: {
     value: { type: 'number', integer: true, min: 1 },
