@@ -10,5 +10,6 @@ import { defineLlm } from './llm/component.js';
 import { shortTermMemory } from './memory/short-term.js';
 import { providers } from './providers/index.js';
 import { functionsTool } from './tools/functions.js';
+import { mcpServer } from './tools/mcp.js';
 
-export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool]);
+export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool, mcpServer]);

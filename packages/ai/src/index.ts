@@ -34,4 +34,6 @@ export type {
 } from './agent/events.js';
 export { functionsTool } from './tools/functions.js';
 export type { FunctionsToolConfig } from './tools/functions.js';
+export { mcpServer } from './tools/mcp.js';
+export type { McpServerConfig } from './tools/mcp.js';
 export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';

@@ -536,6 +536,12 @@ const catalogueData: Catalogue = {
             description:
               'Reuse the observation of an identical earlier call (same tool, same input) in the same turn instead of calling the tool again (default false: tools may have side effects). The classic engine\'s key.',
           },
+          tool_choice: {
+            value: { type: 'enum', values: ['auto', 'required'] },
+            default: 'auto',
+            description:
+              '`auto` (default): the model decides whether to call tools. `required`: the first step must call one — for small local models that would otherwise answer without looking.',
+          },
         }),
       },
     },
@@ -689,18 +695,27 @@ const catalogueData: Catalogue = {
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'planned',
+      status: 'supported',
       types: {
-        server: planned(
-          'An MCP server, started as a command or reached by URL.',
+        server: supported(
+          'An MCP server, started as a command (stdio) or reached by URL (streamable HTTP).',
           {
-            server: { value: string, description: 'A server package to run (`@modelcontextprotocol/server-github`).' },
-            command: { value: string, description: 'A command that starts the server over stdio.' },
+            server: {
+              value: string,
+              description: 'The classic engine\'s name of a server with a published remote endpoint (`github/mcp-server`, token from `GITHUB_PERSONAL_ACCESS_TOKEN`). Others: use `command` or `url`.',
+            },
+            command: { value: string, description: 'A command that starts the server over stdio; it is started and stopped with the component.' },
             args: { value: listOf(string), default: [], description: 'Arguments for `command`.' },
             url: { value: string, description: 'The URL of a running server (streamable HTTP).' },
-            env: { value: { type: 'record', values: string }, description: 'Environment for the server process.' },
-            toolsets: { value: listOf(string), description: 'Only expose these toolsets (default: all).' },
-            version: { value: string, description: 'The server package version (classic engine key).' },
+            headers: { value: { type: 'record', values: string }, description: 'HTTP headers for `url` (an API key via `$NAME`).' },
+            env: { value: { type: 'record', values: string }, description: 'Environment for the server process (on top of the host\'s).' },
+            toolsets: {
+              value: { type: 'oneOf', options: [listOf(string), string] },
+              description: 'Only these toolsets of a `server` (a list, or the classic comma-separated string). Default: all.',
+            },
+            readonly: { value: boolean, default: false, description: 'Only the read-only tools of a `server` (default false).' },
+            version: { value: string, description: 'The server package version (classic engine key; the remote endpoint is unversioned).' },
+            ...toolKeys,
           },
           { requireOneOf: [['server', 'command', 'url']] },
         ),

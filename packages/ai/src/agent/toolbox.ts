@@ -56,7 +56,16 @@ export async function gatherTools(references: readonly ComponentReference[], tim
         };
         return [{ name: safeName(reference.name), spec, reference, style: 'agent' }];
       }
-      const specs = (await reference.invoke('tools', null, { timeoutMs })) as unknown;
+      let specs: unknown;
+      try {
+        specs = await reference.invoke('tools', null, { timeoutMs });
+      } catch (error) {
+        throw new WoodworkRuntimeError('WW_RUNTIME_CALL_FAILED', `could not list the tools of \`${reference.name}\` (${reference.kind} ${reference.type}): ${errorMessage(error)}`, {
+          component: reference.name,
+          hint: `check that \`${reference.name}\` started (its host's log says why not); the agent asks again on its next message`,
+          isRetryable: true,
+        });
+      }
       if (!Array.isArray(specs)) {
         throw new WoodworkRuntimeError('WW_RUNTIME_CALL_FAILED', `\`${reference.name}\` (${reference.kind} ${reference.type}) did not list its tools`, {
           component: reference.name,
