@@ -171,12 +171,17 @@ async function busThroughput(producerBus: Bus, consumerBus: Bus, topic: string):
   let consumed = 0;
   let target = Infinity;
   let wake: (() => void) | undefined;
+  // A deadline, so a broker that lost messages (or restarted) stops the run with a reason instead of hanging it.
   const reached = (count: number) =>
     consumed >= count
       ? Promise.resolve()
-      : new Promise<void>((resolve) => {
+      : new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`the bus stalled at ${consumed} of ${count} messages`)), 60_000);
           target = count;
-          wake = resolve;
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
   const subscription = await consumerBus.subscribe(topic, { group: `${topic}-group`, maxInFlight: BUS_IN_FLIGHT, fromBeginning: true }, () => {
     if (++consumed >= target) {
