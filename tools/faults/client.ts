@@ -406,7 +406,7 @@ export class Traffic {
       stalls.push(after.at - (before?.at ?? at));
     }
     waits.sort((a, b) => a - b);
-    return { worstMs: waits.at(-1) ?? NaN, medianMs: waits[Math.floor(waits.length / 2)] ?? NaN, stallMs: Math.max(...stalls, NaN), stalled: stalls.filter((ms) => ms > 1_000).length };
+    return { worstMs: waits.at(-1) ?? NaN, medianMs: waits[Math.floor(waits.length / 2)] ?? NaN, stallMs: stalls.length > 0 ? Math.max(...stalls) : NaN, stalled: stalls.filter((ms) => ms > 1_000).length };
   }
 }
 
