@@ -8,8 +8,10 @@
  * `agent.step_complete`) on the bus, the tool call's round trip through `reference.call` to an
  * `api functions` component and back, and the AI SDK's own per-call work. Reported: the median
  * per-step time of a turn of N steps, embedded (in-memory bus and sessions), and with the bus and
- * sessions in Redis with the tool in another runtime (when WOODWORK_TEST_REDIS_URL is set); and
- * the tool call's round trip p50/p99 as the agent sees it (from `tool.observation`'s duration_ms).
+ * sessions in Redis with the tool in another runtime, and the same on NATS and Kafka (when
+ * WOODWORK_TEST_REDIS_URL, _NATS_URL, _KAFKA_URL are set: `eval "$(bash tools/services.sh env)"`;
+ * BENCH_BROKERS=redis,nats picks some); and the tool call's round trip p50/p99 as the agent sees it
+ * (from `tool.observation`'s duration_ms).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -108,17 +110,25 @@ async function main() {
       console.log(`embedded (memory bus, memory sessions): ${median(perStep).toFixed(3)} ms per step (median of turns), ${cpuPerStep.toFixed(3)} ms of this process's CPU per step; tool round trip p50 ${percentile(toolMs, 50)} ms, p99 ${percentile(toolMs, 99)} ms`);
     }
 
-    if (redisUrl) {
+    // Sessions in Redis for every broker (what a distributed run has); the bus is each broker in turn.
+    const brokers = [
+      ['redis', redisUrl],
+      ['nats', process.env.WOODWORK_TEST_NATS_URL],
+      ['kafka', process.env.WOODWORK_TEST_KAFKA_URL],
+    ] as const;
+    for (const [name, busUrl] of brokers) {
+      if (!redisUrl || !busUrl || (process.env.BENCH_BROKERS && !process.env.BENCH_BROKERS.split(',').includes(name))) {
+        console.log(`${name}: skipped (${!redisUrl ? 'WOODWORK_TEST_REDIS_URL' : `the ${name} URL`} is not set, or BENCH_BROKERS leaves it out)`);
+        continue;
+      }
       const namespace = `bench-${randomUUID().slice(0, 8)}`;
-      const options: RuntimeOptions = { logger: silentLogger, registry: registry(), bus: redisUrl, sessions: { redis: redisUrl }, namespace };
+      const options: RuntimeOptions = { logger: silentLogger, registry: registry(), bus: busUrl, sessions: { redis: redisUrl }, namespace };
       await using tools = createRuntime(topology, { ...options, components: ['tools'] });
       await tools.start();
       await using agent = createRuntime(topology, { ...options, registry: registry(), components: ['assistant', 'model'] });
       await agent.start();
       const { perStep, toolMs, cpuPerStep } = await measure(agent);
-      console.log(`redis (bus and sessions, the tool in another runtime): ${median(perStep).toFixed(3)} ms per step, ${cpuPerStep.toFixed(3)} ms CPU per step (both runtimes, this process); tool round trip p50 ${percentile(toolMs, 50)} ms, p99 ${percentile(toolMs, 99)} ms`);
-    } else {
-      console.log('redis: skipped (WOODWORK_TEST_REDIS_URL is not set)');
+      console.log(`${name} bus, sessions in redis, the tool in another runtime: ${median(perStep).toFixed(3)} ms per step, ${cpuPerStep.toFixed(3)} ms CPU per step (both runtimes, this process); tool round trip p50 ${percentile(toolMs, 50)} ms, p99 ${percentile(toolMs, 99)} ms`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
