@@ -84,3 +84,33 @@ describe('tool-call deltas, as each provider streams them', () => {
     expect(server.requests[0]!.protocol).toBe(protocol);
   });
 });
+
+describe('llm keys reach the provider', () => {
+  it('streaming = false answers whole, with no chunks; headers and provider_options go to the provider', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ text: ['whole ', 'reply'] });
+    await using files = await project({
+      'main.ww': `
+        chat = llm openai {
+          model = "gpt-4o-mini"
+          api_key = "sk-x"
+          base_url = "${server.openaiBaseUrl}"
+          streaming = false
+          headers = { x-team = "research" }
+          provider_options = { user = "user-42", parallelToolCalls = false }
+        }
+      `,
+    });
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    const events = runtime.events(sessionId);
+    const turn = await runtime.submit(sessionId, 'hi');
+    const seen = await eventsUntil(events, 'turn.completed');
+    expect((await turn.result).text).toBe('whole reply');
+    expect(seen.filter((event) => event.event_type === 'stream.chunk')).toEqual([]);
+    expect(seen.find((event) => event.event_type === 'agent.response')?.payload).toBe('whole reply');
+    const request = server.requests[0]!;
+    expect(request.headers['x-team']).toBe('research');
+    expect(request.body).toMatchObject({ user: 'user-42', parallel_tool_calls: false });
+  });
+});
