@@ -11,5 +11,6 @@ import { shortTermMemory } from './memory/short-term.js';
 import { providers } from './providers/index.js';
 import { functionsTool } from './tools/functions.js';
 import { mcpServer } from './tools/mcp.js';
+import { webTool } from './tools/web.js';
 
-export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool, mcpServer]);
+export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool, mcpServer, webTool]);

@@ -36,4 +36,6 @@ export { functionsTool } from './tools/functions.js';
 export type { FunctionsToolConfig } from './tools/functions.js';
 export { mcpServer } from './tools/mcp.js';
 export type { McpServerConfig } from './tools/mcp.js';
+export { webTool } from './tools/web.js';
+export type { WebToolConfig } from './tools/web.js';
 export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';

@@ -21,14 +21,14 @@ describe('woodwork validate', () => {
   });
 
   it('says which valid components are planned and will not run yet', async () => {
-    const dir = await project('m = llm openai {}\nweb = api web { url = "http://127.0.0.1:9" }\n');
+    const dir = await project('m = llm openai {}\nkb = knowledge_base text_file { path = "main.ww" }\n');
     const result = await runCli(['validate'], { cwd: dir });
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('main.ww: 2 components, valid');
-    expect(result.stdout).toMatch(/planned main\.ww:2:1 `web` is `api web`: valid, but not implemented yet/);
+    expect(result.stdout).toMatch(/planned main\.ww:2:1 `kb` is `knowledge_base text_file`: valid, but not implemented yet/);
     expect(result.stdout).not.toMatch(/`m` is/);
     const json = JSON.parse((await runCli(['validate', '--json'], { cwd: dir })).stdout);
-    expect(json.planned).toEqual([expect.objectContaining({ component: 'web', kind: 'api', type: 'web' })]);
+    expect(json.planned).toEqual([expect.objectContaining({ component: 'kb', kind: 'knowledge_base', type: 'text_file' })]);
   });
 
   it('defaults to ./main.ww', async () => {

@@ -641,10 +641,16 @@ const catalogueData: Catalogue = {
           path: { value: path, required: true, description: 'The module with the functions: a `.ts`, `.js` or `.py` file relative to the .ww file.' },
           ...toolKeys,
         }),
-        web: planned('An HTTP API described by a documentation file.', {
-          url: { value: string, required: true, description: "The API's base URL." },
-          documentation: { value: string, description: 'A file or text describing the endpoints, for the model.' },
-          headers: { value: { type: 'record', values: string }, description: 'Headers sent with every request (API keys via `$NAME`).' },
+        web: supported('An HTTP API described by its documentation: the model composes each request (method, path, query, body).', {
+          url: { value: string, required: true, description: "The API's base URL; every request stays under it (a scheme-less URL gets https://)." },
+          documentation: { value: string, description: 'A file in the project (.md, .txt, .json, .yaml, .html) or the text itself, describing the endpoints for the model.' },
+          headers: { value: { type: 'record', values: string }, description: 'Headers sent with every request (API keys via `$NAME`); never shown to the model.' },
+          max_response_bytes: {
+            value: { type: 'number', integer: true, min: 100 },
+            default: 100000,
+            description: 'The most of a response body that is read; the rest is cut and the model told so (default 100000).',
+          },
+          ...toolKeys,
         }),
       },
     },

@@ -63,7 +63,7 @@ describe('the catalogue', () => {
     const planned = Object.entries(catalogue.kinds).flatMap(([kind, spec]) =>
       Object.entries(spec.types).filter(([, type]) => type.status === 'planned').map(([type]) => `${kind} ${type}`),
     );
-    expect(planned.sort()).toEqual(['api web', 'knowledge_base chroma', 'knowledge_base text_file']);
+    expect(planned.sort()).toEqual(['knowledge_base chroma', 'knowledge_base text_file']);
     expect(findComponentType('llm', 'anthropic')?.type).toBe('claude');
     expect(findComponentType('input', 'cli')?.type).toBe('command_line');
     expect(findComponentType('output', 'cli')?.type).toBe('console');
