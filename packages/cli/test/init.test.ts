@@ -4,6 +4,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './run-cli.js';
 
+/** The local model `bash tools/models.sh env` fetches (npm test sets it); without it this test fails saying so. */
+function localModelPath(): string {
+  const file = process.env.WOODWORK_LOCAL_MODEL;
+  if (!file) throw new Error('WOODWORK_LOCAL_MODEL is not set: run `eval "$(bash tools/models.sh env)"` in the repository (npm test does it)');
+  return file;
+}
+
 describe('woodwork init', () => {
   it('writes a project that validate accepts', async () => {
     const parent = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
@@ -29,13 +36,25 @@ describe('woodwork init', () => {
     expect(validated.code).toBe(0);
   });
 
-  it('writes a project that runs with no API key, its pipe trimming the input', async () => {
+  it('writes a project where a real model answers with no API key (llm local), saying it is a very small one', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
-    expect((await runCli(['init'], { cwd: dir })).code).toBe(0);
-    const ran = await runCli(['run', '--input', '   world   '], { cwd: dir });
-    expect(ran.stderr).toBe('');
-    expect(ran.stdout).toContain('Hello, world!');
+    expect((await runCli(['init'], { cwd: dir, env: { PATH: process.env.PATH } })).code).toBe(0);
+    expect(await readFile(path.join(dir, 'main.ww'), 'utf8')).toMatch(/assistant = llm local \{/);
+    // The model the llm local tests use (tools/models.sh), instead of the template's hf: download.
+    const ran = await runCli(['run', '--input', '   What is the capital of France?   '], { cwd: dir, env: { PATH: process.env.PATH, WOODWORK_LOCAL_MODEL: localModelPath() } });
+    expect(ran.stderr).toMatch(/a very small local model/);
+    expect(ran.stdout.trim().length).toBeGreaterThan(0);
     expect(ran.code).toBe(0);
+  }, 180_000);
+
+  it('writes a project on the provider whose key is set', async () => {
+    const openai = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
+    expect((await runCli(['init'], { cwd: openai, env: { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-test' } })).code).toBe(0);
+    expect(await readFile(path.join(openai, 'main.ww'), 'utf8')).toMatch(/assistant = llm openai \{/);
+    const claude = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
+    expect((await runCli(['init'], { cwd: claude, env: { PATH: process.env.PATH, ANTHROPIC_API_KEY: 'sk-ant-test' } })).code).toBe(0);
+    expect(await readFile(path.join(claude, 'main.ww'), 'utf8')).toMatch(/assistant = llm claude \{/);
+    expect((await runCli(['validate'], { cwd: claude })).code).toBe(0);
   });
 
   it('refuses to overwrite existing files unless --force', async () => {

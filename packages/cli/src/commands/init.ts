@@ -15,7 +15,7 @@ export interface InitOptions {
 export async function initCommand(terminal: Terminal, dir: string, options: InitOptions): Promise<number> {
   const target = path.resolve(terminal.cwd, dir);
   const style = paint(useColor(terminal, 'stderr'));
-  const files = projectTemplate(path.basename(target), cliVersion);
+  const files = projectTemplate(path.basename(target), cliVersion, terminal.env);
 
   const existing: string[] = [];
   for (const file of Object.keys(files)) {

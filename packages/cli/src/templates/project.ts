@@ -1,25 +1,20 @@
 /**
  * The files `woodwork init` writes: the smallest project that shows every moving part — an input,
- * a component with a pipe and a hook, an output — and runs without any API key.
+ * a language model with a pipe and a hook, an output — with a real model answering: the provider's
+ * when its key is set where `init` runs (OPENAI_API_KEY, then ANTHROPIC_API_KEY), else a very small
+ * local one (`llm local`) that needs no key.
  */
-export function projectTemplate(projectName: string, woodworkVersion: string): Record<string, string> {
+export function projectTemplate(projectName: string, woodworkVersion: string, env: NodeJS.ProcessEnv = {}): Record<string, string> {
   const range = `^${woodworkVersion}`;
   return {
     'main.ww': `// ${projectName}: a Woodwork project. Check it with \`npx woodwork validate\`,
 // run it with \`npx woodwork run\`.
 
 input = command_line {
-    to = greeter
+    to = assistant
 }
 
-// A built-in transform, so this runs with no API key. Swap it for an LLM when you are ready:
-//   greeter = llm openai { model = "gpt-4o-mini", api_key = $OPENAI_API_KEY }
-greeter = transform template {
-    template = "\${GREETING:-Hello}, {{input}}!"
-    pipes = ["pipes.ts::trim"]
-    hooks = [{ event = "*", function = "hooks.ts::logEvent" }]
-}
-
+${assistantBlock(env)}
 output = console {}
 `,
     'pipes.ts': `// Pipes run in order before the component sees a message; each may replace the payload.
@@ -65,8 +60,10 @@ build/
 .woodwork/
 `,
     '.env.example': `# Copy to .env and fill in; the process environment wins over .env.
-GREETING=Hello
 # OPENAI_API_KEY=sk-...
+# ANTHROPIC_API_KEY=sk-ant-...
+# A GGUF model of your own for llm local (a path, or hf:user/repo:quant):
+# WOODWORK_LOCAL_MODEL=/path/to/model.gguf
 `,
     'README.md': `# ${projectName}
 
@@ -83,12 +80,48 @@ Next: add components to \`main.ww\` (\`npx woodwork validate\` lists every probl
 run each component as its own process with \`npx woodwork up --bus redis://…\`, or write the
 container artifacts with \`npx woodwork build\` (into \`build/\`, which \`.gitignore\` leaves out).
 
-- \`main.ww\` declares the components: a terminal input, a greeter and a console output.
-- \`pipes.ts\` holds the pipe that trims each message before the greeter sees it.
+- \`main.ww\` declares the components: a terminal input, a language model and a console output.
+  Without a provider's key the model is \`llm local\`: SmolLM2-135M-Instruct, a very small model
+  (quick on any CPU, often wrong) downloaded once into \`~/.cache/woodwork/models\`.
+- \`pipes.ts\` holds the pipe that trims each message before the model sees it.
 - \`hooks.ts\` holds a hook that logs every event when \`WOODWORK_DEBUG\` is set.
 - \`.env.example\` lists the settings; copy it to \`.env\`.
 `,
   };
+}
+
+/** The model the project starts with: the provider whose key is set, else the local one. */
+function assistantBlock(env: NodeJS.ProcessEnv): string {
+  const common = `    prompt = "You are a helpful assistant. Answer in one or two short sentences."
+    pipes = ["pipes.ts::trim"]
+    hooks = [{ event = "*", function = "hooks.ts::logEvent" }]
+}
+`;
+  if (env.OPENAI_API_KEY) {
+    return `// OpenAI's model (OPENAI_API_KEY was set when this file was written). Without a key, a very
+// small model on this machine works too: assistant = llm local {} (see the llm local docs).
+assistant = llm openai {
+    model = "gpt-4o-mini"
+${common}`;
+  }
+  if (env.ANTHROPIC_API_KEY) {
+    return `// Anthropic's model (ANTHROPIC_API_KEY was set when this file was written). Without a key, a
+// very small model on this machine works too: assistant = llm local {} (see the llm local docs).
+assistant = llm claude {
+    model = "claude-sonnet-4-5"
+${common}`;
+  }
+  return `// A real language model with no key and no account: SmolLM2-135M-Instruct, a very small model
+// (quick on any CPU; its answers are short and often wrong), downloaded from Hugging Face once into
+// ~/.cache/woodwork/models. WOODWORK_LOCAL_MODEL may name a .gguf file of your own instead. For a
+// capable model, set a provider's key and write instead:
+//   assistant = llm openai { model = "gpt-4o-mini" }         (OPENAI_API_KEY)
+//   assistant = llm claude { model = "claude-sonnet-4-5" }   (ANTHROPIC_API_KEY)
+assistant = llm local {
+    model = "\${WOODWORK_LOCAL_MODEL:-hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF:Q8_0}"
+    temperature = 0
+    max_tokens = 96
+${common}`;
 }
 
 /** npm package names are lower case, without spaces, and may not start with a dot or underscore. */
