@@ -158,3 +158,29 @@ describe('the cache key', () => {
     expect(toolOutputs(server, 2)).toEqual(['x1', 'x1', 'y2']);
   });
 });
+
+describe('planning', () => {
+  it('offers a todo list and a file area that last the session, and asks the model to plan first', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue(
+      { toolCalls: [{ name: 'todo_write', arguments: { items: [{ task: 'look up', status: 'done' }, { task: 'answer', status: 'in_progress' }] } }, { name: 'file_write', arguments: { path: 'notes.md', content: 'Paris' } }] },
+      { text: 'Planned.' },
+      { toolCalls: [{ name: 'todo_read', arguments: {} }, { name: 'file_read', arguments: { path: 'notes.md' } }, { name: 'file_read', arguments: { path: 'missing.md' } }] },
+      { text: 'Still planned.' },
+    );
+    await using files = await project({ 'main.ww': `${model(server)}\nassistant = agent llm { model = model, planning = true, prompt = "Be brief." }\n` });
+    await using runtime = await started(await files.load());
+    const sessionId = await runtime.create();
+    await runtime.ask(sessionId, 'plan it', { to: 'assistant' });
+    const second = await runtime.ask(sessionId, 'what was the plan?', { to: 'assistant' });
+    expect(second.text).toBe('Still planned.');
+    const names = (server.requests[0]!.body.tools as any[]).map((tool) => tool.name).sort();
+    expect(names).toEqual(['file_list', 'file_read', 'file_write', 'todo_read', 'todo_write']);
+    expect(server.requests[0]!.body.instructions ?? JSON.stringify(server.requests[0]!.body.input)).toMatch(/Be brief\.[\s\S]*Plan before you act/);
+    expect(toolOutputs(server, 1)).toEqual(['1. [x] look up\n2. [~] answer', 'wrote notes.md (5 characters)']);
+    const [list, note, missing] = toolOutputs(server, 3);
+    expect(list).toBe('1. [x] look up\n2. [~] answer');
+    expect(note).toBe('Paris');
+    expect(missing).toContain('there is no file missing.md; the files are notes.md');
+  });
+});

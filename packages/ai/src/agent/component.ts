@@ -35,6 +35,7 @@ import {
 } from './events.js';
 import { loadEventPipes, type EventPipes } from './event-pipes.js';
 import { createAgentModel, type AgentModel } from './model.js';
+import { PLANNING_PROMPT, planningTools } from './planning.js';
 import { MESSAGES_KEY, TURN_KEY, type CallRecord, type TurnState } from './state.js';
 import { gatherTools, runTool, type AgentTool } from './toolbox.js';
 
@@ -99,6 +100,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       const loadTools = () => {
         tools ??= gatherTools(toolReferences, limits.timeoutMs).then(
           (found) => {
+            if (config.planning === true) for (const tool of planningTools(component.name)) if (!found.has(tool.name)) found.set(tool.name, tool);
             toolSet = Object.fromEntries(
               [...found.values()].map((tool) => [tool.name, defineTool({ description: tool.spec.description, inputSchema: jsonSchema(tool.spec.parameters as never) })]),
             );
@@ -121,17 +123,14 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               hint: 'add model = <an llm component> to the agent',
             });
           }
-          if (config.planning === true) {
-            throw new WoodworkAiError('WW_AI_CONFIG', `\`${component.name}\`: \`planning\` is not implemented yet`, {
-              component: component.name,
-              location: component.location,
-              hint: 'remove `planning = true`; a plan-first mode is tracked in issue #12',
-            });
-          }
           model = await createAgentModel(config.model, providers, component, context);
           // The agent's own prompt wins; else the llm's (its system prompt is part of "the model").
           const spec = config.prompt ?? (model.config.prompt as AgentConfig['prompt']);
-          prompt = await loadPrompt(spec, { component: component.name, resolvePath: (relative) => context.resolvePath(relative) });
+          const loaded = await loadPrompt(spec, { component: component.name, resolvePath: (relative) => context.resolvePath(relative) });
+          prompt =
+            config.planning === true
+              ? { render: (values) => [loaded.render(values), PLANNING_PROMPT].filter((part) => part !== undefined && part !== '').join('\n\n') }
+              : loaded;
           pipes = await loadEventPipes(context);
         },
 
@@ -382,7 +381,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           ready.map(async (call) => {
             call.status = 'running';
             await record();
-            const outcome = await runTool(available.get(call.tool)!, call.input, limits, context.signal);
+            const outcome = await runTool(available.get(call.tool)!, call.input, limits, context.signal, context.session);
             call.observation = {
               status: outcome.status,
               output: outcome.output,

@@ -4,7 +4,7 @@
  * the text the model observes. A tool that fails, times out or answers too much is an observation
  * that says so (naming the limit and the key that sets it), never a failure of the turn.
  */
-import { errorMessage, WoodworkRuntimeError, type ComponentReference, type JsonValue } from '@woodwork/runtime';
+import { errorMessage, WoodworkRuntimeError, type ComponentReference, type JsonValue, type SessionContext } from '@woodwork/runtime';
 import type { JsonSchema, ToolSpec } from '../tools/protocol.js';
 import type { ToolObservationPayload } from './events.js';
 
@@ -15,6 +15,8 @@ export interface AgentTool {
   readonly reference: ComponentReference;
   /** `tool`: a tool component (`{ tool, input }`); `agent`: an agent or llm called with text. */
   readonly style: 'tool' | 'agent';
+  /** The agent's own tools (`planning`): run in its host, on its session state, not over the bus. */
+  readonly local?: (input: unknown, session: SessionContext) => Promise<unknown>;
 }
 
 export interface ToolLimits {
@@ -106,7 +108,7 @@ export function limitOutput(text: string, limit: number, tool: AgentTool): { out
 }
 
 /** Runs one call of `tool` over the bus, bounded by its limits. Never throws. */
-export async function runTool(tool: AgentTool, input: unknown, limits: ToolLimits, signal: AbortSignal): Promise<ToolOutcome> {
+export async function runTool(tool: AgentTool, input: unknown, limits: ToolLimits, signal: AbortSignal, session: SessionContext): Promise<ToolOutcome> {
   const started = performance.now();
   const timeoutMs = tool.spec.timeout_ms ?? limits.timeoutMs;
   const maxOutputChars = tool.spec.max_output_chars ?? limits.maxOutputChars;
@@ -118,7 +120,9 @@ export async function runTool(tool: AgentTool, input: unknown, limits: ToolLimit
         ? observationText((input as { input?: unknown } | null)?.input ?? input)
         : { tool: tool.spec.name, input: (input ?? {}) as JsonValue };
     // The call's own timer stays clear of ours, so a timeout is always named as the tool's.
-    const result = await tool.reference.call(payload, { timeoutMs: timeoutMs + 60_000, signal: AbortSignal.any([timer.signal, signal]) });
+    const result = tool.local
+      ? await tool.local(input, session)
+      : await tool.reference.call(payload, { timeoutMs: timeoutMs + 60_000, signal: AbortSignal.any([timer.signal, signal]) });
     return { status: 'ok', ...limitOutput(observationText(result), maxOutputChars, tool), durationMs: performance.now() - started };
   } catch (error) {
     const durationMs = performance.now() - started;
