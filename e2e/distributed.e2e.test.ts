@@ -466,9 +466,11 @@ for (const broker of brokers) {
       expect(logs.stdout.split('\n').every((line) => line === '' || line.startsWith('tail | '))).toBe(true);
 
       // A second terminal sends a turn to the running processes with `run --attach`: it completes,
-      // and the `out` console in the tail process prints the reply (into its log).
+      // it prints the reply, once, as `run` does, and the `out` console in the tail process prints
+      // it too (into its log).
       const attached = await cli(['run', run.dir, '--attach', '--input', 'from another terminal'], { timeoutMs: 60_000 });
       expect(attached.code, attached.stderr).toBe(0);
+      expect(attached.stdout).toBe(`${expectedReply('from another terminal')}\n`);
       await until('the attached turn in the tail log', 30_000, async () => (await cli(['logs', run.dir, '--component', 'out'])).stdout.includes(`tail | ${expectedReply('from another terminal')}`) || undefined);
 
       const pids = (await run.state()).processes.map((entry) => entry.pid);
