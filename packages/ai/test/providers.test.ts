@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { textOf } from '@woodwork/runtime';
 import { startScriptedServer } from '../src/testing/index.js';
-import { eventsUntil, project, started } from './support/project.js';
+import { aiRegistry, eventsUntil, project, started } from './support/project.js';
 
 const cases = [
   { type: 'openai', base: 'openaiBaseUrl', protocol: 'openai-responses' },
@@ -112,5 +112,33 @@ describe('llm keys reach the provider', () => {
     const request = server.requests[0]!;
     expect(request.headers['x-team']).toBe('research');
     expect(request.body).toMatchObject({ user: 'user-42', parallel_tool_calls: false });
+  });
+});
+
+describe('readers that stop reading', () => {
+  it('cancel the model call: the provider connection closes, and the branch ends without an error', async () => {
+    const { defineComponent } = await import('@woodwork/runtime');
+    await using server = await startScriptedServer();
+    server.enqueue({ text: Array.from({ length: 200 }, (_, index) => `t${index} `), chunkDelayMs: 10 });
+    // A next component that reads the first chunk of the stream and stops.
+    const firstOnly = defineComponent({
+      kind: 'transform',
+      type: 'echo',
+      acceptsStreams: true,
+      create: () => ({
+        async handle(message) {
+          for await (const chunk of message.stream ?? []) return `first: ${String(chunk.data)}`;
+          return message.text;
+        },
+      }),
+    });
+    await using files = await project({
+      'main.ww': `chat = llm openai { model = "gpt-4o-mini", api_key = "sk-x", base_url = "${server.openaiBaseUrl}", to = first }\nfirst = transform echo {}\n`,
+    });
+    const registry = aiRegistry().register(firstOnly, { replace: true });
+    await using runtime = await started(await files.load(), { registry });
+    const result = await runtime.ask(undefined, 'go');
+    expect(result).toMatchObject({ ok: true, text: 'first: t0 ' });
+    await expect.poll(() => server.requests[0]?.clientClosed).toBe(true);
   });
 });

@@ -155,7 +155,10 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           const fired = (which: 'first_token' | 'total', ms: number) => () => timers.abort(timeoutError(scene(message.sessionId), which, ms));
           const total = setTimeout(fired('total', timeoutMs), timeoutMs);
           let firstToken: ReturnType<typeof setTimeout> | undefined = setTimeout(fired('first_token', firstTokenTimeoutMs), firstTokenTimeoutMs);
-          const signals = [timers.signal, context.signal];
+          // Readers that all stopped reading cancel the call too; their signal exists only once the
+          // stream is opened, after the call started, so it is forwarded into this one.
+          const readers = new AbortController();
+          const cancelledByReaders = () => readers.signal.aborted && !timers.signal.aborted;
 
           const started = performance.now();
           let last = started;
@@ -189,7 +192,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
               ...(config.headers === undefined ? {} : { headers: { ...config.headers } }),
               ...(config.provider_options === undefined ? {} : { providerOptions: { [providerOptionsKey(provider)]: config.provider_options as never } }),
               maxRetries,
-              abortSignal: AbortSignal.any(signals),
+              abortSignal: AbortSignal.any([timers.signal, readers.signal, context.signal]),
               // The SDK's defaults print to the console: every error whole (its request body, and the
               // provider's response, which may echo the key) and every warning. Errors are read from
               // the stream below and reported redacted; warnings go to the component's log.
@@ -207,8 +210,9 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
                   firstToken = undefined;
                   metrics.recordTimeToFirstChunk((now - started) / 1000);
                   if (component.streaming) {
-                    writer = context.stream();
-                    signals.push(writer.signal);
+                    const opened = context.stream();
+                    opened.signal.addEventListener('abort', () => readers.abort(opened.signal.reason), { once: true });
+                    writer = opened;
                   }
                 } else {
                   metrics.recordTimePerOutputChunk((now - last) / 1000);
@@ -222,16 +226,22 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
               } else if (part.type === 'error') {
                 fail(part.error);
               } else if (part.type === 'abort') {
-                fail(timers.signal.aborted ? timers.signal.reason : (writer?.signal.reason ?? context.signal.reason ?? new Error('aborted')));
+                if (cancelledByReaders()) break;
+                fail(timers.signal.aborted ? timers.signal.reason : (context.signal.reason ?? new Error('aborted')));
               }
             }
             await writes.drain();
           } catch (error) {
             await writes.settle();
-            fail(error);
+            if (!cancelledByReaders()) fail(error);
           } finally {
             clearTimeout(total);
             if (firstToken !== undefined) clearTimeout(firstToken);
+          }
+          if (cancelledByReaders()) {
+            // Nobody reads the rest: not a failure, the branch just ends (nothing is remembered).
+            metrics.recordDuration((performance.now() - started) / 1000, 'cancelled');
+            return undefined;
           }
           metrics.recordDuration((performance.now() - started) / 1000);
           if (usage) context.step.recordUsage(metrics, usage);

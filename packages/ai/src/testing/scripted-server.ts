@@ -63,6 +63,8 @@ export interface RecordedRequest {
   readonly at: number;
   /** performance.now() when the first text chunk was written (undefined until then, or for none). */
   readonly firstChunkAt?: number;
+  /** True when the client closed the connection before the reply ended (it cancelled the call). */
+  readonly clientClosed?: boolean;
 }
 
 export interface ScriptedServerOptions {
@@ -174,6 +176,8 @@ interface StreamPlan {
   readonly chunkDelayMs: number;
   readonly cutAfter: number | undefined;
   readonly onFirstChunk: () => void;
+  /** Called just before the server cuts the connection on purpose (`cutAfter`). */
+  readonly onCut: () => void;
 }
 
 /** Writes one protocol's stream; `text(chunk)` returns false when the connection was cut. */
@@ -185,9 +189,11 @@ function sse(response: ServerResponse, event: string | undefined, data: unknown)
 
 async function eachChunk(response: ServerResponse, plan: StreamPlan, write: (chunk: string, index: number) => void): Promise<boolean> {
   for (const [index, chunk] of plan.chunks.entries()) {
+    if (response.destroyed) return false; // the client went away
     if (plan.cutAfter !== undefined && index >= plan.cutAfter) {
       // Let what was written reach the client first: the cut is of the connection, not of data already sent.
       await sleep(Math.max(plan.chunkDelayMs, 20));
+      plan.onCut();
       response.socket?.destroy();
       return false;
     }
@@ -351,6 +357,10 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
     const body = await readBody(request);
     const recorded: RecordedRequest = { protocol, path, headers: { ...request.headers }, body, userText: lastUserText(protocol, body), at: performance.now() };
     requests.push(recorded);
+    let cut = false;
+    response.on('close', () => {
+      if (!response.writableFinished && !cut) (recorded as { clientClosed?: boolean }).clientClosed = true;
+    });
     const key = keyOf(protocol, request.headers);
     let reply: ScriptedReply = queue.shift() ?? respond(recorded);
     if (options.apiKey !== undefined && key !== options.apiKey && protocol !== 'ollama') reply = { status: 401 };
@@ -375,6 +385,7 @@ export async function startScriptedServer(options: ScriptedServerOptions = {}): 
       chunkDelayMs: reply.chunkDelayMs ?? 0,
       cutAfter: reply.cutAfter,
       onFirstChunk: () => void ((recorded as { firstChunkAt?: number }).firstChunkAt = performance.now()),
+      onCut: () => void (cut = true),
     };
     if (body?.stream === false) {
       response.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(protocol, 400, 'the scripted server only streams', null)));
