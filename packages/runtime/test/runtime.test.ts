@@ -149,7 +149,8 @@ describe('createRuntime', () => {
 
   it('refuses to start a component it has no implementation for, naming it and its place', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\n\nbrain = llm openai { model = "gpt-4o-mini" }\nout = output cli {}\n' });
-    const runtime = createRuntime(await current.load(), { logger: silentLogger });
+    // The built-ins only: the default registry would load @woodwork/ai, which implements `llm openai`.
+    const runtime = createRuntime(await current.load(), { logger: silentLogger, registry: createComponentRegistry() });
     const error = (await runtime.start().catch((caught: unknown) => caught)) as WoodworkRuntimeError;
     expect(WoodworkRuntimeError.isInstance(error)).toBe(true);
     expect(error.code).toBe('WW_RUNTIME_UNKNOWN_COMPONENT_TYPE');
