@@ -16,6 +16,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const services = path.join(root, 'tools', 'services.sh');
 const validators = path.join(root, 'tools', 'validators.sh');
 const models = path.join(root, 'tools', 'models.sh');
+const sandbox = path.join(root, 'tools', 'sandbox.sh');
 const skipServices = process.env.WOODWORK_TEST_NO_SERVICES === '1';
 
 function run(command, args, options = {}) {
@@ -71,6 +72,17 @@ function fetchModel() {
   return exportedEnv(models);
 }
 
+// bubblewrap, the sandbox `environment coding` runs commands in (Debian's package). Its tests run
+// real commands in it, so a machine where no sandbox can be made stops the run here with the reason.
+function installSandbox() {
+  if (skipServices || !existsSync(sandbox)) return;
+  if (run('bash', [sandbox, 'install']) !== 0) {
+    console.error('tools/sandbox.sh could not install bubblewrap or make a sandbox; see its error above.');
+    stopServices();
+    process.exit(1);
+  }
+}
+
 function resultFiles() {
   const files = [];
   for (const group of ['packages', 'apps', '.']) {
@@ -88,6 +100,7 @@ for (const file of resultFiles()) rmSync(file);
 const brokerEnv = startServices();
 const validatorEnv = installValidators();
 const modelEnv = fetchModel();
+installSandbox();
 let status = 1;
 const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, ...modelEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
 const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { env: testEnv });

@@ -40,7 +40,13 @@ export type AiErrorCode =
   /** An agent used all of `max_steps` and the model still asked for tools. */
   | 'WW_AI_MAX_STEPS'
   /** A pipe on an agent's `agent.action`, `tool.call` or `tool.observation` threw. */
-  | 'WW_AI_PIPE_FAILED';
+  | 'WW_AI_PIPE_FAILED'
+  /** `environment coding` could not prepare its workspace: the clone failed, a setup or startup script failed. */
+  | 'WW_AI_ENVIRONMENT'
+  /** No sandbox (bubblewrap) can run here and the environment did not say `sandbox = "none"`: commands are refused. */
+  | 'WW_AI_SANDBOX_UNAVAILABLE'
+  /** A knowledge base could not read, write, index or query its documents (a path outside its folder, the vector store unreachable). */
+  | 'WW_AI_KNOWLEDGE_BASE';
 
 export interface AiErrorOptions {
   readonly hint?: string;

@@ -39,3 +39,5 @@ export type { McpServerConfig } from './tools/mcp.js';
 export { webTool } from './tools/web.js';
 export type { WebToolConfig } from './tools/web.js';
 export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';
+export { codingEnvironment, SETUP_MARKER } from './environment/coding.js';
+export type { CodingEnvironmentConfig } from './environment/coding.js';

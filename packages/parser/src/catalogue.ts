@@ -492,10 +492,10 @@ const catalogueData: Catalogue = {
         llm: supported('An agent driven by an `llm` component: a loop on the model\'s native tool calls.', {
           model: { value: referenceTo('llm'), required: true, construction: true, description: 'The `llm` component that drives the agent.' },
           tools: {
-            value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base')),
+            value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base', 'environment')),
             default: [],
             construction: true,
-            description: 'Components the agent may call: `api`, `mcp`, other agents and llms, knowledge bases.',
+            description: 'Components the agent may call: `api`, `mcp`, other agents and llms, knowledge bases, environments.',
           },
           planning: {
             value: boolean,
@@ -798,12 +798,56 @@ const catalogueData: Catalogue = {
       },
     },
     environment: {
-      description: "The classic engine's sandboxed environments.",
+      description: 'A workspace whose files and commands an agent can use as tools.',
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'unsupported',
-      types: { coding: unsupported("The classic engine's coding environment.") },
+      status: 'supported',
+      types: {
+        coding: supported(
+          'A workspace folder (a project folder, or a git clone) with the classic coding actions as tools; commands run in a bubblewrap sandbox confined to it.',
+          {
+            repo_url: { value: string, description: 'A git repository cloned into the workspace when it has no clone yet: a URL, a path, or `user/repo` for GitHub.' },
+            local_path: {
+              value: string,
+              default: '/workspace',
+              description:
+                'The workspace: a folder relative to the .ww file, or an absolute one. The classic value `/workspace` (the default) is `.woodwork/coding-env` in the project, as the classic engine kept it.',
+            },
+            working_directory: {
+              value: string,
+              default: '/workspace',
+              description: 'Where commands see the workspace inside the sandbox (default `/workspace`, the classic container path).',
+            },
+            setup_scripts: {
+              value: listOf(string),
+              default: [],
+              description:
+                'Commands (or project script files) run once per workspace; `.woodwork_setup_complete` in the workspace marks them done (a first entry `rm -f /workspace/.woodwork_setup_complete` runs them again). A failing one stops the start and runs again next time.',
+            },
+            startup_scripts: { value: listOf(string), default: [], description: 'Commands (or project script files) run at every start of the process that hosts the environment.' },
+            environment_variables: { value: { type: 'record', values: any }, default: {}, description: 'Variables every command and script sees (maps are passed as JSON).' },
+            sandbox: {
+              value: { type: 'enum', values: ['bubblewrap', 'none'] },
+              default: 'bubblewrap',
+              description:
+                'How commands are isolated: `bubblewrap` (default; Debian package `bubblewrap`) confines them to the workspace; where it cannot run, commands are refused. `none` runs them on this machine unconfined — only say so on purpose.',
+            },
+            network: { value: boolean, default: false, description: 'Commands may use the network (default false: a sandboxed command cannot reach anything).' },
+            command_timeout: { value: { type: 'duration', min: 1 }, default: 60000, description: 'Longest one command may run before it is killed with all it started (default `"60s"`).' },
+            max_command_output: {
+              value: { type: 'number', integer: true, min: 1000 },
+              default: 200000,
+              description: "Most bytes of one command's output kept (default 200000); the agent's `max_observation_chars` then bounds what the model reads.",
+            },
+            read_only_paths: { value: listOf(string), default: [], description: 'Host folders commands may read at the same place (a toolchain outside /usr), read-only.' },
+            dockerfile: { value: string, description: 'Classic engine key, ignored: there is no container; commands run in bubblewrap on this machine.' },
+            image_name: { value: string, description: 'Classic engine key, ignored (no container).' },
+            container_name: { value: string, description: 'Classic engine key, ignored (no container).' },
+            ...toolKeys,
+          },
+        ),
+      },
     },
     decomposer: {
       description: "The classic engine's task decomposers.",

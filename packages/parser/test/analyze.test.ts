@@ -134,7 +134,7 @@ describe('what must be diagnosed', () => {
 
   it('WW204: an unsupported kind or type of the classic engine, by name', () => {
     expect(only('kb = knowledge_base neo4j {}')).toMatchObject({ code: 'WW204', message: '`knowledge_base neo4j` is not supported by this runtime' });
-    expect(only('e = environment coding {}').hint).toBe("it comes from the classic Python engine; the `environment` kind is not available");
+    expect(codes('e = environment coding { repo_url: "me/app", setup_scripts: ["setup.sh"], sandbox: "none" }')).toEqual([]);
     expect(only('v = keyword_voice {}').message).toBe('`input keyword_voice` is not supported by this runtime');
     expect(codes('d = decomposer llm { api_key: $K, cache: True }')).toEqual(['WW204']);
   });
