@@ -83,6 +83,8 @@ export interface ComponentTypeSpec {
   readonly keys: Readonly<Record<string, KeySpec>>;
   /** At least one key of each group must be present (`mcp server`: `server`, `command` or `url`). */
   readonly requireOneOf?: readonly (readonly string[])[];
+  /** For an `unsupported` pair: what to write instead, as the validation hint says it. */
+  readonly instead?: string;
 }
 
 /**
@@ -438,8 +440,8 @@ function openaiKeys(): Record<string, KeySpec> {
 
 const noKeys: Record<string, KeySpec> = {};
 
-function unsupported(description: string): ComponentTypeSpec {
-  return { description, aliases: [], status: 'unsupported', keys: noKeys };
+function unsupported(description: string, instead?: string): ComponentTypeSpec {
+  return { description, aliases: [], status: 'unsupported', keys: noKeys, ...(instead === undefined ? {} : { instead }) };
 }
 
 function supported(description: string, keys: Record<string, KeySpec> = noKeys, extra: Partial<ComponentTypeSpec> = {}): ComponentTypeSpec {
@@ -479,7 +481,10 @@ const catalogueData: Catalogue = {
           'A GGUF model run in the process on node-llama-cpp (CPU, no key, no server): a path or an `hf:` reference.',
           localLlmKeys(),
         ),
-        hugging_face: unsupported("The classic engine's Hugging Face models."),
+        hugging_face: unsupported(
+          "The classic engine's Hugging Face models.",
+          'use `llm local` with a GGUF model from Hugging Face (`model = "hf:user/repo/file.gguf"`), or `llm openai_compatible` with the `base_url` of a Hugging Face Inference Endpoint or TGI server',
+        ),
       },
     },
     agent: {
@@ -618,8 +623,8 @@ const catalogueData: Catalogue = {
           keepalive_ms: { value: { type: 'number', integer: true, min: 1 }, default: 15000, description: 'Interval of SSE keep-alive comments and WebSocket pings (default 15 s).' },
           model_name: { value: string, description: 'The model name the OpenAI-compatible endpoint reports (default: the project folder name).' },
         }),
-        keyword_voice: unsupported("The classic engine's wake-word voice input."),
-        push_to_talk: unsupported("The classic engine's push-to-talk voice input."),
+        keyword_voice: unsupported("The classic engine's wake-word voice input.", 'no voice input is built in: use `input api` and send the text of your own speech-to-text client'),
+        push_to_talk: unsupported("The classic engine's push-to-talk voice input.", 'no voice input is built in: use `input api` and send the text of your own speech-to-text client'),
       },
     },
     output: {
@@ -631,7 +636,7 @@ const catalogueData: Catalogue = {
       types: {
         console: supported('Prints replies to the terminal.', noKeys, { aliases: ['cli'] }),
         api: supported('Sends replies to the API session that asked (streamed when `streaming`).'),
-        voice: unsupported("The classic engine's text-to-speech output."),
+        voice: unsupported("The classic engine's text-to-speech output.", 'no speech output is built in: use `output api` (or `output console`) and speak the streamed text in your client'),
       },
     },
     api: {
@@ -676,7 +681,10 @@ const catalogueData: Catalogue = {
           file_to_embed: { value: string, description: 'A file or folder to embed at start-up (classic engine key).' },
           client: { value: string, description: 'The Chroma client kind (classic engine key).' },
         }),
-        neo4j: unsupported("The classic engine's Neo4j graph database."),
+        neo4j: unsupported(
+          "The classic engine's Neo4j graph database.",
+          'use `knowledge_base chroma` or `knowledge_base text_file`, or give an agent Neo4j\'s own MCP server: `mcp server { command = "uvx", args = ["mcp-neo4j-cypher"] }`',
+        ),
       },
     },
     memory: {
@@ -793,8 +801,8 @@ const catalogueData: Catalogue = {
       acceptsCommonKeys: true,
       status: 'unsupported',
       types: {
-        command_line: unsupported("The classic engine's shell tool."),
-        code: unsupported("The classic engine's code-editing tool."),
+        command_line: unsupported("The classic engine's shell tool.", 'use `environment coding {}`: its `execute_command` tool runs commands in a sandbox confined to a workspace'),
+        code: unsupported("The classic engine's code-editing tool.", 'use `environment coding { repo_url = "…" }`: it clones the repository and offers read, write and edit tools (and commands) on it'),
       },
     },
     environment: {
@@ -855,7 +863,12 @@ const catalogueData: Catalogue = {
       receives: true,
       acceptsCommonKeys: true,
       status: 'unsupported',
-      types: { llm: unsupported("The classic engine's LLM task decomposer.") },
+      types: {
+        llm: unsupported(
+          "The classic engine's LLM task decomposer.",
+          'use `agent llm { model = <an llm component>, tools = [...] }`: it plans and acts with the model\'s native tool calls (the classic decomposer was gpt-4o-mini at temperature 0: `llm openai { model = "gpt-4o-mini", temperature = 0 }`)',
+        ),
+      },
     },
   },
 };

@@ -53,8 +53,9 @@ function resolveType(declaration: DeclarationNode, report: Reporter): ComponentT
       .filter(([, spec]) => spec.status !== 'unsupported')
       .map(([type]) => type);
     report('WW204', `\`${match.kind} ${match.type}\` is not supported by this runtime`, kind ? spanOf(kind, componentType) : componentType.location, {
-      hint:
-        supported.length > 0
+      hint: match.typeSpec.instead
+        ? `it comes from the classic Python engine; ${match.typeSpec.instead}`
+        : supported.length > 0
           ? `it comes from the classic Python engine; supported \`${match.kind}\` types: ${listWords(supported, 'and')}`
           : `it comes from the classic Python engine; the \`${match.kind}\` kind is not available`,
     });

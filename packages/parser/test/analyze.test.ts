@@ -1,6 +1,7 @@
 // Analysis: the problems of meaning the spec says must be diagnosed, and the topology it builds.
 import { describe, expect, it } from 'vitest';
 import { at, check, codes } from './support.js';
+import { catalogue } from '../src/catalogue.js';
 
 function only(source: string) {
   const { diagnostics } = check(source);
@@ -137,6 +138,19 @@ describe('what must be diagnosed', () => {
     expect(codes('e = environment coding { repo_url: "me/app", setup_scripts: ["setup.sh"], sandbox: "none" }')).toEqual([]);
     expect(only('v = keyword_voice {}').message).toBe('`input keyword_voice` is not supported by this runtime');
     expect(codes('d = decomposer llm { api_key: $K, cache: True }')).toEqual(['WW204']);
+  });
+
+  it('WW204 says what to write instead of every classic pair this runtime does not run', () => {
+    expect(only('d = decomposer llm { api_key: $K }').hint).toContain('use `agent llm { model = <an llm component>, tools = [...] }`');
+    expect(only('line = core command_line {}').hint).toContain('use `environment coding {}`');
+    expect(only('code = core code { repo_url: "me/app" }').hint).toContain('environment coding { repo_url');
+    expect(only('kb = knowledge_base neo4j {}').hint).toContain('mcp-neo4j-cypher');
+    expect(only('h = llm hugging_face {}').hint).toContain('llm local');
+    for (const [kind, spec] of Object.entries(catalogue.kinds)) {
+      for (const [type, typeSpec] of Object.entries(spec.types)) {
+        if (typeSpec.status === 'unsupported') expect(typeSpec.instead, `${kind} ${type}`).toMatch(/use|no /);
+      }
+    }
   });
 
   it('WW216: paths in pipes, hooks and modules must stay inside the project folder', () => {
