@@ -184,3 +184,26 @@ describe('planning', () => {
     expect(missing).toContain('there is no file missing.md; the files are notes.md');
   });
 });
+
+describe('woodwork dev', () => {
+  it('offers a functions module\'s new functions after a reload, on the next turn', async () => {
+    await using server = await startScriptedServer({ respond: () => ({ text: 'ok' }) });
+    await using files = await project({
+      'main.ww': `${model(server)}\ntools = api functions { path = "tools.ts" }\nassistant = agent llm { model = model, tools = [tools] }\n`,
+      'tools.ts': `/** One. */\nexport function one(): number { return 1; }\n`,
+    });
+    const topology = await files.load();
+    await using runtime = await started(topology);
+    await runtime.ask(undefined, 'first', { to: 'assistant' });
+    expect((server.requests[0]!.body.tools as any[]).map((tool) => tool.name)).toEqual(['one']);
+
+    await files.write('tools.ts', `/** One. */\nexport function one(): number { return 1; }\n/** Two. */\nexport function two(label: string): string { return label; }\n`);
+    await runtime.reload(topology, { changedFiles: [path.join(files.dir, 'tools.ts')] });
+    // The agent asks its tools again on a turn that starts more than 2 s after it last asked.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await runtime.ask(undefined, 'second', { to: 'assistant' });
+    const tools = server.requests[1]!.body.tools as any[];
+    expect(tools.map((tool) => tool.name).sort()).toEqual(['one', 'two']);
+    expect(tools.find((tool) => tool.name === 'two').parameters.properties.label).toEqual({ type: 'string' });
+  });
+});

@@ -97,7 +97,13 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       let tools: Promise<Map<string, AgentTool>> | undefined;
       let toolSet: ToolSet = {};
 
-      const loadTools = () => {
+      let listedAt = 0;
+      // A new turn asks the tools again when the last listing is older than this, so a tool whose
+      // module changed (`woodwork dev` restarts it) is offered with its new schema.
+      const TOOLS_FRESH_MS = 2_000;
+      const loadTools = (refresh: boolean) => {
+        if (refresh && tools !== undefined && performance.now() - listedAt > TOOLS_FRESH_MS) tools = undefined;
+        if (tools === undefined) listedAt = performance.now();
         tools ??= gatherTools(toolReferences, limits.timeoutMs).then(
           (found) => {
             if (config.planning === true) for (const tool of planningTools(component.name)) if (!found.has(tool.name)) found.set(tool.name, tool);
@@ -135,8 +141,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         },
 
         async handle(message: Message, context: HandlerContext<AgentConfig>) {
-          const available = await loadTools();
           const stored = await loadState(context);
+          const resuming = stored !== undefined && (stored.status === 'paused' || (stored.status === 'running' && stored.message_id === message.id && !stored.done));
+          const available = await loadTools(!resuming);
           let state: TurnState;
           let answer: ApprovalAnswer | undefined;
           if (stored?.status === 'paused' && stored.paused) {
