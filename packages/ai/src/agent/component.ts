@@ -16,7 +16,7 @@
  * the llm's does and is the component's result (`agent.response`). Payloads: `./events.ts`.
  */
 import { streamText, jsonSchema, tool as defineTool, ToolChoiceViolationError, type ModelMessage, type ToolSet, type ToolResultPart } from 'ai';
-import { defineComponent, errorMessage, textOf, traceIdOf, type ChunkWriter, type ComponentReference, type HandlerContext, type JsonValue, type Message } from '@woodwork/runtime';
+import { defineComponent, errorMessage, traceIdOf, type ChunkWriter, type ComponentReference, type HandlerContext, type JsonValue, type Message } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import { describeProviderError, interruptedError, timeoutError } from '../llm/errors-from-provider.js';
 import { loadPrompt, type PromptTemplate } from '../llm/prompt.js';
@@ -570,8 +570,3 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
 }
 
 export const agentLlm = defineAgent();
-
-/** The text of an agent's result (a string, or the paused turn's `{ text }`). */
-export function agentResultText(result: unknown): string {
-  return textOf(result);
-}
