@@ -23,17 +23,19 @@ export interface StreamManagerOptions {
   readonly topicPrefix?: string;
   /**
    * How many chunks a producer may be ahead of what its consumer has read (the credit window).
-   * Default 256: across processes a stream moves at most a window per credit round trip (two bus
-   * hops), so the window is what full speed is made of, while a consumer buffers at most 256
-   * chunks — and never more than `windowBytes` of data plus one chunk.
+   * Default 64: a token stream never waits on a grant round trip (grants go out every half
+   * window), while a consumer buffers at most 64 chunks, and never more than `windowBytes` of
+   * data plus one chunk. Across processes a stream moves at most a window per credit round trip
+   * (two bus hops): 256 moves two to four times as many chunks a second at full speed (README,
+   * "Figures"), at the cost of a producer that may run further ahead of its reader.
    */
   readonly window?: number;
   /**
    * How much data (bytes of binary, characters of text and JSON) a producer may have published
    * beyond what its consumer has read. Default 4 MiB: it bounds the memory of a stream of large
-   * chunks (images, long tool output) where a window of chunks would not (256 × maxChunkBytes is
-   * 128 MiB), and never binds for tokens or audio frames. A producer may overshoot it by one chunk,
-   * so a chunk larger than the whole window still goes through.
+   * chunks (images, long tool output) where a window of chunks does not (64 × maxChunkBytes is
+   * 32 MiB, 256 × 128 MiB), and never binds for tokens or audio frames. A producer may overshoot
+   * it by one chunk, so a chunk larger than the whole window still goes through.
    */
   readonly windowBytes?: number;
   /**
@@ -89,7 +91,7 @@ export interface ResolvedStreamManagerOptions {
 
 export const DEFAULT_STREAM_OPTIONS = {
   topicPrefix: DEFAULT_TOPIC_PREFIX,
-  window: 256,
+  window: 64,
   windowBytes: 4 * 1024 * 1024,
   maxChunkBytes: 512 * 1024,
   idleTimeoutMs: 30_000,

@@ -44,7 +44,7 @@ describe('createStreamManager', () => {
     expect(await codeOf(() => createStreamManager({ bus: {} as Bus, component: 'a' }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(DEFAULT_STREAM_OPTIONS).toEqual({
       topicPrefix: 'ww.stream',
-      window: 256,
+      window: 64,
       windowBytes: 4_194_304,
       maxChunkBytes: 524_288,
       idleTimeoutMs: 30_000,
