@@ -142,7 +142,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
 
         async handle(message: Message, context: HandlerContext<AgentConfig>) {
           const stored = await loadState(context);
-          const resuming = stored !== undefined && (stored.status === 'paused' || (stored.status === 'running' && stored.message_id === message.id && !stored.done));
+          const resuming = stored !== undefined && (stored.status === 'paused' || (stored.status === 'running' && stored.message_id === message.id));
           const available = await loadTools(!resuming);
           let state: TurnState;
           let answer: ApprovalAnswer | undefined;
@@ -173,8 +173,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               await answerApproval(context, state, { outcome, ...(reason === undefined ? {} : { reason }) }, call);
               delete state.paused;
             }
-          } else if (stored?.status === 'running' && stored.message_id === message.id && !stored.done) {
-            // The same message again: its first handling died (a crashed host, a retry). Resume.
+          } else if (stored?.status === 'running' && stored.message_id === message.id) {
+            // The same message again: its first handling died (a crashed host, a retry). Resume —
+            // also when the answer was recorded and only the reply was lost (`done`).
             state = stored;
             for (const call of state.calls) {
               if (call.status !== 'running') continue;
