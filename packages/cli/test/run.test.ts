@@ -79,10 +79,11 @@ describe('woodwork run', () => {
   });
 
   it('names a component it cannot run and exits 1', async () => {
-    const dir = await project({ 'main.ww': 'in = input cli {}\nbrain = llm openai { model = "gpt-4o-mini", api_key = "sk-unused" }\nboss = agent llm { model = brain }\nout = output cli {}\n' });
+    // A planned pair: it validates, and nothing implements it yet.
+    const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echo {}\ndocs = knowledge_base chroma { url = "http://127.0.0.1:1" }\nout = output cli {}\n' });
     const result = await cli(['run', '--input', 'x'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/main\.ww:3:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `boss` is `agent llm`, which has no implementation in this runtime/);
+    expect(result.stderr).toMatch(/main\.ww:3:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `docs` is `knowledge_base chroma`, which has no implementation in this runtime/);
     expect(result.stderr).toMatch(/planned/);
   });
 

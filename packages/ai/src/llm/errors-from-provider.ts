@@ -62,7 +62,7 @@ function fromApiCall(scene: ErrorScene, error: APICallError, attempts: number): 
     return make('WW_AI_STREAM_INTERRUPTED', scene, `the reply of ${who(scene)} broke off before its first token: ${redact(causeText(error), scene.secrets)}`, 'the connection to the provider dropped; send the message again');
   }
   if (status === undefined) {
-    return make('WW_AI_CONNECTION', scene, `${who(scene)} could not reach ${label}${scene.baseUrl ? ` at ${scene.baseUrl}` : ''}${tries}: ${redact(causeText(error), scene.secrets)}`, 'check `base_url` and that the server is running and reachable');
+    return make('WW_AI_CONNECTION', scene, `${who(scene)} could not reach ${label} at ${scene.baseUrl ?? origin(error.url)}${tries}: ${redact(causeText(error), scene.secrets)}`, 'check `base_url`, the network, and that the server is running and reachable');
   }
   if (status === 401 || status === 403) {
     return make(
@@ -89,6 +89,15 @@ function fromApiCall(scene: ErrorScene, error: APICallError, attempts: number): 
   );
 }
 
+/** Scheme, host and port only: some providers put a key in the query string. */
+function origin(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return 'its API';
+  }
+}
+
 function make(code: AiErrorCode, scene: ErrorScene, message: string, hint: string, status?: number): WoodworkAiError {
   return new WoodworkAiError(code, message, options(scene, hint, status));
 }
@@ -100,7 +109,10 @@ function causeText(error: unknown): string {
   while (current instanceof Error && !seen.has(current)) {
     seen.add(current);
     const code = (current as { code?: unknown }).code;
-    parts.push(typeof code === 'string' ? `${current.message} (${code})` : current.message);
+    // The SDK repeats its cause in its own message ("Cannot connect to API: getaddrinfo ENOTFOUND …").
+    const message = current.message;
+    if (!parts.some((part) => part.includes(message))) parts.push(message);
+    if (typeof code === 'string' && !parts.some((part) => part.includes(code))) parts.push(code);
     current = current.cause;
   }
   return parts.join(': ') || String(error);
