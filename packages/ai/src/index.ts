@@ -41,3 +41,8 @@ export type { WebToolConfig } from './tools/web.js';
 export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';
 export { codingEnvironment, SETUP_MARKER } from './environment/coding.js';
 export type { CodingEnvironmentConfig } from './environment/coding.js';
+export { textFileKnowledgeBase } from './knowledge/text-file.js';
+export type { TextFileKnowledgeBaseConfig } from './knowledge/text-file.js';
+export { chunkText, formatPassages, rankByKeywords, retrievalPrompt, sourceLabel } from './knowledge/passages.js';
+export type { Chunk, Passage, RetrieveRequest } from './knowledge/passages.js';
+export { listDocuments, readDocument } from './knowledge/documents.js';

@@ -20,7 +20,7 @@ describe("the runtime's default registry", () => {
 
   it('says a tool type is planned, not that @woodwork/ai is missing, when the installed package does not implement it yet', async () => {
     await using files = await project({
-      'main.ww': `m = llm openai { model = "gpt-4o-mini", api_key = "sk-x" }\na = knowledge_base text_file { path = "main.ww" }\n`,
+      'main.ww': `m = llm openai { model = "gpt-4o-mini", api_key = "sk-x" }\na = knowledge_base chroma { url = "http://127.0.0.1:1" }\n`,
     });
     const runtime = createRuntime(await files.load(), { logger: silentLogger });
     const error = await runtime.start().then(

@@ -668,10 +668,14 @@ const catalogueData: Catalogue = {
       role: 'resource',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'planned',
+      status: 'supported',
       types: {
-        text_file: planned('Plain text files searched by keyword.', {
-          path: { value: path, required: true, description: 'A file or folder of text files, relative to the .ww file.' },
+        text_file: supported('The text files and PDFs of a project folder, searched by keyword (BM25); agents may read, search and write them.', {
+          path: { value: path, required: true, description: 'A folder (or one file) of the project, relative to the .ww file; no path given to the knowledge base can leave it.' },
+          top_k: { value: { type: 'number', integer: true, min: 1, max: 50 }, default: 4, description: 'Passages put into an llm\'s prompt per message, and returned by `search` (default 4).' },
+          chunk_size: { value: { type: 'number', integer: true, min: 100 }, default: 1000, description: 'About how many characters a passage has, cut at line boundaries (default 1000).' },
+          read_only: { value: boolean, default: false, description: 'Offer no `write` tool (default false).' },
+          ...toolKeys,
         }),
         chroma: planned('A Chroma vector database.', {
           path: { value: string, description: 'Where an embedded Chroma keeps its data.' },

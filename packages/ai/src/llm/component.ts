@@ -19,6 +19,9 @@
  *   - memory: with `memory = …`, the session's kept messages go before the new one, and the new
  *     exchange is appended after the reply (through the memory component's methods, so it lives in
  *     the session store);
+ *   - retrieval: with `knowledge_base = …`, the knowledge base's best passages for the message
+ *     (`invoke('retrieve')`, see `../knowledge/passages.ts`) go into the system prompt with their
+ *     sources named, and a `knowledge.retrieved` event says which;
  *   - streaming: with `streaming` (the default for models) every text delta leaves as a
  *     `context.stream()` chunk the moment it arrives; the whole text is the result either way;
  *   - usage and cost: tokens, duration, time to first chunk and time per chunk through
@@ -32,6 +35,7 @@
 import { streamText, type LanguageModel, type ModelMessage } from 'ai';
 import { defineComponent, type ComponentDefinition, type ComponentReference, type HandlerContext, type Message } from '@woodwork/runtime';
 import { redact, WoodworkAiError } from '../errors.js';
+import { retrievalPrompt, isPassage, sourceLabel, type Passage } from '../knowledge/passages.js';
 import { memoryClient, type MemoryClient, type MemoryMessage } from '../memory/short-term.js';
 import { describeProviderError, interruptedError, timeoutError, type ErrorScene } from './errors-from-provider.js';
 import { loadPrompt, type PromptTemplate } from './prompt.js';
@@ -83,6 +87,7 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           (provider.apiKey && env[provider.apiKey.variable] === fileKey ? provider.apiKey.variable : undefined))
         : provider.apiKey?.variable;
       const memory = isReference(config.memory) ? memoryClient(config.memory) : undefined;
+      const knowledgeBase = isReference(config.knowledge_base) ? config.knowledge_base : undefined;
       const maxRetries = config.max_retries ?? DEFAULT_MAX_RETRIES;
       const timeoutMs = config.timeout_ms ?? DEFAULT_TIMEOUT_MS;
       const firstTokenTimeoutMs = config.first_token_timeout_ms ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS;
@@ -147,7 +152,13 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
           const history: MemoryMessage[] = memory ? await loadMemory(memory, component.name, message.sessionId) : [];
           const userText = message.text;
           const messages: ModelMessage[] = [...history, { role: 'user', content: userText }];
-          const system = systemPrompt(prompt, message.sessionId, messageContext(message.payload));
+          const retrieved = knowledgeBase ? await retrieve(knowledgeBase, userText, component.name, message.sessionId) : [];
+          if (knowledgeBase && retrieved.length > 0) {
+            await context.emit('knowledge.retrieved', { knowledge_base: knowledgeBase.name, query: userText, sources: retrieved.map((passage) => sourceLabel(passage)) });
+          }
+          const rendered = systemPrompt(prompt, message.sessionId, messageContext(message.payload));
+          const passages = knowledgeBase ? retrievalPrompt(knowledgeBase.name, retrieved) : undefined;
+          const system = passages === undefined ? rendered : rendered === undefined ? passages : `${rendered}\n\n${passages}`;
           const metrics = context.metrics.model({ provider: provider.providerName, model: modelId! });
 
           // Our own timers, so the error can say which limit was hit.
@@ -295,6 +306,20 @@ class WriteWindow {
   /** Waits for every write, ignoring failures (the call already failed). */
   async settle(): Promise<void> {
     await Promise.all(this.pending.splice(0));
+  }
+}
+
+async function retrieve(knowledgeBase: ComponentReference, query: string, component: string, sessionId: string): Promise<Passage[]> {
+  try {
+    const passages = await knowledgeBase.invoke('retrieve', { query });
+    return Array.isArray(passages) ? passages.filter(isPassage) : [];
+  } catch (error) {
+    throw new WoodworkAiError('WW_AI_KNOWLEDGE_BASE', `component \`${component}\` could not retrieve from its knowledge base \`${knowledgeBase.name}\`: ${(error as Error).message}`, {
+      component,
+      sessionId,
+      hint: `check the knowledge base named in \`knowledge_base = ${knowledgeBase.name}\` (for chroma: that its server answers)`,
+      isRetryable: WoodworkAiError.isInstance(error) ? (error as WoodworkAiError).isRetryable : true,
+    });
   }
 }
 
