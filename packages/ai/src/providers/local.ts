@@ -150,7 +150,16 @@ async function acquireModel(file: string, settings: LocalModelSettings): Promise
   let entry = models.get(file);
   if (entry === undefined) {
     entry = (async () => {
-      const { llama } = await loadBinding();
+      let llama: Llama;
+      try {
+        ({ llama } = await loadBinding());
+      } catch (error) {
+        throw localError(
+          settings,
+          `llama.cpp did not start (node-llama-cpp on ${process.platform}-${process.arch}): ${(error as Error).message}`,
+          'node-llama-cpp brings prebuilt CPU binaries as optional npm packages (@node-llama-cpp/<platform>-<arch>); reinstall without --omit=optional, or on a platform it has binaries for',
+        );
+      }
       const started = performance.now();
       let model: LlamaModel;
       try {
