@@ -196,16 +196,20 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           }
 
           let writer: ChunkWriter | undefined;
-          // The conversation is written only when it grew: the rest of the state changes several
-          // times a step and is small; the conversation is most of the bytes.
-          let savedMessages = stored !== undefined && state === stored ? state.messages.length : -1;
+          // The conversation is written in pieces, each step's new messages under a key of their
+          // own, so a step writes what it added and not the whole conversation again; the rest of
+          // the state is small and written as each piece of work finishes.
+          const resumed = stored !== undefined && state === stored;
+          let savedMessages = resumed ? state.messages.length : 0;
+          if (stored !== undefined && !resumed) await forget(context, stored.pieces ?? 0); // a turn left behind
           const save = async () => {
             const { messages, ...rest } = state;
-            if (messages.length !== savedMessages) {
-              await context.session.set(MESSAGES_KEY, messages as unknown as JsonValue);
+            if (messages.length > savedMessages) {
+              await context.session.set(`${MESSAGES_KEY}.${state.pieces}`, messages.slice(savedMessages) as unknown as JsonValue);
+              state.pieces++;
               savedMessages = messages.length;
             }
-            await context.session.set(TURN_KEY, rest as unknown as JsonValue);
+            await context.session.set(TURN_KEY, { ...rest, pieces: state.pieces } as unknown as JsonValue);
           };
           try {
             await save();
@@ -254,7 +258,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             throw error;
           }
 
-          await Promise.all([context.session.delete(TURN_KEY), context.session.delete(MESSAGES_KEY)]);
+          await forget(context, state.pieces);
           const answerText = state.text.filter((text) => text !== '').join('\n\n');
           if (memory) {
             await memory.append([
@@ -272,8 +276,15 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       };
 
       async function loadState(context: HandlerContext): Promise<TurnState | undefined> {
-        const [rest, messages] = await Promise.all([context.session.get<Omit<TurnState, 'messages'>>(TURN_KEY), context.session.get<ModelMessage[]>(MESSAGES_KEY)]);
-        return rest === undefined ? undefined : ({ ...rest, messages: messages ?? [] } as TurnState);
+        const rest = await context.session.get<Omit<TurnState, 'messages'>>(TURN_KEY);
+        if (rest === undefined) return undefined;
+        const pieces = await Promise.all(Array.from({ length: rest.pieces ?? 0 }, (_, index) => context.session.get<ModelMessage[]>(`${MESSAGES_KEY}.${index}`)));
+        return { ...rest, messages: pieces.flatMap((piece) => piece ?? []) } as TurnState;
+      }
+
+      /** Deletes a finished turn's state (its pieces too). */
+      async function forget(context: HandlerContext, pieces: number): Promise<void> {
+        await Promise.all([context.session.delete(TURN_KEY), ...Array.from({ length: pieces }, (_, index) => context.session.delete(`${MESSAGES_KEY}.${index}`))]);
       }
 
       async function newTurn(message: Message): Promise<TurnState> {
@@ -290,6 +301,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           calls: [],
           finish_reason: '',
           text: [],
+          pieces: 0,
           done: false,
         };
       }

@@ -60,6 +60,8 @@ export interface TurnState {
   /** The text of each step, in order: the answer is their join. */
   text: string[];
   paused?: PausedApproval;
+  /** How many pieces of `messages` are stored (`turn.messages.<i>`, each step's new messages). */
+  pieces: number;
   /** `cache = true`: observations of finished calls by tool and input. */
   cache?: Record<string, string>;
   done: boolean;
@@ -67,5 +69,5 @@ export interface TurnState {
 
 /** The state without `messages`, written as each piece of work finishes. */
 export const TURN_KEY = 'turn';
-/** `messages`, written only when the conversation grew (it is most of the bytes). */
+/** `messages`, in pieces: `turn.messages.0`, `.1`, … — what each write added (it is most of the bytes). */
 export const MESSAGES_KEY = 'turn.messages';
