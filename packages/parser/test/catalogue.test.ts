@@ -59,11 +59,10 @@ describe('the catalogue', () => {
         'transform uppercase',
       ]),
     );
-    // Part of the language, not implemented yet (@woodwork/ai's registration test holds `supported` to the registries).
-    const planned = Object.entries(catalogue.kinds).flatMap(([kind, spec]) =>
-      Object.entries(spec.types).filter(([, type]) => type.status === 'planned').map(([type]) => `${kind} ${type}`),
-    );
-    expect(planned.sort()).toEqual(['knowledge_base chroma', 'knowledge_base text_file']);
+    // Which pairs are `supported` and which `planned` (part of the language, not implemented yet)
+    // moves as implementations land: @woodwork/ai's registration test holds it to the registries.
+    const statuses = new Set(Object.values(catalogue.kinds).flatMap((spec) => [spec.status, ...Object.values(spec.types).map((type) => type.status)]));
+    expect([...statuses].every((status) => ['supported', 'planned', 'unsupported'].includes(status))).toBe(true);
     expect(findComponentType('llm', 'anthropic')?.type).toBe('claude');
     expect(findComponentType('input', 'cli')?.type).toBe('command_line');
     expect(findComponentType('output', 'cli')?.type).toBe('console');
@@ -75,13 +74,13 @@ describe('the catalogue', () => {
     expect(Object.isFrozen(catalogue.kinds.llm?.types.openai?.keys.model)).toBe(true);
   });
 
-  it('validates a declaration of every supported type with only its required keys, filling valid defaults', () => {
+  it('validates a declaration of every supported and planned type with only its required keys, filling valid defaults', () => {
     const declarations = ['ref_llm = llm openai {}', 'ref_memory = memory short_term {}', 'ref_kb = knowledge_base chroma {}', 'ref_out = output console {}'];
     const referenceTo = (kinds: readonly string[] | undefined) => (kinds?.[0] ? `ref_${kinds[0] === 'knowledge_base' ? 'kb' : kinds[0]}` : 'ref_out');
     let index = 0;
     for (const [kind, kindSpec] of Object.entries(catalogue.kinds)) {
       for (const [type, typeSpec] of Object.entries(kindSpec.types)) {
-        if (typeSpec.status !== 'supported' || kindSpec.status !== 'supported' || kind === 'bus') continue;
+        if (typeSpec.status === 'unsupported' || kindSpec.status === 'unsupported' || kind === 'bus') continue;
         const required = Object.entries(typeSpec.keys as Record<string, KeySpec>).filter(([, key]) => key.required);
         const oneOf = (typeSpec.requireOneOf ?? []).map((group) => group[0] as string);
         const entries = [...required.map(([key, spec]) => `${key}: ${sample(spec.value, referenceTo)}`), ...oneOf.map((key) => `${key}: "x"`)];
