@@ -25,6 +25,7 @@ export type { AgentConfig } from './agent/component.js';
 export { AgentEvents } from './agent/events.js';
 export type {
   AgentActionPayload,
+  AgentInputPayload,
   AgentStepCompletePayload,
   AgentThoughtPayload,
   ToolApprovalAnsweredPayload,

@@ -27,6 +27,7 @@ import { parseAnswer, type ApprovalAnswer } from './approvals.js';
 import {
   AgentEvents,
   type AgentActionPayload,
+  type AgentInputPayload,
   type AgentStepCompletePayload,
   type ToolApprovalAnsweredPayload,
   type ToolApprovalRequestedPayload,
@@ -193,6 +194,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             }
           } else {
             state = await newTurn(message);
+          }
+          if (state !== stored) {
+            await context.emit(AgentEvents.input, { turn_id: state.turn_id, input: state.user_text, payload: message.payload, source: message.source } satisfies AgentInputPayload);
           }
 
           let writer: ChunkWriter | undefined;

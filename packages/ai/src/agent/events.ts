@@ -4,7 +4,7 @@
  * turn: the same across an approval pause and a resume on another host) and `step` (1-based: one
  * model call and the tool calls it asked for).
  *
- *   input.received          the input component's result (the runtime's): what the user sent
+ *   input.received          the agent took a message as a new turn (and the input component's result)
  *   agent.thought           text the model wrote before calling tools (or its reasoning)
  *   agent.action            the model decided to call a tool        — pipes may rewrite it
  *   tool.call               the call as it is about to be made      — pipes may rewrite or veto it
@@ -17,6 +17,7 @@
  */
 
 export const AgentEvents = {
+  input: 'input.received',
   thought: 'agent.thought',
   action: 'agent.action',
   toolCall: 'tool.call',
@@ -27,6 +28,21 @@ export const AgentEvents = {
   response: 'agent.response',
   error: 'agent.error',
 } as const;
+
+/**
+ * The agent took a message as a new turn: its own `input.received`, so an agent's hooks on it fire
+ * as in the classic engine (hooks see the events their component emits). The input component's
+ * `input.received` (from `in`, say) comes before it when there is one.
+ */
+export interface AgentInputPayload {
+  readonly turn_id: string;
+  /** The text of the message. */
+  readonly input: string;
+  /** The message as it arrived (after the agent's pipes). */
+  readonly payload: unknown;
+  /** Who sent it: the input component, another component, or `runtime`. */
+  readonly source: string;
+}
 
 export interface AgentThoughtPayload {
   readonly turn_id: string;
