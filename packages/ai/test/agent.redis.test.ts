@@ -1,5 +1,5 @@
 /**
- * The agent's turn state in Redis: an approval answered through another runtime instance, and a
+ * The agent's turn state in Redis: an approval answered in another process than the one that paused, and a
  * host killed with SIGKILL between two tool calls — the turn finishes on another process, the
  * finished call is not run again, the call in flight is reported as maybe-happened. Skipped
  * without WOODWORK_TEST_REDIS_URL (bash tools/services.sh start redis).
@@ -47,7 +47,7 @@ function host(file: string, components: string, namespace: string): Promise<Chil
 }
 
 describe.skipIf(url === undefined)('agent turns in Redis', () => {
-  it('resumes a turn paused for approval on another runtime instance', async () => {
+  it('resumes a turn paused for approval in another process', async () => {
     await using server = await startScriptedServer();
     server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Deployed.' });
     await using files = await project({
@@ -61,25 +61,32 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
     const topology = await files.load();
     const namespace = `agent-${randomUUID().slice(0, 8)}`;
     const options = { bus: url!, sessions: { redis: url! }, namespace };
+    // This process hosts the tool and asks; the agent runs first here, then in a child process.
+    await using tools = await started(topology, { ...options, components: ['ops'] });
     const sessionId = randomUUID();
     let approvalId: string;
     {
-      await using first = await started(topology, options);
-      await first.create({ id: sessionId });
-      const events = first.events(sessionId);
-      await first.submit(sessionId, 'deploy to prod', { to: 'assistant' });
+      await using first = await started(topology, { ...options, components: ['assistant'] });
+      await tools.create({ id: sessionId });
+      const events = tools.events(sessionId);
+      await tools.submit(sessionId, 'deploy to prod', { to: 'assistant' });
       const seen = await eventsUntil(events, 'turn.completed');
       approvalId = payloads(seen, 'tool.approval_requested')[0].approval_id;
     }
-    // The first instance is gone; a second one gets the answer and finds the paused turn in Redis.
-    await using second = await started(topology, options);
-    const events = second.events(sessionId, { from: 'live' });
-    const turn = await second.submit(sessionId, { approval: { id: approvalId, approved: true } }, { to: 'assistant' });
-    const seen = await eventsUntil(events, 'turn.completed');
-    expect((await turn.result).text).toBe('Deployed.');
-    expect(payloads(seen, 'tool.observation')[0]).toMatchObject({ ok: true, output: 'deployed to prod' });
-    expect(toolOutputs(server, 1)).toEqual(['deployed to prod']);
-  });
+    // The instance that paused is gone; a process that never saw the turn gets the answer.
+    const second = await host(files.file, 'assistant', namespace);
+    try {
+      const events = tools.events(sessionId, { from: 'live' });
+      const turn = await tools.submit(sessionId, { approval: { id: approvalId, approved: true } }, { to: 'assistant' });
+      const seen = await eventsUntil(events, 'turn.completed');
+      expect((await turn.result).text).toBe('Deployed.');
+      expect(payloads(seen, 'tool.observation')[0]).toMatchObject({ ok: true, output: 'deployed to prod' });
+      expect(payloads(seen, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'granted', approval_id: approvalId });
+      expect(toolOutputs(server, 1)).toEqual(['deployed to prod']);
+    } finally {
+      second.kill('SIGTERM');
+    }
+  }, 60_000);
 
   it('finishes a turn on another process after its host is killed between two tool calls, without running the finished call again', async () => {
     await using server = await startScriptedServer();
