@@ -88,17 +88,20 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
     }
   }, 60_000);
 
-  it('finishes a turn on another process after its host is killed between two tool calls, without running the finished call again', async () => {
+  it.each([
+    { idempotent: false, answer: 'Charged; the shipment may or may not have gone out.' },
+    { idempotent: true, answer: 'Charged and shipped.' },
+  ])('finishes a turn on another process after its host is killed between two tool calls, without running the finished call again (idempotent: $idempotent)', async ({ idempotent, answer }) => {
     await using server = await startScriptedServer();
     server.enqueue(
       { toolCalls: [{ name: 'charge', arguments: { cents: 500 } }] },
       { toolCalls: [{ name: 'ship', arguments: { parcel: 'p-1' } }] },
-      { text: 'Charged; the shipment may or may not have gone out.' },
+      { text: answer },
     );
     await using files = await project({
       'main.ww': `
         model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
-        shop = api functions { path = "shop.ts" }
+        shop = api functions { path = "shop.ts", idempotent = ${idempotent} }
         assistant = agent llm { model = model, tools = [shop] }
       `,
       'shop.ts': `
@@ -126,14 +129,22 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
       const seen = await eventsUntil(events, 'turn.completed');
       const result = await turn.result;
       expect(result.ok).toBe(true);
-      expect(result.text).toBe('Charged; the shipment may or may not have gone out.');
+      expect(result.text).toBe(answer);
       // charge ran once; the model's third request has both observations.
-      expect((await readFile(log, 'utf8')).split('\n').filter((line) => line === 'charge')).toHaveLength(1);
+      const calls = (await readFile(log, 'utf8')).split('\n');
+      expect(calls.filter((line) => line === 'charge')).toHaveLength(1);
       expect(server.requests).toHaveLength(3);
       const outputs = toolOutputs(server, 2);
       expect(outputs[0]).toBe('charged 500');
-      expect(outputs[1]).toContain('may or may not have happened');
-      expect(payloads(seen, 'tool.observation').at(-1)).toMatchObject({ tool: 'ship', status: 'interrupted' });
+      if (idempotent) {
+        // An idempotent call in flight is simply made again.
+        expect(calls.filter((line) => line === 'ship')).toHaveLength(2);
+        expect(outputs[1]).toBe('shipped p-1');
+      } else {
+        expect(calls.filter((line) => line === 'ship')).toHaveLength(1);
+        expect(outputs[1]).toContain('may or may not have happened');
+        expect(payloads(seen, 'tool.observation').at(-1)).toMatchObject({ tool: 'ship', status: 'interrupted' });
+      }
     } finally {
       second.kill('SIGTERM');
       delete process.env.SHOP_LOG;
