@@ -41,7 +41,7 @@ if (!url) {
     },
     // Session timeouts have a 3 s floor (see the README), and consumer-group joins are slow:
     // generous deadlines, same scenarios.
-    ackTimeoutMs: 1_500,
+    leaseMs: 1_500,
     timeoutMs: 90_000,
   });
 }

@@ -16,7 +16,7 @@ for (const serialize of [false, true]) {
     capabilities: raw.capabilities,
     publishRaw: (topic, body, key) => raw.doPublish(topic, [{ messageId: randomUUID(), key, body }]),
     backpressure: { kind: 'blocking-publish', maxBacklog },
-    ackTimeoutMs: 500,
+    leaseMs: 500,
     timeoutMs: 20_000,
   });
 }
