@@ -76,9 +76,10 @@ export interface BusConformanceSuiteOptions {
   /** The bus URL child processes connect to (`createBus(url)`); needed when `crossProcess`. */
   readonly url?: string;
   /**
-   * The script the "consumer killed" scenario spawns with
+   * The script the crash scenarios spawn with
    * `node --conditions=@woodwork/source --import tsx <script>` and env BUS_URL, TOPIC, GROUP,
-   * ACK_TIMEOUT_MS. Default: this package's generic `consumer-process` (subscribes, never acks).
+   * LEASE_MS, MODE (`hold` or `poison`), MAX_IN_FLIGHT, MAX_ATTEMPTS. Default: this package's
+   * generic `consumer-process` (see its header).
    */
   readonly consumerProcess?: string;
   /** Writes raw bytes to a topic with the broker's plain client (not our adapter). */
