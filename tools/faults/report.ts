@@ -12,7 +12,7 @@
  * Options: --brokers a,b (default: every broker `tools/services.sh env` lists), --faults a,b (see
  * faults.ts), --no-faults, --no-load, --sessions N (clients per fault run, default 8), --instances N
  * (`woodwork up` per broker, default 2), --load-seconds S (15), --load-concurrency C (8),
- * --held N (200), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
+ * --held N (300), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
  * --keep-logs DIR (where the hosts' logs are copied; default a new folder in the temp dir), --no-write.
  * A full run also saves its figures in tools/faults/last-run.json; `--render` writes the report
  * again from them (after editing tools/faults/notes.md, the hand-written analysis it includes).
@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const faults: FaultResult[] = [];
   const loads: LoadResult[] = [];
-  const loadOptions = { concurrency: Number(flags.get('load-concurrency') ?? 8), seconds: Number(flags.get('load-seconds') ?? 15), held: Number(flags.get('held') ?? 200), log };
+  const loadOptions = { concurrency: Number(flags.get('load-concurrency') ?? 8), seconds: Number(flags.get('load-seconds') ?? 15), held: Number(flags.get('held') ?? 300), log };
 
   if (!flags.has('no-load')) {
     const embedded = await startEmbedded({ cli });
