@@ -46,6 +46,7 @@ export interface AgentConfig {
   readonly max_steps?: number;
   readonly prompt?: string | { readonly file: string; readonly variables?: Readonly<Record<string, unknown>> };
   readonly memory?: ComponentReference;
+  readonly knowledge_base?: ComponentReference;
   readonly planning?: boolean;
   /** ms (the topology holds durations as ms). */
   readonly tool_timeout?: number;
@@ -91,7 +92,11 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       };
       const approvalTimeoutMs = config.approval_timeout ?? AGENT_DEFAULTS.approvalTimeoutMs;
       const memory: MemoryClient | undefined = isReference(config.memory) ? memoryClient(config.memory) : undefined;
-      const toolReferences = (config.tools ?? []).filter(isReference);
+      // `knowledge_base = kb` is one more tool component: its search and read tools are offered.
+      const toolReferences = [
+        ...(config.tools ?? []).filter(isReference),
+        ...(isReference(config.knowledge_base) && !(config.tools ?? []).some((tool) => isReference(tool) && tool.name === config.knowledge_base!.name) ? [config.knowledge_base] : []),
+      ];
       let model: AgentModel | undefined;
       let prompt: PromptTemplate = { render: () => undefined };
       let pipes: EventPipes | undefined;
