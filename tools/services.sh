@@ -19,7 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/tools/services"
-ALL_SERVICES=(redis nats kafka)
+ALL_SERVICES=(redis nats kafka chroma)
 
 STATE="${WOODWORK_SERVICES_DIR:-$ROOT/.services}"
 CACHE="${WOODWORK_SERVICES_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/woodwork/services}"
@@ -33,6 +33,9 @@ NATS_MONITOR_PORT="${WOODWORK_NATS_MONITOR_PORT:-8230}"
 NATS_FROM_GO="${WOODWORK_NATS_FROM_GO:-0}"
 NATS_GO_VERSION="${WOODWORK_NATS_GO_VERSION:-v2.15.3}"
 KAFKA_PORT="${WOODWORK_KAFKA_PORT:-9093}"
+CHROMA_PORT="${WOODWORK_CHROMA_PORT:-8011}"
+CHROMA_VERSION="${WOODWORK_CHROMA_VERSION:-1.5.9}"
+CHROMA_VENV="$(realpath -m "${WOODWORK_CHROMA_VENV:-$CACHE/../chroma-venv}")"
 KAFKA_CONTROLLER_PORT="${WOODWORK_KAFKA_CONTROLLER_PORT:-9094}"
 KAFKA_VERSION="${WOODWORK_KAFKA_VERSION:-4.4.0}"
 KAFKA_SCALA=2.13
@@ -122,6 +125,7 @@ pid_of() {
     redis) pidfile="$STATE/redis/redis.pid" pattern=redis-server ;;
     nats) pidfile="$STATE/nats/nats.pid" pattern=nats-server ;;
     kafka) pidfile="$STATE/kafka/kafka.pid" pattern=kafka.Kafka ;;
+    chroma) pidfile="$STATE/chroma/chroma.pid" pattern=chroma ;;
   esac
   [[ -s $pidfile ]] || return 1
   pid="$(<"$pidfile")"
@@ -143,6 +147,7 @@ port_of() {
       redis) echo "$REDIS_PORT" ;;
       nats) echo "$NATS_PORT" ;;
       kafka) echo "$KAFKA_PORT" ;;
+      chroma) echo "$CHROMA_PORT" ;;
     esac
   fi
 }
@@ -152,6 +157,7 @@ configured_port() {
     redis) echo "$REDIS_PORT" ;;
     nats) echo "$NATS_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
+    chroma) echo "$CHROMA_PORT" ;;
   esac
 }
 
@@ -160,6 +166,7 @@ log_file() {
     redis) echo "$STATE/redis/redis.log" ;;
     nats) echo "$STATE/nats/nats.log" ;;
     kafka) echo "$STATE/kafka/logs/server.log" ;;
+    chroma) echo "$STATE/chroma/chroma.out" ;;
   esac
 }
 
@@ -432,6 +439,36 @@ kafka_start() {
 }
 
 # ----------------------------------------------------------------------------------------------
+# chroma: the Chroma vector database server from PyPI's `chromadb` (pinned), in its own venv in the
+# cache, so nothing is installed into the system's Python. `knowledge_base chroma` tests use it.
+
+chroma_install() {
+  if [[ -x $CHROMA_VENV/bin/chroma ]] && [[ "$(chroma_version)" == "$CHROMA_VERSION" ]]; then return 0; fi
+  command -v python3 >/dev/null 2>&1 || die "python3 is needed for the Chroma server (pip's chromadb)"
+  python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+  local out="$STATE/install.log"
+  mkdir -p "$STATE"
+  log "pip install chromadb==$CHROMA_VERSION into $CHROMA_VENV (output: $out)"
+  [[ -x $CHROMA_VENV/bin/pip ]] || python3 -m venv "$CHROMA_VENV" >>"$out" 2>&1 || { tail -n 20 "$out" >&2; die "python3 -m venv $CHROMA_VENV failed"; }
+  "$CHROMA_VENV/bin/pip" install -q --disable-pip-version-check "chromadb==$CHROMA_VERSION" 9>&- </dev/null >>"$out" 2>&1 || {
+    tail -n 30 "$out" >&2
+    die "pip install chromadb==$CHROMA_VERSION failed"
+  }
+}
+
+chroma_version() { "$CHROMA_VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("chromadb"))' 2>/dev/null; }
+
+chroma_ready() { "$CHROMA_VENV/bin/python" -c 'import sys, urllib.request; sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)' "http://$HOST:$1/api/v2/heartbeat"; }
+
+chroma_start() {
+  local d="$STATE/chroma"
+  mkdir -p "$d/data"
+  # Telemetry off: tests must not call home.
+  ANONYMIZED_TELEMETRY=False spawn "$d/chroma.pid" "$d/chroma.out" "$CHROMA_VENV/bin/chroma" run --host "$HOST" --port "$CHROMA_PORT" --path "$d/data"
+  wait_ready chroma "${START_TIMEOUT:-60}" chroma_ready "$CHROMA_PORT"
+}
+
+# ----------------------------------------------------------------------------------------------
 # generic start / stop / status / env
 
 url_of() {
@@ -441,6 +478,7 @@ url_of() {
     redis) echo "redis://$HOST:$port" ;;
     nats) echo "nats://$HOST:$port" ;;
     kafka) echo "kafka://$HOST:$port" ;;
+    chroma) echo "http://$HOST:$port" ;;
   esac
 }
 
@@ -460,6 +498,7 @@ env_lines() {
       echo "export WOODWORK_TEST_KAFKA_URL=kafka://$HOST:$port"
       echo "export WOODWORK_TEST_KAFKA_BROKERS=$HOST:$port"
       ;;
+    chroma) echo "export WOODWORK_TEST_CHROMA_URL=http://$HOST:$port" ;;
   esac
 }
 
@@ -468,6 +507,7 @@ version_of() {
     redis) command -v redis-server >/dev/null 2>&1 && redis_version ;;
     nats) [[ -x "$(nats_running_bin)" ]] && nats_version ;;
     kafka) kafka_version ;;
+    chroma) chroma_version ;;
   esac
   return 0
 }
@@ -479,6 +519,7 @@ install_one() {
     redis) redis_install ;;
     nats) nats_install ;;
     kafka) kafka_install ;;
+    chroma) chroma_install ;;
   esac
   INSTALL_TIME="$(since "$t0")"
 }
@@ -497,6 +538,7 @@ start_one() {
       redis) wait_ready redis "${START_TIMEOUT:-30}" redis_ready "$port" ;;
       nats) wait_ready nats "${START_TIMEOUT:-30}" nats_ready "$port" "$(<"$STATE/nats/monitor_port")" ;;
       kafka) wait_ready kafka "${START_TIMEOUT:-120}" kafka_ready "$port" ;;
+      chroma) wait_ready chroma "${START_TIMEOUT:-60}" chroma_ready "$port" ;;
     esac
     log "$svc already running (pid $pid) at $(url_of "$svc")"
     return 0
@@ -517,6 +559,7 @@ start_one() {
     redis) redis_start ;;
     nats) nats_start ;;
     kafka) kafka_start ;;
+    chroma) chroma_start ;;
   esac
   echo "$port" >"$STATE/$svc/port"
   log "$svc $(version_of "$svc") ready at $(url_of "$svc") (pid $(pid_of "$svc"); install check ${install_time}, start $(since "$t0"))"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { catalogue, findComponentType } from '@woodwork/parser';
-import { createComponentRegistry, createRuntime, silentLogger, WoodworkRuntimeError } from '@woodwork/runtime';
+import { createComponentRegistry, createRuntime, silentLogger } from '@woodwork/runtime';
 import { aiComponents } from '../src/index.js';
 import { startScriptedServer } from '../src/testing/index.js';
 import { project } from './support/project.js';
@@ -16,22 +16,6 @@ describe("the runtime's default registry", () => {
     await runtime.start();
     const result = await runtime.ask(undefined, 'hello');
     expect(result).toMatchObject({ ok: true, text: 'from the model' });
-  });
-
-  it('says a tool type is planned, not that @woodwork/ai is missing, when the installed package does not implement it yet', async () => {
-    await using files = await project({
-      'main.ww': `m = llm openai { model = "gpt-4o-mini", api_key = "sk-x" }\na = knowledge_base chroma { url = "http://127.0.0.1:1" }\n`,
-    });
-    const runtime = createRuntime(await files.load(), { logger: silentLogger });
-    const error = await runtime.start().then(
-      () => undefined,
-      (thrown: unknown) => thrown,
-    );
-    expect(WoodworkRuntimeError.isInstance(error)).toBe(true);
-    const problems = (error as WoodworkRuntimeError).problems.length > 0 ? (error as WoodworkRuntimeError).problems : [error as WoodworkRuntimeError];
-    const agent = problems.find((problem) => problem.component === 'a');
-    expect(agent?.code).toBe('WW_RUNTIME_UNKNOWN_COMPONENT_TYPE');
-    expect(agent?.hint).toContain('planned');
   });
 });
 

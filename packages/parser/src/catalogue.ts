@@ -677,13 +677,24 @@ const catalogueData: Catalogue = {
           read_only: { value: boolean, default: false, description: 'Offer no `write` tool (default false).' },
           ...toolKeys,
         }),
-        chroma: planned('A Chroma vector database.', {
-          path: { value: string, description: 'Where an embedded Chroma keeps its data.' },
-          url: { value: string, description: 'The URL of a Chroma server (instead of `path`).' },
-          collection: { value: string, default: 'woodwork', description: 'The collection name (default `woodwork`).' },
-          api_key: { value: string, description: 'Key for the embedding provider (classic engine key).' },
-          file_to_embed: { value: string, description: 'A file or folder to embed at start-up (classic engine key).' },
-          client: { value: string, description: 'The Chroma client kind (classic engine key).' },
+        chroma: supported('Documents embedded into a collection of a Chroma server, retrieved by meaning: top-k passages into an llm\'s prompt, a `query` tool for agents.', {
+          url: { value: string, default: 'http://127.0.0.1:8000', description: 'The Chroma server (default `http://127.0.0.1:8000`, where `chroma run` listens).' },
+          collection: { value: string, description: "The collection (default: the knowledge base's name, so each has its own)." },
+          documents: { value: string, description: 'A folder (relative to the .ww file) indexed into the collection at start and by `woodwork index`: text files and PDFs, not .git, node_modules or what .gitignore ignores.' },
+          file_to_embed: { value: string, description: 'The classic engine\'s name for `documents`.' },
+          embedding: {
+            value: string,
+            description:
+              'The embedding model: `local` (the GGUF at $WOODWORK_LOCAL_MODEL, no key), `local:<path.gguf>`, or `openai/<model>`. Default `openai/text-embedding-3-small` when `api_key` is set (as the classic engine did), else `local`.',
+          },
+          api_key: { value: string, description: 'The OpenAI key for `openai/…` embeddings (classic engine key); default OPENAI_API_KEY.' },
+          base_url: { value: string, description: 'An OpenAI-compatible embeddings endpoint (default OpenAI\'s).' },
+          top_k: { value: { type: 'number', integer: true, min: 1, max: 50 }, default: 4, description: "Passages put into an llm's prompt per message, and returned by `query` (default 4)." },
+          chunk_size: { value: { type: 'number', integer: true, min: 100 }, default: 1000, description: 'About how many characters a passage has, cut at line boundaries (default 1000).' },
+          index_on_start: { value: boolean, default: true, description: 'Index `documents` (incrementally) when the component starts (default true; nothing is embedded again when nothing changed).' },
+          path: { value: string, description: 'Classic engine key (an embedded Chroma\'s data): refused at start — run `chroma run --path <it>` and set `url`.' },
+          client: { value: string, description: 'Classic engine key, ignored (always the HTTP client).' },
+          ...toolKeys,
         }),
         neo4j: unsupported(
           "The classic engine's Neo4j graph database.",
