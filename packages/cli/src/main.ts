@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { buildCommand, EXPORTS, type BuildOptions } from './commands/build.js';
 import { devCommand } from './commands/dev.js';
+import { indexCommand } from './commands/index-knowledge.js';
 import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
 import { validateCommand } from './commands/validate.js';
@@ -38,6 +39,16 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .addHelpText('after', '\nExit codes: 0 valid, 1 problems found, 2 wrong usage.')
     .action(async (file: string, options: { json?: boolean }) => {
       exitCode = await validateCommand(terminal, file, options);
+    });
+
+  program
+    .command('index')
+    .description('index the documents of every knowledge_base chroma into its collection (incremental)')
+    .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
+    .option('--only <name>', 'only this knowledge base')
+    .addHelpText('after', '\nOnly files added, changed (by modification time, then content hash) or removed since the last run are embedded or deleted; with nothing changed it does nothing and says so.\nExit codes: 0 indexed, 1 problems (the file, the server, the embedding model), 2 wrong usage.')
+    .action(async (file: string, options: { only?: string }) => {
+      exitCode = await indexCommand(terminal, file, options);
     });
 
   program

@@ -20,15 +20,14 @@ describe('woodwork validate', () => {
     expect(result.stdout).toMatch(/valid/);
   });
 
-  it('says which valid components are planned and will not run yet', async () => {
-    const dir = await project('m = llm openai {}\nkb = knowledge_base text_file { path = "main.ww" }\n');
+  it('lists no planned components once every kind of the language runs (knowledge bases, environments)', async () => {
+    const dir = await project('m = llm openai {}\nkb = knowledge_base text_file { path = "main.ww" }\nenv = environment coding {}\n');
     const result = await runCli(['validate'], { cwd: dir });
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('main.ww: 2 components, valid');
-    expect(result.stdout).toMatch(/planned main\.ww:2:1 `kb` is `knowledge_base text_file`: valid, but not implemented yet/);
-    expect(result.stdout).not.toMatch(/`m` is/);
+    expect(result.stdout).toContain('main.ww: 3 components, valid');
+    expect(result.stdout).not.toContain('planned');
     const json = JSON.parse((await runCli(['validate', '--json'], { cwd: dir })).stdout);
-    expect(json.planned).toEqual([expect.objectContaining({ component: 'kb', kind: 'knowledge_base', type: 'text_file' })]);
+    expect(json.planned).toEqual([]);
   });
 
   it('defaults to ./main.ww', async () => {
