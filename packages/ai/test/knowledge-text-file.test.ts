@@ -3,11 +3,12 @@
  * (search, read, write, list; no path leaves the folder) and as an llm's retrieval (the passages in
  * the prompt with their sources named).
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startScriptedServer, type ScriptedServer } from '../src/testing/index.js';
 import { chunkText } from '../src/knowledge/passages.js';
+import { makePdf } from './support/pdf.js';
 import { eventsUntil, project, started } from './support/project.js';
 
 const docs = {
@@ -88,6 +89,20 @@ describe('knowledge_base text_file', () => {
     expect(outside).toContain('outside the workspace');
     expect(escape).toContain('outside the workspace');
     expect(await readFile(path.join(files.dir, 'docs/notes/parking.md'), 'utf8')).toContain('spaces 12 to 20');
+  });
+
+  it('reads PDFs page by page, and names the page of a passage', async () => {
+    await using server = await startScriptedServer();
+    await using files = await project({ 'main.ww': `kb = knowledge_base text_file { path = "docs", chunk_size = 100, top_k = 1 }\n${model(server)}` });
+    await mkdir(path.join(files.dir, 'docs'), { recursive: true });
+    await writeFile(path.join(files.dir, 'docs/handbook.pdf'), makePdf(['Welcome to the staff handbook. It explains how the office works and whom to ask.', 'The canteen on the ground floor serves lunch from noon until two, every working day.']));
+    server.enqueue({ text: 'From noon.' });
+    await using runtime = await started(await files.load());
+    await runtime.ask(undefined, 'When does the canteen serve lunch?', { to: 'model' });
+    const prompt = JSON.stringify(server.requests[0]!.body);
+    expect(prompt).toContain('handbook.pdf, page 2, line 2');
+    expect(prompt).toContain('The canteen on the ground floor serves lunch from noon until two');
+    expect(prompt).not.toContain('Welcome to the staff handbook');
   });
 
   it('a missing folder is a validation error naming it', async () => {
