@@ -18,7 +18,7 @@
 import { streamText, jsonSchema, tool as defineTool, ToolChoiceViolationError, type ModelMessage, type ToolSet, type ToolResultPart } from 'ai';
 import { defineComponent, errorMessage, traceIdOf, type ChunkWriter, type ComponentReference, type HandlerContext, type JsonValue, type Message } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
-import { describeProviderError, interruptedError, timeoutError } from '../llm/errors-from-provider.js';
+import { describeProviderError, interruptedError, isProviderFailure, timeoutError } from '../llm/errors-from-provider.js';
 import { loadPrompt, type PromptTemplate } from '../llm/prompt.js';
 import type { LlmProvider } from '../llm/provider.js';
 import { memoryClient, type MemoryClient, type MemoryMessage } from '../memory/short-term.js';
@@ -250,7 +250,8 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
                   hint: 'raise `max_steps`, or make the prompt or the tools more direct',
                 });
               }
-              writer = await modelStep(context, state, available, writer);
+              // Provider failures count on the provider's circuit, as in the llm component (no host retry).
+              writer = await context.downstream(model!.provider.providerName).call(() => modelStep(context, state, available, writer), { isFailure: isProviderFailure });
               await save();
             }
           } catch (error) {

@@ -27,7 +27,10 @@
  *   - usage and cost: tokens, duration, time to first chunk and time per chunk through
  *     @woodwork/metrics (`step.recordUsage` prices them from its table);
  *   - retries: the AI SDK's (`max_retries`, exponential backoff from 2 s, `retry-after` honoured),
- *     only before the first token: a reply already streaming is never replayed;
+ *     only before the first token: a reply already streaming is never replayed; the host never
+ *     retries on top (the errors are not `isRetryable`);
+ *   - the circuit: each call goes through `context.downstream(<provider>)`, so rate limits, 5xx,
+ *     lost connections and timeouts open the provider's circuit and `fallback` answers;
  *   - timeouts: `first_token_timeout_ms` and `timeout_ms`, each named when it fires;
  *   - errors: `./errors-from-provider.ts` turns what the provider said into a `WoodworkAiError` that
  *     names the component, the provider, the key's variable (never the key) and what to do.
@@ -37,7 +40,7 @@ import { defineComponent, type ComponentDefinition, type ComponentReference, typ
 import { redact, WoodworkAiError } from '../errors.js';
 import { retrievalPrompt, isPassage, sourceLabel, type Passage } from '../knowledge/passages.js';
 import { memoryClient, type MemoryClient, type MemoryMessage } from '../memory/short-term.js';
-import { describeProviderError, interruptedError, timeoutError, type ErrorScene } from './errors-from-provider.js';
+import { describeProviderError, interruptedError, isProviderFailure, timeoutError, type ErrorScene } from './errors-from-provider.js';
 import { loadPrompt, type PromptTemplate } from './prompt.js';
 import type { LlmConfig, LlmProvider, ProviderContext, ProviderModel } from './provider.js';
 
@@ -194,57 +197,69 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
             throw described;
           };
           try {
-            const result = streamText({
-              model: model!,
-              ...(system === undefined ? {} : { system }),
-              messages,
-              ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
-              ...(config.max_tokens === undefined ? {} : { maxOutputTokens: config.max_tokens }),
-              ...(config.headers === undefined ? {} : { headers: { ...config.headers } }),
-              ...(config.provider_options === undefined ? {} : { providerOptions: { [providerOptionsKey(provider)]: config.provider_options as never } }),
-              maxRetries,
-              abortSignal: AbortSignal.any([timers.signal, readers.signal, context.signal]),
-              // The SDK's defaults print to the console: every error whole (its request body, and the
-              // provider's response, which may echo the key) and every warning. Errors are read from
-              // the stream below and reported redacted; warnings go to the component's log.
-              onError: () => undefined,
-              onWarning: ({ warnings }) => {
-                for (const warning of warnings) logger.warn(`${provider.label} warning: ${redact(JSON.stringify(warning), [apiKey])}`, { model: modelId });
-              },
-            });
-            for await (const part of result.fullStream) {
-              if (part.type === 'text-delta') {
-                if (part.text === '') continue;
-                const now = performance.now();
-                if (chunks === 0) {
-                  clearTimeout(firstToken);
-                  firstToken = undefined;
-                  metrics.recordTimeToFirstChunk((now - started) / 1000);
-                  if (component.streaming) {
-                    const opened = context.stream();
-                    opened.signal.addEventListener('abort', () => readers.abort(opened.signal.reason), { once: true });
-                    writer = opened;
+            // The provider is a downstream of its own: after its own retries (`max_retries`) a rate
+            // limit, 5xx, lost connection or timeout counts towards opening its circuit, and the host
+            // answers with the component's `fallback`. Those errors are not `isRetryable`, so the
+            // host does not try the handling again: one provider failure costs max_retries + 1
+            // requests, not that times the host's `retry`.
+            await context.downstream(provider.providerName).call(
+              async () => {
+                try {
+                  const result = streamText({
+                    model: model!,
+                    ...(system === undefined ? {} : { system }),
+                    messages,
+                    ...(config.temperature === undefined ? {} : { temperature: config.temperature }),
+                    ...(config.max_tokens === undefined ? {} : { maxOutputTokens: config.max_tokens }),
+                    ...(config.headers === undefined ? {} : { headers: { ...config.headers } }),
+                    ...(config.provider_options === undefined ? {} : { providerOptions: { [providerOptionsKey(provider)]: config.provider_options as never } }),
+                    maxRetries,
+                    abortSignal: AbortSignal.any([timers.signal, readers.signal, context.signal]),
+                    // The SDK's defaults print to the console: every error whole (its request body, and the
+                    // provider's response, which may echo the key) and every warning. Errors are read from
+                    // the stream below and reported redacted; warnings go to the component's log.
+                    onError: () => undefined,
+                    onWarning: ({ warnings }) => {
+                      for (const warning of warnings) logger.warn(`${provider.label} warning: ${redact(JSON.stringify(warning), [apiKey])}`, { model: modelId });
+                    },
+                  });
+                  for await (const part of result.fullStream) {
+                    if (part.type === 'text-delta') {
+                      if (part.text === '') continue;
+                      const now = performance.now();
+                      if (chunks === 0) {
+                        clearTimeout(firstToken);
+                        firstToken = undefined;
+                        metrics.recordTimeToFirstChunk((now - started) / 1000);
+                        if (component.streaming) {
+                          const opened = context.stream();
+                          opened.signal.addEventListener('abort', () => readers.abort(opened.signal.reason), { once: true });
+                          writer = opened;
+                        }
+                      } else {
+                        metrics.recordTimePerOutputChunk((now - last) / 1000);
+                      }
+                      last = now;
+                      chunks++;
+                      text += part.text;
+                      if (writer) await writes.push(writer.write(part.text));
+                    } else if (part.type === 'finish') {
+                      usage = { inputTokens: part.totalUsage.inputTokens ?? 0, outputTokens: part.totalUsage.outputTokens ?? 0 };
+                    } else if (part.type === 'error') {
+                      fail(part.error);
+                    } else if (part.type === 'abort') {
+                      if (cancelledByReaders()) break;
+                      fail(timers.signal.aborted ? timers.signal.reason : (context.signal.reason ?? new Error('aborted')));
+                    }
                   }
-                } else {
-                  metrics.recordTimePerOutputChunk((now - last) / 1000);
+                  await writes.drain();
+                } catch (error) {
+                  await writes.settle();
+                  if (!cancelledByReaders()) fail(error);
                 }
-                last = now;
-                chunks++;
-                text += part.text;
-                if (writer) await writes.push(writer.write(part.text));
-              } else if (part.type === 'finish') {
-                usage = { inputTokens: part.totalUsage.inputTokens ?? 0, outputTokens: part.totalUsage.outputTokens ?? 0 };
-              } else if (part.type === 'error') {
-                fail(part.error);
-              } else if (part.type === 'abort') {
-                if (cancelledByReaders()) break;
-                fail(timers.signal.aborted ? timers.signal.reason : (context.signal.reason ?? new Error('aborted')));
-              }
-            }
-            await writes.drain();
-          } catch (error) {
-            await writes.settle();
-            if (!cancelledByReaders()) fail(error);
+              },
+              { isFailure: isProviderFailure },
+            );
           } finally {
             clearTimeout(total);
             if (firstToken !== undefined) clearTimeout(firstToken);

@@ -153,6 +153,28 @@ export function timeoutError(scene: ErrorScene, which: 'first_token' | 'total', 
     : make('WW_AI_TIMEOUT', scene, `the reply of ${who(scene)} took longer than ${ms} ms (timeout_ms)`, 'raise `timeout_ms` for long replies, or lower `max_tokens`');
 }
 
+/**
+ * Whether a model call's error says the provider is unhealthy: what counts towards opening its
+ * circuit (`context.downstream(provider).call(…, { isFailure })`). Rate limits, 5xx, connections that
+ * fail or drop, and timeouts do; a refused key or a rejected request does not — the provider
+ * answered, and the caller must change something.
+ */
+export function isProviderFailure(error: unknown): boolean {
+  if (!WoodworkAiError.isAiError(error)) return false;
+  switch (error.code as AiErrorCode) {
+    case 'WW_AI_RATE_LIMITED':
+    case 'WW_AI_CONNECTION':
+    case 'WW_AI_STREAM_INTERRUPTED':
+    case 'WW_AI_TIMEOUT':
+      return true;
+    case 'WW_AI_PROVIDER_ERROR':
+      // Without a status it is an error the SDK raised itself, not the provider's answer.
+      return error.status !== undefined && error.status >= 500;
+    default:
+      return false;
+  }
+}
+
 function isAbort(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
 }
