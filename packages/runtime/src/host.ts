@@ -1188,11 +1188,15 @@ class ResultWriter implements ChunkWriter {
 
   async write(input: StreamChunkInput): Promise<void> {
     if (this.ended) throw new WoodworkRuntimeError('WW_RUNTIME_STREAM', `stream ${this.streamId} of \`${this.host.name}\` has ended`, { userError: false });
-    await this.open();
     const index = this.index++;
     const chunk = toChunk(input, this.streamId, index, false);
     this.aggregate.add(chunk);
-    await Promise.all([this.publishChunk(chunk, index, false), ...this.each((sink) => sink.write(input))]);
+    // The session's event needs none of what open() sets up (the fork, the stream heads, the
+    // targets' credit): sending it first takes those broker round trips off a client's time to first
+    // token. Sinks are written in call order once open, as `.then` callbacks run in the order they
+    // were registered.
+    const published = this.publishChunk(chunk, index, false);
+    await Promise.all([published, this.open().then(() => Promise.all(this.each((sink) => sink.write(input))))]);
   }
 
   async end(): Promise<void> {
