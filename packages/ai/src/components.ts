@@ -6,7 +6,7 @@
  */
 import type { ComponentDefinition } from '@woodwork/runtime';
 import { agentLlm } from './agent/component.js';
-import { codingEnvironment } from './environment/coding.js';
+import { codingEnvironment, coreCode, coreCommandLine } from './environment/coding.js';
 import { chromaKnowledgeBase } from './knowledge/chroma.js';
 import { textFileKnowledgeBase } from './knowledge/text-file.js';
 import { defineLlm } from './llm/component.js';
@@ -16,4 +16,4 @@ import { functionsTool } from './tools/functions.js';
 import { mcpServer } from './tools/mcp.js';
 import { webTool } from './tools/web.js';
 
-export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool, mcpServer, webTool, codingEnvironment, textFileKnowledgeBase, chromaKnowledgeBase]);
+export const aiComponents: readonly ComponentDefinition<any>[] = Object.freeze([...providers.map(defineLlm), shortTermMemory, agentLlm, functionsTool, mcpServer, webTool, codingEnvironment, coreCommandLine, coreCode, textFileKnowledgeBase, chromaKnowledgeBase]);

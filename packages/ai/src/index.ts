@@ -40,7 +40,7 @@ export type { McpServerConfig } from './tools/mcp.js';
 export { webTool } from './tools/web.js';
 export type { WebToolConfig } from './tools/web.js';
 export type { JsonSchema, ToolCallRequest, ToolKeys, ToolSpec } from './tools/protocol.js';
-export { codingEnvironment, SETUP_MARKER } from './environment/coding.js';
+export { codingEnvironment, coreCode, coreCommandLine, SETUP_MARKER } from './environment/coding.js';
 export type { CodingEnvironmentConfig } from './environment/coding.js';
 export { textFileKnowledgeBase } from './knowledge/text-file.js';
 export type { TextFileKnowledgeBaseConfig } from './knowledge/text-file.js';

@@ -209,6 +209,28 @@ describe('environment coding', () => {
     expect(readFileSync(path.join(files.dir, 'work', 'README.md'), 'utf8')).toBe('# Demo\n\nA demo repository.\n');
   });
 
+  it("runs the classic core command_line and core code on the same folder, with the classic tool names", async () => {
+    await using server = await startScriptedServer();
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        line = core command_line {}
+        code = core code { container: line, repo_url: "${origin}" }
+        coder = agent llm { model = model, tools = [line, code], max_steps = 10 }
+      `,
+    });
+    const outputs = await callTools(server, files, [
+      { name: 'read_file', arguments: { path: 'README.md' } },
+      { name: 'run', arguments: { input: 'pwd && git log --oneline | wc -l' } },
+      { name: 'write_file', arguments: { path: 'notes.txt', content: 'from code' } },
+      { name: 'run', arguments: { input: 'cat notes.txt' } },
+    ]);
+    expect(outputs).toEqual(['     1\t# Demo\n     2\t\n     3\tA demo repository.', '/home/ubuntu/repo\n1', 'Updated file notes.txt', 'from code']);
+    expect(existsSync(path.join(files.dir, '.woodwork/vm/.git'))).toBe(true);
+    const offered = (server.requests[0]!.body.tools as any[]).map((tool) => tool.name).sort();
+    expect(offered).toEqual(['backup_file', 'edit_file', 'find_files', 'list_files', 'multi_edit', 'read_file', 'restore_backup', 'run', 'search_in_files', 'write_file']);
+  });
+
   describe('without a sandbox', () => {
     const saved = process.env.WOODWORK_BWRAP;
     beforeAll(() => {

@@ -438,6 +438,28 @@ function openaiKeys(): Record<string, KeySpec> {
   };
 }
 
+/** How an environment's commands are isolated and bounded: `environment coding` and the classic `core` tools. */
+function sandboxKeys(): Record<string, KeySpec> {
+  return {
+    environment_variables: { value: { type: 'record', values: any }, default: {}, description: 'Variables every command and script sees (maps are passed as JSON).' },
+    sandbox: {
+      value: { type: 'enum', values: ['bubblewrap', 'none'] },
+      default: 'bubblewrap',
+      description:
+        'How commands are isolated: `bubblewrap` (default; Debian package `bubblewrap`) confines them to the workspace; where it cannot run, commands are refused. `none` runs them on this machine unconfined — only say so on purpose.',
+    },
+    network: { value: boolean, default: false, description: 'Commands may use the network (default false: a sandboxed command cannot reach anything).' },
+    command_timeout: { value: { type: 'duration', min: 1 }, default: 60000, description: 'Longest one command may run before it is killed with all it started (default `"60s"`).' },
+    max_command_output: {
+      value: { type: 'number', integer: true, min: 1000 },
+      default: 200000,
+      description: "Most bytes of one command's output kept (default 200000); the agent's `max_observation_chars` then bounds what the model reads.",
+    },
+    read_only_paths: { value: listOf(string), default: [], description: 'Host folders commands may read at the same place (a toolchain outside /usr), read-only.' },
+    ...toolKeys,
+  };
+}
+
 const noKeys: Record<string, KeySpec> = {};
 
 function unsupported(description: string, instead?: string): ComponentTypeSpec {
@@ -497,7 +519,7 @@ const catalogueData: Catalogue = {
         llm: supported('An agent driven by an `llm` component: a loop on the model\'s native tool calls.', {
           model: { value: referenceTo('llm'), required: true, construction: true, description: 'The `llm` component that drives the agent.' },
           tools: {
-            value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base', 'environment')),
+            value: listOf(referenceTo('api', 'mcp', 'agent', 'llm', 'knowledge_base', 'environment', 'core')),
             default: [],
             construction: true,
             description: 'Components the agent may call: `api`, `mcp`, other agents and llms, knowledge bases, environments.',
@@ -678,7 +700,7 @@ const catalogueData: Catalogue = {
           ...toolKeys,
         }),
         chroma: supported('Documents embedded into a collection of a Chroma server, retrieved by meaning: top-k passages into an llm\'s prompt, a `query` tool for agents.', {
-          url: { value: string, default: 'http://127.0.0.1:8000', description: 'The Chroma server (default `http://127.0.0.1:8000`, where `chroma run` listens).' },
+          url: { value: string, description: 'The Chroma server (default `http://127.0.0.1:8000`, where `chroma run` listens).' },
           collection: { value: string, description: "The collection (default: the knowledge base's name, so each has its own)." },
           documents: { value: string, description: 'A folder (relative to the .ww file) indexed into the collection at start and by `woodwork index`: text files and PDFs, not .git, node_modules or what .gitignore ignores.' },
           file_to_embed: { value: string, description: 'The classic engine\'s name for `documents`.' },
@@ -810,14 +832,26 @@ const catalogueData: Catalogue = {
       },
     },
     core: {
-      description: "The classic engine's built-in tools.",
+      description: "The classic engine's built-in tools, run on the coding environment's workspace and sandbox.",
       role: 'tool',
       receives: false,
       acceptsCommonKeys: true,
-      status: 'unsupported',
+      status: 'supported',
       types: {
-        command_line: unsupported("The classic engine's shell tool.", 'use `environment coding {}`: its `execute_command` tool runs commands in a sandbox confined to a workspace'),
-        code: unsupported("The classic engine's code-editing tool.", 'use `environment coding { repo_url = "…" }`: it clones the repository and offers read, write and edit tools (and commands) on it'),
+        command_line: supported(
+          "The classic engine's shell tool: one tool, `run({ input })`, running commands in a bubblewrap sandbox on the `.woodwork/vm` folder of the project (seen as `/home/ubuntu/repo`, where the classic container had it). `environment coding` is the fuller form.",
+          sandboxKeys(),
+        ),
+        code: supported(
+          "The classic engine's code tool: the file actions of `environment coding` (read, write, edit, search, find, list, backup) on the `.woodwork/vm` folder it shares with `core command_line`, with `repo_url` cloned into it.",
+          {
+            container: { value: referenceTo('core'), construction: true, description: 'The `core command_line` whose folder it works on (classic engine key; the folder is shared either way).' },
+            repo_url: { value: string, description: 'A git repository cloned into the folder when it has no clone yet: a URL, a path, or `user/repo` for GitHub.' },
+            local_path: { value: string, default: '/home/ubuntu/repo', description: 'The folder: the classic `/home/ubuntu/repo` (the default) is `.woodwork/vm` in the project; or a folder relative to the .ww file.' },
+            knowledge_base: { value: referenceTo('knowledge_base'), description: 'Classic engine key, ignored: give the agent the knowledge base as a tool instead.' },
+            ...sandboxKeys(),
+          },
+        ),
       },
     },
     environment: {
@@ -849,25 +883,10 @@ const catalogueData: Catalogue = {
                 'Commands (or project script files) run once per workspace; `.woodwork_setup_complete` in the workspace marks them done (a first entry `rm -f /workspace/.woodwork_setup_complete` runs them again). A failing one stops the start and runs again next time.',
             },
             startup_scripts: { value: listOf(string), default: [], description: 'Commands (or project script files) run at every start of the process that hosts the environment.' },
-            environment_variables: { value: { type: 'record', values: any }, default: {}, description: 'Variables every command and script sees (maps are passed as JSON).' },
-            sandbox: {
-              value: { type: 'enum', values: ['bubblewrap', 'none'] },
-              default: 'bubblewrap',
-              description:
-                'How commands are isolated: `bubblewrap` (default; Debian package `bubblewrap`) confines them to the workspace; where it cannot run, commands are refused. `none` runs them on this machine unconfined — only say so on purpose.',
-            },
-            network: { value: boolean, default: false, description: 'Commands may use the network (default false: a sandboxed command cannot reach anything).' },
-            command_timeout: { value: { type: 'duration', min: 1 }, default: 60000, description: 'Longest one command may run before it is killed with all it started (default `"60s"`).' },
-            max_command_output: {
-              value: { type: 'number', integer: true, min: 1000 },
-              default: 200000,
-              description: "Most bytes of one command's output kept (default 200000); the agent's `max_observation_chars` then bounds what the model reads.",
-            },
-            read_only_paths: { value: listOf(string), default: [], description: 'Host folders commands may read at the same place (a toolchain outside /usr), read-only.' },
+            ...sandboxKeys(),
             dockerfile: { value: string, description: 'Classic engine key, ignored: there is no container; commands run in bubblewrap on this machine.' },
             image_name: { value: string, description: 'Classic engine key, ignored (no container).' },
             container_name: { value: string, description: 'Classic engine key, ignored (no container).' },
-            ...toolKeys,
           },
         ),
       },

@@ -142,8 +142,8 @@ describe('what must be diagnosed', () => {
 
   it('WW204 says what to write instead of every classic pair this runtime does not run', () => {
     expect(only('d = decomposer llm { api_key: $K }').hint).toContain('use `agent llm { model = <an llm component>, tools = [...] }`');
-    expect(only('line = core command_line {}').hint).toContain('use `environment coding {}`');
-    expect(only('code = core code { repo_url: "me/app" }').hint).toContain('environment coding { repo_url');
+    // The classic core tools run on the coding environment.
+    expect(codes('line = core command_line {}\ncode = core code { container: line, repo_url: "me/app" }')).toEqual([]);
     expect(only('kb = knowledge_base neo4j {}').hint).toContain('mcp-neo4j-cypher');
     expect(only('h = llm hugging_face {}').hint).toContain('llm local');
     for (const [kind, spec] of Object.entries(catalogue.kinds)) {

@@ -154,16 +154,34 @@ function projectScript(entry: string, resolvePath: (relative: string) => string)
   return existsSync(file) ? { name: path.basename(word), file, rest: match[2] ?? '' } : undefined;
 }
 
-export const codingEnvironment: ComponentDefinition<CodingEnvironmentConfig> = defineComponent<CodingEnvironmentConfig>({
-  kind: 'environment',
-  type: 'coding',
+/**
+ * What differs between `environment coding` and the classic `core` tools that map onto it: where
+ * the classic container kept the workspace (its path inside, the project folder outside), and which
+ * of the actions are offered.
+ */
+interface EnvironmentPreset {
+  readonly kind: string;
+  readonly type: string;
+  /** The classic container path: the default `local_path` and `working_directory`. */
+  readonly mount: string;
+  /** Where that path lives in the project. */
+  readonly folder: string;
+  readonly offer: (specs: readonly ToolSpec[]) => ToolSpec[];
+}
+
+function defineEnvironment(preset: EnvironmentPreset): ComponentDefinition<CodingEnvironmentConfig> {
+  return defineComponent<CodingEnvironmentConfig>({
+  kind: preset.kind,
+  type: preset.type,
   resultEvent: 'tool.result',
   create: ({ config, component, logger, io }) => {
+    const CLASSIC_MOUNT = preset.mount;
     const mount = config.working_directory ?? CLASSIC_MOUNT;
     const kind: SandboxKind = config.sandbox ?? 'bubblewrap';
     const commandTimeoutMs = config.command_timeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const maxOutputBytes = config.max_command_output ?? DEFAULT_MAX_COMMAND_OUTPUT;
-    const specs = toolSpecs(mount, toolFlags(config), commandTimeoutMs);
+    const specs = preset.offer(toolSpecs(mount, toolFlags(config), commandTimeoutMs));
+    const offered = new Set(specs.map((spec) => spec.name));
     let workspace: Workspace | undefined;
     let sandbox: SandboxOptions | undefined;
     /** Why commands cannot run here; undefined when they can. */
@@ -196,7 +214,7 @@ export const codingEnvironment: ComponentDefinition<CodingEnvironmentConfig> = d
         const local = config.local_path ?? CLASSIC_MOUNT;
         const folder =
           local === CLASSIC_MOUNT || local.startsWith(`${CLASSIC_MOUNT}/`)
-            ? path.join(context.projectDir, '.woodwork', 'coding-env', local.slice(CLASSIC_MOUNT.length))
+            ? path.join(context.projectDir, preset.folder, local.slice(CLASSIC_MOUNT.length))
             : path.isAbsolute(local) || local.startsWith('~')
               ? path.resolve(local.replace(/^~(?=$|\/)/, os.homedir()))
               : context.resolvePath(local);
@@ -289,6 +307,9 @@ export const codingEnvironment: ComponentDefinition<CodingEnvironmentConfig> = d
           });
         }
         const tool = ALIASES[request.tool] ?? request.tool;
+        if (!offered.has(tool) && !offered.has(request.tool)) {
+          throw new WoodworkAiError('WW_AI_TOOL_FAILED', `there is no tool \`${request.tool}\`; \`${component.name}\` offers ${specs.map((spec) => spec.name).join(', ')}`, { component: component.name, location: component.location });
+        }
         const input = (typeof request.input === 'object' && request.input !== null ? request.input : {}) as Record<string, unknown>;
         try {
           return await act(tool, input, context);
@@ -358,6 +379,31 @@ export const codingEnvironment: ComponentDefinition<CodingEnvironmentConfig> = d
       return describeResult(result, { timeoutMs: commandTimeoutMs, component: component.name });
     }
   },
+  });
+}
+
+/** `environment coding`: every action; the workspace where the classic engine's container had it. */
+export const codingEnvironment = defineEnvironment({ kind: 'environment', type: 'coding', mount: '/workspace', folder: '.woodwork/coding-env', offer: (specs) => [...specs] });
+
+/** The classic `core command_line`: one tool, `run({ input })`, in the classic `.woodwork/vm` folder. */
+export const coreCommandLine = defineEnvironment({
+  kind: 'core',
+  type: 'command_line',
+  mount: '/home/ubuntu/repo',
+  folder: '.woodwork/vm',
+  offer: (specs) => {
+    const command = specs.find((spec) => spec.name === 'execute_command')!;
+    return [{ ...command, name: 'run', parameters: { type: 'object', properties: { input: { type: 'string', description: 'The command line.' } }, required: ['input'], additionalProperties: false } }];
+  },
+});
+
+/** The classic `core code`: the file actions, on the same `.woodwork/vm` folder as `core command_line` (and a clone of `repo_url`). */
+export const coreCode = defineEnvironment({
+  kind: 'core',
+  type: 'code',
+  mount: '/home/ubuntu/repo',
+  folder: '.woodwork/vm',
+  offer: (specs) => specs.filter((spec) => spec.name !== 'execute_command'),
 });
 
 /** For tests and docs: the tool names an `environment coding` offers. */
