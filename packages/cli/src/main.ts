@@ -12,6 +12,7 @@ import { validateCommand } from './commands/validate.js';
 import { logsCommand, type LogsOptions } from './commands/logs.js';
 import { statusCommand, type StatusOptions } from './commands/status.js';
 import { stopCommand, type StopOptions } from './commands/stop.js';
+import { testCommand, type TestOptions } from './commands/test.js';
 import { upCommand, type UpOptions } from './commands/up.js';
 import { ExitCode, paint, useColor, type Terminal } from './terminal.js';
 import { cliVersion } from './version.js';
@@ -103,6 +104,20 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     )
     .action(async (file: string, options: UpOptions) => {
       exitCode = await upCommand(terminal, file, options);
+    });
+
+  program
+    .command('test')
+    .description('run the scenarios (*.scenario.yaml) of a project: scripted model answers, mocked tools, expectations checked')
+    .argument('[paths...]', 'folders to search and scenario files (default: the current folder)')
+    .option('-u, --update', 'write what each turn did as its expectations, then run again')
+    .option('--live', 'call the real model providers (keys needed, costs money) instead of the scripted answers')
+    .option('--json', 'print the report as JSON')
+    .option('--junit <file>', 'also write the report as JUnit XML to this file')
+    .option('--concurrency <n>', 'scenarios run at once (default: the cores, at most 4)')
+    .addHelpText('after', '\nThe scenario format: packages/cli/README.md (woodwork test) and schema/scenario.schema.json.\nExit codes: 0 every scenario passed, 1 a scenario failed or could not run, 2 wrong usage.')
+    .action(async (paths: string[], options: TestOptions) => {
+      exitCode = await testCommand(terminal, paths, options);
     });
 
   program
