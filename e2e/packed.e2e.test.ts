@@ -10,7 +10,9 @@
  *   `module: node20` (decision 0005) — so no public .d.ts needs a package the user did not install;
  * - the packed CLI: `--help`; `init`, `npm install` of the tarballs in the new project, `run` there;
  *   `validate` of a good and a bad file; `run --bus` on Redis, NATS and Kafka; `run --bus` where
- *   nothing listens (exit 1, the URL, how long, what to check, no stack, no driver noise).
+ *   nothing listens or nothing answers (exit 1, the URL, how long, what to check, no stack, no
+ *   driver noise, and the process ends). (`run --attach` is in distributed.e2e.test.ts, which
+ *   starts `woodwork up`.)
  *
  * Installs cost most of the time (npm copies what its cache holds), so there are two: the
  * project the samples run in, and the one `init` writes. Broker URLs come from
@@ -50,10 +52,10 @@ interface Result {
 /**
  * A user's shell: this environment (proxies, CA certificates) without what the test runner adds —
  * NODE_OPTIONS, npm's lifecycle variables (npm_config_* of `npm test` would point npm install at
- * the workspace), vitest's own — and with this test's Node first on PATH.
+ * the workspace), vitest's, the WOODWORK_TEST_* settings — and with this test's Node first on PATH.
+ * WOODWORK_LOCAL_MODEL stays (a user's setting: the file `llm local` loads); provider keys go, so
+ * `init` writes the same local-model project everywhere.
  */
-// WOODWORK_LOCAL_MODEL is a user's setting too (the model file `llm local` loads); provider keys are
-// dropped so `init` writes the same local-model project everywhere.
 function userEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
@@ -88,7 +90,7 @@ function exec(command: string, args: string[], options: { cwd: string; env?: Nod
   });
 }
 
-const node = (args: string[], cwd: string, env?: NodeJS.ProcessEnv) => exec(process.execPath, args, { cwd, ...(env ? { env } : {}) });
+const node = (args: string[], cwd: string) => exec(process.execPath, args, { cwd });
 /** The installed CLI, as `npx woodwork` finds it in the project. */
 const woodwork = (project: string, args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) =>
   exec(process.execPath, [path.join(project, 'node_modules', '@woodwork', 'cli', 'bin', 'woodwork.js'), ...args], { cwd: project, ...options });
@@ -248,10 +250,11 @@ function asCommonJs(code: string): string {
 let work: string;
 let tarballs: string[];
 let app: string;
-/** `run --bus` where nothing listens: started as soon as the CLI is installed (Kafka's client tries for ~30 s). */
+/** `run --bus` where nothing listens or answers: started once the CLI is installed (kafkajs gives a silent port ~30 s). */
 let unreachable: Promise<{ name: string; url: string; result: Result }[]>;
-/** The project `woodwork init` writes, once its own `npm install` is done: made while the samples run. */
+/** Accepts connections and never says a word. */
 let silent: Server | undefined;
+/** The project `woodwork init` writes, once its own `npm install` is done: made while the samples run. */
 let initialized: Promise<{ dir: string; init: Result; dependencies: string[] }>;
 
 beforeAll(async () => {

@@ -8,8 +8,9 @@
  * - one-shot (`inputs`): each given text is one turn; then it ends.
  *
  * What is printed: a reply that an `output console` component did not already print here (a
- * topology without an output, with another output, or whose output runs in another process), streamed chunks of such a reply as they arrive, and
- * every `agent.error` (on stderr, with the place and the hint).
+ * topology without an output, with another output, or whose output runs in another process),
+ * streamed chunks of such a reply as they arrive, and every `agent.error` (on stderr, with the
+ * place and the hint).
  */
 import { createInterface, type Interface } from 'node:readline';
 import { EventTypes, textOf, type AgentErrorPayload, type StreamChunkPayload } from './events.js';
