@@ -133,9 +133,7 @@ export interface SoakResult {
 /**
  * Steady load for `minutes`: `concurrency` clients each run sessions of three messages back to
  * back (ending each with DELETE, as an application that is done with a session does), the summed
- * RSS of every Woodwork process sampled every 30 s. Verdict: flat when the median of the last third
- * of the samples is within 10 % (and 32 MiB) of the median of the first third after warm-up (the
- * first two samples are warm-up).
+ * RSS of every Woodwork process sampled every 30 s; the verdict is `soakVerdict`'s.
  */
 export async function runSoak(target: string, gateways: readonly string[], pids: () => Promise<number[]>, options: { minutes: number; concurrency: number; log: (line: string) => void }): Promise<SoakResult> {
   const startedAt = Date.now();
@@ -173,28 +171,25 @@ export async function runSoak(target: string, gateways: readonly string[], pids:
     }),
   );
   await sampler;
-  const usable = samples.slice(2);
-  const third = Math.max(1, Math.floor(usable.length / 3));
+  return { target, minutes: options.minutes, concurrency: options.concurrency, sessions, failed, samples, ...soakVerdict(samples), p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
+}
+
+/**
+ * Flat or not: the first third of the run is warm-up (heaps grow to their working size, JIT,
+ * connection pools); the median RSS of the last third must be within 5 % and 16 MiB of the median
+ * of the middle third. The slope is the least-squares fit over the last two thirds.
+ */
+export function soakVerdict(samples: readonly { atS: number; rssBytes: number }[]): Pick<SoakResult, 'verdict' | 'growthBytes' | 'slopeBytesPerHour'> {
+  const third = Math.max(1, Math.floor(samples.length / 3));
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-  const first = median(usable.slice(0, third).map((s) => s.rssBytes));
-  const last = median(usable.slice(-third).map((s) => s.rssBytes));
-  const growth = last - first;
-  // Least-squares slope over the usable samples.
+  const middle = median(samples.slice(third, 2 * third).map((s) => s.rssBytes));
+  const last = median(samples.slice(-third).map((s) => s.rssBytes));
+  const growth = last - middle;
+  const usable = samples.slice(third);
   const n = usable.length;
   const meanX = usable.reduce((a, s) => a + s.atS, 0) / n;
   const meanY = usable.reduce((a, s) => a + s.rssBytes, 0) / n;
   const slope = usable.reduce((a, s) => a + (s.atS - meanX) * (s.rssBytes - meanY), 0) / (usable.reduce((a, s) => a + (s.atS - meanX) ** 2, 0) || 1);
-  return {
-    target,
-    minutes: options.minutes,
-    concurrency: options.concurrency,
-    sessions,
-    failed,
-    samples,
-    verdict: growth <= Math.max(0.1 * first, 0) || growth <= 0 ? (growth <= 32 * 2 ** 20 ? 'flat' : 'growing') : 'growing',
-    growthBytes: growth,
-    slopeBytesPerHour: slope * 3600,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-  };
+  return { verdict: growth <= Math.min(0.05 * middle, 16 * 2 ** 20) ? 'flat' : 'growing', growthBytes: growth, slopeBytesPerHour: slope * 3600 };
 }
+

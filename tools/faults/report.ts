@@ -28,7 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ALL_FAULTS, FAULT_TITLES, runFault, type FaultId, type FaultResult } from './faults.js';
-import { runLoad, runSoak, type LoadResult, type SoakResult } from './load.js';
+import { runLoad, runSoak, soakVerdict, type LoadResult, type SoakResult } from './load.js';
 import { prepareTree, root, startCluster, startEmbedded, type BrokerName, type BrokerTarget, type CliMode } from './processes.js';
 
 const exec = promisify(execFile);
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     const soakStarted = new Date();
     const result = await soakRun(target, minutes, brokers, redisUrl, cli);
     console.log(JSON.stringify(result));
-    console.log(`soak ${target} ${minutes} min: ${result.verdict.toUpperCase()} — RSS ${mib(result.samples[2]?.rssBytes ?? NaN)} → ${mib(result.samples.at(-1)?.rssBytes ?? NaN)}, growth ${mib(result.growthBytes)} (last third vs first third), slope ${mib(result.slopeBytesPerHour)}/h, ${result.sessions} sessions, ${result.failed} failed`);
+    console.log(`soak ${target} ${minutes} min: ${result.verdict.toUpperCase()} — RSS ${mib(result.samples[0]?.rssBytes ?? NaN)} → ${mib(result.samples[Math.floor(result.samples.length / 3)]?.rssBytes ?? NaN)} (after warm-up) → ${mib(result.samples.at(-1)?.rssBytes ?? NaN)}, growth ${mib(result.growthBytes)} (last third vs middle third), slope ${mib(result.slopeBytesPerHour)}/h, ${result.sessions} sessions, ${result.failed} failed`);
     if (!flags.has('no-write')) {
       await writeFile(path.join(root, 'tools', 'faults', `soak-result-${target}.json`), JSON.stringify({ date: soakStarted.toISOString(), command: `report.ts ${process.argv.slice(2).join(' ')}`, commit: commit.slice(0, 7), loadAverage: os.loadavg(), ...result }, null, 2) + '\n');
     }
@@ -232,7 +232,9 @@ async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResu
   const soaks: (SoakResult & { date: string; command: string; commit: string })[] = [];
   for (const target of ['embedded', 'redis', 'nats', 'kafka']) {
     const file = path.join(root, 'tools', 'faults', `soak-result-${target}.json`);
-    if (existsSync(file)) soaks.push(JSON.parse(await readFile(file, 'utf8')) as SoakResult & { date: string; command: string; commit: string });
+    if (!existsSync(file)) continue;
+    const saved = JSON.parse(await readFile(file, 'utf8')) as SoakResult & { date: string; command: string; commit: string };
+    soaks.push({ ...saved, ...soakVerdict(saved.samples) }); // today's rule, on the samples as taken
   }
   const notesFile = path.join(root, 'tools', 'faults', 'notes.md');
   const notes = existsSync(notesFile) ? await readFile(notesFile, 'utf8') : '';
@@ -303,7 +305,7 @@ async function renderReport(run: RunInfo, faults: FaultResult[], loads: LoadResu
     push(
       `\`${soak.command}\`, started ${soak.date.replace('T', ' ').slice(0, 16)} UTC at commit \`${soak.commit}\`: ${soak.concurrency} clients running sessions of three messages back to back (each ended with DELETE) for ${soak.minutes} minutes on ${soak.target}; ${soak.sessions} sessions, ${soak.failed} failed messages; latency p50 ${msText(soak.p50Ms)}, p99 ${msText(soak.p99Ms)}.`,
       '',
-      `**Verdict: ${soak.verdict}** — summed RSS of the Woodwork processes ${mib(soak.samples[2]?.rssBytes ?? NaN)} after warm-up → ${mib(soak.samples.at(-1)?.rssBytes ?? NaN)} at the end; median of the last third ${soak.growthBytes >= 0 ? '+' : ''}${mib(soak.growthBytes)} over the first third; least-squares slope ${mib(soak.slopeBytesPerHour)} per hour. (Flat: within 10 % and 32 MiB.)`,
+      `**Verdict: ${soak.verdict}** — summed RSS of the Woodwork processes ${mib(soak.samples[0]?.rssBytes ?? NaN)} at the start, ${mib(soak.samples[Math.floor(soak.samples.length / 3)]?.rssBytes ?? NaN)} after the first third (warm-up: heaps growing to their working size), ${mib(soak.samples.at(-1)?.rssBytes ?? NaN)} at the end; the median of the last third is ${soak.growthBytes >= 0 ? '+' : '−'}${mib(Math.abs(soak.growthBytes))} from the middle third's; least-squares slope over the last two thirds ${mib(soak.slopeBytesPerHour)} per hour. (Flat: the last third's median within 5 % and 16 MiB of the middle third's.)`,
       '',
       'RSS every 30 s (MiB): ' + soak.samples.map((s) => (s.rssBytes / 2 ** 20).toFixed(0)).join(' '),
       '',
