@@ -14,7 +14,7 @@
  * `woodwork index`; see `./indexer.ts`.
  */
 import path from 'node:path';
-import { ChromaClient, type Collection } from 'chromadb';
+import type { Collection } from 'chromadb';
 import { defineComponent, errorMessage, type ComponentDefinition, type JsonValue } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import { isToolCallRequest, toolFlags, type ToolKeys, type ToolSpec } from '../tools/protocol.js';
@@ -63,6 +63,8 @@ export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig,
     throw fail(name, `\`path\` asks for an embedded Chroma, which the JavaScript client does not have`, `start a server on that folder (\`chroma run --path ${config.path}\`, from pip's chromadb) and write url = "${DEFAULT_CHROMA_URL}"`);
   }
   const url = new URL(config.url ?? DEFAULT_CHROMA_URL);
+  // Loaded when a chroma knowledge base starts, not with the package: most topologies have none.
+  const { ChromaClient } = await import('chromadb');
   const client = new ChromaClient({ host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), ssl: url.protocol === 'https:' });
   const collectionName = config.collection ?? name;
   let collection: Collection;
