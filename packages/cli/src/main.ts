@@ -57,7 +57,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .description('create a small working Woodwork project')
     .argument('[dir]', 'where to create it', '.')
     .addOption(new Option('-f, --force', 'overwrite files that already exist'))
-    .addHelpText('after', '\nIt writes main.ww, pipes.ts, hooks.ts, package.json, .gitignore, .env.example and a README; then `npm install` there.\nExit codes: 0 written, 1 files already there (nothing written), 2 wrong usage.')
+    .addHelpText('after', '\nIt writes main.ww, main.scenario.yaml (a woodwork test scenario), pipes.ts, hooks.ts, package.json, .gitignore, .env.example and a README; then `npm install` there.\nExit codes: 0 written, 1 files already there (nothing written), 2 wrong usage.')
     .action(async (dir: string, options: { force?: boolean }) => {
       exitCode = await initCommand(terminal, dir, options);
     });

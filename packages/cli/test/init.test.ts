@@ -17,7 +17,7 @@ describe('woodwork init', () => {
     const created = await runCli(['init', 'my-agent'], { cwd: parent });
     expect(created.code).toBe(0);
     const files = await readdir(path.join(parent, 'my-agent'));
-    expect(files.sort()).toEqual(['.env.example', '.gitignore', 'README.md', 'hooks.ts', 'main.ww', 'package.json', 'pipes.ts']);
+    expect(files.sort()).toEqual(['.env.example', '.gitignore', 'README.md', 'hooks.ts', 'main.scenario.yaml', 'main.ww', 'package.json', 'pipes.ts']);
     // A project of its own: `npx woodwork` there resolves the CLI it installs, not a registry namesake.
     const manifest = JSON.parse(await readFile(path.join(parent, 'my-agent', 'package.json'), 'utf8'));
     const { version } = JSON.parse(await readFile(path.join(import.meta.dirname, '..', 'package.json'), 'utf8'));

@@ -4,7 +4,7 @@
  * runtime, in-memory bus and scripted model servers, so they cannot see each other — and prints a
  * report. `--update` writes what happened as the expectations, then runs again to confirm.
  */
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { loadScenario, SCENARIO_SUFFIX, type Scenario } from '../testing/scenario.js';
@@ -86,6 +86,7 @@ export async function testCommand(terminal: Terminal, paths: readonly string[], 
   if (options.junit !== undefined) {
     const target = path.resolve(terminal.cwd, options.junit);
     try {
+      await mkdir(path.dirname(target), { recursive: true });
       await writeFile(target, junitReport(result, terminal.cwd));
     } catch (error) {
       terminal.stderr.write(`${style('red', 'error')}: cannot write the JUnit report to ${options.junit}: ${(error as Error).message}\n`);

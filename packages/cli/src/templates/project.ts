@@ -17,6 +17,18 @@ input = command_line {
 ${assistantBlock(env)}
 output = console {}
 `,
+    'main.scenario.yaml': `# yaml-language-server: $schema=./node_modules/@woodwork/cli/schema/scenario.schema.json
+# A conversation \`npx woodwork test\` runs against main.ww: the model's answers are scripted (no key,
+# no model download, no cost) and the rest of the project runs for real. \`--update\` writes what
+# happened as the expectations; \`--live\` asks the real model instead.
+name: the assistant answers
+turns:
+  - input: "  What is Woodwork?  "
+    model:
+      - text: ["Woodwork runs agent systems ", "declared in .ww files."]
+    expect:
+      reply: Woodwork runs agent systems declared in .ww files.
+`,
     'pipes.ts': `// Pipes run in order before the component sees a message; each may replace the payload.
 // Typed text arrives as { input: "..." }.
 export interface InputPayload {
@@ -45,6 +57,7 @@ export function logEvent(event: { event_type: string; session_id: string }): voi
           start: 'woodwork run',
           dev: 'woodwork dev',
           validate: 'woodwork validate',
+          test: 'woodwork test',
           up: 'woodwork up',
           build: 'woodwork build',
         },
@@ -74,6 +87,7 @@ npm install                    # @woodwork/cli and @woodwork/runtime, from packa
 npx woodwork validate          # check main.ww (npm run validate does the same)
 npx woodwork run               # talk to it in the terminal (npm start)
 npx woodwork dev               # the same, reloading when main.ww, a pipe or a hook changes
+npx woodwork test              # run main.scenario.yaml: scripted model answers, checked replies (npm test)
 \`\`\`
 
 Next: add components to \`main.ww\` (\`npx woodwork validate\` lists every problem with its line),
@@ -83,6 +97,7 @@ container artifacts with \`npx woodwork build\` (into \`build/\`, which \`.gitig
 - \`main.ww\` declares the components: a terminal input, a language model and a console output.
   Without a provider's key the model is \`llm local\`: SmolLM2-135M-Instruct, a very small model
   (quick on any CPU, often wrong) downloaded once into \`~/.cache/woodwork/models\`.
+- \`main.scenario.yaml\` is a conversation \`woodwork test\` checks, with the model's answers scripted.
 - \`pipes.ts\` holds the pipe that trims each message before the model sees it.
 - \`hooks.ts\` holds a hook that logs every event when \`WOODWORK_DEBUG\` is set.
 - \`.env.example\` lists the settings; copy it to \`.env\`.
