@@ -35,6 +35,8 @@ describe.skipIf(url === undefined)('knowledge_base chroma (real Chroma server, l
     await cp(path.join(labelled, 'docs'), path.join(folder, 'docs'), { recursive: true });
     await writeFile(path.join(folder, 'docs/.gitignore'), 'private/\n*.log\n');
     await cp(path.join(labelled, 'docs/budget.md'), path.join(folder, 'docs/private-copy.log'));
+    // A binary file is no document: never embedded, and no reason to index again.
+    await writeFile(path.join(folder, 'docs/logo.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]));
     opened = await openChromaKnowledgeBase({ url: url!, collection, documents: 'docs', embedding: 'local' }, { name: 'kb', projectDir: folder });
   }, 120_000);
 
@@ -52,7 +54,7 @@ describe.skipIf(url === undefined)('knowledge_base chroma (real Chroma server, l
     expect(count).toBe(first.passages);
 
     const again = await opened.index();
-    expect(again).toMatchObject({ added: [], updated: [], removed: [], unchanged: 12, passages: 0 });
+    expect(again).toMatchObject({ added: [], updated: [], removed: [], unchanged: 12, skipped: ['logo.png'], passages: 0 });
     expect(describeReport(again, 'kb')).toMatch(/^kb: nothing to do — 12 files unchanged since the last index/);
 
     // Touched, not changed: no embedding, the time is recorded.

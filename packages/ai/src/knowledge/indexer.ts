@@ -33,6 +33,8 @@ export interface IndexReport {
   readonly updated: readonly string[];
   readonly removed: readonly string[];
   readonly unchanged: number;
+  /** Files with no text to embed (binary, empty, unreadable PDFs): read again each run, never embedded. */
+  readonly skipped: readonly string[];
   /** Passages embedded in this run. */
   readonly passages: number;
   /** True when the collection had been embedded with another model and was rebuilt. */
@@ -92,6 +94,7 @@ export async function indexFolder(options: IndexOptions): Promise<IndexReport> {
   const updated: string[] = [];
   let unchanged = 0;
   let passages = 0;
+  const skipped: string[] = [];
   for (const [index, source] of documents.entries()) {
     options.signal?.throwIfAborted();
     options.onProgress?.({ done: index, total: documents.length, file: source });
@@ -114,6 +117,10 @@ export async function indexFolder(options: IndexOptions): Promise<IndexReport> {
     const document = await readDocument(full, bytes).catch(() => undefined);
     if (before) await collection.delete({ ids: before.ids });
     const chunks = document ? chunkText(document.text, options.chunkSize) : [];
+    if (chunks.length === 0 && !before) {
+      skipped.push(source);
+      continue;
+    }
     for (let start = 0; start < chunks.length; start += BATCH) {
       const batch = chunks.slice(start, start + BATCH);
       const embeddings = await embedder.embed(batch.map((chunk) => chunk.text), options.signal);
@@ -131,7 +138,7 @@ export async function indexFolder(options: IndexOptions): Promise<IndexReport> {
     (before ? updated : added).push(source);
   }
   options.onProgress?.({ done: documents.length, total: documents.length, file: '' });
-  return { collection: collection.name, files: documents.length, added, updated, removed, unchanged, passages, rebuilt, durationMs: performance.now() - started };
+  return { collection: collection.name, files: documents.length - skipped.length, added, updated, removed, unchanged, skipped, passages, rebuilt, durationMs: performance.now() - started };
 }
 
 /** One line for people: what a run did, or that there was nothing to do. */
