@@ -260,12 +260,24 @@ describe('environment coding', () => {
       await expect(started(await files.load())).rejects.toThrow(/not installed.*setup or startup scripts/s);
     });
 
-    it('runs commands unconfined only with sandbox = "none"', async () => {
+    it('runs commands unconfined only with sandbox = "none", still without the host\'s secrets', async () => {
       await using server = await startScriptedServer();
-      await using files = await envProject(server, 'local_path = "work"\nsandbox = "none"\nenvironment_variables = { WHO = "me" }');
-      const [out] = await callTools(server, files, [{ name: 'execute_command', arguments: { command: 'echo $WHO > who.txt && pwd' } }]);
-      expect(out).toBe(path.join(files.dir, 'work'));
-      expect(readFileSync(path.join(files.dir, 'work', 'who.txt'), 'utf8')).toBe('me\n');
+      await using files = await envProject(server, 'local_path = "work"\nsandbox = "none"\nenvironment_variables = { WHO = "me" }\nsetup_scripts = ["setup.sh"]', {
+        'setup.sh': '#!/bin/bash\necho "set up by $WHO" > setup.txt\n',
+      });
+      process.env.WW_TEST_SECRET_KEY = 'sk-should-not-leak';
+      try {
+        const [out, env] = await callTools(server, files, [
+          { name: 'execute_command', arguments: { command: 'echo $WHO > who.txt && pwd' } },
+          { name: 'execute_command', arguments: { command: 'env' } },
+        ]);
+        expect(out).toBe(path.join(files.dir, 'work'));
+        expect(env).not.toContain('sk-should-not-leak');
+        expect(readFileSync(path.join(files.dir, 'work', 'who.txt'), 'utf8')).toBe('me\n');
+        expect(readFileSync(path.join(files.dir, 'work', 'setup.txt'), 'utf8')).toBe('set up by me\n');
+      } finally {
+        delete process.env.WW_TEST_SECRET_KEY;
+      }
     });
   });
 });

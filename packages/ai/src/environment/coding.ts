@@ -18,7 +18,7 @@
  *   - the sandbox's home folder (git's global config, shell history): `.woodwork/environments/<name>/home`.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -193,8 +193,12 @@ function defineEnvironment(preset: EnvironmentPreset): ComponentDefinition<Codin
     const scriptsOf = (entries: readonly string[], resolvePath: (relative: string) => string) =>
       entries.map((entry) => {
         const script = projectScript(entry, resolvePath);
-        // A project file runs with bash when it says so in its first line, else sh, like `./script` would.
-        return script ? { entry, script, command: `"$(head -c 64 /woodwork/scripts/${script.name} | grep -q bash && echo bash || echo sh)" /woodwork/scripts/${script.name}${script.rest}` } : { entry, command: entry };
+        if (!script) return { entry, command: entry };
+        // A project file runs with bash when its first line says so, else sh, as `./script` would;
+        // inside the sandbox it is mounted under /woodwork/scripts, without one it is where it is.
+        const interpreter = /^#!.*\bbash\b/.test(readFileSync(script.file, 'utf8').split('\n', 1)[0] ?? '') ? 'bash' : 'sh';
+        const file = kind === 'none' ? script.file : `/woodwork/scripts/${script.name}`;
+        return { entry, command: `${interpreter} '${file.replace(/'/g, `'\\''`)}'${script.rest}` };
       });
 
     async function runScripts(which: 'setup_scripts' | 'startup_scripts', entries: readonly string[], resolvePath: (relative: string) => string) {

@@ -123,7 +123,9 @@ export function bubblewrapArgs(options: SandboxOptions, cwd: string): string[] {
 
 function sandboxEnv(options: SandboxOptions, sandboxed: boolean): Record<string, string> {
   return {
-    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    // Without a sandbox the host's PATH (its toolchains); nothing else of the host's environment,
+    // so its secrets (API keys) never reach a command the model wrote.
+    PATH: sandboxed ? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' : (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'),
     LANG: 'C.UTF-8',
     TERM: 'dumb',
     HOME: sandboxed ? '/home/agent' : options.home,
@@ -140,7 +142,7 @@ export function runCommand(options: SandboxOptions, command: string, run: RunOpt
   const [program, args, spawnCwd, env] =
     options.kind === 'bubblewrap'
       ? [bwrap(), [...bubblewrapArgs(options, path.posix.join(options.mountPoint, relative)), '--', '/bin/sh', '-c', command], options.workspace, {}]
-      : ['/bin/sh', ['-c', command], path.join(options.workspace, relative), { ...process.env, ...sandboxEnv(options, false) }];
+      : ['/bin/sh', ['-c', command], path.join(options.workspace, relative), sandboxEnv(options, false)];
   return new Promise((resolve) => {
     // detached: the command gets its own process group, so a time limit kills all it started.
     const child = spawn(program, args as string[], { cwd: spawnCwd, env: env as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
