@@ -82,7 +82,7 @@ describe('woodwork test', () => {
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout);
     expect(report.ok).toBe(true);
-    expect(report.scenarios[0].turns[0]).toMatchObject({ reply: '68 °F.', toolCalls: [{ tool: 'fahrenheit', input: { celsius: 20 } }], steps: 2, modelCalls: { model: 2 } });
+    expect(report.scenarios[0].turns[0]).toMatchObject({ reply: '68 °F.', tool_calls: [{ tool: 'fahrenheit', input: { celsius: 20 } }], steps: 2, model_calls: { model: 2 } });
     // The observation of the real function: the event stream of the turn has it.
     expect(report.scenarios[0].turns[0].events).toEqual(expect.arrayContaining(['tool.call', 'tool.observation']));
   });
@@ -134,6 +134,35 @@ describe('woodwork test', () => {
     const result = await runCli(['test'], { cwd: dir });
     expect(result.stdout).toMatch(/✓ broken/);
     expect(result.code).toBe(0);
+  });
+
+  it('scripts each llm component by name, whatever its provider (Anthropic, Ollama)', async () => {
+    const dir = await project({
+      'main.ww': `input = command_line { to = triage }
+triage = llm claude { model = "claude-haiku-4-5", api_key = $ANTHROPIC_API_KEY, to = writer }
+writer = llm ollama { model = "llama3.2" }
+output = console {}
+`,
+      'chain.scenario.yaml': `turns:
+  - input: My invoice is wrong
+    model:
+      triage: [{ text: "billing" }]
+      writer: [{ text: ["Sorry about ", "your invoice."] }]
+    expect:
+      reply: Sorry about your invoice.
+  - input: Thanks
+    model: [{ text: oops }]
+`,
+    });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    // Checked before anything runs: a plain list cannot say which of the two models answers.
+    expect(result.stdout).toContain('chain.scenario.yaml:9:12 turn 2 ("Thanks"): the topology has 2 llm components (`triage`, `writer`): say which answers, as `model: { triage: [...] }`');
+    expect(result.stdout).toMatch(/1 could not run/);
+    await writeFile(path.join(dir, 'chain.scenario.yaml'), (await readFile(path.join(dir, 'chain.scenario.yaml'), 'utf8')).replace(/  - input: Thanks\n.*\n/, ''));
+    const fixed = await runCli(['test'], { cwd: dir });
+    expect(fixed.stdout).toMatch(/✓ chain/);
+    expect(fixed.code).toBe(0);
   });
 
   it('--update writes what happened as the expectations, keeps comments, and the next run passes', async () => {

@@ -8,6 +8,8 @@
  * What a turn did is read from the session's events (filtered by the turn's trace id), the same
  * events the gateway and the console show, so an expectation holds for what a client would see.
  */
+import path from 'node:path';
+import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { aiComponents } from '@woodwork/ai';
 import { startScriptedServer, type RecordedRequest, type ScriptedReply, type ScriptedServer } from '@woodwork/ai/testing';
@@ -26,7 +28,6 @@ import {
   type Runtime,
   type SessionEvent,
 } from '@woodwork/runtime';
-import { Writable } from 'node:stream';
 import { toRegExp, type ModelStep, type Scenario, type ScenarioTurn, type ToolAnswer, type TurnExpectations } from './scenario.js';
 
 /** One expectation that did not hold (or a problem that stopped the scenario). */
@@ -78,8 +79,6 @@ export interface RunScenarioOptions {
 const API_KEY = 'woodwork-test';
 /** Events a test does not look at one by one: too many, or timing-dependent. */
 const QUIET_EVENTS = new Set(['stream.chunk', 'metrics.component_performance', 'component.saturated']);
-
-class ScenarioStop extends Error {}
 
 export async function runScenario(scenario: Scenario, options: RunScenarioOptions): Promise<ScenarioOutcome> {
   const started = performance.now();
@@ -155,7 +154,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
 
     const sessionId = await runtime.create();
     const events: SessionEvent[] = [];
-    const reading = (async () => {
+    void (async () => {
       for await (const event of runtime.events(sessionId, { from: 'history', signal: abort.signal })) events.push(event);
     })().catch(() => undefined);
 
@@ -194,9 +193,6 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       failures.push(...checkTurn(scenario, index, turn.expect ?? {}, observation));
     }
     return outcome(failures.length === 0 ? 'passed' : 'failed');
-  } catch (error) {
-    if (error instanceof ScenarioStop) return outcome('error');
-    throw error;
   } finally {
     abort.abort();
     await runtime?.stop().catch(() => undefined);
@@ -295,7 +291,7 @@ function checkModelScripts(scenario: Scenario, models: readonly string[]): Failu
       if (!models.includes(name)) {
         return {
           turn: index,
-          message: `\`${name}\` is not an llm component of ${scenario.wwFile.split('/').pop()}; its llm components are ${models.map((model) => `\`${model}\``).join(', ')}`,
+          message: `\`${name}\` is not an llm component of ${path.basename(scenario.wwFile)}; its llm components are ${models.map((model) => `\`${model}\``).join(', ')}`,
           ...at(scenario, ['turns', index, 'model', name]),
         };
       }
