@@ -56,7 +56,7 @@ describe('knowledge_base text_file', () => {
     });
   });
 
-  it('gives agents search, read, list and write, inside the folder only', async () => {
+  it('gives agents query, read, list and write, inside the folder only', async () => {
     await using server = await startScriptedServer();
     await using files = await project({
       'main.ww': `
@@ -67,11 +67,11 @@ describe('knowledge_base text_file', () => {
       ...docs,
     });
     server.enqueue(
-      { toolCalls: [{ name: 'search', arguments: { query: 'make test machine' } }] },
+      { toolCalls: [{ name: 'query', arguments: { query: 'make test machine' } }] },
       { toolCalls: [{ name: 'list', arguments: {} }] },
       { toolCalls: [{ name: 'read', arguments: { path: 'setup.md', offset: 2, limit: 1 } }] },
       { toolCalls: [{ name: 'write', arguments: { path: 'notes/parking.md', content: 'Parking is behind the building, spaces 12 to 20.\n' } }] },
-      { toolCalls: [{ name: 'search', arguments: { query: 'where is parking' } }] },
+      { toolCalls: [{ name: 'query', arguments: { query: 'where is parking' } }] },
       { toolCalls: [{ name: 'read', arguments: { path: '../secrets.txt' } }] },
       { toolCalls: [{ name: 'write', arguments: { path: '../escape.txt', content: 'x' } }] },
       { text: 'done' },
@@ -105,9 +105,35 @@ describe('knowledge_base text_file', () => {
     expect(prompt).not.toContain('Welcome to the staff handbook');
   });
 
-  it('a missing folder is a validation error naming it', async () => {
+  it('the classic form: one text file, created when missing, read and written whole, queried', async () => {
     await using server = await startScriptedServer();
-    await using files = await project({ 'main.ww': `kb = knowledge_base text_file { path = "nothing-here" }\n${model(server)}` });
-    await expect(files.load()).rejects.toThrow(/WW303: `nothing-here` does not exist/);
+    await using files = await project({
+      'main.ww': `
+        notes = knowledge_base text_file { path: "notes/memory.txt" }
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        helper = agent llm { model = model, tools = [notes] }
+      `,
+    });
+    server.enqueue(
+      { toolCalls: [{ name: 'write', arguments: { content: 'The spare key is under the blue flowerpot.\n' } }] },
+      { toolCalls: [{ name: 'read', arguments: {} }] },
+      { toolCalls: [{ name: 'query', arguments: { query: 'spare key' } }] },
+      { toolCalls: [{ name: 'read', arguments: { path: '../main.ww' } }] },
+      { text: 'done' },
+    );
+    await using runtime = await started(await files.load());
+    expect(await readFile(path.join(files.dir, 'notes/memory.txt'), 'utf8')).toBe('');
+    expect((await runtime.ask(undefined, 'remember it', { to: 'helper' })).ok).toBe(true);
+    const outputs = (server.requests.at(-1)!.body.input as any[]).filter((item) => item.type === 'function_call_output').map((item) => String(item.output));
+    expect(outputs[0]).toBe('Updated file memory.txt');
+    expect(outputs[1]).toBe('     1\tThe spare key is under the blue flowerpot.');
+    expect(outputs[2]).toBe('[1] memory.txt, line 1\nThe spare key is under the blue flowerpot.');
+    expect(outputs[3]).toContain('only memory.txt is in this knowledge base');
+  });
+
+  it('a path outside the project stops the start naming it', async () => {
+    await using server = await startScriptedServer();
+    await using files = await project({ 'main.ww': `kb = knowledge_base text_file { path = "../elsewhere" }\n${model(server)}` });
+    await expect(started(await files.load())).rejects.toThrow(/points outside the project folder/);
   });
 });

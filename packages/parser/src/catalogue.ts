@@ -693,8 +693,13 @@ const catalogueData: Catalogue = {
       status: 'supported',
       types: {
         text_file: supported('The text files and PDFs of a project folder, searched by keyword (BM25); agents may read, search and write them.', {
-          path: { value: path, required: true, description: 'A folder (or one file) of the project, relative to the .ww file; no path given to the knowledge base can leave it.' },
-          top_k: { value: { type: 'number', integer: true, min: 1, max: 50 }, default: 4, description: 'Passages put into an llm\'s prompt per message, and returned by `search` (default 4).' },
+          path: {
+            value: string,
+            required: true,
+            description:
+              'A folder (or one file, the classic form) of the project, relative to the .ww file; created empty when missing, as the classic engine did. It must stay inside the project (checked at start), and no path given to the knowledge base can leave it.',
+          },
+          top_k: { value: { type: 'number', integer: true, min: 1, max: 50 }, default: 4, description: 'Passages put into an llm\'s prompt per message, and returned by `query` (default 4).' },
           chunk_size: { value: { type: 'number', integer: true, min: 100 }, default: 1000, description: 'About how many characters a passage has, cut at line boundaries (default 1000).' },
           read_only: { value: boolean, default: false, description: 'Offer no `write` tool (default false).' },
           ...toolKeys,

@@ -1,6 +1,6 @@
 /**
  * `knowledge_base text_file { path = "docs" }`: the text files (and PDFs) of a folder of the project,
- * searched by keyword — no model, no server. Agents get it as tools (`search`, `read`, `write`,
+ * searched by keyword — no model, no server. Agents get it as tools (`query`, `read`, `write`,
  * `list`); an `llm` with `knowledge_base = …` gets the best passages of each question in its prompt,
  * with their sources named. No path given to it can leave the folder (links followed).
  *
@@ -9,7 +9,7 @@
  * The folder is read again when a file changed (by modification time), so what an agent writes is
  * found by the next search.
  */
-import { stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineComponent, errorMessage, type ComponentDefinition, type JsonValue } from '@woodwork/runtime';
 import { Workspace, WorkspaceError } from '../environment/workspace.js';
@@ -36,7 +36,7 @@ export const textFileKnowledgeBase: ComponentDefinition<TextFileKnowledgeBaseCon
   kind: 'knowledge_base',
   type: 'text_file',
   resultEvent: 'tool.result',
-  create: ({ config, component }) => {
+  create: ({ config, component, logger }) => {
     const topK = config.top_k ?? 4;
     const chunkSize = config.chunk_size ?? 1000;
     let folder = '';
@@ -49,10 +49,11 @@ export const textFileKnowledgeBase: ComponentDefinition<TextFileKnowledgeBaseCon
     const where = `${config.path} (knowledge base \`${component.name}\`)`;
     const file = { type: 'string', description: `A file path relative to ${config.path}.` } as const;
     const specs: ToolSpec[] = [
-      { name: 'search', description: `Search the documents in ${config.path} by keywords; the best passages, each with its file and lines.`, parameters: object({ query: { type: 'string', description: 'Keywords or a question.' }, k: { type: 'integer', description: `How many passages (default ${topK}).` } }, ['query']) },
-      { name: 'read', description: `Read a document of ${config.path} with line numbers (at most 2000 lines from offset, 0-based).`, parameters: object({ path: file, offset: { type: 'integer' }, limit: { type: 'integer' } }, ['path']) },
+      { name: 'query', description: `Search the documents in ${config.path} by keywords; the best passages, each with its file and lines.`, parameters: object({ query: { type: 'string', description: 'Keywords or a question.' }, k: { type: 'integer', description: `How many passages (default ${topK}).` } }, ['query']) },
+      // `path` may be left out when the knowledge base is one file (the classic form).
+      { name: 'read', description: `Read a document of ${config.path} with line numbers (at most 2000 lines from offset, 0-based).`, parameters: object({ path: file, offset: { type: 'integer' }, limit: { type: 'integer' } }, []) },
       { name: 'list', description: `List the documents in ${config.path}.`, parameters: object({}, []) },
-      ...(config.read_only ? [] : [{ name: 'write', description: `Write a whole document in ${config.path} (created with its folders, or replaced).`, parameters: object({ path: file, content: { type: 'string' } }, ['path', 'content']) }]),
+      ...(config.read_only ? [] : [{ name: 'write', description: `Write a whole document in ${config.path} (created with its folders, or replaced).`, parameters: object({ path: file, content: { type: 'string' } }, ['content']) }]),
     ].map((spec) => ({ ...spec, ...toolFlags(config) }));
 
     async function documents(): Promise<string[]> {
@@ -87,8 +88,18 @@ export const textFileKnowledgeBase: ComponentDefinition<TextFileKnowledgeBaseCon
     return {
       async init(context) {
         const resolved = context.resolvePath(config.path);
-        const info = await stat(resolved).catch(() => undefined);
-        if (!info) throw fail(`${where} does not exist`, `create the folder ${resolved}, or point path at one (relative to the .ww file)`);
+        let info = await stat(resolved).catch(() => undefined);
+        if (!info) {
+          // The classic engine created its text file when it was missing; a name without an extension is a folder.
+          if (path.extname(resolved) !== '') {
+            await mkdir(path.dirname(resolved), { recursive: true });
+            await writeFile(resolved, '', { flag: 'a' });
+          } else {
+            await mkdir(resolved, { recursive: true });
+          }
+          logger.info(`${where} did not exist: created it empty`);
+          info = await stat(resolved);
+        }
         if (info.isFile()) {
           folder = path.dirname(resolved);
           only = path.basename(resolved);
@@ -118,16 +129,23 @@ export const textFileKnowledgeBase: ComponentDefinition<TextFileKnowledgeBaseCon
         };
         try {
           switch (request.tool) {
-            case 'search':
+            case 'query':
               return formatPassages(await retrieve(text('query'), Number(input.k ?? topK) || topK));
-            case 'read':
-              if (only && path.posix.normalize(text('path')) !== only) throw new WorkspaceError(`only ${only} is in this knowledge base`);
-              return await files.readFile(text('path'), Number(input.offset ?? 0), Number(input.limit ?? 2000));
+            case 'read': {
+              // One file (the classic form): `read()` reads it.
+              const file = only && input.path === undefined ? only : text('path');
+              if (only && path.posix.normalize(file) !== only) throw new WorkspaceError(`only ${only} is in this knowledge base`);
+              return await files.readFile(file, Number(input.offset ?? 0), Number(input.limit ?? 2000));
+            }
             case 'list':
               return asJson(await documents());
-            case 'write':
-              if (config.read_only || only) throw new WorkspaceError(`${where} is read-only`);
-              return await files.writeFile(text('path'), typeof input.content === 'string' ? input.content : '');
+            case 'write': {
+              if (config.read_only) throw new WorkspaceError(`${where} is read-only`);
+              // One file (the classic form): `write({ content })` replaces it.
+              const file = only && input.path === undefined ? only : text('path');
+              if (only && path.posix.normalize(file) !== only) throw new WorkspaceError(`only ${only} is in this knowledge base`);
+              return await files.writeFile(file, typeof input.content === 'string' ? input.content : '');
+            }
             default:
               throw new WorkspaceError(`there is no tool \`${request.tool}\`; the tools are ${specs.map((spec) => spec.name).join(', ')}`);
           }
