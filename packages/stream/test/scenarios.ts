@@ -553,14 +553,23 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       const producer = await producers.create({ sessionId: scope.session, target: 'output' });
       const sent = [...Array.from({ length: 20 }, (_, i) => producer.send(`c${i}`)), producer.end()];
       // A consumer written against the protocol before stream.chunks: its credit has no `coalesce`.
-      await bus.publish(producer.ref.control_topic, {
-        session_id: scope.session,
-        event_type: STREAM_EVENT.credit,
-        component_source: 'foreign-consumer',
-        stream_id: producer.streamId,
-        payload: { reader_id: 'foreign', credit_limit: 100 },
-      });
-      await Promise.all(sent);
+      // Repeated, as a consumer repeats its credit: a subscription that has only just joined (Kafka)
+      // may miss the first.
+      const all = Promise.all(sent);
+      let done = false;
+      void all.then(() => (done = true), () => (done = true));
+      const deadline = Date.now() + 20_000;
+      while (!done && Date.now() < deadline) {
+        await bus.publish(producer.ref.control_topic, {
+          session_id: scope.session,
+          event_type: STREAM_EVENT.credit,
+          component_source: 'foreign-consumer',
+          stream_id: producer.streamId,
+          payload: { reader_id: 'foreign', credit_limit: 100 },
+        });
+        await Promise.race([all, sleep(250)]).catch(() => undefined);
+      }
+      await all;
       const messages = await waitFor(() => {
         const found = chunkMessages(watched, producer.streamId);
         return found.length >= 21 && found;
