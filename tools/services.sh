@@ -498,7 +498,10 @@ env_lines() {
       echo "export WOODWORK_TEST_KAFKA_URL=kafka://$HOST:$port"
       echo "export WOODWORK_TEST_KAFKA_BROKERS=$HOST:$port"
       ;;
-    chroma) echo "export WOODWORK_TEST_CHROMA_URL=http://$HOST:$port" ;;
+    chroma)
+      echo "export WOODWORK_TEST_CHROMA_URL=http://$HOST:$port"
+      echo "export WOODWORK_TEST_CHROMA_PROGRAM=$CHROMA_VENV/bin/chroma"
+      ;;
   esac
 }
 

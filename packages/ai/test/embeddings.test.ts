@@ -22,12 +22,12 @@ describe('embeddings', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const embedder = await createEmbedder({ apiKey: 'sk-embed', baseUrl: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`, component: 'kb' });
-      expect(embedder.id).toBe('openai/text-embedding-3-small');
+      expect(embedder.id).toBe('openai/text-embedding-3-large');
       expect(await embedder.embed(['four', 'sixsix'])).toEqual([
         [4, 0, 1],
         [6, 1, 1],
       ]);
-      expect(requests[0]).toMatchObject({ auth: 'Bearer sk-embed', body: { model: 'text-embedding-3-small', input: ['four', 'sixsix'] } });
+      expect(requests[0]).toMatchObject({ auth: 'Bearer sk-embed', body: { model: 'text-embedding-3-large', input: ['four', 'sixsix'] } });
       expect(await embedder.embed([])).toEqual([]);
       expect(requests).toHaveLength(1);
     } finally {

@@ -146,3 +146,38 @@ describe.skipIf(url === undefined)('knowledge_base chroma (real Chroma server, l
     await expect(openChromaKnowledgeBase({ url: 'http://127.0.0.1:9', embedding: 'local' }, { name: 'kb', projectDir: folder })).rejects.toThrow(/Chroma server at http:\/\/127\.0\.0\.1:9 did not answer/);
   });
 });
+
+const program = process.env.WOODWORK_TEST_CHROMA_PROGRAM;
+describe.skipIf(program === undefined)('knowledge_base chroma without url (the classic embedded Chroma)', () => {
+  it("starts a Chroma server of the project's own on .woodwork/chroma, indexes file_to_embed, and stops it", async () => {
+    await using server = await startScriptedServer();
+    await using files = await project({
+      'main.ww': `
+        kb = knowledge_base chroma { file_to_embed: "docs", embedding: "local" }
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}", knowledge_base = kb }
+      `,
+      'docs/bicycle.md': readFileSync(path.join(labelled, 'docs/bicycle.md'), 'utf8'),
+    });
+    const saved = process.env.WOODWORK_CHROMA;
+    process.env.WOODWORK_CHROMA = program;
+    try {
+      server.enqueue({ text: 'Patch it.' });
+      {
+        await using runtime = await started(await files.load());
+        expect((await runtime.ask(undefined, 'How do I patch the tube?', { to: 'model' })).ok).toBe(true);
+      }
+      expect(JSON.stringify(server.requests[0]!.body)).toContain('[1] bicycle.md, lines 1-');
+      expect(readFileSync(path.join(files.dir, '.woodwork/chroma/chroma.sqlite3')).length).toBeGreaterThan(0);
+    } finally {
+      if (saved === undefined) delete process.env.WOODWORK_CHROMA;
+      else process.env.WOODWORK_CHROMA = saved;
+    }
+  }, 300_000);
+
+  it('says how to get one when there is no chroma program', async () => {
+    await expect(openChromaKnowledgeBase({ embedding: 'local' }, { name: 'kb', projectDir: tmpdir(), env: { WOODWORK_CHROMA: '/nonexistent/chroma' } })).rejects.toMatchObject({
+      message: expect.stringContaining('is not installed'),
+      hint: expect.stringContaining('pip install chromadb'),
+    });
+  });
+});

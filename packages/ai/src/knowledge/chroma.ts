@@ -4,7 +4,7 @@
  * a `query` tool for agents.
  *
  *   kb = knowledge_base chroma {
- *     url       = "http://127.0.0.1:8000"     # a Chroma server (`chroma run`, or Chroma Cloud)
+ *     url       = "http://127.0.0.1:8000"     # a Chroma server; without url, one of the project's own on `path` (./chroma-server.ts)
  *     documents = "docs"                      # the folder indexed (classic: file_to_embed)
  *     embedding = "local"                     # or "openai/text-embedding-3-small" (classic: api_key set)
  *   }
@@ -18,6 +18,7 @@ import type { Collection } from 'chromadb';
 import { defineComponent, errorMessage, type ComponentDefinition, type JsonValue } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import { isToolCallRequest, toolFlags, type ToolKeys, type ToolSpec } from '../tools/protocol.js';
+import { acquireLocalChroma, LocalChromaError } from './chroma-server.js';
 import { createEmbedder, type Embedder } from './embeddings.js';
 import { describeReport, indexFolder, type IndexProgress, type IndexReport } from './indexer.js';
 import { asJson, formatPassages, isRetrieveRequest, type Passage } from './passages.js';
@@ -28,7 +29,7 @@ export interface ChromaKnowledgeBaseConfig extends ToolKeys {
   readonly documents?: string;
   /** The classic engine's name for `documents`. */
   readonly file_to_embed?: string;
-  /** The classic engine's embedded-Chroma data folder: not available in Node (refused with what to do). */
+  /** Without `url`: the data folder of the project's own Chroma server (the classic embedded Chroma's; default `.woodwork/chroma`). */
   readonly path?: string;
   readonly embedding?: string;
   readonly api_key?: string;
@@ -40,6 +41,8 @@ export interface ChromaKnowledgeBaseConfig extends ToolKeys {
 }
 
 export const DEFAULT_CHROMA_URL = 'http://127.0.0.1:8000';
+/** Where the classic engine's embedded Chroma kept its data, and where a server of the project's own keeps it. */
+export const DEFAULT_CHROMA_PATH = '.woodwork/chroma';
 
 export interface OpenedKnowledgeBase {
   readonly collection: Collection;
@@ -52,6 +55,11 @@ export interface OpenedKnowledgeBase {
   close(): Promise<void>;
 }
 
+/** `woodwork-<name>`, in the characters Chroma allows (3-512 of a-z, 0-9, `.`, `_`, `-`, alphanumeric at both ends). */
+export function defaultCollection(name: string): string {
+  return `woodwork-${name}`.replace(/[^A-Za-z0-9._-]/g, '-').replace(/[^A-Za-z0-9]+$/, '').slice(0, 512);
+}
+
 function fail(name: string, message: string, hint: string, retryable = false) {
   return new WoodworkAiError('WW_AI_KNOWLEDGE_BASE', message, { component: name, hint, isRetryable: retryable });
 }
@@ -59,20 +67,32 @@ function fail(name: string, message: string, hint: string, retryable = false) {
 /** Connects a chroma knowledge base's config (env resolved) to its server, collection and embedder. */
 export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig, options: { name: string; projectDir: string; env?: Readonly<Record<string, string | undefined>> }): Promise<OpenedKnowledgeBase> {
   const { name } = options;
-  if (config.path !== undefined && config.url === undefined) {
-    throw fail(name, `\`path\` asks for an embedded Chroma, which the JavaScript client does not have`, `start a server on that folder (\`chroma run --path ${config.path}\`, from pip's chromadb) and write url = "${DEFAULT_CHROMA_URL}"`);
+  let local: { url: string; release: () => Promise<void> } | undefined;
+  if (config.url === undefined) {
+    // The classic engine's embedded Chroma: a server of the project's own on its data folder.
+    const folder = path.resolve(options.projectDir, config.path ?? DEFAULT_CHROMA_PATH);
+    try {
+      local = await acquireLocalChroma(folder, options.env ?? process.env);
+    } catch (error) {
+      throw fail(name, errorMessage(error), error instanceof LocalChromaError ? error.hint : 'give the knowledge base the url of a running Chroma server');
+    }
   }
-  const url = new URL(config.url ?? DEFAULT_CHROMA_URL);
+  const url = new URL(config.url ?? local!.url);
   // Loaded when a chroma knowledge base starts, not with the package: most topologies have none.
   const { ChromaClient } = await import('chromadb');
   const client = new ChromaClient({ host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), ssl: url.protocol === 'https:' });
-  const collectionName = config.collection ?? name;
+  const collectionName = config.collection ?? defaultCollection(name);
   let collection: Collection;
   try {
     // No embedding function: vectors always come from our embedder, so the client never loads its default one.
     collection = await client.getOrCreateCollection({ name: collectionName, embeddingFunction: null, metadata: { 'hnsw:space': 'cosine', created_by: 'woodwork' } });
   } catch (error) {
-    throw fail(name, `the Chroma server at ${url.origin} did not answer: ${errorMessage(error)}`, `start it (\`chroma run\`, or \`bash tools/services.sh start chroma\` in the Woodwork repository) or fix url`, true);
+    await local?.release();
+    const message = errorMessage(error);
+    if (/Bad request|Validation error|status: 4\d\d/i.test(message)) {
+      throw fail(name, `the Chroma server at ${url.origin} refused the collection \`${collectionName}\`: ${message}`, 'collection names are 3-512 characters of a-z, A-Z, 0-9, `.`, `_`, `-`, starting and ending with a letter or digit');
+    }
+    throw fail(name, `the Chroma server at ${url.origin} did not answer: ${message}`, `start it (\`chroma run\`, or \`bash tools/services.sh start chroma\` in the Woodwork repository) or fix url`, true);
   }
   const embedder = await createEmbedder({
     ...(config.embedding ? { spec: config.embedding } : {}),
@@ -110,7 +130,10 @@ export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig,
         };
       });
     },
-    close: () => embedder.close(),
+    async close() {
+      await embedder.close();
+      await local?.release();
+    },
   };
 }
 

@@ -22,7 +22,7 @@ export interface Embedder {
 }
 
 export interface EmbedderOptions {
-  /** `local`, `local:<path>`, or `openai/<model>`. Default: `openai/text-embedding-3-small` when `apiKey` is given (the classic engine's chroma), else `local`. */
+  /** `local`, `local:<path>`, or `openai/<model>`. Default: `openai/text-embedding-3-large` when `apiKey` is given (the classic engine's chroma's), else `local`. */
   readonly spec?: string;
   readonly apiKey?: string;
   readonly baseUrl?: string;
@@ -32,7 +32,8 @@ export interface EmbedderOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-export const DEFAULT_OPENAI_EMBEDDING = 'text-embedding-3-small';
+/** The classic engine's model (its chroma used text-embedding-3-large). */
+export const DEFAULT_OPENAI_EMBEDDING = 'text-embedding-3-large';
 
 export async function createEmbedder(options: EmbedderOptions): Promise<Embedder> {
   const spec = options.spec ?? (options.apiKey ? `openai/${DEFAULT_OPENAI_EMBEDDING}` : 'local');
