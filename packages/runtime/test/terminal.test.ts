@@ -24,6 +24,20 @@ describe('runTerminal', () => {
     }
   });
 
+  it('prints the replies of console outputs that write elsewhere (consoleOutputsHere: [], run --attach), once', async () => {
+    current = await project({ 'main.ww': 'in = input cli {}\nt = transform uppercase {}\nout = output cli {}\n' });
+    // The runtime's own console output stands for the one in another process: its stream is not the terminal's.
+    const { runtime, stdout: elsewhere } = await started(await current.load());
+    const out = capture();
+    try {
+      await runTerminal(runtime, { inputs: ['one'], stdout: out.stream, stderr: capture().stream, consoleOutputsHere: [] });
+      expect(out.text()).toBe('ONE\n');
+      expect(elsewhere()).toBe('ONE\n');
+    } finally {
+      await runtime.stop();
+    }
+  });
+
   it('prints replies itself when no output console does, streamed ones as they arrive', async () => {
     current = await project({ 'main.ww': 'in = input cli {}\nt = transform echo { streaming = true }\n' });
     const { runtime } = await started(await current.load());
