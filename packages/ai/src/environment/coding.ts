@@ -48,7 +48,6 @@ export interface CodingEnvironmentConfig extends ToolKeys {
 
 /** The classic marker: setup scripts ran to the end in this workspace. Removing it runs them again. */
 export const SETUP_MARKER = '.woodwork_setup_complete';
-const CLASSIC_MOUNT = '/workspace';
 const DEFAULT_COMMAND_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_COMMAND_OUTPUT = 200_000;
 /** What a setup or startup script may take: installs are slow. */
@@ -171,218 +170,217 @@ interface EnvironmentPreset {
 
 function defineEnvironment(preset: EnvironmentPreset): ComponentDefinition<CodingEnvironmentConfig> {
   return defineComponent<CodingEnvironmentConfig>({
-  kind: preset.kind,
-  type: preset.type,
-  resultEvent: 'tool.result',
-  create: ({ config, component, logger, io }) => {
-    const CLASSIC_MOUNT = preset.mount;
-    const mount = config.working_directory ?? CLASSIC_MOUNT;
-    const kind: SandboxKind = config.sandbox ?? 'bubblewrap';
-    const commandTimeoutMs = config.command_timeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    const maxOutputBytes = config.max_command_output ?? DEFAULT_MAX_COMMAND_OUTPUT;
-    const specs = preset.offer(toolSpecs(mount, toolFlags(config), commandTimeoutMs));
-    const offered = new Set(specs.map((spec) => spec.name));
-    let workspace: Workspace | undefined;
-    let sandbox: SandboxOptions | undefined;
-    /** Why commands cannot run here; undefined when they can. */
-    let refusal: string | undefined;
+    kind: preset.kind,
+    type: preset.type,
+    resultEvent: 'tool.result',
+    create: ({ config, component, logger, io }) => {
+      const mount = config.working_directory ?? preset.mount;
+      const kind: SandboxKind = config.sandbox ?? 'bubblewrap';
+      const commandTimeoutMs = config.command_timeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
+      const maxOutputBytes = config.max_command_output ?? DEFAULT_MAX_COMMAND_OUTPUT;
+      const specs = preset.offer(toolSpecs(mount, toolFlags(config), commandTimeoutMs));
+      const offered = new Set(specs.map((spec) => spec.name));
+      let workspace: Workspace | undefined;
+      let sandbox: SandboxOptions | undefined;
+      /** Why commands cannot run here; undefined when they can. */
+      let refusal: string | undefined;
 
-    const fail = (code: 'WW_AI_ENVIRONMENT' | 'WW_AI_SANDBOX_UNAVAILABLE', message: string, hint: string) =>
-      new WoodworkAiError(code, message, { component: component.name, location: component.location, hint });
+      const fail = (code: 'WW_AI_ENVIRONMENT' | 'WW_AI_SANDBOX_UNAVAILABLE', message: string, hint: string) =>
+        new WoodworkAiError(code, message, { component: component.name, location: component.location, hint });
 
-    const scriptsOf = (entries: readonly string[], resolvePath: (relative: string) => string) =>
-      entries.map((entry) => {
-        const script = projectScript(entry, resolvePath);
-        if (!script) return { entry, command: entry };
-        // A project file runs with bash when its first line says so, else sh, as `./script` would;
-        // inside the sandbox it is mounted under /woodwork/scripts, without one it is where it is.
-        const interpreter = /^#!.*\bbash\b/.test(readFileSync(script.file, 'utf8').split('\n', 1)[0] ?? '') ? 'bash' : 'sh';
-        const file = kind === 'none' ? script.file : `/woodwork/scripts/${script.name}`;
-        return { entry, command: `${interpreter} '${file.replace(/'/g, `'\\''`)}'${script.rest}` };
-      });
+      const scriptsOf = (entries: readonly string[], resolvePath: (relative: string) => string) =>
+        entries.map((entry) => {
+          const script = projectScript(entry, resolvePath);
+          if (!script) return { entry, command: entry };
+          // A project file runs with bash when its first line says so, else sh, as `./script` would;
+          // inside the sandbox it is mounted under /woodwork/scripts, without one it is where it is.
+          const interpreter = /^#!.*\bbash\b/.test(readFileSync(script.file, 'utf8').split('\n', 1)[0] ?? '') ? 'bash' : 'sh';
+          const file = kind === 'none' ? script.file : `/woodwork/scripts/${script.name}`;
+          return { entry, command: `${interpreter} '${file.replace(/'/g, `'\\''`)}'${script.rest}` };
+        });
 
-    async function runScripts(which: 'setup_scripts' | 'startup_scripts', entries: readonly string[], resolvePath: (relative: string) => string) {
-      for (const { entry, command } of scriptsOf(entries, resolvePath)) {
-        const result = await runCommand(sandbox!, command, { timeoutMs: SCRIPT_TIMEOUT_MS, maxOutputBytes });
-        logger.info(`${which}: ${entry} exited ${result.exitCode ?? 'killed'} in ${Math.round(result.durationMs)} ms`);
-        if (result.exitCode !== 0) {
-          const tail = result.output.trimEnd().split('\n').slice(-15).join('\n');
-          throw fail('WW_AI_ENVIRONMENT', `the ${which} entry \`${entry}\` ${result.timedOut ? `ran longer than ${SCRIPT_TIMEOUT_MS / 60_000} minutes` : `failed with exit code ${result.exitCode}`}${tail ? `:\n${tail}` : ''}`, `fix the script (it runs in ${mount} inside the sandbox${config.network ? '' : ', without network: set network = true if it downloads'}); ${which === 'setup_scripts' ? `the setup runs again at the next start, since ${SETUP_MARKER} was not written` : 'startup scripts run at every start'}`);
-        }
-      }
-    }
-
-    return {
-      async init(context) {
-        const stateDir = path.join(context.projectDir, '.woodwork', 'environments', component.name);
-        const local = config.local_path ?? CLASSIC_MOUNT;
-        const folder =
-          local === CLASSIC_MOUNT || local.startsWith(`${CLASSIC_MOUNT}/`)
-            ? path.join(context.projectDir, preset.folder, local.slice(CLASSIC_MOUNT.length))
-            : path.isAbsolute(local) || local.startsWith('~')
-              ? path.resolve(local.replace(/^~(?=$|\/)/, os.homedir()))
-              : context.resolvePath(local);
-        const home = path.join(stateDir, 'home');
-        await mkdir(home, { recursive: true });
-
-        if (config.repo_url) {
-          const hasGit = existsSync(path.join(folder, '.git'));
-          if (!hasGit) {
-            const entries = await readdir(folder).catch(() => [] as string[]);
-            if (entries.length > 0) {
-              throw fail('WW_AI_ENVIRONMENT', `the workspace ${folder} is not empty and is not a git clone, so \`${config.repo_url}\` cannot be cloned into it`, 'empty the folder, point local_path elsewhere, or remove repo_url to use the folder as it is');
-            }
-            await mkdir(path.dirname(folder), { recursive: true });
-            const url = cloneUrl(config.repo_url);
-            try {
-              // On the host, not in the sandbox: the clone is the file author's, and needs the network.
-              await run('git', ['clone', '--quiet', '--', url, folder], { timeout: 10 * 60_000, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
-            } catch (error) {
-              await rm(folder, { recursive: true, force: true });
-              const stderr = String((error as { stderr?: string }).stderr ?? errorMessage(error)).trim();
-              throw fail('WW_AI_ENVIRONMENT', `git could not clone ${url}: ${stderr}`, 'check repo_url (a git URL, a path, or user/repo for GitHub) and that git can reach it');
-            }
-            logger.info(`cloned ${url} into ${folder}`);
+      async function runScripts(which: 'setup_scripts' | 'startup_scripts', entries: readonly string[], resolvePath: (relative: string) => string) {
+        for (const { entry, command } of scriptsOf(entries, resolvePath)) {
+          const result = await runCommand(sandbox!, command, { timeoutMs: SCRIPT_TIMEOUT_MS, maxOutputBytes });
+          logger.info(`${which}: ${entry} exited ${result.exitCode ?? 'killed'} in ${Math.round(result.durationMs)} ms`);
+          if (result.exitCode !== 0) {
+            const tail = result.output.trimEnd().split('\n').slice(-15).join('\n');
+            throw fail('WW_AI_ENVIRONMENT', `the ${which} entry \`${entry}\` ${result.timedOut ? `ran longer than ${SCRIPT_TIMEOUT_MS / 60_000} minutes` : `failed with exit code ${result.exitCode}`}${tail ? `:\n${tail}` : ''}`, `fix the script (it runs in ${mount} inside the sandbox${config.network ? '' : ', without network: set network = true if it downloads'}); ${which === 'setup_scripts' ? `the setup runs again at the next start, since ${SETUP_MARKER} was not written` : 'startup scripts run at every start'}`);
           }
         }
-        await mkdir(folder, { recursive: true });
-        workspace = new Workspace(folder, mount);
+      }
 
-        // The classic engine configured git only when no setup script would.
-        const gitconfig = path.join(home, '.gitconfig');
-        if (!config.setup_scripts?.length && !existsSync(gitconfig)) {
-          await writeFile(gitconfig, `[user]\n\tname = Woodwork Agent\n\temail = agent@woodwork.dev\n[init]\n\tdefaultBranch = main\n[safe]\n\tdirectory = ${mount}\n`);
-        }
+      return {
+        async init(context) {
+          const stateDir = path.join(context.projectDir, '.woodwork', 'environments', component.name);
+          const local = config.local_path ?? preset.mount;
+          const folder =
+            local === preset.mount || local.startsWith(`${preset.mount}/`)
+              ? path.join(context.projectDir, preset.folder, local.slice(preset.mount.length))
+              : path.isAbsolute(local) || local.startsWith('~')
+                ? path.resolve(local.replace(/^~(?=$|\/)/, os.homedir()))
+                : context.resolvePath(local);
+          const home = path.join(stateDir, 'home');
+          await mkdir(home, { recursive: true });
 
-        const scripts: Record<string, string> = {};
-        for (const entry of [...(config.setup_scripts ?? []), ...(config.startup_scripts ?? [])]) {
-          const script = projectScript(entry, (relative) => context.resolvePath(relative));
-          if (script) scripts[script.name] = script.file;
-        }
-        sandbox = {
-          kind,
-          workspace: folder,
-          mountPoint: mount,
-          home,
-          network: config.network === true,
-          env: stringEnv(config.environment_variables),
-          readOnlyPaths: (config.read_only_paths ?? []).map((entry) => path.resolve(context.projectDir, entry)),
-          scripts,
-        };
+          if (config.repo_url) {
+            const hasGit = existsSync(path.join(folder, '.git'));
+            if (!hasGit) {
+              const entries = await readdir(folder).catch(() => [] as string[]);
+              if (entries.length > 0) {
+                throw fail('WW_AI_ENVIRONMENT', `the workspace ${folder} is not empty and is not a git clone, so \`${config.repo_url}\` cannot be cloned into it`, 'empty the folder, point local_path elsewhere, or remove repo_url to use the folder as it is');
+              }
+              await mkdir(path.dirname(folder), { recursive: true });
+              const url = cloneUrl(config.repo_url);
+              try {
+                // On the host, not in the sandbox: the clone is the file author's, and needs the network.
+                await run('git', ['clone', '--quiet', '--', url, folder], { timeout: 10 * 60_000, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+              } catch (error) {
+                await rm(folder, { recursive: true, force: true });
+                const stderr = String((error as { stderr?: string }).stderr ?? errorMessage(error)).trim();
+                throw fail('WW_AI_ENVIRONMENT', `git could not clone ${url}: ${stderr}`, 'check repo_url (a git URL, a path, or user/repo for GitHub) and that git can reach it');
+              }
+              logger.info(`cloned ${url} into ${folder}`);
+            }
+          }
+          await mkdir(folder, { recursive: true });
+          workspace = new Workspace(folder, mount);
 
-        if (kind === 'bubblewrap') {
-          const problem = bubblewrapProblem();
-          if (problem) refusal = `${problem}, so \`${component.name}\` runs no commands`;
-        } else {
-          io.announce?.(`${component.name}: sandbox = "none" — commands run on this machine as this user, with its network, confined to nothing but their working folder ${folder}`);
-        }
-        const hasScripts = (config.setup_scripts?.length ?? 0) + (config.startup_scripts?.length ?? 0) > 0;
-        if (refusal && hasScripts) {
-          throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}, and it has setup or startup scripts to run`, 'install bubblewrap (`apt-get install bubblewrap`; `bash tools/sandbox.sh install` in this repository), or write sandbox = "none" to run commands unconfined on this machine');
-        }
+          // The classic engine configured git only when no setup script would.
+          const gitconfig = path.join(home, '.gitconfig');
+          if (!config.setup_scripts?.length && !existsSync(gitconfig)) {
+            await writeFile(gitconfig, `[user]\n\tname = Woodwork Agent\n\temail = agent@woodwork.dev\n[init]\n\tdefaultBranch = main\n[safe]\n\tdirectory = ${mount}\n`);
+          }
 
-        // Setup: once per workspace, remembered by the classic marker file in it.
-        const marker = path.join(folder, SETUP_MARKER);
-        const setup = config.setup_scripts ?? [];
-        if (setup.length > 0) {
-          // The classic way to force a rerun: a first entry that removes the marker.
-          if (/^\s*rm\s+-f\s+\S*\.woodwork_setup_complete\b/.test(setup[0]!)) await rm(marker, { force: true });
-          if (existsSync(marker)) {
-            logger.info(`setup_scripts already ran in ${folder} (${SETUP_MARKER} is there); skipped`);
+          const scripts: Record<string, string> = {};
+          for (const entry of [...(config.setup_scripts ?? []), ...(config.startup_scripts ?? [])]) {
+            const script = projectScript(entry, (relative) => context.resolvePath(relative));
+            if (script) scripts[script.name] = script.file;
+          }
+          sandbox = {
+            kind,
+            workspace: folder,
+            mountPoint: mount,
+            home,
+            network: config.network === true,
+            env: stringEnv(config.environment_variables),
+            readOnlyPaths: (config.read_only_paths ?? []).map((entry) => path.resolve(context.projectDir, entry)),
+            scripts,
+          };
+
+          if (kind === 'bubblewrap') {
+            const problem = bubblewrapProblem();
+            if (problem) refusal = `${problem}, so \`${component.name}\` runs no commands`;
           } else {
-            await runScripts('setup_scripts', setup, (relative) => context.resolvePath(relative));
-            await writeFile(marker, `${new Date().toISOString()}\n`);
+            io.announce?.(`${component.name}: sandbox = "none" — commands run on this machine as this user, with its network, confined to nothing but their working folder ${folder}`);
           }
-        }
-        if (config.startup_scripts?.length) await runScripts('startup_scripts', config.startup_scripts, (relative) => context.resolvePath(relative));
-      },
+          const hasScripts = (config.setup_scripts?.length ?? 0) + (config.startup_scripts?.length ?? 0) > 0;
+          if (refusal && hasScripts) {
+            throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}, and it has setup or startup scripts to run`, 'install bubblewrap (`apt-get install bubblewrap`; `bash tools/sandbox.sh install` in this repository), or write sandbox = "none" to run commands unconfined on this machine');
+          }
 
-      methods: {
-        tools: () => specs as unknown as JsonValue,
-      },
+          // Setup: once per workspace, remembered by the classic marker file in it.
+          const marker = path.join(folder, SETUP_MARKER);
+          const setup = config.setup_scripts ?? [];
+          if (setup.length > 0) {
+            // The classic way to force a rerun: a first entry that removes the marker.
+            if (/^\s*rm\s+-f\s+\S*\.woodwork_setup_complete\b/.test(setup[0]!)) await rm(marker, { force: true });
+            if (existsSync(marker)) {
+              logger.info(`setup_scripts already ran in ${folder} (${SETUP_MARKER} is there); skipped`);
+            } else {
+              await runScripts('setup_scripts', setup, (relative) => context.resolvePath(relative));
+              await writeFile(marker, `${new Date().toISOString()}\n`);
+            }
+          }
+          if (config.startup_scripts?.length) await runScripts('startup_scripts', config.startup_scripts, (relative) => context.resolvePath(relative));
+        },
 
-      async handle(message, context) {
-        const request = message.payload;
-        if (!isToolCallRequest(request)) {
-          throw new WoodworkAiError('WW_AI_TOOL_FAILED', `\`${component.name}\` was sent ${JSON.stringify(request)?.slice(0, 80)}, not a tool call`, {
-            component: component.name,
-            location: component.location,
-            hint: "an agent calls it with { tool, input }; list it in an agent's `tools`",
-          });
-        }
-        const tool = ALIASES[request.tool] ?? request.tool;
-        if (!offered.has(tool) && !offered.has(request.tool)) {
-          throw new WoodworkAiError('WW_AI_TOOL_FAILED', `there is no tool \`${request.tool}\`; \`${component.name}\` offers ${specs.map((spec) => spec.name).join(', ')}`, { component: component.name, location: component.location });
-        }
-        const input = (typeof request.input === 'object' && request.input !== null ? request.input : {}) as Record<string, unknown>;
-        try {
-          return await act(tool, input, context);
-        } catch (error) {
-          if (WoodworkAiError.isAiError(error)) throw error;
-          throw new WoodworkAiError('WW_AI_TOOL_FAILED', `${request.tool}: ${error instanceof WorkspaceError ? error.message : errorMessage(error)}`, {
-            component: component.name,
-            location: component.location,
-            hint: error instanceof WorkspaceError ? 'paths are relative to the workspace' : `\`${component.name}\` (environment coding) failed`,
-          });
-        }
-      },
-    };
+        methods: {
+          tools: () => specs as unknown as JsonValue,
+        },
 
-    async function act(tool: string, input: Record<string, unknown>, context: HandlerContext<CodingEnvironmentConfig>): Promise<JsonValue> {
-      const ws = workspace!;
-      const str = (key: string, fallback?: string) => (typeof input[key] === 'string' ? (input[key] as string) : fallback);
-      const need = (key: string) => {
-        const value = str(key);
-        if (value === undefined) throw new WorkspaceError(`\`${tool}\` needs \`${key}\` (a string)`);
-        return value;
+        async handle(message, context) {
+          const request = message.payload;
+          if (!isToolCallRequest(request)) {
+            throw new WoodworkAiError('WW_AI_TOOL_FAILED', `\`${component.name}\` was sent ${JSON.stringify(request)?.slice(0, 80)}, not a tool call`, {
+              component: component.name,
+              location: component.location,
+              hint: "an agent calls it with { tool, input }; list it in an agent's `tools`",
+            });
+          }
+          const tool = ALIASES[request.tool] ?? request.tool;
+          if (!offered.has(tool) && !offered.has(request.tool)) {
+            throw new WoodworkAiError('WW_AI_TOOL_FAILED', `there is no tool \`${request.tool}\`; \`${component.name}\` offers ${specs.map((spec) => spec.name).join(', ')}`, { component: component.name, location: component.location });
+          }
+          const input = (typeof request.input === 'object' && request.input !== null ? request.input : {}) as Record<string, unknown>;
+          try {
+            return await act(tool, input, context);
+          } catch (error) {
+            if (WoodworkAiError.isAiError(error)) throw error;
+            throw new WoodworkAiError('WW_AI_TOOL_FAILED', `${request.tool}: ${error instanceof WorkspaceError ? error.message : errorMessage(error)}`, {
+              component: component.name,
+              location: component.location,
+              hint: error instanceof WorkspaceError ? 'paths are relative to the workspace' : `\`${component.name}\` (environment coding) failed`,
+            });
+          }
+        },
       };
-      switch (tool) {
-        case 'execute_command':
-          return executeCommand(str('command') ?? str('input') ?? need('command'), context);
-        case 'list_files':
-          return ws.listFiles(str('path', '.'));
-        case 'read_file':
-          return ws.readFile(str('file_path') ?? need('path'), Number(input.offset ?? 0), Number(input.limit ?? 2000));
-        case 'write_file':
-          return ws.writeFile(str('file_path') ?? need('path'), str('content') ?? '');
-        case 'edit_file':
-          return ws.editFile(str('file_path') ?? need('path'), need('old_string'), need('new_string'), input.replace_all === true);
-        case 'multi_edit':
-          return ws.multiEdit(str('file_path') ?? need('path'), input.edits as Edit[]);
-        case 'search_in_files':
-          return ws.searchInFiles(need('pattern'), str('file_glob', '*'), Number(input.context_lines ?? 0), input.case_insensitive === true);
-        case 'find_files':
-          return ws.findFiles(need('pattern'), str('path', '.'));
-        case 'backup_file':
-          return ws.backupFile(str('file_path') ?? need('path'));
-        case 'restore_backup':
-          return ws.restoreBackup(str('file_path') ?? need('path'), need('backup_name'));
-        default:
-          throw new WorkspaceError(`there is no action \`${tool}\`; the actions are ${specs.map((spec) => spec.name).join(', ')}`);
-      }
-    }
 
-    async function executeCommand(command: string, context: HandlerContext<CodingEnvironmentConfig>): Promise<string> {
-      if (refusal) {
-        throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}: \`${command.slice(0, 80)}\` was not run`, 'install bubblewrap (`apt-get install bubblewrap`), or write sandbox = "none" in the .ww file to run commands unconfined on this machine');
+      async function act(tool: string, input: Record<string, unknown>, context: HandlerContext<CodingEnvironmentConfig>): Promise<JsonValue> {
+        const ws = workspace!;
+        const str = (key: string, fallback?: string) => (typeof input[key] === 'string' ? (input[key] as string) : fallback);
+        const need = (key: string) => {
+          const value = str(key);
+          if (value === undefined) throw new WorkspaceError(`\`${tool}\` needs \`${key}\` (a string)`);
+          return value;
+        };
+        switch (tool) {
+          case 'execute_command':
+            return executeCommand(str('command') ?? str('input') ?? need('command'), context);
+          case 'list_files':
+            return ws.listFiles(str('path', '.'));
+          case 'read_file':
+            return ws.readFile(str('file_path') ?? need('path'), Number(input.offset ?? 0), Number(input.limit ?? 2000));
+          case 'write_file':
+            return ws.writeFile(str('file_path') ?? need('path'), str('content') ?? '');
+          case 'edit_file':
+            return ws.editFile(str('file_path') ?? need('path'), need('old_string'), need('new_string'), input.replace_all === true);
+          case 'multi_edit':
+            return ws.multiEdit(str('file_path') ?? need('path'), input.edits as Edit[]);
+          case 'search_in_files':
+            return ws.searchInFiles(need('pattern'), str('file_glob', '*'), Number(input.context_lines ?? 0), input.case_insensitive === true);
+          case 'find_files':
+            return ws.findFiles(need('pattern'), str('path', '.'));
+          case 'backup_file':
+            return ws.backupFile(str('file_path') ?? need('path'));
+          case 'restore_backup':
+            return ws.restoreBackup(str('file_path') ?? need('path'), need('backup_name'));
+          default:
+            throw new WorkspaceError(`there is no action \`${tool}\`; the actions are ${specs.map((spec) => spec.name).join(', ')}`);
+        }
       }
-      const cwd = (await context.session.get<string>(CWD_KEY)) ?? '.';
-      // `cd <dir>` alone moves the session's folder, as the classic engine did; `cd x && …` is the shell's.
-      const cd = /^\s*cd(?:\s+(?:"([^"]*)"|'([^']*)'|(\S+)))?\s*$/.exec(command);
-      if (cd) {
-        const target = cd[1] ?? cd[2] ?? cd[3] ?? '';
-        // Workspace.resolve takes paths under the mount point as they are and refuses other absolute ones.
-        const next = target === '' || target === '~' ? '.' : target.startsWith('/') ? target : path.posix.join(cwd, target);
-        const full = await workspace!.resolve(next);
-        if (!(await stat(full).catch(() => undefined))?.isDirectory()) throw new WorkspaceError(`cd: ${target}: no such folder in the workspace`);
-        const relative = path.relative(workspace!.folder, full) || '.';
-        await context.session.set(CWD_KEY, relative);
-        return `Changed directory to ${path.posix.join(mount, relative)}`;
+
+      async function executeCommand(command: string, context: HandlerContext<CodingEnvironmentConfig>): Promise<string> {
+        if (refusal) {
+          throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}: \`${command.slice(0, 80)}\` was not run`, 'install bubblewrap (`apt-get install bubblewrap`), or write sandbox = "none" in the .ww file to run commands unconfined on this machine');
+        }
+        const cwd = (await context.session.get<string>(CWD_KEY)) ?? '.';
+        // `cd <dir>` alone moves the session's folder, as the classic engine did; `cd x && …` is the shell's.
+        const cd = /^\s*cd(?:\s+(?:"([^"]*)"|'([^']*)'|(\S+)))?\s*$/.exec(command);
+        if (cd) {
+          const target = cd[1] ?? cd[2] ?? cd[3] ?? '';
+          // Workspace.resolve takes paths under the mount point as they are and refuses other absolute ones.
+          const next = target === '' || target === '~' ? '.' : target.startsWith('/') ? target : path.posix.join(cwd, target);
+          const full = await workspace!.resolve(next);
+          if (!(await stat(full).catch(() => undefined))?.isDirectory()) throw new WorkspaceError(`cd: ${target}: no such folder in the workspace`);
+          const relative = path.relative(workspace!.folder, full) || '.';
+          await context.session.set(CWD_KEY, relative);
+          return `Changed directory to ${path.posix.join(mount, relative)}`;
+        }
+        const result = await runCommand(sandbox!, command, { cwd, timeoutMs: commandTimeoutMs, maxOutputBytes, signal: context.signal });
+        return describeResult(result, { timeoutMs: commandTimeoutMs, component: component.name });
       }
-      const result = await runCommand(sandbox!, command, { cwd, timeoutMs: commandTimeoutMs, maxOutputBytes, signal: context.signal });
-      return describeResult(result, { timeoutMs: commandTimeoutMs, component: component.name });
-    }
-  },
+    },
   });
 }
 
@@ -409,8 +407,3 @@ export const coreCode = defineEnvironment({
   folder: '.woodwork/vm',
   offer: (specs) => specs.filter((spec) => spec.name !== 'execute_command'),
 });
-
-/** For tests and docs: the tool names an `environment coding` offers. */
-export function codingToolNames(): string[] {
-  return toolSpecs(CLASSIC_MOUNT, {}, DEFAULT_COMMAND_TIMEOUT_MS).map((spec) => spec.name);
-}
