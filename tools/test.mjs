@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const services = path.join(root, 'tools', 'services.sh');
 const validators = path.join(root, 'tools', 'validators.sh');
+const browser = path.join(root, 'tools', 'browser.sh');
 const models = path.join(root, 'tools', 'models.sh');
 const sandbox = path.join(root, 'tools', 'sandbox.sh');
 const skipServices = process.env.WOODWORK_TEST_NO_SERVICES === '1';
@@ -96,13 +97,26 @@ function resultFiles() {
   return files;
 }
 
+// Debian's chromium, which the console's tests drive headless (tools/browser.sh); they fail
+// without it, so a failed install stops the run here with its error.
+function installBrowser() {
+  if (skipServices || !existsSync(browser)) return {};
+  if (run('bash', [browser, 'install']) !== 0) {
+    console.error('tools/browser.sh could not install chromium; see its error above.');
+    stopServices();
+    process.exit(1);
+  }
+  return exportedEnv(browser);
+}
+
 for (const file of resultFiles()) rmSync(file);
 const brokerEnv = startServices();
 const validatorEnv = installValidators();
+const browserEnv = installBrowser();
 const modelEnv = fetchModel();
 installSandbox();
 let status = 1;
-const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, ...modelEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
+const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, ...browserEnv, ...modelEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
 const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { env: testEnv });
 try {
   // The bus suite restarts the brokers on purpose (nothing acknowledged may be lost); it runs on its

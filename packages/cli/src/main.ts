@@ -80,8 +80,10 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .description('run a .ww file with hot reload of the file, its pipes and its hooks')
     .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
     .option('--bus <url>', 'use this bus instead of the in-memory one')
+    .option('--console', 'serve the web console on 127.0.0.1 (the link with its token is printed)')
+    .option('--console-port <port>', 'the console\'s port (default: a free one)')
     .addHelpText('after', '\nExit codes: 0 ok, 1 problems at load, 2 wrong usage.')
-    .action(async (file: string, options: { bus?: string }) => {
+    .action(async (file: string, options: { bus?: string; console?: boolean; consolePort?: string }) => {
       exitCode = await devCommand(terminal, file, options);
     });
 

@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Topology } from '@woodwork/parser';
+import { openConsole } from '../console/server.js';
 import { ExitCode, paint, useColor } from '../terminal.js';
 import {
   converse,
@@ -29,6 +30,9 @@ export interface DevOptions {
   readonly bus?: string;
   /** How long to wait after the last change before reloading. Default 80 ms: one save, one reload. */
   readonly debounceMs?: number;
+  /** Serve the web console on loopback (`--console`), on this port when given (`--console-port`). */
+  readonly console?: boolean;
+  readonly consolePort?: string;
 }
 
 /** Files a reload cares about: code, the .ww file, .env, and files named in config. */
@@ -125,9 +129,12 @@ export async function devCommand(terminal: InteractiveTerminal, file: string | u
 
 async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, options: DevOptions): Promise<number> {
   let project = loaded;
-  const runtime = await startRuntime(terminal, project, runtimeOptions(terminal, options));
+  const base = runtimeOptions(terminal, options);
+  // The console's timeline shows each step's time, tokens and cost: those are the metrics events.
+  const runtime = await startRuntime(terminal, project, options.console ? { ...base, metrics: { ...base.metrics, events: true } } : base);
   if (!runtime) return ExitCode.problems;
   const style = paint(useColor(terminal, 'stderr'));
+  const webConsole = options.console ? await openConsole(terminal, runtime, options.consolePort) : undefined;
   const shown = path.relative(terminal.cwd, project.file) || project.file;
 
   let reloading: Promise<void> = Promise.resolve();
@@ -179,6 +186,7 @@ async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, opt
     stop.dispose();
     watcher.close();
     await reloading;
+    await webConsole?.close();
     await runtime.stop();
   }
 }

@@ -1,0 +1,182 @@
+/**
+ * The developer console of `woodwork dev --console`: a web page on loopback that draws the
+ * topology, talks to it and shows every event of a turn. It is static assets (built from
+ * `packages/cli/console/` into `dist/console/`, no internet needed) plus a small API here, and the
+ * runtime's own gateway for sessions and their event streams, reached through this server so the
+ * page has one origin and one token.
+ *
+ * Security: it listens on 127.0.0.1 only; every API and gateway request needs the token printed in
+ * the terminal (`Authorization: Bearer <token>`; the printed link carries it in the URL fragment,
+ * which browsers never send to a server or put in a Referer). The static files hold no secrets.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConfigValue } from '@woodwork/parser';
+import { componentGroup, componentTopic, startGateway, type Runtime } from '@woodwork/runtime';
+import { paint, useColor, type Terminal } from '../terminal.js';
+
+export interface ConsoleServer extends AsyncDisposable {
+  /** The link to open, token included. */
+  readonly link: string;
+  readonly url: string;
+  readonly token: string;
+  close(): Promise<void>;
+}
+
+export interface ConsoleOptions {
+  /** Default 0: a free port. */
+  readonly port?: number;
+  /** Default: `dist/console` of this package. */
+  readonly assetsDir?: string;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.json': 'application/json',
+};
+
+/** Where the built page is: beside the bundle in `dist/`, or `dist/console` when running from source. */
+export function consoleAssetsDir(): string | undefined {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return [path.join(here, 'console'), path.resolve(here, '../../dist/console')].find((dir) => existsSync(path.join(dir, 'index.html')));
+}
+
+export async function startConsole(runtime: Runtime, options: ConsoleOptions = {}): Promise<ConsoleServer> {
+  const assets = options.assetsDir ?? consoleAssetsDir();
+  if (!assets) throw new Error('the console page is not built: run `npm run build -w @woodwork/cli` (it builds dist/console)');
+  const token = randomBytes(24).toString('base64url');
+  // The gateway serves sessions and their SSE; only this server talks to it, with the same token.
+  const gateway = await startGateway(runtime, { host: '127.0.0.1', port: 0, auth: { keys: [token] }, rateLimit: false });
+
+  const authorized = (request: IncomingMessage) => {
+    const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  };
+
+  const server = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      if (!response.headersSent) json(response, 500, { error: { code: 'internal_error', message: error instanceof Error ? error.message : String(error) } });
+      else response.destroy();
+    });
+  });
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://console');
+    if (url.pathname.startsWith('/v1/')) return proxy(request, response, gateway.url);
+    if (url.pathname.startsWith('/api/')) {
+      if (!authorized(request)) return json(response, 401, { error: { code: 'unauthorized', message: 'the console token is missing or wrong: open the link woodwork printed' } });
+      if (url.pathname === '/api/topology') return json(response, 200, topologyView(runtime));
+      if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats() });
+      if (url.pathname === '/api/dead-letters') return json(response, 200, { dead_letters: await deadLetters(runtime) });
+      return json(response, 404, { error: { code: 'not_found', message: `no ${url.pathname}` } });
+    }
+    const file = path.join(assets!, path.normalize(url.pathname === '/' ? '/index.html' : url.pathname));
+    if (!file.startsWith(assets!)) return json(response, 404, { error: { code: 'not_found', message: 'no such file' } });
+    try {
+      const body = await readFile(file);
+      response.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      response.end(body);
+    } catch {
+      json(response, 404, { error: { code: 'not_found', message: `no ${url.pathname}` } });
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await gateway.close();
+  };
+  return { url, token, link: `${url}/#token=${token}`, close, [Symbol.asyncDispose]: close };
+}
+
+/** Passes a request to the gateway and its answer back as it comes (SSE included). */
+function proxy(request: IncomingMessage, response: ServerResponse, target: string): void {
+  const upstream = httpRequest(new URL(request.url ?? '/', target), { method: request.method, headers: request.headers }, (answer) => {
+    response.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(response);
+  });
+  upstream.on('error', () => (response.headersSent ? response.destroy() : json(response, 502, { error: { code: 'unavailable', message: 'the gateway did not answer' } })));
+  response.on('close', () => upstream.destroy());
+  request.pipe(upstream);
+}
+
+function json(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  response.end(JSON.stringify(body));
+}
+
+/** The components and the edges between them: routes (`to`) and references (model, tools, memory). */
+function topologyView(runtime: Runtime) {
+  const { topology } = runtime;
+  const names = new Set(topology.components.map((component) => component.name));
+  const edges: { from: string; to: string; kind: 'route' | 'reference'; key?: string }[] = [];
+  for (const component of topology.components) {
+    for (const to of component.to) edges.push({ from: component.name, to, kind: 'route' });
+    for (const [key, value] of Object.entries(component.config)) {
+      for (const reference of referencesIn(value)) if (names.has(reference)) edges.push({ from: component.name, to: reference, kind: 'reference', key });
+    }
+  }
+  return {
+    file: topology.file,
+    namespace: runtime.namespace,
+    components: topology.components.map((component) => ({ name: component.name, kind: component.kind, type: component.type, group: component.group, streaming: component.streaming })),
+    edges,
+  };
+}
+
+function referencesIn(value: ConfigValue): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  if (Array.isArray(value)) return value.flatMap(referencesIn);
+  if ('$ref' in value && typeof value.$ref === 'string') return [value.$ref];
+  return Object.values(value as Record<string, ConfigValue>).flatMap(referencesIn);
+}
+
+async function deadLetters(runtime: Runtime) {
+  const letters: unknown[] = [];
+  for (const component of runtime.topology.components) {
+    for await (const letter of runtime.bus.deadLetters(componentTopic(runtime.namespace, component.name), componentGroup(component.name))) {
+      letters.push({
+        id: letter.id,
+        component: component.name,
+        attempts: letter.attempts,
+        error: letter.lastError,
+        dead_lettered_at: letter.deadLetteredAt,
+        event_type: letter.envelope?.event_type ?? null,
+        session_id: letter.envelope?.session_id ?? null,
+      });
+    }
+  }
+  return letters;
+}
+
+/**
+ * Starts the console for a command and prints its link (token included) on stderr; a console that
+ * cannot start is a warning, not a reason to stop the topology.
+ */
+export async function openConsole(terminal: Terminal, runtime: Runtime, port: string | undefined): Promise<ConsoleServer | undefined> {
+  const style = paint(useColor(terminal, 'stderr'));
+  try {
+    const server = await startConsole(runtime, port === undefined ? {} : { port: Number(port) });
+    terminal.stderr.write(`${style('green', '◆')} console: ${server.link}\n  ${style('dim', `(loopback only; the token in the link is needed: ${server.token})`)}\n`);
+    return server;
+  } catch (error) {
+    terminal.stderr.write(`${style('yellow', 'warning')}: the console did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    return undefined;
+  }
+}

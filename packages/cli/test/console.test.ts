@@ -1,0 +1,119 @@
+// The console of `woodwork dev --console`, in a real browser: Debian's chromium (tools/browser.sh)
+// driven headless by puppeteer-core, against a real `woodwork dev` child process whose model is the
+// scripted server. Screenshots of each screen go to test-results/console/.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startScriptedServer, type ScriptedServer } from '@woodwork/ai/testing';
+import { spawnCli, type CliChild } from './child.js';
+
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const shots = path.join(packageDir, 'test-results', 'console');
+const chromium = process.env.WOODWORK_CHROMIUM ?? '/usr/bin/chromium';
+
+describe('woodwork dev --console', () => {
+  let server: ScriptedServer;
+  let child: CliChild;
+  let browser: Browser;
+  let page: Page;
+  let link: string;
+
+  beforeAll(async () => {
+    if (!existsSync(chromium)) throw new Error(`no chromium at ${chromium}: run \`bash tools/browser.sh install\` (npm test does it)`);
+    if (!existsSync(path.join(packageDir, 'dist', 'console', 'index.html'))) {
+      // The page is built by the package's build; build it here when a test run comes first.
+      const { build } = await import('vite');
+      await build({ configFile: path.join(packageDir, 'console', 'vite.config.ts') });
+    }
+    server = await startScriptedServer({
+      apiKey: 'sk-console',
+      // Slow enough that the page shows a reply half-written.
+      respond: () => ({ text: ['The ', 'console ', 'streams ', 'this ', 'reply.'], chunkDelayMs: 250, usage: { inputTokens: 21, outputTokens: 5 } }),
+    });
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-console-'));
+    await writeFile(path.join(dir, 'main.ww'), `chat = llm openai {\n    model = "gpt-4o-mini"\n    api_key = "sk-console"\n    base_url = "${server.openaiBaseUrl}"\n}\n`);
+    child = spawnCli(['dev', '--console'], { cwd: dir });
+    link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
+    await mkdir(shots, { recursive: true });
+    browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    child?.process.kill('SIGTERM');
+    await child?.exited;
+    await server?.close();
+  });
+
+  it('refuses the API without the token printed in the terminal', async () => {
+    const base = new URL(link).origin;
+    expect((await fetch(`${base}/api/topology`)).status).toBe(401);
+    expect((await fetch(`${base}/v1/sessions`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
+  });
+
+  it('draws the topology and shows its live state', async () => {
+    await page.goto(link);
+    await page.waitForFunction(() => document.querySelector('#components')?.textContent?.includes('chat:'), { timeout: 20_000 });
+    expect(await page.$eval('#project', (element) => element.textContent)).toMatch(/main\.ww$/);
+    expect(await page.$eval('#status', (element) => element.textContent)).toMatch(/running · bus memory ready/);
+    // The graph is drawn on canvases by cytoscape.
+    expect(await page.$$eval('#graph canvas', (canvases) => canvases.length)).toBeGreaterThan(0);
+    // The token left the address bar once read.
+    expect(page.url()).not.toContain('token');
+    await page.screenshot({ path: path.join(shots, '1-topology.png') });
+  });
+
+  it('sends a message and shows the reply as it streams, then whole', async () => {
+    const input = await page.waitForSelector('input[id="message"]');
+    expect(await page.$eval('label[for="message"]', (label) => label.textContent)).toBe('Message');
+    await input!.type('Hello console');
+    await page.keyboard.press('Enter');
+    // Part of the reply, before all of it: it streams.
+    await page.waitForFunction(
+      () => {
+        const text = document.querySelector('#messages li.assistant .text')?.textContent ?? '';
+        return text.startsWith('The ') && text !== 'The console streams this reply.';
+      },
+      { timeout: 20_000, polling: 20 },
+    );
+    await page.screenshot({ path: path.join(shots, '2-streaming.png') });
+    await page.waitForFunction(() => document.querySelector('#messages li.assistant .text')?.textContent === 'The console streams this reply.', { timeout: 20_000 });
+    expect(await page.$eval('#messages li.user', (element) => element.textContent)).toBe('Hello console');
+    expect(server.requests.at(-1)?.userText).toBe('Hello console');
+    await page.screenshot({ path: path.join(shots, '3-replied.png') });
+  });
+
+  it("opens the turn's timeline: every event in order, with timings and tokens", async () => {
+    const button = await page.waitForSelector('button[aria-label="Timeline of turn 1"]', { timeout: 20_000 });
+    await button!.click();
+    await page.waitForFunction(() => document.querySelectorAll('#timeline tbody tr').length > 0);
+    const rows = await page.$$eval('#timeline tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    const types = rows.map((row) => row[1]);
+    // No input component here: the turn starts at the model.
+    const others = types.filter((type) => type !== 'stream.chunk');
+    expect(new Set(others)).toEqual(new Set(['agent.response', 'metrics.component_performance', 'session.replied', 'turn.completed']));
+    expect(others.filter((type) => type !== 'metrics.component_performance').at(-1)).toBe('turn.completed');
+    expect(types.lastIndexOf('stream.chunk')).toBeLessThan(types.indexOf('session.replied'));
+    expect(types.filter((type) => type === 'stream.chunk')).toHaveLength(6); // five pieces and the end
+    expect(rows.find((row) => row[1] === 'stream.chunk')?.[3]).toBe('"The "');
+    expect(rows.every((row) => /^\d+$/.test(row[0]!))).toBe(true);
+    // Chunks 250 ms apart: the timeline's offsets show time passing between them.
+    expect(Number(rows.find((row) => row[3] === '"reply."')?.[0])).toBeGreaterThanOrEqual(250);
+    // The step's tokens: what the provider reported (21 in, 5 out).
+    expect(rows.find((row) => row[1] === 'metrics.component_performance')?.[3]).toMatch(/^\d+ ms, 26 tokens, \$/);
+    expect(await page.$eval('#timeline-summary', (element) => element.textContent)).toMatch(/^Turn 1: \d+ events in \d+ ms, 26 tokens, \$[\d.]+ · trace [0-9a-f]{32}$/);
+    await page.screenshot({ path: path.join(shots, '4-timeline.png'), fullPage: true });
+  });
+
+  it('lists the dead letters (none here)', async () => {
+    await page.click('#refresh-dead');
+    await page.waitForFunction(() => document.querySelector('#dead-letters tbody')?.textContent?.includes('No dead letters.'));
+    await page.screenshot({ path: path.join(shots, '5-dead-letters.png'), fullPage: true });
+  });
+});
