@@ -3,6 +3,7 @@
  * per adapter, one consumer per subscription, one throwaway consumer per replay. kafkajs is an
  * optional peer dependency, imported on first connect.
  */
+import { createConnection } from 'node:net';
 import type { Admin, Kafka, KafkaConfig, PartitionMetadata, Producer } from 'kafkajs';
 import type {
   AdapterReplayRequest,
@@ -48,6 +49,29 @@ export async function loadKafkaJs(importer: () => Promise<unknown> = () => impor
     }
     throw error;
   }
+}
+
+/** How long a first connection may take when a broker accepts TCP but is slow to answer. */
+const SLOW_BROKER_MS = 10_000;
+
+/** Whether any of `brokers` accepts a TCP connection within `timeoutMs`. */
+function anyListening(brokers: readonly string[], timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let left = brokers.length;
+    if (left === 0) resolve(false);
+    for (const broker of brokers) {
+      const separator = broker.lastIndexOf(':');
+      const socket = createConnection({ host: broker.slice(0, separator), port: Number(broker.slice(separator + 1)) });
+      const done = (accepted: boolean) => {
+        socket.destroy();
+        if (accepted) resolve(true);
+        else if (--left === 0) resolve(false);
+      };
+      socket.setTimeout(timeoutMs, () => done(false));
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+    }
+  });
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
@@ -269,29 +293,37 @@ export class KafkaAdapter implements BusAdapterV1 {
     });
     const started = Date.now();
     let lastError: unknown;
-    // kafkajs retries a connect by itself for ~15 s per call (logging each try); the first connect
-    // gets connectTimeoutMs in all, so an unreachable broker is reported at once.
-    const connected = await withTimeout(
-      retryFor(options.connectTimeoutMs, async () => {
-        try {
-          await admin.connect();
-          await producer.connect();
-        } catch (error) {
-          lastError = error;
-          throw error;
-        }
-      }).then(
-        () => true,
-        (error: unknown) => {
-          lastError = error;
-          return false;
-        },
-      ),
-      options.connectTimeoutMs,
+    // kafkajs retries a connect by itself for ~15 s per call (logging each try, and without saying
+    // whether anything listens); the first connect gets connectTimeoutMs when no broker accepts a
+    // TCP connection, so an unreachable broker is reported at once, and up to SLOW_BROKER_MS when
+    // one does but is slow to answer (a loaded machine).
+    const listening = anyListening(options.brokers, options.connectTimeoutMs);
+    const connecting = retryFor(SLOW_BROKER_MS, async () => {
+      try {
+        await admin.connect();
+        await producer.connect();
+      } catch (error) {
+        lastError = error;
+        throw error;
+      }
+    }).then(
+      () => true,
+      (error: unknown) => {
+        lastError = error;
+        return false;
+      },
     );
+    let connected = await withTimeout(connecting, options.connectTimeoutMs);
+    if (connected === TIMED_OUT && (await listening)) {
+      connected = await withTimeout(connecting, Math.max(0, started + SLOW_BROKER_MS - Date.now()));
+    }
     if (connected !== true) {
       await Promise.allSettled([admin.disconnect(), producer.disconnect()]);
-      const reason = lastError === undefined ? 'no answer' : (lastError as Error).message;
+      const reason = !(await listening)
+        ? 'no broker accepts a TCP connection there'
+        : lastError === undefined
+          ? 'no answer'
+          : (lastError as Error).message;
       throw new WoodworkBusError(
         'WW_BUS_CONNECTION',
         `could not connect to kafka at ${options.brokers.join(', ')}: tried for ${Date.now() - started} ms, last error: ${reason}. ` +

@@ -49,6 +49,15 @@ export function partitionsOf(info: StreamInfo): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** How long a first connection may take when a server answers but slowly (not when nothing listens). */
+const SLOW_SERVER_MS = 10_000;
+
+/** Nothing listens there (or the name does not resolve): no point waiting longer than connectTimeoutMs. */
+function isRefusal(error: unknown): boolean {
+  const text = `${String((error as { code?: unknown } | null)?.code ?? '')} ${String((error as Error | undefined)?.message ?? error)}`;
+  return /ECONNREFUSED|connection refused|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/i.test(text);
+}
+
 function connectionError(message: string, cause: unknown): WoodworkBusError {
   return new WoodworkBusError('WW_BUS_CONNECTION', message, { cause, isRetryable: true });
 }
@@ -100,7 +109,7 @@ export class NatsAdapter implements BusAdapterV1 {
     // Retry the first connect ourselves until connectTimeoutMs (the client's waitOnFirstConnect
     // has no deadline and cannot be cancelled); after that the client reconnects forever.
     const started = Date.now();
-    const deadline = started + options.connectTimeoutMs;
+    let deadline = started + options.connectTimeoutMs;
     let nc: NatsConnection | undefined;
     let lastError: unknown;
     let attempts = 0;
@@ -120,6 +129,9 @@ export class NatsAdapter implements BusAdapterV1 {
         });
       } catch (error) {
         lastError = error;
+        // Nothing listening is reported after connectTimeoutMs; a server that is there but slow to
+        // answer (a loaded machine) gets up to SLOW_SERVER_MS before we give up on it.
+        if (!isRefusal(error)) deadline = Math.max(deadline, started + SLOW_SERVER_MS);
         if (Date.now() + options.reconnectTimeWaitMs >= deadline) {
           throw connectionError(
             `could not connect to nats at ${where}: tried for ${Date.now() - started} ms (${attempts} attempts), last error: ${String(

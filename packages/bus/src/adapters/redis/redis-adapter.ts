@@ -22,6 +22,9 @@ import type { ResolvedRedisOptions } from './options.js';
 import { HANDOVER_CONSUMER, Scripts } from './scripts.js';
 import { recordFromFields, RedisSubscription } from './subscription.js';
 
+/** How long a first connection may take when Redis answers but slowly (not when nothing listens). */
+const SLOW_SERVER_MS = 10_000;
+
 export const REDIS_CAPABILITIES: BusCapabilities = {
   persistent: true,
   replay: true,
@@ -147,9 +150,12 @@ export class RedisBusAdapter implements BusAdapterV1 {
    */
   private async waitUntilReady(client: RedisClient, what: string): Promise<void> {
     const started = Date.now();
-    const timeoutMs = this.options.connectTimeoutMs;
     let attempts = 0;
-    const countAttempt = () => attempts++;
+    let lastError: unknown;
+    const countAttempt = (error: unknown) => {
+      attempts++;
+      lastError = error;
+    };
     client.on('error', countAttempt);
     let onReady: (() => void) | undefined;
     const ready = new Promise<void>((resolve) => {
@@ -159,15 +165,19 @@ export class RedisBusAdapter implements BusAdapterV1 {
     client.connect().catch(() => {});
     try {
       while (client.status !== 'ready') {
+        // Nothing listening is reported after connectTimeoutMs; a server that is there but slow to
+        // answer (a loaded machine, no error yet or a timeout) gets up to SLOW_SERVER_MS.
+        const refused = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(String((lastError as Error | undefined)?.message ?? ''));
+        const timeoutMs = refused ? this.options.connectTimeoutMs : Math.max(this.options.connectTimeoutMs, SLOW_SERVER_MS);
         const left = started + timeoutMs - Date.now();
         if (left <= 0 || client.status === 'end') {
-          const reason = String((this.lastError as Error | undefined)?.message ?? client.status);
+          const reason = String((lastError as Error | undefined)?.message ?? 'no answer');
           throw new WoodworkBusError(
             'WW_BUS_CONNECTION',
             `could not ${what} to redis at ${this.url.host}: tried for ${Date.now() - started} ms (${Math.max(1, attempts)} attempts), last error: ${reason}. ` +
               `Check that Redis is running and reachable at that address (\`bash tools/services.sh start redis\` starts one for development), ` +
               `the URL's password and database, and TLS (rediss://); raise connectTimeoutMs to wait longer.`,
-            { cause: this.lastError, isRetryable: true },
+            { cause: lastError, isRetryable: true },
           );
         }
         let timer: ReturnType<typeof setTimeout> | undefined;
