@@ -7,9 +7,11 @@
  * its deliveries were never handed out ("uncounted"), in one small document per (topic, group,
  * partition) in the lease bucket, and reports JetStream's count minus that.
  *
- * The document is written at most every WRITE_EVERY_MS while it changes (fire and forget, only
- * the partition's owner writes it) and read once when a member takes the partition over. A crash
- * within that window after a record entered or left the buffer miscounts it by one.
+ * A record enters the document once it has waited in the buffer 10 ms (see the reader's
+ * `noteWaiting`: records passing through faster, as in a burst, cost nothing). The document is
+ * written at most every WRITE_EVERY_MS while it changes (fire and forget, only the partition's
+ * owner writes it), at once when the owner gives the partition up, and read once when a member
+ * takes the partition over. A crash within those windows miscounts a record by one.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 
@@ -17,13 +19,26 @@ const WRITE_EVERY_MS = 10;
 
 interface AttemptsDocumentBody {
   readonly v: 1;
-  /** stream sequence → deliveries not handed to a handler */
+  /** stream sequence → deliveries not handed to a handler (records given back, redelivered twice) */
   readonly u: Record<string, number>;
+  /**
+   * Runs `[first, last]` of stream sequences each waiting in the buffer now (one delivery not
+   * handed to a handler each): a burst leaves thousands waiting, mostly consecutive.
+   */
+  readonly w?: [number, number][];
+}
+
+/** What the document says: uncounted deliveries per stream sequence. */
+export interface AttemptsState {
+  readonly uncounted: ReadonlyMap<number, number>;
+  readonly waiting: Iterable<number>;
 }
 
 export class AttemptsDocument {
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private compute: (() => Map<number, number>) | undefined;
+  private state: (() => AttemptsState) | undefined;
+  private writing = false;
+  private lastWriteAt = 0;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -43,30 +58,66 @@ export class AttemptsDocument {
       for (const [sequence, count] of Object.entries(body.u ?? {})) {
         if (Number.isInteger(count) && count > 0) uncounted.set(Number(sequence), count);
       }
+      for (const [first, last] of body.w ?? []) {
+        for (let sequence = first; sequence <= last; sequence++) uncounted.set(sequence, (uncounted.get(sequence) ?? 0) + 1);
+      }
     } catch {
       // No document (a new group) or the bucket away: count as JetStream does.
     }
     return uncounted;
   }
 
-  /** Writes `compute()` soon; calls within the window coalesce into one write. */
-  changed(compute: () => Map<number, number>): void {
-    this.compute = compute;
-    if (this.timer !== undefined) return;
+  /**
+   * The state changed: write it now if nothing was written in the last WRITE_EVERY_MS and no
+   * write is in flight, else once that is over — so a lone change is written at once, and a
+   * burst of changes costs one write per interval, one at a time.
+   */
+  changed(state: () => AttemptsState): void {
+    this.state = state;
+    if (this.timer !== undefined || this.writing) return;
+    const wait = this.lastWriteAt + WRITE_EVERY_MS - Date.now();
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const current = this.compute?.();
-      if (current === undefined) return;
-      const body: AttemptsDocumentBody = { v: 1, u: Object.fromEntries([...current].map(([sequence, count]) => [String(sequence), count])) };
-      this.js.publish(this.subject, JSON.stringify(body)).catch(() => {
-        // Lost: a crash now would count one attempt too many for a buffered record, as before.
-      });
-    }, WRITE_EVERY_MS);
+      const current = this.state;
+      this.state = undefined;
+      if (current !== undefined) void this.publish(current());
+    }, Math.max(0, wait));
     this.timer.unref?.();
   }
 
-  stop(): void {
+  /** Writes `state` at once (a reader giving its partition up), replacing a pending write. */
+  writeNow(state: AttemptsState): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    this.state = undefined;
+    return this.publish(state);
+  }
+
+  private async publish(state: AttemptsState): Promise<void> {
+    const runs: [number, number][] = [];
+    for (const sequence of state.waiting) {
+      const last = runs[runs.length - 1];
+      if (last !== undefined && last[1] + 1 === sequence) last[1] = sequence;
+      else runs.push([sequence, sequence]);
+    }
+    const body: AttemptsDocumentBody = {
+      v: 1,
+      u: Object.fromEntries([...state.uncounted].map(([sequence, count]) => [String(sequence), count])),
+      ...(runs.length > 0 ? { w: runs } : {}),
+    };
+    this.writing = true;
+    this.lastWriteAt = Date.now();
+    try {
+      await this.js.publish(this.subject, JSON.stringify(body));
+    } catch {
+      // Lost: a crash now would miscount a waiting record by one.
+    } finally {
+      this.writing = false;
+      const pending = this.state;
+      if (pending !== undefined) {
+        this.state = undefined;
+        this.changed(pending);
+      }
+    }
   }
 }

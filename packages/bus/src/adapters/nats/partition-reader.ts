@@ -21,7 +21,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { AdapterDelivery, WireRecord } from '../../adapter.js';
 import type { AckConfirmer } from './acker.js';
-import type { AttemptsDocument } from './attempts.js';
+import type { AttemptsDocument, AttemptsState } from './attempts.js';
 import { subjectKeyToken } from './names.js';
 import { readStream } from './read-stream.js';
 import { nanos, parseAckSubject, syntheticAckSubject, termBody, toWireRecord } from './wire.js';
@@ -62,8 +62,8 @@ export class HeldRecord {
   settled = false;
   /** This delivery of the record reached a handler (so JetStream's count of it is an attempt). */
   handedOut = false;
-  /** The attempts document was told this delivery waits in our buffer. */
-  bufferedNoted = false;
+  /** When this delivery arrived (its lease renewals move `touchedAt`, not this). */
+  readonly arrivedAt: number;
   deliveredAt = 0;
   touchedAt: number;
 
@@ -76,6 +76,7 @@ export class HeldRecord {
     now: number,
   ) {
     this.touchedAt = now;
+    this.arrivedAt = now;
   }
 }
 
@@ -94,6 +95,8 @@ export type ReaderState = 'starting' | 'active' | 'draining' | 'closed';
 export type ReleaseMode = 'rebalance' | 'leave' | 'handoff' | 'lost';
 
 const FLOOR_POLL_MS = 200;
+/** A record waiting in the buffer longer than this is written into the attempts document. */
+const BUFFERED_AFTER_MS = 10;
 const SCAN_FAILURES_BEFORE_REPORT = 10;
 const CONSUMER_NOT_FOUND = 10014;
 /** Pause before retrying a failed scan or a refused pull request. */
@@ -139,6 +142,12 @@ export class PartitionReader {
   private releasing: Promise<void> | undefined;
   /** Per unresolved stream sequence: earlier deliveries that never reached a handler. */
   private uncounted = new Map<number, number>();
+  /** Records that have waited in our buffer past BUFFERED_AFTER_MS: the document counts them. */
+  private readonly waiting = new Set<number>();
+  /** Records that arrived and were not handed out at once, oldest first: looked at once each. */
+  private readonly arrivals: HeldRecord[] = [];
+  private arrivalsHead = 0;
+  private arrivalsTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly attempts: AttemptsDocument;
 
   constructor(
@@ -224,13 +233,18 @@ export class PartitionReader {
       giveBack.push(held.reply);
       // Given back unstarted (unless a handler already had it in this delivery): not an attempt.
       if (!held.handedOut) this.uncounted.set(held.streamSequence, (this.uncounted.get(held.streamSequence) ?? 0) + 1);
+      this.waiting.delete(held.streamSequence);
     }
     for (const incoming of this.intake.splice(0)) {
       giveBack.push(incoming.message.reply!);
       const sequence = incoming.info.streamSequence;
       this.uncounted.set(sequence, (this.uncounted.get(sequence) ?? 0) + 1);
     }
-    this.attemptsChanged();
+    if (this.arrivalsTimer !== undefined) clearTimeout(this.arrivalsTimer);
+    this.arrivals.length = 0;
+    this.arrivalsHead = 0;
+    // Written now, not later: the partition's next owner reads it once we let the partition go.
+    const documentWritten = this.attempts.writeNow(this.uncountedNow());
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.pulls.length = 0;
@@ -244,6 +258,7 @@ export class PartitionReader {
         if (mode !== 'lost' && scanned && info.delivered.consumer_seq > this.lastDeliverySequence) {
           await this.giveBackLost(info.ack_floor.stream_seq, info.delivered.stream_seq, info.delivered.consumer_seq);
         }
+        await documentWritten;
         if (mode === 'rebalance' || mode === 'leave') await this.untilSettled(settleTimeoutMs);
       } catch (error) {
         // Disconnected while leaving: give back what we can; the rest returns after the ack wait.
@@ -332,23 +347,49 @@ export class PartitionReader {
     this.held.set(streamSequence, held);
     this.dispatch(keyToken);
     if (!held.handedOut) {
-      held.bufferedNoted = true;
-      this.attemptsChanged();
+      this.arrivals.push(held);
+      this.arrivalsTimer ??= setTimeout(() => this.noteWaiting(), BUFFERED_AFTER_MS);
     }
   }
 
   /**
-   * What the attempts document should say now: deliveries of unresolved records that never
-   * reached a handler — the recorded ones, plus the current delivery of every record we hold
-   * without having handed it out (were we to crash now, that delivery would not be an attempt).
+   * Records that still wait in our buffer BUFFERED_AFTER_MS after they arrived are written into
+   * the attempts document as "this delivery did not reach a handler", so a crash while they wait
+   * (behind a slow handler of their session, or for a slot) does not charge them an attempt.
+   * Records that pass through the buffer faster (a burst being worked off) cost nothing: each
+   * arrival is looked at once, and only waiting ones are written.
    */
-  private uncountedNow(): Map<number, number> {
-    const now = new Map<number, number>();
-    for (const [sequence, count] of this.uncounted) now.set(sequence, count);
-    for (const held of this.held.values()) {
-      if (!held.handedOut) now.set(held.streamSequence, (now.get(held.streamSequence) ?? 0) + 1);
+  private noteWaiting(): void {
+    this.arrivalsTimer = undefined;
+    const due = Date.now() - BUFFERED_AFTER_MS;
+    let changed = false;
+    while (this.arrivalsHead < this.arrivals.length && this.arrivals[this.arrivalsHead]!.arrivedAt <= due) {
+      const held = this.arrivals[this.arrivalsHead++]!;
+      if (held.handedOut || held.settled || this.held.get(held.streamSequence) !== held) continue;
+      this.waiting.add(held.streamSequence);
+      changed = true;
     }
-    return now;
+    if (this.arrivalsHead === this.arrivals.length) {
+      this.arrivals.length = 0;
+      this.arrivalsHead = 0;
+    } else {
+      if (this.arrivalsHead > 1024) {
+        this.arrivals.splice(0, this.arrivalsHead);
+        this.arrivalsHead = 0;
+      }
+      const next = this.arrivals[this.arrivalsHead]!.arrivedAt + BUFFERED_AFTER_MS - Date.now();
+      this.arrivalsTimer = setTimeout(() => this.noteWaiting(), Math.max(1, next));
+    }
+    if (changed) this.attemptsChanged();
+  }
+
+  /**
+   * What the attempts document should say now: deliveries of unresolved records that never
+   * reached a handler — the recorded ones, plus the current delivery of every record waiting in
+   * our buffer past BUFFERED_AFTER_MS (were we to crash now, it would not be an attempt).
+   */
+  private uncountedNow(): AttemptsState {
+    return { uncounted: this.uncounted, waiting: this.waiting };
   }
 
   private attemptsChanged(): void {
@@ -392,7 +433,7 @@ export class PartitionReader {
     held.deliveredAt = Date.now();
     this.inUser++;
     held.handedOut = true;
-    if (held.bufferedNoted || this.uncounted.has(held.streamSequence)) this.attemptsChanged();
+    if (this.waiting.delete(held.streamSequence) || this.uncounted.has(held.streamSequence)) this.attemptsChanged();
     this.host.deliver({
       record: held.record,
       deliveryCount: Math.max(1, held.deliveryCount - (this.uncounted.get(held.streamSequence) ?? 0)),
