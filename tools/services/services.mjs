@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 export const servicesScript = fileURLToPath(new URL('../services.sh', import.meta.url));
 
 /** The services the script knows. */
-export const SERVICE_NAMES = Object.freeze(['redis', 'nats', 'kafka']);
+export const SERVICE_NAMES = Object.freeze(['redis', 'nats', 'kafka', 'chroma']);
 
 /**
  * Run `bash tools/services.sh ...args`.
