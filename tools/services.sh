@@ -444,7 +444,7 @@ kafka_start() {
 
 chroma_install() {
   if [[ -x $CHROMA_VENV/bin/chroma ]] && [[ "$(chroma_version)" == "$CHROMA_VERSION" ]]; then return 0; fi
-  command -v python3 >/dev/null 2>&1 || die "python3 is needed for the Chroma server (pip's chromadb)"
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
   # Debian's python3 makes venvs only with python3-venv (its ensurepip).
   python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv
   local out="$STATE/install.log"
