@@ -51,7 +51,8 @@ describe('createLocalModel', slow, () => {
   });
 
   it('streams the reply token by token through streamText, with usage and the finish reason', async () => {
-    const { deltas, types, result } = await collect(model, 'Name three colours.', { maxOutputTokens: 10 });
+    // A story never fits in 10 tokens, so the reply is cut by the limit: finish reason `length`.
+    const { deltas, types, result } = await collect(model, 'Write a long story about a lighthouse keeper.', { maxOutputTokens: 10 });
     expect(deltas.length).toBeGreaterThan(2);
     expect(types.indexOf('text-start')).toBeLessThan(types.indexOf('text-delta'));
     expect(types.lastIndexOf('text-delta')).toBeLessThan(types.indexOf('text-end'));
@@ -73,7 +74,10 @@ describe('createLocalModel', slow, () => {
   });
 
   it('queues calls beyond its sequences instead of failing them', async () => {
-    const [first, second] = await Promise.all([collect(model, 'Count to five.', { maxOutputTokens: 6 }), collect(model, 'Name a fruit.', { maxOutputTokens: 6 })]);
+    const [first, second] = await Promise.all([
+      collect(model, 'Write a long story about a clockmaker.', { maxOutputTokens: 6 }),
+      collect(model, 'Write a long story about a beekeeper.', { maxOutputTokens: 6 }),
+    ]);
     expect((await first.result.usage).outputTokens).toBe(6);
     expect((await second.result.usage).outputTokens).toBe(6);
   });
@@ -85,7 +89,7 @@ describe('createLocalModel', slow, () => {
     expect(other.info.loadMs).toBe(0);
     expect(other.info.contextSize).toBe(1024);
     await again.close();
-    expect((await (await collect(other, 'Say hi.', { maxOutputTokens: 3 })).result.usage).outputTokens).toBe(3);
+    expect((await (await collect(other, 'Write a long story about a tailor.', { maxOutputTokens: 3 })).result.usage).outputTokens).toBe(3);
     await other.close();
     // the first handle still works after the others closed
     expect((await collect(model, 'Say hi.', { maxOutputTokens: 3 })).deltas.length).toBeGreaterThan(0);
