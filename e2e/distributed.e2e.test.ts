@@ -39,7 +39,7 @@ const redisUrl = process.env.WOODWORK_TEST_REDIS_URL;
 
 const FIXTURE: Record<string, string> = {
   'main.ww': `// A pipeline over three processes: in, echo, and the \`tail\` group (shout + out).
-in = command_line { to = echo }
+in = input command_line { to = echo }
 
 echo = transform echo {
     prefix = "echo:"
