@@ -68,8 +68,10 @@ export interface BuildPlan {
   /** Whether sessions need a Redis apart from the bus (NATS and Kafka buses). */
   readonly separateSessionsRedis: boolean;
   readonly variables: readonly BuildVariable[];
-  /** A pipe or hook is Python: the image needs python3. */
+  /** A pipe, hook or `api functions` module is Python: the image needs python3. */
   readonly needsPython: boolean;
+  /** An `environment coding` or classic `core` tool runs commands: the image needs bubblewrap (and git for `repo_url`). */
+  readonly needsSandbox: boolean;
   readonly image: string;
   readonly warnings: readonly string[];
 }
@@ -191,7 +193,12 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
   });
   const plannedUnits = units.map((unit) => ({ ...unit, variables: unitVariables.get(unit.name)! }));
 
-  const needsPython = topology.components.some((component) => [...component.pipes, ...component.hooks].some((spec) => spec.language === 'python'));
+  const needsPython = topology.components.some(
+    (component) =>
+      [...component.pipes, ...component.hooks].some((spec) => spec.language === 'python') ||
+      (component.kind === 'api' && component.type === 'functions' && typeof component.config.path === 'string' && component.config.path.endsWith('.py')),
+  );
+  const needsSandbox = topology.components.some((component) => component.kind === 'environment' || component.kind === 'core');
   const busUrl = topology.bus?.url;
   if (isTemplate(busUrl)) warnings.push('the bus URL is a template; containers are given WOODWORK_BUS_URL instead');
 
@@ -205,6 +212,7 @@ export function buildPlan(topology: Topology, projectDir: string, options: PlanO
     separateSessionsRedis: busType !== 'redis',
     variables,
     needsPython,
+    needsSandbox,
     image: options.image ?? `${project}:latest`,
     warnings,
   };
