@@ -30,6 +30,7 @@ describe('woodwork build with environments and Python functions', () => {
     const text = dockerfile(plan);
     expect(text).toContain('apt-get install -y --no-install-recommends bubblewrap git ca-certificates');
     expect(text).toContain('seccomp=unconfined');
+    expect(text).toContain('RUN mkdir -p /app/project/.woodwork && chown node:node /app/project/.woodwork');
     expect(text).not.toContain('python3');
     expect(await lintDockerfile(text)).toEqual([]);
   });

@@ -45,6 +45,9 @@ export function dockerfile(plan: BuildPlan): string {
     'COPY package.json ./',
     'RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force',
     `COPY project/ ${PROJECT_DIR_IN_IMAGE}/`,
+    ...(plan.needsSandbox
+      ? ['# The workspace, its home folder and the setup marker live in .woodwork, written by the node user.', `RUN mkdir -p ${PROJECT_DIR_IN_IMAGE}/.woodwork && chown node:node ${PROJECT_DIR_IN_IMAGE}/.woodwork`]
+      : []),
     '',
     `ENV WOODWORK_TOPOLOGY=${PROJECT_DIR_IN_IMAGE}/${plan.wwFile} \\`,
     `    WOODWORK_PORT=${HOST_PORT} \\`,
