@@ -4,4 +4,4 @@
  * entry only.
  */
 export { prometheusContentType, startTelemetry } from './telemetry.js';
-export type { OtlpOptions, PrometheusOptions, SpanProcessorLike, Telemetry, TelemetryOptions } from './telemetry.js';
+export type { MetricReaderLike, OtlpOptions, PrometheusOptions, SpanProcessorLike, Telemetry, TelemetryOptions } from './telemetry.js';

@@ -27,15 +27,21 @@ import { loadPeer } from './load-peer.js';
 export const prometheusContentType = 'text/plain; version=0.0.4; charset=utf-8';
 
 /**
- * A `SpanProcessor` of `@opentelemetry/sdk-trace`, described by its shape so this entry's types
- * check without sdk-trace installed: it is needed only for traces, and a process that exports
- * metrics alone does not install it.
+ * A `SpanProcessor` of `@opentelemetry/sdk-trace` and a `MetricReader` of
+ * `@opentelemetry/sdk-metrics`, described by their shapes so this entry's public types check
+ * without those optional peers installed (sdk-trace is needed only for traces).
  */
 export interface SpanProcessorLike {
   onStart(span: unknown, parentContext: unknown): void;
   onEnd(span: unknown): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
+}
+
+export interface MetricReaderLike {
+  collect(options?: unknown): Promise<unknown>;
+  forceFlush(options?: unknown): Promise<void>;
+  shutdown(options?: unknown): Promise<void>;
 }
 
 export interface PrometheusOptions {
@@ -75,7 +81,7 @@ export interface TelemetryOptions {
    */
   readonly otlp?: OtlpOptions | false;
   /** More metric readers (an `InMemoryMetricExporter` reader in tests). */
-  readonly metricReaders?: readonly MetricReader[];
+  readonly metricReaders?: readonly MetricReaderLike[];
   /**
    * More span processors. A tracer provider is registered only when there is a span destination
    * (OTLP or one of these): without one, spans stay non-recording and cost nothing, while trace
@@ -143,7 +149,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     .defaultResource()
     .merge(resources.resourceFromAttributes({ ...options.resourceAttributes, 'service.name': options.serviceName }));
 
-  const readers: MetricReader[] = [...(options.metricReaders ?? [])];
+  const readers = [...(options.metricReaders ?? [])] as MetricReader[];
   let prometheus: { collect: () => Promise<string> } | null = null;
   if (options.prometheus !== false) {
     const exporter = await loadPeer('@opentelemetry/exporter-prometheus', 'the Prometheus endpoint', () =>
