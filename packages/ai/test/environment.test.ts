@@ -128,6 +128,28 @@ describe('environment coding', () => {
     expect(git(path.join(files.dir, 'work'), 'log', '--format=%an', '-1').trim()).toBe('Woodwork Agent');
   });
 
+  it("sees none of the host's processes or environment, and cannot write outside the workspace", async () => {
+    await using server = await startScriptedServer();
+    await using files = await envProject(server, 'local_path = "work"');
+    process.env.WW_TEST_SECRET_KEY = 'sk-should-not-leak';
+    try {
+      const [processes, env, write] = await callTools(server, files, [
+        { name: 'execute_command', arguments: { command: 'ls /proc | grep -c "^[0-9]"' } },
+        { name: 'execute_command', arguments: { command: 'env' } },
+        { name: 'execute_command', arguments: { command: 'touch /usr/ww-escape 2>&1; touch /home/agent/ok && echo home-ok' } },
+      ]);
+      // The shell and the commands it started: a new PID namespace.
+      expect(Number(processes)).toBeLessThan(5);
+      expect(env).not.toContain('sk-should-not-leak');
+      expect(env).toContain('WORKSPACE=/workspace');
+      expect(write).toContain('Read-only file system');
+      expect(write).toContain('home-ok');
+      expect(existsSync('/usr/ww-escape')).toBe(false);
+    } finally {
+      delete process.env.WW_TEST_SECRET_KEY;
+    }
+  });
+
   it('has no network unless the file allows it', async () => {
     const listener = createServer((socket) => socket.end('hello from the host\n'));
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
