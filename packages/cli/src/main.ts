@@ -99,6 +99,8 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .option('--no-restart', 'leave a process that ends down instead of restarting it')
     .option('--ready-timeout <seconds>', 'how long to wait for every process to be ready', '90')
     .option('--stop-timeout <seconds>', 'how long a process may drain after SIGTERM before SIGKILL', '30')
+    .option('--console', 'serve the web console on 127.0.0.1 once every process is ready (foreground only)')
+    .option('--console-port <port>', 'the console\'s port (default: a free one)')
     .addOption(new Option('--supervise').hideHelp())
     .addHelpText(
       'after',

@@ -117,3 +117,37 @@ describe('woodwork dev --console', () => {
     await page.screenshot({ path: path.join(shots, '5-dead-letters.png'), fullPage: true });
   });
 });
+
+describe('woodwork up --console', () => {
+  const redisUrl = process.env.WOODWORK_TEST_REDIS_URL;
+  const suite = redisUrl || process.env.WOODWORK_TEST_REQUIRE_BROKERS === '1' ? it : it.skip;
+
+  suite('serves the console of the processes once they are ready, talking to them over the broker', { timeout: 120_000 }, async () => {
+    if (!redisUrl) throw new Error('WOODWORK_TEST_REDIS_URL is not set: run `eval "$(bash tools/services.sh env)"` (npm test does it)');
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-up-console-'));
+    await writeFile(path.join(dir, 'main.ww'), 'shout = transform uppercase {}\n');
+    const child = spawnCli(['up', '--bus', redisUrl, '--namespace', `console-${path.basename(dir)}`, '--console'], { cwd: dir });
+    try {
+      const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 90_000 }))[1]!;
+      const { origin, hash } = new URL(link);
+      const auth = { authorization: `Bearer ${new URLSearchParams(hash.slice(1)).get('token')}`, 'content-type': 'application/json' };
+      const topology = await (await fetch(`${origin}/api/topology`, { headers: auth })).json();
+      expect(topology.components).toEqual([expect.objectContaining({ name: 'shout', kind: 'transform', type: 'uppercase' })]);
+      // The turn runs in the `shout` process; the console's client only sends and reads.
+      const turn = await (await fetch(`${origin}/v1/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ input: 'hello up' }) })).json();
+      expect(turn).toMatchObject({ ok: true, reply: 'HELLO UP' });
+      expect(await (await fetch(`${origin}/api/dead-letters`, { headers: auth })).json()).toEqual({ dead_letters: [] });
+    } finally {
+      child.process.kill('SIGTERM');
+      await child.exited;
+    }
+  });
+
+  it('refuses --console with --detach, saying why', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-up-console-'));
+    await writeFile(path.join(dir, 'main.ww'), 'shout = transform uppercase {}\n');
+    const child = spawnCli(['up', '--bus', 'redis://127.0.0.1:1', '--detach', '--console'], { cwd: dir });
+    expect(await child.exited).toBe(2);
+    expect(child.output()).toContain('--console needs `woodwork up` in the foreground');
+  });
+});

@@ -31,6 +31,7 @@ import {
   type UpState,
 } from '@woodwork/runtime/distributed';
 import { describeUnreachableBus, isBusUnreachable } from '../bus-unreachable.js';
+import { openConsole, type ConsoleServer } from '../console/server.js';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { resolveWwFile } from './validate.js';
 
@@ -49,6 +50,9 @@ export interface UpOptions {
   readonly stopTimeout?: string;
   /** Internal: this process is the background supervisor of `up --detach`. */
   readonly supervise?: boolean;
+  /** Serve the web console on loopback once every process is ready (foreground only). */
+  readonly console?: boolean;
+  readonly consolePort?: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,6 +169,10 @@ async function checkReachable(busUrl: string, sessionsUrl: string, namespace: st
 
 export async function upCommand(terminal: Terminal, file: string | undefined, options: UpOptions): Promise<number> {
   const style = paint(useColor(terminal, 'stderr'));
+  if (options.detach && options.console) {
+    printError(terminal, '--console needs `woodwork up` in the foreground', 'drop --detach: the console lives as long as the up that serves it');
+    return ExitCode.usage;
+  }
   const { target, projectDir } = await projectDirOf(terminal, file);
   const shown = displayPath(terminal, target);
   try {
@@ -362,6 +370,8 @@ async function supervise(
 
   let exitCode: number = ExitCode.ok;
   let client: ReturnType<typeof createRuntime> | undefined;
+  let consoleClient: ReturnType<typeof createRuntime> | undefined;
+  let webConsole: ConsoleServer | undefined;
   try {
     const started = await Promise.race([supervisor.ready.then(() => 'ready' as const), stopped.then(() => 'stopped' as const)]).catch((error: unknown) => {
       say(style('red', `cannot start: ${(error as Error).message}`));
@@ -370,6 +380,12 @@ async function supervise(
     if (started === 'failed') exitCode = ExitCode.problems;
     if (started === 'ready') {
       if (!background) printReady(terminal, supervisor.state());
+      if (plan.options.console && !background) {
+        // A client of the processes, with no components of its own, as `run --attach` is.
+        consoleClient = createRuntime(plan.topology, { ...upClientOptions(supervisor.state()), logger: createConsoleLogger({ level: 'warn', stream: terminal.stderr }) });
+        await consoleClient.start();
+        webConsole = await openConsole(terminal, consoleClient, plan.options.consolePort);
+      }
       const input = plan.topology.components.find((component) => component.kind === 'input' && component.type === 'command_line');
       if (input && !background && plan.options.input !== false) {
         client = createRuntime(plan.topology, {
@@ -400,6 +416,8 @@ async function supervise(
   } finally {
     say('stopping: SIGTERM to every process, waiting for in-flight work');
     await client?.stop().catch(() => undefined);
+    await webConsole?.close().catch(() => undefined);
+    await consoleClient?.stop().catch(() => undefined);
     const { killed } = await supervisor.stop();
     say(killed.length > 0 ? style('yellow', `stopped (${killed.join(', ')} killed after ${plan.stopTimeoutMs / 1000} s)`) : 'stopped');
     process.off('SIGINT', onSignal);
