@@ -52,4 +52,4 @@ export type { ChromaKnowledgeBaseConfig, OpenedKnowledgeBase } from './knowledge
 export { createEmbedder } from './knowledge/embeddings.js';
 export type { Embedder, EmbedderOptions } from './knowledge/embeddings.js';
 export { describeReport, indexFolder } from './knowledge/indexer.js';
-export type { IndexOptions, IndexProgress, IndexReport } from './knowledge/indexer.js';
+export type { ChromaCollection, IndexOptions, IndexProgress, IndexReport } from './knowledge/indexer.js';

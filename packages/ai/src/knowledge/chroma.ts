@@ -14,13 +14,12 @@
  * `woodwork index`; see `./indexer.ts`.
  */
 import path from 'node:path';
-import type { Collection } from 'chromadb';
 import { defineComponent, errorMessage, type ComponentDefinition, type JsonValue } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import { isToolCallRequest, toolFlags, type ToolKeys, type ToolSpec } from '../tools/protocol.js';
 import { acquireLocalChroma, LocalChromaError } from './chroma-server.js';
 import { createEmbedder, type Embedder } from './embeddings.js';
-import { describeReport, indexFolder, type IndexProgress, type IndexReport } from './indexer.js';
+import { describeReport, indexFolder, type ChromaCollection, type IndexProgress, type IndexReport } from './indexer.js';
 import { asJson, formatPassages, isRetrieveRequest, type Passage } from './passages.js';
 
 export interface ChromaKnowledgeBaseConfig extends ToolKeys {
@@ -45,7 +44,7 @@ export const DEFAULT_CHROMA_URL = 'http://127.0.0.1:8000';
 export const DEFAULT_CHROMA_PATH = '.woodwork/chroma';
 
 export interface OpenedKnowledgeBase {
-  readonly collection: Collection;
+  readonly collection: ChromaCollection;
   readonly embedder: Embedder;
   /** The folder indexed, when the knowledge base has one. */
   readonly folder: string | undefined;
@@ -82,10 +81,10 @@ export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig,
   const { ChromaClient } = await import('chromadb');
   const client = new ChromaClient({ host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)), ssl: url.protocol === 'https:' });
   const collectionName = config.collection ?? defaultCollection(name);
-  let collection: Collection;
+  let collection: ChromaCollection;
   try {
     // No embedding function: vectors always come from our embedder, so the client never loads its default one.
-    collection = await client.getOrCreateCollection({ name: collectionName, embeddingFunction: null, metadata: { 'hnsw:space': 'cosine', created_by: 'woodwork' } });
+    collection = (await client.getOrCreateCollection({ name: collectionName, embeddingFunction: null, metadata: { 'hnsw:space': 'cosine', created_by: 'woodwork' } })) as unknown as ChromaCollection;
   } catch (error) {
     await local?.release();
     const message = errorMessage(error);
@@ -116,7 +115,7 @@ export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig,
     },
     async retrieve(query, k, signal) {
       const [vector] = await embedder.embed([query], signal);
-      const result = await collection.query({ queryEmbeddings: [vector!], nResults: k, include: ['documents', 'metadatas', 'distances'] as never });
+      const result = await collection.query({ queryEmbeddings: [vector!], nResults: k, include: ['documents', 'metadatas', 'distances'] });
       const ids = result.ids[0] ?? [];
       return ids.map((_, index) => {
         const meta = (result.metadatas[0]?.[index] ?? {}) as Record<string, unknown>;

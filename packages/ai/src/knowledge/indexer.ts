@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Collection, Metadata } from 'chromadb';
 import type { Embedder } from './embeddings.js';
 import { listDocuments, pageOf, readDocument } from './documents.js';
 import { chunkText } from './passages.js';
@@ -42,9 +41,27 @@ export interface IndexReport {
   readonly durationMs: number;
 }
 
+type MetadataValue = string | number | boolean | null;
+type Metadata = Record<string, MetadataValue>;
+
+/**
+ * The part of a Chroma collection this package uses. chromadb's `Collection` has it; it is spelled
+ * out here so the package's public types do not reach into chromadb's (which import a fetch client
+ * that is not installed with it).
+ */
+export interface ChromaCollection {
+  readonly name: string;
+  count(): Promise<number>;
+  get(args: { ids?: string[]; include?: string[] }): Promise<{ ids: string[]; metadatas: (Metadata | null)[] }>;
+  add(args: { ids: string[]; embeddings: number[][]; documents: string[]; metadatas: Metadata[] }): Promise<void>;
+  update(args: { ids: string[]; metadatas: Metadata[] }): Promise<void>;
+  delete(args: { ids: string[] }): Promise<unknown>;
+  query(args: { queryEmbeddings: number[][]; nResults: number; include: string[] }): Promise<{ ids: string[][]; documents: (string | null)[][]; metadatas: (Metadata | null)[][]; distances?: (number | null)[][] | null }>;
+}
+
 export interface IndexOptions {
   readonly folder: string;
-  readonly collection: Collection;
+  readonly collection: ChromaCollection;
   readonly embedder: Embedder;
   readonly chunkSize: number;
   readonly onProgress?: (progress: IndexProgress) => void;
@@ -70,7 +87,7 @@ export async function indexFolder(options: IndexOptions): Promise<IndexReport> {
   const { collection, embedder } = options;
   const recorded = new Map<string, Recorded>();
   let rebuilt = false;
-  const existing = await collection.get({ include: ['metadatas'] as never });
+  const existing = await collection.get({ include: ['metadatas'] });
   const staleIds: string[] = [];
   existing.ids.forEach((id, index) => {
     const meta = existing.metadatas[index] as Record<string, unknown> | null;
