@@ -151,3 +151,45 @@ describe('woodwork up --console', () => {
     expect(child.output()).toContain('--console needs `woodwork up` in the foreground');
   });
 });
+
+describe('woodwork dev --console, approvals', () => {
+  let server: ScriptedServer;
+  let child: CliChild;
+  let browser: Browser;
+
+  afterAll(async () => {
+    await browser?.close();
+    child?.process.kill('SIGTERM');
+    await child?.exited;
+    await server?.close();
+  });
+
+  it('shows a paused tool call with Approve and Deny, and the approved call goes on to the answer', { timeout: 120_000 }, async () => {
+    server = await startScriptedServer({ apiKey: 'sk-console' });
+    server.enqueue({ toolCalls: [{ name: 'pay', arguments: { amount: 5 } }] }, { text: 'Paid 5 euros.' });
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-console-approval-'));
+    await writeFile(
+      path.join(dir, 'main.ww'),
+      `assistant = agent llm {\n    model = model\n    tools = [payments]\n}\nmodel = llm openai {\n    model = "gpt-4o-mini"\n    api_key = "sk-console"\n    base_url = "${server.openaiBaseUrl}"\n}\npayments = api functions {\n    path = "pay.ts"\n    approval = true\n}\n`,
+    );
+    await writeFile(path.join(dir, 'pay.ts'), '/** Pays an amount in euros. */\nexport function pay(amount: number): string {\n  return `paid ${amount}`;\n}\n');
+    child = spawnCli(['dev', '--console'], { cwd: dir });
+    const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
+    browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1280, height: 900 });
+    await page.goto(link);
+    await page.waitForSelector('input[id="message"]');
+    await page.type('#message', 'Pay 5 euros');
+    await page.keyboard.press('Enter');
+    const approve = await page.waitForSelector('button[aria-label="Approve pay"]', { timeout: 30_000 });
+    expect(await page.$eval('[role="group"][aria-label="Approval for pay"] p', (element) => element.textContent)).toBe('pay({"amount":5}) waits for your approval.');
+    await page.screenshot({ path: path.join(shots, '6-approval.png') });
+    await approve!.click();
+    await page.waitForFunction(() => [...document.querySelectorAll('#messages li.assistant .text')].some((element) => element.textContent === 'Paid 5 euros.'), { timeout: 30_000 });
+    expect(await page.$$eval('#messages li.user', (items) => items.map((item) => item.textContent))).toEqual(['Pay 5 euros', 'Approved pay']);
+    // The model's second call carried the observation of the call that was made once approved.
+    expect(JSON.stringify(server.requests.at(-1)?.body)).toContain('paid 5');
+    await page.screenshot({ path: path.join(shots, '7-approved.png') });
+  });
+});

@@ -145,6 +145,8 @@ function onEvent(event: Envelope): void {
   } else if (event.event_type === 'agent.error') {
     turn.item.classList.add('error');
     text.textContent = `${event.payload?.error?.code ?? 'error'}: ${event.payload?.error?.message ?? ''}`;
+  } else if (event.event_type === 'tool.approval_requested') {
+    turn.item.append(approvalControls(event.payload));
   } else if (event.event_type === 'turn.completed') {
     turn.item.setAttribute('aria-busy', 'false');
     const button = document.createElement('button');
@@ -156,11 +158,33 @@ function onEvent(event: Envelope): void {
   }
 }
 
-async function send(text: string): Promise<void> {
+/** A paused tool call: the answer is the session's next input, `{ approval: { id, approved } }`. */
+function approvalControls(request: { approval_id: string; tool: string; input: unknown; text?: string }): HTMLElement {
+  const box = document.createElement('div');
+  box.setAttribute('role', 'group');
+  box.setAttribute('aria-label', `Approval for ${request.tool}`);
+  const question = document.createElement('p');
+  question.textContent = `${request.tool}(${JSON.stringify(request.input)}) waits for your approval.`;
+  box.append(question);
+  for (const approved of [true, false]) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = approved ? 'Approve' : 'Deny';
+    button.setAttribute('aria-label', `${approved ? 'Approve' : 'Deny'} ${request.tool}`);
+    button.addEventListener('click', () => {
+      for (const control of box.querySelectorAll('button')) control.disabled = true;
+      send({ approval: { id: request.approval_id, approved } }, approved ? `Approved ${request.tool}` : `Denied ${request.tool}`).catch((error: Error) => status(`could not answer: ${error.message}`));
+    });
+    box.append(button);
+  }
+  return box;
+}
+
+async function send(input: unknown, shown: string): Promise<void> {
   const id = sessionId ?? (await newSession());
   const mine = document.createElement('li');
   mine.className = 'user';
-  mine.textContent = text;
+  mine.textContent = shown;
   const reply = document.createElement('li');
   reply.className = 'assistant';
   reply.setAttribute('aria-busy', 'true');
@@ -171,7 +195,7 @@ async function send(text: string): Promise<void> {
   reply.append(body);
   $('#messages').append(mine, reply);
   pending = { item: reply, number: turnCount };
-  const accepted = await api<{ turn_id: string }>(`/v1/sessions/${id}/messages`, { method: 'POST', body: JSON.stringify({ input: text, wait: false }) });
+  const accepted = await api<{ turn_id: string }>(`/v1/sessions/${id}/messages`, { method: 'POST', body: JSON.stringify({ input, wait: false }) });
   if (!turns.has(accepted.turn_id) && pending?.item === reply) {
     turns.set(accepted.turn_id, { events: [], item: reply, number: turnCount, streamed: '' });
     pending = undefined;
@@ -277,7 +301,7 @@ $('#chat-form').addEventListener('submit', (event) => {
   const text = input.value.trim();
   if (!text) return;
   input.value = '';
-  send(text).catch((error: Error) => status(`could not send: ${error.message}`));
+  send(text, text).catch((error: Error) => status(`could not send: ${error.message}`));
 });
 $('#new-session').addEventListener('click', () => void newSession().catch((error: Error) => status(error.message)));
 $('#refresh-dead').addEventListener('click', () => void refreshDeadLetters().catch((error: Error) => status(error.message)));
