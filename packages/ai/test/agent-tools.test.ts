@@ -211,7 +211,7 @@ describe('woodwork dev', () => {
 describe('knowledge_base on an agent', () => {
   it('offers the knowledge base\'s tools like those in `tools`', async () => {
     await using server = await startScriptedServer();
-    server.enqueue({ toolCalls: [{ name: 'search', arguments: { query: 'llama' } }] }, { text: 'Llamas hum.' });
+    server.enqueue({ toolCalls: [{ name: 'query', arguments: { query: 'llama' } }] }, { text: 'Llamas hum.' });
     await using files = await project({
       'main.ww': `${model(server)}\nkb = knowledge_base text_file { path = "docs" }\nassistant = agent llm { model = model, knowledge_base = kb }\n`,
       'docs/animals.md': '# Animals\n\nThe llama hums when it is content.\n',
@@ -219,7 +219,7 @@ describe('knowledge_base on an agent', () => {
     await using runtime = await started(await files.load());
     const result = await runtime.ask(undefined, 'what do llamas do?', { to: 'assistant' });
     expect(result.text).toBe('Llamas hum.');
-    expect((server.requests[0]!.body.tools as any[]).map((tool) => tool.name)).toEqual(expect.arrayContaining(['search', 'read', 'list']));
+    expect((server.requests[0]!.body.tools as any[]).map((tool) => tool.name)).toEqual(expect.arrayContaining(['query', 'read', 'list']));
     expect(toolOutputs(server, 1)[0]).toContain('The llama hums when it is content.');
   });
 });
