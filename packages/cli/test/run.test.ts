@@ -79,12 +79,13 @@ describe('woodwork run', () => {
   });
 
   it('names a component it cannot run and exits 1', async () => {
-    // A planned pair: it validates, and nothing implements it yet.
+    // Every pair of the language runs now; this one cannot start: its server does not answer.
     const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echo {}\ndocs = knowledge_base chroma { url = "http://127.0.0.1:1" }\nout = output cli {}\n' });
     const result = await cli(['run', '--input', 'x'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/main\.ww:3:1: error WW_RUNTIME_UNKNOWN_COMPONENT_TYPE: component `docs` is `knowledge_base chroma`, which has no implementation in this runtime/);
-    expect(result.stderr).toMatch(/planned/);
+    expect(result.stderr).toMatch(/main\.ww:3:1: error WW_AI_KNOWLEDGE_BASE: component `docs` \(knowledge_base chroma\) could not start: the Chroma server at http:\/\/127\.0\.0\.1:1 did not answer/);
+    expect(result.stderr).toMatch(/hint: start it/);
+    expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
   });
 
   it('names the variable of a missing model key, in one line, and exits 1', async () => {
