@@ -119,6 +119,13 @@ describe('woodwork test', () => {
     expect(result.stdout).toContain('the turn failed');
   });
 
+  it('says when a mocked tool names no tool the agent offers (a typo would let the real one run)', async () => {
+    const dir = await project({ ...agentProject, 'typo.scenario.yaml': weatherScenario.replace('  weather: { output:', '  wether: { output:') });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('typo.scenario.yaml:3:11 tools.wether names no tool: the tools offered are `fahrenheit`, `weather` (of `tools`)');
+  });
+
   it('passes when the turn fails with the error the scenario expects', async () => {
     const dir = await project({
       ...agentProject,

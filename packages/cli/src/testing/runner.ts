@@ -192,6 +192,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       turns.push(observation);
       failures.push(...checkTurn(scenario, index, turn.expect ?? {}, observation));
     }
+    mocks.checkKeys();
     return outcome(failures.length === 0 ? 'passed' : 'failed');
   } finally {
     abort.abort();
@@ -339,10 +340,26 @@ function hasEnvReference(value: ConfigValue): boolean {
 // Mocked tools
 
 class ToolMocks {
+  /** Tool components, and the tools they offered the model: a key under `tools` must name one. */
+  readonly components = new Set<string>();
+  readonly offered = new Set<string>();
+
   constructor(
     private readonly scenario: Scenario,
     private readonly failures: Failure[],
   ) {}
+
+  /** A key under `tools` that names nothing offered is a typo: the real tool would run unnoticed. */
+  checkKeys(): void {
+    if (this.offered.size === 0) return; // no agent asked for its tools: nothing to compare with
+    for (const key of Object.keys(this.scenario.tools)) {
+      if (this.offered.has(key) || this.components.has(key)) continue;
+      this.failures.push({
+        message: `tools.${key} names no tool: the tools offered are ${[...this.offered].sort().map((name) => `\`${name}\``).join(', ')} (of ${[...this.components].sort().map((name) => `\`${name}\``).join(', ')})`,
+        ...at(this.scenario, ['tools', key]),
+      });
+    }
+  }
 
   /** The answers for a call, by tool name first, then by the tool component's name. */
   answersFor(component: string, tool: string): readonly ToolAnswer[] | undefined {
@@ -389,7 +406,21 @@ function mockingRegistry(mocks: ToolMocks): ComponentRegistry {
           if (tool !== undefined && mocks.answersFor(context.component.name, tool)) return mocks.answer(context.component.name, tool, request?.input ?? {});
           return component.handle ? component.handle(message, handlerContext) : message.payload;
         };
-        return new Proxy(component, { get: (target, property, receiver) => (property === 'handle' ? handle : Reflect.get(target, property, receiver)) });
+        mocks.components.add(context.component.name);
+        const realTools = component.methods?.tools;
+        const methods = realTools
+          ? {
+              ...component.methods,
+              tools: async (args: unknown, handlerContext: Parameters<NonNullable<typeof realTools>>[1]) => {
+                const specs = await realTools(args, handlerContext);
+                if (Array.isArray(specs)) for (const spec of specs) if (typeof spec?.name === 'string') mocks.offered.add(spec.name);
+                return specs;
+              },
+            }
+          : component.methods;
+        return new Proxy(component, {
+          get: (target, property, receiver) => (property === 'handle' ? handle : property === 'methods' ? methods : Reflect.get(target, property, receiver)),
+        });
       },
     };
     registry.register(wrapped, { replace: true });
