@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScriptedServer, type ScriptedServer, type ScriptedToolCall } from '../src/testing/index.js';
+import { createRuntime, silentLogger } from '@woodwork/runtime';
 import { eventsUntil, project, started, type Project } from './support/project.js';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
@@ -251,6 +252,13 @@ describe('environment coding', () => {
     expect(existsSync(path.join(files.dir, '.woodwork/vm/.git'))).toBe(true);
     const offered = (server.requests[0]!.body.tools as any[]).map((tool) => tool.name).sort();
     expect(offered).toEqual(['backup_file', 'edit_file', 'find_files', 'list_files', 'multi_edit', 'read_file', 'restore_backup', 'run', 'search_in_files', 'write_file']);
+  });
+
+  it("starts with the runtime's default registry alone, as a host running only the environment does (woodwork up)", async () => {
+    await using files = await project({ 'main.ww': 'env = environment coding { local_path = "work" }\n' });
+    await using runtime = createRuntime(await files.load(), { logger: silentLogger });
+    await runtime.start();
+    expect(existsSync(path.join(files.dir, 'work'))).toBe(true);
   });
 
   describe('without a sandbox', () => {

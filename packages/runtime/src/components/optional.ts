@@ -18,7 +18,7 @@ export interface OptionalComponentPackage {
 }
 
 export const optionalComponentPackages: readonly OptionalComponentPackage[] = [
-  { name: '@woodwork/ai', kinds: ['llm', 'agent', 'memory', 'knowledge_base', 'mcp', 'api'], exportName: 'aiComponents' },
+  { name: '@woodwork/ai', kinds: ['llm', 'agent', 'memory', 'knowledge_base', 'mcp', 'api', 'environment', 'core'], exportName: 'aiComponents' },
 ];
 
 /** The package that implements a kind, for "install @woodwork/ai" messages. */
