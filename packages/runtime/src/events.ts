@@ -3,6 +3,7 @@
  * conventions the built-in components follow. Components may emit other noun.verb events; these are
  * the ones the runtime itself emits or gives meaning to.
  */
+import type { StreamChunkPayload } from '@woodwork/stream';
 import type { ErrorLocation, SerializedRuntimeError } from './errors.js';
 
 export const EventTypes = {
@@ -19,6 +20,12 @@ export const EventTypes = {
   agentError: 'agent.error',
   /** One chunk of a stream (`is_stream`, `stream_id`, `chunk_index`, `is_final` on the envelope). Payload `StreamChunkPayload`. */
   streamChunk: 'stream.chunk',
+  /**
+   * On the bus only: consecutive `stream.chunk` events of one stream in one envelope (payload
+   * `StreamChunksPayload`), published when chunks queue up behind the publish in flight. Readers of
+   * a session (`events()`, the gateway) and hooks get them as the `stream.chunk` events they are.
+   */
+  streamChunks: 'stream.chunks',
   metricsComponentPerformance: 'metrics.component_performance',
   sessionStarted: 'session.started',
   sessionEnded: 'session.ended',
@@ -71,6 +78,14 @@ export interface AgentErrorPayload {
  * carries `stream_id`, `chunk_index` and `is_final`; the final marker has `data_type: null`.
  */
 export type { StreamChunkPayload } from '@woodwork/stream';
+
+/**
+ * The payload of a `stream.chunks` envelope: the chunks of `stream.chunk` events from the envelope's
+ * `chunk_index` on, one after another; the envelope's `is_final` belongs to the last.
+ */
+export interface StreamChunksPayload {
+  readonly chunks: readonly StreamChunkPayload[];
+}
 
 /** `component.timeout`: which limit was hit, and the key that sets it. */
 export interface ComponentTimeoutPayload {

@@ -31,6 +31,7 @@ import {
   type ComponentRetryPayload,
   type ComponentSaturatedPayload,
   type ComponentTimeoutPayload,
+  type StreamChunksPayload,
 } from './events.js';
 import { HookRunner, type LoadedHook } from './hooks.js';
 import type { ModuleLoader } from './modules/module-loader.js';
@@ -1022,6 +1023,7 @@ export class ComponentHost {
       resultEnvelope: (sessionId: string, result: unknown, trace: EnvelopeTrace | null, streamId: string | null, event: string) =>
         this.resultEnvelope(sessionId, result, trace, streamId, event),
       fork: (sessionId: string, trace: EnvelopeTrace | null, count: number) => this.fork(sessionId, trace, count),
+      hooksWant: (eventType: string) => this.hooks?.wants(eventType) ?? false,
     };
   }
 
@@ -1108,6 +1110,11 @@ class ResultWriter implements ChunkWriter {
   private opened: Promise<void> | undefined;
   /** The caller reads the chunks live (a streamed call). */
   private liveCall = false;
+  /** Chunk events waiting for the publish in flight (see `publishChunk`). */
+  private readonly queuedEvents: QueuedChunkEvent[] = [];
+  private publishingEvents = false;
+  /** Hooks of this component run per `stream.chunk` envelope, so their events are never coalesced. */
+  private coalesceEvents: boolean | undefined;
 
   constructor(
     private readonly host: ComponentHost,
@@ -1163,18 +1170,47 @@ class ResultWriter implements ChunkWriter {
     return this.opened;
   }
 
-  private publishChunk(chunk: StreamChunk | null, index: number, isFinal: boolean): Promise<unknown> {
-    return this.host.internals.publishEvent({
-      session_id: this.envelope.session_id,
-      event_type: EventTypes.streamChunk,
-      component_source: this.host.name,
-      payload: chunkPayload(chunk),
-      trace: this.trace,
-      stream_id: this.streamId,
-      is_stream: true,
-      chunk_index: index,
-      is_final: isFinal,
+  /**
+   * A chunk's `stream.chunk` event. A bus hands a session's events to a reader one at a time, each
+   * after the previous one's acknowledgement (a broker round trip over Redis, NATS or Kafka), so one
+   * envelope per token caps a client at one token per round trip. As in @woodwork/stream, a chunk
+   * that finds no publish in flight goes out at once, alone (a token's latency is unchanged), and
+   * those that arrive while one is on its way go out together in the next, as one `stream.chunks`
+   * envelope; the session hub hands them to readers as the `stream.chunk` events they are.
+   */
+  private publishChunk(chunk: StreamChunk | null, index: number, isFinal: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queuedEvents.push({ payload: chunkPayload(chunk), index, isFinal, resolve, reject });
+      if (!this.publishingEvents) void this.publishQueuedEvents();
     });
+  }
+
+  private async publishQueuedEvents(): Promise<void> {
+    this.publishingEvents = true;
+    const { publishEvent, hooksWant } = this.host.internals;
+    this.coalesceEvents ??= !hooksWant(EventTypes.streamChunk) && !hooksWant(EventTypes.streamChunks);
+    while (this.queuedEvents.length > 0) {
+      const batch = this.coalesceEvents ? takeChunkEvents(this.queuedEvents) : this.queuedEvents.splice(0, 1);
+      const first = batch[0]!;
+      const last = batch.at(-1)!;
+      try {
+        await publishEvent({
+          session_id: this.envelope.session_id,
+          event_type: batch.length === 1 ? EventTypes.streamChunk : EventTypes.streamChunks,
+          component_source: this.host.name,
+          payload: batch.length === 1 ? first.payload : ({ chunks: batch.map((event) => event.payload) } satisfies StreamChunksPayload),
+          trace: this.trace,
+          stream_id: this.streamId,
+          is_stream: true,
+          chunk_index: first.index,
+          is_final: last.isFinal,
+        });
+        for (const event of batch) event.resolve();
+      } catch (error) {
+        for (const event of batch) event.reject(error);
+      }
+    }
+    this.publishingEvents = false;
   }
 
   /** A reader that stopped reading is not the producer's failure: its sink just drops the rest. */
@@ -1233,6 +1269,52 @@ class ResultWriter implements ChunkWriter {
     }
     await this.host.route(this.envelope, result, result, this.trace, undefined);
   }
+}
+
+interface QueuedChunkEvent {
+  readonly payload: StreamChunkPayload;
+  readonly index: number;
+  readonly isFinal: boolean;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** At most this many chunks, and about this much data, in one `stream.chunks` envelope (brokers cap a message near 1 MB). */
+const MAX_COALESCED_CHUNKS = 256;
+const MAX_COALESCED_DATA = 256 * 1024;
+
+/** The queued chunk events that go out in the next envelope: the first always, then as many as fit. */
+function takeChunkEvents(queue: QueuedChunkEvent[]): QueuedChunkEvent[] {
+  let count = 0;
+  let size = 0;
+  while (count < queue.length && count < MAX_COALESCED_CHUNKS) {
+    const data = queue[count]!.payload.data;
+    size += typeof data === 'string' ? data.length : JSON.stringify(data ?? null).length;
+    if (count > 0 && size > MAX_COALESCED_DATA) break;
+    count++;
+  }
+  return queue.splice(0, count);
+}
+
+/**
+ * An event of the events topic as the events it stands for: a `stream.chunks` envelope as its
+ * `stream.chunk` events (the first keeps the envelope's id, the others get ids derived from it, so
+ * every copy of the envelope gives the same ids and a reader resumes after any of them), anything
+ * else as it is.
+ */
+export function expandEvent(envelope: Envelope): Envelope[] {
+  if (envelope.event_type !== EventTypes.streamChunks) return [envelope];
+  const chunks = (envelope.payload as Partial<StreamChunksPayload> | null)?.chunks;
+  if (!Array.isArray(chunks) || chunks.length === 0 || envelope.chunk_index === null) return [envelope];
+  const firstIndex = envelope.chunk_index;
+  return chunks.map((payload, offset) => ({
+    ...envelope,
+    message_id: offset === 0 ? envelope.message_id : derivedMessageId(envelope.message_id, envelope.component_source, `chunk:${firstIndex + offset}`),
+    event_type: EventTypes.streamChunk,
+    payload,
+    chunk_index: firstIndex + offset,
+    is_final: envelope.is_final && offset === chunks.length - 1,
+  }));
 }
 
 function createMessage(envelope: Envelope, payload: unknown, stream: AsyncIterable<StreamChunk> | undefined, isCall: boolean, attempt = envelope.attempt): Message {

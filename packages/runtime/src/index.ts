@@ -27,6 +27,7 @@ export type {
   RuntimeEventType,
   SessionEndedPayload,
   StreamChunkPayload,
+  StreamChunksPayload,
   TurnCompletedPayload,
 } from './events.js';
 export { resilienceDefaults } from './resilience.js';

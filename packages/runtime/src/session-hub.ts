@@ -1,7 +1,7 @@
 /**
  * The session hub: one subscription to the events topic per runtime instance (its own consumer
  * group, so every instance sees every event) that hands each event to the readers of its session
- * (`events()`), keeps a bounded history per session (a reader resuming after an event it did not
+ * (`events()`; a `stream.chunks` envelope as the `stream.chunk` events it carries), keeps a bounded history per session (a reader resuming after an event it did not
  * keep reads the session from the bus log), and resolves turn waiters when their `turn.completed`
  * arrives. It is what makes "the reply reaches the session that asked" true in
  * whichever process the session's client lives.
@@ -9,6 +9,7 @@
 import type { Bus, Envelope, Subscription } from '@woodwork/bus';
 import { WoodworkRuntimeError } from './errors.js';
 import { EventTypes, textOf } from './events.js';
+import { expandEvent } from './host.js';
 import { eventsTopic } from './topics.js';
 import { traceIdOf } from './trace.js';
 import type { EventsOptions, EventsResume, SessionEvent, TurnResult } from './types.js';
@@ -116,7 +117,7 @@ export class SessionHub {
   private dispatch(envelope: Envelope): void {
     const channel = this.channels.get(envelope.session_id);
     if (channel) {
-      channel.push(envelope);
+      for (const event of expandEvent(envelope)) channel.push(event);
       if (envelope.event_type === EventTypes.sessionEnded) {
         channel.end();
         this.channels.delete(envelope.session_id);
@@ -291,18 +292,20 @@ export class SessionHub {
     await this.start().catch(() => undefined);
     const read = new Set<string>();
     let found = false;
-    for await (const { envelope } of this.options.bus.replay(eventsTopic(this.options.namespace), { sessionId })) {
+    for await (const { envelope: logged } of this.options.bus.replay(eventsTopic(this.options.namespace), { sessionId })) {
       if (options.signal?.aborted) return;
-      read.add(envelope.message_id);
-      if (!found) {
-        found = envelope.message_id === after;
-        if (found) options.onResume?.('log');
-        continue;
-      }
-      yield envelope;
-      if (envelope.event_type === EventTypes.sessionEnded) {
-        state.ended = true;
-        return;
+      for (const envelope of expandEvent(logged)) {
+        read.add(envelope.message_id);
+        if (!found) {
+          found = envelope.message_id === after;
+          if (found) options.onResume?.('log');
+          continue;
+        }
+        yield envelope;
+        if (envelope.event_type === EventTypes.sessionEnded) {
+          state.ended = true;
+          return;
+        }
       }
     }
     if (found) {
