@@ -19,7 +19,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { until } from './processes.js';
+import { pendingCleanups, until } from './processes.js';
 
 const exec = promisify(execFile);
 
@@ -103,6 +103,7 @@ export async function createPartitionable(options: { ports: readonly number[]; w
   let rootRelay: { close(): void } | undefined;
   const ip = (...args: string[]) => exec('ip', args);
   const cleanup = async () => {
+    pendingCleanups.delete(cleanup);
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rootRelay?.close();
     await ip('netns', 'del', name).catch(() => undefined);
@@ -110,6 +111,7 @@ export async function createPartitionable(options: { ports: readonly number[]; w
   };
   try {
     await cleanup(); // leftovers of an earlier run that was killed
+    pendingCleanups.add(cleanup);
     await ip('netns', 'add', name);
     await ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', inside);
     await ip('link', 'set', inside, 'netns', name);

@@ -114,6 +114,9 @@ export function runCli(mode: CliMode, args: string[], options: { env?: NodeJS.Pr
   });
 }
 
+/** What must be undone if the harness is interrupted (clusters, runs, namespaces): `report.ts` runs them on SIGINT/SIGTERM. */
+export const pendingCleanups = new Set<() => Promise<void>>();
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined | false> | T | undefined | false, everyMs = 100): Promise<T> {
@@ -227,6 +230,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const instances = options.instances ?? 2;
   const supervisors: Supervisor[] = [];
   const stopAll = async () => {
+    pendingCleanups.delete(stopAll);
     await Promise.all(
       supervisors.map(async (supervisor) => {
         const state = await supervisor.state();
@@ -240,6 +244,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await rm(supervisor.dir, { recursive: true, force: true }).catch(() => undefined);
     }
   };
+  pendingCleanups.add(stopAll);
   try {
     for (let index = 0; index < instances; index++) {
       const dir = await mkdtemp(path.join(tmpdir(), `ww-faults-${options.broker.name}-`));
@@ -320,6 +325,7 @@ export async function startEmbedded(options: { cli?: CliMode; env?: NodeJS.Proce
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output = (output + chunk).slice(-4000)));
   const gateway = `http://127.0.0.1:${apiPort}`;
   const stop = async () => {
+    pendingCleanups.delete(stop);
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       await Promise.race([new Promise((resolve) => child.once('close', resolve)), sleep(15_000)]);
@@ -327,6 +333,7 @@ export async function startEmbedded(options: { cli?: CliMode; env?: NodeJS.Proce
     }
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   };
+  pendingCleanups.add(stop);
   try {
     await until('woodwork run to serve', 60_000, async () => {
       if (child.exitCode !== null) throw new Error(`woodwork run exited (${child.exitCode}):\n${output}`);

@@ -29,7 +29,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { ALL_FAULTS, FAULT_TITLES, runFault, type FaultId, type FaultResult } from './faults.js';
 import { runLoad, runSoak, soakVerdict, type LoadResult, type SoakResult } from './load.js';
-import { prepareTree, root, startCluster, startEmbedded, type BrokerName, type BrokerTarget, type CliMode } from './processes.js';
+import { pendingCleanups, prepareTree, root, startCluster, startEmbedded, type BrokerName, type BrokerTarget, type CliMode } from './processes.js';
 
 const exec = promisify(execFile);
 
@@ -86,11 +86,14 @@ async function main(): Promise<void> {
   const only = typeof flags.get('brokers') === 'string' ? (flags.get('brokers') as string).split(',') : undefined;
   const { brokers, redisUrl } = await brokerTargets(only);
   const soak = flags.get('soak');
-  const cleanupOnSignal = () => {
-    log('interrupted: stopping (the runs clean up after themselves)');
-    process.exitCode = 130;
+  // Interrupted: stop every cluster and run, delete the namespace; a paused broker gets SIGCONT on exit.
+  const interrupted = async (signal: string) => {
+    log(`${signal}: cleaning up ${pendingCleanups.size} run(s)`);
+    await Promise.race([Promise.allSettled([...pendingCleanups].map((cleanup) => cleanup())), new Promise((resolve) => setTimeout(resolve, 60_000))]);
+    process.exit(130);
   };
-  process.once('SIGINT', cleanupOnSignal);
+  process.once('SIGINT', () => void interrupted('SIGINT'));
+  process.once('SIGTERM', () => void interrupted('SIGTERM'));
 
   if (typeof soak === 'string') {
     const minutes = duration(soak);
