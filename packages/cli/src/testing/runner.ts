@@ -311,7 +311,8 @@ const BASE_URL: Record<string, (server: ScriptedServer) => string> = {
 /**
  * The component as it runs against the scripted server: its provider's real code with `base_url`
  * and a test key. `llm local` has no wire protocol, so it runs as `openai_compatible` (the local
- * model itself, a GGUF file, is what a scripted test must not need).
+ * model itself, a GGUF file, is what a scripted test must not need); so does a type the server
+ * does not speak (one a project registered itself), which is the best stand-in there is.
  */
 function scriptedModel(component: TopologyComponent, server: ScriptedServer): TopologyComponent {
   const type = component.type === 'local' || BASE_URL[component.type] === undefined ? 'openai_compatible' : component.type;
@@ -322,7 +323,7 @@ function scriptedModel(component: TopologyComponent, server: ScriptedServer): To
   }
   config.base_url = BASE_URL[type]!(server);
   config.api_key = API_KEY;
-  if (typeof config.model !== 'string' || type !== component.type) config.model = typeof component.config.model === 'string' && type === component.type ? component.config.model : 'scripted';
+  if (type !== component.type || typeof config.model !== 'string') config.model = 'scripted';
   // A scripted error is the answer to test; retrying would take the next scripted answer instead.
   config.max_retries = 0;
   return { ...component, type, config };
