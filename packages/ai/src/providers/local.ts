@@ -273,7 +273,7 @@ export async function resolveLocalModelFile(settings: LocalModelSettings): Promi
   const directory = settings.modelsDirectory ?? defaultModelsDirectory(env);
   const download = settings.download ?? !['1', 'true', 'yes'].includes((env.HF_HUB_OFFLINE ?? '').toLowerCase());
   const { resolveModelFile } = await import('node-llama-cpp');
-  const byHand = `download the .gguf file yourself into ${directory} (node-llama-cpp looks for it there under the name its resolver gives, shown above), or set \`model\` to the file's path`;
+  const byHand = `download the .gguf file yourself into ${directory} (under the name node-llama-cpp's resolver gives it: hf:user/repo/file.gguf is hf_user_file.gguf), or set \`model\` to the file's path`;
   if (!download) {
     try {
       return await resolveModelFile(reference, { directory, download: false, cli: false });
