@@ -590,7 +590,7 @@ class EmbeddedRuntime implements Runtime {
     return entry.name;
   }
 
-  private async openSession(sessionId: string | undefined, metadata: Readonly<Record<string, JsonValue>> | undefined, touch: boolean): Promise<string> {
+  private async openSession(sessionId: string | undefined, metadata: Readonly<Record<string, JsonValue>> | undefined): Promise<string> {
     const manager = this.sessionManager!;
     await this.hub!.start();
     const { info, created } = await manager.open(sessionId, metadata ?? {});
@@ -602,25 +602,25 @@ class EmbeddedRuntime implements Runtime {
         component_source: 'runtime',
         payload: { metadata: info.metadata },
       });
-    } else if (touch) {
-      await manager.touch(info.id);
     }
     return info.id;
   }
 
   async create(options: { readonly id?: string; readonly metadata?: Readonly<Record<string, JsonValue>> } = {}): Promise<string> {
     this.running();
-    return this.openSession(options.id, options.metadata, false);
+    return this.openSession(options.id, options.metadata);
   }
 
   async submit(sessionId: string | undefined, input: unknown, options: SendOptions & { readonly timeoutMs?: number } = {}): Promise<Turn> {
     this.running();
     const target = this.entry(options.to);
-    const id = await this.openSession(sessionId, options.metadata, true);
+    const id = await this.openSession(sessionId, options.metadata);
     const trace = newTrace();
     const turnId = traceIdOf(trace)!;
     const settled = this.hub!.waitTurn(id, turnId, options.timeoutMs ?? this.options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs);
-    await this.sessionManager!.adjustTurn(id, turnId, 1);
+    // Independent writes, so one round trip to the store before the input goes out, not two (a
+    // session just created is touched once more, harmlessly).
+    await Promise.all([this.sessionManager!.touch(id), this.sessionManager!.adjustTurn(id, turnId, 1)]);
     const envelope: EnvelopeInit = {
       session_id: id,
       event_type: EventTypes.inputReceived,
