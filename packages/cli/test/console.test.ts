@@ -2,7 +2,7 @@
 // driven headless by puppeteer-core, against a real `woodwork dev` child process whose model is the
 // scripted server. Screenshots of each screen go to test-results/console/.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ describe('woodwork dev --console', () => {
   let browser: Browser;
   let page: Page;
   let link: string;
+  let projectDir: string;
 
   beforeAll(async () => {
     if (!existsSync(chromium)) throw new Error(`no chromium at ${chromium}: run \`bash tools/browser.sh install\` (npm test does it)`);
@@ -35,6 +36,7 @@ describe('woodwork dev --console', () => {
       respond: () => ({ text: ['The ', 'console ', 'streams ', 'this ', 'reply.'], chunkDelayMs: 250, usage: { inputTokens: 21, outputTokens: 5 } }),
     });
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-console-'));
+    projectDir = dir;
     await writeFile(path.join(dir, 'main.ww'), `chat = llm openai {\n    model = "gpt-4o-mini"\n    api_key = "sk-console"\n    base_url = "${server.openaiBaseUrl}"\n}\n`);
     child = spawnCli(['dev', '--console'], { cwd: dir });
     link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
@@ -111,10 +113,24 @@ describe('woodwork dev --console', () => {
     await page.screenshot({ path: path.join(shots, '4-timeline.png'), fullPage: true });
   });
 
+  it('shows a reload that fails with its diagnostics and source line, then the one that works', async () => {
+    const file = path.join(projectDir, 'main.ww');
+    const good = await readFile(file, 'utf8');
+    await writeFile(file, good.replace('model = "gpt-4o-mini"', 'model = "gpt-4o-mini"\n    temperature = "hot"'));
+    await page.waitForFunction(() => document.querySelector('#notices li.failed pre')?.textContent?.includes('main.ww:'), { timeout: 30_000 });
+    const details = await page.$eval('#notices li.failed pre', (element) => element.textContent ?? '');
+    expect(details).toMatch(/main\.ww:3:\d+: error WW\d+: .*temperature/);
+    expect(details).toContain('temperature = "hot"');
+    await page.screenshot({ path: path.join(shots, '5-reload-failed.png'), fullPage: true });
+    await writeFile(file, good);
+    await page.waitForFunction(() => document.querySelector('#notices li:last-child')?.className === 'reloaded', { timeout: 30_000 });
+    expect(await page.$eval('#notices li:last-child', (element) => element.textContent)).toMatch(/reloaded in \d+ ms \(main\.ww\)/);
+  });
+
   it('lists the dead letters (none here)', async () => {
     await page.click('#refresh-dead');
     await page.waitForFunction(() => document.querySelector('#dead-letters tbody')?.textContent?.includes('No dead letters.'));
-    await page.screenshot({ path: path.join(shots, '5-dead-letters.png'), fullPage: true });
+    await page.screenshot({ path: path.join(shots, '6-dead-letters.png'), fullPage: true });
   });
 });
 
@@ -184,12 +200,12 @@ describe('woodwork dev --console, approvals', () => {
     await page.keyboard.press('Enter');
     const approve = await page.waitForSelector('button[aria-label="Approve pay"]', { timeout: 30_000 });
     expect(await page.$eval('[role="group"][aria-label="Approval for pay"] p', (element) => element.textContent)).toBe('pay({"amount":5}) waits for your approval.');
-    await page.screenshot({ path: path.join(shots, '6-approval.png') });
+    await page.screenshot({ path: path.join(shots, '7-approval.png') });
     await approve!.click();
     await page.waitForFunction(() => [...document.querySelectorAll('#messages li.assistant .text')].some((element) => element.textContent === 'Paid 5 euros.'), { timeout: 30_000 });
     expect(await page.$$eval('#messages li.user', (items) => items.map((item) => item.textContent))).toEqual(['Pay 5 euros', 'Approved pay']);
     // The model's second call carried the observation of the call that was made once approved.
     expect(JSON.stringify(server.requests.at(-1)?.body)).toContain('paid 5');
-    await page.screenshot({ path: path.join(shots, '7-approved.png') });
+    await page.screenshot({ path: path.join(shots, '8-approved.png') });
   });
 });

@@ -68,8 +68,30 @@ async function drawTopology(): Promise<void> {
   setInterval(() => void refreshState().catch(() => undefined), 2_000);
 }
 
+let shownNotice: string | undefined;
+
 async function refreshState(): Promise<void> {
-  const state = await api<{ health: { state: string; bus: { adapter: string; ready: boolean }; openTurns: number }; stats: Record<string, { handled: number; failed: number; queueDepth: number | null }> }>('/api/state');
+  const state = await api<{
+    health: { state: string; bus: { adapter: string; ready: boolean }; openTurns: number };
+    stats: Record<string, { handled: number; failed: number; queueDepth: number | null }>;
+    notices: { at: string; ok: boolean; text: string; details?: string }[];
+  }>('/api/state');
+  if (state.notices.length > 0 && state.notices.at(-1)!.at !== shownNotice) {
+    shownNotice = state.notices.at(-1)!.at;
+    $('#notices').replaceChildren(
+      ...state.notices.map((notice) => {
+        const item = document.createElement('li');
+        item.className = notice.ok ? 'reloaded' : 'failed';
+        item.textContent = `${new Date(notice.at).toLocaleTimeString()} ${notice.text}`;
+        if (notice.details) {
+          const details = document.createElement('pre');
+          details.textContent = notice.details;
+          item.append(details);
+        }
+        return item;
+      }),
+    );
+  }
   status(`${state.health.state} · bus ${state.health.bus.adapter}${state.health.bus.ready ? ' ready' : ' not ready'} · ${state.health.openTurns} open turns`);
   const list = $('#components');
   list.replaceChildren(

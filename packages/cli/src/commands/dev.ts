@@ -146,6 +146,7 @@ async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, opt
     const next = await loadProject(terminal, project!.file);
     if (!next) {
       terminal.stderr.write(`${style('yellow', '↻')} reload failed; still running the previous version\n`);
+      await webConsole?.reloadFailed(project!.file);
       return;
     }
     try {
@@ -159,14 +160,15 @@ async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, opt
         summary.restarted.length ? `restarted ${summary.restarted.join(', ')}` : '',
       ].filter(Boolean);
       const what = [...changed].map((changedFile) => path.relative(terminal.cwd, changedFile) || changedFile).join(', ');
-      terminal.stderr.write(
-        `${style('green', '↻')} reloaded in ${Math.round(performance.now() - started)} ms (${what}): ${parts.length ? parts.join('; ') : 'nothing to restart'}\n`,
-      );
+      const line = `reloaded in ${Math.round(performance.now() - started)} ms (${what}): ${parts.length ? parts.join('; ') : 'nothing to restart'}`;
+      terminal.stderr.write(`${style('green', '↻')} ${line}\n`);
+      webConsole?.reloaded(line);
     } catch (error) {
       if (!printRuntimeError(terminal, error, next.sources)) {
         terminal.stderr.write(`${style('red', 'error')} reload failed: ${error instanceof Error ? error.message : String(error)}\n`);
       }
       terminal.stderr.write(`${style('yellow', '↻')} reload failed; still running the previous version\n`);
+      await webConsole?.reloadFailed(next.file, error instanceof Error ? error.message : String(error));
     }
   };
   const watcher = new ProjectWatcher(options.debounceMs ?? 80, (files) => {

@@ -16,7 +16,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ConfigValue } from '@woodwork/parser';
+import { formatDiagnostic, loadTopology, type ConfigValue } from '@woodwork/parser';
 import { componentGroup, componentTopic, startGateway, type Runtime } from '@woodwork/runtime';
 import { paint, useColor, type Terminal } from '../terminal.js';
 
@@ -25,12 +25,28 @@ export interface ConsoleServer extends AsyncDisposable {
   readonly link: string;
   readonly url: string;
   readonly token: string;
+  /** `woodwork dev` reloaded: the page lists it. */
+  reloaded(text: string): void;
+  /** A reload did not load: the page lists the file's diagnostics with their source lines, or `reason`. */
+  reloadFailed(file: string, reason?: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/** What the page shows of reloads, newest last. */
+interface Notice {
+  readonly at: string;
+  readonly ok: boolean;
+  readonly text: string;
+  readonly details?: string;
+}
+
+const KEPT_NOTICES = 20;
 
 export interface ConsoleOptions {
   /** Default 0: a free port. */
   readonly port?: number;
+  /** For reading the `.ww` file's variables when a reload fails. Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
   /** Default: `dist/console` of this package. */
   readonly assetsDir?: string;
 }
@@ -53,6 +69,11 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
   const assets = options.assetsDir ?? consoleAssetsDir();
   if (!assets) throw new Error('the console page is not built: run `npm run build -w @woodwork/cli` (it builds dist/console)');
   const token = randomBytes(24).toString('base64url');
+  const notices: Notice[] = [];
+  const notify = (notice: Omit<Notice, 'at'>) => {
+    notices.push({ at: new Date().toISOString(), ...notice });
+    if (notices.length > KEPT_NOTICES) notices.shift();
+  };
   // The gateway serves sessions and their SSE; only this server talks to it, with the same token.
   const gateway = await startGateway(runtime, { host: '127.0.0.1', port: 0, auth: { keys: [token] }, rateLimit: false });
 
@@ -76,7 +97,7 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
     if (url.pathname.startsWith('/api/')) {
       if (!authorized(request)) return json(response, 401, { error: { code: 'unauthorized', message: 'the console token is missing or wrong: open the link woodwork printed' } });
       if (url.pathname === '/api/topology') return json(response, 200, topologyView(runtime));
-      if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats() });
+      if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats(), notices });
       if (url.pathname === '/api/dead-letters') return json(response, 200, { dead_letters: await deadLetters(runtime) });
       return json(response, 404, { error: { code: 'not_found', message: `no ${url.pathname}` } });
     }
@@ -102,7 +123,21 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await gateway.close();
   };
-  return { url, token, link: `${url}/#token=${token}`, close, [Symbol.asyncDispose]: close };
+  const reloadFailed = async (file: string, reason?: string) => {
+    const loaded = await loadTopology(file, { mode: 'run', env: options.env ?? process.env });
+    const errors = loaded.diagnostics.filter((diagnostic) => diagnostic.severity === 'error');
+    const details = errors.length > 0 ? errors.map((diagnostic) => formatDiagnostic(diagnostic, { source: loaded.sources, color: false, cwd: path.dirname(file) })).join('\n\n') : reason;
+    notify({ ok: false, text: 'reload failed; still running the previous version', ...(details === undefined ? {} : { details }) });
+  };
+  return {
+    url,
+    token,
+    link: `${url}/#token=${token}`,
+    reloaded: (text) => notify({ ok: true, text }),
+    reloadFailed,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
 }
 
 /** Passes a request to the gateway and its answer back as it comes (SSE included). */
@@ -172,7 +207,7 @@ async function deadLetters(runtime: Runtime) {
 export async function openConsole(terminal: Terminal, runtime: Runtime, port: string | undefined): Promise<ConsoleServer | undefined> {
   const style = paint(useColor(terminal, 'stderr'));
   try {
-    const server = await startConsole(runtime, port === undefined ? {} : { port: Number(port) });
+    const server = await startConsole(runtime, { env: terminal.env, ...(port === undefined ? {} : { port: Number(port) }) });
     terminal.stderr.write(`${style('green', '◆')} console: ${server.link}\n  ${style('dim', `(loopback only; the token in the link is needed: ${server.token})`)}\n`);
     return server;
   } catch (error) {
