@@ -119,7 +119,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .option('--json', 'print the report as JSON')
     .option('--junit <file>', 'also write the report as JUnit XML to this file')
     .option('--concurrency <n>', 'scenarios run at once (default: the cores, at most 4)')
-    .addHelpText('after', '\nThe scenario format: packages/cli/README.md (woodwork test) and schema/scenario.schema.json.\nExit codes: 0 every scenario passed, 1 a scenario failed or could not run, 2 wrong usage.')
+    .addHelpText('after', '\nThe scenario format: the README of @woodwork/cli (woodwork test) and its JSON Schema, @woodwork/cli/scenario.schema.json.\nExit codes: 0 every scenario passed, 1 a scenario failed or could not run, 2 wrong usage.')
     .action(async (paths: string[], options: TestOptions) => {
       exitCode = await testCommand(terminal, paths, options);
     });
