@@ -16,6 +16,8 @@ export { resolveEnv, usageFilter } from './resolve-env.js';
 export type { LoadMode, ResolveEnvOptions, ResolveEnvResult } from './resolve-env.js';
 
 export { formatDiagnostic } from './format-diagnostic.js';
+export { format } from './format.js';
+export type { FormatOptions, FormatResult } from './format.js';
 export { didYouMean } from './suggest.js';
 export { moduleLanguageOf } from './pipe-spec.js';
 export type { ModuleLanguage } from './pipe-spec.js';

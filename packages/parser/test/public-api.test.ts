@@ -14,6 +14,7 @@ describe('public API', () => {
       'didYouMean',
       'findComponentType',
       'findTypesNamed',
+      'format',
       'formatDiagnostic',
       'formatDuration',
       'loadTopology',
