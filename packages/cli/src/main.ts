@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { buildCommand, EXPORTS, type BuildOptions } from './commands/build.js';
 import { devCommand } from './commands/dev.js';
+import { fmtCommand, type FmtOptions } from './commands/fmt.js';
 import { indexCommand } from './commands/index-knowledge.js';
 import { initCommand } from './commands/init.js';
 import { runCommand } from './commands/run.js';
@@ -40,6 +41,17 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .addHelpText('after', '\nExit codes: 0 valid, 1 problems found, 2 wrong usage.')
     .action(async (file: string, options: { json?: boolean }) => {
       exitCode = await validateCommand(terminal, file, options);
+    });
+
+  program
+    .command('fmt')
+    .description('rewrite .ww files in the canonical layout (spacing, indentation), keeping comments and each file\'s dialect')
+    .argument('[paths...]', 'files and folders (searched for *.ww; default: the current folder)')
+    .addOption(new Option('--check', 'write nothing; list the files that are not formatted and exit 1 (for CI)').conflicts('stdout'))
+    .option('--stdout', 'print the formatted text instead of writing the files')
+    .addHelpText('after', '\nA file with syntax errors is not rewritten: its diagnostics are printed instead.\nExit codes: 0 formatted (or already formatted), 1 files not formatted with --check, or syntax errors, or unreadable paths, 2 wrong usage.')
+    .action(async (paths: string[], options: FmtOptions) => {
+      exitCode = await fmtCommand(terminal, paths, options);
     });
 
   program
