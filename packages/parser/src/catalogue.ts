@@ -102,6 +102,12 @@ export interface KindSpec {
   readonly acceptsCommonKeys: boolean;
   readonly status: SupportStatus;
   readonly types: Readonly<Record<string, ComponentTypeSpec>>;
+  /**
+   * The kind exists for files written for the classic engine, which always spell it
+   * (`core command_line`). The short form `name = type {}` never picks it when another kind has
+   * the type, so `in = command_line {}` stays the terminal input.
+   */
+  readonly spelledOnly?: boolean;
 }
 
 export interface Catalogue {
@@ -842,6 +848,7 @@ const catalogueData: Catalogue = {
       receives: false,
       acceptsCommonKeys: true,
       status: 'supported',
+      spelledOnly: true,
       types: {
         command_line: supported(
           "The classic engine's shell tool: one tool, `run({ input })`, running commands in a bubblewrap sandbox on the `.woodwork/vm` folder of the project (seen as `/home/ubuntu/repo`, where the classic container had it). `environment coding` is the fuller form.",

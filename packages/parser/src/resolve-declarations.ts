@@ -98,7 +98,12 @@ function resolveTwoWords(kind: IdentifierNode, type: IdentifierNode, report: Rep
  */
 function resolveOneWord(name: string, type: IdentifierNode, report: Reporter): ComponentTypeMatch | undefined {
   const matches = findTypesNamed(type.name);
-  const supported = matches.filter((match) => match.kindSpec.status !== 'unsupported' && match.typeSpec.status !== 'unsupported');
+  const every = matches.filter((match) => match.kindSpec.status !== 'unsupported' && match.typeSpec.status !== 'unsupported');
+  // A declaration named after a kind takes that kind's type, even a kind that is spelled only.
+  const named = every.length > 1 ? every.find((match) => match.kind === name) : undefined;
+  if (named) return named;
+  const unspelled = every.filter((match) => match.kindSpec.spelledOnly !== true);
+  const supported = unspelled.length > 0 ? unspelled : every;
   if (supported.length === 1) {
     const only = supported[0] as ComponentTypeMatch;
     warnIfAlsoKind(name, type, only, report);

@@ -133,6 +133,17 @@ describe('what must be diagnosed', () => {
     expect(only('s = server {}').message).toBe('`server` is a type of several kinds: `mcp` and `vm`');
   });
 
+  it('the classic-only `core` kind never takes a one-word type another kind has', () => {
+    const { topology, diagnostics } = check('in = command_line { to = s }\ns = transform uppercase {}\nc = core command_line {}\ncore = command_line {}\n');
+    expect(diagnostics.filter((diagnostic) => diagnostic.severity === 'error')).toEqual([]);
+    expect(topology?.components.map((component) => `${component.name}: ${component.kind} ${component.type}`)).toEqual([
+      'in: input command_line',
+      's: transform uppercase',
+      'c: core command_line',
+      'core: core command_line',
+    ]);
+  });
+
   it('WW204: an unsupported kind or type of the classic engine, by name', () => {
     expect(only('kb = knowledge_base neo4j {}')).toMatchObject({ code: 'WW204', message: '`knowledge_base neo4j` is not supported by this runtime' });
     expect(codes('e = environment coding { repo_url: "me/app", setup_scripts: ["setup.sh"], sandbox: "none" }')).toEqual([]);
