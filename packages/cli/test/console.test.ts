@@ -1,6 +1,7 @@
 // The console of `woodwork dev --console`, in a real browser: Debian's chromium (tools/browser.sh)
 // driven headless by puppeteer-core, against a real `woodwork dev` child process whose model is the
 // scripted server. Screenshots of each screen go to test-results/console/.
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,11 +10,22 @@ import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startScriptedServer, type ScriptedServer } from '@woodwork/ai/testing';
+import { createMemoryAdapter, DEAD_LETTER_EVENT_TYPE, deadLetterTopic, type DeadLetterPayload } from '@woodwork/bus';
+import { loadTopology } from '@woodwork/parser';
+import { componentGroup, componentTopic, createRuntime, silentLogger } from '@woodwork/runtime';
+import { startConsole } from '../src/console/server.js';
 import { spawnCli, type CliChild } from './child.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const shots = path.join(packageDir, 'test-results', 'console');
 const chromium = process.env.WOODWORK_CHROMIUM ?? '/usr/bin/chromium';
+
+/** The page is built by the package's build; build it here when a test run comes first. */
+async function ensureConsoleBuilt(): Promise<void> {
+  if (existsSync(path.join(packageDir, 'dist', 'console', 'index.html'))) return;
+  const { build } = await import('vite');
+  await build({ configFile: path.join(packageDir, 'console', 'vite.config.ts') });
+}
 
 describe('woodwork dev --console', () => {
   let server: ScriptedServer;
@@ -25,11 +37,7 @@ describe('woodwork dev --console', () => {
 
   beforeAll(async () => {
     if (!existsSync(chromium)) throw new Error(`no chromium at ${chromium}: run \`bash tools/browser.sh install\` (npm test does it)`);
-    if (!existsSync(path.join(packageDir, 'dist', 'console', 'index.html'))) {
-      // The page is built by the package's build; build it here when a test run comes first.
-      const { build } = await import('vite');
-      await build({ configFile: path.join(packageDir, 'console', 'vite.config.ts') });
-    }
+    await ensureConsoleBuilt();
     server = await startScriptedServer({
       apiKey: 'sk-console',
       // Slow enough that the page shows a reply half-written.
@@ -189,6 +197,7 @@ describe('woodwork dev --console, approvals', () => {
       `assistant = agent llm {\n    model = model\n    tools = [payments]\n}\nmodel = llm openai {\n    model = "gpt-4o-mini"\n    api_key = "sk-console"\n    base_url = "${server.openaiBaseUrl}"\n}\npayments = api functions {\n    path = "pay.ts"\n    approval = true\n}\n`,
     );
     await writeFile(path.join(dir, 'pay.ts'), '/** Pays an amount in euros. */\nexport function pay(amount: number): string {\n  return `paid ${amount}`;\n}\n');
+    await ensureConsoleBuilt();
     child = spawnCli(['dev', '--console'], { cwd: dir });
     const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
     browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
@@ -207,5 +216,74 @@ describe('woodwork dev --console, approvals', () => {
     // The model's second call carried the observation of the call that was made once approved.
     expect(JSON.stringify(server.requests.at(-1)?.body)).toContain('paid 5');
     await page.screenshot({ path: path.join(shots, '8-approved.png') });
+  });
+});
+
+describe('the console, dead letters', () => {
+  it('lists dead letters with their reason and attempts, and re-drives one from the page', { timeout: 60_000 }, async () => {
+    // A memory bus that serialises records, so a record that is not an envelope can be written to it.
+    const url = `memory://console-dead-${randomUUID().slice(0, 8)}?serialize=true`;
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-console-dead-'));
+    await writeFile(path.join(dir, 'main.ww'), 'shout = transform uppercase {}\n');
+    const loaded = await loadTopology(path.join(dir, 'main.ww'), { mode: 'run', env: {} });
+    await using runtime = createRuntime(loaded.resolved!, { bus: url, logger: silentLogger });
+    await runtime.start();
+    await ensureConsoleBuilt();
+    await using web = await startConsole(runtime);
+    const topic = componentTopic(runtime.namespace, 'shout');
+    // A record that is not an envelope: the component's subscription dead-letters it at once.
+    await createMemoryAdapter(new URL(url)).doPublish(topic, [{ messageId: randomUUID(), key: 'raw-1', body: new TextEncoder().encode('this is {not json') }]);
+    // A message its handlers gave up on, as the bus records one after its attempts.
+    const sessionId = await runtime.create();
+    const replies: string[] = [];
+    const reading = (async () => {
+      for await (const event of runtime.events(sessionId)) if (event.event_type === 'session.replied') replies.push(JSON.stringify(event.payload));
+    })();
+    const original = await runtime.bus.publish(`scratch-${randomUUID().slice(0, 8)}`, { session_id: sessionId, event_type: 'input.received', component_source: 'runtime', component_target: 'shout', payload: { input: 'again' } });
+    const letter: DeadLetterPayload = {
+      envelope: original,
+      raw_body: null,
+      topic,
+      group: componentGroup('shout'),
+      position: '0',
+      attempts: 3,
+      last_error: { name: 'Error', message: 'boom', code: 'WW_BUS_HANDLER_FAILED' },
+      dead_lettered_at: new Date().toISOString(),
+    };
+    await runtime.bus.publish(deadLetterTopic(topic, componentGroup('shout')), { session_id: sessionId, event_type: DEAD_LETTER_EVENT_TYPE, component_source: 'test', payload: letter });
+
+    const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    try {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1280, height: 900 });
+      await page.goto(web.link);
+      const rows = async () => page.$$eval('#dead-letters tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      const deadline = Date.now() + 20_000;
+      while ((await rows()).filter((cells) => cells[0] === 'shout').length < 2) {
+        if (Date.now() > deadline) throw new Error(`the dead letters are not listed: ${JSON.stringify(await rows())}`);
+        await page.click('#refresh-dead');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const listed = await rows();
+      const malformed = listed.find((cells) => cells[3]!.startsWith('WW_BUS_INVALID_ENVELOPE'))!;
+      expect(malformed.slice(0, 3)).toEqual(['shout', '—', '1']);
+      expect(malformed[5]).toBe('not an envelope: cannot be re-driven');
+      const failed = listed.find((cells) => cells[3] === 'WW_BUS_HANDLER_FAILED: boom')!;
+      expect(failed.slice(0, 3)).toEqual(['shout', 'input.received', '3']);
+      await mkdir(shots, { recursive: true });
+      await page.screenshot({ path: path.join(shots, '9-dead-letters.png'), fullPage: true });
+      const index = listed.indexOf(failed) + 1;
+      await page.click(`button[aria-label="Re-drive dead letter ${index} of shout"]`);
+      await page.waitForFunction(() => document.querySelector('#dead-status')?.textContent === 're-drove 1 message to shout', { timeout: 10_000 });
+      // The original went back to `shout`, which handled it this time.
+      const until = Date.now() + 10_000;
+      while (!replies.some((reply) => reply.includes('AGAIN')) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(replies.join()).toContain('AGAIN');
+      await page.waitForFunction(() => ![...document.querySelectorAll('#dead-letters tbody td')].some((td) => td.textContent === 'WW_BUS_HANDLER_FAILED: boom'), { timeout: 10_000 });
+    } finally {
+      await browser.close();
+      await runtime.end(sessionId).catch(() => undefined);
+      await reading.catch(() => undefined);
+    }
   });
 });

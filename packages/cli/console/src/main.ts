@@ -294,20 +294,38 @@ async function showTimeline(id: string): Promise<void> {
 // Dead letters
 
 async function refreshDeadLetters(): Promise<void> {
-  const { dead_letters } = await api<{ dead_letters: { component: string; event_type: string | null; attempts: number; error: { message?: string; code?: string }; dead_lettered_at: string }[] }>('/api/dead-letters');
-  const rows = dead_letters.map((letter) => {
+  const { dead_letters } = await api<{ dead_letters: { id: string; redrivable: boolean; component: string; event_type: string | null; attempts: number; error: { message?: string; code?: string }; dead_lettered_at: string }[] }>('/api/dead-letters');
+  const rows = dead_letters.map((letter, index) => {
     const row = document.createElement('tr');
-    for (const text of [letter.component, letter.event_type ?? '—', String(letter.attempts), `${letter.error?.code ? `${letter.error.code}: ` : ''}${letter.error?.message ?? ''}`, letter.dead_lettered_at]) {
+    for (const text of [letter.component, letter.event_type ?? '—', String(letter.attempts), `${letter.error?.code ? `${letter.error.code}: ` : ''}${letter.error?.message ?? ''}`, new Date(letter.dead_lettered_at).toLocaleTimeString()]) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.append(cell);
     }
+    const actions = document.createElement('td');
+    row.append(actions);
+    if (!letter.redrivable) {
+      actions.textContent = 'not an envelope: cannot be re-driven';
+      return row;
+    }
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'Re-drive';
+    button.setAttribute('aria-label', `Re-drive dead letter ${index + 1} of ${letter.component}`);
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      api<{ redriven: number }>('/api/dead-letters/redrive', { method: 'POST', body: JSON.stringify({ component: letter.component, ids: [letter.id] }) })
+        .then((result) => ($('#dead-status').textContent = `re-drove ${result.redriven} message${result.redriven === 1 ? '' : 's'} to ${letter.component}`))
+        .then(() => refreshDeadLetters())
+        .catch((error: Error) => ($('#dead-status').textContent = `could not re-drive: ${error.message}`));
+    });
+    actions.append(button);
     return row;
   });
   if (rows.length === 0) {
     const row = document.createElement('tr');
     const cell = document.createElement('td');
-    cell.colSpan = 5;
+    cell.colSpan = 6;
     cell.textContent = 'No dead letters.';
     row.append(cell);
     rows.push(row);

@@ -98,7 +98,11 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
       if (!authorized(request)) return json(response, 401, { error: { code: 'unauthorized', message: 'the console token is missing or wrong: open the link woodwork printed' } });
       if (url.pathname === '/api/topology') return json(response, 200, topologyView(runtime));
       if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats(), notices });
-      if (url.pathname === '/api/dead-letters') return json(response, 200, { dead_letters: await deadLetters(runtime) });
+      if (url.pathname === '/api/dead-letters' && request.method === 'GET') return json(response, 200, { dead_letters: await deadLetters(runtime) });
+      if (url.pathname === '/api/dead-letters/redrive' && request.method === 'POST') {
+        const result = await redrive(runtime, await bodyOf(request));
+        return json(response, 'error' in result ? 400 : 200, result);
+      }
       return json(response, 404, { error: { code: 'not_found', message: `no ${url.pathname}` } });
     }
     const file = path.join(assets!, path.normalize(url.pathname === '/' ? '/index.html' : url.pathname));
@@ -182,6 +186,29 @@ function referencesIn(value: ConfigValue): string[] {
   return Object.values(value as Record<string, ConfigValue>).flatMap(referencesIn);
 }
 
+async function bodyOf(request: IncomingMessage): Promise<unknown> {
+  let text = '';
+  for await (const chunk of request) {
+    text += String(chunk);
+    if (text.length > 65_536) break;
+  }
+  try {
+    return JSON.parse(text || '{}');
+  } catch {
+    return {};
+  }
+}
+
+/** Puts dead letters of one component back on its topic: `{ component, ids? }` (no ids: all of them). */
+async function redrive(runtime: Runtime, body: unknown): Promise<{ redriven: number } | { error: { code: string; message: string } }> {
+  const { component, ids } = (body ?? {}) as { component?: unknown; ids?: unknown };
+  if (typeof component !== 'string' || !runtime.topology.components.some((c) => c.name === component)) {
+    return { error: { code: 'invalid_request', message: `no component ${JSON.stringify(component)} to re-drive for` } };
+  }
+  const chosen = Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : undefined;
+  return { redriven: await runtime.bus.redrive(componentTopic(runtime.namespace, component), componentGroup(component), chosen) };
+}
+
 async function deadLetters(runtime: Runtime) {
   const letters: unknown[] = [];
   for (const component of runtime.topology.components) {
@@ -194,6 +221,8 @@ async function deadLetters(runtime: Runtime) {
         dead_lettered_at: letter.deadLetteredAt,
         event_type: letter.envelope?.event_type ?? null,
         session_id: letter.envelope?.session_id ?? null,
+        // The bus republishes the original envelope; a record that was not one has nothing to republish.
+        redrivable: letter.envelope !== null,
       });
     }
   }
