@@ -69,7 +69,7 @@ interface Gap {
   readonly blankAfter: boolean;
 }
 
-/** A line of a multi-line block, or a child placed in it. */
+/** A declaration, entry or list item, as a block places it: where it is and how it prints. */
 interface Child {
   readonly start: number;
   readonly end: number;
