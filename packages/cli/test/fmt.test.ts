@@ -25,6 +25,12 @@ describe('woodwork fmt', () => {
     expect(result.code).toBe(0);
   });
 
+  it('--check passes on the project `woodwork init` writes', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-fmt-init-'));
+    expect((await runCli(['init', dir])).code).toBe(0);
+    expect(await runCli(['fmt', '--check'], { cwd: dir })).toMatchObject({ code: 0, stdout: '', stderr: '' });
+  });
+
   it('--check lists the files that would change, exits 1, and writes nothing', async () => {
     const dir = await project({ 'main.ww': messy, 'sub/ok.ww': tidy, 'sub/bad.ww': messy, 'node_modules/x/skip.ww': messy });
     const result = await runCli(['fmt', '--check'], { cwd: dir });
