@@ -121,6 +121,16 @@ describe('woodwork dev --console', () => {
     await page.screenshot({ path: path.join(shots, '4-timeline.png'), fullPage: true });
   });
 
+  it('replays a past session from the bus log into the timeline', async () => {
+    const session = (await page.$eval('#session', (element) => element.textContent ?? '')).replace(/^session /, '');
+    await page.type('#replay-session', session);
+    await page.click('#replay-form button[type="submit"]');
+    await page.waitForFunction((id) => document.querySelector('#timeline-summary')?.textContent?.startsWith(`Session ${id} (replayed from the bus log)`), { timeout: 10_000 }, session);
+    const types = await page.$$eval('#timeline tbody tr td:nth-child(2)', (cells) => cells.map((cell) => cell.textContent));
+    expect(types).toEqual(expect.arrayContaining(['session.started', 'stream.chunk', 'session.replied', 'turn.completed']));
+    await page.screenshot({ path: path.join(shots, '4b-replay.png'), fullPage: true });
+  });
+
   it('shows a reload that fails with its diagnostics and source line, then the one that works', async () => {
     const file = path.join(projectDir, 'main.ww');
     const good = await readFile(file, 'utf8');

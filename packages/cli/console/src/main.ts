@@ -263,20 +263,30 @@ async function showTimeline(id: string): Promise<void> {
   // A step's event is written when the step has ended, which can be just after the turn completed.
   const steps = metricsEvents.filter((event) => components.has(event.component_source) && Date.parse(event.timestamp) >= from && Date.parse(event.timestamp) <= until + 1_000);
   turn.events = [...events, ...steps].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
-  const start = Date.parse(turn.events[0]?.timestamp ?? '') || 0;
-  const end = Date.parse(turn.events[turn.events.length - 1]?.timestamp ?? '') || start;
+  renderTimeline(turn.events, `Turn ${turn.number}`, ` · trace ${id}`);
+}
+
+/** A past session, read back from the bus log: every turn of it, in order. */
+async function replaySession(id: string): Promise<void> {
+  const { events } = await api<{ events: Envelope[] }>(`/api/sessions/${encodeURIComponent(id)}/replay`);
+  renderTimeline(events, `Session ${id} (replayed from the bus log)`, '');
+}
+
+function renderTimeline(events: readonly Envelope[], title: string, suffix: string): void {
+  const start = Date.parse(events[0]?.timestamp ?? '') || 0;
+  const end = Date.parse(events[events.length - 1]?.timestamp ?? '') || start;
   // Every step's metrics event carries its tokens and cost (the console turns those events on).
   let tokens = 0;
   let cost = 0;
-  for (const event of turn.events) {
+  for (const event of events) {
     if (event.event_type !== 'metrics.component_performance') continue;
     tokens += event.payload?.tokens_processed ?? 0;
     cost += event.payload?.cost_estimate ?? 0;
   }
   const usage = tokens > 0 ? `, ${tokens} tokens${cost > 0 ? `, $${cost.toFixed(6)}` : ''}` : '';
-  $('#timeline-summary').textContent = `Turn ${turn.number}: ${turn.events.length} events in ${end - start} ms${usage} · trace ${id}`;
+  $('#timeline-summary').textContent = `${title}: ${events.length} events in ${end - start} ms${usage}${suffix}`;
   $('#timeline tbody').replaceChildren(
-    ...turn.events.map((event) => {
+    ...events.map((event) => {
       const row = document.createElement('tr');
       for (const [text, className] of [[String((Date.parse(event.timestamp) || start) - start), ''], [event.event_type, ''], [event.component_source, ''], [details(event), 'details']] as const) {
         const cell = document.createElement('td');
@@ -342,6 +352,11 @@ $('#chat-form').addEventListener('submit', (event) => {
   if (!text) return;
   input.value = '';
   send(text, text).catch((error: Error) => status(`could not send: ${error.message}`));
+});
+$('#replay-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const id = $<HTMLInputElement>('#replay-session').value.trim();
+  if (id) replaySession(id).catch((error: Error) => status(`could not replay: ${error.message}`));
 });
 $('#new-session').addEventListener('click', () => void newSession().catch((error: Error) => status(error.message)));
 $('#refresh-dead').addEventListener('click', () => void refreshDeadLetters().catch((error: Error) => status(error.message)));

@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatDiagnostic, loadTopology, type ConfigValue } from '@woodwork/parser';
-import { componentGroup, componentTopic, startGateway, type Runtime } from '@woodwork/runtime';
+import { componentGroup, componentTopic, eventsTopic, startGateway, type Runtime } from '@woodwork/runtime';
 import { paint, useColor, type Terminal } from '../terminal.js';
 
 export interface ConsoleServer extends AsyncDisposable {
@@ -98,6 +98,8 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
       if (!authorized(request)) return json(response, 401, { error: { code: 'unauthorized', message: 'the console token is missing or wrong: open the link woodwork printed' } });
       if (url.pathname === '/api/topology') return json(response, 200, topologyView(runtime));
       if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats(), notices });
+      const replay = /^\/api\/sessions\/([^/]+)\/replay$/.exec(url.pathname);
+      if (replay) return json(response, 200, { events: await replayed(runtime, decodeURIComponent(replay[1]!)) });
       if (url.pathname === '/api/dead-letters' && request.method === 'GET') return json(response, 200, { dead_letters: await deadLetters(runtime) });
       if (url.pathname === '/api/dead-letters/redrive' && request.method === 'POST') {
         const result = await redrive(runtime, await bodyOf(request));
@@ -184,6 +186,15 @@ function referencesIn(value: ConfigValue): string[] {
   if (Array.isArray(value)) return value.flatMap(referencesIn);
   if ('$ref' in value && typeof value.$ref === 'string') return [value.$ref];
   return Object.values(value as Record<string, ConfigValue>).flatMap(referencesIn);
+}
+
+/** A session's events as the bus log keeps them (the broker's retention), whichever process emitted them. */
+async function replayed(runtime: Runtime, sessionId: string): Promise<unknown[]> {
+  const events: unknown[] = [];
+  for await (const { envelope } of runtime.bus.replay(eventsTopic(runtime.namespace), { sessionId })) {
+    if (envelope.session_id === sessionId) events.push(envelope);
+  }
+  return events;
 }
 
 async function bodyOf(request: IncomingMessage): Promise<unknown> {
