@@ -15,7 +15,8 @@ import { alive, cliCommand, root, sleep, treeRoot, until, type Cluster, type Cli
 
 export type FaultId = 'kill-gateway' | 'kill-work' | 'kill-tail' | 'broker-restart' | 'broker-pause' | 'network-cut' | 'poison' | 'slow-model';
 
-export const ALL_FAULTS: readonly FaultId[] = ['kill-gateway', 'kill-work', 'kill-tail', 'broker-restart', 'broker-pause', 'network-cut', 'poison', 'slow-model'];
+/** In the order they run: the broker-wide faults last, so a topology they leave broken costs no other fault its run. */
+export const ALL_FAULTS: readonly FaultId[] = ['kill-gateway', 'kill-work', 'kill-tail', 'network-cut', 'poison', 'slow-model', 'broker-pause', 'broker-restart'];
 
 export const FAULT_TITLES: Record<FaultId, string> = {
   'kill-gateway': 'SIGKILL of a gateway host (`input api`)',
