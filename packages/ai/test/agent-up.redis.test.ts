@@ -33,7 +33,7 @@ describe.skipIf(url === undefined)('examples/tool-agent with woodwork up', () =>
       process.execPath,
       ['--conditions=@woodwork/source', '--import', tsx, path.join(root, 'packages/cli/src/bin.ts'), 'up', dir, '--bus', url!, '--namespace', `up-agent-${randomUUID().slice(0, 8)}`],
       {
-        env: { ...process.env, NO_COLOR: '1', OPENAI_BASE_URL: server.openaiBaseUrl, OPENAI_API_KEY: 'sk-up', WOODWORK_HOST_ENTRY: path.join(root, 'apps/host/main.js') },
+        env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: undefined, OPENAI_BASE_URL: server.openaiBaseUrl, OPENAI_API_KEY: 'sk-up', WOODWORK_HOST_ENTRY: path.join(root, 'apps/host/main.js') },
         stdio: ['pipe', 'pipe', 'pipe'],
       },
     );
