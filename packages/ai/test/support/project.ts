@@ -2,41 +2,17 @@
  * Test helpers: a throwaway project folder with a .ww file, loaded to run, and a runtime over it
  * with the AI components registered.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { formatDiagnostic, loadTopology, type Topology } from '@woodwork/parser';
+import type { Topology } from '@woodwork/parser';
 import { createComponentRegistry, createRuntime, silentLogger, type Runtime, type RuntimeOptions, type SessionEvent } from '@woodwork/runtime';
 import { aiComponents } from '../../src/index.js';
+import { project as runtimeTestProject, type Project as RuntimeTestProject } from '../../../runtime/test/helpers.js';
 
-export interface Project extends AsyncDisposable {
-  readonly dir: string;
-  readonly file: string;
-  write(name: string, text: string): Promise<void>;
-  load(env?: Record<string, string>): Promise<Topology>;
-}
+export interface Project extends Omit<RuntimeTestProject, 'remove'>, AsyncDisposable {}
 
+/** The runtime's test project, removed by `await using`. */
 export async function project(files: Record<string, string>): Promise<Project> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'ww-ai-'));
-  const write = async (name: string, text: string) => {
-    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
-    await writeFile(path.join(dir, name), text);
-  };
-  for (const [name, text] of Object.entries(files)) await write(name, text);
-  const file = path.join(dir, 'main.ww');
-  return {
-    dir,
-    file,
-    write,
-    async load(env = {}) {
-      const result = await loadTopology(file, { mode: 'run', env });
-      if (!result.resolved) {
-        throw new Error(`topology did not load:\n${result.diagnostics.map((d) => formatDiagnostic(d, { source: result.sources })).join('\n')}`);
-      }
-      return result.resolved;
-    },
-    [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }),
-  };
+  const { remove, ...made } = await runtimeTestProject(files);
+  return { ...made, [Symbol.asyncDispose]: remove };
 }
 
 export function aiRegistry() {
