@@ -113,21 +113,11 @@ function functionNames(namespace: Record<string, unknown>): string[] {
 
 /**
  * What went wrong loading a module, in one line a user can act on. A syntax error comes from
- * esbuild (through tsx) as "Transform failed with 1 error:" and the errors below it: name the
- * first one's file:line:col and text instead of the header.
+ * esbuild (through tsx) as "Transform failed with 1 error:" and then `file:line:col: ERROR: text`
+ * lines: name the first one, its path relative to the project, instead of the header.
  */
 function loadFailure(error: unknown, projectDir: string): string {
-  const errors = (error as { errors?: unknown } | null)?.errors;
-  if (Array.isArray(errors) && errors.length > 0) {
-    const first = errors[0] as { text?: string; location?: { file?: string; line?: number; column?: number } | null };
-    const where = first.location?.file
-      ? `${path.relative(projectDir, path.resolve(projectDir, first.location.file)) || first.location.file}:${first.location.line}:${(first.location.column ?? 0) + 1}: `
-      : '';
-    const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
-    return `${where}${first.text ?? 'syntax error'}${more}`;
-  }
   const lines = errorMessage(error).split('\n').map((line) => line.trim()).filter(Boolean);
-  // esbuild's message without the errors array: skip its header line for the error itself.
   const compiler = /^Transform failed with \d+ errors?:?$/.test(lines[0] ?? '') ? /^(.*?):(\d+:\d+): ERROR: (.*)$/.exec(lines[1] ?? '') : null;
   if (compiler) return `${path.relative(projectDir, compiler[1]!) || compiler[1]}:${compiler[2]}: ${compiler[3]}`;
   return lines[0] ?? 'unknown error';
