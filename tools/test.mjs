@@ -49,39 +49,18 @@ function exportedEnv(script) {
   return env;
 }
 
-// helm (built once from its Go module) and the Compose schema. With brokers required, the artifact
-// tests fail without them, so a failed install stops the run here with its error.
-function installValidators() {
-  if (skipServices || !existsSync(validators)) return {};
-  if (run('bash', [validators, 'install']) !== 0) {
-    console.error('tools/validators.sh could not install the validators; see its error above.');
+// What groups of tests need besides the brokers, each installed once by its script: helm and the
+// Compose schema (validators.sh), Debian's chromium for the console (browser.sh), bubblewrap for
+// `environment coding` (sandbox.sh), the 98 MB local model (models.sh). The tests fail without
+// them, so a failed install stops the run here with the script's error. Returns the variables the
+// script's `env` prints.
+function prepare(script, what) {
+  if (run('bash', [script, 'install']) !== 0) {
+    console.error(`tools/${path.basename(script)} could not install ${what}; see its error above.`);
     stopServices();
     process.exit(1);
   }
-  return exportedEnv(validators);
-}
-
-// The local model (98 MB, fetched once). The llm local tests fail without it, so a failed fetch stops
-// the run here with its error. A WOODWORK_LOCAL_MODEL already set (a model of your own) wins.
-function fetchModel() {
-  if (process.env.WOODWORK_LOCAL_MODEL) return {};
-  if (run('bash', [models, 'install']) !== 0) {
-    console.error('tools/models.sh could not fetch the local model; see its error above.');
-    stopServices();
-    process.exit(1);
-  }
-  return exportedEnv(models);
-}
-
-// bubblewrap, the sandbox `environment coding` runs commands in (Debian's package). Its tests run
-// real commands in it, so a machine where no sandbox can be made stops the run here with the reason.
-function installSandbox() {
-  if (skipServices || !existsSync(sandbox)) return;
-  if (run('bash', [sandbox, 'install']) !== 0) {
-    console.error('tools/sandbox.sh could not install bubblewrap or make a sandbox; see its error above.');
-    stopServices();
-    process.exit(1);
-  }
+  return script === sandbox ? {} : exportedEnv(script);
 }
 
 function resultFiles() {
@@ -97,26 +76,17 @@ function resultFiles() {
   return files;
 }
 
-// Debian's chromium, which the console's tests drive headless (tools/browser.sh); they fail
-// without it, so a failed install stops the run here with its error.
-function installBrowser() {
-  if (skipServices || !existsSync(browser)) return {};
-  if (run('bash', [browser, 'install']) !== 0) {
-    console.error('tools/browser.sh could not install chromium; see its error above.');
-    stopServices();
-    process.exit(1);
-  }
-  return exportedEnv(browser);
-}
-
 for (const file of resultFiles()) rmSync(file);
 const brokerEnv = startServices();
-const validatorEnv = installValidators();
-const browserEnv = installBrowser();
-const modelEnv = fetchModel();
-installSandbox();
+const preparedEnv = {
+  ...(skipServices
+    ? {}
+    : { ...prepare(validators, 'the validators'), ...prepare(browser, 'chromium'), ...prepare(sandbox, 'bubblewrap or make a sandbox') }),
+  // A WOODWORK_LOCAL_MODEL already set (a model of your own) wins.
+  ...(process.env.WOODWORK_LOCAL_MODEL ? {} : prepare(models, 'the local model')),
+};
 let status = 1;
-const testEnv = { ...process.env, ...brokerEnv, ...validatorEnv, ...browserEnv, ...modelEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
+const testEnv = { ...process.env, ...brokerEnv, ...preparedEnv, WOODWORK_TEST_REQUIRE_BROKERS: skipServices ? '0' : '1' };
 const nx = (...args) => run('npx', ['nx', ...args, '--outputStyle=stream'], { env: testEnv });
 try {
   // The bus suite restarts the brokers on purpose (nothing acknowledged may be lost); it runs on its
