@@ -325,50 +325,24 @@ class Emitter implements MetricsEmitter {
     const meter = meterProvider.getMeter(scopeName);
     this.tracer = (options.tracerProvider ?? traceApi.getTracerProvider()).getTracer(scopeName);
     const catalogue = instrumentCatalogue;
+    const about = (instrument: { readonly description: string; readonly unit: string }) => ({ description: instrument.description, unit: instrument.unit });
     this.instruments = {
       processingDuration: histogram(meter, catalogue.processingDuration),
-      inFlight: meter.createUpDownCounter(catalogue.inFlight.name, {
-        description: catalogue.inFlight.description,
-        unit: catalogue.inFlight.unit,
-      }),
-      queueDepth: meter.createGauge(catalogue.queueDepth.name, {
-        description: catalogue.queueDepth.description,
-        unit: catalogue.queueDepth.unit,
-      }),
-      connections: meter.createUpDownCounter(catalogue.connections.name, {
-        description: catalogue.connections.description,
-        unit: catalogue.connections.unit,
-      }),
-      retries: meter.createCounter(catalogue.retries.name, {
-        description: catalogue.retries.description,
-        unit: catalogue.retries.unit,
-      }),
-      deadLetters: meter.createCounter(catalogue.deadLetters.name, {
-        description: catalogue.deadLetters.description,
-        unit: catalogue.deadLetters.unit,
-      }),
-      timeouts: meter.createCounter(catalogue.timeouts.name, {
-        description: catalogue.timeouts.description,
-        unit: catalogue.timeouts.unit,
-      }),
-      fallbacks: meter.createCounter(catalogue.fallbacks.name, {
-        description: catalogue.fallbacks.description,
-        unit: catalogue.fallbacks.unit,
-      }),
-      circuitState: meter.createGauge(catalogue.circuitState.name, {
-        description: catalogue.circuitState.description,
-        unit: catalogue.circuitState.unit,
-      }),
-      waiting: meter.createUpDownCounter(catalogue.waiting.name, {
-        description: catalogue.waiting.description,
-        unit: catalogue.waiting.unit,
-      }),
+      inFlight: meter.createUpDownCounter(catalogue.inFlight.name, about(catalogue.inFlight)),
+      queueDepth: meter.createGauge(catalogue.queueDepth.name, about(catalogue.queueDepth)),
+      connections: meter.createUpDownCounter(catalogue.connections.name, about(catalogue.connections)),
+      retries: meter.createCounter(catalogue.retries.name, about(catalogue.retries)),
+      deadLetters: meter.createCounter(catalogue.deadLetters.name, about(catalogue.deadLetters)),
+      timeouts: meter.createCounter(catalogue.timeouts.name, about(catalogue.timeouts)),
+      fallbacks: meter.createCounter(catalogue.fallbacks.name, about(catalogue.fallbacks)),
+      circuitState: meter.createGauge(catalogue.circuitState.name, about(catalogue.circuitState)),
+      waiting: meter.createUpDownCounter(catalogue.waiting.name, about(catalogue.waiting)),
       chunkLatency: histogram(meter, catalogue.chunkLatency),
       tokenUsage: histogram(meter, catalogue.tokenUsage),
       operationDuration: histogram(meter, catalogue.operationDuration),
       timeToFirstChunk: histogram(meter, catalogue.timeToFirstChunk),
       timePerOutputChunk: histogram(meter, catalogue.timePerOutputChunk),
-      cost: meter.createCounter(catalogue.cost.name, { description: catalogue.cost.description, unit: catalogue.cost.unit }),
+      cost: meter.createCounter(catalogue.cost.name, about(catalogue.cost)),
     };
 
     const declared: string[] = [];
