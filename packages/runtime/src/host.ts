@@ -79,6 +79,8 @@ export interface HostServices {
   readonly logger: Logger;
   readonly io: RuntimeIO;
   readonly settings: HostSettings;
+  /** The environment `$NAME` references are resolved from (ComponentContext.env). */
+  readonly env: Readonly<Record<string, string | undefined>>;
   topology(): Topology;
   /** The component's config as its implementation sees it (env resolved, references as handles). */
   resolveConfig(component: TopologyComponent): Record<string, unknown>;
@@ -283,6 +285,7 @@ export class ComponentHost {
       metrics: this.metrics,
       io: this.services.io,
       projectDir: loader.projectDir,
+      env: this.services.env,
       resolvePath: (relative: string) => loader.resolvePath(relative, { ...where, role: 'file' }),
       loadFunctions: (relative: string) => loader.loadModule(relative, { ...where, role: 'function module' }),
       sessions: this.registered.role === 'input' ? this.services.sessionClientFor(this.name) : undefined,

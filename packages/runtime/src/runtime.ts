@@ -363,6 +363,7 @@ class EmbeddedRuntime implements Runtime {
       logger: this.logger,
       io: this.io,
       settings: this.settings,
+      env: this.env,
       topology,
       resolveConfig: (component) => {
         const current = topology();

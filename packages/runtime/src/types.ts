@@ -327,6 +327,12 @@ export interface ComponentContext<Config = Readonly<Record<string, unknown>>> {
   readonly io: RuntimeIO;
   /** The folder of the `.ww` file: relative paths in config are relative to it. */
   readonly projectDir: string;
+  /**
+   * The environment the runtime resolves `$NAME` from (its `env` option, default `process.env`).
+   * Components that fall back to a provider's usual variable (`OPENAI_API_KEY`, …) read it here,
+   * so an embedding application's `env` reaches them too.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** A path from the config, made absolute; throws `WW_RUNTIME_MODULE_PATH` when it leaves the project. */
   resolvePath(relativePath: string): string;
   /** Loads a module of functions from the project (`.ts`/`.js` in-process, `.py` through the Python bridge). */

@@ -61,7 +61,7 @@ export async function createAgentModel(
       hint: `use an llm of type ${providers.map((candidate) => candidate.type).join(', ')}`,
     });
   }
-  const env = process.env;
+  const env = context.env ?? process.env;
   const config = resolveEnvValues(reference.config, env) as LlmConfig;
   const modelId = typeof config.model === 'string' && config.model !== '' ? config.model : provider.defaultModel;
   if (modelId === undefined) {

@@ -80,7 +80,8 @@ export function defineLlm(provider: LlmProvider): ComponentDefinition<LlmConfig>
     ...(provider.declare ? { declare: provider.declare } : {}),
     create: (created) => {
       const { config, component, logger } = created;
-      const env = process.env;
+      // Older runtimes give no `env`: the process environment is what they resolved from.
+      const env = created.env ?? process.env;
       const modelId = typeof config.model === 'string' && config.model !== '' ? config.model : provider.defaultModel;
       const fileKey = typeof config.api_key === 'string' && config.api_key !== '' ? config.api_key : undefined;
       const apiKey = fileKey ?? (provider.apiKey ? env[provider.apiKey.variable] || undefined : undefined);

@@ -122,7 +122,7 @@ export const mcpServer = defineComponent<McpServerConfig>({
 
     return {
       async init(context) {
-        const transport = transportFor(config, component, process.env, context.projectDir);
+        const transport = transportFor(config, component, context.env ?? process.env, context.projectDir);
         client = new Client({ name: 'woodwork', version: '0.1.0' });
         try {
           await client.connect(transport);
