@@ -184,6 +184,8 @@ class Step implements MetricsStep {
   private readonly startedAt = performance.now();
   private ended = false;
   private tokens = -1;
+  private inputTokens = 0;
+  private outputTokens = 0;
   private picodollars = -1;
   private custom: Record<string, number> | null = null;
 
@@ -216,6 +218,8 @@ class Step implements MetricsStep {
     const picodollars =
       model instanceof ModelMetricsImpl ? model.recordUsagePicodollars(usage) : toPicodollars(model.recordUsage(usage));
     this.tokens = (this.tokens < 0 ? 0 : this.tokens) + usage.inputTokens + usage.outputTokens;
+    this.inputTokens += usage.inputTokens;
+    this.outputTokens += usage.outputTokens;
     if (picodollars < 0) return null;
     this.picodollars = (this.picodollars < 0 ? 0 : this.picodollars) + picodollars;
     return picodollars / 1e12;
@@ -253,6 +257,8 @@ class Step implements MetricsStep {
         processing_time_ms: Math.round(elapsedMs * 1000) / 1000,
         memory_usage_mb: memoryUsageMegabytes(endedAt),
         tokens_processed: this.tokens < 0 ? null : this.tokens,
+        input_tokens: this.tokens < 0 ? null : this.inputTokens,
+        output_tokens: this.tokens < 0 ? null : this.outputTokens,
         cost_estimate: this.picodollars < 0 ? null : this.picodollars / 1e12,
         custom_metrics: this.custom ?? {},
       },

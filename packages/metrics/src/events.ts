@@ -17,6 +17,10 @@ export interface ComponentPerformancePayload {
   memory_usage_mb: number;
   /** Input plus output tokens recorded in the step, or null when no model call was recorded. */
   tokens_processed: number | null;
+  /** The input (prompt) part of `tokens_processed`, or null with it. Not in the design document: the console's tokens in/out. */
+  input_tokens: number | null;
+  /** The output (completion) part of `tokens_processed`, or null with it. */
+  output_tokens: number | null;
   /** Estimated cost in US dollars of the model calls recorded in the step, or null when unknown. */
   cost_estimate: number | null;
   /** The last value recorded in the step for each declared custom metric. */

@@ -43,6 +43,8 @@ describe('metrics.component_performance events', () => {
       'processing_time_ms',
       'memory_usage_mb',
       'tokens_processed',
+      'input_tokens',
+      'output_tokens',
       'cost_estimate',
       'custom_metrics',
     ]);
@@ -52,6 +54,8 @@ describe('metrics.component_performance events', () => {
       component_source: 'agent_001',
       payload: {
         tokens_processed: 1801,
+        input_tokens: 1234,
+        output_tokens: 567,
         cost_estimate: 0.0005253,
         custom_metrics: { token_count: 1801, response_time: 0.4 },
       },
@@ -68,7 +72,7 @@ describe('metrics.component_performance events', () => {
     await metrics.runStep({ sessionId: 's' }, () => undefined);
     expect(publish).toHaveBeenCalledWith(
       'metrics.custom',
-      expect.objectContaining({ payload: expect.objectContaining({ tokens_processed: null, cost_estimate: null, custom_metrics: {} }) }),
+      expect.objectContaining({ payload: expect.objectContaining({ tokens_processed: null, input_tokens: null, output_tokens: null, cost_estimate: null, custom_metrics: {} }) }),
     );
   });
 

@@ -93,12 +93,12 @@ describe('metrics.component_performance events', () => {
       expect(events.map((event) => event.component_source).sort()).toEqual(['a', 'in', 'out']);
       const model = events.find((event) => event.component_source === 'a')!;
       expect(model).toMatchObject({ session_id: session.id, event_type: 'metrics.component_performance' });
-      expect(Object.keys(model.payload).sort()).toEqual(['cost_estimate', 'custom_metrics', 'memory_usage_mb', 'processing_time_ms', 'tokens_processed']);
+      expect(Object.keys(model.payload).sort()).toEqual(['cost_estimate', 'custom_metrics', 'input_tokens', 'memory_usage_mb', 'output_tokens', 'processing_time_ms', 'tokens_processed']);
       expect(model.payload).toMatchObject({ tokens_processed: 106, cost_estimate: 0.0010525, custom_metrics: { score: 0.9 } });
       expect(model.payload.processing_time_ms).toBeGreaterThanOrEqual(0);
       expect(model.payload.memory_usage_mb).toBeGreaterThan(0);
       const input = events.find((event) => event.component_source === 'in')!;
-      expect(input.payload).toMatchObject({ tokens_processed: null, cost_estimate: null, custom_metrics: {} });
+      expect(input.payload).toMatchObject({ tokens_processed: null, input_tokens: null, output_tokens: null, cost_estimate: null, custom_metrics: {} });
     } finally {
       await runtime.stop();
     }
