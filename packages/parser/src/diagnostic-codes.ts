@@ -48,6 +48,7 @@ export const diagnosticCodes = {
   WW303: { severity: 'error', title: 'module not found' },
   WW304: { severity: 'warning', title: 'invalid .env line' },
   WW305: { severity: 'error', title: 'invalid environment value' },
+  WW306: { severity: 'warning', title: 'function not exported' },
 } as const satisfies Record<string, { severity: 'error' | 'warning'; title: string }>;
 
 export type DiagnosticCode = keyof typeof diagnosticCodes;

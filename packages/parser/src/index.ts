@@ -20,6 +20,9 @@ export { format } from './format.js';
 export type { FormatOptions, FormatResult } from './format.js';
 export { didYouMean } from './suggest.js';
 export { moduleLanguageOf } from './pipe-spec.js';
+export { findModuleExports } from './module-exports.js';
+export type { ModuleExports } from './module-exports.js';
+export { describeSpec } from './describe.js';
 export type { ModuleLanguage } from './pipe-spec.js';
 export type { FormatDiagnosticOptions } from './format-diagnostic.js';
 

@@ -9,8 +9,10 @@ import { analyzeWithFiles } from './analyze.js';
 import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import { parseDotenv } from './dotenv.js';
 import { WoodworkParserError } from './errors.js';
+import { findModuleExports, type ModuleExports } from './module-exports.js';
 import { parse } from './parse.js';
 import { resolveEnv, type LoadMode } from './resolve-env.js';
+import { didYouMean, listWords } from './suggest.js';
 import type { Topology } from './topology.js';
 
 export interface LoadTopologyOptions {
@@ -29,6 +31,17 @@ export interface LoadTopologyOptions {
    * their references in `resolved`. Default: every component.
    */
   readonly components?: readonly string[];
+  /**
+   * The text of the `.ww` file, when it is not the one on disk (an editor's unsaved buffer: the
+   * language server checks what the user sees). Default: read from `file`.
+   */
+  readonly source?: string;
+  /**
+   * Also read each pipe and hook module and warn (WW306) when it does not export the function
+   * named. Default false: a run finds out anyway when it imports the module, and tests and builds
+   * need not read every module twice; `woodwork validate` and the language server ask for it.
+   */
+  readonly checkExports?: boolean;
 }
 
 export interface LoadTopologyResult {
@@ -55,8 +68,11 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   if (options.components !== undefined && !Array.isArray(options.components)) {
     throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() takes `components` as an array of component names');
   }
+  if (options.source !== undefined && typeof options.source !== 'string') {
+    throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() takes `source` as the text of the .ww file');
+  }
   const sources: Record<string, string> = {};
-  const read = await readText(file);
+  const read: ReadResult = options.source !== undefined ? { ok: true, text: options.source } : await readText(file);
   if (!read.ok) return { diagnostics: [read.diagnostic], source: '', sources };
   const source = read.text;
   sources[file] = source;
@@ -66,8 +82,10 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...analyzed.diagnostics];
 
+  const missing = new Set<string>();
   for (const reference of analyzed.files) {
     if (!(await exists(path.resolve(baseDir, reference.path)))) {
+      missing.add(reference.path);
       diagnostics.push(
         createDiagnostic('WW303', `\`${reference.path}\` does not exist`, reference.location, {
           hint: `paths are relative to the .ww file, here ${path.resolve(baseDir)}`,
@@ -75,6 +93,7 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
       );
     }
   }
+  if (options.checkExports) diagnostics.push(...(await checkExports(analyzed.topology, baseDir, missing)));
 
   const envFile = path.join(baseDir, '.env');
   const envText = await readText(envFile);
@@ -116,6 +135,36 @@ async function readText(file: string): Promise<ReadResult> {
           : createDiagnostic('WW302', `cannot read \`${file}\`: ${(error as Error).message}`, at);
     return { ok: false, diagnostic };
   }
+}
+
+/**
+ * WW306: a pipe or hook names a function its module does not export. A warning, as the module is
+ * read, not run (see module-exports.ts); a module whose exports cannot all be seen is not judged.
+ */
+async function checkExports(topology: Topology, baseDir: string, missing: ReadonlySet<string>): Promise<Diagnostic[]> {
+  const diagnostics: Diagnostic[] = [];
+  const modules = new Map<string, ModuleExports | undefined>();
+  for (const component of topology.components) {
+    for (const spec of [...component.pipes, ...component.hooks]) {
+      if (missing.has(spec.module)) continue;
+      if (!modules.has(spec.module)) {
+        const read = await readText(path.resolve(baseDir, spec.module));
+        modules.set(spec.module, read.ok ? findModuleExports(read.text, spec.language) : undefined);
+      }
+      const exports = modules.get(spec.module);
+      if (!exports?.complete || exports.names.has(spec.export)) continue;
+      const what = spec.export === 'default' ? 'has no default export' : `does not export \`${spec.export}\``;
+      const names = [...exports.names.keys()];
+      diagnostics.push(
+        createDiagnostic('WW306', `\`${spec.module}\` ${what}`, spec.location, {
+          hint:
+            (spec.export === 'default' ? undefined : didYouMean(spec.export, names)) ??
+            (names.length > 0 ? `it exports ${listWords(names, 'and')}` : `export the function: \`export function ${spec.export === 'default' ? 'name' : spec.export}(…)\``),
+        }),
+      );
+    }
+  }
+  return diagnostics;
 }
 
 async function exists(file: string): Promise<boolean> {

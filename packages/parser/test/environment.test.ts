@@ -241,6 +241,30 @@ describe('loadTopology', () => {
     expect(result.topology).toBeUndefined();
   });
 
+  it('WW306: a pipe or hook whose module does not export the function, a warning with the close name', async () => {
+    const file = await project('missing-export', {
+      'main.ww': 'a = claude {\n  pipes: ["pipes.ts::trimm", "pipes.ts::shout", "lib.ts::anything", "pipes.ts"]\n  hooks: ["hooks.py::log"]\n}\n',
+      'pipes.ts': 'export function trim(text: string) { return text.trim(); }\nexport const shout = (t: string) => t.toUpperCase();\n',
+      // Re-exports cannot be read without resolving them, so nothing in lib.ts is judged.
+      'lib.ts': "export * from './pipes.js';\n",
+      'hooks.py': 'def log(event):\n    print(event)\n',
+    });
+    const result = await loadTopology(file, { mode: 'validate', env: { ANTHROPIC_API_KEY: 'k' }, checkExports: true });
+    expect((await loadTopology(file, { mode: 'validate', env: { ANTHROPIC_API_KEY: 'k' } })).diagnostics).toEqual([]);
+    expect(result.diagnostics.map((d) => `${d.code} ${d.severity} ${d.line}:${d.column} ${d.message} (${d.hint})`)).toEqual([
+      'WW306 warning 2:11 `pipes.ts` does not export `trimm` (did you mean `trim`?)',
+      'WW306 warning 2:69 `pipes.ts` has no default export (it exports `trim` and `shout`)',
+    ]);
+    expect(result.topology).toBeDefined();
+  });
+
+  it('checks the text it is given in `source` instead of the file on disk (an editor buffer)', async () => {
+    const file = await project('unsaved', { 'main.ww': 'a = claude {}\n' });
+    const result = await loadTopology(file, { mode: 'validate', env: {}, source: 'a = claude { model: 1 }\n' });
+    expect(result.diagnostics.map((d) => d.code)).toEqual(['WW209']);
+    expect(result.source).toBe('a = claude { model: 1 }\n');
+  });
+
   it('WW302: a missing file or a folder is a diagnostic, not an exception', async () => {
     const missing = await loadTopology(path.join(root, 'nowhere', 'main.ww'), { mode: 'validate', env: {} });
     expect(missing).toMatchObject({ source: '', diagnostics: [{ code: 'WW302', line: 1, column: 1 }] });

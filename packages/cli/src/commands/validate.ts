@@ -24,7 +24,7 @@ export async function resolveWwFile(cwd: string, file: string | undefined): Prom
 
 export async function validateCommand(terminal: Terminal, file: string | undefined, options: ValidateOptions): Promise<number> {
   const target = await resolveWwFile(terminal.cwd, file);
-  const result = await loadTopology(target, { mode: 'validate', env: terminal.env });
+  const result = await loadTopology(target, { mode: 'validate', env: terminal.env, checkExports: true });
   const errors = result.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   const exitCode = errors.length > 0 ? ExitCode.problems : ExitCode.ok;
 
