@@ -27,6 +27,7 @@ import {
   runsProgram,
   startSupervisor,
   upClientOptions,
+  type HostRegistry,
   type SupervisorEvent,
   type UpState,
 } from '@woodwork/runtime/distributed';
@@ -358,7 +359,8 @@ async function supervise(
     // The same working directory and Node flags as this command, so `--import` loaders resolve alike.
     cwd: terminal.cwd,
     nodeArgs: inheritedNodeArgs(),
-    env: terminal.env,
+    // The console's timeline and metrics are the processes' metrics events (unless turned off by name).
+    env: plan.options.console && !background ? { WOODWORK_METRICS_EVENTS: '1', ...terminal.env } : terminal.env,
     restart: plan.options.restart !== false,
     detached: background,
     readyTimeoutMs: plan.readyTimeoutMs,
@@ -372,6 +374,7 @@ async function supervise(
   let client: ReturnType<typeof createRuntime> | undefined;
   let consoleClient: ReturnType<typeof createRuntime> | undefined;
   let webConsole: ConsoleServer | undefined;
+  let consoleRegistry: HostRegistry | undefined;
   try {
     const started = await Promise.race([supervisor.ready.then(() => 'ready' as const), stopped.then(() => 'stopped' as const)]).catch((error: unknown) => {
       say(style('red', `cannot start: ${(error as Error).message}`));
@@ -384,7 +387,12 @@ async function supervise(
         // A client of the processes, with no components of its own, as `run --attach` is.
         consoleClient = createRuntime(plan.topology, { ...upClientOptions(supervisor.state()), logger: createConsoleLogger({ level: 'warn', stream: terminal.stderr }) });
         await consoleClient.start();
-        webConsole = await openConsole(terminal, consoleClient, plan.options.consolePort);
+        // Each component's instances are the registry's live records of it, wherever they run.
+        consoleRegistry = await createRedisHostRegistry({ url: plan.sessionsUrl, namespace: plan.namespace }).catch((error: unknown) => {
+          say(style('yellow', `the console shows no instances: ${(error as Error).message}`));
+          return undefined;
+        });
+        webConsole = await openConsole(terminal, consoleClient, plan.options.consolePort, consoleRegistry ? { hosts: consoleRegistry } : {});
       }
       const input = plan.topology.components.find((component) => component.kind === 'input' && component.type === 'command_line');
       if (input && !background && plan.options.input !== false) {
@@ -417,6 +425,7 @@ async function supervise(
     say('stopping: SIGTERM to every process, waiting for in-flight work');
     await client?.stop().catch(() => undefined);
     await webConsole?.close().catch(() => undefined);
+    await consoleRegistry?.close().catch(() => undefined);
     await consoleClient?.stop().catch(() => undefined);
     const { killed } = await supervisor.stop();
     say(killed.length > 0 ? style('yellow', `stopped (${killed.join(', ')} killed after ${plan.stopTimeoutMs / 1000} s)`) : 'stopped');

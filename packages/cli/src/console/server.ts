@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { formatDiagnostic, loadTopology, type ConfigValue } from '@woodwork/parser';
 import { componentGroup, componentTopic, eventsTopic, startGateway, type Runtime } from '@woodwork/runtime';
 import { paint, useColor, type Terminal } from '../terminal.js';
+import { startLiveState, type HostsSource } from './live.js';
 
 export interface ConsoleServer extends AsyncDisposable {
   /** The link to open, token included. */
@@ -49,6 +50,13 @@ export interface ConsoleOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Default: `dist/console` of this package. */
   readonly assetsDir?: string;
+  /**
+   * `woodwork up --console`: the host registry, where the instances of each component and their
+   * counters are read. Default: the runtime's own hosts (`woodwork dev`, embedded).
+   */
+  readonly hosts?: HostsSource;
+  /** How often the instances and counters are read. Default 2 000 ms. */
+  readonly sampleIntervalMs?: number;
 }
 
 const TYPES: Record<string, string> = {
@@ -76,6 +84,11 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
   };
   // The gateway serves sessions and their SSE; only this server talks to it, with the same token.
   const gateway = await startGateway(runtime, { host: '127.0.0.1', port: 0, auth: { keys: [token] }, rateLimit: false });
+  // Instances, counters and the metrics of the last minutes, sampled whether or not a page looks.
+  const live = await startLiveState(runtime, {
+    ...(options.hosts ? { hosts: options.hosts } : {}),
+    ...(options.sampleIntervalMs === undefined ? {} : { intervalMs: options.sampleIntervalMs }),
+  });
 
   const authorized = (request: IncomingMessage) => {
     const given = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1] ?? '';
@@ -97,7 +110,10 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
     if (url.pathname.startsWith('/api/')) {
       if (!authorized(request)) return json(response, 401, { error: { code: 'unauthorized', message: 'the console token is missing or wrong: open the link woodwork printed' } });
       if (url.pathname === '/api/topology') return json(response, 200, topologyView(runtime));
-      if (url.pathname === '/api/state') return json(response, 200, { health: await runtime.health(), stats: runtime.stats(), notices });
+      if (url.pathname === '/api/state') {
+        return json(response, 200, { health: await runtime.health(), stats: runtime.stats(), components: live.components(), instances_from: live.source, notices });
+      }
+      if (url.pathname === '/api/metrics') return json(response, 200, live.metrics());
       const replay = /^\/api\/sessions\/([^/]+)\/replay$/.exec(url.pathname);
       if (replay) return json(response, 200, { events: await replayed(runtime, decodeURIComponent(replay[1]!)) });
       if (url.pathname === '/api/dead-letters' && request.method === 'GET') return json(response, 200, { dead_letters: await deadLetters(runtime) });
@@ -118,15 +134,22 @@ export async function startConsole(runtime: Runtime, options: ConsoleOptions = {
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+  } catch (error) {
+    await live.close();
+    await gateway.close();
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}`;
   const close = async () => {
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await live.close();
     await gateway.close();
   };
   const reloadFailed = async (file: string, reason?: string) => {
@@ -244,10 +267,10 @@ async function deadLetters(runtime: Runtime) {
  * Starts the console for a command and prints its link (token included) on stderr; a console that
  * cannot start is a warning, not a reason to stop the topology.
  */
-export async function openConsole(terminal: Terminal, runtime: Runtime, port: string | undefined): Promise<ConsoleServer | undefined> {
+export async function openConsole(terminal: Terminal, runtime: Runtime, port: string | undefined, options: { readonly hosts?: HostsSource } = {}): Promise<ConsoleServer | undefined> {
   const style = paint(useColor(terminal, 'stderr'));
   try {
-    const server = await startConsole(runtime, { env: terminal.env, ...(port === undefined ? {} : { port: Number(port) }) });
+    const server = await startConsole(runtime, { env: terminal.env, ...options, ...(port === undefined ? {} : { port: Number(port) }) });
     terminal.stderr.write(`${style('green', '◆')} console: ${server.link}\n  ${style('dim', `(loopback only; the token in the link is needed: ${server.token})`)}\n`);
     return server;
   } catch (error) {
