@@ -25,8 +25,9 @@ copyFileSync(require.resolve('@woodwork/parser/syntaxes/ww.tmLanguage.json'), pa
 const serverPackageFile = require.resolve('@woodwork/language-server/package.json');
 const serverBin = JSON.parse(readFileSync(serverPackageFile, 'utf8')).bin['woodwork-language-server'];
 
-// VS Code 1.91 (engines.vscode) runs extensions and their servers on Electron's Node 20.
-const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'warning', legalComments: 'none' };
+// VS Code 1.101 (engines.vscode) is the first on Node 22.15, the floor of @woodwork/parser and the
+// server; it runs both bundles on that Node (Electron's), so users need no Node of their own.
+const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node22', logLevel: 'warning', legalComments: 'none' };
 const results = await Promise.all([
   build({ ...common, entryPoints: [path.join(root, 'src', 'extension.ts')], outfile: path.join(dist, 'extension.js'), external: ['vscode'] }),
   // ignoreAnnotations: @woodwork/language-server declares `"sideEffects": false`, which esbuild would
