@@ -30,16 +30,17 @@ import type {
   LanguageModelV4Content,
   LanguageModelV4FinishReason,
   LanguageModelV4GenerateResult,
-  LanguageModelV4Prompt,
   LanguageModelV4StreamPart,
   LanguageModelV4StreamResult,
   LanguageModelV4Usage,
   SharedV4Warning,
 } from '@ai-sdk/provider';
-import type { ChatHistoryItem, Llama, LlamaChat, LlamaChatResponse, LlamaContext, LlamaModel } from 'node-llama-cpp';
+import { randomUUID } from 'node:crypto';
+import type { GbnfJsonSchema, Llama, LlamaChat, LlamaChatResponse, LlamaContext, LlamaJsonSchemaGrammar, LlamaModel } from 'node-llama-cpp';
 import type { ErrorLocation } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import type { LlmConfig, LlmProvider } from '../llm/provider.js';
+import { forcedCall, planTools, toHistory } from './local-tools.js';
 
 /** The variable `bash tools/models.sh env` sets, and `llm local`'s model when the file names none. */
 export const LOCAL_MODEL_VARIABLE = 'WOODWORK_LOCAL_MODEL';
@@ -316,6 +317,9 @@ export async function resolveLocalModelFile(settings: LocalModelSettings): Promi
 // ---------------------------------------------------------------------------------------------
 // The AI SDK model
 
+/** Tokens a forced tool call may take when the call sets no limit: a call's arguments are short, and a small model may otherwise fill a string forever. */
+const FORCED_CALL_MAX_TOKENS = 512;
+
 const SIZE_UNITS: Record<string, number> = { K: 1e3, M: 1e6, B: 1e9, T: 1e12 };
 
 function parameterCount(label: string | undefined): number | undefined {
@@ -323,32 +327,7 @@ function parameterCount(label: string | undefined): number | undefined {
   return match ? Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]! : undefined;
 }
 
-/** The AI SDK prompt as node-llama-cpp's chat history, ending with the model's turn to speak. */
-function toHistory(prompt: LanguageModelV4Prompt, warnings: SharedV4Warning[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = [];
-  let dropped = false;
-  for (const message of prompt) {
-    if (message.role === 'system') {
-      history.push({ type: 'system', text: message.content });
-    } else if (message.role === 'user' || message.role === 'assistant') {
-      const text = message.content
-        .map((part) => {
-          if (part.type === 'text') return part.text;
-          dropped = true;
-          return '';
-        })
-        .join('');
-      history.push(message.role === 'user' ? { type: 'user', text } : { type: 'model', response: [text] });
-    } else {
-      dropped = true;
-    }
-  }
-  if (dropped) warnings.push({ type: 'other', message: 'llm local takes text only: files, reasoning and tool parts of the prompt were left out' });
-  history.push({ type: 'model', response: [] });
-  return history;
-}
-
-function finishReason(response: LlamaChatResponse | undefined, aborted: boolean): LanguageModelV4FinishReason {
+function finishReason(response: Pick<LlamaChatResponse, 'metadata'> | undefined, aborted: boolean): LanguageModelV4FinishReason {
   const raw = response?.metadata.stopReason;
   if (aborted || raw === 'abort') return { unified: 'other', raw: raw ?? 'abort' };
   if (raw === 'maxTokens') return { unified: 'length', raw };
@@ -358,7 +337,6 @@ function finishReason(response: LlamaChatResponse | undefined, aborted: boolean)
 
 function unsupportedSettings(options: LanguageModelV4CallOptions): SharedV4Warning[] {
   const warnings: SharedV4Warning[] = [];
-  if (options.tools?.length) warnings.push({ type: 'unsupported', feature: 'tools', details: 'llm local does not call tools yet' });
   if (options.responseFormat?.type === 'json') warnings.push({ type: 'unsupported', feature: 'responseFormat', details: 'llm local answers in text' });
   return warnings;
 }
@@ -403,10 +381,27 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
     await releaseContext(key, shared, context);
   };
 
+  // Grammars for forced tool calls, by schema: making one compiles a GBNF grammar (milliseconds),
+  // and an agent offers the same tools every step.
+  const grammars = new Map<string, Promise<LlamaJsonSchemaGrammar<never>>>();
+  const grammarFor = async (schema: GbnfJsonSchema): Promise<LlamaJsonSchemaGrammar<never>> => {
+    const key = JSON.stringify(schema);
+    let grammar = grammars.get(key);
+    if (grammar === undefined) {
+      const { llama } = await binding!;
+      grammar = llama.createGrammarForJsonSchema(schema as never) as Promise<LlamaJsonSchemaGrammar<never>>;
+      grammars.set(key, grammar);
+      grammar.catch(() => grammars.delete(key));
+    }
+    return grammar;
+  };
+
   const doStream = async (options: LanguageModelV4CallOptions): Promise<LanguageModelV4StreamResult> => {
     if (closed) throw localError(settings, `the model ${file} was closed (its component stopped)`, 'start the runtime again');
     const warnings = unsupportedSettings(options);
-    const history = toHistory(options.prompt, warnings);
+    const tools = planTools(options, warnings);
+    const history = toHistory(options.prompt, warnings, tools.mode === 'forced' ? tools.instruction : undefined);
+    const grammar = tools.mode === 'forced' ? await grammarFor(tools.schema) : undefined;
     // Aborted by the caller's signal or by the reader cancelling the stream: either way the
     // generation stops at the next token and the sequence goes back to the pool.
     const stop = new AbortController();
@@ -430,7 +425,7 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
             const response = await chat.generateResponse(history, {
               signal,
               stopOnAbortSignal: true,
-              ...(options.maxOutputTokens === undefined ? {} : { maxTokens: options.maxOutputTokens }),
+              ...(options.maxOutputTokens === undefined ? (grammar ? { maxTokens: FORCED_CALL_MAX_TOKENS } : {}) : { maxTokens: options.maxOutputTokens }),
               ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
               ...(options.topK === undefined ? {} : { topK: options.topK }),
               ...(options.topP === undefined ? {} : { topP: options.topP }),
@@ -439,8 +434,10 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
               ...(penalties
                 ? { repeatPenalty: { ...(options.presencePenalty === undefined ? {} : { presencePenalty: options.presencePenalty }), ...(options.frequencyPenalty === undefined ? {} : { frequencyPenalty: options.frequencyPenalty }) } }
                 : {}),
+              ...(grammar ? { grammar } : tools.mode === 'auto' ? { functions: tools.functions, documentFunctionParams: true } : {}),
               onTextChunk(text) {
-                if (text === '') return;
+                // A forced call's text is the call's JSON, reported as the call below.
+                if (text === '' || grammar) return;
                 if (!started) {
                   started = true;
                   emit({ type: 'text-start', id: '0' });
@@ -449,6 +446,17 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
               },
             });
             if (started) emit({ type: 'text-end', id: '0' });
+            let calls = 0;
+            if (grammar && tools.mode === 'forced' && response.metadata.stopReason !== 'abort' && response.metadata.stopReason !== 'maxTokens') {
+              // The grammar makes the reply parse; a reply cut short by the token limit does not.
+              const call = forcedCall(tools, grammar.parse(response.response));
+              emit({ type: 'tool-call', toolCallId: `call_${randomUUID()}`, toolName: call.toolName, input: call.input });
+              calls++;
+            }
+            for (const call of response.functionCalls ?? []) {
+              emit({ type: 'tool-call', toolCallId: `call_${randomUUID()}`, toolName: call.functionName, input: JSON.stringify(call.params ?? {}) });
+              calls++;
+            }
             const used = sequence.tokenMeter.diff(before);
             // The sequence now holds prompt + reply; what of the prompt was already there from an
             // earlier call (the same session's previous turn) was read from the cache.
@@ -458,7 +466,7 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
               outputTokens: { total: used.usedOutputTokens, text: used.usedOutputTokens, reasoning: undefined },
             };
             if (options.abortSignal?.aborted) throw options.abortSignal.reason;
-            emit({ type: 'finish', usage, finishReason: finishReason(response, signal.aborted) });
+            emit({ type: 'finish', usage, finishReason: calls > 0 ? { unified: 'tool-calls', raw: response.metadata.stopReason } : finishReason(response, signal.aborted) });
             if (open) controller.close();
           } catch (error) {
             if (open) controller.error(error);
@@ -473,7 +481,7 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
         stop.abort();
       },
     });
-    return { stream, request: { body: { model: file, history } } };
+    return { stream, request: { body: { model: file, history, ...(tools.mode === 'none' ? {} : { tools: tools.mode }) } } };
   };
 
   const doGenerate = async (options: LanguageModelV4CallOptions): Promise<LanguageModelV4GenerateResult> => {
@@ -482,15 +490,17 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
     let usage: LanguageModelV4Usage | undefined;
     let reason: LanguageModelV4FinishReason = { unified: 'other', raw: undefined };
     let warnings: SharedV4Warning[] = [];
+    const calls: LanguageModelV4Content[] = [];
     for await (const part of stream) {
       if (part.type === 'text-delta') text += part.delta;
+      else if (part.type === 'tool-call') calls.push(part);
       else if (part.type === 'stream-start') warnings = part.warnings;
       else if (part.type === 'finish') {
         usage = part.usage;
         reason = part.finishReason;
       }
     }
-    const content: LanguageModelV4Content[] = text === '' ? [] : [{ type: 'text', text }];
+    const content: LanguageModelV4Content[] = [...(text === '' ? [] : [{ type: 'text' as const, text }]), ...calls];
     return {
       content,
       finishReason: reason,
