@@ -82,6 +82,14 @@ export const DEFAULT_SUBSCRIBE_OPTIONS = {
   deduplicationWindow: 10_000,
 } as const;
 
+/**
+ * How long a delivery given back while a suspect runs alone stays away (`nak(delay, true)`): the
+ * time the suspect has run so far, at least `min` and at most `max` — a quick suspect costs the
+ * others little latency, a long one does not make the adapter hand them out and take them back
+ * several times a second. See `SubscriptionRunner` ("Suspects run alone") and decision 0012.
+ */
+export const ISOLATION_HOLD_BACK_MS = { min: 100, max: 1_000 } as const;
+
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
   initialDelayMs: 100,
   maxDelayMs: 30_000,
@@ -388,6 +396,17 @@ interface PendingRetry {
  * for the broker to confirm: the adapter itself holds the session's next record back until the
  * broker has the ack (or term), and counts unsettled deliveries against `maxInFlight`. Close waits
  * for confirmations.
+ *
+ * Suspects run alone (decision 0012). A delivery whose `deliveryCount` is above 1 was handed to a
+ * handler before and never settled: that consumer crashed (or lost its lease) while it ran — maybe
+ * because of this message, maybe because of another one in flight beside it. A crash charges an
+ * attempt to every message in a handler in that process, so a poison message would take innocent
+ * messages of other sessions to the dead-letter topic with it. So a suspect is run *isolated*:
+ * it waits until nothing else of this subscription is running, runs alone, and while it is held
+ * or runs every other delivery is given back unstarted (`nak(delay, true)`, not an attempt) to
+ * come back later. Only the message that really kills its consumer is then charged by its crashes;
+ * an innocent suspect succeeds alone and clears. Isolation ends when the suspect is settled
+ * (handled, or dead-lettered after its in-process retries).
  */
 class SubscriptionRunner implements Subscription {
   readonly abort = new AbortController();
@@ -402,6 +421,13 @@ class SubscriptionRunner implements Subscription {
   private unsettled = 0;
   /** Acks, naks and terms the broker has not confirmed yet. */
   private confirming = 0;
+  /**
+   * The suspect being run alone (see the class comment), from when it is chosen until it is
+   * settled; `isolatedWaiting` while it waits for the deliveries already running to finish.
+   */
+  private isolated: AdapterDelivery | undefined;
+  private isolatedWaiting = false;
+  private isolatedSince = 0;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private drained: (() => void) | undefined;
@@ -449,6 +475,11 @@ class SubscriptionRunner implements Subscription {
       this.confirm(delivery.nak(0, true));
       return;
     }
+    if (this.isolated !== undefined) {
+      // A suspect runs alone: this one must not be in a handler beside it.
+      this.holdBack(delivery);
+      return;
+    }
     this.unsettled++;
     const key = delivery.record.key;
     const waiting = this.lanes.get(key);
@@ -458,8 +489,62 @@ class SubscriptionRunner implements Subscription {
       return;
     }
     this.lanes.set(key, null);
-    if (this.running < this.options.maxInFlight) this.begin(delivery);
+    if (this.isSuspect(delivery)) this.isolate(delivery);
+    else if (this.running < this.options.maxInFlight) this.begin(delivery);
     else this.ready.push(delivery);
+  }
+
+  /**
+   * Handed to a handler before without being settled (its consumer crashed or lost its lease), and
+   * to be run again: run it alone. One that is over `maxAttempts` is dead-lettered without running,
+   * so it needs no isolation.
+   */
+  private isSuspect(delivery: AdapterDelivery): boolean {
+    return delivery.deliveryCount > 1 && delivery.deliveryCount <= this.options.maxAttempts;
+  }
+
+  /** Starts a delivery that was waiting for a slot or its session: alone when it is a suspect. */
+  private startWaiting(delivery: AdapterDelivery): void {
+    if (this.isSuspect(delivery)) this.isolate(delivery);
+    else this.begin(delivery);
+  }
+
+  /**
+   * Makes `delivery` (taken: its lane is set, `unsettled` counts it) the suspect run alone: gives
+   * back what waits to start, then runs it now if nothing else runs, or once the running ones
+   * are settled (`settle`).
+   */
+  private isolate(delivery: AdapterDelivery): void {
+    this.isolated = delivery;
+    this.isolatedSince = performance.now();
+    // Waiting behind a session (rare: the adapter hands out one per session) or for a slot: back.
+    for (const [key, waiting] of this.lanes) {
+      if (!waiting) continue;
+      this.lanes.set(key, null);
+      for (const behind of waiting) this.giveBackTaken(behind);
+    }
+    for (const waiting of this.ready.splice(0)) {
+      this.lanes.delete(waiting.record.key);
+      this.giveBackTaken(waiting);
+    }
+    if (this.running === 0) this.begin(delivery);
+    else this.isolatedWaiting = true;
+  }
+
+  /** Gives back unstarted a delivery that was taken (counted in `unsettled`) but never begun. */
+  private giveBackTaken(delivery: AdapterDelivery): void {
+    this.unsettled--;
+    this.confirm(delivery.nak(this.holdBackDelay(), true));
+  }
+
+  /** Gives a delivery back unstarted (not an attempt) while a suspect runs alone. */
+  private holdBack(delivery: AdapterDelivery): void {
+    this.confirm(delivery.nak(this.holdBackDelay(), true));
+  }
+
+  private holdBackDelay(): number {
+    const elapsed = performance.now() - this.isolatedSince;
+    return Math.round(Math.min(ISOLATION_HOLD_BACK_MS.max, Math.max(ISOLATION_HOLD_BACK_MS.min, elapsed)));
   }
 
   private begin(delivery: AdapterDelivery): void {
@@ -608,6 +693,7 @@ class SubscriptionRunner implements Subscription {
     this.confirm(settlement);
     this.running--;
     this.unsettled--;
+    if (delivery === this.isolated) this.isolated = undefined;
     const key = delivery.record.key;
     const waiting = this.lanes.get(key);
     if (!waiting) {
@@ -618,12 +704,20 @@ class SubscriptionRunner implements Subscription {
       if (this.closing) {
         this.running++;
         this.settle(next, next.nak(0, true));
+      } else if (this.isolated !== undefined) {
+        this.running++;
+        this.settle(next, next.nak(this.holdBackDelay(), true));
       } else {
-        this.begin(next);
+        this.startWaiting(next);
       }
     }
-    if (!this.closing && this.ready.length > 0 && this.running < this.options.maxInFlight) {
-      this.begin(this.ready.shift()!);
+    if (!this.closing && this.isolated === undefined && this.ready.length > 0 && this.running < this.options.maxInFlight) {
+      this.startWaiting(this.ready.shift()!);
+    }
+    if (this.isolatedWaiting && this.running === 0 && !this.closing) {
+      // Everything that ran beside it is settled: the suspect runs alone now.
+      this.isolatedWaiting = false;
+      this.begin(this.isolated!);
     }
     this.checkDrained();
   }
@@ -655,7 +749,14 @@ class SubscriptionRunner implements Subscription {
       await this.adapterSubscription?.close();
     } finally {
       this.abort.abort(new WoodworkBusError('WW_BUS_CLOSED', `subscription to ${this.topic} is closing`));
-      // Give back what never started: waiting for a slot, waiting in a lane, waiting to retry.
+      // Give back what never started: a suspect waiting to run alone, waiting for a slot, waiting
+      // in a lane, waiting to retry.
+      if (this.isolatedWaiting) {
+        this.isolatedWaiting = false;
+        const suspect = this.isolated!;
+        this.running++;
+        this.settle(suspect, suspect.nak(0, true));
+      }
       for (const delivery of this.ready.splice(0)) {
         this.running++;
         this.settle(delivery, delivery.nak(0, true));

@@ -351,6 +351,79 @@ describe('poison messages', () => {
   });
 });
 
+describe('suspects run alone (decision 0012)', () => {
+  it('runs a redelivered, never-settled message alone and gives back unstarted what comes meanwhile', async () => {
+    let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
+    const adapter: BusAdapterV1 = {
+      ...fakeAdapter([], []),
+      doSubscribe: async (request) => {
+        onDelivery = request.onDelivery;
+        return { close: async () => undefined };
+      },
+    };
+    const events: string[] = [];
+    const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
+      record: { messageId, key: `session-${messageId}`, body: wireEnvelope(messageId, `session-${messageId}`) },
+      deliveryCount,
+      position: messageId,
+      ack: async () => void events.push(`${messageId} ack`),
+      nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs >= 100 ? '>=100' : delayMs} ${neverStarted === true}`),
+    });
+    const gates = new Map<string, () => void>();
+    let running = 0;
+    let mostRunningBesideSuspect = 0;
+    await using bus = await createBusFromAdapter(adapter);
+    await bus.subscribe('t', { group: 'g', maxInFlight: 8, maxAttempts: 3 }, async (envelope, context) => {
+      running++;
+      if (envelope.message_id === 'suspect') mostRunningBesideSuspect = Math.max(mostRunningBesideSuspect, running - 1);
+      events.push(`${envelope.message_id} start ${context.attempt}`);
+      await new Promise<void>((resolve) => gates.set(envelope.message_id, resolve));
+      running--;
+    });
+    onDelivery!(delivery('fresh', 1));
+    onDelivery!(delivery('suspect', 2)); // its earlier hand-out never settled: its consumer crashed
+    onDelivery!(delivery('meanwhile', 1)); // arrives while the suspect waits for `fresh` to finish
+    await waitFor(() => events.includes('meanwhile nak >=100 true'));
+    expect(events).toEqual(['fresh start 1', 'meanwhile nak >=100 true']);
+    gates.get('fresh')!();
+    await waitFor(() => events.includes('suspect start 2'));
+    onDelivery!(delivery('during', 1)); // arrives while the suspect runs alone
+    onDelivery!(delivery('other-suspect', 2));
+    await waitFor(() => events.includes('other-suspect nak >=100 true'));
+    expect(events.slice(2)).toEqual(['fresh ack', 'suspect start 2', 'during nak >=100 true', 'other-suspect nak >=100 true']);
+    expect(mostRunningBesideSuspect).toBe(0);
+    gates.get('suspect')!();
+    await waitFor(() => events.includes('suspect ack'));
+    // Settled: isolation is over, fresh messages run beside each other again.
+    onDelivery!(delivery('after-1', 1));
+    onDelivery!(delivery('after-2', 1));
+    await waitFor(() => events.includes('after-2 start 1'));
+    expect(events.slice(-2)).toEqual(['after-1 start 1', 'after-2 start 1']);
+    gates.get('after-1')!();
+    gates.get('after-2')!();
+    await waitFor(() => events.includes('after-1 ack') && events.includes('after-2 ack'));
+  });
+
+  it('does not isolate a message over maxAttempts: it is dead-lettered without running', async () => {
+    const published: { topic: string; body: string }[] = [];
+    const settled: string[] = [];
+    const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
+      record: { messageId, key: messageId, body: wireEnvelope(messageId, messageId) },
+      deliveryCount,
+      position: messageId,
+      ack: async () => void settled.push(`${messageId} ack`),
+      nak: async () => void settled.push(`${messageId} nak`),
+    });
+    await using bus = await createBusFromAdapter(fakeAdapter([delivery('dead', 4), delivery('fresh', 1)], published));
+    const ran: string[] = [];
+    await bus.subscribe('t', { group: 'g', maxAttempts: 3 }, (envelope) => void ran.push(envelope.message_id));
+    await waitFor(() => settled.length === 2, { message: () => settled.join('; ') });
+    expect(ran).toEqual(['fresh']);
+    expect(settled.sort()).toEqual(['dead ack', 'fresh ack']);
+    expect(published.map((item) => item.topic)).toEqual(['t.dead-letter.g']);
+  });
+});
+
 describe('createBus', () => {
   it('defaults to the process-wide memory bus', async () => {
     await using one = await createBus();

@@ -29,6 +29,7 @@ export const CONFORMANCE_SCENARIOS = [
   'lease-follows-handler',
   'consumer-killed',
   'poison-crash',
+  'poison-innocent',
   'release-consumer',
   'slow-session-isolation',
   'unserializable-payload',
@@ -205,6 +206,8 @@ function defaultConsumerProcess(): string {
 interface ChildConsumer {
   readonly child: ChildProcess;
   readonly received: string[];
+  /** Message ids whose handler finished (MODE=poison). */
+  readonly handled: string[];
   readonly output: string[];
 }
 
@@ -213,10 +216,11 @@ function spawnConsumer(script: string, env: Record<string, string>): ChildConsum
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const state: ChildConsumer = { child, received: [], output: [] };
+  const state: ChildConsumer = { child, received: [], handled: [], output: [] };
   createInterface({ input: child.stdout! }).on('line', (line) => {
     state.output.push(line);
     if (line.startsWith('received ')) state.received.push(line.split(' ')[1]!);
+    if (line.startsWith('handled ')) state.handled.push(line.split(' ')[1]!);
   });
   createInterface({ input: child.stderr! }).on('line', (line) => state.output.push(`stderr: ${line}`));
   return state;
@@ -611,6 +615,93 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
       for (const innocent of innocents.slice(1)) {
         expect(handled.get(innocent.message_id) ?? 1).toBeLessThanOrEqual(maxAttempts);
       }
+    },
+    !capabilities.crossProcess
+      ? 'adapter is single-process'
+      : !capabilities.deliveryCount
+        ? 'adapter cannot count attempts across a crash'
+        : options.url
+          ? undefined
+          : 'no url option to give the child',
+  );
+
+  scenario(
+    'poison-innocent',
+    'a message of another session in its handler each time the poison crashes its consumer is never dead-lettered',
+    async (scope) => {
+      const topic = scope.topic('innocent');
+      const group = scope.group('a');
+      const maxAttempts = 2;
+      const bus = await scope.bus();
+      const spawnPoisonConsumer = () => {
+        const consumer = spawnConsumer(options.consumerProcess ?? defaultConsumerProcess(), {
+          BUS_URL: options.url!,
+          TOPIC: topic,
+          GROUP: group,
+          MODE: 'poison',
+          LEASE_MS: String(leaseMs),
+          MAX_IN_FLIGHT: '4',
+          MAX_ATTEMPTS: String(maxAttempts),
+          // Far longer than the poison's 50 ms: the innocent is still in its handler at the crash.
+          SLOW_MS: '3000',
+        });
+        scope.track(consumer.child);
+        return consumer;
+      };
+      const children: ChildConsumer[] = [];
+      const died = (consumer: ChildConsumer) => consumer.child.exitCode !== null || consumer.child.signalCode !== null;
+      // The first consumer takes the innocent message (session i, a 3 s handler), and the poison
+      // (session p) comes while it runs: both are in a handler when the poison kills the process.
+      const first = spawnPoisonConsumer();
+      children.push(first);
+      await waitFor(() => first.output.includes('ready') || died(first), {
+        ...waitLong,
+        message: () => `child never got ready: ${first.output.join('\n')}`,
+      });
+      const innocent = await bus.publish(topic, envelope('i', 'slow'));
+      await waitFor(() => first.received.includes(innocent.message_id) || died(first), {
+        ...waitLong,
+        message: () => `the first consumer never received the innocent message: ${first.output.join('\n')}`,
+      });
+      const poison = await bus.publish(topic, envelope('p', 'poison'));
+      // Each later consumer gets both again after the crash (maybe at once): the poison kills it
+      // each time it runs, maxAttempts times in all.
+      for (let crash = 1; crash <= maxAttempts; crash++) {
+        const consumer = crash === 1 ? first : spawnPoisonConsumer();
+        if (crash > 1) children.push(consumer);
+        await waitFor(() => died(consumer), {
+          ...waitLong,
+          message: () => `consumer ${crash} never met the poison: ${consumer.output.join('\n')}`,
+        });
+        expect(consumer.child.signalCode, consumer.output.join('\n')).toBe('SIGKILL');
+        expect(consumer.received, consumer.output.join('\n')).toContain(poison.message_id);
+      }
+      const handledHere: string[] = [];
+      await scope.subscribe(bus, topic, { group, maxInFlight: 4, maxAttempts, leaseMs }, (envelope) => {
+        if (envelope.payload === 'poison') throw new Error('the poison reached a handler more than maxAttempts times');
+        handledHere.push(envelope.message_id);
+      });
+      await waitFor(
+        async () => (await collect(bus.deadLetters(topic, group))).some((letter) => letter.envelope?.message_id === poison.message_id),
+        { ...waitLong, message: 'the poison message was never dead-lettered' },
+      );
+      const handledByChild = () => children.some((child) => child.handled.includes(innocent.message_id));
+      const innocentLetter = async () =>
+        (await collect(bus.deadLetters(topic, group))).find((letter) => letter.envelope?.message_id === innocent.message_id);
+      // Handled (by a consumer that ran it alone, or here) — or dead-lettered, which fails below.
+      await waitFor(async () => handledByChild() || handledHere.includes(innocent.message_id) || (await innocentLetter()) !== undefined, {
+        ...waitLong,
+        message: 'the innocent message was neither handled nor dead-lettered',
+      });
+      const letter = await innocentLetter();
+      expect(
+        letter,
+        `the innocent message was dead-lettered with the poison (${letter?.attempts} attempts: ${letter?.lastError.message}); consumers:\n${children.map((child) => child.output.join('\n')).join('\n--\n')}`,
+      ).toBeUndefined();
+      await waitFor(async () => (await bus.queueDepth(topic, group)) === 0, { ...waitLong, message: 'messages left unsettled' });
+      const letters = await collect(bus.deadLetters(topic, group));
+      expect(letters.map((entry) => entry.envelope?.message_id)).toEqual([poison.message_id]);
+      expect(letters[0]!.attempts).toBe(maxAttempts);
     },
     !capabilities.crossProcess
       ? 'adapter is single-process'

@@ -6,11 +6,12 @@
  *   is settled or closed, exactly like a crashed instance.
  * - MODE=poison: a message whose payload is "poison" kills the process (SIGKILL to itself) 50 ms
  *   into its handler, as a handler that brings its host down would; every other message is
- *   handled and acknowledged at once.
+ *   handled and acknowledged at once, except one whose payload is "slow", handled after SLOW_MS
+ *   (default 3000) — an innocent message still in its handler when the poison strikes.
  *
  * Env: BUS_URL, TOPIC, GROUP, MODE, LEASE_MS (or ACK_TIMEOUT_MS; default 1500), MAX_IN_FLIGHT
  * (default 1), MAX_ATTEMPTS (default 5). Prints `ready`, then `received <message_id> <attempt>`
- * per message.
+ * per message, and `handled <message_id>` once a message's handler finished (MODE=poison).
  */
 import { createBus } from '../create-bus.js';
 
@@ -34,7 +35,18 @@ await bus.subscribe(
   (envelope, context) => {
     process.stdout.write(`received ${envelope.message_id} ${context.attempt}\n`);
     if (!poison) return new Promise<void>(() => undefined);
-    if (envelope.payload !== 'poison') return undefined;
+    if (envelope.payload === 'slow') {
+      return new Promise<void>((resolve) =>
+        setTimeout(() => {
+          process.stdout.write(`handled ${envelope.message_id}\n`);
+          resolve();
+        }, Number(process.env.SLOW_MS ?? 3000)),
+      );
+    }
+    if (envelope.payload !== 'poison') {
+      process.stdout.write(`handled ${envelope.message_id}\n`);
+      return undefined;
+    }
     return new Promise<void>(() => {
       setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
     });

@@ -746,7 +746,8 @@ export class RedisSubscription implements AdapterSubscription {
         if (redelivery.state !== 'redelivering') continue;
         if (now() >= this.readableUntil(redelivery.partition)) {
           redelivery.state = 'waiting';
-          void this.redeliver(redelivery);
+          // Retaken (and counted) already: only its idle time is reset the next time.
+          void this.redeliver(redelivery, true);
           continue;
         }
         this.hand(redelivery);
@@ -933,8 +934,15 @@ export class RedisSubscription implements AdapterSubscription {
         this.finish(entry);
       });
     }
+    if (neverStarted && entry.counted) {
+      // No handler ran it: take this hand-out back from Redis' counter now (the redelivery counts
+      // it again), so a crash before the redelivery does not charge it an attempt. The mark leaves
+      // in this tick's batch, before the redelivery's XCLAIM (at least a timer later).
+      entry.counted = false;
+      this.mark(entry, entry.deliveryCount - 1);
+    }
     // Ours: keep the session closed and redeliver it here, first, once the delay is over.
-    void this.later(delayMs, () => this.redeliver(entry));
+    void this.later(neverStarted ? Math.max(1, delayMs) : delayMs, () => this.redeliver(entry));
     return RESOLVED;
   }
 
@@ -949,7 +957,7 @@ export class RedisSubscription implements AdapterSubscription {
     });
   }
 
-  private async redeliver(entry: HeldEntry): Promise<void> {
+  private async redeliver(entry: HeldEntry, counted = false): Promise<void> {
     if (entry.state !== 'waiting') return;
     if (!this.keeps(entry.partition)) {
       await this.handOver(entry.partition, [entry], false);
@@ -958,7 +966,7 @@ export class RedisSubscription implements AdapterSubscription {
     }
     if (now() >= this.readableUntil(entry.partition)) {
       // Still ours but recovering or renewing: the session stays closed; try again shortly.
-      void this.later(50, () => this.redeliver(entry));
+      void this.later(50, () => this.redeliver(entry, counted));
       return;
     }
     let count: unknown;
@@ -967,11 +975,11 @@ export class RedisSubscription implements AdapterSubscription {
         this.group,
         this.me,
         entry.id,
-        'redeliver',
+        counted ? 'touch' : 'redeliver',
       ]);
     } catch {
       // Unreachable: try again shortly; the session stays closed meanwhile.
-      void this.later(100, () => this.redeliver(entry));
+      void this.later(100, () => this.redeliver(entry, counted));
       return;
     }
     if (typeof count !== 'number') {
@@ -981,6 +989,8 @@ export class RedisSubscription implements AdapterSubscription {
       return;
     }
     entry.deliveryCount = count;
+    // Redis' counter has this coming hand-out now (a shutdown before it takes it back).
+    entry.counted = true;
     entry.state = 'redelivering';
     this.redeliveries.push(entry);
     this.pump();
