@@ -69,9 +69,11 @@ describe('the .vsix', () => {
     expect(grammarText).toBe(readFileSync(require.resolve('@woodwork/parser/syntaxes/ww.tmLanguage.json'), 'utf8'));
   });
 
-  it('declares the settings the client reads', () => {
-    const { properties } = manifest().contributes.configuration;
+  it('declares the settings the client reads, and no server path from an untrusted workspace', () => {
+    const { contributes, capabilities } = manifest();
+    const { properties } = contributes.configuration;
     expect(properties['woodwork.server.path']).toMatchObject({ type: 'string', default: '' });
+    expect(capabilities.untrustedWorkspaces).toMatchObject({ supported: 'limited', restrictedConfigurations: ['woodwork.server.path'] });
     expect(properties['woodwork.trace.server']).toMatchObject({ enum: ['off', 'messages', 'verbose'], default: 'off' });
   });
 
