@@ -25,8 +25,10 @@ export async function activate(context: ExtensionContext): Promise<void> {
 }
 
 export async function deactivate(): Promise<void> {
-  await client?.stop();
+  const running = client;
   client = undefined;
+  // A client whose server never started cannot be stopped (vscode-languageclient throws).
+  if (running?.isRunning()) await running.stop();
 }
 
 async function start(context: ExtensionContext, output: LogOutputChannel): Promise<void> {
