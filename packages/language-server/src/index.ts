@@ -3,4 +3,3 @@
  * the editor and `woodwork validate` can never disagree. This file is the package's whole public face.
  */
 export { startServer } from './server.js';
-export type { StartServerOptions } from './server.js';

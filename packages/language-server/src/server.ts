@@ -1,10 +1,172 @@
-import { TextDocuments, type Connection } from 'vscode-languageserver/node';
+/**
+ * The server: protocol wiring only. Every answer comes from a feature module that asks the parser;
+ * this file keeps the open documents (synced incrementally), one `DocumentModel` per version, and
+ * publishes diagnostics after every change without a debounce (checking is fast enough; see the
+ * README's benchmark).
+ */
+import { format } from '@woodwork/parser';
+import {
+  LSPErrorCodes,
+  ResponseError,
+  TextDocumentSyncKind,
+  TextDocuments,
+  createConnection,
+  type Connection,
+  type InitializeResult,
+  type Location,
+  type Range,
+} from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
+import { URI } from 'vscode-uri';
+import { complete } from './completion.js';
+import { findDiagnostics } from './diagnostics.js';
+import { DocumentModel } from './document-model.js';
+import { hover } from './hover.js';
+import { checkNewName, definitionOf, nameAt, pipeSpecAt, pipeTargetOf, referencesOf } from './navigation.js';
+import { outline, type OutlineSymbol } from './symbols.js';
+import { VERSION } from './version.js';
 
-export interface StartServerOptions {}
-
-export function startServer(connection: Connection, _options: StartServerOptions = {}): void {
+/**
+ * Starts the server on `connection` and returns it; it then runs until the client shuts it down.
+ * Default: stdin and stdout of this process, the transport every editor supports.
+ */
+export function startServer(connection: Connection = createConnection(process.stdin, process.stdout)): Connection {
   const documents = new TextDocuments(TextDocument);
+  const models = new Map<string, { readonly version: number; readonly model: DocumentModel }>();
+
+  const fileOf = (uri: string): string | undefined => {
+    const parsed = URI.parse(uri);
+    return parsed.scheme === 'file' ? parsed.fsPath : undefined;
+  };
+
+  const modelOf = (uri: string): { document: TextDocument; model: DocumentModel } | undefined => {
+    const document = documents.get(uri);
+    if (!document) return undefined;
+    const cached = models.get(uri);
+    if (cached?.version === document.version) return { document, model: cached.model };
+    const model = new DocumentModel(document.getText(), fileOf(uri) ?? uri);
+    models.set(uri, { version: document.version, model });
+    return { document, model };
+  };
+
+  const rangeOf = (document: TextDocument, span: { start: number; end: number }): Range => ({
+    start: document.positionAt(span.start),
+    end: document.positionAt(span.end),
+  });
+
+  const validate = async (document: TextDocument): Promise<void> => {
+    const { uri, version } = document;
+    try {
+      const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri));
+      // A newer version may have been checked meanwhile; only the text on screen gets its problems.
+      if (documents.get(uri)?.version !== version) return;
+      await connection.sendDiagnostics({ uri, version, diagnostics });
+    } catch (error) {
+      connection.console.error(`woodwork: checking ${uri} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    }
+  };
+
+  connection.onInitialize(
+    (): InitializeResult => ({
+      capabilities: {
+        textDocumentSync: { openClose: true, change: TextDocumentSyncKind.Incremental },
+        completionProvider: { triggerCharacters: ['=', ':', '[', ','] },
+        hoverProvider: true,
+        definitionProvider: true,
+        referencesProvider: true,
+        renameProvider: { prepareProvider: true },
+        documentSymbolProvider: true,
+        documentFormattingProvider: true,
+      },
+      serverInfo: { name: 'woodwork-language-server', version: VERSION },
+    }),
+  );
+
+  documents.onDidChangeContent(({ document }) => void validate(document));
+  documents.onDidClose(({ document }) => {
+    models.delete(document.uri);
+    void connection.sendDiagnostics({ uri: document.uri, diagnostics: [] });
+  });
+  // A pipe module or `.env` changed on disk: what the open files name may now exist, or not.
+  connection.onDidChangeWatchedFiles(() => {
+    for (const document of documents.all()) void validate(document);
+  });
+
+  connection.onCompletion(({ textDocument, position }) => {
+    const found = modelOf(textDocument.uri);
+    return found ? complete(found.model, found.document.offsetAt(position)) : [];
+  });
+
+  connection.onHover(({ textDocument, position }) => {
+    const found = modelOf(textDocument.uri);
+    const answer = found && hover(found.model, found.document.offsetAt(position));
+    return answer ? { contents: { kind: 'markdown', value: answer.contents }, range: rangeOf(found.document, answer) } : null;
+  });
+
+  connection.onDefinition(async ({ textDocument, position }): Promise<Location | null> => {
+    const found = modelOf(textDocument.uri);
+    if (!found) return null;
+    const offset = found.document.offsetAt(position);
+    const spec = pipeSpecAt(found.model, offset);
+    if (spec) {
+      const target = await pipeTargetOf(found.model.file, spec);
+      const lines = TextDocument.create('', '', 0, target.text ?? '');
+      return { uri: URI.file(target.file).toString(), range: rangeOf(lines, target.span) };
+    }
+    const declaration = definitionOf(found.model, offset);
+    return declaration ? { uri: textDocument.uri, range: rangeOf(found.document, declaration) } : null;
+  });
+
+  connection.onReferences(({ textDocument, position, context }) => {
+    const found = modelOf(textDocument.uri);
+    if (!found) return [];
+    return referencesOf(found.model, found.document.offsetAt(position), context.includeDeclaration).map((span) => ({
+      uri: textDocument.uri,
+      range: rangeOf(found.document, span),
+    }));
+  });
+
+  connection.onPrepareRename(({ textDocument, position }) => {
+    const found = modelOf(textDocument.uri);
+    const name = found && nameAt(found.model, found.document.offsetAt(position));
+    return name ? { range: rangeOf(found.document, name), placeholder: name.name } : null;
+  });
+
+  connection.onRenameRequest(({ textDocument, position, newName }) => {
+    const found = modelOf(textDocument.uri);
+    const name = found && nameAt(found.model, found.document.offsetAt(position));
+    if (!name) return null;
+    const problem = checkNewName(found.model, name.name, newName);
+    if (problem) throw new ResponseError(LSPErrorCodes.RequestFailed, problem);
+    const edits = found.model.occurrences(name.name).map((span) => ({ range: rangeOf(found.document, span), newText: newName }));
+    return { changes: { [textDocument.uri]: edits } };
+  });
+
+  connection.onDocumentSymbol(({ textDocument }) => {
+    const found = modelOf(textDocument.uri);
+    if (!found) return [];
+    const toLsp = (symbol: OutlineSymbol): import('vscode-languageserver').DocumentSymbol => ({
+      name: symbol.name,
+      detail: symbol.detail,
+      kind: symbol.kind,
+      range: rangeOf(found.document, { start: symbol.start, end: symbol.end }),
+      selectionRange: rangeOf(found.document, { start: symbol.selectionStart, end: symbol.selectionEnd }),
+      children: symbol.children.map(toLsp),
+    });
+    return outline(found.model).map(toLsp);
+  });
+
+  connection.onDocumentFormatting(({ textDocument }) => {
+    const document = documents.get(textDocument.uri);
+    if (!document) return null;
+    const text = document.getText();
+    // A file with syntax errors is left alone (format() refuses it; the diagnostics say why).
+    const formatted = format(text, { file: fileOf(textDocument.uri) ?? textDocument.uri });
+    if (!formatted.changed) return [];
+    return [{ range: rangeOf(document, { start: 0, end: text.length }), newText: formatted.text }];
+  });
+
   documents.listen(connection);
   connection.listen();
+  return connection;
 }
