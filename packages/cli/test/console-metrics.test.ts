@@ -28,7 +28,7 @@ describe('percentile', () => {
 
 describe('MetricsWindow', () => {
   it('puts steps and counts in 10 s buckets and gives rates, percentiles, tokens and cost per bucket', () => {
-    const window = new MetricsWindow({ startedAt: T0 - 600_000 });
+    const window = new MetricsWindow({ startedAt: T0 - 3_600_000 });
     for (let ms = 1; ms <= 100; ms++) window.step('agent', T0 + 1_000, { durationMs: ms, inputTokens: 10, outputTokens: 2, cost: 0.001 });
     window.step('agent', T0 + 12_000, { durationMs: 500, inputTokens: null, outputTokens: null, cost: null });
     window.count('agent', T0 + 2_000, { handled: 20, failed: 1 });
@@ -65,6 +65,16 @@ describe('MetricsWindow', () => {
     });
     // A component that did nothing yet is listed, all zero.
     expect(snapshot.components.idle!.totals).toMatchObject({ handled: 0, steps: 0, p50_ms: null, handled_per_s: 0 });
+  });
+
+  it('starts the window where counting started while that is less than the whole window ago, two minutes at least', () => {
+    let window = new MetricsWindow({ startedAt: T0 });
+    expect(window.snapshot(T0 + 5_000).times).toHaveLength(12);
+    expect(window.snapshot(T0 + 5 * 60_000 + 5_000).times).toHaveLength(31);
+    expect(window.snapshot(T0 + 5 * 60_000 + 5_000).times[0]).toBe(T0 / 1000);
+    expect(window.snapshot(T0 + 60 * 60_000).times).toHaveLength(90);
+    window = new MetricsWindow({ startedAt: T0, bucketMs: 1_000, buckets: 5, minBuckets: 3 });
+    expect(window.snapshot(T0).times).toEqual([T0 / 1000 - 2, T0 / 1000 - 1, T0 / 1000]);
   });
 
   it('rounds the rates to three decimals', () => {

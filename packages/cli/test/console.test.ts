@@ -13,6 +13,7 @@ import { startScriptedServer, type ScriptedServer } from '@woodwork/ai/testing';
 import { createMemoryAdapter, DEAD_LETTER_EVENT_TYPE, deadLetterTopic, type DeadLetterPayload } from '@woodwork/bus';
 import { loadTopology } from '@woodwork/parser';
 import { componentGroup, componentTopic, createRuntime, silentLogger } from '@woodwork/runtime';
+import { createRedisHostRegistry } from '@woodwork/runtime/distributed';
 import { startConsole } from '../src/console/server.js';
 import { spawnCli, type CliChild } from './child.js';
 
@@ -131,6 +132,46 @@ describe('woodwork dev --console', () => {
     await page.screenshot({ path: path.join(shots, '4b-replay.png'), fullPage: true });
   });
 
+  it('charts the metrics of the last minutes and shows each component\'s instances', async () => {
+    // A second message, so the window holds two of them.
+    await page.type('#message', 'And again');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('#messages li.assistant .text')].filter((element) => element.textContent === 'The console streams this reply.').length === 2, { timeout: 20_000 });
+    const row = async () =>
+      page.$$eval('#metrics-table tbody tr[data-component="chat"] [data-metric]', (cells) => Object.fromEntries(cells.map((cell) => [(cell as HTMLElement).dataset.metric, cell.textContent ?? ''])));
+    // The page reads /api/metrics every 2 s; the server counts handled messages every 2 s.
+    await page.waitForFunction(
+      () => {
+        const cell = (name: string) => document.querySelector(`#metrics-table tbody tr[data-component="chat"] [data-metric="${name}"]`)?.textContent;
+        return cell('handled-per-s') !== '0' && cell('handled-per-s') !== undefined && cell('tokens-in') === '42';
+      },
+      { timeout: 20_000 },
+    );
+    const chat = await row();
+    expect(chat).toMatchObject({ component: 'chat', instances: '1', 'tokens-in': '42', 'tokens-out': '10', errors: '0' });
+    expect(Number(chat['handled-per-s']!.replace('<', ''))).toBeGreaterThan(0);
+    // Latency of the model's steps: about 1.25 s of streamed chunks each.
+    for (const key of ['p50', 'p95', 'p99']) expect(Number(chat[key])).toBeGreaterThan(1_000);
+    expect(chat.cost).toMatch(/^\$0\.\d+$/);
+    // Four uPlot charts, each drawn on a canvas, each named with its figures.
+    expect(await page.$$eval('#metrics .chart canvas', (canvases) => canvases.length)).toBeGreaterThanOrEqual(4);
+    expect(await page.$eval('#metrics-component', (element) => (element as HTMLSelectElement).value)).toBe('chat');
+    expect(await page.$eval('#chart-latency', (element) => element.getAttribute('aria-label'))).toMatch(/^Latency \(ms\) of chat over the last 15 minutes; latest non-zero: p50 \d+/);
+    expect(await page.$eval('#chart-throughput', (element) => element.getAttribute('aria-label'))).toMatch(/handled\/s (\d|<)/);
+    // The instances: on the graph's node (its accessible name says what the canvas draws), in the list and in the detail.
+    expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toContain('chat (llm openai, 1 instance · ready)');
+    expect(await page.$eval('#components button[data-component="chat"]', (element) => element.textContent)).toMatch(/^chat: 1 instance · ready, \d+ handled, 0 failed/);
+    // From the keyboard: focus the component's button, Enter shows its detail.
+    await page.focus('#components button[data-component="chat"]');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => !(document.querySelector('#component-detail') as HTMLElement).hidden && document.querySelector('#components button[data-component="chat"]')?.getAttribute('aria-pressed') === 'true');
+    expect(await page.$eval('#detail-title', (element) => element.textContent)).toBe('chat · llm openai');
+    expect(await page.$eval('#detail-facts dd[data-fact="instances"]', (element) => element.textContent)).toBe('1 (1 ready) · in this process');
+    expect(await page.$eval('#detail-facts dd[data-fact="tokens"]', (element) => element.textContent)).toMatch(/^42 in · 10 out · \$/);
+    await page.$eval('#metrics', (element) => element.scrollIntoView());
+    await page.screenshot({ path: path.join(shots, '10-metrics.png'), fullPage: true });
+  });
+
   it('shows a reload that fails with its diagnostics and source line, then the one that works', async () => {
     const file = path.join(projectDir, 'main.ww');
     const good = await readFile(file, 'utf8');
@@ -158,9 +199,12 @@ describe('woodwork up --console', () => {
 
   suite('serves the console of the processes once they are ready, talking to them over the broker', { timeout: 120_000 }, async () => {
     if (!redisUrl) throw new Error('WOODWORK_TEST_REDIS_URL is not set: run `eval "$(bash tools/services.sh env)"` (npm test does it)');
+    await ensureConsoleBuilt();
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-up-console-'));
     await writeFile(path.join(dir, 'main.ww'), 'shout = transform uppercase {}\n');
-    const child = spawnCli(['up', '--bus', redisUrl, '--namespace', `console-${path.basename(dir)}`, '--console'], { cwd: dir });
+    const namespace = `console-${path.basename(dir)}`;
+    const child = spawnCli(['up', '--bus', redisUrl, '--namespace', namespace, '--console'], { cwd: dir });
+    const registry = await createRedisHostRegistry({ url: redisUrl, namespace, ttlMs: 120_000 });
     try {
       const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 90_000 }))[1]!;
       const { origin, hash } = new URL(link);
@@ -171,7 +215,43 @@ describe('woodwork up --console', () => {
       const turn = await (await fetch(`${origin}/v1/sessions`, { method: 'POST', headers: auth, body: JSON.stringify({ input: 'hello up' }) })).json();
       expect(turn).toMatchObject({ ok: true, reply: 'HELLO UP' });
       expect(await (await fetch(`${origin}/api/dead-letters`, { headers: auth })).json()).toEqual({ dead_letters: [] });
+
+      // A second instance of `shout`, on another machine as far as the registry can tell: the
+      // console counts the live records of each component, wherever they run.
+      const now = Date.now();
+      await registry.put({ instance: 'shout-elsewhere-1', unit: 'shout', components: ['shout'], state: 'ready', pid: 4242, hostname: 'elsewhere', port: 9999, bus: 'redis', startedAt: now, stats: {} });
+      const browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+      try {
+        const page = await browser.newPage();
+        await page.setViewport({ width: 1280, height: 900 });
+        await page.goto(link);
+        await page.waitForFunction(() => document.querySelector('#components button[data-component="shout"]')?.textContent?.startsWith('shout: 2 instances · ready'), { timeout: 20_000 });
+        expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toContain('shout (transform uppercase, 2 instances · ready)');
+        // The turn above ran in the `shout` process: its heartbeat (every 5 s) brings the count, its metrics event the latency.
+        await page.type('#message', 'hello browser');
+        await page.keyboard.press('Enter');
+        await page.waitForFunction(() => document.querySelector('#messages li.assistant .text')?.textContent === 'HELLO BROWSER', { timeout: 20_000 });
+        await page.waitForFunction(
+          () => {
+            const cell = (name: string) => document.querySelector(`#metrics-table tbody tr[data-component="shout"] [data-metric="${name}"]`)?.textContent;
+            return cell('instances') === '2' && cell('handled-per-s') !== undefined && cell('handled-per-s') !== '0' && cell('p50') !== '—';
+          },
+          { timeout: 30_000 },
+        );
+        expect(await page.$$eval('#metrics .chart canvas', (canvases) => canvases.length)).toBeGreaterThanOrEqual(4);
+        await page.click('#components button[data-component="shout"]');
+        await page.waitForFunction(() => document.querySelectorAll('#detail-instances tbody tr').length === 2);
+        expect(await page.$eval('#detail-facts dd[data-fact="instances"]', (element) => element.textContent)).toBe('2 (2 ready) · live hosts in the registry');
+        const hosts = await page.$$eval('#detail-instances tbody tr', (rows) => rows.map((row) => row.querySelector('td:nth-child(2)')?.textContent));
+        expect(hosts).toContain('elsewhere');
+        await mkdir(shots, { recursive: true });
+        await page.screenshot({ path: path.join(shots, '11-up-instances-metrics.png'), fullPage: true });
+      } finally {
+        await browser.close();
+      }
     } finally {
+      await registry.remove('shout-elsewhere-1').catch(() => undefined);
+      await registry.close();
       child.process.kill('SIGTERM');
       await child.exited;
     }

@@ -1,7 +1,11 @@
-// The console page: the topology as a graph (cytoscape, laid out by its breadth-first layout), a
-// chat that streams replies from the gateway's SSE, each turn's events as a timeline, and the dead
-// letters. Plain DOM: the page is small, and every control is a native element with its own name.
+/// <reference types="vite/client" />
+// The console page: the topology as a graph (cytoscape, laid out by its breadth-first layout) with
+// each component's live instances, a chat that streams replies from the gateway's SSE, each turn's
+// events as a timeline, the metrics of the last minutes (uPlot charts), and the dead letters. Plain
+// DOM: the page is small, and every control is a native element with its own name.
 import cytoscape from 'cytoscape';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
 
 interface Envelope {
   message_id: string;
@@ -45,27 +49,70 @@ function textOf(payload: any): string {
 
 const KIND_COLOURS: Record<string, string> = { input: '#2f855a', output: '#2f855a', llm: '#2b6cb0', agent: '#6b46c1', api: '#c05621', mcp: '#c05621', memory: '#718096', knowledge_base: '#718096' };
 
+interface ComponentView {
+  name: string;
+  kind: string;
+  type: string;
+}
+
+/** A component's live state, from `/api/state`. */
+interface ComponentLive {
+  instances: number;
+  ready: number;
+  handled: number;
+  failed: number;
+  queue_depth: number | null;
+  hosts?: { instance: string; hostname: string; pid: number; state: string; heartbeat_at: number }[];
+}
+
+let graph: cytoscape.Core | undefined;
+let topologyComponents: ComponentView[] = [];
+let liveComponents: Record<string, ComponentLive> = {};
+let instancesFrom: 'embedded' | 'registry' = 'embedded';
+/** The component shown in the detail and the charts. */
+let selected: string | undefined;
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+const instancesText = (live: ComponentLive | undefined) =>
+  !live ? 'not running' : `${plural(live.instances, 'instance')}${live.ready === live.instances ? (live.instances > 0 ? ' · ready' : '') : ` · ${live.ready} ready`}`;
+const nodeLabel = (c: ComponentView) => `${c.name}\n${c.kind} ${c.type}\n${instancesText(liveComponents[c.name])}`;
+
 async function drawTopology(): Promise<void> {
-  const view = await api<{ file: string; components: { name: string; kind: string; type: string }[]; edges: { from: string; to: string; kind: string; key?: string }[] }>('/api/topology');
+  const view = await api<{ file: string; components: ComponentView[]; edges: { from: string; to: string; kind: string; key?: string }[] }>('/api/topology');
   $('#project').textContent = view.file.split('/').slice(-2).join('/');
-  cytoscape({
+  topologyComponents = view.components;
+  selected ??= view.components[0]?.name;
+  graph = cytoscape({
     container: $('#graph'),
     elements: [
-      ...view.components.map((c) => ({ data: { id: c.name, label: `${c.name}\n${c.kind} ${c.type}`, colour: KIND_COLOURS[c.kind] ?? '#4a5568' } })),
+      ...view.components.map((c) => ({ data: { id: c.name, label: nodeLabel(c), colour: KIND_COLOURS[c.kind] ?? '#4a5568' } })),
       ...view.edges.map((e, i) => ({ data: { id: `e${i}`, source: e.from, target: e.to, label: e.kind === 'reference' ? e.key : '' }, classes: e.kind })),
     ],
     layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 12 },
     style: [
-      { selector: 'node', style: { shape: 'round-rectangle', width: 120, height: 44, 'background-color': 'data(colour)', label: 'data(label)', color: '#fff', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center' } },
+      { selector: 'node', style: { shape: 'round-rectangle', width: 130, height: 54, 'background-color': 'data(colour)', label: 'data(label)', color: '#fff', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center' } },
       { selector: 'node.failing', style: { 'border-width': 3, 'border-color': '#e53e3e' } },
+      { selector: 'node.down', style: { 'background-opacity': 0.45 } },
+      { selector: 'node:selected', style: { 'overlay-color': '#2b6cb0', 'overlay-opacity': 0.18, 'overlay-padding': 4 } },
       { selector: 'edge', style: { width: 2, 'line-color': '#a0aec0', 'target-arrow-color': '#a0aec0', 'target-arrow-shape': 'triangle', 'curve-style': 'bezier', label: 'data(label)', 'font-size': 9, color: '#4a5568' } },
       { selector: 'edge.reference', style: { 'line-style': 'dashed' } },
     ],
     userZoomingEnabled: true,
     maxZoom: 1.4,
   });
-  await refreshState();
-  setInterval(() => void refreshState().catch(() => undefined), 2_000);
+  // A node chosen in the graph is the component of the detail and the charts (the list below does the same from the keyboard).
+  graph.on('tap', 'node', (event) => select(event.target.id()));
+  await Promise.all([refreshState(), refreshMetrics().catch(() => undefined)]);
+  setInterval(() => {
+    void refreshState().catch(() => undefined);
+    void refreshMetrics().catch(() => undefined);
+  }, 2_000);
+}
+
+function select(name: string): void {
+  selected = name;
+  renderComponents();
+  renderMetrics();
 }
 
 let shownNotice: string | undefined;
@@ -73,7 +120,8 @@ let shownNotice: string | undefined;
 async function refreshState(): Promise<void> {
   const state = await api<{
     health: { state: string; bus: { adapter: string; ready: boolean }; openTurns: number };
-    stats: Record<string, { handled: number; failed: number; queueDepth: number | null }>;
+    components: Record<string, ComponentLive>;
+    instances_from: 'embedded' | 'registry';
     notices: { at: string; ok: boolean; text: string; details?: string }[];
   }>('/api/state');
   if (state.notices.length > 0 && state.notices.at(-1)!.at !== shownNotice) {
@@ -93,15 +141,269 @@ async function refreshState(): Promise<void> {
     );
   }
   status(`${state.health.state} · bus ${state.health.bus.adapter}${state.health.bus.ready ? ' ready' : ' not ready'} · ${state.health.openTurns} open turns`);
-  const list = $('#components');
-  list.replaceChildren(
-    ...Object.entries(state.stats).map(([name, stats]) => {
+  liveComponents = state.components;
+  instancesFrom = state.instances_from;
+  renderComponents();
+}
+
+/** Each component's state on its node, in the list (one button each: it shows the component's detail) and in the detail. */
+function renderComponents(): void {
+  const names = [...new Set([...topologyComponents.map((c) => c.name), ...Object.keys(liveComponents)])];
+  const summary = (name: string) => {
+    const live = liveComponents[name];
+    if (!live) return `${name}: not running`;
+    return `${name}: ${instancesText(live)}, ${live.handled} handled, ${live.failed} failed${live.queue_depth === null ? '' : `, queue ${live.queue_depth}`}`;
+  };
+  if (graph) {
+    for (const component of topologyComponents) {
+      const node = graph.getElementById(component.name);
+      const live = liveComponents[component.name];
+      node.data('label', nodeLabel(component));
+      node.toggleClass('failing', (live?.failed ?? 0) > 0);
+      node.toggleClass('down', !live || live.instances === 0);
+      if (component.name === selected) node.select();
+      else node.unselect();
+    }
+    $('#graph').setAttribute('aria-label', `The topology as a graph: ${topologyComponents.map((c) => `${c.name} (${c.kind} ${c.type}, ${instancesText(liveComponents[c.name])})`).join('; ')}`);
+  }
+  $('#components').replaceChildren(
+    ...names.map((name) => {
       const item = document.createElement('li');
-      item.textContent = `${name}: ${stats.handled} handled, ${stats.failed} failed${stats.queueDepth === null ? '' : `, queue ${stats.queueDepth}`}`;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.component = name;
+      button.textContent = summary(name);
+      button.setAttribute('aria-pressed', String(name === selected));
+      button.setAttribute('aria-controls', 'component-detail');
+      if ((liveComponents[name]?.failed ?? 0) > 0) button.classList.add('failing');
+      button.addEventListener('click', () => {
+        select(name);
+        ($(`#components button[data-component="${CSS.escape(name)}"]`) as HTMLButtonElement | null)?.focus();
+      });
+      item.append(button);
       return item;
     }),
   );
+  renderDetail();
 }
+
+function renderDetail(): void {
+  const panel = $('#component-detail');
+  const component = topologyComponents.find((c) => c.name === selected);
+  if (!selected || !component) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  const live = liveComponents[selected];
+  const totals = metrics?.components[selected]?.totals;
+  $('#detail-title').textContent = `${component.name} · ${component.kind} ${component.type}`;
+  const facts: [key: string, term: string, value: string][] = [
+    ['instances', 'Instances', live ? `${live.instances} (${live.ready} ready) · ${instancesFrom === 'registry' ? 'live hosts in the registry' : 'in this process'}` : 'not running'],
+    ['handled', 'Handled', live ? `${live.handled} (${live.failed} failed)` : '—'],
+    ['queue', 'Queue depth', live?.queue_depth == null ? '—' : String(live.queue_depth)],
+  ];
+  if (totals) {
+    facts.push(
+      ['rate', 'Last minute', `${formatRate(totals.handled_per_s)} handled/s`],
+      ['latency', 'Latency (15 min)', totals.p50_ms === null ? 'no steps yet' : `p50 ${formatMs(totals.p50_ms)} · p95 ${formatMs(totals.p95_ms)} · p99 ${formatMs(totals.p99_ms)} ms`],
+      ['tokens', 'Tokens (15 min)', `${totals.input_tokens} in · ${totals.output_tokens} out · ${formatCost(totals.cost)}`],
+    );
+  }
+  $('#detail-facts').replaceChildren(
+    ...facts.flatMap(([key, term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      dd.dataset.fact = key;
+      return [dt, dd];
+    }),
+  );
+  const table = $<HTMLTableElement>('#detail-instances');
+  table.hidden = !live?.hosts;
+  if (live?.hosts) {
+    $('#detail-instances tbody').replaceChildren(
+      ...live.hosts.map((host) => {
+        const row = document.createElement('tr');
+        for (const text of [host.instance, host.hostname, String(host.pid), host.state, `${Math.max(0, Math.round((Date.now() - host.heartbeat_at) / 1000))} s ago`]) {
+          const cell = document.createElement('td');
+          cell.textContent = text;
+          row.append(cell);
+        }
+        return row;
+      }),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: per component over the last minutes, from `/api/metrics` (the server's rolling window)
+
+interface Series {
+  handled_per_s: number[];
+  errors_per_s: number[];
+  steps_per_s: number[];
+  p50_ms: (number | null)[];
+  p95_ms: (number | null)[];
+  p99_ms: (number | null)[];
+  input_tokens: number[];
+  output_tokens: number[];
+  cost: number[];
+  totals: {
+    handled: number;
+    failed: number;
+    steps: number;
+    handled_per_s: number;
+    p50_ms: number | null;
+    p95_ms: number | null;
+    p99_ms: number | null;
+    input_tokens: number;
+    output_tokens: number;
+    cost: number;
+  };
+}
+
+let metrics: { bucket_ms: number; times: number[]; components: Record<string, Series> } | undefined;
+const charts = new Map<string, uPlot>();
+
+const formatRate = (value: number) => (value === 0 ? '0' : value < 0.01 ? '<0.01' : value.toFixed(2));
+const formatMs = (value: number | null) => (value === null ? '—' : value === 0 ? '0' : value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : String(Math.round(value)));
+const formatCost = (value: number) => (value === 0 ? '$0' : `$${value < 0.01 ? value.toFixed(6) : value.toFixed(4)}`);
+
+async function refreshMetrics(): Promise<void> {
+  metrics = await api('/api/metrics');
+  renderMetrics();
+}
+
+const CHARTS: { id: string; series: { label: string; key: keyof Omit<Series, 'totals'>; stroke: string; fill?: string }[]; value: (v: number | null) => string; points?: boolean }[] = [
+  {
+    id: 'chart-throughput',
+    series: [
+      { label: 'handled/s', key: 'handled_per_s', stroke: '#2b6cb0', fill: 'rgba(43,108,176,0.12)' },
+      { label: 'errors/s', key: 'errors_per_s', stroke: '#e53e3e' },
+    ],
+    value: (v) => (v === null ? '—' : formatRate(v)),
+  },
+  {
+    id: 'chart-latency',
+    series: [
+      { label: 'p50', key: 'p50_ms', stroke: '#2f855a' },
+      { label: 'p95', key: 'p95_ms', stroke: '#c05621' },
+      { label: 'p99', key: 'p99_ms', stroke: '#9b2c2c' },
+    ],
+    value: (v) => formatMs(v),
+    points: true,
+  },
+  {
+    id: 'chart-tokens',
+    series: [
+      { label: 'in', key: 'input_tokens', stroke: '#6b46c1', fill: 'rgba(107,70,193,0.12)' },
+      { label: 'out', key: 'output_tokens', stroke: '#d69e2e' },
+    ],
+    value: (v) => (v === null ? '—' : String(v)),
+  },
+  { id: 'chart-cost', series: [{ label: 'US$', key: 'cost', stroke: '#2c7a7b', fill: 'rgba(44,122,123,0.12)' }], value: (v) => (v === null ? '—' : formatCost(v)) },
+];
+
+function chartWidth(container: HTMLElement): number {
+  return Math.max(260, Math.floor(container.getBoundingClientRect().width || 300));
+}
+
+function renderMetrics(): void {
+  if (!metrics) return;
+  const names = Object.keys(metrics.components);
+  // The component choice: every component, the selected one chosen.
+  const choice = $<HTMLSelectElement>('#metrics-component');
+  if ([...choice.options].map((option) => option.value).join('\n') !== names.join('\n')) {
+    choice.replaceChildren(
+      ...names.map((name) => {
+        const option = document.createElement('option');
+        option.value = name;
+        option.textContent = name;
+        return option;
+      }),
+    );
+  }
+  if (!selected || !names.includes(selected)) selected = names[0];
+  if (selected) choice.value = selected;
+
+  $('#metrics-table tbody').replaceChildren(
+    ...Object.entries(metrics.components).map(([name, series]) => {
+      const row = document.createElement('tr');
+      row.dataset.component = name;
+      if (name === selected) row.className = 'selected';
+      const t = series.totals;
+      const live = liveComponents[name];
+      const cells: [string, string][] = [
+        ['component', name],
+        ['instances', live ? String(live.instances) : '0'],
+        ['handled-per-s', formatRate(t.handled_per_s)],
+        ['p50', formatMs(t.p50_ms)],
+        ['p95', formatMs(t.p95_ms)],
+        ['p99', formatMs(t.p99_ms)],
+        ['tokens-in', String(t.input_tokens)],
+        ['tokens-out', String(t.output_tokens)],
+        ['cost', formatCost(t.cost)],
+        ['errors', String(t.failed)],
+      ];
+      for (const [key, text] of cells) {
+        const cell = document.createElement(key === 'component' ? 'th' : 'td');
+        if (key === 'component') cell.setAttribute('scope', 'row');
+        cell.dataset.metric = key;
+        cell.textContent = text;
+        row.append(cell);
+      }
+      return row;
+    }),
+  );
+
+  const series = selected ? metrics.components[selected] : undefined;
+  if (!series) return;
+  const times = metrics.times;
+  for (const spec of CHARTS) {
+    const container = $(`#${spec.id}`);
+    const data = [times, ...spec.series.map((s) => series[s.key] as (number | null)[])] as uPlot.AlignedData;
+    let chart = charts.get(spec.id);
+    if (!chart) {
+      chart = new uPlot(
+        {
+          width: chartWidth(container),
+          height: 160,
+          scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 0, spec.id === 'chart-cost' ? 0.000001 : 1)] } },
+          series: [
+            {},
+            ...spec.series.map((s) => ({
+              label: s.label,
+              stroke: s.stroke,
+              width: 2,
+              ...(s.fill ? { fill: s.fill } : {}),
+              value: (_u: uPlot, v: number | null) => spec.value(v),
+              ...(spec.points ? { points: { show: true, size: 5 } } : {}),
+            })),
+          ],
+          axes: [{}, { size: spec.id === 'chart-cost' ? 78 : 56, values: (_u, splits) => splits.map((v) => spec.value(v)) }],
+          cursor: { drag: { x: false, y: false } },
+        },
+        data,
+        container,
+      );
+      charts.set(spec.id, chart);
+    } else {
+      chart.setData(data);
+    }
+    // The canvas says nothing to a screen reader: its container's name carries the figures.
+    const caption = $(`#${spec.id}-title`).textContent ?? spec.id;
+    const latest = spec.series.map((s) => `${s.label} ${spec.value(series[s.key].findLast((v) => v !== null && v !== 0) ?? 0)}`).join(', ');
+    container.setAttribute('aria-label', `${caption} of ${selected} over the last 15 minutes; latest non-zero: ${latest}`);
+    container.removeAttribute('aria-labelledby');
+  }
+}
+
+window.addEventListener('resize', () => {
+  for (const [id, chart] of charts) chart.setSize({ width: chartWidth($(`#${id}`)), height: 160 });
+});
+$('#metrics-component').addEventListener('change', (event) => select((event.target as HTMLSelectElement).value));
 
 // ---------------------------------------------------------------------------------------------
 // The chat

@@ -16,6 +16,12 @@ export interface MetricsWindowOptions {
   readonly bucketMs?: number;
   /** Buckets kept, the current one included. Default 90 (15 minutes of 10 s buckets). */
   readonly buckets?: number;
+  /**
+   * Buckets shown at least: a window younger than `buckets` starts where counting started (so a
+   * console opened a minute ago charts that minute, not 14 empty ones), but spans at least these.
+   * Default 12 (2 minutes of 10 s buckets).
+   */
+  readonly minBuckets?: number;
   /** Durations kept per bucket for the percentiles. Default 2 048. */
   readonly maxSamples?: number;
   /** When counting started (the rate of the last minute is over less than a minute before that). Default now. */
@@ -78,7 +84,10 @@ export interface ComponentSeries {
 
 export interface MetricsSnapshot {
   readonly bucket_ms: number;
-  /** Each bucket's start, in epoch seconds (what uPlot's time axis takes), oldest first. */
+  /**
+   * Each bucket's start, in epoch seconds (what uPlot's time axis takes), oldest first: the last
+   * `buckets`, or since counting started when that is later (`minBuckets` at least).
+   */
   readonly times: number[];
   readonly components: Record<string, ComponentSeries>;
 }
@@ -95,6 +104,7 @@ const round = (value: number, digits: number) => Math.round(value * 10 ** digits
 export class MetricsWindow {
   readonly bucketMs: number;
   readonly buckets: number;
+  private readonly minBuckets: number;
   private readonly maxSamples: number;
   private readonly startedAt: number;
   private readonly random: () => number;
@@ -103,6 +113,7 @@ export class MetricsWindow {
   constructor(options: MetricsWindowOptions = {}) {
     this.bucketMs = options.bucketMs ?? 10_000;
     this.buckets = options.buckets ?? 90;
+    this.minBuckets = Math.min(this.buckets, options.minBuckets ?? 12);
     this.maxSamples = options.maxSamples ?? 2_048;
     this.startedAt = options.startedAt ?? Date.now();
     this.random = options.random ?? Math.random;
@@ -142,7 +153,7 @@ export class MetricsWindow {
 
   snapshot(nowMs: number = Date.now()): MetricsSnapshot {
     const current = Math.floor(nowMs / this.bucketMs);
-    const first = current - this.buckets + 1;
+    const first = Math.max(current - this.buckets + 1, Math.min(Math.floor(this.startedAt / this.bucketMs), current - this.minBuckets + 1));
     const times: number[] = [];
     for (let index = first; index <= current; index++) times.push((index * this.bucketMs) / 1000);
     // The current bucket is a rate over the part of it that has passed.
