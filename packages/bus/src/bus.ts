@@ -62,6 +62,21 @@ export interface DeadLetterPayload {
   dead_lettered_at: string;
 }
 
+/** A `bus.dead_letter` envelope as `deadLetters()` and `onDeadLetter` show it. */
+function deadLetterOf(envelope: Envelope): DeadLetter {
+  const payload = envelope.payload as DeadLetterPayload;
+  return {
+    id: envelope.message_id,
+    topic: payload.topic,
+    group: payload.group,
+    envelope: payload.envelope,
+    rawBody: payload.raw_body,
+    attempts: payload.attempts,
+    lastError: payload.last_error,
+    deadLetteredAt: payload.dead_lettered_at,
+  };
+}
+
 /** The wire payload of a `bus.redriven` marker. */
 export interface RedrivenPayload {
   dead_letter_id: string;
@@ -302,6 +317,7 @@ interface ResolvedSubscribeOptions {
   fromBeginning: boolean;
   deduplicationWindow: number;
   onError: (error: unknown) => void;
+  onDeadLetter: ((letter: DeadLetter) => void | Promise<void>) | undefined;
 }
 
 let consumerCounter = 0;
@@ -337,6 +353,9 @@ function resolveSubscribeOptions(options: SubscribeOptions, capabilities: BusCap
   if (options.consumerName !== undefined && (typeof options.consumerName !== 'string' || options.consumerName === '')) {
     invalidOption('consumerName', 'a non-empty string', options.consumerName);
   }
+  if (options.onDeadLetter !== undefined && typeof options.onDeadLetter !== 'function') {
+    invalidOption('onDeadLetter', 'a function', options.onDeadLetter);
+  }
   return {
     group: options.group,
     consumerName: options.consumerName ?? defaultConsumerName(),
@@ -347,6 +366,7 @@ function resolveSubscribeOptions(options: SubscribeOptions, capabilities: BusCap
     fromBeginning: options.fromBeginning ?? DEFAULT_SUBSCRIBE_OPTIONS.fromBeginning,
     deduplicationWindow,
     onError: options.onError ?? reportToConsole,
+    onDeadLetter: options.onDeadLetter,
   };
 }
 
@@ -669,7 +689,30 @@ class SubscriptionRunner implements Subscription {
         // Given up on, and the letter is safe: tell a broker that can record it (spec v1.2). A term
         // that fails is a failed ack (onConfirmFailed): the record may come back, never lost.
         const reason = `dead letter ${letter.message_id} on ${letterTopic}`;
-        this.settle(delivery, delivery.term ? delivery.term(reason) : delivery.ack());
+        const settleLetter = () => this.settle(delivery, delivery.term ? delivery.term(reason) : delivery.ack());
+        const notify = this.options.onDeadLetter;
+        if (notify === undefined) {
+          settleLetter();
+          return;
+        }
+        // Tell the subscriber before settling, so a crash in between tells it again.
+        const reportFailure = (error: unknown) =>
+          this.options.onError(
+            new WoodworkBusError('WW_BUS_HANDLER_FAILED', `onDeadLetter of ${this.topic} (group ${this.options.group}) failed for ${reason}`, {
+              cause: error,
+            }),
+          );
+        let told: void | Promise<void> = undefined;
+        try {
+          told = notify(deadLetterOf(letter));
+        } catch (error) {
+          reportFailure(error);
+        }
+        if (told === undefined || told === null || typeof (told as Promise<void>).then !== 'function') settleLetter();
+        else (told as Promise<void>).then(settleLetter, (error: unknown) => {
+          reportFailure(error);
+          settleLetter();
+        });
       },
       (error: unknown) => {
         // Could not record the dead letter: keep the message (the broker gives it back after
@@ -930,17 +973,7 @@ export class WoodworkBus implements Bus {
     const redriven = new Set<string>();
     for await (const { envelope } of this.replay(deadLetterTopic(topic, group))) {
       if (envelope.event_type === DEAD_LETTER_EVENT_TYPE) {
-        const payload = envelope.payload as DeadLetterPayload;
-        letters.set(envelope.message_id, {
-          id: envelope.message_id,
-          topic: payload.topic,
-          group: payload.group,
-          envelope: payload.envelope,
-          rawBody: payload.raw_body,
-          attempts: payload.attempts,
-          lastError: payload.last_error,
-          deadLetteredAt: payload.dead_lettered_at,
-        });
+        letters.set(envelope.message_id, deadLetterOf(envelope));
       } else if (envelope.event_type === REDRIVEN_EVENT_TYPE) {
         redriven.add((envelope.payload as RedrivenPayload).dead_letter_id);
       }

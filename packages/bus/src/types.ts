@@ -62,6 +62,16 @@ export interface SubscribeOptions {
    * silently would hide lost connections.
    */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Called once a message of this subscription has been dead-lettered — its handler failed
+   * `maxAttempts` times, it crashed its consumers that often (handed out more than `maxAttempts`
+   * times without being settled), or it was not a valid envelope — with the letter as
+   * `deadLetters()` lists it, after the letter is stored and before the message is settled: the
+   * message's session stays held until it returns, and a crash meanwhile dead-letters (and calls
+   * it) again, so it is told at least once. What it throws goes to `onError`. The runtime uses it
+   * to end the session's turn with an error at once instead of letting it wait for its timeout.
+   */
+  readonly onDeadLetter?: (letter: DeadLetter) => void | Promise<void>;
 }
 
 export interface DeliveryContext {

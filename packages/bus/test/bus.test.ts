@@ -351,6 +351,63 @@ describe('poison messages', () => {
   });
 });
 
+describe('onDeadLetter', () => {
+  it('tells the subscriber of each dead letter once it is stored, before the message is settled', async () => {
+    await using bus = await createBus(memoryUrl());
+    const told: { id: string; attempts: number; listed: boolean; depth: number | undefined }[] = [];
+    await bus.subscribe(
+      't',
+      {
+        group: 'g',
+        maxAttempts: 2,
+        backoff: { initialDelayMs: 1, maxDelayMs: 5, jitter: 0 },
+        onDeadLetter: async (letter) => {
+          const listed: string[] = [];
+          for await (const stored of bus.deadLetters('t', 'g')) listed.push(stored.id);
+          told.push({
+            id: letter.envelope!.message_id,
+            attempts: letter.attempts,
+            listed: listed.includes(letter.id),
+            depth: await bus.queueDepth('t', 'g'),
+          });
+        },
+      },
+      () => {
+        throw new Error('always');
+      },
+    );
+    const sent = await bus.publish('t', { session_id: 's', event_type: 'x.y', payload: 1 });
+    await waitFor(() => told.length === 1);
+    // Listed already, and still unsettled while the subscriber is being told.
+    expect(told).toEqual([{ id: sent.message_id, attempts: 2, listed: true, depth: 1 }]);
+    await waitFor(async () => (await bus.queueDepth('t', 'g')) === 0);
+  });
+
+  it('reports a failing onDeadLetter to onError and settles the message anyway', async () => {
+    await using bus = await createBus(memoryUrl());
+    const errors: unknown[] = [];
+    await bus.subscribe(
+      't',
+      {
+        group: 'g',
+        maxAttempts: 1,
+        onError: (error) => errors.push(error),
+        onDeadLetter: () => {
+          throw new Error('listener broke');
+        },
+      },
+      () => {
+        throw new Error('always');
+      },
+    );
+    await bus.publish('t', { session_id: 's', event_type: 'x.y', payload: 1 });
+    await waitFor(() => errors.length === 1);
+    expect((errors[0] as WoodworkBusError).code).toBe('WW_BUS_HANDLER_FAILED');
+    expect((errors[0] as WoodworkBusError).message).toMatch(/onDeadLetter of t \(group g\) failed/);
+    await waitFor(async () => (await bus.queueDepth('t', 'g')) === 0);
+  });
+});
+
 describe('suspects run alone (decision 0012)', () => {
   it('runs a redelivered, never-settled message alone and gives back unstarted what comes meanwhile', async () => {
     let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
