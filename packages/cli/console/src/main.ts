@@ -395,7 +395,8 @@ function renderMetrics(): void {
     // The canvas says nothing to a screen reader: its container's name carries the figures.
     const caption = $(`#${spec.id}-title`).textContent ?? spec.id;
     const latest = spec.series.map((s) => `${s.label} ${spec.value(series[s.key].findLast((v) => v !== null && v !== 0) ?? 0)}`).join(', ');
-    container.setAttribute('aria-label', `${caption} of ${selected} over the last 15 minutes; latest non-zero: ${latest}`);
+    const minutes = Math.max(1, Math.round((times.length * metrics.bucket_ms) / 60_000));
+    container.setAttribute('aria-label', `${caption} of ${selected} over the last ${plural(minutes, 'minute')}; latest non-zero: ${latest}`);
     container.removeAttribute('aria-labelledby');
   }
 }
