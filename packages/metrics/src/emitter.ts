@@ -263,6 +263,9 @@ class Step implements MetricsStep {
         custom_metrics: this.custom ?? {},
       },
     };
+    // The step's own trace context, so a backend (or the console) finds the span of this step.
+    const trace = this.trace();
+    if (trace) event.trace = trace;
     emitter.emit(event);
     return event;
   }

@@ -5,6 +5,8 @@
  * `EnvelopeInit`, and publishing goes through a function the host passes in (`bus.publish`).
  */
 
+import type { EnvelopeTrace } from './trace-context.js';
+
 export const componentPerformanceEventType = 'metrics.component_performance';
 
 /** Where the events go on the bus unless `events.topic` says otherwise. */
@@ -35,6 +37,8 @@ export interface ComponentPerformanceEvent {
   /** ISO 8601, when the step ended. */
   timestamp: string;
   payload: ComponentPerformancePayload;
+  /** The step's W3C trace context (its span), when the step has a valid one: the incoming message's trace or a configured tracer's. */
+  trace?: EnvelopeTrace;
 }
 
 /**

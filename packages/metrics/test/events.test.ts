@@ -66,6 +66,20 @@ describe('metrics.component_performance events', () => {
     expect(componentPerformanceEventType).toBe('metrics.component_performance');
   });
 
+  it("carry the step's trace context, in the incoming message's trace", async () => {
+    const published: ComponentPerformanceEvent[] = [];
+    const metrics = createMetricsEmitter({ component: 'agent_001', events: { publish: async (_topic, event) => void published.push(event) } });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    metrics.startStep({ sessionId: 's1', trace: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } }).end();
+    metrics.startStep({ sessionId: 's2' }).end();
+    await metrics.flush();
+
+    expect(published).toHaveLength(2);
+    expect(published[0]!.trace?.traceparent).toMatch(new RegExp(`^00-${traceId}-[\\da-f]{16}-01$`));
+    // Without an incoming trace or a configured tracer there is no valid context to carry.
+    expect(published[1]!.trace).toBeUndefined();
+  });
+
   it('carry null tokens and cost for a step without model calls, and honour the topic option', async () => {
     const publish = vi.fn();
     const metrics = createMetricsEmitter({ component: 'tool_1', events: { publish, topic: 'metrics.custom' } });
