@@ -1,14 +1,15 @@
 // The .vsix as VS Code would receive it: packaged here by the real `vsce` (the app's `package`
 // script), opened as the zip it is, its manifest and files checked, and then its two bundles run
 // where it was unpacked, a temporary directory outside the repository with no node_modules above it
-// to stand in for what they failed to bundle: the server answers LSP over stdio, the client loads
-// with only `vscode` provided.
+// to stand in for what they failed to bundle: the server answers LSP over stdio (diagnostics with
+// the parser's codes, formatting as the parser formats), the client loads with only `vscode` provided.
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { format } from '@woodwork/parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const app = path.resolve(import.meta.dirname, '..');
@@ -126,8 +127,7 @@ describe('the bundled server', () => {
     expect(await server.exit()).toBe(0);
   });
 
-  // Skipped until @woodwork/language-server publishes diagnostics (its skeleton does not yet).
-  it.skip('publishes diagnostics with WW codes for a broken file', async () => {
+  it('publishes diagnostics with WW codes for a broken file', async () => {
     await using server = startServer(serverFile());
     await server.request('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
     server.notify('initialized', {});
@@ -137,7 +137,34 @@ describe('the bundled server', () => {
     const published = await diagnostics;
     expect(published.diagnostics.map((diagnostic: { code: unknown }) => diagnostic.code)).toContainEqual(expect.stringMatching(/^WW\d{3}$/));
   });
+
+  it('formats a document as woodwork fmt does', async () => {
+    await using server = startServer(serverFile());
+    await server.request('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+    server.notify('initialized', {});
+    const uri = pathToFileURL(path.join(path.dirname(serverFile()), 'main.ww')).href;
+    // An example, its spacing and indentation scrambled.
+    const text = readFileSync(path.join(app, '../../examples/echo/main.ww'), 'utf8').replaceAll(' = ', '   =  ').replaceAll('\n    ', '\n  ');
+    const expected = format(text).text;
+    expect(expected).not.toBe(text);
+    server.notify('textDocument/didOpen', { textDocument: { uri, languageId: 'ww', version: 1, text } });
+    const edits = await server.request('textDocument/formatting', { textDocument: { uri }, options: { tabSize: 4, insertSpaces: true } });
+    expect(applyEdits(text, edits)).toBe(expected);
+  });
 });
+
+interface TextEdit {
+  range: { start: { line: number; character: number }; end: { line: number; character: number } };
+  newText: string;
+}
+
+/** Applies LSP text edits (non-overlapping, positions in UTF-16 code units as JavaScript strings count them). */
+function applyEdits(text: string, edits: TextEdit[]): string {
+  const lineStarts = [0, ...[...text.matchAll(/\n/g)].map((match) => match.index + 1)];
+  const offset = ({ line, character }: TextEdit['range']['start']) => (lineStarts[line] ?? text.length) + character;
+  const sorted = [...edits].sort((a, b) => offset(b.range.start) - offset(a.range.start));
+  return sorted.reduce((result, edit) => result.slice(0, offset(edit.range.start)) + edit.newText + result.slice(offset(edit.range.end)), text);
+}
 
 // JSON-RPC with LSP's Content-Length framing, just enough for the test.
 function startServer(file: string) {
