@@ -48,6 +48,12 @@ export type RuntimeErrorCode =
   /** The session does not exist (anymore), or has ended. */
   | 'WW_RUNTIME_SESSION'
   /**
+   * The bus gave up on a message to a component (it crashed the component's hosts `maxAttempts`
+   * times, or the host could not handle it at all) and put it in the component's dead-letter
+   * topic: the turn ends with this error instead of waiting for its timeout.
+   */
+  | 'WW_RUNTIME_DEAD_LETTERED'
+  /**
    * An `events()` reader fell more than `sessionHistory` events behind the live session: it got
    * every event up to the one named and must resume after it (`{ after }`, `Last-Event-ID`).
    */

@@ -62,8 +62,12 @@ export interface AgentErrorPayload {
   readonly error: SerializedRuntimeError;
   /** The component the message failed in. */
   readonly component: string;
-  /** What failed: one of the component's pipes, its `handle`, a stream, or routing the result on. */
-  readonly stage: 'pipe' | 'handle' | 'stream' | 'route' | 'call';
+  /**
+   * What failed: one of the component's pipes, its `handle`, a stream, routing the result on, a
+   * call — or `dead_letter`: the bus gave up on the message (it crashed its hosts `maxAttempts`
+   * times, or could not be handled at all) and put it in the dead-letter topic.
+   */
+  readonly stage: 'pipe' | 'handle' | 'stream' | 'route' | 'call' | 'dead_letter';
   /** For a pipe: which one, as written in the file. */
   readonly pipe?: { readonly module: string; readonly export: string; readonly event: string; readonly location: ErrorLocation };
   /** Where the failing thing is declared in the `.ww` file. */

@@ -17,7 +17,7 @@
  * (apps/host) runs the same class for one component or one `vm server` group.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Bus, DeliveryContext, Envelope, EnvelopeInit, EnvelopeTrace, Subscription } from '@woodwork/bus';
+import { deadLetterTopic, type Bus, type DeadLetter, type DeliveryContext, type Envelope, type EnvelopeInit, type EnvelopeTrace, type Subscription } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
 import { formatDuration, type Topology, type TopologyComponent } from '@woodwork/parser';
 import { INVOKE_EVENT, REPLY_EVENT, messageScope, replyTopicOf, type CallReplyPayload } from './calls.js';
@@ -333,6 +333,8 @@ export class ComponentHost {
         maxInFlight: this.limiter ? Math.min(settings.maxInFlight, 2 * this.limiter.limit) : settings.maxInFlight,
         maxAttempts: settings.maxAttempts,
         backoff: { initialDelayMs: 50, maxDelayMs: 2_000 },
+        // The bus gave up on a message: its session hears it now, not at its turn's timeout.
+        onDeadLetter: (letter) => this.onDeadLettered(letter),
       },
       (envelope, delivery) => this.onMessage(envelope, delivery),
     );
@@ -925,6 +927,37 @@ export class ComponentHost {
       this.logger.error('could not report a failed message', { session: envelope.session_id, error: errorMessage(publishError) });
       throw publishError;
     }
+  }
+
+  /**
+   * The bus dead-lettered a message of this component's inbox: it crashed the component's hosts
+   * `maxAttempts` times (a poison message), or the host could not even report its failure. The
+   * session gets an `agent.error` (stage `dead_letter`, `WW_RUNTIME_DEAD_LETTERED`) and the
+   * message's branch of the turn ends, so the turn completes with `ok: false` now instead of at
+   * its timeout; a caller waiting on a call gets the error as its reply. Called by the bus before
+   * it settles the message (at least once).
+   */
+  private async onDeadLettered(letter: DeadLetter): Promise<void> {
+    const envelope = letter.envelope;
+    if (envelope === null) {
+      // Not an envelope: no session to tell. The letter (with the raw body) is in the topic.
+      this.logger.warn(`a record that is not a valid envelope was dead-lettered: ${letter.lastError.message}`, {
+        dead_letter: letter.id,
+      });
+      return;
+    }
+    const letterTopic = deadLetterTopic(letter.topic, letter.group);
+    const error = new WoodworkRuntimeError(
+      'WW_RUNTIME_DEAD_LETTERED',
+      `component \`${this.name}\` gave up on message ${envelope.message_id} (${envelope.event_type}) of session ${envelope.session_id} after ${letter.attempts} attempt${letter.attempts === 1 ? '' : 's'}: ${letter.lastError.message}`,
+      {
+        component: this.name,
+        sessionId: envelope.session_id,
+        location: this.component.location,
+        hint: `the message is kept as dead letter ${letter.id} in ${letterTopic}: look at it (and its last error) in the console's dead letters (\`woodwork run --console\` or \`woodwork up --console\`) and re-drive it from there once the cause is fixed`,
+      },
+    );
+    await this.fail(envelope, { stage: 'dead_letter', error }, { writer: undefined, forwarded: false }, replyTopicOf(envelope));
   }
 
   private async onInvoke(envelope: Envelope, replyTopic: string, delivery: DeliveryContext): Promise<void> {
