@@ -71,7 +71,9 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
   private readonly observer: LivenessObserver;
   private readonly store: LeaseStore;
   private inUser = 0;
+  private pumping = false;
   private validUntil = 0;
+  private renewedAt = 0;
   private joined = false;
   private liveMembers = 1;
   private closing = false;
@@ -219,11 +221,22 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     );
   }
 
+  /**
+   * Hands the freed slots to waiting keys. Not re-entrant: a handler that settles synchronously
+   * frees its slot from inside `dispatch`, and that nested call must leave the work to this loop
+   * (with thousands of waiters, one nested call per message exhausted the stack).
+   */
   private pumpWaiters(): void {
-    while (this.inUser < this.maxInFlight && this.waiters.size > 0 && this.mayWork()) {
-      const [id, waiter] = this.waiters.entries().next().value as [string, { reader: PartitionReader; keyToken: string }];
-      this.waiters.delete(id);
-      waiter.reader.dispatch(waiter.keyToken);
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.inUser < this.maxInFlight && this.waiters.size > 0 && this.mayWork()) {
+        const [id, waiter] = this.waiters.entries().next().value as [string, { reader: PartitionReader; keyToken: string }];
+        this.waiters.delete(id);
+        waiter.reader.dispatch(waiter.keyToken);
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
@@ -340,6 +353,7 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     const options = this.context.options;
     // The write happened after startedAt; peers count our lease from when they saw it, later still.
     this.validUntil = startedAt + options.leaseTtlMs - Math.max(options.heartbeatMs, options.leaseTtlMs / 4);
+    this.renewedAt = startedAt;
     this.pausedReported = false;
     this.liveMembers = Object.keys(plan.document.members).length;
     if (intent.leaving || this.closing) return;
@@ -403,12 +417,16 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     for (const reader of this.readers.values()) reader.maintain(now);
     for (const [partition, held] of this.quarantined) if (held.settled) this.quarantined.delete(partition);
     if (this.closing) return;
-    if (this.joined && now >= this.validUntil && !this.pausedReported) {
+    // A renewal that is late by a moment (a loaded machine, a burst on the connection) pauses
+    // hand-outs briefly, as designed, and is no error; one missing for a further lease TTL is
+    // (peers may have taken our partitions by then): reported once per outage.
+    const ttl = this.context.options.leaseTtlMs;
+    if (this.joined && now >= this.validUntil + ttl && !this.pausedReported) {
       this.pausedReported = true;
       this.reportError(
         new WoodworkBusError(
           'WW_BUS_CONNECTION',
-          `lost contact with the lease bucket: ${this.request.topic}/${this.request.group} paused until it renews`,
+          `lost contact with the lease bucket (last renewal ${now - this.renewedAt} ms ago): ${this.request.topic}/${this.request.group} paused until it renews`,
           { isRetryable: true },
         ),
       );
