@@ -7,21 +7,35 @@
  * follows the client's id, `woodwork`).
  */
 import * as path from 'node:path';
-import { commands, window, workspace, type ExtensionContext, type LogOutputChannel } from 'vscode';
+import { commands, window, workspace, type ExtensionContext, type FileSystemWatcher, type LogOutputChannel } from 'vscode';
 import { LanguageClient, TransportKind, type LanguageClientOptions, type ServerOptions } from 'vscode-languageclient/node';
 
 let client: LanguageClient | undefined;
 
+interface Session {
+  readonly context: ExtensionContext;
+  readonly output: LogOutputChannel;
+  readonly watcher: FileSystemWatcher;
+}
+
 export async function activate(context: ExtensionContext): Promise<void> {
-  const output = window.createOutputChannel('Woodwork Language Server', { log: true });
+  const session: Session = {
+    context,
+    output: window.createOutputChannel('Woodwork Language Server', { log: true }),
+    // The files a topology names besides itself: pipe and hook modules (the extensions of the
+    // parser's moduleLanguageOf) and `.env`. When one appears, changes or goes, the server checks
+    // the open .ww files again.
+    watcher: workspace.createFileSystemWatcher('**/{*.js,*.mjs,*.cjs,*.ts,*.mts,*.cts,*.py,.env}'),
+  };
   context.subscriptions.push(
-    output,
-    commands.registerCommand('woodwork.restartServer', () => restart(context, output)),
+    session.output,
+    session.watcher,
+    commands.registerCommand('woodwork.restartServer', () => restart(session)),
     workspace.onDidChangeConfiguration(async (change) => {
-      if (change.affectsConfiguration('woodwork.server.path')) await restart(context, output);
+      if (change.affectsConfiguration('woodwork.server.path')) await restart(session);
     }),
   );
-  await start(context, output);
+  await start(session);
 }
 
 export async function deactivate(): Promise<void> {
@@ -31,7 +45,7 @@ export async function deactivate(): Promise<void> {
   if (running?.isRunning()) await running.stop();
 }
 
-async function start(context: ExtensionContext, output: LogOutputChannel): Promise<void> {
+async function start({ context, output, watcher }: Session): Promise<void> {
   const serverModule = serverPath(context);
   output.info(`starting ${serverModule}`);
   // The server speaks stdio only; `module` runs it with the editor's own Node, so users need none.
@@ -44,6 +58,7 @@ async function start(context: ExtensionContext, output: LogOutputChannel): Promi
       { scheme: 'file', language: 'ww' },
       { scheme: 'untitled', language: 'ww' },
     ],
+    synchronize: { fileEvents: watcher },
     outputChannel: output,
   };
   client = new LanguageClient('woodwork', 'Woodwork Language Server', serverOptions, clientOptions);
@@ -56,9 +71,9 @@ async function start(context: ExtensionContext, output: LogOutputChannel): Promi
   }
 }
 
-async function restart(context: ExtensionContext, output: LogOutputChannel): Promise<void> {
+async function restart(session: Session): Promise<void> {
   await deactivate();
-  await start(context, output);
+  await start(session);
 }
 
 /** The `woodwork.server.path` setting (relative to the first workspace folder), else the bundled server. */
