@@ -82,9 +82,15 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...analyzed.diagnostics];
 
+  // A file named many times (one pipe module for every component) is looked up once, and all at
+  // once: on a large file in an editor, one look-up after another was most of the time to check it.
+  const lookups = new Map<string, Promise<boolean>>();
+  for (const reference of analyzed.files) {
+    if (!lookups.has(reference.path)) lookups.set(reference.path, exists(path.resolve(baseDir, reference.path)));
+  }
   const missing = new Set<string>();
   for (const reference of analyzed.files) {
-    if (!(await exists(path.resolve(baseDir, reference.path)))) {
+    if (!(await lookups.get(reference.path))) {
       missing.add(reference.path);
       diagnostics.push(
         createDiagnostic('WW303', `\`${reference.path}\` does not exist`, reference.location, {

@@ -81,6 +81,14 @@ describe('comments', () => {
     ]);
   });
 
+  it('reads a comment between header words to its end, even when it holds `=` or `{`', () => {
+    // The lookaheads that tell a type word from the next entry, and a header from an entry, once
+    // stopped inside such a comment: `llm` looked like a key followed by `=` and the file failed.
+    expect(declarations('a = llm # x = y\n openai {}')).toEqual([{ name: 'a', kind: 'llm', type: 'openai', body: {} }]);
+    expect(declarations('a = llm // x = y\n openai {}')).toEqual([{ name: 'a', kind: 'llm', type: 'openai', body: {} }]);
+    expect(declarations('a = claude # = {\n{ k: 1 }')).toEqual([{ name: 'a', kind: null, type: 'claude', body: { k: 1 } }]);
+  });
+
   it('allows comments between list items', () => {
     expect(plain(valueOf('[a, # first\n  b // second\n]'))).toEqual([{ ref: 'a' }, { ref: 'b' }]);
   });

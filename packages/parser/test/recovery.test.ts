@@ -37,6 +37,13 @@ describe('unterminated strings and blocks point where they opened', () => {
     expect(result.names).toEqual(['a', 'b']);
   });
 
+  it('WW103: an entry whose comment holds `{` is not taken for the next declaration', () => {
+    const result = syntax('a = claude {\n  model: "x"\n  k = v # w {\nb = cli {}\n');
+    expect(result.summary).toEqual(['WW103 1:12']);
+    expect(result.diagnostics[0]?.hint).toContain('a new declaration starts at line 4');
+    expect(result.names).toEqual(['a', 'b']);
+  });
+
   it('WW103: a block without its `}` at the end of the file', () => {
     const result = syntax('a = claude {\n  deployment = {\n    mode = "local"\n  }\n');
     expect(result.summary).toEqual(['WW103 1:12']);
