@@ -72,8 +72,9 @@ export interface AdapterDelivery {
    * wrapper's retry policy where the adapter supports delayed redelivery). The record must come
    * back to this group no earlier than `delayMs`, before any later record with the same key.
    * `neverStarted` (v1.4): the wrapper never ran the handler on this hand-out (it waited for a
-   * slot or its session when the subscription closed), so the hand-out must not count in the
-   * record's next `deliveryCount`.
+   * slot or its session when the subscription closed, or while a suspect ran alone — decision 12),
+   * so the hand-out must not count in the record's next `deliveryCount`, also when the adapter keeps
+   * the record and redelivers it itself after `delayMs`.
    */
   nak(delayMs: number, neverStarted?: boolean): Promise<void>;
 }
