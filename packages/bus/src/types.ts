@@ -162,7 +162,7 @@ export interface Bus extends AsyncDisposable {
    * prefix, the default names `<hostname>-<pid>-…` of a process's subscriptions). Only for a member
    * that is surely dead: a live one's messages would go to another member while its handlers run.
    * Resolves to how many messages were released, or `undefined` where the adapter cannot (spec
-   * v1.4 `doReleaseConsumer`; today the redis adapter) — the work then moves after the lease.
+   * v1.4 `doReleaseConsumer`; today the redis and nats adapters) — the work then moves after the lease.
    */
   releaseConsumer(topic: string, group: string, consumerName: string): Promise<number | undefined>;
   /** Close subscriptions (finishing in-flight work), flush publishes, disconnect. Idempotent. */

@@ -24,6 +24,7 @@ import { resolveNatsOptions } from './options.js';
 import type { ResolvedNatsOptions } from './options.js';
 import { OrderedPublisher } from './publisher.js';
 import { readStream } from './read-stream.js';
+import { releaseMember } from './release.js';
 import { retrying } from './retry.js';
 import { NatsSubscription } from './subscription.js';
 import type { SubscriptionContext, TopicStream } from './subscription.js';
@@ -398,6 +399,33 @@ export class NatsAdapter implements BusAdapterV1 {
       ),
     );
     return counts.reduce((sum, count) => sum + count, 0);
+  }
+
+  /**
+   * A supervisor saw `consumerName`'s process die: its members leave the group's lease document
+   * and the records they held are given back at once (release.ts). Resolves to that many records.
+   */
+  async doReleaseConsumer(topic: string, group: string, consumerName: string): Promise<number> {
+    if (this.closing) throw new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus is closed');
+    const { nc, js, jsm, context } = await this.connection();
+    const names = topicNames(this.options.prefix, topic);
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(names.stream);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return 0;
+      throw error;
+    }
+    const release = {
+      nc,
+      js,
+      jsm,
+      prefix: this.options.prefix,
+      leaseStream: context.leaseStream,
+      leaseSubjectPrefix: context.leaseSubjectPrefix,
+      requestTimeoutMs: this.options.requestTimeoutMs,
+    };
+    return releaseMember(release, names, partitionsOf(info) ?? this.options.partitions, group, consumerName);
   }
 
   async doHealth(): Promise<BusHealth> {

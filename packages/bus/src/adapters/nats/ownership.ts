@@ -76,7 +76,7 @@ export function emptyDocument(partitions: number): GroupDocument {
   return { v: 1, partitions, members: {}, owners: new Array<string | null>(partitions).fill(null) };
 }
 
-function isDocument(value: unknown, partitions: number): value is GroupDocument {
+export function isDocument(value: unknown, partitions: number): value is GroupDocument {
   const candidate = value as Partial<GroupDocument> | null;
   return (
     typeof candidate === 'object' &&
