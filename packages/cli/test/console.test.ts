@@ -159,7 +159,7 @@ describe('woodwork dev --console', () => {
     expect(await page.$eval('#chart-latency', (element) => element.getAttribute('aria-label'))).toMatch(/^Latency \(ms\) of chat over the last \d+ minutes?; latest non-zero: p50 \d+/);
     expect(await page.$eval('#chart-throughput', (element) => element.getAttribute('aria-label'))).toMatch(/handled\/s (\d|<)/);
     // The instances: on the graph's node (its accessible name says what the canvas draws), in the list and in the detail.
-    expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toContain('chat (llm openai, 1 instance · ready)');
+    expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toContain('chat (llm openai, 1 instance · ready, queue ');
     expect(await page.$eval('#components button[data-component="chat"]', (element) => element.textContent)).toMatch(/^chat: 1 instance · ready, \d+ handled, 0 failed/);
     // From the keyboard: focus the component's button, Enter shows its detail.
     await page.focus('#components button[data-component="chat"]');
@@ -226,7 +226,7 @@ describe('woodwork up --console', () => {
         await page.setViewport({ width: 1280, height: 900 });
         await page.goto(link);
         await page.waitForFunction(() => document.querySelector('#components button[data-component="shout"]')?.textContent?.startsWith('shout: 2 instances · ready'), { timeout: 20_000 });
-        expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toContain('shout (transform uppercase, 2 instances · ready)');
+        expect(await page.$eval('#graph', (element) => element.getAttribute('aria-label'))).toMatch(/shout \(transform uppercase, 2 instances · ready, queue (\d+|–) · 0 failed\)/);
         // The turn above ran in the `shout` process: its heartbeat (every 5 s) brings the count, its metrics event the latency.
         await page.type('#message', 'hello browser');
         await page.keyboard.press('Enter');

@@ -75,7 +75,11 @@ let selected: string | undefined;
 const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 const instancesText = (live: ComponentLive | undefined) =>
   !live ? 'not running' : `${plural(live.instances, 'instance')}${live.ready === live.instances ? (live.instances > 0 ? ' · ready' : '') : ` · ${live.ready} ready`}`;
-const nodeLabel = (c: ComponentView) => `${c.name}\n${c.kind} ${c.type}\n${instancesText(liveComponents[c.name])}`;
+const countersText = (live: ComponentLive | undefined) => (!live ? '' : `queue ${live.queue_depth ?? '–'} · ${live.failed} failed`);
+const nodeLabel = (c: ComponentView) => {
+  const live = liveComponents[c.name];
+  return `${c.name}\n${c.kind} ${c.type}\n${instancesText(live)}${live ? `\n${countersText(live)}` : ''}`;
+};
 
 async function drawTopology(): Promise<void> {
   const view = await api<{ file: string; components: ComponentView[]; edges: { from: string; to: string; kind: string; key?: string }[] }>('/api/topology');
@@ -90,7 +94,7 @@ async function drawTopology(): Promise<void> {
     ],
     layout: { name: 'breadthfirst', directed: true, spacingFactor: 1.1, padding: 12 },
     style: [
-      { selector: 'node', style: { shape: 'round-rectangle', width: 130, height: 54, 'background-color': 'data(colour)', label: 'data(label)', color: '#fff', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center' } },
+      { selector: 'node', style: { shape: 'round-rectangle', width: 140, height: 64, 'background-color': 'data(colour)', label: 'data(label)', color: '#fff', 'font-size': 10, 'text-wrap': 'wrap', 'text-valign': 'center', 'text-halign': 'center' } },
       { selector: 'node.failing', style: { 'border-width': 3, 'border-color': '#e53e3e' } },
       { selector: 'node.down', style: { 'background-opacity': 0.45 } },
       { selector: 'node:selected', style: { 'overlay-color': '#2b6cb0', 'overlay-opacity': 0.18, 'overlay-padding': 4 } },
@@ -164,7 +168,10 @@ function renderComponents(): void {
       if (component.name === selected) node.select();
       else node.unselect();
     }
-    $('#graph').setAttribute('aria-label', `The topology as a graph: ${topologyComponents.map((c) => `${c.name} (${c.kind} ${c.type}, ${instancesText(liveComponents[c.name])})`).join('; ')}`);
+    $('#graph').setAttribute(
+      'aria-label',
+      `The topology as a graph: ${topologyComponents.map((c) => `${c.name} (${[`${c.kind} ${c.type}`, instancesText(liveComponents[c.name]), countersText(liveComponents[c.name])].filter(Boolean).join(', ')})`).join('; ')}`,
+    );
   }
   $('#components').replaceChildren(
     ...names.map((name) => {
