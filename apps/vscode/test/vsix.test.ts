@@ -22,9 +22,12 @@ let unpacked: string;
 beforeAll(() => {
   // Needs `build` first (nx runs it before `test`): vsce packages what is in dist/.
   execFileSync('npm', ['run', 'package', '--silent'], { cwd: app, stdio: 'pipe' });
-  entries = execFileSync('unzip', ['-Z1', vsix], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  // A .vsix is a zip; Python's zipfile reads it wherever python3 is (unzip may not be installed).
+  entries = execFileSync('python3', ['-c', 'import sys, zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', vsix], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   unpacked = mkdtempSync(path.join(os.tmpdir(), 'woodwork-vsix-'));
-  execFileSync('unzip', ['-q', vsix, '-d', unpacked]);
+  execFileSync('python3', ['-m', 'zipfile', '-e', vsix, unpacked]);
   for (let directory = unpacked; directory !== path.dirname(directory); directory = path.dirname(directory)) {
     if (existsSync(path.join(directory, 'node_modules'))) throw new Error(`${directory}/node_modules would let unbundled imports resolve; set TMPDIR elsewhere`);
   }
