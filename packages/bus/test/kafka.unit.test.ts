@@ -1,6 +1,7 @@
 // The kafka adapter's broker-free pieces: topic names, the offset-commit tracker, the per-key
 // dispatcher, option parsing and log routing. The broker-facing behaviour is in
 // kafka.adapter.test.ts and the shared suite (kafka.conformance.test.ts).
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { WoodworkBusError } from '../src/errors.js';
 import { loadKafkaJs } from '../src/adapters/kafka/kafka-adapter.js';
@@ -10,8 +11,9 @@ import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
 import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
 import { toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
-import type { KafkaMessage } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import { isPermanent, retryFor } from '../src/adapters/kafka/retry.js';
+import { KafkaSubscription } from '../src/adapters/kafka/subscription.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Hand-outs happen in a microtask; let them run. */
@@ -409,5 +411,123 @@ describe('attempts metadata', () => {
     for (const foreign of [null, '', 'event-id-3', '{"v":2}', '{"s":{"1":1}}']) {
       expect(parseAttemptsMetadata(foreign)).toEqual({ reserved: -1n, starts: new Map() });
     }
+  });
+});
+
+describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
+  /** A kafkajs consumer stand-in: joins when run, crashes when told, fails to connect `failures` times. */
+  class FakeConsumer {
+    readonly events = { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join', FETCH: 'consumer.fetch' };
+    readonly emitter = new EventEmitter();
+    disconnected = false;
+    constructor(readonly failConnect: boolean) {}
+    on(event: string, listener: (event: unknown) => void) {
+      this.emitter.on(event, listener);
+    }
+    async connect() {
+      if (this.failConnect) throw Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9'), { name: 'KafkaJSConnectionError' });
+    }
+    async subscribe() {}
+    async run() {
+      setTimeout(() => this.emitter.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: { topic: [] } } }), 5);
+    }
+    async disconnect() {
+      this.disconnected = true;
+    }
+    async commitOffsets() {}
+    /** What kafkajs emits after KafkaJSGroupCoordinatorNotFound (it disconnected the consumer first). */
+    crash() {
+      const cause = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSGroupCoordinatorNotFound', retriable: false });
+      const error = Object.assign(new Error('Failed to find group coordinator'), { name: 'KafkaJSNonRetriableError', retriable: false, cause });
+      this.disconnected = true;
+      this.emitter.emit(this.events.CRASH, { payload: { error, groupId: 'topic:g', restart: false } });
+    }
+  }
+
+  async function subscription(failuresAfterFirst: number, recoveryTimeoutMs: number) {
+    const kafkajs = await loadKafkaJs();
+    const consumers: FakeConsumer[] = [];
+    const errors: unknown[] = [];
+    const logs: KafkaLogLine[] = [];
+    const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9'), { recoveryTimeoutMs, retryTimeoutMs: 100, log: (line: KafkaLogLine) => logs.push(line) });
+    const created = new KafkaSubscription(
+      'topic',
+      {
+        topic: 'topic',
+        group: 'g',
+        consumerName: 'c',
+        maxInFlight: 4,
+        leaseMs: 3_000,
+        ackTimeoutMs: 3_000,
+        fromBeginning: true,
+        onDelivery: () => undefined,
+        onError: (error) => errors.push(error),
+      },
+      {
+        createClient: () =>
+          ({
+            consumer: () => {
+              const consumer = new FakeConsumer(consumers.length > 0 && consumers.length <= failuresAfterFirst);
+              consumers.push(consumer);
+              return consumer;
+            },
+          }) as unknown as Kafka,
+        admin: {} as Admin,
+        options,
+        log: options.log,
+        assignerProtocol: kafkajs.AssignerProtocol,
+        roundRobin: kafkajs.PartitionAssigners.roundRobin,
+      },
+    );
+    await created.start();
+    return { created, consumers, errors, logs };
+  }
+
+  it('recreates it with backoff, and says it is down until the new one has joined', async () => {
+    const { created, consumers, errors, logs } = await subscription(2, 60_000);
+    expect(created.down).toBeUndefined();
+    consumers[0]!.crash();
+    expect(created.down).toMatch(/consumer of group topic:g is down since .*Failed to find group coordinator.*recreating it/);
+    // Two connects fail (0.5 s, then 1 s of backoff, ±20 %), the third consumer joins.
+    const started = Date.now();
+    while (created.down !== undefined && Date.now() - started < 10_000) await sleep(20);
+    expect(created.down).toBeUndefined();
+    expect(consumers).toHaveLength(4);
+    expect(consumers.slice(0, 3).every((consumer) => consumer.disconnected)).toBe(true);
+    expect(consumers[3]!.disconnected).toBe(false);
+    expect(errors).toEqual([]);
+    expect(logs.map((line) => line.message)).toContainEqual(expect.stringMatching(/runs again \(recreated after \d+ ms, 3 tries\)/));
+    // And again, should the new one crash the same way.
+    consumers[3]!.crash();
+    while (created.down !== undefined && Date.now() - started < 20_000) await sleep(20);
+    expect(consumers).toHaveLength(5);
+    await created.close();
+    expect(consumers[4]!.disconnected).toBe(true);
+  });
+
+  it('gives up after recoveryTimeoutMs: onError gets a non-retryable WW_BUS_CONNECTION and it stays down', async () => {
+    const { created, consumers, errors } = await subscription(Number.MAX_SAFE_INTEGER, 1_200);
+    consumers[0]!.crash();
+    const started = Date.now();
+    while (errors.length === 0 && Date.now() - started < 10_000) await sleep(20);
+    expect(errors).toHaveLength(1);
+    const error = errors[0] as WoodworkBusError;
+    expect(WoodworkBusError.isInstance(error)).toBe(true);
+    expect(error.code).toBe('WW_BUS_CONNECTION');
+    expect(error.isRetryable).toBe(false);
+    expect(error.message).toMatch(/consumer of group topic:g stopped and could not be recreated within \d+ ms \(\d+ tries\).*restart the process/);
+    expect(created.down).toMatch(/could not be recreated/);
+    await created.close();
+    expect(created.down).toBeUndefined();
+  });
+
+  it('stops recreating once closed', async () => {
+    const { created, consumers } = await subscription(Number.MAX_SAFE_INTEGER, 60_000);
+    consumers[0]!.crash();
+    await sleep(50);
+    await created.close();
+    const count = consumers.length;
+    await sleep(1_500);
+    expect(consumers.length).toBe(count);
   });
 });

@@ -220,6 +220,10 @@ export class KafkaAdapter implements BusAdapterV1 {
       // kafkajs would retry for many seconds against a dead broker; health must answer now.
       const cluster = await withTimeout(connection.admin.describeCluster(), 2_000);
       if (cluster === TIMED_OUT) return { connected: false, ready: false, adapter: 'kafka', detail: 'the broker did not answer within 2 s' };
+      // Connected is not enough: a subscription whose consumer crashed receives nothing until it
+      // runs again (spec v1.5: not ready while a subscription cannot consume).
+      const down = [...this.#subscriptions].map((subscription) => subscription.down).filter((reason) => reason !== undefined);
+      if (down.length > 0) return { connected: true, ready: false, adapter: 'kafka', detail: down.join('; ') };
       return { connected: true, ready: true, adapter: 'kafka', detail: `${cluster.brokers.length} broker(s), controller ${cluster.controller}` };
     } catch (error) {
       return { connected: false, ready: false, adapter: 'kafka', detail: (error as Error).message };

@@ -88,6 +88,14 @@ export interface KafkaAdapterOptions {
    * URL: `connectTimeoutMs`.
    */
   readonly connectTimeoutMs?: number;
+  /**
+   * How long a subscription keeps recreating a consumer that crashed on an error kafkajs does not
+   * restart from (after a broker restart: `KafkaJSGroupCoordinatorNotFound`), with backoff from
+   * 0.5 s to 10 s, before it gives up: then `onError` gets a non-retryable WW_BUS_CONNECTION and
+   * `health()` stays not ready, so the process should exit and be restarted. While it retries,
+   * `health()` is not ready either. Default 300 000 ms. URL: `recoveryTimeoutMs`.
+   */
+  readonly recoveryTimeoutMs?: number;
   /** TCP connect timeout. Default 3 000 ms (kafkajs's 1 000 is tight for a JVM broker under load). */
   readonly connectionTimeoutMs?: number;
   /** Per-request timeout. Default 30 000 ms (kafkajs's default). */
@@ -124,6 +132,7 @@ export interface ResolvedKafkaOptions {
   readonly maxQueuedRecords: number;
   readonly closeTimeoutMs: number;
   readonly retryTimeoutMs: number;
+  readonly recoveryTimeoutMs: number;
   readonly connectionTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -213,6 +222,7 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
     maxQueuedRecords: integer('maxQueuedRecords', given.maxQueuedRecords, 1) ?? 10_000,
     closeTimeoutMs: integer('closeTimeoutMs', given.closeTimeoutMs, 0) ?? 10_000,
     retryTimeoutMs: integer('retryTimeoutMs', given.retryTimeoutMs, 0) ?? 30_000,
+    recoveryTimeoutMs: integer('recoveryTimeoutMs', given.recoveryTimeoutMs ?? query.get('recoveryTimeoutMs') ?? undefined, 0) ?? 300_000,
     connectionTimeoutMs: integer('connectionTimeoutMs', given.connectionTimeoutMs, 1) ?? 3_000,
     connectTimeoutMs: integer('connectTimeoutMs', given.connectTimeoutMs ?? query.get('connectTimeoutMs') ?? undefined, 1) ?? 2_000,
     requestTimeoutMs: integer('requestTimeoutMs', given.requestTimeoutMs, 1) ?? 30_000,

@@ -27,7 +27,7 @@ import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
 import { positionOf, wireRecordOf } from './records.js';
-import { KAFKAJS_RETRY, retryFor } from './retry.js';
+import { isPermanent, KAFKAJS_RETRY, retryFor } from './retry.js';
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
 export function isGroupChange(error: unknown): boolean {
@@ -292,6 +292,12 @@ export class KafkaSubscription implements AdapterSubscription {
   #lazyTimer: ReturnType<typeof setTimeout> | undefined;
   #commitTimer: ReturnType<typeof setInterval> | undefined;
   #consumer: Consumer | undefined;
+  /** Since when the consumer is not running (crashed, restarting or being recreated), and why. */
+  #downSince: number | undefined;
+  #downReason: string | undefined;
+  #recovering = false;
+  /** Set once recreating the consumer failed for good. */
+  #failed: string | undefined;
   #closing = false;
   #stopped: Promise<void> | undefined;
 
@@ -313,6 +319,34 @@ export class KafkaSubscription implements AdapterSubscription {
 
   /** Joins the group; resolves once this member has its partitions (possibly none). */
   async start(): Promise<void> {
+    try {
+      await this.#runConsumer(true);
+    } catch (error) {
+      this.#closing = true;
+      throw error;
+    }
+    this.#commitTimer = setInterval(() => this.#scheduleWrite(false), Math.max(10, this.#dependencies.options.commitIntervalMs));
+    this.#commitTimer.unref();
+  }
+
+  /**
+   * Whether this subscription consumes right now: undefined when it does, else why not (its
+   * consumer crashed and is being restarted or recreated, or could not be). The adapter's
+   * `doHealth` is not ready while a subscription is down, so a host's `/ready` turns 503.
+   */
+  get down(): string | undefined {
+    if (this.#closing) return undefined;
+    if (this.#failed !== undefined) return `the consumer of group ${this.groupId} could not be recreated: ${this.#failed}`;
+    if (this.#downSince === undefined) return undefined;
+    return `the consumer of group ${this.groupId} is down since ${new Date(this.#downSince).toISOString()} (${this.#downReason ?? 'crashed'}); ${this.#recovering ? 'recreating it' : 'kafkajs restarts it'}`;
+  }
+
+  /**
+   * Creates a consumer, joins the group and starts fetching; resolves once it has its partitions.
+   * `first`: the subscription's start (wait for the first fetch so records published after it are
+   * read); otherwise a consumer recreated after a crash kafkajs does not restart from.
+   */
+  async #runConsumer(first: boolean): Promise<void> {
     const { options } = this.#dependencies;
     const consumer = this.#dependencies.createClient().consumer({
       groupId: this.groupId,
@@ -337,27 +371,44 @@ export class KafkaSubscription implements AdapterSubscription {
       if (joined) fetchedAfterJoin = true;
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if (consumer !== this.#consumer) return;
       joined = true;
+      this.#downSince = undefined;
+      this.#downReason = undefined;
       this.#onAssignment(event.payload.memberAssignment[this.#kafkaTopic] ?? []);
       if (!this.#request.fromBeginning) startPinned = this.#commitStartAtEnd(consumer, event.payload.memberAssignment);
     });
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
-      if (this.#closing) return;
-      // A crash kafkajs restarts from (a coordinator still loading after a broker restart) is
-      // only fatal to subscribe() if the restarted consumer never joins either.
-      if (!joined) crash = restart ? (crash ?? error) : error;
-      if (!joined && !restart) fatal = true;
+      if (this.#closing || consumer !== this.#consumer) return;
+      if (!joined) {
+        // Not joined yet: `#runConsumer` decides (a crash kafkajs restarts from — a coordinator
+        // still loading after a broker restart — is fatal only if the restarted consumer never
+        // joins either).
+        crash = restart ? (crash ?? error) : error;
+        if (!restart) fatal = true;
+        return;
+      }
+      // kafkajs disconnected the consumer before this event: nothing is fetched or committed
+      // until it runs again. Hand out nothing more meanwhile (the partitions may move to another
+      // member once the session times out); the next join resumes what stays here.
+      this.#downSince ??= Date.now();
+      this.#downReason = error.message;
+      for (const work of this.#works.values()) work.dispatcher.pause();
       if (restart) {
         this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `consumer of ${this.groupId} restarts after: ${error.message}`, extra: {} });
-      } else {
-        this.#request.onError(
-          new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: consumer of group ${this.groupId} stopped: ${error.message}`, {
-            cause: error,
-            isRetryable: true,
-          }),
-        );
+        return;
       }
+      // kafkajs restarts a consumer only after a retriable error; some errors a broker restart
+      // passes through are not (KafkaJSGroupCoordinatorNotFound, tulios/kafkajs#1630, #1445), and
+      // `retry.restartOnFailure` is only asked about retriable ones. A new consumer it is.
+      this.#dependencies.log({
+        level: 'warn',
+        namespace: 'Subscription',
+        message: `consumer of ${this.groupId} stopped after ${error.name}: ${error.message}; kafkajs does not restart it, creating a new one`,
+        extra: {},
+      });
+      void this.#recover();
     });
     try {
       await retryFor(options.retryTimeoutMs, async () => {
@@ -374,14 +425,15 @@ export class KafkaSubscription implements AdapterSubscription {
         eachBatch: (payload) => this.#eachBatch(payload),
       });
       const deadline = Date.now() + this.#timings.rebalanceTimeoutMs + this.#timings.sessionTimeoutMs;
-      while (!joined && !fatal && Date.now() < deadline) await sleep(20);
+      while (!joined && !fatal && !this.#closing && Date.now() < deadline) await sleep(20);
+      if (this.#closing) throw new WoodworkBusError('WW_BUS_CLOSED', `kafka bus: subscription ${this.groupId} closed while joining`);
       if (!joined) {
         throw new WoodworkBusError('WW_BUS_CONNECTION', `kafka bus: could not join consumer group ${this.groupId}`, {
           cause: crash,
           isRetryable: true,
         });
       }
-      if (!this.#request.fromBeginning) {
+      if (first && !this.#request.fromBeginning) {
         // Records published once subscribe() resolves must be read: wait until the start is
         // committed, and until kafkajs's first fetch has looked up where it reads from (it may
         // have asked for "latest" before the commit landed; after this, both are in the past).
@@ -389,10 +441,8 @@ export class KafkaSubscription implements AdapterSubscription {
         const fetchDeadline = Date.now() + 10 * options.maxWaitTimeMs + 5_000;
         while (!fetchedAfterJoin && Date.now() < fetchDeadline) await sleep(10);
       }
-      this.#commitTimer = setInterval(() => this.#scheduleWrite(false), Math.max(10, options.commitIntervalMs));
-      this.#commitTimer.unref();
     } catch (error) {
-      this.#closing = true;
+      if (this.#consumer === consumer) this.#consumer = undefined;
       await consumer.disconnect().catch(() => {});
       throw WoodworkBusError.isInstance(error)
         ? error
@@ -400,6 +450,59 @@ export class KafkaSubscription implements AdapterSubscription {
             cause: error,
             isRetryable: true,
           });
+    }
+  }
+
+  /**
+   * Recreates the consumer after a crash kafkajs does not restart from: disconnect, a new
+   * consumer, subscribe, run — again with backoff (0.5 s doubling to 10 s, ±20 %) until it
+   * joins, `recoveryTimeoutMs` passes, or the error cannot be fixed by retrying. Then the
+   * subscription is failed for good: `onError` gets a non-retryable WW_BUS_CONNECTION and the
+   * adapter's health stays not ready, so the process can exit and its supervisor restart it.
+   */
+  async #recover(): Promise<void> {
+    if (this.#recovering || this.#closing) return;
+    this.#recovering = true;
+    const { options, log } = this.#dependencies;
+    const began = Date.now();
+    let delay = 500;
+    let tries = 0;
+    try {
+      for (;;) {
+        const crashed = this.#consumer;
+        this.#consumer = undefined;
+        await crashed?.disconnect().catch(() => {});
+        // Pause handles belong to the old consumer; the new one starts unpaused.
+        for (const work of this.#works.values()) work.resume = undefined;
+        if (this.#closing) return;
+        tries++;
+        try {
+          await this.#runConsumer(false);
+          log({ level: 'warn', namespace: 'Subscription', message: `consumer of ${this.groupId} runs again (recreated after ${Date.now() - began} ms, ${tries} tr${tries === 1 ? 'y' : 'ies'})`, extra: {} });
+          return;
+        } catch (error) {
+          if (this.#closing) return;
+          const cause = (error as { cause?: unknown }).cause ?? error;
+          if (isPermanent(cause) || Date.now() - began + delay > options.recoveryTimeoutMs) {
+            this.#failed = (error as Error).message;
+            this.#request.onError(
+              new WoodworkBusError(
+                'WW_BUS_CONNECTION',
+                `kafka bus: the consumer of group ${this.groupId} stopped and could not be recreated within ${Date.now() - began} ms (${tries} tries): ${(error as Error).message}. ` +
+                  'This subscription receives nothing more; restart the process.',
+                { cause: error, isRetryable: false },
+              ),
+            );
+            return;
+          }
+          this.#downReason = (error as Error).message;
+          log({ level: 'warn', namespace: 'Subscription', message: `recreating the consumer of ${this.groupId} failed (try ${tries}): ${(error as Error).message}; again in ${delay} ms`, extra: {} });
+          await sleep(delay * (0.8 + 0.4 * Math.random()));
+          delay = Math.min(delay * 2, 10_000);
+        }
+      }
+    } finally {
+      this.#recovering = false;
     }
   }
 
@@ -569,7 +672,10 @@ export class KafkaSubscription implements AdapterSubscription {
       written.push([work, offset]);
     }
     this.#writing = (async () => {
-      if (partitions.length > 0 && this.#consumer !== undefined) {
+      if (partitions.length > 0 && this.#consumer === undefined) {
+        // The consumer is being recreated: written by the next write after it runs again.
+        for (const [work] of written) work.dirty = true;
+      } else if (partitions.length > 0 && this.#consumer !== undefined) {
         try {
           await this.#consumer.commitOffsets(partitions.map((entry) => ({ topic: this.#kafkaTopic, ...entry })));
           for (const [work, offset] of written) work.committed = offset;
@@ -577,7 +683,7 @@ export class KafkaSubscription implements AdapterSubscription {
           // Not written: records come again after a crash (duplicates, never losses), and a start
           // not recorded makes an attempt count one short. The next write carries it again.
           for (const [work] of written) work.dirty = true;
-          if (!isGroupChange(error)) {
+          if (!isGroupChange(error) && this.#downSince === undefined) {
             this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `commit on ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
           }
         }
