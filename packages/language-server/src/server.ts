@@ -54,15 +54,35 @@ export function startServer(connection: Connection = createConnection(process.st
     end: document.positionAt(span.end),
   });
 
-  const validate = async (document: TextDocument): Promise<void> => {
-    const { uri, version } = document;
+  // One check at a time per document, always of its newest text: changes that arrive while a check
+  // runs (fast typing, a slow machine) are folded into the next one instead of each queueing a
+  // full check whose answer would already be stale. No timer: a change never waits for a pause.
+  const checking = new Set<string>();
+  const pending = new Set<string>();
+  const validate = (uri: string): void => {
+    if (checking.has(uri)) {
+      pending.add(uri);
+      return;
+    }
+    checking.add(uri);
+    // setImmediate lets the changes already received be applied first, so the check reads the newest text.
+    setImmediate(() => void check(uri));
+  };
+  const check = async (uri: string): Promise<void> => {
+    const document = documents.get(uri);
     try {
-      const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri));
-      // A newer version may have been checked meanwhile; only the text on screen gets its problems.
-      if (documents.get(uri)?.version !== version) return;
-      await connection.sendDiagnostics({ uri, version, diagnostics });
+      if (document) {
+        const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri));
+        if (documents.get(uri)?.version === document.version) {
+          await connection.sendDiagnostics({ uri, version: document.version, diagnostics });
+        }
+      }
     } catch (error) {
       connection.console.error(`woodwork: checking ${uri} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    } finally {
+      checking.delete(uri);
+      const current = documents.get(uri);
+      if (pending.delete(uri) || (current && document && current.version !== document.version)) validate(uri);
     }
   };
 
@@ -82,14 +102,14 @@ export function startServer(connection: Connection = createConnection(process.st
     }),
   );
 
-  documents.onDidChangeContent(({ document }) => void validate(document));
+  documents.onDidChangeContent(({ document }) => validate(document.uri));
   documents.onDidClose(({ document }) => {
     models.delete(document.uri);
     void connection.sendDiagnostics({ uri: document.uri, diagnostics: [] });
   });
   // A pipe module or `.env` changed on disk: what the open files name may now exist, or not.
   connection.onDidChangeWatchedFiles(() => {
-    for (const document of documents.all()) void validate(document);
+    for (const document of documents.all()) validate(document.uri);
   });
 
   connection.onCompletion(({ textDocument, position }) => {

@@ -43,7 +43,9 @@ export async function startClient(options: { env?: NodeJS.ProcessEnv; command?: 
   const published: PublishDiagnosticsParams[] = [];
   // Where each document's latest open or change happened in `published`: earlier answers are stale.
   const marks = new Map<string, number>();
-  connection.onNotification('textDocument/publishDiagnostics', (params: PublishDiagnosticsParams) => published.push(params));
+  connection.onNotification('textDocument/publishDiagnostics', (params: PublishDiagnosticsParams) => {
+    published.push(params);
+  });
   connection.listen();
 
   const initialized = await connection.sendRequest<InitializeResult>('initialize', {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { catalogue, findModuleExports, loadTopology } from '@woodwork/parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompletionItem, DocumentSymbol, Hover, Location, Range, TextEdit, WorkspaceEdit } from 'vscode-languageserver-protocol';
+import type { CompletionItem, Diagnostic, DocumentSymbol, Hover, Location, Range, TextEdit, WorkspaceEdit } from 'vscode-languageserver-protocol';
 import { fixtures, positionAt, startClient, type Client } from './lsp-client.js';
 
 const project = path.join(fixtures, 'project');
@@ -32,12 +32,12 @@ async function expectGolden(actual: unknown, name: string): Promise<void> {
 }
 
 /** Diagnostics without machine-specific paths, in the shape of the expected fixture. */
-function comparable(diagnostics: { range: Range; severity?: number; code?: string | number; message: string }[]) {
+function comparable(diagnostics: readonly Diagnostic[]) {
   return diagnostics.map(({ range, severity, code, message }) => ({
     code,
     severity: severity === 1 ? 'error' : 'warning',
     range: `${range.start.line + 1}:${range.start.character + 1}-${range.end.line + 1}:${range.end.character + 1}`,
-    message: message.replaceAll(project, '<project>'),
+    message: (typeof message === 'string' ? message : message.value).replaceAll(project, '<project>'),
   }));
 }
 
@@ -98,6 +98,18 @@ describe('diagnostics', () => {
     expect(unclosed.map((d) => d.code)).toContain('WW103');
     await document.replace('out = output console {', 'out = output console {}');
     await client.diagnostics(document.uri, 5);
+  });
+
+  it('answers a burst of changes with the newest text, never a stale version after it', async () => {
+    const document = await client.open(mainFile);
+    await client.diagnostics(document.uri, 1);
+    // Typed one character after another without waiting: `mem` becomes `mexyz`, an unknown name.
+    for (const [before, after] of [['mem', 'mex'], ['mex', 'mexy'], ['mexy', 'mexyz']]) await document.replace(`memory: ${before}\n`, `memory: ${after}\n`);
+    const last = await client.diagnostics(document.uri, document.version);
+    expect(last.find((d) => d.code === 'WW210')?.message).toContain('unknown reference `mexyz`');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = client.published.filter((params) => params.uri === document.uri).at(-1);
+    expect(after?.version).toBe(document.version);
   });
 
   it('checks an untitled buffer by the parser alone', async () => {

@@ -63,7 +63,9 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
     );
   }
 
-  const resolved = structuredClone(topology) as Topology;
+  // Only a complete resolution is returned; without one, the copy (a tenth of checking a large
+  // file in an editor, where secrets are often unset) would be thrown away.
+  const resolved = complete ? (structuredClone(topology) as Topology) : undefined;
   const done = new Set<string>();
   for (const variable of topology.env) {
     for (const usage of variable.usages) {
@@ -86,12 +88,12 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
         );
         continue;
       }
-      setAtPath(resolved, usage.path, converted);
+      if (resolved) setAtPath(resolved, usage.path, converted);
     }
   }
 
   const sorted = sortDiagnostics(diagnostics);
-  return complete && !hasErrors(sorted) ? { resolved, diagnostics: sorted } : { diagnostics: sorted };
+  return resolved && complete && !hasErrors(sorted) ? { resolved, diagnostics: sorted } : { diagnostics: sorted };
 }
 
 /**
