@@ -69,20 +69,20 @@ export function startServer(connection: Connection = createConnection(process.st
     setImmediate(() => void check(uri));
   };
   const check = async (uri: string): Promise<void> => {
+    // The document object is updated in place by later changes: keep what this check reads.
     const document = documents.get(uri);
+    const version = document?.version;
     try {
       if (document) {
         const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri));
-        if (documents.get(uri)?.version === document.version) {
-          await connection.sendDiagnostics({ uri, version: document.version, diagnostics });
-        }
+        if (documents.get(uri)?.version === version) await connection.sendDiagnostics({ uri, version, diagnostics });
       }
     } catch (error) {
       connection.console.error(`woodwork: checking ${uri} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
     } finally {
       checking.delete(uri);
       const current = documents.get(uri);
-      if (pending.delete(uri) || (current && document && current.version !== document.version)) validate(uri);
+      if (pending.delete(uri) || (current && current.version !== version)) validate(uri);
     }
   };
 
