@@ -276,7 +276,8 @@ const charts = new Map<string, uPlot>();
 
 const formatRate = (value: number) => (value === 0 ? '0' : value < 0.01 ? '<0.01' : value.toFixed(2));
 const formatMs = (value: number | null) => (value === null ? '—' : value === 0 ? '0' : value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : String(Math.round(value)));
-const formatCost = (value: number) => (value === 0 ? '$0' : `$${value < 0.01 ? value.toFixed(6) : value.toFixed(4)}`);
+const formatCost = (value: number) =>
+  value === 0 ? '$0' : value < 0.000001 ? `$${value.toExponential(1)}` : `$${value < 0.01 ? String(Number(value.toFixed(6))) : value.toFixed(4)}`;
 
 async function refreshMetrics(): Promise<void> {
   metrics = await api('/api/metrics');
@@ -377,7 +378,7 @@ function renderMetrics(): void {
         {
           width: chartWidth(container),
           height: 160,
-          scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 0, spec.id === 'chart-cost' ? 0.000001 : 1)] } },
+          scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min ?? 0), Math.max(max ?? 0, spec.id === 'chart-cost' ? 0.00001 : 1)] } },
           series: [
             {},
             ...spec.series.map((s) => ({
