@@ -13,7 +13,7 @@ export type {
   StreamProducer,
   StreamProducerState,
 } from './producer.js';
-export type { OpenStreamOptions, StopBehavior, StreamReader, StreamReaderState } from './reader.js';
+export type { OpenStreamOptions, StopBehavior, StreamReader, StreamReaderState, StreamRestart } from './reader.js';
 export { chunkFromJson, chunkToJson, DEFAULT_BINARY_MEDIA_TYPE } from './chunk.js';
 export type {
   BinaryChunk,

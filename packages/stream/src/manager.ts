@@ -146,7 +146,10 @@ class Manager implements StreamManager, StreamHost {
     }
     const key = streamKey(sessionId, streamId);
     if (this.readers.has(key)) throw this.alreadyOpen('read', streamId);
-    const reader = new Reader(this, sessionId, streamId, topic, source, controlTopic, from, options.onStop);
+    if (options.onRestart !== undefined && typeof options.onRestart !== 'function') {
+      throw new WoodworkStreamError('WW_STREAM_INVALID_OPTION', 'onRestart must be a function');
+    }
+    const reader = new Reader(this, sessionId, streamId, topic, source, controlTopic, from, options.onStop, options.onRestart);
     this.readers.set(key, reader);
     try {
       await this.listen(topic);

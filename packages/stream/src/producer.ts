@@ -4,6 +4,7 @@
  * heartbeats while idle, and fails (with an AbortSignal that fires) when the consumer cancels or
  * goes silent.
  */
+import { randomUUID } from 'node:crypto';
 import { serializeError } from '@woodwork/bus';
 import type { Envelope, EnvelopeInit, EnvelopeTrace } from '@woodwork/bus';
 import { encodeChunk, payloadDataSize, payloadWireBytes } from './chunk.js';
@@ -91,6 +92,8 @@ function isClosedBus(error: unknown): boolean {
 
 export class Producer implements StreamProducer {
   readonly ref: StreamRef;
+  /** This incarnation of the stream's producer (heartbeats' `producer_id`): a re-created stream gets a new one. */
+  readonly producerId = randomUUID();
   private readonly controller = new AbortController();
   private status: StreamProducerState = 'open';
   private failure: WoodworkStreamError | undefined;
@@ -248,6 +251,10 @@ export class Producer implements StreamProducer {
   /** A `stream.credit` or `stream.cancel` from a reader of this stream (same session, checked by the manager). */
   onControl(envelope: Envelope): void {
     if (envelope.session_id !== this.sessionId || this.status !== 'open') return;
+    // Meant for another incarnation of this stream's producer (the reader has moved on to a
+    // re-created stream, or not yet to this one): not ours.
+    const addressee = (envelope.payload as { producer_id?: unknown } | null)?.producer_id;
+    if (typeof addressee === 'string' && addressee !== this.producerId) return;
     this.lastHeardAt = Date.now();
     if (envelope.event_type === STREAM_EVENT.credit) {
       const payload = envelope.payload as Partial<StreamCreditPayload> | null;
@@ -513,7 +520,7 @@ export class Producer implements StreamProducer {
         component_source: this.ref.source,
         component_target: this.ref.target,
         stream_id: this.streamId,
-        payload: { next_index: this.published },
+        payload: { next_index: this.published, producer_id: this.producerId },
         trace: this.trace,
       })
       .catch((error: unknown) => {

@@ -42,6 +42,14 @@ export interface StreamErrorPayload {
 export interface StreamHeartbeatPayload {
   /** How many chunks the producer has published so far (the next chunk_index it will use). */
   next_index: number;
+  /**
+   * Which incarnation of the producer this is: a random id per `create()`. When the message that
+   * produces a stream is handed to another instance after its first producer died, the new one
+   * creates the stream again under the same `stream_id`, and its first heartbeat (an announcement,
+   * sent before any chunk) carries a new id: the reader drops what it had and reads the stream
+   * again from chunk 0 (a *restart*). Absent (a producer that predates it): never a restart.
+   */
+  producer_id?: string;
 }
 
 export interface StreamCreditPayload {
@@ -65,11 +73,19 @@ export interface StreamCreditPayload {
    * read it): every chunk travels in its own `stream.chunk`.
    */
   coalesce?: boolean;
+  /**
+   * The producer incarnation (its heartbeats' `producer_id`) this credit is for; a producer with
+   * another id ignores it, so a re-created stream does not take the credit its dead predecessor
+   * was given. Absent: for whoever produces the stream.
+   */
+  producer_id?: string;
 }
 
 export interface StreamCancelPayload {
   reader_id: string;
   reason: SerializedError;
+  /** As in `StreamCreditPayload`: only this producer incarnation is cancelled. */
+  producer_id?: string;
 }
 
 /**

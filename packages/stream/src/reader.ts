@@ -33,6 +33,22 @@ export interface OpenStreamOptions {
    * out after `consumerTimeoutMs` if nobody does). Default `cancel`.
    */
   readonly onStop?: StopBehavior;
+  /**
+   * Called when the stream restarts: its producer died mid-stream and a new one (the message that
+   * produces it, handed to another instance) creates it again from chunk 0. What was read before
+   * is void; the next read returns chunk 0 of the new producer. Without it, a restart shows as a
+   * chunk whose `chunk_index` is 0 again.
+   */
+  readonly onRestart?: (restart: StreamRestart) => void;
+}
+
+/** What `onRestart` is told. */
+export interface StreamRestart {
+  readonly streamId: string;
+  /** Chunks the reader had read from the producer it gave up on (now void). */
+  readonly discarded: number;
+  /** Restarts of this stream so far, this one included. */
+  readonly restarts: number;
 }
 
 /** `open`: being read; `done`: the final chunk was read; `failed`; `cancelled`; `detached`. */
@@ -44,6 +60,8 @@ export interface StreamReader extends AsyncIterable<StreamChunk>, AsyncDisposabl
   readonly state: StreamReaderState;
   /** The chunk_index the next read returns: resume from here after a disconnect. */
   readonly nextIndex: number;
+  /** How often the stream restarted: a new producer re-created it from chunk 0 (see `onRestart`). */
+  readonly restarts: number;
   /**
    * The next chunk in order; undefined once the stream ended (or was cancelled or detached).
    * Rejects with the stream's error: WW_STREAM_ABORTED, WW_STREAM_IDLE_TIMEOUT, WW_STREAM_GAP,
@@ -65,7 +83,7 @@ type Item = StreamChunk | null;
 
 export class Reader implements StreamReader {
   readonly readerId = randomUUID();
-  private readonly buffer: ReorderBuffer<Item>;
+  private buffer: ReorderBuffer<Item>;
   private status: StreamReaderState = 'open';
   private failure: Error | undefined;
   private readonly waiters: (() => void)[] = [];
@@ -85,6 +103,15 @@ export class Reader implements StreamReader {
   private lastReplayError: unknown;
   private readableStream: ReadableStream<StreamChunk> | undefined;
   private readonly onStop: StopBehavior;
+  private readonly onRestart: ((restart: StreamRestart) => void) | undefined;
+  /** The producer incarnation being read (from its heartbeats' `producer_id`); those given up on. */
+  private producerId: string | undefined;
+  private readonly retired = new Set<string>();
+  private restartCount = 0;
+  /** In the log, the producer of the latest heartbeat read so far (`catchUp`). */
+  private replayProducer: string | undefined;
+  /** After a restart, chunks from the log count only after the current producer's heartbeat there. */
+  private strictReplay = false;
 
   constructor(
     private readonly host: StreamHost,
@@ -95,7 +122,9 @@ export class Reader implements StreamReader {
     controlTopic: string | undefined,
     private readonly from: number | undefined,
     onStop: StopBehavior | undefined,
+    onRestart?: (restart: StreamRestart) => void,
   ) {
+    this.onRestart = onRestart;
     this.buffer = new ReorderBuffer<Item>(from ?? 0, host.options.window);
     this.producer = source;
     this.controlTopic = controlTopic ?? (source === undefined ? undefined : streamControlTopic(source, host.options.topicPrefix));
@@ -108,6 +137,10 @@ export class Reader implements StreamReader {
 
   get nextIndex(): number {
     return this.buffer.next;
+  }
+
+  get restarts(): number {
+    return this.restartCount;
   }
 
   /** Called by the manager once the subscription is live and the reader registered. */
@@ -258,7 +291,14 @@ export class Reader implements StreamReader {
         break;
       }
       case STREAM_EVENT.heartbeat: {
-        const next = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.next_index;
+        const payload = envelope.payload as Partial<StreamHeartbeatPayload> | null;
+        const producerId = payload?.producer_id;
+        if (typeof producerId === 'string' && producerId !== '') {
+          if (this.retired.has(producerId)) return; // one we moved on from (late, or from the log)
+          if (this.producerId === undefined) this.producerId = producerId;
+          else if (producerId !== this.producerId) this.restart(producerId);
+        }
+        const next = payload?.next_index;
         if (typeof next === 'number' && Number.isInteger(next)) this.buffer.know(next - 1);
         break;
       }
@@ -309,6 +349,41 @@ export class Reader implements StreamReader {
     return this.onStop === 'detach' ? this.detach() : this.cancel(reason);
   }
 
+  /**
+   * A new producer re-created the stream (its predecessor died mid-stream and the message that
+   * produces it went to another instance): forget the old one's chunks and read the new one's
+   * from chunk 0. The old producer is retired: its late heartbeats are ignored, never switched back to.
+   */
+  private restart(producerId: string): void {
+    const discarded = this.buffer.next;
+    if (this.producerId !== undefined) this.retired.add(this.producerId);
+    this.producerId = producerId;
+    this.restartCount++;
+    this.buffer.reset(0);
+    this.abortAt = undefined;
+    this.gapSince = undefined;
+    this.granted = -1;
+    this.bytesSinceGrant = 0;
+    // The log is read again from the start of the session, skipping what came before the new
+    // producer's announcement.
+    this.replayPosition = undefined;
+    this.replayProducer = undefined;
+    this.strictReplay = true;
+    try {
+      this.onRestart?.({ streamId: this.streamId, discarded, restarts: this.restartCount });
+    } catch (error) {
+      this.host.options.onError(error);
+    }
+    this.grant(true);
+    this.wakeReaders();
+  }
+
+  /** Whether a chunk read from the log belongs to the producer being read (see `catchUp`). */
+  private fromCurrentProducer(): boolean {
+    if (this.strictReplay) return this.replayProducer !== undefined && this.replayProducer === this.producerId;
+    return this.replayProducer === undefined || this.producerId === undefined || this.replayProducer === this.producerId;
+  }
+
   private gapError(): WoodworkStreamError {
     const replay = this.host.bus.capabilities.replay
       ? ' nor could it be read from the bus log (trimmed by retention?)'
@@ -344,7 +419,14 @@ export class Reader implements StreamReader {
         component_source: this.host.options.component,
         component_target: this.producer ?? null,
         stream_id: this.streamId,
-        payload: { reader_id: this.readerId, credit_limit: limit, next_index: this.buffer.next, window_bytes: windowBytes, coalesce: true },
+        payload: {
+          reader_id: this.readerId,
+          credit_limit: limit,
+          next_index: this.buffer.next,
+          window_bytes: windowBytes,
+          coalesce: true,
+          ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
+        },
       })
       .catch((error: unknown) => this.reportUnlessClosed(error));
   }
@@ -358,7 +440,11 @@ export class Reader implements StreamReader {
         component_source: this.host.options.component,
         component_target: this.producer ?? null,
         stream_id: this.streamId,
-        payload: { reader_id: this.readerId, reason: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))) },
+        payload: {
+          reader_id: this.readerId,
+          reason: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))),
+          ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
+        },
       });
     } catch (error) {
       this.reportUnlessClosed(error);
@@ -378,7 +464,16 @@ export class Reader implements StreamReader {
         if (this.status !== 'open') break;
         if (envelope.stream_id === this.streamId && envelope.session_id === this.sessionId) {
           const index = envelope.chunk_index;
-          if ((envelope.event_type === STREAM_EVENT.chunk || envelope.event_type === STREAM_EVENT.chunks) && typeof index === 'number') {
+          const isChunk = envelope.event_type === STREAM_EVENT.chunk || envelope.event_type === STREAM_EVENT.chunks;
+          if (envelope.event_type === STREAM_EVENT.heartbeat) {
+            const producerId = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.producer_id;
+            if (typeof producerId === 'string' && producerId !== '') this.replayProducer = producerId;
+          } else if (isChunk && !this.fromCurrentProducer()) {
+            // A chunk of a producer this reader gave up on (the stream restarted since).
+            this.replayPosition = position;
+            continue;
+          }
+          if (isChunk && typeof index === 'number') {
             // All of a coalesced message must fit, or its tail would be dropped and fetched again.
             const count = envelope.event_type === STREAM_EVENT.chunks ? ((envelope.payload as Partial<StreamChunksPayload> | null)?.chunks?.length ?? 1) : 1;
             const last = index + Math.min(Math.max(count, 1), this.buffer.capacity) - 1;

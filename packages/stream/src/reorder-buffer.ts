@@ -79,4 +79,11 @@ export class ReorderBuffer<Item> {
   clear(): void {
     this.held.clear();
   }
+
+  /** Empty, and the next `take()` returns `start` again (the stream restarted from scratch). */
+  reset(start: number): void {
+    this.held.clear();
+    this.nextIndex = start;
+    this.highest = -1;
+  }
 }

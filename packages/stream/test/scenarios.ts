@@ -478,6 +478,38 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       expect(waited).toBeLessThan(idleTimeoutMs + 5_000);
     });
 
+    it('restarts a stream from chunk 0 when a new producer re-creates it after the first died mid-stream', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const consumers = scope.manager(await scope.bus(), 'output', { heartbeatIntervalMs: 300 });
+      const streamId = `stream-${randomUUID()}`;
+      // The first producer: its own bus connection goes away under it after three chunks (a host
+      // killed mid-stream: nothing more comes from it, not even an error).
+      const firstBus = await scope.bus();
+      const first = await scope.manager(firstBus, 'llm', { heartbeatIntervalMs: 300 }).create({ sessionId: scope.session, target: 'output', streamId });
+      const restarts: { discarded: number; restarts: number }[] = [];
+      const reader = await consumers.open(first.ref, { onRestart: ({ discarded, restarts: count }) => void restarts.push({ discarded, restarts: count }) });
+      for (let i = 0; i < 3; i++) await first.send(`a${i} `);
+      const before: StreamChunk[] = [];
+      for (let i = 0; i < 3; i++) before.push((await reader.read())!);
+      expect(before.map((chunk) => chunk.data)).toEqual(['a0 ', 'a1 ', 'a2 ']);
+      await firstBus.close();
+      // The message that produced it goes to another instance, which produces it again under the
+      // same stream id, from scratch (and not necessarily the same text: a model is not repeatable).
+      const second = await scope.manager(await scope.bus(), 'llm', { heartbeatIntervalMs: 300 }).create({ sessionId: scope.session, target: 'output', streamId });
+      const sending = (async () => {
+        for (let i = 0; i < 4; i++) await second.send(`b${i} `);
+        await second.end();
+      })();
+      const after = await readAll(reader);
+      await sending;
+      expectInOrder(after, 0, 4);
+      expect(after.map((chunk) => chunk.data).join('')).toBe('b0 b1 b2 b3 ');
+      expect(restarts).toEqual([{ discarded: 3, restarts: 1 }]);
+      expect(reader.restarts).toBe(1);
+      expect(reader.state).toBe('done');
+      expect(second.state).toBe('ended');
+    });
+
     it('resumes a stream from a chunk index after the consumer reconnects', { timeout }, async () => {
       await using scope = new Scope(url);
       const window = 8;
