@@ -159,6 +159,11 @@ describe('completion', () => {
     const metric = nested.find((item) => item.label === 'scale_metric');
     expect(labels(nested).sort()).toEqual(['max_instances', 'scale_metric', 'scale_threshold']);
     expect(metric).toMatchObject({ insertText: 'scale_metric = ', detail: expect.stringContaining('default "queue_depth"') });
+
+    // A hook written as a map, inside the list of hooks.
+    await document.replace('{ event = "agent.*", function', '{ ev, function');
+    const hook = await client.request<CompletionItem[]>('textDocument/completion', { textDocument: { uri: document.uri }, position: document.at('{ ev, function', 4) });
+    expect(labels(hook).sort()).toEqual(['event', 'function_name', 'script_path']);
   });
 
   it('offers names of components of the kinds a key refers to, and enum values', async () => {

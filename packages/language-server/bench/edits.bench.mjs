@@ -1,0 +1,135 @@
+// Edit to diagnostics: the time from a didChange to the publishDiagnostics for that version, on a
+// 2,000-line file, measured against the built server over stdio as an editor talks to it. The
+// target is 20 ms. Not a test: the figures depend on the machine; the README records them.
+//
+// Wall-clock time includes waiting for a CPU when other work shares the machine, so the server's own
+// CPU time per edit (from /proc, on Linux) and the load average are printed beside it.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { createMessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
+import { writeProject } from './generate-project.mjs';
+
+const TARGET_MS = 20;
+const ROUNDS = 300;
+
+const folder = await mkdtemp(path.join(tmpdir(), 'ww-ls-bench-'));
+const file = await writeProject(folder);
+const uri = pathToFileURL(file).href;
+
+const { OPENAI_API_KEY: _openai, ANTHROPIC_API_KEY: _anthropic, ...env } = process.env;
+const server = spawn(process.execPath, [path.join(import.meta.dirname, '..', 'dist', 'bin.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env });
+const connection = createMessageConnection(new StreamMessageReader(server.stdout), new StreamMessageWriter(server.stdin));
+const waiting = new Map();
+connection.onNotification('textDocument/publishDiagnostics', (params) => {
+  waiting.get(params.version)?.(params.diagnostics);
+  waiting.delete(params.version);
+});
+connection.listen();
+await connection.sendRequest('initialize', { processId: process.pid, rootUri: pathToFileURL(folder).href, capabilities: {} });
+await connection.sendNotification('initialized', {});
+
+let text = await readFile(file, 'utf8');
+let version = 1;
+const published = (v) => new Promise((resolve) => waiting.set(v, resolve));
+
+const first = published(1);
+let start = performance.now();
+await connection.sendNotification('textDocument/didOpen', { textDocument: { uri, languageId: 'woodwork', version, text } });
+const opened = await first;
+const openMs = performance.now() - start;
+if (opened.some((d) => d.severity === 1)) {
+  console.error('the generated file has errors:', opened.slice(0, 3));
+  process.exit(1);
+}
+
+const positionAt = (offset) => {
+  const before = text.slice(0, offset);
+  return { line: before.split('\n').length - 1, character: offset - (before.lastIndexOf('\n') + 1) };
+};
+
+/** The edits a person makes: type into a value, break and fix a reference, add and remove a line. */
+function nextEdit(round) {
+  const block = Math.floor((round * 7) % 50) * 2;
+  switch (round % 4) {
+    case 0: {
+      const at = text.indexOf(`max_messages: `, text.indexOf(`mem_${block} =`)) + 'max_messages: '.length;
+      return { start: at, end: at, insert: '1' };
+    }
+    case 1: {
+      const at = text.indexOf(`memory: mem_${block}`) + 'memory: me'.length;
+      return { start: at, end: at + 1, insert: text[at] === 'm' ? 'x' : 'm' };
+    }
+    case 2: {
+      const at = text.indexOf('\n', text.indexOf(`chat_${block + 1} = claude {`)) + 1;
+      return { start: at, end: at, insert: '    temperature = 0.5\n' };
+    }
+    default: {
+      const at = text.indexOf('    temperature = 0.5\n');
+      return at === -1 ? { start: 0, end: 0, insert: '' } : { start: at, end: at + '    temperature = 0.5\n'.length, insert: '' };
+    }
+  }
+}
+
+/** Sends one edit (without waiting) and returns the version it made. */
+async function send(round) {
+  const edit = nextEdit(round);
+  const range = { start: positionAt(edit.start), end: positionAt(edit.end) };
+  text = text.slice(0, edit.start) + edit.insert + text.slice(edit.end);
+  version += 1;
+  await connection.sendNotification('textDocument/didChange', { textDocument: { uri, version }, contentChanges: [{ range, text: edit.insert }] });
+  return version;
+}
+
+/** The server's CPU time so far in ms (user + system, from /proc), or undefined off Linux. */
+async function serverCpu() {
+  try {
+    const fields = (await readFile(`/proc/${server.pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks; 100 per second on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+// One edit at a time, each waited for: the latency a person sees after a keystroke.
+const times = [];
+const cpuBefore = await serverCpu();
+for (let round = 0; round < ROUNDS; round++) {
+  const answer = published(version + 1);
+  start = performance.now();
+  await send(round);
+  await answer;
+  times.push(performance.now() - start);
+}
+const cpuAfter = await serverCpu();
+
+// Bursts: ten edits sent back to back (fast typing), timed to the diagnostics of the last one.
+const bursts = [];
+for (let burst = 0; burst < 20; burst++) {
+  start = performance.now();
+  for (let round = 0; round < 9; round++) await send(ROUNDS + burst * 10 + round);
+  const answer = published(version + 1);
+  await send(ROUNDS + burst * 10 + 9);
+  await answer;
+  bursts.push(performance.now() - start);
+}
+
+const quantile = (values, q) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))];
+const ms = (value) => `${value.toFixed(1)} ms`;
+const lines = text.split('\n').length;
+console.log(`file: ${lines} lines, ${(Buffer.byteLength(text) / 1024).toFixed(0)} KB; load average ${loadavg()[0].toFixed(1)} on this machine`);
+console.log(`open → diagnostics: ${ms(openMs)}`);
+console.log(
+  `edit → diagnostics, ${ROUNDS} edits: p50 ${ms(quantile(times, 0.5))}, p90 ${ms(quantile(times, 0.9))}, p99 ${ms(quantile(times, 0.99))}, min ${ms(quantile(times, 0))}`,
+);
+if (cpuBefore !== undefined && cpuAfter !== undefined) console.log(`server CPU time per edit: ${ms((cpuAfter - cpuBefore) / ROUNDS)} (mean)`);
+console.log(`burst of 10 edits → diagnostics of the last: p50 ${ms(quantile(bursts, 0.5))}, max ${ms(quantile(bursts, 1))}`);
+console.log(`target, p99 edit → diagnostics under ${TARGET_MS} ms: ${quantile(times, 0.99) < TARGET_MS ? 'met' : 'NOT met'}`);
+
+await connection.sendRequest('shutdown');
+await connection.sendNotification('exit');
+connection.dispose();
+await rm(folder, { recursive: true, force: true });

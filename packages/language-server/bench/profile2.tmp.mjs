@@ -1,0 +1,13 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { analyze, loadTopology, parse } from '@woodwork/parser';
+import { writeProject } from './generate-project.mjs';
+const file = await writeProject(await mkdtemp(path.join(tmpdir(), 'p-')));
+const text = await readFile(file, 'utf8');
+const cpu = async (label, fn) => { for (let i = 0; i < 10; i++) await fn(); const s = process.cpuUsage(); for (let i = 0; i < 50; i++) await fn(); const u = process.cpuUsage(s); console.log(label, ((u.user + u.system) / 50 / 1000).toFixed(2), 'ms cpu'); };
+let ast;
+await cpu('parse', () => { ast = parse(text, { file }).ast; });
+await cpu('analyze', () => analyze(ast, { file }));
+await cpu('load', () => loadTopology(file, { mode: 'validate', source: text }));
+await cpu('load+exports', () => loadTopology(file, { mode: 'validate', source: text, checkExports: true }));
