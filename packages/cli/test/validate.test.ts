@@ -30,6 +30,16 @@ describe('woodwork validate', () => {
     expect(json.planned).toEqual([]);
   });
 
+  it('warns (WW306) about a pipe whose module does not export the function, as the language server does', async () => {
+    const dir = await project('m = memory short_term { pipes: ["pipes.ts::trimm"] }\n');
+    await writeFile(path.join(dir, 'pipes.ts'), 'export function trim(message) { return message; }\n');
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('warning WW306: `pipes.ts` does not export `trimm`');
+    expect(result.stderr).toContain('did you mean `trim`?');
+    expect(result.stdout).toContain('valid (1 warning)');
+  });
+
   it('defaults to ./main.ww', async () => {
     const dir = await project('m = memory short_term {}\n');
     const result = await runCli(['validate'], { cwd: dir });
