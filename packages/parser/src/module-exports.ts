@@ -15,7 +15,7 @@ export interface ModuleExports {
 }
 
 const JS_DECLARATION =
-  /^[ \t]*export[ \t]+(?:declare[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?(?:function[ \t]*\*?|class|abstract[ \t]+class|const|let|var)[ \t]+([A-Za-z_$][\w$]*)/gm;
+  /^[ \t]*export[ \t]+(?:declare[ \t]+)?(?:default[ \t]+)?(?:async[ \t]+)?(?:function\b[ \t]*\*?[ \t]*|(?:abstract[ \t]+)?class[ \t]+|(?:const|let|var)[ \t]+)([A-Za-z_$][\w$]*)/gm;
 const JS_DEFAULT = /^[ \t]*export[ \t]+default\b/gm;
 const JS_LIST = /^[ \t]*export[ \t]+(?:type[ \t]+)?\{([^}]*)\}/gm;
 const JS_NAMESPACE = /^[ \t]*export[ \t]+\*[ \t]+as[ \t]+([A-Za-z_$][\w$]*)/gm;

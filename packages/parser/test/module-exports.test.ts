@@ -9,6 +9,7 @@ describe('findModuleExports', () => {
     const text = [
       'export function trim() {}',
       'export async function* stream() {}',
+      'export function *generate() {}',
       'export const shout = () => 1, unused = 2;',
       'export default class Thing {}',
       'export { a, b as renamed, c as default } from "./x.js";',
@@ -17,7 +18,7 @@ describe('findModuleExports', () => {
       'function local() {}',
       'const notExported = 1;',
     ].join('\n');
-    expect(names(text)).toEqual(['Thing', 'a', 'default', 'indented', 'renamed', 'shout', 'stream', 'tools', 'trim']);
+    expect(names(text)).toEqual(['Thing', 'a', 'default', 'generate', 'indented', 'renamed', 'shout', 'stream', 'tools', 'trim']);
     const { names: found, complete } = findModuleExports(text, 'ts');
     expect(complete).toBe(true);
     expect(text.slice(found.get('renamed')?.start, found.get('renamed')?.end)).toBe('renamed');
