@@ -12,6 +12,7 @@ import {
   TextDocuments,
   createConnection,
   type Connection,
+  type DocumentSymbol,
   type InitializeResult,
   type Location,
   type Range,
@@ -165,7 +166,7 @@ export function startServer(connection: Connection = createConnection(process.st
   connection.onDocumentSymbol(({ textDocument }) => {
     const found = modelOf(textDocument.uri);
     if (!found) return [];
-    const toLsp = (symbol: OutlineSymbol): import('vscode-languageserver').DocumentSymbol => ({
+    const toLsp = (symbol: OutlineSymbol): DocumentSymbol => ({
       name: symbol.name,
       detail: symbol.detail,
       kind: symbol.kind,
