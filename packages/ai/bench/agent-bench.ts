@@ -6,7 +6,9 @@
  * the first N-1 steps, then text), so what is measured is Woodwork's time: the step's state written
  * to the session store, the events (`agent.action`, `tool.call`, `tool.observation`,
  * `agent.step_complete`) on the bus, the tool call's round trip through `reference.call` to an
- * `api functions` component and back, and the AI SDK's own per-call work. Reported: the median
+ * `api functions` component and back, and the model call's setup (the prompt conversion and the
+ * provider's `doStream`, called directly: see src/agent/step.ts). For a breakdown by package, run
+ * it under `node --cpu-prof` with BENCH_BROKERS=none. Reported: the median
  * per-step time of a turn of N steps, embedded (in-memory bus and sessions), and with the bus and
  * sessions in Redis with the tool in another runtime, and the same on NATS and Kafka (when
  * WOODWORK_TEST_REDIS_URL, _NATS_URL, _KAFKA_URL are set: `eval "$(bash tools/services.sh env)"`;
@@ -107,7 +109,7 @@ async function main() {
       await using runtime = createRuntime(topology, { logger: silentLogger, registry: registry() });
       await runtime.start();
       const { perStep, toolMs, cpuPerStep } = await measure(runtime);
-      console.log(`embedded (memory bus, memory sessions): ${median(perStep).toFixed(3)} ms per step (median of turns), ${cpuPerStep.toFixed(3)} ms of this process's CPU per step; tool round trip p50 ${percentile(toolMs, 50)} ms, p99 ${percentile(toolMs, 99)} ms`);
+      console.log(`embedded (memory bus, memory sessions): ${median(perStep).toFixed(3)} ms per step (median of turns), ${cpuPerStep.toFixed(3)} ms of this process's CPU per step; tool round trip p50 ${percentile(toolMs, 50).toFixed(2)} ms, p99 ${percentile(toolMs, 99).toFixed(2)} ms`);
     }
 
     // Sessions in Redis for every broker (what a distributed run has); the bus is each broker in turn.
@@ -128,7 +130,7 @@ async function main() {
       await using agent = createRuntime(topology, { ...options, registry: registry(), components: ['assistant', 'model'] });
       await agent.start();
       const { perStep, toolMs, cpuPerStep } = await measure(agent);
-      console.log(`${name} bus, sessions in redis, the tool in another runtime: ${median(perStep).toFixed(3)} ms per step, ${cpuPerStep.toFixed(3)} ms CPU per step (both runtimes, this process); tool round trip p50 ${percentile(toolMs, 50)} ms, p99 ${percentile(toolMs, 99)} ms`);
+      console.log(`${name} bus, sessions in redis, the tool in another runtime: ${median(perStep).toFixed(3)} ms per step, ${cpuPerStep.toFixed(3)} ms CPU per step (both runtimes, this process); tool round trip p50 ${percentile(toolMs, 50).toFixed(2)} ms, p99 ${percentile(toolMs, 99).toFixed(2)} ms`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

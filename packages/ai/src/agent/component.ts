@@ -15,7 +15,8 @@
  * → `tool.observation` (pipes may rewrite it), then `agent.step_complete`. The answer streams as
  * the llm's does and is the component's result (`agent.response`). Payloads: `./events.ts`.
  */
-import { streamText, jsonSchema, tool as defineTool, ToolChoiceViolationError, type ModelMessage, type ToolSet, type ToolResultPart } from 'ai';
+import type { LanguageModelV4 } from '@ai-sdk/provider';
+import { jsonSchema, tool as defineTool, type ModelMessage, type ToolSet, type ToolResultPart } from 'ai';
 import { defineComponent, errorMessage, traceIdOf, type ChunkWriter, type ComponentReference, type HandlerContext, type JsonValue, type Message } from '@woodwork/runtime';
 import { WoodworkAiError } from '../errors.js';
 import { describeProviderError, interruptedError, isProviderFailure, timeoutError } from '../llm/errors-from-provider.js';
@@ -38,6 +39,7 @@ import { loadEventPipes, type EventPipes } from './event-pipes.js';
 import { createAgentModel, type AgentModel } from './model.js';
 import { PLANNING_PROMPT, planningTools } from './planning.js';
 import { MESSAGES_KEY, TURN_KEY, type CallRecord, type TurnState } from './state.js';
+import { PromptCache, runStep, stepModel, stepTools, type StepTools } from './step.js';
 import { gatherTools, runTool, type AgentTool } from './toolbox.js';
 
 export interface AgentConfig {
@@ -102,6 +104,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       let pipes: EventPipes | undefined;
       let tools: Promise<Map<string, AgentTool>> | undefined;
       let toolSet: ToolSet = {};
+      // The tool set's schemas as the provider takes them, made once per listing.
+      let preparedTools: Promise<StepTools> = Promise.resolve(undefined);
+      let languageModel: LanguageModelV4 | undefined;
 
       let listedAt = 0;
       // A new turn asks the tools again when the last listing is older than this, so a tool whose
@@ -116,7 +121,8 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             toolSet = Object.fromEntries(
               [...found.values()].map((tool) => [tool.name, defineTool({ description: tool.spec.description, inputSchema: jsonSchema(tool.spec.parameters as never) })]),
             );
-            return found;
+            preparedTools = stepTools(toolSet);
+            return preparedTools.then(() => found);
           },
           (error: unknown) => {
             tools = undefined; // ask again next turn: the tool's host may be starting
@@ -136,6 +142,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             });
           }
           model = await createAgentModel(config.model, providers, component, context);
+          languageModel = stepModel(model.model);
           // The agent's own prompt wins; else the llm's (its system prompt is part of "the model").
           const spec = config.prompt ?? (model.config.prompt as AgentConfig['prompt']);
           const loaded = await loadPrompt(spec, { component: component.name, resolvePath: (relative) => context.resolvePath(relative) });
@@ -205,6 +212,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           }
 
           let writer: ChunkWriter | undefined;
+          const prompts = new PromptCache();
           // The conversation is written in pieces, each step's new messages under a key of their
           // own, so a step writes what it added and not the whole conversation again; the rest of
           // the state is small and written as each piece of work finishes.
@@ -239,7 +247,8 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
                   finish_reason: state.finish_reason,
                 } satisfies AgentStepCompletePayload);
                 state.calls = [];
-                await save();
+                // Not written here: the model step's write, next, records this too. A host that dies
+                // in between resumes with the calls done and reused (their observations sent again).
               }
               if (state.done) break;
               if (state.step >= maxSteps) {
@@ -251,7 +260,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
                 });
               }
               // Provider failures count on the provider's circuit, as in the llm component (no host retry).
-              writer = await context.downstream(model!.provider.providerName).call(() => modelStep(context, state, available, writer), { isFailure: isProviderFailure });
+              writer = await context.downstream(model!.provider.providerName).call(() => modelStep(context, state, available, writer, prompts), { isFailure: isProviderFailure });
               await save();
             }
           } catch (error) {
@@ -389,7 +398,6 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             call.observation = { status: 'vetoed', output: `not run: the call was vetoed (${call.veto}). Do not retry it.`, duration_ms: 0 };
           }
         }
-        await save();
 
         // `cache = true`: an identical call made earlier in this turn is answered from its observation.
         const cacheKey = (call: CallRecord) => `${call.tool} ${JSON.stringify(call.input)}`;
@@ -403,20 +411,22 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
           }
         }
 
+        // One write records the events sent (`ready`) and the calls about to go out (`running`), so
+        // a resume neither sends those events again nor repeats a call that may have happened.
+        const ready = state.calls.filter((call) => call.status === 'ready' && (!call.approval || call.approved === true));
+        for (const call of ready) call.status = 'running';
+        await save();
         // Writes of the state are chained, so parallel calls never interleave two versions.
         let writes = Promise.resolve();
         const record = () => (writes = writes.then(save));
-        const ready = state.calls.filter((call) => call.status === 'ready' && (!call.approval || call.approved === true));
         await Promise.all(
           ready.map(async (call) => {
-            call.status = 'running';
-            await record();
             const outcome = await runTool(available.get(call.tool)!, call.input, limits, context.signal, context.session);
             call.observation = {
               status: outcome.status,
               output: outcome.output,
               ...(outcome.truncated ? { truncated: outcome.truncated } : {}),
-              duration_ms: Math.round(outcome.durationMs),
+              duration_ms: Math.round(outcome.durationMs * 100) / 100,
             };
             call.status = 'done';
             if (config.cache === true && outcome.status === 'ok') (state.cache ??= {})[cacheKey(call)] = outcome.output;
@@ -469,7 +479,13 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
       }
 
       /** One model call; records the step in `state`. Returns the stream writer (opened at the first text). */
-      async function modelStep(context: HandlerContext, state: TurnState, available: Map<string, AgentTool>, writer: ChunkWriter | undefined): Promise<ChunkWriter | undefined> {
+      async function modelStep(
+        context: HandlerContext,
+        state: TurnState,
+        available: Map<string, AgentTool>,
+        writer: ChunkWriter | undefined,
+        prompts: PromptCache,
+      ): Promise<ChunkWriter | undefined> {
         const agentModel = model!;
         const llm = agentModel.config;
         const sessionId = context.session.id;
@@ -483,12 +499,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         const total = setTimeout(() => timers.abort(timeoutError(scene, 'total', timeoutMs)), timeoutMs);
         let firstToken: ReturnType<typeof setTimeout> | undefined = setTimeout(() => timers.abort(timeoutError(scene, 'first_token', firstTokenMs)), firstTokenMs);
         const started = performance.now();
-        let text = '';
-        let reasoning = '';
         let chunks = 0;
-        const calls: CallRecord[] = [];
-        let usage: { inputTokens: number; outputTokens: number } | undefined;
-        let finishReason = 'stop';
         const separator = state.text.some((previous) => previous !== '') ? '\n\n' : '';
         const maxStepsError = () =>
           new WoodworkAiError('WW_AI_MAX_STEPS', `\`${component.name}\` used all ${maxSteps} steps (max_steps) and the model still asked for tools`, {
@@ -498,74 +509,61 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             hint: 'raise `max_steps`, or make the prompt or the tools more direct',
           });
         const fail = (error: unknown): never => {
-          if (ToolChoiceViolationError.isInstance(error)) throw maxStepsError();
           const reason = timers.signal.aborted ? timers.signal.reason : undefined;
-          const described = WoodworkAiError.isAiError(reason) ? reason : chunks > 0 && !WoodworkAiError.isAiError(error) ? interruptedError(scene, error, chunks) : describeProviderError(scene, error);
+          const cause = context.signal.aborted && !timers.signal.aborted ? (context.signal.reason ?? error) : error;
+          const described = WoodworkAiError.isAiError(reason) ? reason : chunks > 0 && !WoodworkAiError.isAiError(cause) ? interruptedError(scene, cause, chunks) : describeProviderError(scene, cause);
           metrics.recordDuration((performance.now() - started) / 1000, described.code);
           throw described;
         };
+        let result: Awaited<ReturnType<typeof runStep>>;
         try {
-          const result = streamText({
-            model: agentModel.model,
-            ...(system === undefined ? {} : { system }),
-            messages: state.messages,
-            ...(available.size > 0
-              ? { tools: toolSet, ...(last ? { toolChoice: 'none' as const } : state.step === 0 && config.tool_choice === 'required' ? { toolChoice: 'required' as const } : {}) }
-              : {}),
-            ...(llm.temperature === undefined ? {} : { temperature: llm.temperature }),
-            ...(llm.max_tokens === undefined ? {} : { maxOutputTokens: llm.max_tokens }),
-            ...(llm.headers === undefined ? {} : { headers: { ...llm.headers } }),
-            maxRetries: typeof llm.max_retries === 'number' ? llm.max_retries : AGENT_DEFAULTS.maxRetries,
-            abortSignal: AbortSignal.any([timers.signal, context.signal]),
-            // Errors come as `error` parts and are reported from there, with the component named.
-            onError: () => {},
-          });
-          for await (const part of result.fullStream) {
-            if (part.type === 'text-delta' || part.type === 'reasoning-delta' || part.type === 'tool-call') {
-              if (firstToken !== undefined) {
+          const abortSignal = AbortSignal.any([timers.signal, context.signal]);
+          const tools = available.size > 0 ? await preparedTools : undefined;
+          result = await runStep(
+            {
+              model: languageModel!,
+              prompt: await prompts.prompt(languageModel!, system, state.messages, abortSignal),
+              tools,
+              toolChoice: tools === undefined ? undefined : last ? { type: 'none' } : state.step === 0 && config.tool_choice === 'required' ? { type: 'required' } : { type: 'auto' },
+              settings: {
+                ...(typeof llm.temperature === 'number' ? { temperature: llm.temperature } : {}),
+                ...(typeof llm.max_tokens === 'number' ? { maxOutputTokens: llm.max_tokens } : {}),
+                ...(llm.headers === undefined ? {} : { headers: { ...(llm.headers as Record<string, string>) } }),
+              },
+              maxRetries: typeof llm.max_retries === 'number' ? llm.max_retries : AGENT_DEFAULTS.maxRetries,
+              abortSignal,
+            },
+            {
+              onFirst: () => {
                 clearTimeout(firstToken);
                 firstToken = undefined;
                 metrics.recordTimeToFirstChunk((performance.now() - started) / 1000);
-              }
-            }
-            if (part.type === 'text-delta') {
-              if (part.text === '') continue;
-              if (component.streaming) {
-                writer ??= context.stream();
-                await writer.write(chunks === 0 ? `${separator}${part.text}` : part.text);
-              }
-              chunks++;
-              text += part.text;
-            } else if (part.type === 'reasoning-delta') {
-              reasoning += part.text;
-            } else if (part.type === 'tool-call') {
-              // A call of an unknown tool, or with input that does not parse, is still ours to answer.
-              const invalid = (part as { invalid?: boolean; error?: unknown }).invalid === true ? (part as { error?: unknown }).error : undefined;
-              calls.push({
-                call_id: part.toolCallId,
-                tool: part.toolName,
-                input: part.input ?? {},
-                status: 'new',
-                ...(invalid === undefined || !available.has(part.toolName) ? {} : { invalid: errorMessage(invalid) }),
-              });
-            } else if (part.type === 'finish') {
-              finishReason = part.finishReason;
-              usage = { inputTokens: part.totalUsage.inputTokens ?? 0, outputTokens: part.totalUsage.outputTokens ?? 0 };
-            } else if (part.type === 'error') {
-              fail(part.error);
-            } else if (part.type === 'abort') {
-              fail(timers.signal.aborted ? timers.signal.reason : (context.signal.reason ?? new Error('aborted')));
-            }
-          }
-          const response = await result.response;
-          // The SDK answers calls it could not parse itself; the agent answers every call (below).
-          state.messages.push(...(response.messages as ModelMessage[]).filter((message) => message.role === 'assistant'));
+              },
+              onText: async (delta) => {
+                if (component.streaming) {
+                  writer ??= context.stream();
+                  await writer.write(chunks === 0 ? `${separator}${delta}` : delta);
+                }
+                chunks++;
+              },
+            },
+          );
+          if (result.message) state.messages.push(result.message);
         } catch (error) {
           fail(error);
         } finally {
           clearTimeout(total);
           if (firstToken !== undefined) clearTimeout(firstToken);
         }
+        const { text, reasoning, usage, finishReason } = result!;
+        // A call of an unknown tool, or with input that does not parse, is still ours to answer.
+        const calls: CallRecord[] = result!.calls.map((call) => ({
+          call_id: call.toolCallId,
+          tool: call.toolName,
+          input: call.input ?? {},
+          status: 'new',
+          ...(call.invalid === undefined || !available.has(call.toolName) ? {} : { invalid: call.invalid }),
+        }));
         metrics.recordDuration((performance.now() - started) / 1000);
         if (usage) context.step.recordUsage(metrics, usage);
         state.step++;

@@ -121,6 +121,7 @@ export interface ToolObservationPayload {
   readonly output: string;
   readonly status: 'ok' | 'failed' | 'timed_out' | 'vetoed' | 'denied' | 'unknown_tool' | 'interrupted';
   readonly truncated?: { readonly chars: number; readonly limit: number };
+  /** The call's round trip as the agent saw it, in milliseconds to 0.01 ms (0 for calls not made). */
   readonly duration_ms: number;
   /** True when the result was recorded before a restart and reused, not run again. */
   readonly replayed?: boolean;
