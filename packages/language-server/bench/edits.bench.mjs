@@ -51,25 +51,32 @@ const positionAt = (offset) => {
   return { line: before.split('\n').length - 1, character: offset - (before.lastIndexOf('\n') + 1) };
 };
 
-/** The edits a person makes: type into a value, break and fix a reference, add and remove a line. */
+/**
+ * The edits a person makes, in a cycle of five: type a digit into a number, misspell a reference
+ * (an error with a did-you-mean), correct it, add an entry, remove it. The file stays close to
+ * valid, as a file being worked on is.
+ */
+let broken;
 function nextEdit(round) {
   const block = Math.floor((round * 7) % 50) * 2;
-  switch (round % 4) {
+  switch (round % 5) {
     case 0: {
-      const at = text.indexOf(`max_messages: `, text.indexOf(`mem_${block} =`)) + 'max_messages: '.length;
-      return { start: at, end: at, insert: '1' };
+      const at = text.indexOf('max_messages: ', text.indexOf(`mem_${block} =`)) + 'max_messages: '.length;
+      return { start: at, end: at, insert: String(round % 10) };
     }
     case 1: {
-      const at = text.indexOf(`memory: mem_${block}`) + 'memory: me'.length;
-      return { start: at, end: at + 1, insert: text[at] === 'm' ? 'x' : 'm' };
+      broken = text.indexOf(`memory: mem_${block}\n`) + 'memory: me'.length;
+      return { start: broken, end: broken + 1, insert: 'x' };
     }
-    case 2: {
+    case 2:
+      return { start: broken, end: broken + 1, insert: 'm' };
+    case 3: {
       const at = text.indexOf('\n', text.indexOf(`chat_${block + 1} = claude {`)) + 1;
       return { start: at, end: at, insert: '    temperature = 0.5\n' };
     }
     default: {
       const at = text.indexOf('    temperature = 0.5\n');
-      return at === -1 ? { start: 0, end: 0, insert: '' } : { start: at, end: at + '    temperature = 0.5\n'.length, insert: '' };
+      return { start: at, end: at + '    temperature = 0.5\n'.length, insert: '' };
     }
   }
 }

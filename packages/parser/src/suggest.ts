@@ -43,6 +43,9 @@ function closest(word: string, candidates: Iterable<string>): string | undefined
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
     if (candidate === word) continue;
+    // The distance is at least the difference in length: most candidates need no table at all (a
+    // file of hundreds of components checks every unknown name against each of them).
+    if (Math.abs(candidate.length - word.length) > Math.min(limit, bestDistance)) continue;
     const distance = candidate.toLowerCase() === lower ? 0 : levenshtein(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
