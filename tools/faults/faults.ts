@@ -98,6 +98,27 @@ function services(args: string[]): Promise<{ code: number | null; output: string
   });
 }
 
+/**
+ * The broker-wide faults act on the broker `tools/services.sh` manages, with this process's
+ * environment (WOODWORK_SERVICES_DIR, WOODWORK_*_PORT): refuse when that is not the broker the
+ * cluster uses (e.g. WOODWORK_TEST_*_URL set to private brokers and WOODWORK_SERVICES_DIR left
+ * unset would restart and pause the shared ones).
+ */
+async function assertManagedBroker(cluster: Cluster): Promise<void> {
+  const { name, url } = cluster.broker;
+  const result = await services(['env', '--json']);
+  let managed: string | undefined;
+  try {
+    managed = (JSON.parse(result.output.trim().split('\n').at(-1) ?? '{}') as Record<string, string>)[`WOODWORK_TEST_${name.toUpperCase()}_URL`];
+  } catch {
+    // not JSON: nothing managed
+  }
+  const hostPort = (text: string | undefined) => (text ? new URL(text).host : undefined);
+  if (hostPort(managed) !== hostPort(url)) {
+    throw new Error(`refusing to restart or pause ${name}: the cluster uses ${url}, but tools/services.sh (WOODWORK_SERVICES_DIR=${servicesDir()}) manages ${managed ?? 'no running ' + name}; run the harness with the environment the brokers were started with`);
+  }
+}
+
 /** Every process of every supervisor is `ready` again (after a restart). */
 export async function waitHealthy(cluster: Cluster, timeoutMs = 120_000): Promise<void> {
   await until('every host ready', timeoutMs, async () => {
@@ -205,10 +226,13 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
       inject = killUnit('tail');
       break;
     case 'broker-restart':
-      inject = brokerRestart;
-      break;
     case 'broker-pause':
-      inject = brokerPause;
+      try {
+        await assertManagedBroker(cluster);
+      } catch (error) {
+        return { broker, fault, error: error instanceof Error ? error.message : String(error), ...empty, notes };
+      }
+      inject = fault === 'broker-restart' ? brokerRestart : brokerPause;
       break;
     case 'network-cut': {
       const why = await netnsUnavailable();
