@@ -110,7 +110,7 @@ function completeValue(model: DocumentModel, place: MapPlace, spec: ValueSpec | 
       case 'reference':
         for (const [name, declaration] of model.declarations) {
           if (declaration === place.declaration) continue;
-          const match = model.matchOf(name);
+          const match = model.matchOf(declaration);
           if (!match) continue;
           if (value.kinds && value.kinds.length > 0 && !value.kinds.includes(match.kind)) continue;
           if (value.receiver && !match.kindSpec.receives) continue;

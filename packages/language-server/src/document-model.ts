@@ -6,7 +6,6 @@
  */
 import {
   analyze,
-  catalogue,
   componentKeys,
   findComponentType,
   parse,
@@ -80,9 +79,12 @@ export class DocumentModel {
     }
   }
 
-  /** The kind and type a declaration resolved to; undefined when it did not (a diagnostic says why). */
-  matchOf(name: string): ComponentTypeMatch | undefined {
-    return this.#matches.get(name);
+  /**
+   * The kind and type a declaration resolved to; undefined when it did not (a diagnostic says why).
+   * Only the first of two declarations with one name resolves; the second is an error.
+   */
+  matchOf(declaration: DeclarationNode): ComponentTypeMatch | undefined {
+    return this.declarations.get(declaration.name.name) === declaration ? this.#matches.get(declaration.name.name) : undefined;
   }
 
   declarationAt(offset: number): DeclarationNode | undefined {
@@ -108,7 +110,7 @@ export class DocumentModel {
   mapAt(offset: number): MapPlace | undefined {
     const declaration = this.declarationAt(offset);
     if (!declaration || !inside(declaration.body, offset)) return undefined;
-    const match = this.matchOf(declaration.name.name);
+    const match = this.matchOf(declaration);
     let place: MapPlace = { declaration, map: declaration.body, keys: [], accepts: match ? componentKeys(match) : undefined };
     for (;;) {
       const next = this.#childMap(place, offset);
@@ -182,11 +184,6 @@ export function itemsOf(spec: ValueSpec | undefined): ValueSpec | undefined {
   if (spec.type === 'list') return spec.items;
   if (spec.type === 'oneOf') return spec.options.map(itemsOf).find((items) => items !== undefined);
   return undefined;
-}
-
-/** Every kind name, for completion and hover. */
-export function kindNames(): string[] {
-  return Object.keys(catalogue.kinds);
 }
 
 /** Between a map's or list's brackets; an unclosed one reaches to its recorded end. */

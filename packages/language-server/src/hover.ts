@@ -16,8 +16,9 @@ export function hover(model: DocumentModel, offset: number): { readonly contents
       return at(spec && kindDocumentation(target.node.name, spec), target.node);
     }
     case 'component-type': {
-      const match = model.matchOf(target.declaration.name.name) ??
-        (target.declaration.kind ? findComponentType(target.declaration.kind.name, target.node.name) : undefined);
+      // A duplicate declaration did not resolve: its two words, when written, still say what it is.
+      const { declaration } = target;
+      const match = model.matchOf(declaration) ?? (declaration.kind ? findComponentType(declaration.kind.name, target.node.name) : undefined);
       return at(match && typeDocumentation(match), target.node);
     }
     case 'key':
@@ -27,7 +28,7 @@ export function hover(model: DocumentModel, offset: number): { readonly contents
       const name = target.node.name;
       const declaration = model.declarations.get(name);
       if (!declaration) return undefined;
-      const match = model.matchOf(name);
+      const match = model.matchOf(declaration);
       const header = `\`${name} = ${declaration.kind ? `${declaration.kind.name} ` : ''}${declaration.componentType.name}\``;
       const line = `declared at line ${declaration.name.location.line}`;
       return at(match ? `${header}, ${line}\n\n${typeDocumentation(match)}` : `${header}, ${line}`, target.node);

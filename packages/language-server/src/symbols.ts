@@ -19,7 +19,7 @@ export interface OutlineSymbol {
 
 export function outline(model: DocumentModel): OutlineSymbol[] {
   return model.ast.declarations.map((declaration) => {
-    const match = model.matchOf(declaration.name.name);
+    const match = model.matchOf(declaration);
     const written = `${declaration.kind ? `${declaration.kind.name} ` : ''}${declaration.componentType.name}`;
     return {
       name: declaration.name.name,
