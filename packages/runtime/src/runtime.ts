@@ -607,6 +607,30 @@ class EmbeddedRuntime implements Runtime {
     return info.id;
   }
 
+  /**
+   * The session of a turn, opened, touched and with the turn's branch counted. A turn usually comes
+   * for a session that exists (a client's second message, the gateway's POST after it created
+   * one), so that is tried first: touching it (which fails for a session that does not exist) and
+   * counting the branch are one round trip to the store, where opening first (create, which fails,
+   * then read) cost two more before the input could go out. A new or expired id is opened as
+   * before, `session.started` and all.
+   */
+  private async openTurn(sessionId: string | undefined, turnId: string, metadata: Readonly<Record<string, JsonValue>> | undefined): Promise<string> {
+    const manager = this.sessionManager!;
+    if (sessionId !== undefined) {
+      SessionManager.checkId(sessionId);
+      const [[exists]] = await Promise.all([Promise.all([manager.touch(sessionId), manager.adjustTurn(sessionId, turnId, 1)]), this.hub!.start()]);
+      if (exists) {
+        this.hub!.track(sessionId);
+        return sessionId;
+      }
+      return this.openSession(sessionId, metadata);
+    }
+    const id = await this.openSession(undefined, metadata);
+    await manager.adjustTurn(id, turnId, 1);
+    return id;
+  }
+
   async create(options: { readonly id?: string; readonly metadata?: Readonly<Record<string, JsonValue>> } = {}): Promise<string> {
     this.running();
     return this.openSession(options.id, options.metadata);
@@ -615,13 +639,10 @@ class EmbeddedRuntime implements Runtime {
   async submit(sessionId: string | undefined, input: unknown, options: SendOptions & { readonly timeoutMs?: number } = {}): Promise<Turn> {
     this.running();
     const target = this.entry(options.to);
-    const id = await this.openSession(sessionId, options.metadata);
     const trace = newTrace();
     const turnId = traceIdOf(trace)!;
+    const id = await this.openTurn(sessionId, turnId, options.metadata);
     const settled = this.hub!.waitTurn(id, turnId, options.timeoutMs ?? this.options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs);
-    // Independent writes, so one round trip to the store before the input goes out, not two (a
-    // session just created is touched once more, harmlessly).
-    await Promise.all([this.sessionManager!.touch(id), this.sessionManager!.adjustTurn(id, turnId, 1)]);
     const envelope: EnvelopeInit = {
       session_id: id,
       event_type: EventTypes.inputReceived,
