@@ -31,15 +31,13 @@ const PIPE_MAP_KEYS: Readonly<Record<string, KeySpec>> = {
   function_name: { value: { type: 'string' }, description: 'Classic spelling: the function in `script_path`.' },
 };
 
-/** A place in a map: the declaration, and the keys leading from its body to the map (`deployment`, `scaling`). */
+/** A map the cursor is in: the declaration's body or a map nested in it (`deployment`, `scaling`). */
 export interface MapPlace {
   readonly declaration: DeclarationNode;
   readonly map: MapNode;
-  readonly keys: readonly string[];
-  /** The spec of the keys this map accepts, when the catalogue knows it. */
+  /** The keys this map accepts, when the catalogue knows them. */
   readonly accepts: Readonly<Record<string, KeySpec>> | undefined;
 }
-
 
 /** What sits under an offset, for hover, definition and rename. */
 export type Target =
@@ -111,7 +109,7 @@ export class DocumentModel {
     const declaration = this.declarationAt(offset);
     if (!declaration || !inside(declaration.body, offset)) return undefined;
     const match = this.matchOf(declaration);
-    let place: MapPlace = { declaration, map: declaration.body, keys: [], accepts: match ? componentKeys(match) : undefined };
+    let place: MapPlace = { declaration, map: declaration.body, accepts: match ? componentKeys(match) : undefined };
     for (;;) {
       const next = this.#childMap(place, offset);
       if (!next) return place;
@@ -125,11 +123,11 @@ export class DocumentModel {
       const spec = place.accepts?.[entry.key.name]?.value;
       const value = entry.value;
       if (value.type === 'Map' && inside(value, offset)) {
-        return { declaration: place.declaration, map: value, keys: [...place.keys, entry.key.name], accepts: mapKeysOf(spec) };
+        return { declaration: place.declaration, map: value, accepts: mapKeysOf(spec) };
       }
       if (value.type === 'List' && inside(value, offset)) {
         const item = value.items.find((candidate): candidate is MapNode => candidate.type === 'Map' && inside(candidate, offset));
-        if (item) return { declaration: place.declaration, map: item, keys: [...place.keys, entry.key.name], accepts: mapKeysOf(itemsOf(spec)) };
+        if (item) return { declaration: place.declaration, map: item, accepts: mapKeysOf(itemsOf(spec)) };
       }
     }
     return undefined;
