@@ -235,6 +235,16 @@ describe('navigation', () => {
     }
   });
 
+  it('goes to the function of a hook in the classic spelling (script_path, function_name)', async () => {
+    // Not saved: the buffer is what counts, in the project's folder.
+    const text = 'a = llm claude {\n    hooks: [{ event: "llm.*", script_path: "hooks.ts", function_name: "log" }]\n}\n';
+    const document = await client.open(path.join(project, 'classic.ww'), text);
+    const location = await client.request<Location>('textDocument/definition', { textDocument: { uri: document.uri }, position: document.at('"log"', 2) });
+    expect(location.uri).toBe(pathToFileURL(path.join(project, 'hooks.ts')).href);
+    expect(location.range.start).toEqual({ line: 3, character: 22 });
+    expect(await client.diagnostics(document.uri, 1)).toEqual([]);
+  });
+
   it('finds every reference, with or without the declaration', async () => {
     const document = await client.open(mainFile);
     const ask = (includeDeclaration: boolean) =>
