@@ -4,7 +4,9 @@
  * enum values, booleans. The syntax tree says which map the cursor is in; the text of the line says
  * whether a key or a value is being typed, since half-typed text is rarely a tree yet.
  */
-import { catalogue, type KeySpec, type ValueSpec } from '@woodwork/parser';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { catalogue, findModuleExports, moduleLanguageOf, type KeySpec, type ValueSpec } from '@woodwork/parser';
 import { CompletionItemKind, MarkupKind, type CompletionItem } from 'vscode-languageserver';
 import { itemsOf, type DocumentModel, type MapPlace } from './document-model.js';
 import { keyDetail, keyDocumentation, kindDocumentation, kindSpecOf, typeDocumentation } from './documentation.js';
@@ -15,6 +17,9 @@ const HEADER_KIND = new RegExp(`^\\s*${NAME}\\s*=\\s*(${NAME})?$`);
 const VALUE = new RegExp(`(${NAME}|"[^"]*"|'[^']*')\\s*[:=]\\s*(${NAME})?$`);
 const KEY = new RegExp(`(?:^|[{,;])\\s*(${NAME})?$`);
 const LIST_ITEM = new RegExp(`(?:\\[|,|^)\\s*(${NAME})?$`);
+/** `"pipes.ts::` and what follows it inside an open string: a pipe or hook's function being typed. */
+const FUNCTION_TARGET = /["']([^"'\n]*)::[A-Za-z0-9_$]*$/;
+const FUNCTION_KEY = /\bfunction\s*[:=]\s*["'][^"'\n]*$/;
 
 export function complete(model: DocumentModel, offset: number): CompletionItem[] {
   const lineStart = model.text.lastIndexOf('\n', offset - 1) + 1;
@@ -33,6 +38,33 @@ export function complete(model: DocumentModel, offset: number): CompletionItem[]
   const key = KEY.exec(typed);
   if (key) return completeKeys(place, key[1]);
   return [];
+}
+
+/**
+ * The functions a pipe or hook module exports, after `"module.ts::` in `pipes`, `hooks` or a hook's
+ * `function`: read as `woodwork validate` reads them, so what is offered is what validates. Undefined
+ * when the cursor is not there (then `complete` answers).
+ */
+export async function completeFunctionName(model: DocumentModel, offset: number): Promise<CompletionItem[] | undefined> {
+  const lineStart = model.text.lastIndexOf('\n', offset - 1) + 1;
+  const typed = model.text.slice(lineStart, offset);
+  const target = FUNCTION_TARGET.exec(typed);
+  const place = target && model.mapAt(offset);
+  if (!target || !place || !path.isAbsolute(model.file)) return undefined;
+  const list = model.listAt(place, offset)?.entry.key.name;
+  if (list !== 'pipes' && list !== 'hooks' && !FUNCTION_KEY.test(typed)) return undefined;
+  const module = target[1] as string;
+  const language = moduleLanguageOf(module);
+  if (!language) return [];
+  let text: string;
+  try {
+    text = await readFile(path.resolve(path.dirname(model.file), module), 'utf8');
+  } catch {
+    return [];
+  }
+  return [...findModuleExports(text, language).names.keys()]
+    .filter((name) => name !== 'default')
+    .map((name) => ({ label: name, kind: CompletionItemKind.Function, detail: `exported by ${module}` }));
 }
 
 function completeHeader(line: string): CompletionItem[] {

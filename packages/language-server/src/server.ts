@@ -19,7 +19,7 @@ import {
 } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { URI } from 'vscode-uri';
-import { complete } from './completion.js';
+import { complete, completeFunctionName } from './completion.js';
 import { findDiagnostics } from './diagnostics.js';
 import { DocumentModel } from './document-model.js';
 import { hover } from './hover.js';
@@ -113,9 +113,11 @@ export function startServer(connection: Connection = createConnection(process.st
     for (const document of documents.all()) validate(document.uri);
   });
 
-  connection.onCompletion(({ textDocument, position }) => {
+  connection.onCompletion(async ({ textDocument, position }) => {
     const found = modelOf(textDocument.uri);
-    return found ? complete(found.model, found.document.offsetAt(position)) : [];
+    if (!found) return [];
+    const offset = found.document.offsetAt(position);
+    return (await completeFunctionName(found.model, offset)) ?? complete(found.model, offset);
   });
 
   connection.onHover(({ textDocument, position }) => {

@@ -183,6 +183,19 @@ describe('completion', () => {
   });
 });
 
+describe('completion of pipe and hook functions', () => {
+  it('offers the functions a module exports after `module.ts::`', async () => {
+    const document = await client.open(mainFile);
+    await document.replace('"pipes.ts::trim"', '"pipes.ts::"');
+    const pipes = await client.request<CompletionItem[]>('textDocument/completion', { textDocument: { uri: document.uri }, position: document.at('"pipes.ts::"', 11) });
+    expect(pipes.map((item) => `${item.label} ${item.detail}`)).toEqual(['trim exported by pipes.ts']);
+
+    await document.replace('function = "hooks.ts::log"', 'function = "hooks.ts::l"');
+    const hooks = await client.request<CompletionItem[]>('textDocument/completion', { textDocument: { uri: document.uri }, position: document.at('hooks.ts::l"', 11) });
+    expect(labels(hooks)).toEqual(['log']);
+  });
+});
+
 describe('hover', () => {
   it('shows the catalogue\'s documentation for a type, a kind, a key and a component name', async () => {
     const document = await client.open(mainFile);
