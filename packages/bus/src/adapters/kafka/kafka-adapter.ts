@@ -21,7 +21,7 @@ import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
 import { KAFKAJS_RETRY, retryFor } from './retry.js';
-import { kafkaGroupId, KafkaSubscription } from './subscription.js';
+import { BUSY_STICKY_ASSIGNER, kafkaGroupId, KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
 type KafkaJs = typeof import('kafkajs');
@@ -85,6 +85,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIM
 }
 const TIMED_OUT = Symbol('timed out');
 
+/** The part of kafkajs's internal Cluster used for group requests it has no public API for. */
+interface GroupCluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  findGroupCoordinator(request: { groupId: string }): Promise<{ leaveGroup(request: { groupId: string; memberId: string }): Promise<unknown> }>;
+}
+
 interface Connection {
   readonly createClient: () => Kafka;
   readonly admin: Admin;
@@ -105,6 +112,8 @@ export class KafkaAdapter implements BusAdapterV1 {
   #closing: Promise<void> | undefined;
   readonly #topics = new Map<string, Promise<void>>();
   readonly #subscriptions = new Set<KafkaSubscription>();
+  /** kafkajs's internal cluster, for LeaveGroup on behalf of a dead member (`doReleaseConsumer`). */
+  #clusterForGroups: Promise<GroupCluster | undefined> | undefined;
   /** Replay consumers still leaving their throwaway groups. */
   readonly #cleanups = new Set<Promise<void>>();
 
@@ -211,6 +220,83 @@ export class KafkaAdapter implements BusAdapterV1 {
     return Number(depth);
   }
 
+  /**
+   * v1.4 `doReleaseConsumer`: a supervisor saw the process of member `consumer` (its consumerName,
+   * or a `<hostname>-<pid>` prefix of it) die. Kafka would notice only when the member's session
+   * times out (`sessionTimeoutMs`, then a rebalance); this removes it from the group now, so the
+   * rebalance starts at once. kafkajs has no API for it (no static membership, so no admin
+   * `removeMembers`): every member writes its consumerName into its join metadata (the busy-sticky
+   * assigner's user data), `describeGroups` finds the dead one's member id, and a LeaveGroup
+   * request naming that member id is sent to the group's coordinator — what the member itself would
+   * have sent had it closed — through kafkajs's cluster (an internal of kafkajs 2, whose API has
+   * not changed since 2022; without it, this releases nothing and the session timeout applies).
+   * Resolves to the partitions the removed members owned.
+   */
+  async doReleaseConsumer(topic: string, group: string, consumer: string): Promise<number> {
+    const connection = await this.#connect();
+    const name = kafkaTopicName(topic);
+    const groupId = kafkaGroupId(name, group);
+    const { groups } = await connection.admin.describeGroups([groupId]);
+    const { AssignerProtocol } = connection.kafkajs;
+    const matches = (candidate: unknown) => typeof candidate === 'string' && (candidate === consumer || candidate.startsWith(`${consumer}-`));
+    const dead: { memberId: string; partitions: number }[] = [];
+    for (const described of groups) {
+      if (described.protocol !== BUSY_STICKY_ASSIGNER) continue;
+      for (const member of described.members) {
+        let owner: unknown;
+        try {
+          const userData = AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData;
+          owner = (JSON.parse(userData?.toString() || '{}') as { consumer?: unknown }).consumer;
+        } catch {
+          continue;
+        }
+        if (!matches(owner)) continue;
+        let partitions = 0;
+        try {
+          const assignment = AssignerProtocol.MemberAssignment.decode(member.memberAssignment)?.assignment ?? {};
+          for (const owned of Object.values(assignment)) partitions += owned.length;
+        } catch {
+          // counted as 0
+        }
+        dead.push({ memberId: member.memberId, partitions });
+      }
+    }
+    if (dead.length === 0) return 0;
+    const cluster = await this.#groupCluster(connection);
+    if (cluster === undefined) {
+      this.options.log({ level: 'warn', namespace: 'Adapter', message: 'releaseConsumer: this kafkajs has no cluster to send LeaveGroup through; the member leaves when its session times out', extra: {} });
+      return 0;
+    }
+    let released = 0;
+    for (const { memberId, partitions } of dead) {
+      try {
+        const coordinator = await cluster.findGroupCoordinator({ groupId });
+        await coordinator.leaveGroup({ groupId, memberId });
+        released += partitions;
+      } catch (error) {
+        // Already gone (its session expired meanwhile): nothing left to release.
+        if ((error as { type?: string }).type !== 'UNKNOWN_MEMBER_ID') throw error;
+      }
+    }
+    return released;
+  }
+
+  /** A kafkajs cluster (its internal client of brokers) for group requests kafkajs has no API for. */
+  #groupCluster(connection: Connection): Promise<GroupCluster | undefined> {
+    this.#clusterForGroups ??= (async () => {
+      const client = connection.createClient() as unknown as Record<symbol, unknown>;
+      const create = Object.getOwnPropertySymbols(client).find((symbol) => symbol.description === 'private:Kafka:createCluster');
+      if (create === undefined || typeof client[create] !== 'function') return undefined;
+      const cluster = (client[create] as (options: object) => GroupCluster)({ allowAutoTopicCreation: false });
+      await cluster.connect();
+      return cluster;
+    })().catch((error: unknown) => {
+      this.#clusterForGroups = undefined;
+      throw error;
+    });
+    return this.#clusterForGroups;
+  }
+
   async doHealth(): Promise<BusHealth> {
     const connection = this.#connection;
     if (this.#closed || !connection) {
@@ -249,7 +335,8 @@ export class KafkaAdapter implements BusAdapterV1 {
     }
     if (!connection) return;
     await connection.publisher.close(this.options.closeTimeoutMs);
-    await Promise.allSettled([connection.producer.disconnect(), connection.admin.disconnect()]);
+    const groupCluster = await this.#clusterForGroups?.catch(() => undefined);
+    await Promise.allSettled([connection.producer.disconnect(), connection.admin.disconnect(), groupCluster?.disconnect()]);
   }
 
   #connect(): Promise<Connection> {

@@ -200,6 +200,7 @@ class KafkaDelivery implements AdapterDelivery {
 export function busyStickyAssigner(
   protocol: typeof AssignerProtocolType,
   busyPartitions: () => number[],
+  consumerName?: string,
 ): PartitionAssigner {
   return ({ cluster }) => ({
     name: BUSY_STICKY_ASSIGNER,
@@ -209,7 +210,9 @@ export function busyStickyAssigner(
       metadata: protocol.MemberMetadata.encode({
         version: 1,
         topics,
-        userData: Buffer.from(JSON.stringify({ busy: busyPartitions() })),
+        // `consumer`: the subscription's consumerName, so a supervisor that saw this process die
+        // can find its member and remove it from the group (`doReleaseConsumer`).
+        userData: Buffer.from(JSON.stringify({ busy: busyPartitions(), ...(consumerName ? { consumer: consumerName } : {}) })),
       }),
     }),
     async assign({ members, topics }) {
@@ -357,7 +360,7 @@ export class KafkaSubscription implements AdapterSubscription {
       allowAutoTopicCreation: false,
       retry: { ...KAFKAJS_RETRY },
       partitionAssigners: [
-        busyStickyAssigner(this.#dependencies.assignerProtocol, () => this.#busyPartitions()),
+        busyStickyAssigner(this.#dependencies.assignerProtocol, () => this.#busyPartitions(), this.#request.consumerName),
         this.#dependencies.roundRobin,
       ],
     });
