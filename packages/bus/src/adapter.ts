@@ -10,7 +10,8 @@
  * `WireRecord.text`, v1.2 `AdapterDelivery.term`, v1.3 `BusAdapterV1.doQueueDepth`, v1.4 leases
  * that follow the handler (`AdapterSubscribeRequest.leaseMs`, `BusCapabilities.leaseRenewal`),
  * attempts counted only for hand-outs (`deliveryCount`, `nak(delayMs, neverStarted)`) and
- * `BusAdapterV1.doReleaseConsumer`.
+ * `BusAdapterV1.doReleaseConsumer`; v1.5 `doHealth` is not ready while a subscription cannot
+ * consume (no new member: a rule on `BusHealth.ready`).
  *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
@@ -144,7 +145,13 @@ export interface ReplayedRecord {
 export interface BusHealth {
   /** The adapter has a live connection to its broker. */
   readonly connected: boolean;
-  /** Connected and able to publish and consume right now. */
+  /**
+   * Connected and able to publish and consume right now. Since v1.5 also false while any open
+   * subscription cannot receive (its consumer crashed and is being restarted, or could not be),
+   * with `detail` saying which and why: hosts answer `/ready` from this, and a host whose inbox
+   * receives nothing must not look ready. Once a subscription cannot recover by itself, its
+   * `onError` gets a non-retryable error and `ready` stays false: restart the process.
+   */
   readonly ready: boolean;
   readonly adapter: string;
   readonly detail?: string;
