@@ -26,6 +26,13 @@ export const EventTypes = {
    * a session (`events()`, the gateway) and hooks get them as the `stream.chunk` events they are.
    */
   streamChunks: 'stream.chunks',
+  /**
+   * A stream starts over: its producer's host died mid-stream and the message that produces it was
+   * handed to another instance, which produces it again from chunk 0 under the same `stream_id`.
+   * Clients drop the partial text of that stream they have shown. Comes before the new producer's
+   * first `stream.chunk`. Payload `StreamRestartedPayload`.
+   */
+  streamRestarted: 'stream.restarted',
   metricsComponentPerformance: 'metrics.component_performance',
   sessionStarted: 'session.started',
   sessionEnded: 'session.ended',
@@ -92,6 +99,18 @@ export interface StreamChunksPayload {
 }
 
 /** `component.timeout`: which limit was hit, and the key that sets it. */
+/** The payload of `stream.restarted`. */
+export interface StreamRestartedPayload {
+  readonly stream_id: string;
+  /** The producing component. */
+  readonly component: string;
+  /** The delivery attempt of the message that produces the stream again (2 or more). */
+  readonly attempt: number;
+  /** The `message_id` of that message. */
+  readonly message_id: string;
+  readonly reason: string;
+}
+
 export interface ComponentTimeoutPayload {
   readonly component: string;
   readonly limit_ms: number;

@@ -16,7 +16,7 @@
  * The embedded runtime runs one host per component in one process; the distributed host process
  * (apps/host) runs the same class for one component or one `vm server` group.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { deadLetterTopic, type Bus, type DeadLetter, type DeliveryContext, type Envelope, type EnvelopeInit, type EnvelopeTrace, type Subscription } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
 import { formatDuration, type Topology, type TopologyComponent } from '@woodwork/parser';
@@ -32,6 +32,7 @@ import {
   type ComponentSaturatedPayload,
   type ComponentTimeoutPayload,
   type StreamChunksPayload,
+  type StreamRestartedPayload,
 } from './events.js';
 import { HookRunner, type LoadedHook } from './hooks.js';
 import type { ModuleLoader } from './modules/module-loader.js';
@@ -1137,7 +1138,13 @@ export class ComponentHost {
  * done the collected result is routed like any result (to the targets if they could not read live).
  */
 class ResultWriter implements ChunkWriter {
-  readonly streamId = randomUUID();
+  /**
+   * Derived from the message that produces the stream, not random: when this host dies mid-stream
+   * and the message is handed to another instance, its stream is the same stream, produced again
+   * (a reader restarts on the new producer instead of waiting out the dead one), and its stream
+   * heads carry the same ids, so a target that already has one drops the copy.
+   */
+  readonly streamId: string;
   private readonly sinks: StreamSink[] = [];
   private readonly aggregate = new StreamAggregate();
   private readonly cancel = new AbortController();
@@ -1159,7 +1166,9 @@ class ResultWriter implements ChunkWriter {
     private readonly trace: EnvelopeTrace | null,
     private readonly state: MessageState,
     private readonly replyTopic: string | undefined,
-  ) {}
+  ) {
+    this.streamId = derivedMessageId(envelope.message_id, host.name, 'stream');
+  }
 
   get signal(): AbortSignal {
     return this.cancel.signal;
@@ -1189,6 +1198,7 @@ class ResultWriter implements ChunkWriter {
           targets.map((target, index) =>
             publishTo(target, {
               ...resultEnvelope(sessionId, null, this.trace, ids[index]!, this.event),
+              message_id: derivedMessageId(this.envelope.message_id, this.host.name, `stream-head:${target}`),
               component_target: target,
               is_stream: true,
               routing: { next_component: target },
@@ -1267,8 +1277,33 @@ class ResultWriter implements ChunkWriter {
     // targets' credit): sending it first takes those broker round trips off a client's time to first
     // token. Sinks are written in call order once open, as `.then` callbacks run in the order they
     // were registered.
+    if (index === 0 && this.envelope.attempt > 1) await this.announceRestart();
     const published = this.publishChunk(chunk, index, false);
     await Promise.all([published, this.open().then(() => Promise.all(this.each((sink) => sink.write(input))))]);
+  }
+
+  /**
+   * This message was handed out before without being settled (its host died, maybe mid-stream):
+   * the session learns, before the first chunk, that this stream starts over, so clients drop the
+   * partial text they showed of it. (A first try that never streamed makes this a no-op for them.)
+   */
+  private async announceRestart(): Promise<void> {
+    const payload: StreamRestartedPayload = {
+      stream_id: this.streamId,
+      component: this.host.name,
+      attempt: this.envelope.attempt,
+      message_id: this.envelope.message_id,
+      reason: `the message producing this stream was handed to \`${this.host.name}\` again (attempt ${this.envelope.attempt}) after the host handling it died; the stream starts over from its first chunk`,
+    };
+    await this.host.internals.publishEvent({
+      session_id: this.envelope.session_id,
+      event_type: EventTypes.streamRestarted,
+      component_source: this.host.name,
+      payload,
+      trace: this.trace,
+      stream_id: this.streamId,
+      is_stream: true,
+    });
   }
 
   async end(): Promise<void> {

@@ -315,14 +315,29 @@ export function createBusTransport(options: BusTransportOptions): StreamTranspor
 
 // ---------------------------------------------------------------------------------------------
 
-/** What a streamed result adds up to, for readers that want it whole. */
+/**
+ * What a streamed result adds up to, for readers that want it whole. A chunk whose `chunk_index`
+ * is 0 after others means the stream restarted (a new producer re-created it after the first died
+ * mid-stream, see @woodwork/stream's README, "Restart"): what was added before is dropped.
+ */
 export class StreamAggregate {
-  private readonly text: string[] = [];
-  private readonly json: unknown[] = [];
+  private text: string[] = [];
+  private json: unknown[] = [];
   private bytes = 0;
   private readonly kinds = new Set<string>();
+  private added = 0;
+  /** How often the stream restarted. */
+  restarts = 0;
 
   add(chunk: StreamChunk): void {
+    if (chunk.chunk_index === 0 && this.added > 0) {
+      this.restarts++;
+      this.text = [];
+      this.json = [];
+      this.bytes = 0;
+      this.kinds.clear();
+    }
+    this.added++;
     if (chunk.data_type === 'text') {
       this.kinds.add('text');
       this.text.push(chunk.data);

@@ -137,6 +137,14 @@ export async function runTerminal(runtime: TerminalRuntime, options: TerminalOpt
           }
           break;
         }
+        case EventTypes.streamRestarted: {
+          // Its producer died mid-stream and the reply is produced again from the start: what was
+          // printed of it is void. A terminal cannot take it back, so it says so.
+          const source = event.component_source;
+          if (!streamed.has(source)) break;
+          options.stdout.write(`\n${dim(color, '(the reply restarts: the component producing it was handed the message again after its host died)')}\n`);
+          break;
+        }
         case EventTypes.sessionReplied: {
           const source = event.component_source;
           if (consoleOutputs.has(source)) break;
