@@ -30,10 +30,7 @@ const serverBin = JSON.parse(readFileSync(serverPackageFile, 'utf8')).bin['woodw
 const common = { bundle: true, platform: 'node', format: 'cjs', target: 'node22', logLevel: 'warning', legalComments: 'none' };
 const results = await Promise.all([
   build({ ...common, entryPoints: [path.join(root, 'src', 'extension.ts')], outfile: path.join(dist, 'extension.js'), external: ['vscode'] }),
-  // ignoreAnnotations: @woodwork/language-server declares `"sideEffects": false`, which esbuild would
-  // take to mean its bin may be dropped (it is nothing but side effects). Remove it once the package
-  // lists its bin files under `sideEffects`.
-  build({ ...common, entryPoints: [path.join(path.dirname(serverPackageFile), serverBin)], outfile: path.join(dist, 'server.js'), ignoreAnnotations: true }),
+  build({ ...common, entryPoints: [path.join(path.dirname(serverPackageFile), serverBin)], outfile: path.join(dist, 'server.js') }),
 ]);
 if (results.some((result) => result.warnings.length > 0)) {
   console.error('esbuild warned (above); the bundles may not run as they are.');
