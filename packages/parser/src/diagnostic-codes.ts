@@ -20,6 +20,7 @@ export const diagnosticCodes = {
   WW110: { severity: 'error', title: 'invalid declaration' },
   WW111: { severity: 'error', title: 'invalid number' },
   WW112: { severity: 'error', title: 'nesting too deep' },
+  WW113: { severity: 'warning', title: '$NAME inside a string' },
 
   WW201: { severity: 'error', title: 'unknown kind' },
   WW202: { severity: 'error', title: 'unknown type' },

@@ -110,6 +110,16 @@ describe('lexical problems', () => {
     expect(parsed.ast.declarations[0]?.body.entries[0]?.value).toMatchObject({ value: String.raw`C:\data` });
   });
 
+  it('WW113: `$NAME` inside a string is text, and a warning says how to write the variable', () => {
+    const source = 'a = api web { headers = { Authorization: "Bearer $API_KEY", Price: "$5 or $x", Path: """$HOME/x""", Text: "\\$KEEP" } }';
+    const parsed = parse(source, { file: 'main.ww' });
+    expect(parsed.diagnostics.map((d) => `${d.code} ${at(d)}`)).toEqual([`WW113 1:${source.indexOf('$API_KEY') + 1}`, `WW113 1:${source.indexOf('$HOME') + 1}`]);
+    expect(parsed.diagnostics[0]).toMatchObject({ severity: 'warning', message: expect.stringContaining('`$API_KEY` inside a string is text'), hint: expect.stringContaining('${API_KEY}') });
+    const headers = parsed.ast.declarations[0]?.body.entries[0]?.value;
+    const values = headers?.type === 'Map' ? headers.entries.map((entry) => (entry.value as { value?: unknown }).value) : [];
+    expect(values).toEqual(['Bearer $API_KEY', '$5 or $x', '$HOME/x', '$KEEP']);
+  });
+
   it('WW106: an invalid unicode escape', () => {
     expect(syntax(String.raw`a = claude { s: "\u{110000} \u{D800} \u{zz} \u{12" }`).summary).toEqual(['WW106 1:18', 'WW106 1:29', 'WW106 1:38', 'WW106 1:45']);
   });
