@@ -3,7 +3,8 @@
  * and the NATS client silently discards it while disconnected; then the record comes back after
  * the ack wait, possibly after the same session's next record. So the adapter waits for the
  * server's reply before it lets a session move on, re-sends on a reconnect or when the reply is
- * overdue, and gives up (the record will simply be redelivered) only after a deadline.
+ * overdue, and rejects after a deadline — which says nothing of the ack's fate (a paused broker
+ * reads it later): the partition reader keeps re-sending it (PartitionReader.confirmLate).
  *
  * The reply says the server received the body, not that it understood it: nats-server confirms
  * any body, including ones it ignores (2.9 ignores `+TERM <reason>`, see `termBody`). So only
@@ -104,9 +105,11 @@ export class AckConfirmer {
       if (ack.deadline <= now) {
         this.pending.delete(id);
         ack.reject(
-          new WoodworkBusError('WW_BUS_CONNECTION', 'JetStream did not confirm the ack in time; the record will be redelivered', {
-            isRetryable: true,
-          }),
+          new WoodworkBusError(
+            'WW_BUS_CONNECTION',
+            'JetStream did not confirm the ack in time (broker paused or unreachable?); it is re-sent until it does, and the record may come back meanwhile',
+            { isRetryable: true },
+          ),
         );
       } else if (now - ack.sentAt > this.requestTimeoutMs) {
         this.transmit(id, ack);

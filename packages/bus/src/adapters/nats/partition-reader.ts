@@ -101,6 +101,8 @@ const SCAN_FAILURES_BEFORE_REPORT = 10;
 const CONSUMER_NOT_FOUND = 10014;
 /** Pause before retrying a failed scan or a refused pull request. */
 const RETRY_MS = 500;
+/** How long an ack that missed its deadline is still re-sent until the server answers (see confirmLate). */
+const LATE_ACK_MS = 15 * 60_000;
 /** Grace after a pull's expiry before the reader stops waiting for its 408. */
 const PULL_GRACE_MS = 2_000;
 
@@ -464,21 +466,51 @@ export class PartitionReader {
     return this.host.acker.send(held.reply, body, Math.max(this.host.ackTimeoutMs, this.host.requestTimeoutMs)).then(
       () => {
         this.unconfirmedAcks--;
-        // A copy redelivered meanwhile and still buffered is acknowledged too: drop it.
-        const copy = this.held.get(held.streamSequence);
-        if (copy !== undefined && !copy.withUser) this.held.delete(held.streamSequence);
-        if (!this.held.has(held.streamSequence)) {
-          const keyToken = this.untrack(held.streamSequence);
-          if (keyToken !== undefined) this.dispatch(keyToken);
-        }
+        this.settledOnServer(held);
         this.checkSettled();
       },
       (error: unknown) => {
-        // Not confirmed: it stays unresolved and comes back after the ack wait.
         this.unconfirmedAcks--;
         this.checkSettled();
+        this.confirmLate(held, body);
         throw error;
       },
+    );
+  }
+
+  /**
+   * The server has the ack (or term) of `held`: its key moves on. A copy redelivered meanwhile and
+   * still buffered is acknowledged too (JetStream acks by stream sequence): drop it.
+   */
+  private settledOnServer(held: HeldRecord): void {
+    this.foreign.delete(held.streamSequence);
+    const copy = this.held.get(held.streamSequence);
+    if (copy !== undefined && !copy.withUser) this.held.delete(held.streamSequence);
+    if (!this.held.has(held.streamSequence)) {
+      const keyToken = this.untrack(held.streamSequence);
+      if (keyToken !== undefined) this.dispatch(keyToken);
+    }
+  }
+
+  /**
+   * An ack the server did not confirm in time is in doubt, not lost: a broker paused (SIGSTOP) or
+   * behind a cut link reads it from its socket later, possibly before its own ack wait runs out,
+   * and then the record never comes back. Leaving it unresolved would hold its session back for
+   * good (seen after a 10 s pause: a gateway's event stream stopped for those sessions). So the
+   * record stays unresolved — if it does come back it is handed out again before the session's
+   * next — and the ack is re-sent until the server answers (while connected, for up to
+   * LATE_ACK_MS), and then the key moves on as after any confirmed ack. Meanwhile it is also
+   * treated like a record out with someone else: once the consumer's ack floor passes it, it is
+   * done whatever became of the answer.
+   */
+  private confirmLate(held: HeldRecord, body: string): void {
+    if (this.state === 'active' || this.state === 'starting') {
+      this.foreign.add(held.streamSequence);
+      this.startFloorPolling();
+    }
+    this.host.acker.send(held.reply, body, LATE_ACK_MS).then(
+      () => this.settledOnServer(held),
+      () => undefined, // gave up or closed: the ack floor, or the partition's next owner, settles it
     );
   }
 
