@@ -11,7 +11,7 @@
  * that follow the handler (`AdapterSubscribeRequest.leaseMs`, `BusCapabilities.leaseRenewal`),
  * attempts counted only for hand-outs (`deliveryCount`, `nak(delayMs, neverStarted)`) and
  * `BusAdapterV1.doReleaseConsumer`; v1.5 `doHealth` is not ready while a subscription cannot
- * consume (no new member: a rule on `BusHealth.ready`).
+ * consume, and `BusHealth.failed` once one cannot recover by itself.
  *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
@@ -153,6 +153,12 @@ export interface BusHealth {
    * `onError` gets a non-retryable error and `ready` stays false: restart the process.
    */
   readonly ready: boolean;
+  /**
+   * v1.5, optional: the adapter lost something it cannot get back by itself (a subscription whose
+   * consumer could not be recreated): the process should exit and be restarted by its supervisor.
+   * `ready` is false with it, and `detail` says what.
+   */
+  readonly failed?: boolean;
   readonly adapter: string;
   readonly detail?: string;
 }

@@ -496,6 +496,8 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
     expect(consumers.slice(0, 3).every((consumer) => consumer.disconnected)).toBe(true);
     expect(consumers[3]!.disconnected).toBe(false);
     expect(errors).toEqual([]);
+    // Logged once the join has been waited for (the join itself clears `down`).
+    while (!logs.some((line) => /runs again/.test(line.message)) && Date.now() - started < 10_000) await sleep(20);
     expect(logs.map((line) => line.message)).toContainEqual(expect.stringMatching(/runs again \(recreated after \d+ ms, 3 tries\)/));
     // And again, should the new one crash the same way.
     consumers[3]!.crash();
@@ -517,7 +519,9 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
     expect(error.isRetryable).toBe(false);
     expect(error.message).toMatch(/consumer of group topic:g stopped and could not be recreated within \d+ ms \(\d+ tries\).*restart the process/);
     expect(created.down).toMatch(/could not be recreated/);
+    expect(created.failed).toBe(true);
     await created.close();
+    expect(created.failed).toBe(false);
     expect(created.down).toBeUndefined();
   });
 

@@ -21,7 +21,7 @@ import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
 import { KAFKAJS_RETRY, retryFor } from './retry.js';
-import { BUSY_STICKY_ASSIGNER, kafkaGroupId, KafkaSubscription } from './subscription.js';
+import { BUSY_STICKY_ASSIGNER, consumerClientId, kafkaGroupId, KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
 type KafkaJs = typeof import('kafkajs');
@@ -93,7 +93,8 @@ interface GroupCluster {
 }
 
 interface Connection {
-  readonly createClient: () => Kafka;
+  /** A new kafkajs client; `clientId` replaces the configured one (a subscription's, see `consumerClientId`). */
+  readonly createClient: (clientId?: string) => Kafka;
   readonly admin: Admin;
   readonly producer: Producer;
   readonly publisher: KafkaPublisher;
@@ -226,7 +227,8 @@ export class KafkaAdapter implements BusAdapterV1 {
    * times out (`sessionTimeoutMs`, then a rebalance); this removes it from the group now, so the
    * rebalance starts at once. kafkajs has no API for it (no static membership, so no admin
    * `removeMembers`): every member writes its consumerName into its join metadata (the busy-sticky
-   * assigner's user data), `describeGroups` finds the dead one's member id, and a LeaveGroup
+   * assigner's user data) and its client id (`<clientId>.consumer.<consumerName>`, since a group in
+   * a rebalance describes no join metadata), `describeGroups` finds the dead one's member id, and a LeaveGroup
    * request naming that member id is sent to the group's coordinator — what the member itself would
    * have sent had it closed — through kafkajs's cluster (an internal of kafkajs 2, whose API has
    * not changed since 2022; without it, this releases nothing and the session timeout applies).
@@ -239,16 +241,20 @@ export class KafkaAdapter implements BusAdapterV1 {
     const { groups } = await connection.admin.describeGroups([groupId]);
     const { AssignerProtocol } = connection.kafkajs;
     const matches = (candidate: unknown) => typeof candidate === 'string' && (candidate === consumer || candidate.startsWith(`${consumer}-`));
+    const clientPrefix = consumerClientId(this.options.clientId, '');
     const dead: { memberId: string; partitions: number }[] = [];
     for (const described of groups) {
-      if (described.protocol !== BUSY_STICKY_ASSIGNER) continue;
       for (const member of described.members) {
-        let owner: unknown;
-        try {
-          const userData = AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData;
-          owner = (JSON.parse(userData?.toString() || '{}') as { consumer?: unknown }).consumer;
-        } catch {
-          continue;
+        // A stable group describes its members' join metadata, where ours name their consumer; a
+        // group in a rebalance describes only member and client ids, and ours carry it in the latter.
+        let owner: unknown = member.clientId.startsWith(clientPrefix) ? member.clientId.slice(clientPrefix.length) : undefined;
+        if (!matches(owner) && described.protocol === BUSY_STICKY_ASSIGNER) {
+          try {
+            const userData = AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData;
+            owner = (JSON.parse(userData?.toString() || '{}') as { consumer?: unknown }).consumer;
+          } catch {
+            continue;
+          }
         }
         if (!matches(owner)) continue;
         let partitions = 0;
@@ -302,13 +308,17 @@ export class KafkaAdapter implements BusAdapterV1 {
     if (this.#closed || !connection) {
       return { connected: false, ready: false, adapter: 'kafka', detail: this.#closed ? 'closed' : 'not connected' };
     }
+    // Connected is not enough: a subscription whose consumer crashed receives nothing until it
+    // runs again (spec v1.5: not ready while a subscription cannot consume; failed once it never will).
+    const subscriptions = [...this.#subscriptions];
+    const down = subscriptions.map((subscription) => subscription.down).filter((reason) => reason !== undefined);
+    if (subscriptions.some((subscription) => subscription.failed)) {
+      return { connected: false, ready: false, failed: true, adapter: 'kafka', detail: down.join('; ') };
+    }
     try {
       // kafkajs would retry for many seconds against a dead broker; health must answer now.
       const cluster = await withTimeout(connection.admin.describeCluster(), 2_000);
       if (cluster === TIMED_OUT) return { connected: false, ready: false, adapter: 'kafka', detail: 'the broker did not answer within 2 s' };
-      // Connected is not enough: a subscription whose consumer crashed receives nothing until it
-      // runs again (spec v1.5: not ready while a subscription cannot consume).
-      const down = [...this.#subscriptions].map((subscription) => subscription.down).filter((reason) => reason !== undefined);
       if (down.length > 0) return { connected: true, ready: false, adapter: 'kafka', detail: down.join('; ') };
       return { connected: true, ready: true, adapter: 'kafka', detail: `${cluster.brokers.length} broker(s), controller ${cluster.controller}` };
     } catch (error) {
@@ -369,7 +379,7 @@ export class KafkaAdapter implements BusAdapterV1 {
     };
     // Each consumer gets its own client: kafkajs caches committed offsets per group id in a
     // client, and two members of one group sharing a client would clear each other's cache.
-    const createClient = () => new kafkajs.Kafka(config);
+    const createClient = (clientId?: string) => new kafkajs.Kafka(clientId === undefined ? config : { ...config, clientId });
     const client = createClient();
     const admin = client.admin();
     const producer = client.producer({

@@ -59,6 +59,15 @@ const MAX_RECORDED_STARTS = 200;
 const LAZY_RECORD_MS = 20;
 export const BUSY_STICKY_ASSIGNER = 'WoodworkBusySticky';
 
+/**
+ * The client id of a subscription's consumer: the configured one plus its consumerName, so the
+ * member a dead process left in a group can be found even while the group rebalances
+ * (`doReleaseConsumer`; the member id the broker assigns starts with the client id too).
+ */
+export function consumerClientId(clientId: string, consumerName: string): string {
+  return `${clientId}.consumer.${consumerName}`;
+}
+
 interface BatchItem {
   readonly offset: bigint;
   readonly record: WireRecord;
@@ -265,7 +274,7 @@ export function busyStickyAssigner(
 }
 
 export interface SubscriptionDependencies {
-  readonly createClient: () => Kafka;
+  readonly createClient: (clientId?: string) => Kafka;
   readonly admin: Admin;
   readonly options: ResolvedKafkaOptions;
   readonly log: KafkaLogSink;
@@ -344,6 +353,11 @@ export class KafkaSubscription implements AdapterSubscription {
     return `the consumer of group ${this.groupId} is down since ${new Date(this.#downSince).toISOString()} (${this.#downReason ?? 'crashed'}); ${this.#recovering ? 'recreating it' : 'kafkajs restarts it'}`;
   }
 
+  /** Recreating the consumer failed for good: the process should be restarted. */
+  get failed(): boolean {
+    return !this.#closing && this.#failed !== undefined;
+  }
+
   /**
    * Creates a consumer, joins the group and starts fetching; resolves once it has its partitions.
    * `first`: the subscription's start (wait for the first fetch so records published after it are
@@ -351,7 +365,7 @@ export class KafkaSubscription implements AdapterSubscription {
    */
   async #runConsumer(first: boolean): Promise<void> {
     const { options } = this.#dependencies;
-    const consumer = this.#dependencies.createClient().consumer({
+    const consumer = this.#dependencies.createClient(consumerClientId(options.clientId, this.#request.consumerName)).consumer({
       groupId: this.groupId,
       sessionTimeout: this.#timings.sessionTimeoutMs,
       heartbeatInterval: this.#timings.heartbeatIntervalMs,
