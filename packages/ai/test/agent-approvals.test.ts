@@ -35,6 +35,19 @@ async function turn(runtime: Awaited<ReturnType<typeof started>>, sessionId: str
   return { events: seen, result: await submitted.result };
 }
 
+/** Reads events up to and including the `count`-th of `type`. */
+async function eventsUntilCount(events: AsyncIterable<SessionEvent>, type: string, count: number): Promise<SessionEvent[]> {
+  const seen: SessionEvent[] = [];
+  let found = 0;
+  for await (const event of events) {
+    seen.push(event);
+    if (event.event_type === type && ++found === count) break;
+  }
+  return seen;
+}
+
+const replies = (events: readonly SessionEvent[]) => payloads(events, 'session.replied').map((payload) => payload.text ?? payload);
+
 function toolOutputs(server: ScriptedServer, request: number): string[] {
   const input = server.requests[request]!.body.input as any[];
   return input.filter((item) => item.type === 'function_call_output').map((item) => String(item.output));
@@ -85,32 +98,50 @@ describe('agent approvals', () => {
     expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'denied', reason: 'keep it' });
   });
 
-  it('counts an answer after approval_timeout as not approved in time', async () => {
+  it('times a paused approval out at its deadline with no further input: the call is not run, the model hears why and answers', async () => {
     await using server = await startScriptedServer();
-    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'c.txt' } }] }, { text: 'Too late.' });
-    await using files = await approvalProject(server, ', approval_timeout = "50ms"');
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'c.txt' } }] }, { text: 'Too late.' }, { text: 'Hello again.' });
+    await using files = await approvalProject(server, ', approval_timeout = "300ms"');
     await using runtime = await started(await files.load());
     const sessionId = await runtime.create();
-    await turn(runtime, sessionId, 'delete c.txt');
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const second = await turn(runtime, sessionId, 'yes');
-    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'expired' });
+    const events = runtime.events(sessionId, { from: 'live' });
+    await runtime.submit(sessionId, 'delete c.txt', { to: 'assistant' });
+    // Two turns: the one that paused, then the deadline's — nothing else is sent.
+    const seen = await eventsUntilCount(events, 'turn.completed', 2);
+    const paused = seen.findIndex((event) => event.event_type === 'turn.completed');
+    const request = payloads(seen.slice(0, paused), 'tool.approval_requested')[0];
+    const late = seen.slice(paused + 1);
+    expect(payloads(late, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'expired', approval_id: request.approval_id, tool: 'remove' });
+    const observation = payloads(late, 'tool.observation')[0];
+    expect(observation).toMatchObject({ turn_id: request.turn_id, call_id: request.call_id, ok: false, status: 'denied' });
+    expect(observation.output).toContain('no one approved the call of `remove` in time');
     expect(toolOutputs(server, 1)[0]).toContain('no one approved');
-    expect(second.result.text).toBe('Too late.');
+    expect(server.requests).toHaveLength(2);
+    expect(replies(late)).toEqual(['Too late.']);
+
+    // The session goes on: a later message is a new turn, not an answer to the expired request.
+    const next = await turn(runtime, sessionId, 'yes');
+    expect(payloads(next.events, 'tool.approval_answered')).toEqual([]);
+    expect(server.requests[2]!.userText).toBe('yes');
+    expect(next.result.text).toBe('Hello again.');
   });
 
-  it('after the timeout, another message starts a new turn and the paused one ends as expired', async () => {
+  it('an answer before the deadline cancels its wake-up: nothing happens at the deadline', async () => {
     await using server = await startScriptedServer();
-    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'd.txt' } }] }, { text: 'Hello again.' });
-    await using files = await approvalProject(server, ', approval_timeout = "50ms"');
+    server.enqueue({ toolCalls: [{ name: 'remove', arguments: { path: 'e.txt' } }] }, { text: 'Removed.' }, { text: 'Hi.' });
+    await using files = await approvalProject(server, ', approval_timeout = "300ms"');
     await using runtime = await started(await files.load());
     const sessionId = await runtime.create();
-    await turn(runtime, sessionId, 'delete d.txt');
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    const second = await turn(runtime, sessionId, 'what is new?');
-    expect(payloads(second.events, 'tool.approval_answered')[0]).toMatchObject({ outcome: 'expired' });
-    expect(server.requests[1]!.userText).toBe('what is new?');
-    expect(second.result.text).toBe('Hello again.');
+    await turn(runtime, sessionId, 'delete e.txt');
+    expect((await turn(runtime, sessionId, 'yes')).result.text).toBe('Removed.');
+    const events = runtime.events(sessionId, { from: 'live' });
+    await new Promise((resolve) => setTimeout(resolve, 700)); // past the deadline
+    await runtime.submit(sessionId, 'hi', { to: 'assistant' });
+    const seen = await eventsUntil(events, 'turn.completed');
+    // The first turn that completed after the answer is the one just sent: no deadline turn came.
+    expect(payloads(seen, 'tool.approval_answered')).toEqual([]);
+    expect(replies(seen)).toEqual(['Hi.']);
+    expect(server.requests).toHaveLength(3);
   });
 
   it('a tool.call pipe can ask for approval of one call', async () => {

@@ -88,6 +88,55 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
     }
   }, 60_000);
 
+  it('times a paused approval out at its deadline with no input, after the instance that paused it was killed', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Not deployed: nobody approved in time.' });
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        ops = api functions { path = "ops.ts", approval = true }
+        assistant = agent llm { model = model, tools = [ops], approval_timeout = "3s" }
+      `,
+      'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
+    });
+    const topology = await files.load();
+    const namespace = `agent-${randomUUID().slice(0, 8)}`;
+    // This process hosts the tool and watches; the agent pauses in one child, which is then
+    // SIGKILLed; another child hosts the agent afterwards. Nobody answers.
+    await using tools = await started(topology, { bus: url!, sessions: { redis: url! }, namespace, components: ['ops'] });
+    const sessionId = randomUUID();
+    await tools.create({ id: sessionId });
+    const events = tools.events(sessionId, { from: 'live' });
+    const first = await host(files.file, 'assistant', namespace);
+    let second: ChildProcess | undefined;
+    try {
+      await tools.submit(sessionId, 'deploy to prod', { to: 'assistant' });
+      const seen: SessionEvent[] = [];
+      let completed = 0;
+      for await (const event of events) {
+        seen.push(event);
+        if (event.event_type !== 'turn.completed') continue;
+        completed++;
+        if (completed === 1) {
+          // Paused: the instance that paused dies at once, with the deadline still ahead.
+          expect(payloads(seen, 'tool.approval_requested')).toHaveLength(1);
+          first.kill('SIGKILL');
+          second = await host(files.file, 'assistant', namespace);
+        } else break;
+      }
+      const request = payloads(seen, 'tool.approval_requested')[0];
+      expect(payloads(seen, 'tool.approval_answered')).toEqual([expect.objectContaining({ outcome: 'expired', approval_id: request.approval_id })]);
+      const observation = payloads(seen, 'tool.observation')[0];
+      expect(observation).toMatchObject({ turn_id: request.turn_id, ok: false, status: 'denied' });
+      expect(observation.output).toContain('no one approved');
+      expect(toolOutputs(server, 1)[0]).toContain('no one approved');
+      expect(payloads(seen, 'session.replied').at(-1)).toBe('Not deployed: nobody approved in time.');
+    } finally {
+      first.kill('SIGKILL');
+      second?.kill('SIGTERM');
+    }
+  }, 90_000);
+
   it.each([
     { idempotent: false, answer: 'Charged; the shipment may or may not have gone out.' },
     { idempotent: true, answer: 'Charged and shipped.' },

@@ -48,6 +48,10 @@ export type { SessionStore } from './sessions/store.js';
 export { createBullmqSessionTimer, SESSION_TIMEOUT_QUEUE } from './sessions/bullmq-timer.js';
 export type { BullmqSessionTimerOptions } from './sessions/bullmq-timer.js';
 export type { SessionTimer, SessionTimerHandlers } from './sessions/timer.js';
+export { createMemoryWakeTimer } from './sessions/wakeups.js';
+export type { WakeTimer, Wakeup } from './sessions/wakeups.js';
+export { createBullmqWakeTimer, SESSION_WAKEUP_QUEUE } from './sessions/bullmq-wakeups.js';
+export type { BullmqWakeTimerOptions } from './sessions/bullmq-wakeups.js';
 
 export { ModuleLoader } from './modules/module-loader.js';
 export type { FunctionSpec, LoadRequester, ModuleLanguage, ModuleLoaderOptions } from './modules/module-loader.js';

@@ -23,11 +23,13 @@ import { isInstalled, packageForKind, registerOptionalComponents } from './compo
 import type { ComponentRegistry } from './registry.js';
 import { SessionHub } from './session-hub.js';
 import { createBullmqSessionTimer } from './sessions/bullmq-timer.js';
+import { createBullmqWakeTimer } from './sessions/bullmq-wakeups.js';
 import { SessionManager } from './sessions/manager.js';
 import { createMemorySessionStore } from './sessions/memory-store.js';
 import { createRedisSessionStore } from './sessions/redis-store.js';
 import type { SessionStore } from './sessions/store.js';
 import type { SessionTimer } from './sessions/timer.js';
+import { createMemoryWakeTimer, type WakeTimer, type Wakeup } from './sessions/wakeups.js';
 import { createBusTransport, createInProcessTransport, type StreamTransport } from './streams.js';
 import { componentTopic, DEFAULT_NAMESPACE, eventsTopic, isValidNamespace } from './topics.js';
 import { newTrace, traceIdOf } from './trace.js';
@@ -279,6 +281,7 @@ class EmbeddedRuntime implements Runtime {
   private store: SessionStore | undefined;
   private ownsStore = false;
   private sessionTimer: SessionTimer | undefined;
+  private wakeTimer: WakeTimer | undefined;
   private sessionManager: SessionManager | undefined;
   private hub: SessionHub | undefined;
   private calls: CallService | undefined;
@@ -492,6 +495,7 @@ class EmbeddedRuntime implements Runtime {
       this.store = await createRedisSessionStore({ url: sessionsOption.redis, prefix });
       this.ownsStore = true;
       this.sessionTimer = await createBullmqSessionTimer({ url: sessionsOption.redis, prefix });
+      this.wakeTimer = await createBullmqWakeTimer({ url: sessionsOption.redis, prefix });
     } else {
       this.store = createMemorySessionStore();
       this.ownsStore = true;
@@ -499,6 +503,9 @@ class EmbeddedRuntime implements Runtime {
     this.sessionManager = new SessionManager(this.store, {
       timeoutMs: this.options.sessionTimeoutMs ?? DEFAULTS.sessionTimeoutMs,
       ...(this.sessionTimer ? { timer: this.sessionTimer } : {}),
+      // A store passed in as an object is this process's: its wake-ups wait here too.
+      wakeups: (this.wakeTimer ??= createMemoryWakeTimer()),
+      deliver: (wakeup) => this.deliverWakeup(wakeup),
       onEnded: (sessionId, reason) => this.sessionEnded(sessionId, reason),
     });
     const overBus = this.options.streams === 'bus' || (this.options.streams !== 'in-process' && this.busInstance.capabilities.crossProcess);
@@ -533,6 +540,28 @@ class EmbeddedRuntime implements Runtime {
       instanceId: this.instanceId,
       streams: this.streams,
       timeoutMs: this.options.callTimeoutMs ?? DEFAULTS.callTimeoutMs,
+    });
+  }
+
+  /**
+   * A due wake-up (`context.session.wakeAt`): its input goes to its component as an input of the
+   * session, a turn of its own, as `submit` sends one — from whichever runtime's timer fired, which
+   * need not host the component. Thrown errors are retried by the timer.
+   */
+  private async deliverWakeup(wakeup: Wakeup): Promise<void> {
+    if (this.state !== 'running') {
+      throw new WoodworkRuntimeError('WW_RUNTIME_STATE', `the runtime is ${this.state}`, { isRetryable: true });
+    }
+    const trace = newTrace();
+    await this.sessionManager!.adjustTurn(wakeup.sessionId, traceIdOf(trace)!, 1);
+    await this.bus.publish(componentTopic(this.namespace, wakeup.component), {
+      session_id: wakeup.sessionId,
+      event_type: EventTypes.inputReceived,
+      component_source: 'runtime',
+      component_target: wakeup.component,
+      payload: inputPayload(wakeup.input),
+      trace,
+      routing: { next_component: wakeup.component },
     });
   }
 
@@ -880,6 +909,7 @@ class EmbeddedRuntime implements Runtime {
       this.logger.warn('the enterprise ingestion client did not close cleanly', { error: errorMessage(error) });
     }
     await this.sessionTimer?.close().catch(() => undefined);
+    await this.wakeTimer?.close().catch(() => undefined);
     if (this.ownsStore) await this.store?.close().catch(() => undefined);
     if (this.ownsBus) await this.busInstance?.close().catch(() => undefined);
     if (this.privateBroker) deleteMemoryBroker(this.privateBroker);

@@ -209,6 +209,17 @@ export interface SessionContext {
   get<T = JsonValue>(key: string): Promise<T | undefined>;
   set(key: string, value: JsonValue): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Sends `input` to this component, in this session, at `at` (epoch ms): a new input of the
+   * session, delivered by whichever runtime is alive then (sessions in Redis: a BullMQ delayed job,
+   * so it outlives this process), and dropped if the session has ended. `key` names it: scheduling
+   * the same key again replaces it. Delivery is at least once; handle a wake-up that no longer
+   * applies as nothing to do. For deadlines a component keeps without holding a handler (an
+   * agent's approval that nobody answers).
+   */
+  wakeAt(key: string, at: number, input: JsonValue): Promise<void>;
+  /** Removes the wake-up `key` of this component in this session, if any. */
+  cancelWake(key: string): Promise<void>;
 }
 
 export interface SendOptions {

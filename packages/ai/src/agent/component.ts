@@ -77,6 +77,19 @@ function isReference(value: unknown): value is ComponentReference {
   return typeof value === 'object' && value !== null && typeof (value as ComponentReference).call === 'function';
 }
 
+/** The key of the wake-up that times a paused turn's approval out. */
+const APPROVAL_WAKEUP = 'approval_timeout';
+
+/** The wake-up's input: which approval's deadline it is. */
+function approvalDeadline(approvalId: string): JsonValue {
+  return { woodwork_wakeup: APPROVAL_WAKEUP, approval_id: approvalId };
+}
+
+function approvalDeadlineOf(payload: unknown): string | undefined {
+  const record = typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined;
+  return record?.woodwork_wakeup === APPROVAL_WAKEUP && typeof record.approval_id === 'string' ? record.approval_id : undefined;
+}
+
 class Pause {
   constructor(readonly payload: ToolApprovalRequestedPayload) {}
 }
@@ -155,14 +168,28 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
 
         async handle(message: Message, context: HandlerContext<AgentConfig>) {
           const stored = await loadState(context);
+          // The approval's deadline (`approval_timeout`), delivered by the runtime's wake-up timer
+          // from whichever instance is alive: it ends the pause if the turn still waits for it.
+          const deadline = approvalDeadlineOf(message.payload);
+          if (deadline !== undefined) {
+            if (stored?.status !== 'paused' || stored.paused?.approval_id !== deadline) return undefined; // answered meanwhile
+            if (Date.now() < stored.paused.expires_at) {
+              // Early (another host's clock): wait for the deadline this host sees.
+              await context.session.wakeAt(APPROVAL_WAKEUP, stored.paused.expires_at, approvalDeadline(deadline));
+              return undefined;
+            }
+          }
           const resuming = stored !== undefined && (stored.status === 'paused' || (stored.status === 'running' && stored.message_id === message.id));
           const available = await loadTools(!resuming);
           let state: TurnState;
           let answer: ApprovalAnswer | undefined;
           if (stored?.status === 'paused' && stored.paused) {
-            answer = parseAnswer(message.payload, message.text);
-            const expired = Date.now() > stored.paused.expires_at;
-            if (expired && answer.kind === 'none') {
+            answer = deadline !== undefined ? { kind: 'none' } : parseAnswer(message.payload, message.text);
+            const expired = deadline !== undefined || Date.now() > stored.paused.expires_at;
+            if (deadline === undefined) await context.session.cancelWake(APPROVAL_WAKEUP);
+            if (expired && answer.kind === 'none' && deadline === undefined) {
+              // The deadline passed before its wake-up came (delivery lag): the turn is given up
+              // and the input is a new turn.
               await answerApproval(context, stored, { outcome: 'expired' }, stored.calls.find((call) => call.call_id === stored.paused!.call_id)!);
               state = await newTurn(message);
             } else {
@@ -267,6 +294,8 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             if (error instanceof Pause) {
               state.status = 'paused';
               await save();
+              // The deadline fires even if no input ever comes, on whichever instance is alive then.
+              await context.session.wakeAt(APPROVAL_WAKEUP, state.paused!.expires_at, approvalDeadline(state.paused!.approval_id));
               await context.emit(AgentEvents.approvalRequested, error.payload);
               if (writer) {
                 await writer.write(`${state.text.some((text) => text !== '') ? '\n\n' : ''}${error.payload.text}`);

@@ -10,6 +10,7 @@ import { WoodworkRuntimeError } from '../errors.js';
 import type { JsonValue, SessionContext, SessionInfo } from '../types.js';
 import type { SessionStore } from './store.js';
 import type { SessionTimer } from './timer.js';
+import type { WakeTimer, Wakeup } from './wakeups.js';
 
 export interface SessionManagerOptions {
   /** Idle time after which a session ends. Default 30 minutes, like a web session. */
@@ -21,6 +22,10 @@ export interface SessionManagerOptions {
    * right for one process; the runtime passes a BullMQ timer for sessions in Redis.
    */
   readonly timer?: SessionTimer;
+  /** Where `context.session.wakeAt` wake-ups wait (wakeups.ts); without it, `wakeAt` throws. */
+  readonly wakeups?: WakeTimer;
+  /** Sends a due wake-up's input to its component (the runtime publishes it as an input of the session). */
+  readonly deliver?: (wakeup: Wakeup) => Promise<void>;
   /** Called once for every session that ended (`reason` is `ended` or `timeout`). */
   readonly onEnded?: (sessionId: string, reason: string) => void;
   /** Clock, for tests. */
@@ -96,6 +101,7 @@ export class SessionManager {
   /** Component-scoped state of one session, as `context.session` gives it. */
   context(id: string, scope: string): SessionContext {
     const store = this.store;
+    const wakeups = this.options.wakeups;
     return {
       id,
       async get<T = JsonValue>(key: string): Promise<T | undefined> {
@@ -103,7 +109,20 @@ export class SessionManager {
       },
       set: (key, value) => store.setState(id, scope, key, value),
       delete: (key) => store.deleteState(id, scope, key),
+      async wakeAt(key, at, input) {
+        if (!wakeups) throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', 'this session manager has no wake-up timer', { sessionId: id, component: scope, userError: false });
+        await wakeups.schedule({ sessionId: id, component: scope, key, at, input });
+      },
+      async cancelWake(key) {
+        await wakeups?.cancel(id, scope, key);
+      },
     };
+  }
+
+  /** A wake-up is due: its input goes to its component if the session still exists. */
+  private async wake(wakeup: Wakeup): Promise<void> {
+    if (!(await this.store.get(wakeup.sessionId))) return;
+    await this.options.deliver?.(wakeup);
   }
 
   adjustTurn(id: string, turnId: string, delta: number): Promise<number> {
@@ -132,6 +151,7 @@ export class SessionManager {
 
   /** Starts the periodic sweep (unref'd: it never keeps a process alive), or firing the timer's due sessions in this process. */
   startSweeping(onError: (error: unknown) => void): void {
+    this.options.wakeups?.start((wakeup) => this.wake(wakeup), onError);
     if (this.options.timer) {
       this.options.timer.start({
         claim: (id) => this.expire(id),
@@ -150,7 +170,7 @@ export class SessionManager {
   async stopSweeping(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    await this.options.timer?.stop();
+    await Promise.all([this.options.timer?.stop(), this.options.wakeups?.stop()]);
   }
 
   /** A session's timer fired: claims it if it expired, else says when it expires now. */
