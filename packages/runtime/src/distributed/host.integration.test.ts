@@ -111,4 +111,28 @@ describe.skipIf(url === undefined)('a host over Redis', () => {
       await host.stop();
     }
   });
+
+  it('answers /ready 503 with the bus detail while a subscription is down, and reports failed once the bus cannot recover', async () => {
+    const namespace = `host-${randomUUID().slice(0, 8)}`;
+    const topology = await loadHostTopology(path.join(dir, 'main.ww'), {});
+    const host = await startHost({ topology, unit: 'slow', busUrl: url!, sessionsUrl: url!, namespace, port: 0, listenHost: '127.0.0.1', logger: silentLogger, registryTtlMs: 900 });
+    try {
+      const bus = host.runtime.bus as { health: () => Promise<unknown> };
+      // What a Kafka bus answers while a consumer is being recreated (bus spec v1.5), then after giving up.
+      bus.health = async () => ({ connected: true, ready: false, adapter: 'kafka', detail: 'the consumer of group g is down since …; recreating it' });
+      const down = await get(host.port, '/ready');
+      expect(down.status).toBe(503);
+      expect(JSON.parse(down.body).reason).toBe('the kafka bus is not ready: the consumer of group g is down since …; recreating it');
+      let failure: string | undefined;
+      void host.failed.then((reason) => (failure = reason));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(failure).toBeUndefined();
+      bus.health = async () => ({ connected: false, ready: false, failed: true, adapter: 'kafka', detail: 'the consumer of group g could not be recreated' });
+      // The registry heartbeat (every ttl / 3) looks.
+      await waitFor(() => failure !== undefined, 10_000);
+      expect(failure).toBe('the kafka bus cannot recover by itself: the consumer of group g could not be recreated');
+    } finally {
+      await host.stop();
+    }
+  });
 });

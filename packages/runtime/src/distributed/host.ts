@@ -63,6 +63,13 @@ export interface RunningHost extends AsyncDisposable {
   readonly runtime: Runtime;
   /** Whether `/ready` answers 200 now, and if not, why. */
   readiness(): Promise<{ ready: boolean; reason?: string }>;
+  /**
+   * Resolves (with why) once the host cannot go on by itself — the bus lost a subscription for good
+   * (`BusHealth.failed`, bus spec v1.5: a Kafka consumer that could not be recreated). Checked at
+   * every registry heartbeat. The process should then stop and exit non-zero, so its supervisor
+   * restarts it.
+   */
+  readonly failed: Promise<string>;
   /** Stops taking work, finishes what is in hand (up to the drain timeout), deregisters, closes. Idempotent. */
   stop(): Promise<void>;
 }
@@ -117,12 +124,21 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     ...(options.telemetry ? { metrics: { ...options.runtime?.metrics, meterProvider: options.telemetry.meterProvider } } : {}),
   });
 
+  let fail: ((reason: string) => void) | undefined;
+  const failed = new Promise<string>((resolve) => (fail = resolve));
   const readiness = async (): Promise<{ ready: boolean; reason?: string }> => {
     if (state === 'draining') return { ready: false, reason: 'draining: stopping after SIGTERM' };
     if (runtime.state !== 'running') return { ready: false, reason: `runtime is ${runtime.state}` };
-    const health = await runtime.health();
-    if (!health.bus.connected) return { ready: false, reason: `not connected to the ${health.bus.adapter} bus` };
-    if (!health.bus.ready) return { ready: false, reason: `the ${health.bus.adapter} bus is not ready` };
+    // The bus's own health, for its detail (which subscription is down, and why).
+    const bus = await runtime.bus.health();
+    const detail = bus.detail ? `: ${bus.detail}` : '';
+    if (bus.failed) {
+      const reason = `the ${bus.adapter} bus cannot recover by itself${detail}`;
+      fail?.(reason);
+      return { ready: false, reason };
+    }
+    if (!bus.connected) return { ready: false, reason: `not connected to the ${bus.adapter} bus${detail}` };
+    if (!bus.ready) return { ready: false, reason: `the ${bus.adapter} bus is not ready${detail}` };
     return { ready: true };
   };
 
@@ -221,6 +237,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     port,
     runtime,
     readiness,
+    failed,
     stop,
     [Symbol.asyncDispose]: stop,
   };

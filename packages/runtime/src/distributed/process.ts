@@ -145,7 +145,10 @@ export async function runHostProcess(options: HostProcessOptions = {}): Promise<
       return fail(`\`${config.unit}\` could not start`, error);
     }
     log.info(`ready: ${host.unit.components.join(', ')} on the ${host.runtime.bus.adapterName} bus (port ${host.port}, instance ${host.instance})`);
-    await stopped;
+    // A signal, or the host failing for good (the bus lost a subscription it cannot get back):
+    // then drain like after SIGTERM and exit 1, so the supervisor restarts this process.
+    const failure = await Promise.race([stopped.then(() => undefined), host.failed]);
+    if (failure !== undefined) log.error(`${failure}; stopping so that this process is restarted`);
     const started = Date.now();
     // The runtime waits `drainTimeoutMs` for open turns; messages in hand get the same again.
     const deadlineMs = 2 * config.drainTimeoutMs;
@@ -165,7 +168,7 @@ export async function runHostProcess(options: HostProcessOptions = {}): Promise<
       clearTimeout(timer);
     }
     log.info(`stopped cleanly in ${Date.now() - started} ms`);
-    return HostExitCode.ok;
+    return failure === undefined ? HostExitCode.ok : HostExitCode.failed;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
