@@ -13,7 +13,10 @@ export interface KafkaAdapterOptions {
    * (a URL cannot hold several `host:port` authorities, so extra brokers go there).
    */
   readonly brokers?: readonly string[];
-  /** Shown in broker logs and quotas. Default `woodwork`. URL: `clientId`. */
+  /**
+   * Shown in broker logs and quotas. Default `woodwork`. URL: `clientId`. A subscription's consumer
+   * uses `<clientId>.consumer.<consumerName>` (how `doReleaseConsumer` finds a dead process's members).
+   */
   readonly clientId?: string;
   /**
    * Partitions of topics the adapter creates. Default 6: the most instances of one component
