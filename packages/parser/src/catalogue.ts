@@ -565,7 +565,7 @@ const catalogueData: Catalogue = {
             value: { type: 'duration', min: 1 },
             default: 600000,
             description:
-              'How long a turn paused for an approval waits (default `"10m"`); an answer after it counts as denied and the model is told no one approved in time.',
+              'How long a turn paused for an approval waits (default `"10m"`). At the deadline, with no other input needed, the call is not run, the model is told no one approved it in time, and it answers.',
           },
           cache: {
             value: boolean,
