@@ -12,9 +12,18 @@
  * 2. Tokens per second of a long reply (one token a chunk, no delay): the provider stream read
  *    directly vs the whole topology (llm → client), embedded and over Redis, with the ratio.
  *
+ * 3. Where the gateway's first token spends its time: every bus publish and delivery of the Redis
+ *    runtime is timestamped (a wrapper around the bus, no change to the code measured), and each
+ *    turn's path is cut into legs — the gateway's bookkeeping, the hops to the llm, the model call,
+ *    the token's way back — printed as medians beside the direct call's own legs.
+ * 4. `llm local` (when WOODWORK_LOCAL_MODEL is set: `eval "$(bash tools/models.sh env)"`): tokens/s
+ *    through Woodwork vs node-llama-cpp called directly, in ABBA rounds, the median of the rounds'
+ *    ratios and CPU time per token both ways (bench/local.bench.ts). Target ≥ 95%.
+ *
  * Redis comes from WOODWORK_TEST_REDIS_URL (`eval "$(bash tools/services.sh env)"`); without it
  * the Redis rows are skipped. Everything runs in this process on the same cores, the scripted
- * server included, so the figures are relative, not absolute.
+ * server included, so the figures are relative, not absolute; the load average is printed beside
+ * them (the development machines are shared: compare figures of one run, not across runs).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -22,12 +31,15 @@ import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import { loadavg } from 'node:os';
 import { createOpenAI } from '@ai-sdk/openai';
 import { streamText } from 'ai';
+import { createBus, type Bus } from '@woodwork/bus';
 import { loadTopology } from '@woodwork/parser';
 import { createComponentRegistry, createRuntime, silentLogger, type Runtime, type RuntimeOptions } from '@woodwork/runtime';
 import { aiComponents } from '../src/index.js';
 import { startScriptedServer, type ScriptedServer } from '../src/testing/index.js';
+import { runLocalBenchmark, type LocalBenchmarkResult } from './local.bench.js';
 
 const MODEL_DELAY_MS = 50;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
@@ -41,6 +53,49 @@ const median = (values: number[]) => {
 const p90 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * 0.9))]!;
 const ms = (value: number) => `${value.toFixed(2)} ms`;
 const nowhere = () => new Writable({ write: (_chunk, _encoding, done) => done() });
+const load = () => loadavg().map((n) => n.toFixed(1)).join(' ');
+
+/**
+ * Bus publishes and deliveries, timestamped while armed (one gateway turn at a time). The wrapper
+ * adds a function call per publish and delivery; nothing in the measured code changes.
+ */
+class Timeline {
+  marks: { readonly at: number; readonly what: string; readonly topic: string; readonly type: string }[] = [];
+  armed = false;
+  mark(what: string, topic: string, type: string): void {
+    if (this.armed) this.marks.push({ at: performance.now(), what, topic, type });
+  }
+  find(what: string, topic: string, type: string, after = 0): number {
+    return this.marks.find((mark) => mark.at >= after && mark.what === what && mark.topic.endsWith(topic) && mark.type === type)?.at ?? Number.NaN;
+  }
+}
+
+function timedBus(bus: Bus, timeline: Timeline): Bus {
+  return new Proxy(bus, {
+    get(target, key) {
+      if (key === 'publish') {
+        return (topic: string, envelope: { event_type: string }) => {
+          timeline.mark('publish', topic, envelope.event_type);
+          return target.publish(topic, envelope as never);
+        };
+      }
+      if (key === 'subscribe') {
+        return (topic: string, options: never, handler: (envelope: { event_type: string }, context: unknown) => unknown) =>
+          target.subscribe(topic, options, (envelope, context) => {
+            timeline.mark('deliver', topic, envelope.event_type);
+            return handler(envelope as never, context) as never;
+          });
+      }
+      const value = Reflect.get(target, key, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The legs of one gateway turn's first token, in ms (NaN where a mark is missing). */
+interface Legs {
+  readonly [leg: string]: number;
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -76,23 +131,31 @@ function withoutModel(server: ScriptedServer, started: number, seen: number): nu
   return request.at - started + (seen - request.firstChunkAt);
 }
 
+type Result = { firstMs: number; totalMs: number; chunks: number; legs?: Legs };
+
 /** The provider read directly: time to the first text delta, and to the end. */
-async function direct(server: ScriptedServer): Promise<{ firstMs: number; totalMs: number; chunks: number }> {
+async function direct(server: ScriptedServer): Promise<Result> {
   const model = createOpenAI({ apiKey: 'sk-bench', baseURL: server.openaiBaseUrl }).responses('gpt-4o-mini');
   const started = performance.now();
   let firstMs = 0;
+  let seen = 0;
   let chunks = 0;
   const result = streamText({ model, prompt: 'bench', maxRetries: 0 });
   for await (const part of result.fullStream) {
     if (part.type !== 'text-delta') continue;
-    if (chunks === 0) firstMs = withoutModel(server, started, performance.now());
+    if (chunks === 0) {
+      seen = performance.now();
+      firstMs = withoutModel(server, started, seen);
+    }
     chunks++;
   }
-  return { firstMs, totalMs: performance.now() - started, chunks };
+  const request = server.requests.at(-1)!;
+  const legs = { request: request.at - started, back: seen - (request.firstChunkAt ?? Number.NaN) };
+  return { firstMs, totalMs: performance.now() - started, chunks, legs };
 }
 
 /** Through a runtime: time from submit to the first `stream.chunk` of the llm, and to turn.completed. */
-async function embedded(server: ScriptedServer, runtime: Runtime): Promise<{ firstMs: number; totalMs: number; chunks: number }> {
+async function embedded(server: ScriptedServer, runtime: Runtime): Promise<Result> {
   const sessionId = await runtime.create();
   const events = runtime.events(sessionId, { from: 'live' })[Symbol.asyncIterator]();
   const started = performance.now();
@@ -115,7 +178,7 @@ async function embedded(server: ScriptedServer, runtime: Runtime): Promise<{ fir
 }
 
 /** Through the API gateway: an SSE reader open on the session, a POST, time to the first chunk it reads. */
-async function gateway(server: ScriptedServer, api: string, token: string): Promise<{ firstMs: number; totalMs: number; chunks: number }> {
+async function gateway(server: ScriptedServer, api: string, token: string, timeline?: Timeline): Promise<Result> {
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
   const created = (await (await fetch(`${api}/v1/sessions`, { method: 'POST', headers, body: '{}' })).json()) as { session_id: string };
   const controller = new AbortController();
@@ -125,7 +188,12 @@ async function gateway(server: ScriptedServer, api: string, token: string): Prom
   // Wait for the stream to be open (its first comment) before starting the clock.
   while (!buffer.includes('\n\n')) buffer += (await reader.read()).value ?? '';
   buffer = '';
+  if (timeline) {
+    timeline.marks = [];
+    timeline.armed = true;
+  }
   const started = performance.now();
+  let seen = 0;
   const posted = fetch(`${api}/v1/sessions/${created.session_id}/messages`, { method: 'POST', headers, body: JSON.stringify({ input: 'bench', wait: false }) });
   let firstMs = 0;
   let chunks = 0;
@@ -139,7 +207,10 @@ async function gateway(server: ScriptedServer, api: string, token: string): Prom
       const block = buffer.slice(0, end);
       buffer = buffer.slice(end + 2);
       if (block.includes('event: stream.chunk') && block.includes('"component_source":"chat"') && /"data":"[^"]/.test(block)) {
-        if (chunks === 0) firstMs = withoutModel(server, started, performance.now());
+        if (chunks === 0) {
+          seen = performance.now();
+          firstMs = withoutModel(server, started, seen);
+        }
         chunks++;
       }
       if (block.includes('event: turn.completed')) done = true;
@@ -149,14 +220,30 @@ async function gateway(server: ScriptedServer, api: string, token: string): Prom
   await posted;
   controller.abort();
   await reader.cancel().catch(() => undefined);
-  return { firstMs, totalMs, chunks };
+  if (!timeline) return { firstMs, totalMs, chunks };
+  timeline.armed = false;
+  const request = server.requests.at(-1)!;
+  const written = request.firstChunkAt ?? Number.NaN;
+  const inputPublished = timeline.find('publish', '.component.input', 'input.received');
+  const handlerRuns = timeline.find('deliver', '.component.chat', 'input.received');
+  const eventPublished = timeline.find('publish', '.events', 'stream.chunk', written);
+  const hubHasIt = timeline.find('deliver', '.events', 'stream.chunk', written);
+  const legs: Legs = {
+    gateway: inputPublished - started,
+    hops: handlerRuns - inputPublished,
+    request: request.at - handlerRuns,
+    llm: eventPublished - written,
+    redis: hubHasIt - eventPublished,
+    sse: seen - hubHasIt,
+  };
+  return { firstMs, totalMs, chunks, legs };
 }
 
-type Path = () => Promise<{ firstMs: number; totalMs: number; chunks: number }>;
+type Path = () => Promise<Result>;
 
 /** Interleaved rounds of several paths (so load on the shared cores hits all alike). */
 async function rounds(paths: Record<string, Path>, count: number) {
-  const results: Record<string, { firstMs: number; totalMs: number; chunks: number }[]> = Object.fromEntries(Object.keys(paths).map((name) => [name, []]));
+  const results: Record<string, Result[]> = Object.fromEntries(Object.keys(paths).map((name) => [name, []]));
   for (let round = 0; round < count; round++) {
     for (const [name, run] of Object.entries(paths)) results[name]!.push(await run());
   }
@@ -164,7 +251,7 @@ async function rounds(paths: Record<string, Path>, count: number) {
 }
 
 async function main(): Promise<void> {
-  console.log(`@woodwork/ai benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${ROUNDS} rounds, model delay ${MODEL_DELAY_MS} ms`);
+  console.log(`@woodwork/ai benchmark — Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${ROUNDS} rounds, model delay ${MODEL_DELAY_MS} ms, load average ${load()}`);
   if (!redisUrl) console.log('(WOODWORK_TEST_REDIS_URL not set: the Redis rows are skipped)');
   const server = await startScriptedServer();
   const words = (count: number) => Array.from({ length: count }, (_, index) => `w${index} `);
@@ -186,24 +273,35 @@ async function main(): Promise<void> {
     paths['embedded (memory bus)'] = () => (server.enqueue(shortReply()), embedded(server, embeddedRuntime));
 
     let gatewayApi: string | undefined;
+    const timeline = new Timeline();
     if (redisUrl) {
       const port = await freePort();
       const viaGateway = await topology(
         `input = api { port = ${port}, auth = { token = "bench-token" }, rate_limit = false }\n${source('streaming = true')}output = api { streaming = true }\n`,
       );
       stopping.push(viaGateway.remove);
-      const options: RuntimeOptions = { logger: silentLogger, registry: registry(), bus: redisUrl, sessions: { redis: redisUrl }, namespace: `aibench${randomUUID().slice(0, 6)}`, io: { stdout: nowhere(), stderr: nowhere() } };
+      const bus = await createBus(redisUrl);
+      stopping.push(() => bus.close());
+      const options: RuntimeOptions = {
+        logger: silentLogger,
+        registry: registry(),
+        bus: timedBus(bus, timeline),
+        sessions: { redis: redisUrl },
+        namespace: `aibench${randomUUID().slice(0, 6)}`,
+        io: { stdout: nowhere(), stderr: nowhere() },
+      };
       const redisRuntime = createRuntime(viaGateway.resolved, options);
       await redisRuntime.start();
       stopping.unshift(() => redisRuntime.stop());
       gatewayApi = `http://127.0.0.1:${port}`;
       const api = gatewayApi;
-      paths['gateway SSE, Redis bus + sessions'] = () => (server.enqueue(shortReply()), gateway(server, api, 'bench-token'));
+      paths['gateway SSE, Redis bus + sessions'] = () => (server.enqueue(shortReply()), gateway(server, api, 'bench-token', timeline));
     }
     // Warm up every path (JIT, connections), then measure.
     await rounds(paths, 5);
     const ttft = await rounds(paths, ROUNDS);
     const base = median(ttft['provider directly']!.map((r) => r.firstMs));
+    const summary: [string, string, string][] = [];
     console.log('\nTime to first token without the model’s own delay (call → request at the server, plus first chunk written → seen by the reader), median and p90; Woodwork adds the difference to the provider read directly:');
     for (const [name, results] of Object.entries(ttft)) {
       const firsts = results.map((r) => r.firstMs);
@@ -212,6 +310,26 @@ async function main(): Promise<void> {
       console.log(
         `  ${name.padEnd(36)} ${ms(median(firsts)).padStart(10)}  p90 ${ms(p90(firsts)).padStart(10)}${name === 'provider directly' ? '' : `  added ${ms(added)}${target ? ` (target < ${target} ms: ${added < target ? 'met' : 'NOT met'})` : ''}`}`,
       );
+      if (target) summary.push([`time to first token added, ${name}`, ms(added), `< ${target} ms: ${added < target ? 'met' : 'NOT met'}`]);
+    }
+    console.log(`  (load average ${load()})`);
+
+    const gatewayRuns = ttft['gateway SSE, Redis bus + sessions'];
+    if (gatewayRuns) {
+      const leg = (runs: Result[], name: string) => median(runs.map((run) => run.legs?.[name] ?? Number.NaN));
+      const directRuns = ttft['provider directly']!;
+      console.log('\nWhere the gateway’s first token spends its time (medians; bus publishes and deliveries timestamped), beside the provider read directly:');
+      const rows: [string, number, number | undefined][] = [
+        ['POST → input published (auth, session read, turn bookkeeping)', leg(gatewayRuns, 'gateway'), undefined],
+        ['input published → llm handler runs (input → llm, two bus hops)', leg(gatewayRuns, 'hops'), undefined],
+        ['llm handler → request at the model server (AI SDK, HTTP)', leg(gatewayRuns, 'request'), leg(directRuns, 'request')],
+        ['first chunk written → its stream.chunk event published (AI SDK, llm)', leg(gatewayRuns, 'llm'), leg(directRuns, 'back')],
+        ['event published → session hub has it (Redis: XADD, XREADGROUP)', leg(gatewayRuns, 'redis'), undefined],
+        ['session hub → SSE client reads it (gateway write, HTTP, client parse)', leg(gatewayRuns, 'sse'), undefined],
+      ];
+      for (const [name, value, directValue] of rows) {
+        console.log(`  ${name.padEnd(72)} ${ms(value).padStart(10)}${directValue === undefined ? '' : `   directly ${ms(directValue)}`}`);
+      }
     }
 
     // ---- tokens per second
@@ -233,7 +351,23 @@ async function main(): Promise<void> {
       const value = rate(results);
       const chunks = results[0]!.chunks;
       console.log(`  ${name.padEnd(36)} ${value.toFixed(0).padStart(8)} tokens/s${name === 'provider directly' ? '' : `  ratio ${(value / directRate).toFixed(2)}`}${chunks !== LONG_REPLY_TOKENS ? `  (saw ${chunks} chunks!)` : ''}`);
+      if (name !== 'provider directly') summary.push([`tokens/s ratio to the provider read directly, ${name}`, (value / directRate).toFixed(2), 'no target (printed)']);
     }
+    console.log(`  (load average ${load()})`);
+
+    // ---- llm local
+    const localModel = process.env.WOODWORK_LOCAL_MODEL;
+    let local: LocalBenchmarkResult | undefined;
+    if (localModel && process.env.BENCH_LOCAL !== '0') {
+      local = await runLocalBenchmark({ model: localModel, rounds: Number(process.env.BENCH_LOCAL_ROUNDS ?? 7), tokens: Number(process.env.BENCH_LOCAL_TOKENS ?? 128) });
+      summary.push(['llm local tokens/s through Woodwork / direct (median of rounds)', `${(local.medianRatio * 100).toFixed(1)}%`, `≥ 95%: ${local.medianRatio >= 0.95 ? 'met' : 'NOT met'}`]);
+      summary.push(['llm local CPU per token, direct / Woodwork (load-independent)', `${(local.cpuRatio * 100).toFixed(1)}%`, `≥ 95%: ${local.cpuRatio >= 0.95 ? 'met' : 'NOT met'}`]);
+    } else {
+      console.log('\n(llm local skipped: set WOODWORK_LOCAL_MODEL with `eval "$(bash tools/models.sh env)"`)');
+    }
+
+    console.log(`\nSummary (load average ${load()}):`);
+    for (const [name, value, target] of summary) console.log(`  ${name.padEnd(80)} ${value.padStart(10)}   ${target}`);
   } finally {
     for (const stop of stopping) await stop().catch(() => undefined);
   }
