@@ -102,3 +102,41 @@ describe('tool schemas narrowed to the grammar subset', () => {
     });
   });
 });
+
+describe('the prompt as node-llama-cpp history', () => {
+  it('gives tool calls back as function-call items with their results, and adds the forced-call instruction last', async () => {
+    const { toHistory, planTools } = await import('../src/providers/local-tools.js');
+    const warnings: unknown[] = [];
+    const history = toHistory(
+      [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'What is 2 plus 3?' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'Adding.' }, { type: 'tool-call', toolCallId: 'c1', toolName: 'add', input: { a: 2, b: 3 } }] },
+        { role: 'tool', content: [{ type: 'tool-result', toolCallId: 'c1', toolName: 'add', output: { type: 'text', value: '5' } }] },
+      ],
+      warnings as never,
+      'Call the tool `add` now.',
+    );
+    expect(history).toEqual([
+      { type: 'system', text: 'Be brief.' },
+      { type: 'user', text: 'What is 2 plus 3?' },
+      { type: 'model', response: ['Adding.', { type: 'functionCall', name: 'add', params: { a: 2, b: 3 }, result: '5' }] },
+      { type: 'system', text: 'Call the tool `add` now.' },
+      { type: 'model', response: [] },
+    ]);
+    expect(warnings).toEqual([]);
+
+    const tools = [
+      { type: 'function' as const, name: 'add', description: 'Adds', inputSchema: { type: 'object' as const, properties: { a: { type: 'number' as const } }, required: ['a'] } },
+      { type: 'function' as const, name: 'now', inputSchema: { type: 'object' as const, properties: {} } },
+    ];
+    const base = { prompt: [] };
+    expect(planTools({ ...base, tools, toolChoice: { type: 'none' } }, [])).toEqual({ mode: 'none' });
+    expect(planTools({ ...base, tools }, [])).toMatchObject({ mode: 'auto', functions: { add: { description: 'Adds' }, now: {} } });
+    expect(planTools({ ...base, tools, toolChoice: { type: 'tool', toolName: 'add' } }, [])).toMatchObject({ mode: 'forced', schema: { type: 'object', properties: { a: { type: 'number' } } } });
+    expect(planTools({ ...base, tools, toolChoice: { type: 'required' } }, [])).toMatchObject({
+      mode: 'forced',
+      schema: { oneOf: [{ properties: { name: { const: 'add' } } }, { properties: { name: { const: 'now' } } }] },
+    });
+  });
+});
