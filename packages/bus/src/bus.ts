@@ -105,6 +105,18 @@ export const DEFAULT_SUBSCRIBE_OPTIONS = {
  */
 export const ISOLATION_HOLD_BACK_MS = { min: 100, max: 1_000 } as const;
 
+/**
+ * How long isolation may hold a subscription back, twice over: a suspect waits at most this long
+ * for the deliveries already running to finish (then it runs beside what is left), and holds new
+ * deliveries back for at most this long once it runs (then they run beside it). Most poison
+ * messages kill their consumer at once; a suspect that ran this long alone has shown it does not.
+ * Without the bound, handlers could wait on each other across subscriptions of one process: a
+ * stream head in one component's inbox waiting for a stream whose re-production sits held back in
+ * another component's inbox behind a suspect that waits for that very head's reader — until their
+ * 30 s timeouts broke the cycle (measured with the fault harness's SIGKILL of a streaming host).
+ */
+export const ISOLATION_LIMIT_MS = 1_000;
+
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
   initialDelayMs: 100,
   maxDelayMs: 30_000,
@@ -318,6 +330,7 @@ interface ResolvedSubscribeOptions {
   deduplicationWindow: number;
   onError: (error: unknown) => void;
   onDeadLetter: ((letter: DeadLetter) => void | Promise<void>) | undefined;
+  isolate: ((envelope: Envelope) => boolean) | undefined;
 }
 
 let consumerCounter = 0;
@@ -356,6 +369,9 @@ function resolveSubscribeOptions(options: SubscribeOptions, capabilities: BusCap
   if (options.onDeadLetter !== undefined && typeof options.onDeadLetter !== 'function') {
     invalidOption('onDeadLetter', 'a function', options.onDeadLetter);
   }
+  if (options.isolate !== undefined && typeof options.isolate !== 'function') {
+    invalidOption('isolate', 'a function', options.isolate);
+  }
   return {
     group: options.group,
     consumerName: options.consumerName ?? defaultConsumerName(),
@@ -367,6 +383,7 @@ function resolveSubscribeOptions(options: SubscribeOptions, capabilities: BusCap
     deduplicationWindow,
     onError: options.onError ?? reportToConsole,
     onDeadLetter: options.onDeadLetter,
+    isolate: options.isolate,
   };
 }
 
@@ -426,7 +443,9 @@ interface PendingRetry {
  * or runs every other delivery is given back unstarted (`nak(delay, true)`, not an attempt) to
  * come back later. Only the message that really kills its consumer is then charged by its crashes;
  * an innocent suspect succeeds alone and clears. Isolation ends when the suspect is settled
- * (handled, or dead-lettered after its in-process retries).
+ * (handled, or dead-lettered after its in-process retries) — or, bounded by `ISOLATION_LIMIT_MS`,
+ * when it has waited that long for what already runs (it then runs beside it) or run that long
+ * alone (what arrives then runs beside it).
  */
 class SubscriptionRunner implements Subscription {
   readonly abort = new AbortController();
@@ -447,7 +466,14 @@ class SubscriptionRunner implements Subscription {
    */
   private isolated: AdapterDelivery | undefined;
   private isolatedWaiting = false;
+  /** Deliveries that are not suspects are held back too (the suspect's first `ISOLATION_LIMIT_MS`). */
+  private holdingFresh = false;
   private isolatedSince = 0;
+  /**
+   * Starts the waiting suspect after `ISOLATION_LIMIT_MS` if the others have not finished; then
+   * ends the isolation of the running suspect after as long again.
+   */
+  private isolationTimer: ReturnType<typeof setTimeout> | undefined;
   private closing = false;
   private closePromise: Promise<void> | undefined;
   private drained: (() => void) | undefined;
@@ -495,7 +521,8 @@ class SubscriptionRunner implements Subscription {
       this.confirm(delivery.nak(0, true));
       return;
     }
-    if (this.isolated !== undefined) {
+    const suspect = this.isSuspect(delivery);
+    if (this.isolated !== undefined && (suspect || this.holdingFresh)) {
       // A suspect runs alone: this one must not be in a handler beside it.
       this.holdBack(delivery);
       return;
@@ -509,33 +536,55 @@ class SubscriptionRunner implements Subscription {
       return;
     }
     this.lanes.set(key, null);
-    if (this.isSuspect(delivery)) this.isolate(delivery);
+    if (suspect) this.isolate(delivery);
     else if (this.running < this.options.maxInFlight) this.begin(delivery);
     else this.ready.push(delivery);
   }
 
   /**
    * Handed to a handler before without being settled (its consumer crashed or lost its lease), and
-   * to be run again: run it alone. One that is over `maxAttempts` is dead-lettered without running,
-   * so it needs no isolation.
+   * to be run again: run it alone — unless the subscriber's `isolate` says this message need not.
+   * One that is over `maxAttempts` is dead-lettered without running, so it needs no isolation.
    */
   private isSuspect(delivery: AdapterDelivery): boolean {
-    return delivery.deliveryCount > 1 && delivery.deliveryCount <= this.options.maxAttempts;
+    if (delivery.deliveryCount <= 1 || delivery.deliveryCount > this.options.maxAttempts) return false;
+    const isolate = this.options.isolate;
+    if (isolate === undefined) return true;
+    let envelope = envelopeOf(delivery.record);
+    if (envelope === undefined) {
+      const check = decodeEnvelope(delivery.record.body);
+      // Not an envelope: dead-lettered without running, no isolation needed.
+      if (!check.ok) return false;
+      envelope = check.envelope;
+    }
+    try {
+      return isolate(envelope) !== false;
+    } catch (error) {
+      this.options.onError(error);
+      return true;
+    }
   }
 
-  /** Starts a delivery that was waiting for a slot or its session: alone when it is a suspect. */
+  /** Whether a delivery that waited (for a slot or its session) may start now, and how. */
   private startWaiting(delivery: AdapterDelivery): void {
-    if (this.isSuspect(delivery)) this.isolate(delivery);
-    else this.begin(delivery);
+    if (this.isSuspect(delivery)) {
+      if (this.isolated === undefined) this.isolate(delivery);
+      else this.giveBackStarted(delivery);
+    } else if (this.isolated !== undefined && this.holdingFresh) {
+      this.giveBackStarted(delivery);
+    } else {
+      this.begin(delivery);
+    }
   }
 
   /**
    * Makes `delivery` (taken: its lane is set, `unsettled` counts it) the suspect run alone: gives
-   * back what waits to start, then runs it now if nothing else runs, or once the running ones
-   * are settled (`settle`).
+   * back what waits to start, then runs it now if nothing else runs, or once the running ones are
+   * settled (`settle`) — waiting at most `ISOLATION_LIMIT_MS` for them.
    */
   private isolate(delivery: AdapterDelivery): void {
     this.isolated = delivery;
+    this.holdingFresh = true;
     this.isolatedSince = performance.now();
     // Waiting behind a session (rare: the adapter hands out one per session) or for a slot: back.
     for (const [key, waiting] of this.lanes) {
@@ -547,8 +596,49 @@ class SubscriptionRunner implements Subscription {
       this.lanes.delete(waiting.record.key);
       this.giveBackTaken(waiting);
     }
-    if (this.running === 0) this.begin(delivery);
-    else this.isolatedWaiting = true;
+    if (this.running === 0) {
+      this.beginIsolated(delivery);
+      return;
+    }
+    this.isolatedWaiting = true;
+    this.isolationTimer = setTimeout(() => {
+      this.isolationTimer = undefined;
+      if (!this.isolatedWaiting || this.closing || this.isolated !== delivery) return;
+      // The others did not finish in time (they may be waiting for what isolation holds back):
+      // run it beside them.
+      this.isolatedWaiting = false;
+      this.beginIsolated(delivery);
+    }, ISOLATION_LIMIT_MS);
+    this.isolationTimer.unref?.();
+  }
+
+  /**
+   * Runs the suspect. Other suspects stay held back until it is settled; new deliveries that are
+   * not suspects only for its first `ISOLATION_LIMIT_MS`.
+   */
+  private beginIsolated(delivery: AdapterDelivery): void {
+    this.clearIsolationTimer();
+    this.isolatedSince = performance.now();
+    this.isolationTimer = setTimeout(() => {
+      this.isolationTimer = undefined;
+      // Still running after a while alone: not a message that kills its consumer at once. Fresh
+      // deliveries run beside it from now on (at worst one crash is charged to them, and they
+      // become suspects themselves); other suspects still wait for it.
+      if (this.isolated === delivery) this.holdingFresh = false;
+    }, ISOLATION_LIMIT_MS);
+    this.isolationTimer.unref?.();
+    this.begin(delivery);
+  }
+
+  private clearIsolationTimer(): void {
+    if (this.isolationTimer !== undefined) clearTimeout(this.isolationTimer);
+    this.isolationTimer = undefined;
+  }
+
+  /** Gives back unstarted a delivery taken from a lane or the ready queue (`settle` frees its lane). */
+  private giveBackStarted(delivery: AdapterDelivery): void {
+    this.running++;
+    this.settle(delivery, delivery.nak(this.holdBackDelay(), true));
   }
 
   /** Gives back unstarted a delivery that was taken (counted in `unsettled`) but never begun. */
@@ -736,7 +826,11 @@ class SubscriptionRunner implements Subscription {
     this.confirm(settlement);
     this.running--;
     this.unsettled--;
-    if (delivery === this.isolated) this.isolated = undefined;
+    if (delivery === this.isolated) {
+      this.isolated = undefined;
+      this.holdingFresh = false;
+      this.clearIsolationTimer();
+    }
     const key = delivery.record.key;
     const waiting = this.lanes.get(key);
     if (!waiting) {
@@ -747,20 +841,17 @@ class SubscriptionRunner implements Subscription {
       if (this.closing) {
         this.running++;
         this.settle(next, next.nak(0, true));
-      } else if (this.isolated !== undefined) {
-        this.running++;
-        this.settle(next, next.nak(this.holdBackDelay(), true));
       } else {
         this.startWaiting(next);
       }
     }
-    if (!this.closing && this.isolated === undefined && this.ready.length > 0 && this.running < this.options.maxInFlight) {
+    if (!this.closing && this.ready.length > 0 && this.running < this.options.maxInFlight) {
       this.startWaiting(this.ready.shift()!);
     }
     if (this.isolatedWaiting && this.running === 0 && !this.closing) {
       // Everything that ran beside it is settled: the suspect runs alone now.
       this.isolatedWaiting = false;
-      this.begin(this.isolated!);
+      this.beginIsolated(this.isolated!);
     }
     this.checkDrained();
   }
@@ -794,6 +885,7 @@ class SubscriptionRunner implements Subscription {
       this.abort.abort(new WoodworkBusError('WW_BUS_CLOSED', `subscription to ${this.topic} is closing`));
       // Give back what never started: a suspect waiting to run alone, waiting for a slot, waiting
       // in a lane, waiting to retry.
+      this.clearIsolationTimer();
       if (this.isolatedWaiting) {
         this.isolatedWaiting = false;
         const suspect = this.isolated!;

@@ -10,6 +10,7 @@ export {
   DeduplicationWindow,
   DEAD_LETTER_EVENT_TYPE,
   DEFAULT_BACKOFF,
+  ISOLATION_LIMIT_MS,
   DEFAULT_SUBSCRIBE_OPTIONS,
   REDRIVEN_EVENT_TYPE,
 } from './bus.js';

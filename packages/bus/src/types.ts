@@ -72,6 +72,16 @@ export interface SubscribeOptions {
    * to end the session's turn with an error at once instead of letting it wait for its timeout.
    */
   readonly onDeadLetter?: (letter: DeadLetter) => void | Promise<void>;
+  /**
+   * Whether a message redelivered after its consumer crashed (or lost its lease) while handling it
+   * runs *isolated* — alone in this subscription until it settles, so that only a message that
+   * really kills its consumer is charged the crashes (decision 12). Default: every such message.
+   * Return false for messages whose handler only waits on other work and cannot be the one that
+   * crashed its process — the runtime exempts stream heads, whose handlers read a stream produced
+   * in another component and would otherwise wait, isolated, for a re-produced stream that is itself
+   * held back behind another suspect.
+   */
+  readonly isolate?: (envelope: Envelope) => boolean;
 }
 
 export interface DeliveryContext {

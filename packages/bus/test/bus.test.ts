@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_BACKOFF,
   DeduplicationWindow,
+  ISOLATION_LIMIT_MS,
   WoodworkBusError,
   computeBackoffDelay,
   createBus,
@@ -409,7 +410,13 @@ describe('onDeadLetter', () => {
 });
 
 describe('suspects run alone (decision 0012)', () => {
-  it('runs a redelivered, never-settled message alone and gives back unstarted what comes meanwhile', async () => {
+  /** A subscription over an adapter the test hands deliveries to, one by one. */
+  async function handOut(): Promise<{
+    bus: Bus;
+    onDelivery: () => (delivery: AdapterDelivery) => void;
+    delivery: (messageId: string, deliveryCount: number) => AdapterDelivery;
+    events: string[];
+  }> {
     let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
     const adapter: BusAdapterV1 = {
       ...fakeAdapter([], []),
@@ -426,39 +433,105 @@ describe('suspects run alone (decision 0012)', () => {
       ack: async () => void events.push(`${messageId} ack`),
       nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs >= 100 ? '>=100' : delayMs} ${neverStarted === true}`),
     });
+    return { bus: await createBusFromAdapter(adapter), onDelivery: () => onDelivery!, delivery, events };
+  }
+
+  it('runs a redelivered, never-settled message alone and gives back unstarted what comes meanwhile', async () => {
+    const { bus, onDelivery, delivery, events } = await handOut();
+    await using _bus = bus;
     const gates = new Map<string, () => void>();
     let running = 0;
-    let mostRunningBesideSuspect = 0;
-    await using bus = await createBusFromAdapter(adapter);
+    let mostBesideSuspect = 0;
+    let suspectRunning = false;
     await bus.subscribe('t', { group: 'g', maxInFlight: 8, maxAttempts: 3 }, async (envelope, context) => {
       running++;
-      if (envelope.message_id === 'suspect') mostRunningBesideSuspect = Math.max(mostRunningBesideSuspect, running - 1);
+      if (envelope.message_id === 'suspect') suspectRunning = true;
+      if (suspectRunning) mostBesideSuspect = Math.max(mostBesideSuspect, running - 1);
       events.push(`${envelope.message_id} start ${context.attempt}`);
       await new Promise<void>((resolve) => gates.set(envelope.message_id, resolve));
+      if (envelope.message_id === 'suspect') suspectRunning = false;
       running--;
     });
-    onDelivery!(delivery('fresh', 1));
-    onDelivery!(delivery('suspect', 2)); // its earlier hand-out never settled: its consumer crashed
-    onDelivery!(delivery('meanwhile', 1)); // arrives while the suspect waits for `fresh` to finish
-    await waitFor(() => events.includes('meanwhile nak >=100 true'));
-    expect(events).toEqual(['fresh start 1', 'meanwhile nak >=100 true']);
-    gates.get('fresh')!();
-    await waitFor(() => events.includes('suspect start 2'));
-    onDelivery!(delivery('during', 1)); // arrives while the suspect runs alone
-    onDelivery!(delivery('other-suspect', 2));
+    onDelivery()(delivery('suspect', 2)); // its earlier hand-out never settled: its consumer crashed
+    onDelivery()(delivery('during', 1)); // arrives while the suspect runs alone
+    onDelivery()(delivery('other-suspect', 2));
     await waitFor(() => events.includes('other-suspect nak >=100 true'));
-    expect(events.slice(2)).toEqual(['fresh ack', 'suspect start 2', 'during nak >=100 true', 'other-suspect nak >=100 true']);
-    expect(mostRunningBesideSuspect).toBe(0);
+    expect(events).toEqual(['suspect start 2', 'during nak >=100 true', 'other-suspect nak >=100 true']);
     gates.get('suspect')!();
     await waitFor(() => events.includes('suspect ack'));
+    expect(mostBesideSuspect).toBe(0);
     // Settled: isolation is over, fresh messages run beside each other again.
-    onDelivery!(delivery('after-1', 1));
-    onDelivery!(delivery('after-2', 1));
+    onDelivery()(delivery('after-1', 1));
+    onDelivery()(delivery('after-2', 1));
     await waitFor(() => events.includes('after-2 start 1'));
     expect(events.slice(-2)).toEqual(['after-1 start 1', 'after-2 start 1']);
     gates.get('after-1')!();
     gates.get('after-2')!();
     await waitFor(() => events.includes('after-1 ack') && events.includes('after-2 ack'));
+  });
+
+  it('makes a suspect wait for what already runs (holding back what comes meanwhile), and not for ever', async () => {
+    const { bus, onDelivery, delivery, events } = await handOut();
+    await using _bus = bus;
+    const gates = new Map<string, () => void>();
+    await bus.subscribe('t', { group: 'g', maxInFlight: 8, maxAttempts: 3 }, async (envelope, context) => {
+      events.push(`${envelope.message_id} start ${context.attempt}`);
+      await new Promise<void>((resolve) => gates.set(envelope.message_id, resolve));
+    });
+    onDelivery()(delivery('fresh', 1));
+    onDelivery()(delivery('suspect', 2));
+    onDelivery()(delivery('meanwhile', 1)); // arrives while the suspect waits for `fresh`
+    // Not started next to `fresh` right away; what comes meanwhile is given back unstarted.
+    expect(events).toEqual(['fresh start 1', 'meanwhile nak >=100 true']);
+    // `fresh` never finishes (it may be waiting for something the isolation holds back): the
+    // suspect runs anyway after ISOLATION_DRAIN_LIMIT_MS.
+    await waitFor(() => events.includes('suspect start 2'), { timeoutMs: 30_000 });
+    gates.get('suspect')!();
+    gates.get('fresh')!();
+    await waitFor(() => events.includes('suspect ack') && events.includes('fresh ack'));
+  });
+
+  it('lets fresh deliveries run beside a suspect once it has run ISOLATION_LIMIT_MS alone, never another suspect', async () => {
+    const { bus, onDelivery, delivery, events } = await handOut();
+    await using _bus = bus;
+    const gates = new Map<string, () => void>();
+    await bus.subscribe('t', { group: 'g', maxInFlight: 8, maxAttempts: 3 }, async (envelope, context) => {
+      events.push(`${envelope.message_id} start ${context.attempt}`);
+      await new Promise<void>((resolve) => gates.set(envelope.message_id, resolve));
+    });
+    onDelivery()(delivery('suspect', 2));
+    onDelivery()(delivery('early', 1));
+    expect(events).toEqual(['suspect start 2', 'early nak >=100 true']);
+    // Timers fire in order: once this one has, the isolation's has too.
+    await new Promise((resolve) => setTimeout(resolve, ISOLATION_LIMIT_MS + 100));
+    onDelivery()(delivery('late', 1));
+    expect(events.at(-1)).toBe('late start 1');
+    // Another suspect still waits until this one is settled.
+    onDelivery()(delivery('late-suspect', 2));
+    expect(events.at(-1)).toBe('late-suspect nak >=100 true');
+    gates.get('late')!();
+    gates.get('suspect')!();
+    await waitFor(() => events.includes('suspect ack') && events.includes('late ack'));
+  });
+
+  it('does not isolate what the subscriber\'s isolate() exempts', async () => {
+    const { bus, onDelivery, delivery, events } = await handOut();
+    await using _bus = bus;
+    const gates = new Map<string, () => void>();
+    await bus.subscribe(
+      't',
+      { group: 'g', maxInFlight: 8, maxAttempts: 3, isolate: (envelope) => envelope.message_id !== 'exempt' },
+      async (envelope, context) => {
+        events.push(`${envelope.message_id} start ${context.attempt}`);
+        await new Promise<void>((resolve) => gates.set(envelope.message_id, resolve));
+      },
+    );
+    onDelivery()(delivery('exempt', 2));
+    onDelivery()(delivery('fresh', 1));
+    expect(events).toEqual(['exempt start 2', 'fresh start 1']);
+    gates.get('exempt')!();
+    gates.get('fresh')!();
+    await waitFor(() => events.includes('exempt ack') && events.includes('fresh ack'));
   });
 
   it('does not isolate a message over maxAttempts: it is dead-lettered without running', async () => {
