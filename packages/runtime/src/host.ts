@@ -336,6 +336,11 @@ export class ComponentHost {
         backoff: { initialDelayMs: 50, maxDelayMs: 2_000 },
         // The bus gave up on a message: its session hears it now, not at its turn's timeout.
         onDeadLetter: (letter) => this.onDeadLettered(letter),
+        // After a crash, a redelivered message runs alone until it settles (so only a message that
+        // kills its host is charged the crashes), except a stream head: its handler only reads a
+        // stream another component produces, whose re-production may itself be held back behind
+        // a suspect in that component's inbox in this very process, waiting for this reader.
+        isolate: (envelope) => !isStreamHead(envelope),
       },
       (envelope, delivery) => this.onMessage(envelope, delivery),
     );
@@ -424,7 +429,7 @@ export class ComponentHost {
     let payload: unknown = envelope.payload;
     let stream: AsyncIterable<StreamChunk> | undefined;
     let streamAggregate: StreamAggregate | undefined;
-    if (envelope.is_stream && envelope.stream_id !== null && envelope.chunk_index === null && this.services.streams) {
+    if (isStreamHead(envelope) && this.services.streams) {
       try {
         const source = await this.services.streams.read({
           sessionId,
@@ -1446,6 +1451,11 @@ export function aggregate(problems: readonly unknown[], component?: string): Woo
     problems: errors,
     ...(component === undefined ? {} : { component }),
   });
+}
+
+/** A message that announces a stream (its chunks come through the stream transport). */
+function isStreamHead(envelope: Envelope): envelope is Envelope & { stream_id: string } {
+  return envelope.is_stream && envelope.stream_id !== null && envelope.chunk_index === null;
 }
 
 /** Whether a config value holds a `{ $ref }` anywhere. */
