@@ -108,7 +108,8 @@ export const ISOLATION_HOLD_BACK_MS = { min: 100, max: 1_000 } as const;
 /**
  * How long isolation may hold a subscription back, twice over: a suspect waits at most this long
  * for the deliveries already running to finish (then it runs beside what is left), and holds new
- * deliveries back for at most this long once it runs (then they run beside it). Most poison
+ * deliveries that are not suspects back for at most this long once it runs (then they run beside
+ * it; other suspects wait until it is settled, so two suspects never run together). Most poison
  * messages kill their consumer at once; a suspect that ran this long alone has shown it does not.
  * Without the bound, handlers could wait on each other across subscriptions of one process: a
  * stream head in one component's inbox waiting for a stream whose re-production sits held back in
