@@ -11,7 +11,9 @@ import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
 import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
 import { toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { WireRecord } from '../src/adapter.js';
+import { KafkaPublisher } from '../src/adapters/kafka/publisher.js';
 import { isPermanent, retryFor } from '../src/adapters/kafka/retry.js';
 import { KafkaSubscription } from '../src/adapters/kafka/subscription.js';
 
@@ -533,5 +535,42 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
     const count = consumers.length;
     await sleep(1_500);
     expect(consumers.length).toBe(count);
+  });
+});
+
+describe('KafkaPublisher: a broker restarting', () => {
+  const wire = (id: string): WireRecord => ({ messageId: id, key: 's', body: Buffer.from(`{"id":"${id}"}`) });
+  /** kafkajs's error after it gave up reconnecting: non-retriable wrapper, retriable cause. */
+  const refused = () =>
+    Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9093'), {
+      name: 'KafkaJSNonRetriableError',
+      retriable: false,
+      cause: Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9093'), { name: 'KafkaJSConnectionError', retriable: true }),
+    });
+
+  it('sends again after a retriable failure, in order, until it goes through', async () => {
+    const sent: string[][] = [];
+    let failures = 3;
+    const producer = {
+      sendBatch: async ({ topicMessages }: { topicMessages: { messages: { value: Buffer | string }[] }[] }) => {
+        if (failures-- > 0) throw refused();
+        sent.push(topicMessages.flatMap((entry) => entry.messages.map((message) => JSON.parse(String(message.value)).id as string)));
+      },
+    } as unknown as Producer;
+    const publisher = new KafkaPublisher(producer, { publishTimeoutMs: 10_000, maxBatchRecords: 100, maxBatchBytes: 1_000_000 });
+    await Promise.all([publisher.publish('t', [wire('a')]), publisher.publish('t', [wire('b')])]);
+    expect(sent.flat()).toEqual(['a', 'b']);
+  });
+
+  it('rejects when the publish timeout passes first, and at once on an error no retry fixes', async () => {
+    const producer = { sendBatch: async () => Promise.reject(refused()) } as unknown as Producer;
+    const publisher = new KafkaPublisher(producer, { publishTimeoutMs: 600, maxBatchRecords: 100, maxBatchBytes: 1_000_000 });
+    await expect(publisher.publish('t', [wire('a')])).rejects.toMatchObject({ code: 'WW_BUS_PUBLISH_FAILED', isRetryable: true, message: /did not confirm 1 record\(s\) on "t" within 600 ms; they may still be written/ });
+    await publisher.close(1_000);
+    const tooLarge = Object.assign(new Error('The request included a message larger than the max message size the server will accept'), { name: 'KafkaJSProtocolError', retriable: false });
+    const strict = new KafkaPublisher({ sendBatch: async () => Promise.reject(tooLarge) } as unknown as Producer, { publishTimeoutMs: 10_000, maxBatchRecords: 100, maxBatchBytes: 1_000_000 });
+    const started = Date.now();
+    await expect(strict.publish('t', [wire('b')])).rejects.toMatchObject({ code: 'WW_BUS_PUBLISH_FAILED', isRetryable: false });
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 });

@@ -37,7 +37,12 @@ function isRetriable(error: unknown): boolean {
   return (error as { retriable?: unknown }).retriable !== false;
 }
 
+/** Backoff between sends of a batch kafkajs gave up on with a retriable error. */
+const FIRST_RETRY_MS = 200;
+const MAX_RETRY_MS = 2_000;
+
 export class KafkaPublisher {
+  #retryDelayMs = FIRST_RETRY_MS;
   readonly #producer: Producer;
   readonly #limits: PublisherLimits;
   #queue: PendingPublish[] = [];
@@ -124,8 +129,20 @@ export class KafkaPublisher {
         try {
           // acks -1: the record is on every in-sync replica before the caller hears "published".
           await this.#producer.sendBatch({ acks: -1, topicMessages });
+          this.#retryDelayMs = FIRST_RETRY_MS;
           for (const entry of batch) this.#finish(entry);
         } catch (error) {
+          const waiting = batch.filter((entry) => !entry.settled);
+          if (isRetriable(error) && !this.#closed && waiting.length > 0) {
+            // A broker restarting: kafkajs gives up reconnecting after its own retries (~15 s),
+            // while the caller may wait `publishTimeoutMs` (30 s), which a restart fits. Send again,
+            // first in line so the order holds, until that timer rejects the publish; a batch the
+            // broker may have written comes twice (consumers drop it by message_id).
+            this.#queue.unshift(...waiting);
+            await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
+            this.#retryDelayMs = Math.min(2 * this.#retryDelayMs, MAX_RETRY_MS);
+            continue;
+          }
           const failure = new WoodworkBusError(
             'WW_BUS_PUBLISH_FAILED',
             `kafka bus: publishing to ${[...new Set(batch.map((entry) => `"${entry.topic}"`))].join(', ')} failed: ${(error as Error).message}`,
