@@ -436,6 +436,8 @@ export class ComponentHost {
           streamId: envelope.stream_id,
           source: envelope.component_source,
           target: this.name,
+          // Handed out before: the host reading it died, and the stream may be over by now.
+          fromStart: delivery.attempt > 1,
         });
         streamAggregate = new StreamAggregate();
         if (this.acceptsStreams && this.pipes.length === 0) {

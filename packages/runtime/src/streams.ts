@@ -26,6 +26,12 @@ export interface StreamAddress {
   /** The reading component (or the caller, for a streamed call). */
   readonly target: string;
   readonly trace?: EnvelopeTrace | null;
+  /**
+   * Read from the stream's first chunk in the bus log, not only live: the stream head was handed
+   * out before (the reader holding it died), so the stream may be half-way or over already, its
+   * producer gone. Without it, a reader of a stream that already ended waited `idleTimeoutMs`.
+   */
+  readonly fromStart?: boolean;
 }
 
 /** The producer side of one stream to one reader. */
@@ -296,11 +302,14 @@ class BusTransport implements StreamTransport {
   }
 
   async read(address: StreamAddress): Promise<AsyncIterable<StreamChunk>> {
-    return this.manager(address.target).open({
-      sessionId: address.sessionId,
-      streamId: address.streamId,
-      source: componentGroup(address.source),
-    });
+    return this.manager(address.target).open(
+      {
+        sessionId: address.sessionId,
+        streamId: address.streamId,
+        source: componentGroup(address.source),
+      },
+      address.fromStart === true && this.options.bus.capabilities.replay ? { from: 0 } : {},
+    );
   }
 
   async close(): Promise<void> {

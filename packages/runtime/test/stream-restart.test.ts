@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createBus, type Bus } from '@woodwork/bus';
 import { createStreamManager } from '@woodwork/stream';
 import { derivedMessageId } from '../src/host.js';
-import { StreamAggregate } from '../src/streams.js';
+import { createBusTransport, StreamAggregate } from '../src/streams.js';
 import { componentGroup, componentTopic, createComponentRegistry, type SessionEvent, type StreamChunk } from '../src/index.js';
 import { eventsUntil, project, started, waitFor, type Project } from './helpers.js';
 
@@ -93,6 +93,37 @@ describe('a stream whose producer died is produced again', () => {
       release();
       await second.close();
       await runtime.stop();
+      await bus.close();
+    }
+  });
+
+  it('a redelivered stream head reads the stream from the log, so a stream that already ended is read whole', { timeout: 60_000 }, async () => {
+    const bus = await createBus(`memory://restart-${randomUUID().slice(0, 8)}`);
+    const errors: unknown[] = [];
+    const namespace = `sr${randomUUID().slice(0, 8)}`;
+    const first = createBusTransport({ bus, namespace, instanceId: 'first', onError: (error) => errors.push(error) });
+    const second = createBusTransport({ bus, namespace, instanceId: 'second', onError: (error) => errors.push(error) });
+    try {
+      const address = { sessionId: `s-${randomUUID()}`, streamId: randomUUID(), source: 'shout', target: 'out' };
+      const sink = await first.open(address);
+      // The first reader reads it all; then its host dies before it could settle the stream head.
+      const reading = (async () => {
+        const texts: string[] = [];
+        for await (const chunk of await first.read(address)) if (chunk.data_type === 'text') texts.push(chunk.data);
+        return texts;
+      })();
+      await sink.write('x ');
+      await sink.write('y');
+      await sink.end();
+      expect(await reading).toEqual(['x ', 'y']);
+      // The stream head, handed to another instance: the stream is over, its producer gone.
+      const texts: string[] = [];
+      for await (const chunk of await second.read({ ...address, fromStart: true })) if (chunk.data_type === 'text') texts.push(chunk.data);
+      expect(texts).toEqual(['x ', 'y']);
+      expect(errors).toEqual([]);
+    } finally {
+      await first.close(undefined);
+      await second.close(undefined);
       await bus.close();
     }
   });
