@@ -322,11 +322,14 @@ export class PartitionReader {
     const now = Date.now();
     const existing = this.held.get(streamSequence);
     if (existing !== undefined) {
+      existing.reply = message.reply!;
+      existing.touchedAt = now;
+      // Sent again as new by nats-server 2.9's cursor step (delivery count 1, see below): no
+      // delivery was counted, so nothing changes but the reply.
+      if (info.deliveryCount <= existing.deliveryCount) return;
       // Redelivered while we hold it (the server's ack wait ran out): keep one copy, newest reply.
       // That extra delivery never reaches a handler.
-      existing.reply = message.reply!;
       existing.deliveryCount = info.deliveryCount;
-      existing.touchedAt = now;
       this.uncounted.set(streamSequence, (this.uncounted.get(streamSequence) ?? 0) + 1);
       this.attemptsChanged();
       return;
@@ -348,10 +351,28 @@ export class PartitionReader {
     const held = new HeldRecord(streamSequence, keyToken, record, message.reply!, info.deliveryCount, now);
     this.held.set(streamSequence, held);
     this.dispatch(keyToken);
-    if (!held.handedOut) {
-      this.arrivals.push(held);
-      this.arrivalsTimer ??= setTimeout(() => this.noteWaiting(), BUFFERED_AFTER_MS);
+    if (held.handedOut) return;
+    if (this.behindSuspect(keyToken)) {
+      // Its session's record in a handler was handed out before and never settled: that handler
+      // may well crash this process (a poison message), sooner than the 10 ms below. Counted now.
+      this.waiting.add(streamSequence);
+      this.attemptsChanged();
+      return;
     }
+    this.arrivals.push(held);
+    this.arrivalsTimer ??= setTimeout(() => this.noteWaiting(), BUFFERED_AFTER_MS);
+  }
+
+  /** Is the key's record with a handler a suspect (an attempt after the first: its consumer may have crashed on it)? */
+  private behindSuspect(keyToken: string): boolean {
+    const lane = this.lanes.get(keyToken);
+    const head = lane === undefined ? undefined : this.held.get(lane[0]!);
+    return head !== undefined && head.withUser && this.attemptOf(head) > 1;
+  }
+
+  /** The attempt a hand-out of `held` is: JetStream's delivery count less the deliveries no handler got. */
+  private attemptOf(held: HeldRecord): number {
+    return Math.max(1, held.deliveryCount - (this.uncounted.get(held.streamSequence) ?? 0));
   }
 
   /**
@@ -435,10 +456,22 @@ export class PartitionReader {
     held.deliveredAt = Date.now();
     this.inUser++;
     held.handedOut = true;
-    if (this.waiting.delete(held.streamSequence) || this.uncounted.has(held.streamSequence)) this.attemptsChanged();
+    let changed = this.waiting.delete(held.streamSequence) || this.uncounted.has(held.streamSequence);
+    const attempt = this.attemptOf(held);
+    if (attempt > 1) {
+      // A suspect (see accept): what waits behind it in its session is counted as not handed out
+      // now, not after the 10 ms that a record passing through the buffer gets.
+      for (const sequence of lane.slice(1)) {
+        const behind = this.held.get(sequence);
+        if (behind === undefined || behind.handedOut || this.waiting.has(sequence)) continue;
+        this.waiting.add(sequence);
+        changed = true;
+      }
+    }
+    if (changed) this.attemptsChanged();
     this.host.deliver({
       record: held.record,
-      deliveryCount: Math.max(1, held.deliveryCount - (this.uncounted.get(held.streamSequence) ?? 0)),
+      deliveryCount: attempt,
       position: String(held.streamSequence),
       ack: () => this.finish(held, '+ACK'),
       nak: (delayMs, neverStarted) => this.nak(held, delayMs, neverStarted === true),

@@ -42,6 +42,8 @@ export interface TopicStream {
 
 const CONSUMER_NOT_FOUND = 10014;
 const TICK_ATTEMPTS = 5;
+/** The shortest pull request (long poll) a short lease gets. */
+const PULL_EXPIRES_MIN_MS = 500;
 
 export class NatsSubscription implements AdapterSubscription, ReaderHost {
   readonly memberId: string;
@@ -103,7 +105,12 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     // frees up, and one blocked key does not stall its whole partition.
     this.partitionCapacity = 2 * request.maxInFlight;
     this.ackTimeoutMs = request.leaseMs;
-    this.pullExpiresMs = options.pullExpiresMs;
+    // Shorter than what a crashed member's records wait before JetStream redelivers them (a lease
+    // after its last renewal: two thirds of a lease after the crash at the earliest): nats-server
+    // 2.9, popping a redelivery when only
+    // a dead member's pull requests wait, counts a delivery nobody got and drops it (README,
+    // *nats-server versions*), which charged a crash's records one attempt too many.
+    this.pullExpiresMs = Math.min(options.pullExpiresMs, Math.max(PULL_EXPIRES_MIN_MS, Math.floor(request.leaseMs / 3)));
     this.requestTimeoutMs = options.requestTimeoutMs;
     // The random suffix makes a restarted process a new member, never the heir of its old leases.
     this.memberId = `${request.consumerName}#${randomUUID().slice(0, 8)}`;
