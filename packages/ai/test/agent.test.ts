@@ -88,7 +88,10 @@ describe('agent llm', () => {
     // The second request carried the observation.
     expect(toolOutputs(server, 1)).toEqual(['sunny in Paris, 21 c']);
 
-    expect(payloads(events, 'input.received')[0]).toMatchObject({ input: 'weather in Paris?', source: 'runtime' });
+    // The turn starts with the runtime's input.received (no input component here), then the agent's own.
+    const received = events.filter((event) => event.event_type === 'input.received');
+    expect(received.map((event) => event.component_source)).toEqual(['runtime', 'assistant']);
+    expect(received[1]!.payload).toMatchObject({ input: 'weather in Paris?', source: 'runtime' });
     const action = payloads(events, 'agent.action')[0];
     expect(action).toMatchObject({ step: 1, tool: 'weather', input: { city: 'Paris' } });
     expect(payloads(events, 'tool.call')[0]).toMatchObject({ step: 1, tool: 'weather', component: 'tools', input: { city: 'Paris' }, call_id: action.call_id });
@@ -96,7 +99,7 @@ describe('agent llm', () => {
     expect(payloads(events, 'agent.step_complete').map((step) => step.step)).toEqual([1, 2]);
     // The classic order of events.
     const order = events.map((event) => event.event_type).filter((type) => ['input.received', 'agent.action', 'tool.call', 'tool.observation', 'agent.step_complete', 'agent.response'].includes(type));
-    expect(order).toEqual(['input.received', 'agent.action', 'tool.call', 'tool.observation', 'agent.step_complete', 'agent.step_complete', 'agent.response']);
+    expect(order).toEqual(['input.received', 'input.received', 'agent.action', 'tool.call', 'tool.observation', 'agent.step_complete', 'agent.step_complete', 'agent.response']);
     // The answer streamed.
     const chunks = events.filter((event) => event.event_type === 'stream.chunk').map((event) => (event.payload as any).data).filter((data) => data);
     expect(chunks).toEqual(['It is ', 'sunny in Paris.']);

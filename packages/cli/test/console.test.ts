@@ -106,9 +106,10 @@ describe('woodwork dev --console', () => {
     await page.waitForFunction(() => document.querySelectorAll('#timeline tbody tr').length > 0);
     const rows = await page.$$eval('#timeline tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
     const types = rows.map((row) => row[1]);
-    // No input component here: the turn starts at the model.
+    // No input component here: the runtime announces the input, then the model answers.
     const others = types.filter((type) => type !== 'stream.chunk');
-    expect(new Set(others)).toEqual(new Set(['agent.response', 'metrics.component_performance', 'session.replied', 'turn.completed']));
+    expect(others[0]).toBe('input.received');
+    expect(new Set(others)).toEqual(new Set(['input.received', 'agent.response', 'metrics.component_performance', 'session.replied', 'turn.completed']));
     expect(others.filter((type) => type !== 'metrics.component_performance').at(-1)).toBe('turn.completed');
     expect(types.lastIndexOf('stream.chunk')).toBeLessThan(types.indexOf('session.replied'));
     expect(types.filter((type) => type === 'stream.chunk')).toHaveLength(6); // five pieces and the end

@@ -681,6 +681,11 @@ class EmbeddedRuntime implements Runtime {
       trace,
       routing: { next_component: target },
     };
+    // An input component's result is the session's `input.received` event; without one (input
+    // sent straight to an llm or agent), the runtime tells the session itself, first, so clients
+    // and hooks see every turn start the same way.
+    const entryComponent = componentNamed(this.current, target);
+    if (entryComponent && roleOf(entryComponent, this.registry) !== 'input') await this.bus.publish(eventsTopic(this.namespace), envelope);
     await this.bus.publish(componentTopic(this.namespace, target), envelope);
     let result: Promise<TurnResult> | undefined;
     return {

@@ -32,7 +32,7 @@ export const AgentEvents = {
 /**
  * The agent took a message as a new turn: its own `input.received`, so an agent's hooks on it fire
  * as in the classic engine (hooks see the events their component emits). The input component's
- * `input.received` (from `in`, say) comes before it when there is one.
+ * `input.received` (from `in`, say; without an input component, the runtime's) comes before it.
  */
 export interface AgentInputPayload {
   readonly turn_id: string;

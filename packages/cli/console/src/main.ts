@@ -572,7 +572,11 @@ async function showTimeline(id: string): Promise<void> {
   const until = Date.parse(events[events.length - 1]?.timestamp ?? '');
   const components = new Set(events.map((event) => event.component_source));
   // A step's event is written when the step has ended, which can be just after the turn completed.
-  const steps = metricsEvents.filter((event) => components.has(event.component_source) && Date.parse(event.timestamp) >= from && Date.parse(event.timestamp) <= until + 1_000);
+  // Steps that carry the turn's trace are in `events` already.
+  const seen = new Set(events.map((event) => event.message_id));
+  const steps = metricsEvents.filter(
+    (event) => !seen.has(event.message_id) && components.has(event.component_source) && Date.parse(event.timestamp) >= from && Date.parse(event.timestamp) <= until + 1_000,
+  );
   turn.events = [...events, ...steps].sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
   renderTimeline(turn.events, `Turn ${turn.number}`, ` · trace ${id}`);
 }
