@@ -66,6 +66,8 @@ export class HeldRecord {
   readonly arrivedAt: number;
   deliveredAt = 0;
   touchedAt: number;
+  /** Held back by the subscriber (`nak(delay, neverStarted)`): not handed out again before this. */
+  notBefore = 0;
 
   constructor(
     readonly streamSequence: number,
@@ -450,7 +452,7 @@ export class PartitionReader {
     const lane = this.lanes.get(keyToken);
     if (lane === undefined) return;
     const held = this.held.get(lane[0]!);
-    if (held === undefined || held.withUser) return;
+    if (held === undefined || held.withUser || held.notBefore > Date.now()) return;
     if (!this.host.takeSlot(this, keyToken)) return;
     held.withUser = true;
     held.deliveredAt = Date.now();
@@ -548,18 +550,48 @@ export class PartitionReader {
   }
 
   private nak(held: HeldRecord, delayMs: number, neverStarted: boolean): Promise<void> {
+    const delay = Math.max(0, Math.round(delayMs));
+    if (neverStarted && delay > 0 && this.state === 'active' && !held.settled && held.withUser) {
+      this.holdBack(held, delay);
+      return Promise.resolve();
+    }
     if (!this.giveUp(held)) return Promise.resolve();
     if (neverStarted) {
       this.uncounted.set(held.streamSequence, (this.uncounted.get(held.streamSequence) ?? 0) + 1);
       this.attemptsChanged();
     }
-    const delay = Math.max(0, Math.round(delayMs));
     // It stays unresolved: its key waits until the server hands it back (after `delay`).
     this.givenBack.set(held.streamSequence, Date.now() + delay);
     this.send(held.reply, delay > 0 ? `-NAK ${JSON.stringify({ delay: nanos(delay) })}` : '-NAK');
     this.checkSettled();
     this.pull();
     return Promise.resolve();
+  }
+
+  /**
+   * The subscriber gave a hand-out back unstarted, to come again after `delay` (a suspect runs
+   * alone meanwhile): kept here, its lease renewed, and handed out again after the delay — with
+   * the same attempt, since no handler got it. Not given back to the server: a redelivery there
+   * would count a delivery, and if this process died within the delay, nats-server 2.9 could pop
+   * it for the dead process's pull requests and count one more that nobody got (a poison
+   * crashing its consumer would then charge the innocent messages held back beside it). Should
+   * the process die, the record comes back after its lease, counted as not handed out.
+   */
+  private holdBack(held: HeldRecord, delay: number): void {
+    held.withUser = false;
+    held.handedOut = false;
+    const until = Date.now() + delay;
+    held.notBefore = until;
+    this.inUser--;
+    this.waiting.add(held.streamSequence);
+    this.attemptsChanged();
+    const timer = setTimeout(() => {
+      if (held.notBefore === until) held.notBefore = 0;
+      this.dispatch(held.keyToken);
+    }, delay);
+    timer.unref?.();
+    this.host.slotFreed();
+    this.checkSettled();
   }
 
   private send(subject: string, body: string): void {
