@@ -574,3 +574,32 @@ describe('KafkaPublisher: a broker restarting', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 });
+
+describe('KafkaPublisher: the broker lost the producer state', () => {
+  it('makes a new producer on OUT_OF_ORDER_SEQUENCE_NUMBER (kafkajs never resets its sequence) and sends again', async () => {
+    const outOfOrder = Object.assign(new Error('The broker received an out of order sequence number'), {
+      name: 'KafkaJSProtocolError',
+      type: 'OUT_OF_ORDER_SEQUENCE_NUMBER',
+      retriable: false,
+    });
+    const sentBy: number[] = [];
+    let made = 0;
+    const producerNumber = (number: number) =>
+      ({
+        sendBatch: async () => {
+          // The first producer's state is gone for good: it fails every time, as kafkajs's does.
+          if (number === 0) throw outOfOrder;
+          sentBy.push(number);
+        },
+        disconnect: async () => undefined,
+      }) as unknown as Producer;
+    const publisher = new KafkaPublisher(producerNumber(0), { publishTimeoutMs: 10_000, maxBatchRecords: 100, maxBatchBytes: 1_000_000 }, async () => producerNumber(++made));
+    await publisher.publish('t', [{ messageId: 'a', key: 's', body: Buffer.from('{}') }]);
+    await publisher.publish('t', [{ messageId: 'b', key: 's', body: Buffer.from('{}') }]);
+    expect(made).toBe(1);
+    expect(sentBy).toEqual([1, 1]);
+    // Without a way to make a new one, the error is the caller's, not retried.
+    const stuck = new KafkaPublisher(producerNumber(0), { publishTimeoutMs: 10_000, maxBatchRecords: 100, maxBatchBytes: 1_000_000 });
+    await expect(stuck.publish('t', [{ messageId: 'c', key: 's', body: Buffer.from('{}') }])).rejects.toMatchObject({ isRetryable: false });
+  });
+});

@@ -346,7 +346,7 @@ export class KafkaAdapter implements BusAdapterV1 {
     if (!connection) return;
     await connection.publisher.close(this.options.closeTimeoutMs);
     const groupCluster = await this.#clusterForGroups?.catch(() => undefined);
-    await Promise.allSettled([connection.producer.disconnect(), connection.admin.disconnect(), groupCluster?.disconnect()]);
+    await Promise.allSettled([connection.publisher.producer.disconnect(), connection.admin.disconnect(), groupCluster?.disconnect()]);
   }
 
   #connect(): Promise<Connection> {
@@ -382,16 +382,18 @@ export class KafkaAdapter implements BusAdapterV1 {
     const createClient = (clientId?: string) => new kafkajs.Kafka(clientId === undefined ? config : { ...config, clientId });
     const client = createClient();
     const admin = client.admin();
-    const producer = client.producer({
-      // Idempotent: a batch retried after a lost response is written once, and in order.
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-      // An idempotent producer must never give up on a batch it may have written (a later batch
-      // would reuse its sequence numbers); `publishTimeoutMs` bounds what the caller waits.
-      retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: Number.MAX_SAFE_INTEGER },
-    });
+    const newProducer = () =>
+      client.producer({
+        // Idempotent: a batch retried after a lost response is written once, and in order.
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: kafkajs.Partitioners.DefaultPartitioner,
+        allowAutoTopicCreation: false,
+        // An idempotent producer must never give up on a batch it may have written (a later batch
+        // would reuse its sequence numbers); `publishTimeoutMs` bounds what the caller waits.
+        retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: Number.MAX_SAFE_INTEGER },
+      });
+    const producer = newProducer();
     const started = Date.now();
     let lastError: unknown;
     // kafkajs retries a connect by itself for ~15 s per call (logging each try, and without saying
@@ -433,7 +435,11 @@ export class KafkaAdapter implements BusAdapterV1 {
         { cause: lastError, isRetryable: true },
       );
     }
-    const publisher = new KafkaPublisher(producer, options);
+    const publisher = new KafkaPublisher(producer, options, async () => {
+      const replacement = newProducer();
+      await replacement.connect();
+      return replacement;
+    });
     return { createClient, admin, producer, publisher, partitioner: kafkajs.Partitioners.DefaultPartitioner(), kafkajs };
   }
 

@@ -37,22 +37,44 @@ function isRetriable(error: unknown): boolean {
   return (error as { retriable?: unknown }).retriable !== false;
 }
 
+/**
+ * The broker no longer knows the idempotent producer's sequence (it lost the producer state in a
+ * restart, or evicted it): kafkajs never resets it, so every later send to that partition fails the
+ * same way (tulios/kafkajs#598). Only a new producer (a new producer id) gets through.
+ */
+const PRODUCER_STATE_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH']);
+
+function lostProducerState(error: unknown): boolean {
+  for (let current = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
+    if (typeof current.type === 'string' && PRODUCER_STATE_LOST.has(current.type)) return true;
+  }
+  return false;
+}
+
 /** Backoff between sends of a batch kafkajs gave up on with a retriable error. */
 const FIRST_RETRY_MS = 200;
 const MAX_RETRY_MS = 2_000;
 
 export class KafkaPublisher {
   #retryDelayMs = FIRST_RETRY_MS;
-  readonly #producer: Producer;
+  #producer: Producer;
   readonly #limits: PublisherLimits;
+  readonly #recreate: (() => Promise<Producer>) | undefined;
   #queue: PendingPublish[] = [];
   #sending = false;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
 
-  constructor(producer: Producer, limits: PublisherLimits) {
+  /** `recreate`: a new, connected producer, for when the broker lost this one's state. */
+  constructor(producer: Producer, limits: PublisherLimits, recreate?: () => Promise<Producer>) {
     this.#producer = producer;
     this.#limits = limits;
+    this.#recreate = recreate;
+  }
+
+  /** The producer in use (it changes when the broker lost the previous one's state). */
+  get producer(): Producer {
+    return this.#producer;
   }
 
   publish(topic: string, records: readonly WireRecord[]): Promise<void> {
@@ -133,6 +155,21 @@ export class KafkaPublisher {
           for (const entry of batch) this.#finish(entry);
         } catch (error) {
           const waiting = batch.filter((entry) => !entry.settled);
+          if (lostProducerState(error) && this.#recreate !== undefined && !this.#closed && waiting.length > 0) {
+            // A new producer id and sequence; the batch goes again (if the broker kept part of
+            // it, consumers drop the copies by message_id).
+            try {
+              const previous = this.#producer;
+              this.#producer = await this.#recreate();
+              void previous.disconnect().catch(() => undefined);
+              this.#queue.unshift(...waiting);
+              await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
+              this.#retryDelayMs = Math.min(2 * this.#retryDelayMs, MAX_RETRY_MS);
+              continue;
+            } catch {
+              // Not now (the broker is still away): fall through to the retry or the failure.
+            }
+          }
           if (isRetriable(error) && !this.#closed && waiting.length > 0) {
             // A broker restarting: kafkajs gives up reconnecting after its own retries (~15 s),
             // while the caller may wait `publishTimeoutMs` (30 s), which a restart fits. Send again,
