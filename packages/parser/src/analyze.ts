@@ -147,7 +147,8 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
     env: [],
   };
   for (const component of finished) {
-    for (const spec of [...component.pipes, ...component.hooks]) files.push({ path: spec.module, location: spec.location });
+    for (const spec of component.pipes) files.push({ path: spec.module, location: spec.location });
+    for (const spec of component.hooks) files.push({ path: spec.module, location: spec.location });
   }
   return {
     topology: { ...topology, env: keepUsagesInTopology(topology, envUsages) },
@@ -241,8 +242,8 @@ function convertComponent(
   });
 
   const config: Record<string, ConfigValue> = {};
-  for (const [key, value] of Object.entries(converted)) {
-    if (!COMMON_KEYS.has(key)) config[key] = value as ConfigValue;
+  for (const key in converted) {
+    if (!COMMON_KEYS.has(key)) config[key] = converted[key] as ConfigValue;
   }
   // `to` not written (or `to: null`): default routing; written but invalid (reported): no routes.
   const toEntry = findEntry(declaration.body, 'to');

@@ -39,7 +39,9 @@ function stronglyConnected(nodes: readonly string[], outgoing: ReadonlyMap<strin
   let counter = 0;
 
   for (const root of nodes) {
-    if (index.has(root)) continue;
+    // A component that needs nothing is a component of its own, and no cycle: most of them. Were
+    // it reached later, from one that needs it, it would come out the same.
+    if (index.has(root) || !outgoing.has(root)) continue;
     const work: { node: string; next: number }[] = [{ node: root, next: 0 }];
     index.set(root, counter);
     lowLink.set(root, counter++);

@@ -179,7 +179,7 @@ export class ValueConverter {
       if (value !== undefined) result[key] = value;
     }
 
-    for (const [key, keySpec] of entriesOf(keys)) {
+    for (const [key, keySpec] of fillableEntriesOf(keys)) {
       if (written.has(key)) continue;
       if (keySpec.required) {
         this.#context.report('WW208', `${options.owner()} is missing the required key \`${key}\``, options.missingAt(), {
@@ -424,14 +424,17 @@ export class ValueConverter {
   }
 }
 
-const keyEntries = new WeakMap<Readonly<Record<string, KeySpec>>, [string, KeySpec][]>();
+const fillableEntries = new WeakMap<Readonly<Record<string, KeySpec>>, [string, KeySpec][]>();
 
-/** `Object.entries` of a (frozen) table of keys, computed once per table. */
-function entriesOf(keys: Readonly<Record<string, KeySpec>>): [string, KeySpec][] {
-  let entries = keyEntries.get(keys);
+/**
+ * The keys of a (frozen) table that a map lacking them still gets something for: a default, or a
+ * report that it is required. Worked out once per table; the others need no look at all.
+ */
+function fillableEntriesOf(keys: Readonly<Record<string, KeySpec>>): [string, KeySpec][] {
+  let entries = fillableEntries.get(keys);
   if (!entries) {
-    entries = Object.entries(keys);
-    keyEntries.set(keys, entries);
+    entries = Object.entries(keys).filter(([, keySpec]) => keySpec.required || keySpec.default !== undefined);
+    fillableEntries.set(keys, entries);
   }
   return entries;
 }
@@ -474,18 +477,32 @@ function acceptsText(spec: ValueSpec): boolean {
   return SCALARS.has(spec.type) || (spec.type === 'oneOf' && spec.options.some(acceptsText));
 }
 
-/** A key's default, with the defaults of a map's own keys filled in (`deployment.scaling.…`). */
+/**
+ * A key's default, with the defaults of a map's own keys filled in (`deployment.scaling.…`). The
+ * filled-in value is worked out once per key (the catalogue is frozen) and copied for each use, as
+ * the topology is the caller's to change; a default that is not an object needs no copy.
+ */
 function defaultValue(keySpec: KeySpec): Converted | undefined {
   if (keySpec.default === undefined) return undefined;
+  const filled = filledDefault(keySpec);
+  return typeof filled === 'object' && filled !== null ? copyJson(filled) : filled;
+}
+
+const filledDefaults = new WeakMap<KeySpec, JsonValue>();
+
+function filledDefault(keySpec: KeySpec): JsonValue {
+  let filled = filledDefaults.get(keySpec);
+  if (filled !== undefined || keySpec.default === undefined) return filled as JsonValue;
   const value = copyJson(keySpec.default);
   if (keySpec.value.type === 'map' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
     for (const [key, child] of Object.entries(keySpec.value.keys)) {
-      if (key in value) continue;
-      const childDefault = defaultValue(child);
-      if (childDefault !== undefined) value[key] = childDefault as JsonValue;
+      if (key in value || child.default === undefined) continue;
+      value[key] = filledDefault(child);
     }
   }
-  return value;
+  filled = value;
+  filledDefaults.set(keySpec, filled);
+  return filled;
 }
 
 /** A fresh copy of catalogue data (frozen) for the topology (which callers may change). */

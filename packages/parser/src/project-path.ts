@@ -16,7 +16,25 @@ export type ProjectPathCheck =
   | { readonly ok: true; /** Normalised, `/`-separated, relative to baseDir. */ readonly path: string }
   | { readonly ok: false; readonly reason: 'empty' | 'absolute' | 'outside' };
 
+// One file is often named many times (one pipe module for every component): each path written is
+// checked once per set of folders (one per analysis), as the answer is purely lexical.
+const checked = new WeakMap<ProjectFolders, Map<string, ProjectPathCheck>>();
+
 export function checkProjectPath(written: string, folders: ProjectFolders): ProjectPathCheck {
+  let known = checked.get(folders);
+  if (!known) {
+    known = new Map();
+    checked.set(folders, known);
+  }
+  let result = known.get(written);
+  if (!result) {
+    result = checkPath(written, folders);
+    known.set(written, result);
+  }
+  return result;
+}
+
+function checkPath(written: string, folders: ProjectFolders): ProjectPathCheck {
   const slashed = written.replace(/\\/g, '/');
   if (slashed.trim() === '') return { ok: false, reason: 'empty' };
   if (path.posix.isAbsolute(slashed) || path.win32.isAbsolute(written)) return { ok: false, reason: 'absolute' };
