@@ -314,11 +314,20 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
     }
   };
 
-  // One connection to the bus, opened the first time a process dies, to hand its work on.
+  // One connection to the bus, opened once every process is ready (or the first time a process
+  // dies, if that comes first), to hand a dead process's work on.
   let releaser: Promise<Bus> | undefined;
+  const connectReleaser = (): Promise<Bus> => {
+    const connecting = createBus(options.busUrl);
+    // A failed connection is tried again at the next death.
+    connecting.catch(() => {
+      if (releaser === connecting) releaser = undefined;
+    });
+    return connecting;
+  };
   const releaseWorkOf = async (unit: HostUnit, pid: number) => {
     try {
-      releaser ??= createBus(options.busUrl);
+      releaser ??= connectReleaser();
       const bus = await releaser;
       // The bus names a process's members `<hostname>-<pid>-…`: the prefix releases all of them.
       const member = `${hostname()}-${pid}`;
@@ -400,7 +409,12 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   }, readyTimeoutMs);
   readyTimer.unref();
   ready.then(
-    () => clearTimeout(readyTimer),
+    () => {
+      clearTimeout(readyTimer);
+      // Connected ahead of the first death, so its release does not wait for a connection first
+      // (about 0.8 s to NATS on a loaded machine, out of a 5 s recovery target).
+      if (stopping === undefined) releaser ??= connectReleaser();
+    },
     () => clearTimeout(readyTimer),
   );
 
