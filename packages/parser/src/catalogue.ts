@@ -941,28 +941,33 @@ export interface ComponentTypeMatch {
   readonly typeSpec: ComponentTypeSpec;
 }
 
-/** Every kind/type pair by `kind type` and `kind alias`, built once. */
-const byKindAndType = new Map<string, ComponentTypeMatch>();
+/** Every kind/type pair by kind, then by type and alias; and by type or alias alone. Built once. */
+const byKindAndType = new Map<string, Map<string, ComponentTypeMatch>>();
+const byTypeName = new Map<string, ComponentTypeMatch[]>();
 for (const [kind, kindSpec] of Object.entries(catalogue.kinds)) {
+  const types = new Map<string, ComponentTypeMatch>();
+  byKindAndType.set(kind, types);
   for (const [type, typeSpec] of Object.entries(kindSpec.types)) {
     const match: ComponentTypeMatch = Object.freeze({ kind, type, kindSpec, typeSpec });
-    for (const name of [type, ...typeSpec.aliases]) byKindAndType.set(`${kind} ${name}`, match);
+    for (const name of [type, ...typeSpec.aliases]) types.set(name, match);
+  }
+}
+for (const types of byKindAndType.values()) {
+  for (const [name, match] of types) {
+    const list = byTypeName.get(name);
+    if (list) list.push(match);
+    else byTypeName.set(name, [match]);
   }
 }
 
 /** A kind/type pair, with aliases resolved (`input cli` → `input command_line`). */
 export function findComponentType(kind: string, type: string): ComponentTypeMatch | undefined {
-  return byKindAndType.get(`${kind} ${type}`);
+  return byKindAndType.get(kind)?.get(type);
 }
 
 /** Every kind/type pair whose type (or alias) is `word`, for the one-word form `name = word { … }`. */
 export function findTypesNamed(word: string): ComponentTypeMatch[] {
-  const matches: ComponentTypeMatch[] = [];
-  for (const kind of Object.keys(catalogue.kinds)) {
-    const match = findComponentType(kind, word);
-    if (match) matches.push(match);
-  }
-  return matches;
+  return byTypeName.get(word)?.slice() ?? [];
 }
 
 const keysOfType = new WeakMap<ComponentTypeSpec, Readonly<Record<string, KeySpec>>>();

@@ -14,12 +14,14 @@ export function reportConstructionCycles(order: readonly string[], edges: readon
     if (list) list.push(edge);
     else outgoing.set(edge.from, [edge]);
   }
-  const rank = new Map(order.map((name, index) => [name, index]));
+  let rank: Map<string, number> | undefined;
 
   for (const members of stronglyConnected(order, outgoing)) {
     const selfLoop = members.length === 1 && (outgoing.get(members[0] as string) ?? []).some((edge) => edge.to === members[0]);
     if (members.length === 1 && !selfLoop) continue;
-    const start = [...members].sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0))[0] as string;
+    rank ??= new Map(order.map((name, index) => [name, index]));
+    const ranks = rank;
+    const start = [...members].sort((a, b) => (ranks.get(a) ?? 0) - (ranks.get(b) ?? 0))[0] as string;
     const cycle = shortestCycle(start, new Set(members), outgoing);
     const first = cycle[0] as ConstructionEdge;
     const spelled = [start, ...cycle.map((edge) => edge.to)].join(' → ');

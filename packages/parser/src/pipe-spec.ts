@@ -30,8 +30,9 @@ const LANGUAGES: Readonly<Record<string, ModuleLanguage>> = {
 export type ModuleLanguage = PipeSpec['language'];
 
 export function moduleLanguageOf(file: string): ModuleLanguage | undefined {
-  const extension = /\.[A-Za-z0-9]+$/.exec(file)?.[0]?.toLowerCase() ?? '';
-  return LANGUAGES[extension];
+  // The text from the last `.`: every extension in LANGUAGES is letters and digits after it.
+  const dot = file.lastIndexOf('.');
+  return dot === -1 ? undefined : LANGUAGES[file.slice(dot).toLowerCase()];
 }
 
 
