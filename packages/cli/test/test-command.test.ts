@@ -211,6 +211,45 @@ turns:
     expect(after.code).toBe(0);
   });
 
+  it('--update leaves expectations that hold as written and keeps the spacing of the lines it does not change', async () => {
+    const scenario = `name: keep my layout
+tools:
+  weather: {output: "12 °C"}
+turns:
+  - input: What is the weather in Oslo?
+    model:
+      - tool_calls: [{ name: weather, arguments: { city: Oslo } }]
+      - text: ["It is ", "12 °C in Oslo."]
+    expect:
+      reply: It was 12 °C in Oslo.
+      tool_calls: [{ tool: weather, input: { city: Oslo } }]
+`;
+    const dir = await project({ ...agentProject, 'layout.scenario.yaml': scenario });
+    const updated = await runCli(['test', '--update'], { cwd: dir });
+    expect(updated.stdout).toMatch(/✓ keep my layout .*\(expectations updated\)/);
+    expect(updated.code).toBe(0);
+    // Only the reply that did not hold changed, and the steps were added; every other line is byte for byte the author's.
+    expect(await readFile(path.join(dir, 'layout.scenario.yaml'), 'utf8')).toBe(
+      scenario.replace('reply: It was 12 °C in Oslo.', 'reply: It is 12 °C in Oslo.').replace(/\n$/, '\n      steps: 2\n'),
+    );
+  });
+
+  it('says which `file` of a scenario is missing, at its place in the scenario', async () => {
+    const dir = await project({
+      ...agentProject,
+      'wrong.scenario.yaml': 'name: wrong file\nfile: nothere.ww\nturns:\n  - input: hi\n',
+      'sub/lost.scenario.yaml': 'name: no main here\nturns:\n  - input: hi\n',
+    });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`wrong.scenario.yaml:2:7 \`file\` names "nothere.ww", but there is no such file: it is read relative to the scenario's folder, so here ${path.join(dir, 'nothere.ww')}`);
+    expect(result.stdout).toContain(`sub/lost.scenario.yaml:1:1 there is no main.ww beside the scenario (in ${path.join(dir, 'sub')}): move the scenario next to its .ww file, or say which file it runs with \`file: path/to/main.ww\``);
+    // Not a place in a file that does not exist, nor the advice to start a new project.
+    expect(result.stdout).not.toContain('nothere.ww:1:1');
+    expect(result.stdout).not.toContain('woodwork init');
+    expect(result.stdout).toMatch(/2 scenarios: 0 passed, 2 could not run/);
+  });
+
   it('--junit writes a test suite per scenario and a test case per turn, with the failure', async () => {
     const dir = await project({
       ...agentProject,

@@ -8,6 +8,7 @@
  * What a turn did is read from the session's events (filtered by the turn's trace id), the same
  * events the gateway and the console show, so an expectation holds for what a client would see.
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
@@ -95,6 +96,13 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
     durationMs: performance.now() - started,
     ...extra,
   });
+
+  // A `.ww` file that is not there is the scenario's mistake: say so at its `file`, not at a place in a file that does not exist.
+  const missing = await missingWwFile(scenario);
+  if (missing) {
+    failures.push(missing);
+    return outcome('error');
+  }
 
   // First without resolving anything, to learn which components are models: in a scripted run
   // their keys and URLs are never needed, so their variables need not be set.
@@ -505,6 +513,19 @@ function callsText(calls: readonly { readonly tool: string; readonly input?: unk
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
+
+/** The failure when the scenario's `.ww` file (its `file`, else `main.ww` beside it) is not a file. */
+async function missingWwFile(scenario: Scenario): Promise<Failure | undefined> {
+  const isFile = await stat(scenario.wwFile).then((found) => found.isFile(), () => false);
+  if (isFile) return undefined;
+  const folder = path.dirname(scenario.file);
+  const named = scenario.document.get('file');
+  const message =
+    typeof named === 'string'
+      ? `\`file\` names ${JSON.stringify(named)}, but there is no such file: it is read relative to the scenario's folder, so here ${scenario.wwFile}`
+      : `there is no main.ww beside the scenario (in ${folder}): move the scenario next to its .ww file, or say which file it runs with \`file: path/to/main.ww\``;
+  return { message, ...at(scenario, ['file']) };
+}
 
 function at(scenario: Scenario, path: readonly (string | number)[]): { line: number; column: number } {
   const { line, column } = scenario.locate(path);
