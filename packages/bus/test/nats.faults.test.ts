@@ -152,6 +152,8 @@ describe.skipIf(!hasServer)('nats through a paused broker (a private nats-server
         timeoutMs: 60_000,
         message: () => `only ${[...handled].filter((entry) => entry.endsWith('/2')).length}/${keys} sessions moved on after the pause`,
       });
+      // Ready again once the leases renew (spec v1.5 health counts a stalled subscription).
+      await waitFor(async () => (await bus.health()).ready, { timeoutMs: 30_000, message: 'the bus never turned ready again' });
       const nc = await connect({ servers: new URL(server.url).host });
       cleanups.push(() => nc.close());
       const jsm = await jetstreamManager(nc);

@@ -439,6 +439,10 @@ export class NatsAdapter implements BusAdapterV1 {
     }
     try {
       await connected.jsm.getAccountInfo();
+      // Spec v1.5: not ready while a subscription cannot receive (it recovers by itself once its
+      // lease renews; nothing here needs a restart).
+      const stalled = [...this.subscriptions].map((subscription) => subscription.notReceiving()).filter((reason) => reason !== undefined);
+      if (stalled.length > 0) return { connected: true, ready: false, adapter: 'nats', detail: `${server}; not receiving: ${stalled.join('; ')}` };
       return { connected: true, ready: true, adapter: 'nats', detail: server };
     } catch (error) {
       return { connected: true, ready: false, adapter: 'nats', detail: `JetStream not answering at ${server}: ${String(error)}` };

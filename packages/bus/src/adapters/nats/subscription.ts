@@ -169,6 +169,16 @@ export class NatsSubscription implements AdapterSubscription, ReaderHost {
     for (const reader of this.readers.values()) reader.abandonSettling();
   }
 
+  /**
+   * Why this member cannot receive right now (spec v1.5 health), or undefined: its lease renewals
+   * have been missing for a further lease TTL (what `maintain` reports through onError). A
+   * renewal that is merely late does not count; the member resumes by itself once one succeeds.
+   */
+  notReceiving(now = Date.now()): string | undefined {
+    if (this.closing || !this.joined || now < this.validUntil + this.context.options.leaseTtlMs) return undefined;
+    return `${this.request.topic}/${this.request.group}: no lease renewal for ${now - this.renewedAt} ms`;
+  }
+
   onReconnect(): void {
     for (const reader of this.readers.values()) reader.onReconnect();
     void this.tick();
