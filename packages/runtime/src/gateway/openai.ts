@@ -19,12 +19,12 @@ import { streamSSE } from 'hono/streaming';
 import { errorMessage } from '../errors.js';
 import { EventTypes, textOf } from '../events.js';
 import { traceIdOf } from '../trace.js';
-import type { SessionEvent, Turn } from '../types.js';
+import type { Turn } from '../types.js';
 import { readJsonObject } from './body.js';
 import type { GatewayDeps, GatewayEnv } from './context.js';
 import { errorBody, fromRuntimeError, GatewayRequestError } from './http-error.js';
 import { firstErrorMessage, notFound, OWNER_KEY, ownedSession, replyProducers, userSessionId } from './session-access.js';
-import { keepAlive, streamController } from './session-stream.js';
+import { inBatches, keepAlive, streamController } from './session-stream.js';
 
 /** The header that names the session a chat completion continues (and, in answers, the session used). */
 export const SESSION_HEADER = 'x-woodwork-session-id';
@@ -172,35 +172,45 @@ export function chatCompletions(deps: GatewayDeps) {
       let replies = 0;
       try {
         await stream.writeSSE({ data: chunk({ role: 'assistant', content: '' }, null) });
-        for (;;) {
-          const next = await events.next();
-          if (next.done) break;
-          const event: SessionEvent = next.value;
-          if (event.event_type === EventTypes.sessionEnded) {
-            failure ??= new GatewayRequestError('session_ended', 'the session ended before the turn completed');
-            break;
-          }
-          if (traceIdOf(event.trace) !== turn.turnId) continue;
-          if (event.event_type === EventTypes.streamChunk && (producers === undefined || producers.has(event.component_source))) {
-            const payload = event.payload as { data_type?: unknown; data?: unknown };
-            if (payload.data_type === 'text' && typeof payload.data === 'string' && payload.data !== '') {
-              streamed = true;
-              await stream.writeSSE({ data: chunk({ content: payload.data }, null) });
+        // The events the session's reader already holds (a `stream.chunks` envelope's tokens) leave
+        // in one write; each is still its own `data:` message. JSON has no line breaks, so each
+        // message is one `data:` line, as writeSSE would write it.
+        const data = (json: string) => `data: ${json}\n\n`;
+        let end: 'break' | 'return' | undefined;
+        for await (const batch of inBatches({ [Symbol.asyncIterator]: () => events })) {
+          let out = '';
+          for (const event of batch) {
+            if (event.event_type === EventTypes.sessionEnded) {
+              failure ??= new GatewayRequestError('session_ended', 'the session ended before the turn completed');
+              end = 'break';
+              break;
             }
-          } else if (event.event_type === EventTypes.sessionReplied && !streamed) {
-            const text = textOf(event.payload);
-            await stream.writeSSE({ data: chunk({ content: replies > 0 ? `\n${text}` : text }, null) });
-            replies++;
-          } else if (event.event_type === EventTypes.agentError) {
-            const message = (event.payload as { error?: { message?: string } }).error?.message ?? 'a component failed';
-            await stream.writeSSE({ data: JSON.stringify(errorBody('turn_failed', message)) });
-            return;
-          } else if (event.event_type === EventTypes.turnCompleted) {
-            await stream.writeSSE({ data: chunk({}, 'stop') });
-            await stream.writeSSE({ data: '[DONE]' });
-            return;
+            if (traceIdOf(event.trace) !== turn.turnId) continue;
+            if (event.event_type === EventTypes.streamChunk && (producers === undefined || producers.has(event.component_source))) {
+              const payload = event.payload as { data_type?: unknown; data?: unknown };
+              if (payload.data_type === 'text' && typeof payload.data === 'string' && payload.data !== '') {
+                streamed = true;
+                out += data(chunk({ content: payload.data }, null));
+              }
+            } else if (event.event_type === EventTypes.sessionReplied && !streamed) {
+              const text = textOf(event.payload);
+              out += data(chunk({ content: replies > 0 ? `\n${text}` : text }, null));
+              replies++;
+            } else if (event.event_type === EventTypes.agentError) {
+              const message = (event.payload as { error?: { message?: string } }).error?.message ?? 'a component failed';
+              out += data(JSON.stringify(errorBody('turn_failed', message)));
+              end = 'return';
+              break;
+            } else if (event.event_type === EventTypes.turnCompleted) {
+              out += data(chunk({}, 'stop')) + data('[DONE]');
+              end = 'return';
+              break;
+            }
           }
+          if (out !== '') await stream.write(out);
+          if (end !== undefined) break;
         }
+        if (end === 'return') return;
         if (failure && !controller.signal.aborted) await stream.writeSSE({ data: JSON.stringify(failure.body()) });
       } catch (error) {
         if (!controller.signal.aborted) deps.logger.warn('a chat completion stream failed', { session: session.id, error: errorMessage(error) });
