@@ -7,7 +7,9 @@
  *
  * 1. Time to first token: the AI SDK's `streamText` read directly (the provider's own TTFT) vs
  *    the first `stream.chunk` a client sees — embedded (`runtime.events`) and through the API
- *    gateway's SSE with the bus and sessions in Redis. The difference is what Woodwork adds.
+ *    gateway's SSE with the bus and sessions in Redis: the whole topology in one runtime, and split
+ *    as `woodwork up` splits it (the llm in a runtime of its own, with its own bus connections).
+ *    The difference is what Woodwork adds.
  *    Targets: under 2 ms embedded, under 10 ms through the gateway over Redis.
  * 2. Tokens per second of a long reply (one token a chunk, no delay): the provider stream read
  *    directly vs the whole topology (llm → client), embedded and over Redis, with the ratio.
@@ -273,7 +275,9 @@ async function main(): Promise<void> {
     paths['embedded (memory bus)'] = () => (server.enqueue(shortReply()), embedded(server, embeddedRuntime));
 
     let gatewayApi: string | undefined;
+    let splitApi: string | undefined;
     const timeline = new Timeline();
+    const splitTimeline = new Timeline();
     if (redisUrl) {
       const port = await freePort();
       const viaGateway = await topology(
@@ -296,6 +300,25 @@ async function main(): Promise<void> {
       gatewayApi = `http://127.0.0.1:${port}`;
       const api = gatewayApi;
       paths['gateway SSE, Redis bus + sessions'] = () => (server.enqueue(shortReply()), gateway(server, api, 'bench-token', timeline));
+
+      // The same topology split as `woodwork up` splits it: the gateway (input, output) in one
+      // runtime, the llm in another, each with its own bus connections, as two processes would.
+      const splitPort = await freePort();
+      const split = await topology(
+        `input = api { port = ${splitPort}, auth = { token = "bench-token" }, rate_limit = false }\n${source('streaming = true')}output = api { streaming = true }\n`,
+      );
+      stopping.push(split.remove);
+      const splitNamespace = `aibench${randomUUID().slice(0, 6)}`;
+      for (const components of [['chat'], ['input', 'output']]) {
+        const splitBus = await createBus(redisUrl);
+        stopping.push(() => splitBus.close());
+        const runtime = createRuntime(split.resolved, { ...options, registry: registry(), bus: timedBus(splitBus, splitTimeline), namespace: splitNamespace, components });
+        await runtime.start();
+        stopping.unshift(() => runtime.stop());
+      }
+      splitApi = `http://127.0.0.1:${splitPort}`;
+      const splitUrl = splitApi;
+      paths['gateway SSE, llm in another runtime'] = () => (server.enqueue(shortReply()), gateway(server, splitUrl, 'bench-token', splitTimeline));
     }
     // Warm up every path (JIT, connections), then measure.
     await rounds(paths, 5);
@@ -308,17 +331,17 @@ async function main(): Promise<void> {
       const added = median(firsts) - base;
       const target = name.startsWith('embedded') ? 2 : name.startsWith('gateway') ? 10 : undefined;
       console.log(
-        `  ${name.padEnd(36)} ${ms(median(firsts)).padStart(10)}  p90 ${ms(p90(firsts)).padStart(10)}${name === 'provider directly' ? '' : `  added ${ms(added)}${target ? ` (target < ${target} ms: ${added < target ? 'met' : 'NOT met'})` : ''}`}`,
+        `  ${name.padEnd(38)} ${ms(median(firsts)).padStart(10)}  p90 ${ms(p90(firsts)).padStart(10)}${name === 'provider directly' ? '' : `  added ${ms(added)}${target ? ` (target < ${target} ms: ${added < target ? 'met' : 'NOT met'})` : ''}`}`,
       );
       if (target) summary.push([`time to first token added, ${name}`, ms(added), `< ${target} ms: ${added < target ? 'met' : 'NOT met'}`]);
     }
     console.log(`  (load average ${load()})`);
 
-    const gatewayRuns = ttft['gateway SSE, Redis bus + sessions'];
-    if (gatewayRuns) {
+    for (const [pathName, gatewayRuns] of Object.entries(ttft)) {
+      if (!pathName.startsWith('gateway')) continue;
       const leg = (runs: Result[], name: string) => median(runs.map((run) => run.legs?.[name] ?? Number.NaN));
       const directRuns = ttft['provider directly']!;
-      console.log('\nWhere the gateway’s first token spends its time (medians; bus publishes and deliveries timestamped), beside the provider read directly:');
+      console.log(`\nWhere the first token spends its time, ${pathName} (medians; bus publishes and deliveries timestamped), beside the provider read directly:`);
       const rows: [string, number, number | undefined][] = [
         ['POST → input published (auth, session read, turn bookkeeping)', leg(gatewayRuns, 'gateway'), undefined],
         ['input published → llm handler runs (input → llm, two bus hops)', leg(gatewayRuns, 'hops'), undefined],
@@ -342,6 +365,10 @@ async function main(): Promise<void> {
       const api = gatewayApi;
       throughputPaths['gateway SSE, Redis bus + sessions'] = () => (server.enqueue(longReply()), gateway(server, api, 'bench-token'));
     }
+    if (splitApi) {
+      const api = splitApi;
+      throughputPaths['gateway SSE, llm in another runtime'] = () => (server.enqueue(longReply()), gateway(server, api, 'bench-token'));
+    }
     await rounds(throughputPaths, 2);
     const throughput = await rounds(throughputPaths, Math.max(5, Math.floor(ROUNDS / 3)));
     const rate = (results: { totalMs: number; chunks: number }[]) => median(results.map((r) => (r.chunks / r.totalMs) * 1000));
@@ -350,7 +377,7 @@ async function main(): Promise<void> {
     for (const [name, results] of Object.entries(throughput)) {
       const value = rate(results);
       const chunks = results[0]!.chunks;
-      console.log(`  ${name.padEnd(36)} ${value.toFixed(0).padStart(8)} tokens/s${name === 'provider directly' ? '' : `  ratio ${(value / directRate).toFixed(2)}`}${chunks !== LONG_REPLY_TOKENS ? `  (saw ${chunks} chunks!)` : ''}`);
+      console.log(`  ${name.padEnd(38)} ${value.toFixed(0).padStart(8)} tokens/s${name === 'provider directly' ? '' : `  ratio ${(value / directRate).toFixed(2)}`}${chunks !== LONG_REPLY_TOKENS ? `  (saw ${chunks} chunks!)` : ''}`);
       if (name !== 'provider directly') summary.push([`tokens/s ratio to the provider read directly, ${name}`, (value / directRate).toFixed(2), 'no target (printed)']);
     }
     console.log(`  (load average ${load()})`);
