@@ -270,13 +270,28 @@ turns:
     const dir = await project({
       ...agentProject,
       'typo.scenario.yaml': 'turns:\n  - input: hi\n    expect:\n      replies: hello\n      steps: two\n',
+      'typo2.scenario.yaml': 'turns:\n  - input: hi\n    expekt:\n      reply: hello\n',
     });
     const result = await runCli(['test'], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stdout).toContain('typo.scenario.yaml:4:7: error WW_TEST_SCENARIO: `turns.0.expect` has no key `replies`');
     expect(result.stdout).toMatch(/hint: its keys are `reply`, `reply_contains`, `reply_matches`, `tool_calls`, `events`, `steps`, `error`/);
+    expect(result.stdout).toContain('typo2.scenario.yaml:3:5: error WW_TEST_SCENARIO: `turns.0` has no key `expekt`');
+    expect(result.stdout).toContain('hint: did you mean `expect`? its keys are `input`, `model`, `expect`');
     expect(result.stdout).toContain('typo.scenario.yaml:5:14: error WW_TEST_SCENARIO: `turns.0.expect.steps` must be integer');
     expect(result.stdout).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('reports a string that is never closed where it opens, not where the file ends', async () => {
+    const dir = await project({
+      ...agentProject,
+      'quote.scenario.yaml': 'name: broken\nturns:\n  - input: "hi\n    expect: { reply: hello }\n  - input: bye\n',
+    });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('quote.scenario.yaml:3:12: error WW_TEST_SCENARIO: not valid YAML: this "…" string is never closed');
+    expect(result.stdout).toContain('    3 |   - input: "hi\n      |            ^\n');
+    expect(result.stdout).toContain('hint: close it with " where it ends (everything after it was read as part of the string)');
   });
 
   it('runs the scenario woodwork init writes, with llm local scripted (no model file needed)', async () => {

@@ -7,7 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type YAMLError } from 'yaml';
+import { didYouMean } from '@woodwork/parser';
 import schema from '../../schema/scenario.schema.json' with { type: 'json' };
 
 export const SCENARIO_SUFFIX = '.scenario.yaml';
@@ -99,7 +100,7 @@ export async function loadScenario(file: string): Promise<LoadScenarioResult> {
     return {
       ok: false,
       source,
-      problems: document.errors.map((error) => ({ code: 'WW_TEST_SCENARIO', message: `not valid YAML: ${error.message.split('\n')[0]}`, ...place(error.pos[0], error.pos[1]) })),
+      problems: document.errors.map((error) => yamlProblem(error, document, place)),
     };
   }
   const locate = (at: readonly (string | number)[]) => {
@@ -157,6 +158,32 @@ export async function loadScenario(file: string): Promise<LoadScenarioResult> {
   return { ok: true, scenario };
 }
 
+/**
+ * A YAML syntax error as a problem. A string never closed is reported where it opens — `yaml` says
+ * so where the file ends, past every line the string swallowed.
+ */
+function yamlProblem(error: YAMLError, document: Document, place: (start: number, end: number) => Omit<ScenarioProblem, 'code' | 'message' | 'hint'>): ScenarioProblem {
+  const unclosed = error.code === 'MISSING_CHAR' ? /^Missing closing (["'])quote/.exec(error.message) : null;
+  if (unclosed) {
+    const quote = unclosed[1]!;
+    let opening: number | undefined;
+    visit(document, {
+      Scalar(_key, node) {
+        if (node.range && node.range[1] === error.pos[0] && node.type === (quote === '"' ? 'QUOTE_DOUBLE' : 'QUOTE_SINGLE')) opening = node.range[0];
+      },
+    });
+    if (opening !== undefined) {
+      return {
+        code: 'WW_TEST_SCENARIO',
+        message: `not valid YAML: this ${quote}…${quote} string is never closed`,
+        hint: `close it with ${quote} where it ends (everything after it was read as part of the string)`,
+        ...place(opening, opening + 1),
+      };
+    }
+  }
+  return { code: 'WW_TEST_SCENARIO', message: `not valid YAML: ${error.message.split('\n')[0]}`, ...place(error.pos[0], error.pos[1]) };
+}
+
 /** `"/x/i"` → /x/i; anything else is the pattern itself. */
 export function toRegExp(pattern: string): RegExp {
   const literal = /^\/(.*)\/([dgimsuyv]*)$/s.exec(pattern);
@@ -185,7 +212,9 @@ function schemaProblems(
       message = `${where} has no key \`${key}\``;
       const keyNode = findKey(document, at, key);
       if (keyNode?.range) location = place(keyNode.range[0], keyNode.range[1]);
-      hint = `its keys are ${Object.keys(propertiesAt(error.parentSchema) ?? {}).map((name) => `\`${name}\``).join(', ') || 'listed in scenario.schema.json'}`;
+      const keys = Object.keys(propertiesAt(error.parentSchema) ?? {});
+      const suggestion = didYouMean(key, keys);
+      hint = `${suggestion === undefined ? '' : `${suggestion} `}its keys are ${keys.map((name) => `\`${name}\``).join(', ') || 'listed in scenario.schema.json'}`;
     } else if (error.keyword === 'required') {
       message = `${where} needs \`${(error.params as { missingProperty: string }).missingProperty}\``;
     } else {
