@@ -31,6 +31,8 @@ describe('woodwork init', () => {
     const ignored = (await readFile(path.join(parent, 'my-agent', '.gitignore'), 'utf8')).split('\n');
     expect(ignored).toEqual(expect.arrayContaining(['node_modules/', '.env', 'build/', '.woodwork/']));
     expect(created.stdout).toMatch(/npm install/);
+    // Every command the next steps name works in the new project: test runs the scenario init wrote.
+    expect(created.stdout).toMatch(/^  npx woodwork test$/m);
     const validated = await runCli(['validate', 'my-agent'], { cwd: parent });
     expect(validated.stderr).toBe('');
     expect(validated.code).toBe(0);

@@ -40,7 +40,8 @@ export async function initCommand(terminal: Terminal, dir: string, options: Init
       (shown === '.' ? '' : `  cd ${shown}\n`) +
       `  npm install\n` +
       `  npx woodwork validate\n` +
-      `  npx woodwork run\n`,
+      `  npx woodwork run\n` +
+      `  npx woodwork test\n`,
   );
   return ExitCode.ok;
 }
