@@ -3,17 +3,20 @@
  * export check on, given the editor's text instead of the file on disk. Only the parser decides what
  * is a problem; this file translates its answer into the protocol's shape.
  */
-import { analyze, loadTopology, parse, type Diagnostic } from '@woodwork/parser';
+import { analyze, loadTopology, parse, type Diagnostic, type TopologyFiles } from '@woodwork/parser';
 import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from 'vscode-languageserver';
 import { URI } from 'vscode-uri';
 
 /**
  * The problems of a document. A document with a file behind it is checked like `woodwork validate`
- * checks that file (its `.env`, the modules it names); an untitled one by the parser alone.
+ * checks that file (its `.env`, the modules it names); an untitled one by the parser alone. `files`
+ * is how the files around it are read (the server's remembers them between keystrokes; see files.ts).
  */
-export async function findDiagnostics(uri: string, text: string, file: string | undefined): Promise<LspDiagnostic[]> {
+export async function findDiagnostics(uri: string, text: string, file: string | undefined, files?: TopologyFiles): Promise<LspDiagnostic[]> {
   const diagnostics = file
-    ? (await loadTopology(file, { mode: 'validate', source: text, checkExports: true })).diagnostics.filter((diagnostic) => diagnostic.file === file)
+    ? (await loadTopology(file, { mode: 'validate', source: text, checkExports: true, ...(files ? { files } : {}) })).diagnostics.filter(
+        (diagnostic) => diagnostic.file === file,
+      )
     : untitled(text, uri);
   // Related places are in the same document (the first of two duplicates) or another file.
   const uriOf = (name: string) => (name === file || name === uri ? uri : URI.file(name).toString());

@@ -22,6 +22,7 @@ import { URI } from 'vscode-uri';
 import { complete, completeFunctionName } from './completion.js';
 import { findDiagnostics } from './diagnostics.js';
 import { DocumentModel } from './document-model.js';
+import { RememberedFiles } from './files.js';
 import { hover } from './hover.js';
 import { checkNewName, definitionOf, nameAt, pipeSpecAt, pipeTargetOf, referencesOf } from './navigation.js';
 import { outline, type OutlineSymbol } from './symbols.js';
@@ -34,6 +35,8 @@ import { VERSION } from './version.js';
 export function startServer(connection: Connection = createConnection(process.stdin, process.stdout)): Connection {
   const documents = new TextDocuments(TextDocument);
   const models = new Map<string, { readonly version: number; readonly model: DocumentModel }>();
+  // The modules and `.env` the open files name, remembered between checks (see files.ts).
+  const files = new RememberedFiles();
 
   const fileOf = (uri: string): string | undefined => {
     const parsed = URI.parse(uri);
@@ -75,7 +78,7 @@ export function startServer(connection: Connection = createConnection(process.st
     const version = document?.version;
     try {
       if (document) {
-        const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri));
+        const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri), files);
         if (documents.get(uri)?.version === version) await connection.sendDiagnostics({ uri, version, diagnostics });
       }
     } catch (error) {
@@ -110,6 +113,7 @@ export function startServer(connection: Connection = createConnection(process.st
   });
   // A pipe module or `.env` changed on disk: what the open files name may now exist, or not.
   connection.onDidChangeWatchedFiles(() => {
+    files.forget();
     for (const document of documents.all()) validate(document.uri);
   });
 

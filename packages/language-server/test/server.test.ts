@@ -2,7 +2,8 @@
 // checked against the fixture files (and against the parser, where the answer is the parser's).
 // After a deliberate change to an answer, rewrite the expected files and review their diff:
 //   UPDATE_GOLDEN=1 npx vitest run test/server.test.ts
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { catalogue, findModuleExports, loadTopology } from '@woodwork/parser';
@@ -110,6 +111,52 @@ describe('diagnostics', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const after = client.published.filter((params) => params.uri === document.uri).at(-1);
     expect(after?.version).toBe(document.version);
+  });
+
+  it('remembers the modules a file names between edits, and looks again when the editor reports a change on disk', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'ww-ls-watched-'));
+    try {
+      const file = path.join(folder, 'main.ww');
+      const text = 'helper = claude {\n    model = "claude-sonnet-4-5"\n    pipes = ["late.ts::trim"]\n}\n';
+      await writeFile(file, text);
+      const document = await client.open(file, text);
+      const codes = (diagnostics: readonly Diagnostic[]) => diagnostics.map((d) => d.code);
+      expect(codes(await client.diagnostics(document.uri, 1))).toContain('WW303');
+
+      // Published after the last of `published` so far: the check a watched-file change starts.
+      const next = async (after: number) => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const found = client.published.slice(after).find((params) => params.uri === document.uri);
+          if (found) return found.diagnostics;
+          if (Date.now() > deadline) throw new Error(`no new diagnostics for ${document.uri}`);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      };
+      const changed = async (name: string, content: string, type: 1 | 2) => {
+        await writeFile(path.join(folder, name), content);
+        const after = client.published.length;
+        await client.connection.sendNotification('workspace/didChangeWatchedFiles', { changes: [{ uri: pathToFileURL(path.join(folder, name)).href, type }] });
+        return next(after);
+      };
+      // The editor and `woodwork validate` agree after each change.
+      const validate = async () => (await loadTopology(file, { mode: 'validate', env: {}, checkExports: true })).diagnostics.map((d) => `${d.code} ${d.line}:${d.column}`);
+      const agree = (diagnostics: readonly Diagnostic[]) => diagnostics.map((d) => `${d.code} ${d.range.start.line + 1}:${d.range.start.character + 1}`);
+
+      const created = await changed('late.ts', 'export function trim(message) { return message; }\n', 1);
+      expect(codes(created)).not.toContain('WW303');
+      expect(agree(created)).toEqual(await validate());
+
+      const renamed = await changed('late.ts', 'export function trimmed(message) { return message; }\n', 2);
+      expect(codes(renamed)).toContain('WW306');
+      expect(agree(renamed)).toEqual(await validate());
+
+      // Edits in between keep the answers.
+      await document.replace('claude-sonnet-4-5', 'claude-sonnet-4-6');
+      expect(agree(await client.diagnostics(document.uri, 2))).toEqual(await validate());
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 
   it('checks an untitled buffer by the parser alone', async () => {

@@ -10,7 +10,7 @@ export { analyze } from './analyze.js';
 export type { AnalyzeOptions, AnalyzeResult } from './analyze.js';
 
 export { loadTopology } from './load-topology.js';
-export type { LoadTopologyOptions, LoadTopologyResult } from './load-topology.js';
+export type { LoadTopologyOptions, LoadTopologyResult, TopologyFiles } from './load-topology.js';
 
 export { resolveEnv, usageFilter } from './resolve-env.js';
 export type { LoadMode, ResolveEnvOptions, ResolveEnvResult } from './resolve-env.js';

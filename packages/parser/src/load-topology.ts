@@ -42,7 +42,28 @@ export interface LoadTopologyOptions {
    * need not read every module twice; `woodwork validate` and the language server ask for it.
    */
   readonly checkExports?: boolean;
+  /**
+   * How the files around the `.ww` file are looked up and read (the modules the topology names,
+   * `.env`, and the `.ww` file itself without `source`). Default: the disk, afresh on every call.
+   * The language server passes one that remembers the answers for a moment, forgetting them when
+   * the editor reports a change, so that a keystroke does not wait on the disk.
+   */
+  readonly files?: TopologyFiles;
 }
+
+/** The file look-ups `loadTopology()` makes; see `LoadTopologyOptions.files`. */
+export interface TopologyFiles {
+  /** Whether something exists at the path (a file or a folder), as `fs.access` says. */
+  exists(file: string): Promise<boolean>;
+  /** The file's text as UTF-8; rejects with the file system's error (its `code`: ENOENT, EISDIR, …). */
+  readText(file: string): Promise<string>;
+}
+
+/** The disk, read afresh on every call: the default. */
+export const diskFiles: TopologyFiles = {
+  exists,
+  readText: (file) => readFile(file, 'utf8'),
+};
 
 export interface LoadTopologyResult {
   /** Present when the file has no errors (warnings allowed). Keeps env references as references. */
@@ -71,8 +92,9 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   if (options.source !== undefined && typeof options.source !== 'string') {
     throw new WoodworkParserError('INVALID_ARGUMENT', 'loadTopology() takes `source` as the text of the .ww file');
   }
+  const files = options.files ?? diskFiles;
   const sources: Record<string, string> = {};
-  const read: ReadResult = options.source !== undefined ? { ok: true, text: options.source } : await readText(file);
+  const read: ReadResult = options.source !== undefined ? { ok: true, text: options.source } : await readText(files, file);
   if (!read.ok) return { diagnostics: [read.diagnostic], source: '', sources };
   const source = read.text;
   sources[file] = source;
@@ -86,7 +108,7 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   // once: on a large file in an editor, one look-up after another was most of the time to check it.
   const lookups = new Map<string, Promise<boolean>>();
   for (const reference of analyzed.files) {
-    if (!lookups.has(reference.path)) lookups.set(reference.path, exists(path.resolve(baseDir, reference.path)));
+    if (!lookups.has(reference.path)) lookups.set(reference.path, files.exists(path.resolve(baseDir, reference.path)));
   }
   const missing = new Set<string>();
   for (const reference of analyzed.files) {
@@ -99,10 +121,10 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
       );
     }
   }
-  if (options.checkExports) diagnostics.push(...(await checkExports(analyzed.topology, baseDir, missing)));
+  if (options.checkExports) diagnostics.push(...(await checkExports(files, analyzed.topology, baseDir, missing)));
 
   const envFile = path.join(baseDir, '.env');
-  const envText = await readText(envFile);
+  const envText = await readText(files, envFile);
   let dotenv: Record<string, string> = {};
   if (envText.ok) {
     sources[envFile] = envText.text;
@@ -127,9 +149,9 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
 
 type ReadResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly diagnostic: Diagnostic };
 
-async function readText(file: string): Promise<ReadResult> {
+async function readText(files: TopologyFiles, file: string): Promise<ReadResult> {
   try {
-    return { ok: true, text: await readFile(file, 'utf8') };
+    return { ok: true, text: await files.readText(file) };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const at = { file, line: 1, column: 1, endLine: 1, endColumn: 1 };
@@ -147,14 +169,14 @@ async function readText(file: string): Promise<ReadResult> {
  * WW306: a pipe or hook names a function its module does not export. A warning, as the module is
  * read, not run (see module-exports.ts); a module whose exports cannot all be seen is not judged.
  */
-async function checkExports(topology: Topology, baseDir: string, missing: ReadonlySet<string>): Promise<Diagnostic[]> {
+async function checkExports(files: TopologyFiles, topology: Topology, baseDir: string, missing: ReadonlySet<string>): Promise<Diagnostic[]> {
   const diagnostics: Diagnostic[] = [];
   const modules = new Map<string, ModuleExports | undefined>();
   for (const component of topology.components) {
     for (const spec of [...component.pipes, ...component.hooks]) {
       if (missing.has(spec.module)) continue;
       if (!modules.has(spec.module)) {
-        const read = await readText(path.resolve(baseDir, spec.module));
+        const read = await readText(files, path.resolve(baseDir, spec.module));
         modules.set(spec.module, read.ok ? findModuleExports(read.text, spec.language) : undefined);
       }
       const exports = modules.get(spec.module);
