@@ -123,7 +123,14 @@ describe('woodwork test', () => {
     const dir = await project({ ...agentProject, 'typo.scenario.yaml': weatherScenario.replace('  weather: { output:', '  wether: { output:') });
     const result = await runCli(['test'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stdout).toContain('typo.scenario.yaml:3:11 tools.wether names no tool: the tools offered are `fahrenheit`, `weather` (of `tools`)');
+    expect(result.stdout).toContain('typo.scenario.yaml:3:11 tools.wether names no tool: did you mean `weather`? the tools offered are `fahrenheit`, `weather` (of `tools`)');
+  });
+
+  it('says which llm component a misspelt key of `model` meant', async () => {
+    const dir = await project({ ...agentProject, 'typo.scenario.yaml': 'turns:\n  - input: hi\n    model:\n      modle: [{ text: hello }]\n' });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('turn 1 ("hi"): `modle` is not an llm component of main.ww; did you mean `model`? its llm components are `model`');
   });
 
   it('passes when the turn fails with the error the scenario expects', async () => {

@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import { aiComponents } from '@woodwork/ai';
 import { startScriptedServer, type RecordedRequest, type ScriptedReply, type ScriptedServer } from '@woodwork/ai/testing';
-import { loadTopology, type ConfigValue, type Diagnostic, type Topology, type TopologyComponent } from '@woodwork/parser';
+import { didYouMean, loadTopology, type ConfigValue, type Diagnostic, type Topology, type TopologyComponent } from '@woodwork/parser';
 import {
   createComponentRegistry,
   createRuntime,
@@ -300,7 +300,7 @@ function checkModelScripts(scenario: Scenario, models: readonly string[]): Failu
       if (!models.includes(name)) {
         return {
           turn: index,
-          message: `\`${name}\` is not an llm component of ${path.basename(scenario.wwFile)}; its llm components are ${models.map((model) => `\`${model}\``).join(', ')}`,
+          message: `\`${name}\` is not an llm component of ${path.basename(scenario.wwFile)}; ${suggest(name, models)}its llm components are ${models.map((model) => `\`${model}\``).join(', ')}`,
           ...at(scenario, ['turns', index, 'model', name]),
         };
       }
@@ -364,7 +364,7 @@ class ToolMocks {
     for (const key of Object.keys(this.scenario.tools)) {
       if (this.offered.has(key) || this.components.has(key)) continue;
       this.failures.push({
-        message: `tools.${key} names no tool: the tools offered are ${[...this.offered].sort().map((name) => `\`${name}\``).join(', ')} (of ${[...this.components].sort().map((name) => `\`${name}\``).join(', ')})`,
+        message: `tools.${key} names no tool: ${suggest(key, [...this.offered, ...this.components])}the tools offered are ${[...this.offered].sort().map((name) => `\`${name}\``).join(', ')} (of ${[...this.components].sort().map((name) => `\`${name}\``).join(', ')})`,
         ...at(this.scenario, ['tools', key]),
       });
     }
@@ -525,6 +525,12 @@ async function missingWwFile(scenario: Scenario): Promise<Failure | undefined> {
       ? `\`file\` names ${JSON.stringify(named)}, but there is no such file: it is read relative to the scenario's folder, so here ${scenario.wwFile}`
       : `there is no main.ww beside the scenario (in ${folder}): move the scenario next to its .ww file, or say which file it runs with \`file: path/to/main.ww\``;
   return { message, ...at(scenario, ['file']) };
+}
+
+/** `did you mean \`x\`? ` when a candidate is close, else nothing. */
+function suggest(word: string, candidates: readonly string[]): string {
+  const suggestion = didYouMean(word, candidates);
+  return suggestion === undefined ? '' : `${suggestion} `;
 }
 
 function at(scenario: Scenario, path: readonly (string | number)[]): { line: number; column: number } {
