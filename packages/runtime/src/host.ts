@@ -1107,12 +1107,28 @@ export class ComponentHost {
     this.inbox = undefined;
   }
 
-  /** Stops the component (after its inbox is closed) and then its hooks, once they caught up. */
-  async stop(hookDrainMs: number): Promise<void> {
-    await this.closeInbox();
+  /**
+   * Stops the component (after its inbox is closed) and then its hooks, once they caught up.
+   * Closing the inbox waits for the handlers running; after `graceMs` they are aborted, so a
+   * handler that waits on its signal (or never ends) cannot hold the stop for ever.
+   */
+  async stop(hookDrainMs: number, graceMs = 0): Promise<void> {
+    const closing = this.closeInbox();
+    let timer: NodeJS.Timeout | undefined;
+    const closedInTime = await Promise.race([
+      closing.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     const stopping = new WoodworkRuntimeError('WW_RUNTIME_STATE', `component ${this.name} is stopping`);
     this.abort.abort(stopping);
     for (const handling of this.handlings) handling.abort(stopping);
+    if (!closedInTime) {
+      this.logger.warn(`handlers still running after ${graceMs} ms were aborted`, { running: this.handlings.size });
+      await closing;
+    }
     this.deadlines?.close();
     try {
       if (this.started || this.instance) await this.instance?.stop?.(this.context!);

@@ -830,7 +830,7 @@ class EmbeddedRuntime implements Runtime {
     for (const name of [...removed, ...hosts.map((host) => host.name)]) {
       const old = this.hosts.get(name);
       if (old) {
-        await old.stop(hookDrainMs);
+        await old.stop(hookDrainMs, this.options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs);
         this.hosts.delete(name);
       }
     }
@@ -884,20 +884,23 @@ class EmbeddedRuntime implements Runtime {
     }
     this.state = 'stopping';
     const drainTimeoutMs = this.options.drainTimeoutMs ?? DEFAULTS.drainTimeoutMs;
+    const drainDeadline = Date.now() + drainTimeoutMs;
     if (!(await this.hub.whenIdle(drainTimeoutMs))) {
       this.logger.warn(`stopping with ${this.hub!.openTurns} turn(s) still open after ${drainTimeoutMs} ms`);
     }
-    await this.release();
+    await this.release(drainDeadline);
     this.state = 'stopped';
   }
 
   /** Stops hosts (inputs first, so no new work starts) and releases everything this runtime opened. */
-  private async release(): Promise<void> {
+  private async release(drainDeadline = Date.now()): Promise<void> {
     await this.sessionManager?.stopSweeping().catch(() => undefined);
     const order: Record<string, number> = { input: 0, processor: 1, tool: 2, resource: 2, output: 3, infrastructure: 4 };
     const hosts = [...this.hosts.values()].sort((a, b) => (order[a.role] ?? 1) - (order[b.role] ?? 1));
     for (const host of hosts) {
-      await host.stop(this.settings.hookTimeoutMs).catch((error: unknown) => this.logger.warn('a component did not stop cleanly', { component: host.name, error: errorMessage(error) }));
+      // Handlers still running get what is left of the drain time (a host of one component, which
+      // tracks no turns, gives its handlers the whole of it), then their signal is aborted.
+      await host.stop(this.settings.hookTimeoutMs, Math.max(0, drainDeadline - Date.now())).catch((error: unknown) => this.logger.warn('a component did not stop cleanly', { component: host.name, error: errorMessage(error) }));
     }
     this.finalStats = this.stats() as Record<string, ComponentStats>;
     this.hosts.clear();
