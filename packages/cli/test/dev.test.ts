@@ -52,6 +52,23 @@ describe('woodwork dev (child process)', () => {
     expect(await child.exited).toBe(0);
   });
 
+  it('says a .ww file that does not load is not reloaded, without claiming nothing runs', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform uppercase {}\nout = output console {}\n' });
+    child = spawnCli(['dev'], { cwd: dir });
+    await child.waitFor(/ready in \d+ ms/);
+    const mark = child.output().length;
+    await writeFile(path.join(dir, 'main.ww'), 'in = input cli {}\nt = transform uppercas {}\nout = output console {}\n');
+    await child.waitFor(/reload failed; still running the previous version/, { from: mark });
+    const printed = child.output().slice(mark);
+    expect(printed).toMatch(/main\.ww:2:\d+: error WW202: unknown `transform` type `uppercas`/);
+    expect(printed).toMatch(/✖ main\.ww: 1 error\n/);
+    expect(printed).not.toMatch(/nothing was started/);
+    child.write('still\n');
+    await child.waitFor(/^STILL$/m, { from: mark });
+    child.end();
+    expect(await child.exited).toBe(0);
+  });
+
   it('exits 1 with the diagnostics when the file does not load', async () => {
     const dir = await project({ 'main.ww': 'in = input cli {}\nt = transform echoo {}\n' });
     child = spawnCli(['dev'], { cwd: dir });

@@ -143,7 +143,7 @@ async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, opt
     const changed = new Set(changedSince);
     changedSince.clear();
     const started = performance.now();
-    const next = await loadProject(terminal, project!.file);
+    const next = await loadProject(terminal, project!.file, { reloading: true });
     if (!next) {
       terminal.stderr.write(`${style('yellow', '↻')} reload failed; still running the previous version\n`);
       await webConsole?.reloadFailed(project!.file);

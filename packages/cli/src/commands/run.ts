@@ -57,8 +57,12 @@ function shownPath(terminal: Terminal, file: string): string {
   return path.relative(terminal.cwd, file) || file;
 }
 
-/** Loads a .ww file to run, printing its diagnostics like `woodwork validate`. Undefined when it has errors. */
-export async function loadProject(terminal: Terminal, file: string | undefined): Promise<LoadedProject | undefined> {
+/**
+ * Loads a .ww file to run, printing its diagnostics like `woodwork validate`. Undefined when it has
+ * errors. `reloading` (`woodwork dev`): the previous version keeps running, so the summary does not
+ * say that nothing was started.
+ */
+export async function loadProject(terminal: Terminal, file: string | undefined, options: { readonly reloading?: boolean } = {}): Promise<LoadedProject | undefined> {
   const target = await resolveWwFile(terminal.cwd, file);
   const result = await loadTopology(target, { mode: 'run', env: terminal.env });
   const color = useColor(terminal, 'stderr');
@@ -67,7 +71,7 @@ export async function loadProject(terminal: Terminal, file: string | undefined):
   }
   if (!result.resolved) {
     const errors = result.diagnostics.filter((diagnostic: Diagnostic) => diagnostic.severity === 'error').length;
-    terminal.stderr.write(`${paint(color)('red', '✖')} ${shownPath(terminal, target)}: ${plural(Math.max(errors, 1), 'error')}, nothing was started\n`);
+    terminal.stderr.write(`${paint(color)('red', '✖')} ${shownPath(terminal, target)}: ${plural(Math.max(errors, 1), 'error')}${options.reloading ? '' : ', nothing was started'}\n`);
     return undefined;
   }
   return { file: target, topology: result.resolved, sources: result.sources };
