@@ -171,6 +171,13 @@ describe('top level', () => {
     expect(result.diagnostics[0]?.message).toBe('`model: …` is an entry, but it is outside any block');
   });
 
+  it('WW110: a declaration started but not written (`b =`) asks for its type, not for a block around it', () => {
+    const result = syntax('a = claude {}\nb = \n');
+    expect(result.summary).toEqual(['WW110 2:4']);
+    expect(result.diagnostics[0]?.message).toBe('expected a component type after `b =`');
+    expect(result.diagnostics[0]?.hint).toBe('write `b = kind type { … }` (two words) or `b = type { … }` (one word)');
+  });
+
   it('WW110: a block without a header', () => {
     expect(syntax('{ k: 1 }').summary).toEqual(['WW110 1:1']);
   });
