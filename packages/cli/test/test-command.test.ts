@@ -230,6 +230,7 @@ turns:
     expect:
       reply: It was 12 °C in Oslo.
       tool_calls: [{ tool: weather, input: { city: Oslo } }]
+      events: [agent.action]
 `;
     const dir = await project({ ...agentProject, 'layout.scenario.yaml': scenario });
     const updated = await runCli(['test', '--update'], { cwd: dir });
@@ -237,7 +238,11 @@ turns:
     expect(updated.code).toBe(0);
     // Only the reply that did not hold changed, and the steps were added; every other line is byte for byte the author's.
     expect(await readFile(path.join(dir, 'layout.scenario.yaml'), 'utf8')).toBe(
-      scenario.replace('reply: It was 12 °C in Oslo.', 'reply: It is 12 °C in Oslo.').replace(/\n$/, '\n      steps: 2\n'),
+      scenario
+        .replace('reply: It was 12 °C in Oslo.', 'reply: It is 12 °C in Oslo.')
+        // A list written in flow style is rewritten in flow style.
+        .replace('events: [agent.action]', 'events: [ input.received, agent.action, tool.call, tool.result, tool.observation, agent.step_complete, agent.response, session.replied, turn.completed ]')
+        .replace(/\n$/, '\n      steps: 2\n'),
     );
   });
 

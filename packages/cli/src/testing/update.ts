@@ -5,15 +5,16 @@
  * comments, order and the rest of the file stay as the author wrote them. `reply_contains` and
  * `reply_matches` are the author's own looser claims and are never rewritten.
  *
- * An expectation that already holds is left as written (a flow list stays a flow list), and the
- * lines the update did not change keep the author's spacing: `yaml` prints every flow collection
- * as `[ a ]` / `{ a: 1 }`, so a line that differs from the source only in such spacing is put back
- * as it was — checked by parsing the result, which must mean exactly what the edited document does.
+ * An expectation that already holds is left as written, one the author wrote in flow style
+ * (`[a, b]`) is rewritten in flow style, and the lines the update did not change keep the author's
+ * spacing: `yaml` prints every flow collection as `[ a ]` / `{ a: 1 }`, so a line that differs from
+ * the source only in such spacing is put back as it was — checked by parsing the result, which must
+ * mean exactly what the edited document does.
  */
 import { writeFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { diffArrays } from 'diff';
-import { isMap, isNode, parse, type Document, type YAMLMap } from 'yaml';
+import { isCollection, isMap, isNode, parse, type Document, type YAMLMap } from 'yaml';
 import type { ScenarioOutcome } from './runner.js';
 
 /** Rewrites the scenario file of an outcome; returns false when nothing changed. */
@@ -27,7 +28,10 @@ export async function updateExpectations(outcome: ScenarioOutcome): Promise<bool
     const set = (key: string, value: unknown) => {
       const current = expect.get(key, true);
       if (current !== undefined && isDeepStrictEqual(isNode(current) ? current.toJS(document) : current, value)) return;
-      expect.set(key, document.createNode(value));
+      const node = document.createNode(value);
+      // A list the author wrote in flow style (`events: [a, b]`) stays in flow style.
+      if (isCollection(current) && current.flow && isCollection(node)) node.flow = true;
+      expect.set(key, node);
     };
     set('reply', turn.reply);
     if (turn.toolCalls.length > 0 || expect.has('tool_calls')) set('tool_calls', turn.toolCalls.map((call) => ({ tool: call.tool, input: call.input })));
