@@ -229,6 +229,18 @@ describe('locations', () => {
     expect(json).toEqual({ type: 'Identifier', name: 'a', quoted: false, location: { file: 'main.ww', line: 1, column: 1, offset: 0, endLine: 1, endColumn: 2, endOffset: 1 } });
   });
 
+  it('keeps each tree\'s locations its own when other files are parsed after it', () => {
+    // The node classes are shared by every parse; each node still locates itself in its own text.
+    const first = parse('# one\n\n\nagent = claude {\n  model: "x"\n}\n', { file: 'first.ww' }).ast;
+    const second = parse('b = claude {}', { file: 'second.ww' }).ast;
+    expect(first.declarations[0]?.name.location).toEqual({ file: 'first.ww', line: 4, column: 1, offset: 8, endLine: 4, endColumn: 6, endOffset: 13 });
+    expect(first.declarations[0]?.body.entries[0]?.value.location).toMatchObject({ file: 'first.ww', line: 5, column: 10 });
+    expect(first.file).toBe('first.ww');
+    expect(second.declarations[0]?.name.location).toMatchObject({ file: 'second.ww', line: 1, column: 1, endOffset: 1 });
+    // Only the node's fields are keys: nothing of the parse shows in a copy or in JSON.
+    expect(Object.keys(first.declarations[0]?.name ?? {})).toEqual(['type', 'start', 'end', 'name', 'quoted']);
+  });
+
   it('counts columns in UTF-16 code units', () => {
     const { ast } = parse('a = claude { p: "😀", q: 1 }', { file: 'main.ww' });
     expect(ast.declarations[0]?.body.entries[1]?.key.location.column).toBe(23);
