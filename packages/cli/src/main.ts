@@ -189,6 +189,21 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     command.helpOption('-h, --help', 'show help').exitOverride();
   }
 
+  // A scenario given where a .ww file goes would be parsed as one: a screenful of syntax errors
+  // about YAML lines. Say what it is and which command runs it instead.
+  program.hook('preAction', (_program, command) => {
+    const [first] = command.registeredArguments;
+    const given = first?.name() === 'file' ? [command.processedArgs[0]] : command.name() === 'fmt' ? (command.processedArgs[0] as unknown[]) : [];
+    const scenario = given.find((value): value is string => typeof value === 'string' && value.endsWith('.scenario.yaml'));
+    if (scenario !== undefined) {
+      const instead = command.name() === 'fmt' ? 'give `woodwork fmt` .ww files or folders' : `give \`woodwork ${command.name()}\` a .ww file (default: main.ww)`;
+      command.error(`error: ${scenario} is a scenario for \`woodwork test\`, not a .ww file: run it with \`woodwork test ${scenario}\`, or ${instead}`, {
+        code: 'woodwork.scenarioGiven',
+        exitCode: ExitCode.usage,
+      });
+    }
+  });
+
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {

@@ -97,6 +97,19 @@ describe('woodwork validate', () => {
     expect(result.stderr).toMatch(/nope\.ww/);
   });
 
+  it('says a scenario given where a .ww file goes is one, for every command that takes a .ww file (and fmt)', async () => {
+    const dir = await project('in = input cli {}\nout = output console {}\n');
+    await writeFile(path.join(dir, 'main.scenario.yaml'), 'turns:\n  - input: hi\n');
+    for (const command of ['validate', 'run', 'dev', 'build', 'fmt']) {
+      const result = await runCli([command, 'main.scenario.yaml'], { cwd: dir });
+      const instead = command === 'fmt' ? 'give `woodwork fmt` .ww files or folders' : `give \`woodwork ${command}\` a .ww file (default: main.ww)`;
+      expect(result.stderr).toContain(`error: main.scenario.yaml is a scenario for \`woodwork test\`, not a .ww file: run it with \`woodwork test main.scenario.yaml\`, or ${instead}`);
+      // Not its YAML lines read as .ww syntax errors.
+      expect(result.stderr).not.toMatch(/WW110/);
+      expect(result.code).toBe(2);
+    }
+  });
+
   it('exits 2 on wrong usage', async () => {
     const result = await runCli(['validate', '--bogus']);
     expect(result.code).toBe(2);
