@@ -2,7 +2,7 @@
  * The `woodwork` command line: parses argv with commander and dispatches to one function per
  * command. Returns the exit code instead of calling process.exit so it can run inside tests.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { buildCommand, EXPORTS, type BuildOptions } from './commands/build.js';
 import { devCommand } from './commands/dev.js';
 import { fmtCommand, type FmtOptions } from './commands/fmt.js';
@@ -93,7 +93,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
     .option('--bus <url>', 'use this bus instead of the in-memory one')
     .option('--console', 'serve the web console on 127.0.0.1 (the link with its token is printed)')
-    .option('--console-port <port>', 'the console\'s port (default: a free one)')
+    .addOption(consolePortOption())
     .addHelpText('after', '\nExit codes: 0 ok, 1 problems at load, 2 wrong usage.')
     .action(async (file: string, options: { bus?: string; console?: boolean; consolePort?: string }) => {
       exitCode = await devCommand(terminal, file, options);
@@ -112,7 +112,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .option('--ready-timeout <seconds>', 'how long to wait for every process to be ready', '90')
     .option('--stop-timeout <seconds>', 'how long a process may drain after SIGTERM before SIGKILL', '30')
     .option('--console', 'serve the web console on 127.0.0.1 once every process is ready (foreground only)')
-    .option('--console-port <port>', 'the console\'s port (default: a free one)')
+    .addOption(consolePortOption())
     .addOption(new Option('--supervise').hideHelp())
     .addHelpText(
       'after',
@@ -189,6 +189,17 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     command.helpOption('-h, --help', 'show help').exitOverride();
   }
 
+  // A console port without the console would be ignored without a word.
+  program.hook('preAction', (_program, command) => {
+    const options = command.opts<{ console?: boolean; consolePort?: string }>();
+    if (options.consolePort !== undefined && !options.console) {
+      command.error(`error: --console-port ${options.consolePort} is the port of the web console, which is served only with --console: add --console`, {
+        code: 'woodwork.consolePortAlone',
+        exitCode: ExitCode.usage,
+      });
+    }
+  });
+
   // A scenario given where a .ww file goes would be parsed as one: a screenful of syntax errors
   // about YAML lines. Say what it is and which command runs it instead.
   program.hook('preAction', (_program, command) => {
@@ -221,6 +232,14 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     return ExitCode.usage;
   }
   return exitCode;
+}
+
+/** `--console-port <port>`: a port number (0: a free one), checked before anything starts. */
+function consolePortOption(): Option {
+  return new Option('--console-port <port>', 'the console\'s port (default: a free one)').argParser((value: string) => {
+    if (!/^\d+$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError('It takes a port number from 1 to 65535 (0 or leaving it out: a free one).');
+    return value;
+  });
 }
 
 /** Collects a repeatable option's values. */

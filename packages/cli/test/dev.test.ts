@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnCli, type CliChild } from './child.js';
+import { runCli } from './run-cli.js';
 
 let child: CliChild | undefined;
 afterEach(() => {
@@ -75,6 +76,20 @@ describe('woodwork dev (child process)', () => {
     expect(await child.exited).toBe(1);
     expect(child.output()).toMatch(/main\.ww:2:\d+: error WW202/);
     expect(child.output()).not.toMatch(/ready in/);
+  });
+});
+
+describe('--console-port', () => {
+  it('is checked before anything starts: a port number, and only with --console', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nout = output console {}\n' });
+    for (const command of ['dev', 'up']) {
+      const notPort = await runCli([command, '--console', '--console-port', 'abc'], { cwd: dir });
+      expect(notPort.stderr).toContain("error: option '--console-port <port>' argument 'abc' is invalid. It takes a port number from 1 to 65535 (0 or leaving it out: a free one).");
+      expect(notPort.code).toBe(2);
+      const alone = await runCli([command, '--console-port', '4000'], { cwd: dir });
+      expect(alone.stderr).toContain('error: --console-port 4000 is the port of the web console, which is served only with --console: add --console');
+      expect(alone.code).toBe(2);
+    }
   });
 });
 
