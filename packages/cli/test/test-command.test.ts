@@ -294,6 +294,28 @@ turns:
     expect(result.stdout).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it('says which spelling a tool call takes where the two are swapped, without the other branch of `model` as noise', async () => {
+    const dir = await project({
+      ...agentProject,
+      'swapped.scenario.yaml': `turns:
+  - input: Weather?
+    model:
+      - tool_calls: [{ tool: weather, input: { city: Oslo } }]
+      - text: Rain.
+    expect:
+      tool_calls: [{ name: weather, arguments: { city: Oslo } }]
+`,
+    });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('swapped.scenario.yaml:4:24: error WW_TEST_SCENARIO: `turns.0.model.0.tool_calls.0` has no key `tool`');
+    expect(result.stdout).toContain('hint: its keys are `name`, `arguments` (a tool call the model answers is `{ name, arguments }`, as the provider sends it; `{ tool, input }` is how `expect.tool_calls` writes one)');
+    expect(result.stdout).toContain('swapped.scenario.yaml:7:22: error WW_TEST_SCENARIO: `turns.0.expect.tool_calls.0` has no key `name`');
+    expect(result.stdout).toContain('hint: its keys are `tool`, `input` (a tool call expected is `{ tool, input }`; `{ name, arguments }` is how `model` writes the answer that makes it)');
+    // `model` may be a list or a map by llm; the list has the mistake, so "must be object" is noise.
+    expect(result.stdout).not.toContain('must be object');
+  });
+
   it('reports a string that is never closed where it opens, not where the file ends', async () => {
     const dir = await project({
       ...agentProject,

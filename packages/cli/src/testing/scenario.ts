@@ -197,7 +197,10 @@ function schemaProblems(
   locate: Scenario['locate'],
   place: (start: number, end: number) => Omit<ScenarioProblem, 'code' | 'message' | 'hint'>,
 ): ScenarioProblem[] {
-  const precise = errors.filter((error) => error.keyword !== 'oneOf' && error.keyword !== 'if');
+  const branching = errors.filter((error) => error.keyword !== 'oneOf' && error.keyword !== 'if');
+  // A value of the right shape for one branch (a list of answers) with a mistake inside also fails
+  // the other branch's type (`must be object`): the mistake inside is the one to report.
+  const precise = branching.filter((error) => error.keyword !== 'type' || !branching.some((other) => other.instancePath.startsWith(`${error.instancePath}/`)));
   // A value that fits none of a oneOf's branches reports every branch; keep the first error per place.
   const seen = new Set<string>();
   const problems: ScenarioProblem[] = [];
@@ -214,7 +217,7 @@ function schemaProblems(
       if (keyNode?.range) location = place(keyNode.range[0], keyNode.range[1]);
       const keys = Object.keys(propertiesAt(error.parentSchema) ?? {});
       const suggestion = didYouMean(key, keys);
-      hint = `${suggestion === undefined ? '' : `${suggestion} `}its keys are ${keys.map((name) => `\`${name}\``).join(', ') || 'listed in scenario.schema.json'}`;
+      hint = `${suggestion === undefined ? '' : `${suggestion} `}its keys are ${keys.map((name) => `\`${name}\``).join(', ') || 'listed in scenario.schema.json'}${toolCallSpelling(at, key)}`;
     } else if (error.keyword === 'required') {
       message = `${where} needs \`${(error.params as { missingProperty: string }).missingProperty}\``;
     } else {
@@ -226,6 +229,18 @@ function schemaProblems(
     problems.push({ code: 'WW_TEST_SCENARIO', message, ...(hint === undefined ? {} : { hint }), ...location });
   }
   return problems;
+}
+
+/** The two spellings of a tool call, which are easy to swap: the model's answer and the expectation. */
+function toolCallSpelling(at: readonly (string | number)[], key: string): string {
+  const inside = at.includes('tool_calls');
+  if (inside && at.includes('model') && (key === 'tool' || key === 'input')) {
+    return ' (a tool call the model answers is `{ name, arguments }`, as the provider sends it; `{ tool, input }` is how `expect.tool_calls` writes one)';
+  }
+  if (inside && at.includes('expect') && (key === 'name' || key === 'arguments')) {
+    return ' (a tool call expected is `{ tool, input }`; `{ name, arguments }` is how `model` writes the answer that makes it)';
+  }
+  return '';
 }
 
 function propertiesAt(parentSchema: unknown): Record<string, unknown> | undefined {
