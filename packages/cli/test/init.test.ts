@@ -59,6 +59,14 @@ describe('woodwork init', () => {
     expect((await runCli(['validate'], { cwd: claude })).code).toBe(0);
   });
 
+  it('names a folder with spaces in its next steps as a shell word that can be copied', async () => {
+    const parent = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
+    const created = await runCli(['init', "Bob's Agent"], { cwd: parent });
+    expect(created.code).toBe(0);
+    expect(created.stdout).toContain("\n  cd 'Bob'\\''s Agent'\n");
+    expect(JSON.parse(await readFile(path.join(parent, "Bob's Agent", 'package.json'), 'utf8')).name).toMatch(/^[a-z0-9-]+$/);
+  });
+
   it('refuses to overwrite existing files unless --force', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'ww-init-'));
     await writeFile(path.join(dir, 'main.ww'), '# mine\n');

@@ -37,13 +37,18 @@ export async function initCommand(terminal: Terminal, dir: string, options: Init
   terminal.stdout.write(
     `Created a Woodwork project in ${shown}: ${Object.keys(files).join(', ')}\n\n` +
       `Next:\n` +
-      (shown === '.' ? '' : `  cd ${shown}\n`) +
+      (shown === '.' ? '' : `  cd ${shellWord(shown)}\n`) +
       `  npm install\n` +
       `  npx woodwork validate\n` +
       `  npx woodwork run\n` +
       `  npx woodwork test\n`,
   );
   return ExitCode.ok;
+}
+
+/** A path as a shell word that can be copied as it is: quoted when it holds spaces or other special characters. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 async function exists(file: string): Promise<boolean> {
