@@ -316,6 +316,18 @@ turns:
     expect(result.stdout).not.toContain('must be object');
   });
 
+  it("says a turn that takes too long ran out of the scenario's timeout_ms, in the scenario's words", async () => {
+    const dir = await project({
+      ...agentProject,
+      'slow.scenario.yaml': 'timeout_ms: 200\nturns:\n  - input: hi\n    model:\n      - text: [a, b, c]\n        chunk_delay_ms: 150\n',
+    });
+    const result = await runCli(['test'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain("slow.scenario.yaml:3:5 turn 1 (\"hi\"): no answer within 200 ms: raise the scenario's `timeout_ms` (default 30000) if the turn may take longer");
+    // Not the runtime's advice about its own API.
+    expect(result.stdout).not.toContain('turnTimeoutMs');
+  });
+
   it('reports a string that is never closed where it opens, not where the file ends', async () => {
     const dir = await project({
       ...agentProject,

@@ -29,7 +29,7 @@ import {
   type Runtime,
   type SessionEvent,
 } from '@woodwork/runtime';
-import { toRegExp, type ModelStep, type Scenario, type ScenarioTurn, type ToolAnswer, type TurnExpectations } from './scenario.js';
+import { DEFAULT_TIMEOUT_MS, toRegExp, type ModelStep, type Scenario, type ScenarioTurn, type ToolAnswer, type TurnExpectations } from './scenario.js';
 
 /** One expectation that did not hold (or a problem that stopped the scenario). */
 export interface Failure {
@@ -173,7 +173,15 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       try {
         result = await runtime.ask(sessionId, turn.input, { timeoutMs: scenario.timeoutMs });
       } catch (error) {
-        failures.push({ turn: index, message: `no answer within ${scenario.timeoutMs} ms (timeout_ms): ${describeError(error)}`, ...at(scenario, ['turns', index]) });
+        // The runtime's own advice names its API (`turnTimeoutMs`); a scenario's author has `timeout_ms`.
+        const timedOut = WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_TIMEOUT';
+        failures.push({
+          turn: index,
+          message: timedOut
+            ? `no answer within ${scenario.timeoutMs} ms: raise the scenario's \`timeout_ms\` (default ${DEFAULT_TIMEOUT_MS}) if the turn may take longer`
+            : `no answer within ${scenario.timeoutMs} ms (timeout_ms): ${describeError(error)}`,
+          ...at(scenario, ['turns', index]),
+        });
         break;
       }
       const durationMs = performance.now() - turnStarted;

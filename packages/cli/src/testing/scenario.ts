@@ -79,7 +79,7 @@ export type LoadScenarioResult = { readonly ok: true; readonly scenario: Scenari
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(schema);
 
-const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export async function loadScenario(file: string): Promise<LoadScenarioResult> {
   let source: string;
