@@ -278,6 +278,14 @@ turns:
     expect(xml).toContain('<failure message="the reply differs" type="WW_TEST_FAILED">bad.scenario.yaml:10:14: the reply differs\nexpected: &lt;sunny&gt; &amp; &quot;warm&quot;\nactual:   It is 12 °C in Oslo.</failure>');
   });
 
+  it('--junit indents a value of several lines under its first, so expected and actual read as two blocks', async () => {
+    const dir = await project({ ...agentProject, 'events.scenario.yaml': weatherScenario.replace('events: [agent.action, tool.call, tool.observation, agent.response]', 'events: [agent.response, agent.action]') });
+    const result = await runCli(['test', '--junit', 'junit.xml'], { cwd: dir });
+    expect(result.code).toBe(1);
+    const xml = await readFile(path.join(dir, 'junit.xml'), 'utf8');
+    expect(xml).toContain('\nexpected: agent.response\n          agent.action\nactual:   input.received\n          agent.action\n          tool.call\n');
+  });
+
   it('reports a mistake in a scenario file with its line, column and the keys it could have', async () => {
     const dir = await project({
       ...agentProject,

@@ -184,7 +184,14 @@ function testCase(name: string, classname: string, ms: number, body: string): st
 
 function failureText(file: string, failure: Failure): string {
   const place = failure.line === undefined ? file : `${file}:${failure.line}:${failure.column}`;
-  const detail = failure.expected !== undefined ? `\nexpected: ${failure.expected}\nactual:   ${failure.actual ?? ''}` : failure.actual !== undefined ? `\nactual: ${failure.actual}` : '';
+  // A value of several lines (a list of events, of tool calls) is indented under its first line, so each value reads as one block.
+  const value = (text: string, width: number) => text.split('\n').join(`\n${' '.repeat(width)}`);
+  const detail =
+    failure.expected !== undefined
+      ? `\nexpected: ${value(failure.expected, 10)}\nactual:   ${value(failure.actual ?? '', 10)}`
+      : failure.actual !== undefined
+        ? `\nactual: ${value(failure.actual, 8)}`
+        : '';
   return `${place}: ${failure.message}${detail}`;
 }
 
