@@ -246,6 +246,13 @@ turns:
     );
   });
 
+  it('--update keeps the \\r\\n line endings of a scenario written on Windows', async () => {
+    const scenario = 'name: windows\r\nturns:\r\n  - input: hi   # first\r\n    model: [{ text: hello }]\r\n    expect:\r\n      reply: bye\r\n';
+    const dir = await project({ ...agentProject, 'crlf.scenario.yaml': scenario });
+    expect((await runCli(['test', '--update'], { cwd: dir })).code).toBe(0);
+    expect(await readFile(path.join(dir, 'crlf.scenario.yaml'), 'utf8')).toBe(scenario.replace('reply: bye', 'reply: hello') + '      steps: 1\r\n');
+  });
+
   it('says which `file` of a scenario is missing, at its place in the scenario', async () => {
     const dir = await project({
       ...agentProject,

@@ -40,7 +40,9 @@ export async function updateExpectations(outcome: ScenarioOutcome): Promise<bool
     if (turn.ok) expect.delete('error');
     else set('error', turn.errors[0]?.code ?? 'error');
   }
-  const text = keepLayout(source, document.toString({ lineWidth: 0 }), document);
+  const laidOut = keepLayout(source, document.toString({ lineWidth: 0 }), document);
+  // `yaml` writes \n; a file written with \r\n (Windows) keeps them, on the new lines too.
+  const text = source.includes('\r\n') ? laidOut.replace(/\r?\n/g, '\r\n') : laidOut;
   if (text === source) return false;
   await writeFile(file, text);
   return true;
