@@ -41,12 +41,26 @@ export function describeUnreachableBus(url: string, triedMs: number, error: Wood
     return { message: `cannot use the bus at ${redactUrl(url)}: ${error.message}`, hint: 'reinstall @woodwork/cli (it brings every bus driver), or install the driver named above' };
   }
   const seconds = (triedMs / 1000).toFixed(1);
-  // Adapters that already say what to check (redis, nats) are not repeated; the others get ours.
-  const adapterAdvises = /\bcheck that\b/i.test(error.message);
+  // The adapters' own advice is written for code that embeds them and for this repository
+  // (`raise connectTimeoutMs`, `bash tools/services.sh start redis`); someone at the command line
+  // gets it in the command line's terms instead: what to check, and the URL that waits longer.
+  const reason = error.message.replace(/\.?\s*\bCheck that\b[\s\S]*$/i, '');
+  const patient = redactUrl(withParameter(url, 'connectTimeoutMs', '20000'));
   return {
-    message: `the bus at ${redactUrl(url)} did not answer (tried for ${seconds} s): ${error.message}`,
-    ...(adapterAdvises ? {} : { hint: whatToCheck(url) }),
+    message: `the bus at ${redactUrl(url)} did not answer (tried for ${seconds} s): ${reason}`,
+    hint: `${whatToCheck(url)}; to wait longer, add connectTimeoutMs to the URL (${patient})`,
   };
+}
+
+/** The URL with this query parameter set (replaced when it is there). */
+function withParameter(url: string, name: string, value: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.searchParams.set(name, value);
+    return parsed.toString();
+  } catch {
+    return `${url}${url.includes('?') ? '&' : '?'}${name}=${value}`;
+  }
 }
 
 /** Prints it as `run` and `dev` print a user error: `error CODE: …` and a hint line. */
