@@ -425,7 +425,7 @@ function localLlmKeys(): Record<string, KeySpec> {
     model: {
       value: string,
       description:
-        'A .gguf file (absolute, `~/…`, or relative to the .ww file) or a Hugging Face reference (`hf:user/repo/file.gguf`, `hf:user/repo:Q4_K_M`). Default `${WOODWORK_LOCAL_MODEL}`, which `bash tools/models.sh env` sets to SmolLM2-135M-Instruct (98 MB).',
+        'A .gguf file (absolute, `~/…`, or relative to the .ww file) or a Hugging Face reference (`hf:user/repo/file.gguf`, `hf:user/repo:Q4_K_M`), downloaded once into ~/.cache/woodwork/models. Default `${WOODWORK_LOCAL_MODEL}`; `woodwork init` writes `"${WOODWORK_LOCAL_MODEL:-hf:HuggingFaceTB/SmolLM2-135M-Instruct-GGUF:Q8_0}"`, a very small model (SmolLM2-135M-Instruct) with no key needed.',
     },
     context_size: { value: { type: 'number', integer: true, min: 128 }, description: 'Tokens the context holds: prompt, history and reply (default 4096, at most what the model was trained for).' },
     threads: { value: { type: 'number', integer: true, min: 1 }, description: 'CPU threads (default: the cores this process may use, less one for Node itself; llama.cpp threads that lose their core stall each other).' },

@@ -69,6 +69,18 @@ describe('the catalogue', () => {
     expect(findTypesNamed('cli').map((match) => match.kind)).toEqual(['input', 'output']);
   });
 
+  it("describes keys in a project's terms, not this repository's scripts (hover and completion show them in editors)", () => {
+    const scripts: string[] = [];
+    for (const [kind, kindSpec] of Object.entries(catalogue.kinds)) {
+      for (const [type, typeSpec] of Object.entries(kindSpec.types)) {
+        for (const [key, spec] of Object.entries(componentKeys({ kindSpec, typeSpec }))) {
+          if (/tools\/[\w-]+\.sh/.test(spec.description ?? '')) scripts.push(`${kind} ${type}: ${key}`);
+        }
+      }
+    }
+    expect(scripts).toEqual([]);
+  });
+
   it('is frozen', () => {
     expect(Object.isFrozen(catalogue)).toBe(true);
     expect(Object.isFrozen(catalogue.kinds.llm?.types.openai?.keys.model)).toBe(true);
