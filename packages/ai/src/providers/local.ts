@@ -531,8 +531,8 @@ export function describeLocalModel(info: LocalModelInfo): string {
   const size = [info.sizeLabel ? `${info.sizeLabel} parameters` : undefined, `${Math.round(info.fileBytes / 1e6)} MB`].filter(Boolean).join(', ');
   const small = info.parameters !== undefined && info.parameters < 1e9;
   return small
-    ? `answers come from ${info.name} (${size}), a very small local model running on this machine's CPU: expect short, simple and often wrong answers. For a capable model set OPENAI_API_KEY or ANTHROPIC_API_KEY and use llm openai or llm claude`
-    : `answers come from ${info.name} (${size}), a local model running on this machine's CPU`;
+    ? `answers come from ${info.name} (${size}), a very small local model running on this machine's CPU: expect short, simple and often wrong answers. For a capable model set OPENAI_API_KEY or ANTHROPIC_API_KEY and use llm openai or llm claude.`
+    : `answers come from ${info.name} (${size}), a local model running on this machine's CPU.`;
 }
 
 function positiveInteger(config: LlmConfig, key: string): number | undefined {
@@ -570,7 +570,7 @@ export const localProvider: LlmProvider = {
       ...(contextSize === undefined ? {} : { contextSize }),
       ...(threads === undefined ? {} : { threads }),
     });
-    context.logger.warn(describeLocalModel(model.info), { model: model.info.path });
+    context.logger.warn(describeLocalModel(model.info), { file: model.info.path });
     return { model, close: () => model.close() };
   },
 };
