@@ -118,7 +118,9 @@ describe.skipIf(!redisUrl && !requireBrokers)('metrics across three host process
     }
     expect(events.map((event) => event.component_source).sort()).toEqual(['in', 'out', 'shout']);
     for (const event of events) {
-      expect(Object.keys(event.payload as object).sort()).toEqual(['cost_estimate', 'custom_metrics', 'memory_usage_mb', 'processing_time_ms', 'tokens_processed']);
+      expect(Object.keys(event.payload as object).sort()).toEqual(['cost_estimate', 'custom_metrics', 'input_tokens', 'memory_usage_mb', 'output_tokens', 'processing_time_ms', 'tokens_processed']);
+      // Each step's event carries that step's trace: the turn's trace id.
+      expect(event.trace?.traceparent).toContain(`-${turn.turnId}-`);
     }
   });
 });

@@ -191,6 +191,7 @@ const NOT_RUNNABLE: readonly { readme: string; contains: string; why: string }[]
   { readme: 'packages/runtime/README.md', contains: 'createComponentRegistry()', why: 'registering components: openaiLlm and topology come from around it' },
   { readme: 'packages/ai/README.md', contains: '@woodwork/ai/testing', why: "a test helper (a scripted provider server); @woodwork/ai's own tests run it" },
   { readme: 'packages/ai/README.md', contains: 'createLocalModel', why: "loads a 98 MB GGUF model (WOODWORK_LOCAL_MODEL); @woodwork/ai's own tests run it" },
+  { readme: 'packages/language-server/README.md', contains: 'startServer', why: "serves LSP on stdin/stdout until an editor ends it; @woodwork/language-server's own tests speak LSP to it over stdio" },
 ];
 
 const BLOCK = /```ts\n([\s\S]*?)```/g;
