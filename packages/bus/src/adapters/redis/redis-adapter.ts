@@ -58,8 +58,16 @@ export class RedisBusAdapter implements BusAdapterV1 {
   readonly specificationVersion = 'v1' as const;
   readonly adapterName = 'redis';
   readonly capabilities = REDIS_CAPABILITIES;
+  /** Everything but publishes: subscriptions' leases, scans, claims, marks and acks; trimming. */
   private command: RedisClient | undefined;
   private scripts: Scripts | undefined;
+  /**
+   * Publishes only (the publish script), without auto-pipelining: a publish is written to the
+   * socket when it is issued. On the shared connection it waited for whatever batch of scans,
+   * marks or acks was out (ioredis keeps one auto-pipelined batch in flight per connection).
+   */
+  private publisher: RedisClient | undefined;
+  private publishScripts: Scripts | undefined;
   private driver: RedisConstructor | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
@@ -111,22 +119,28 @@ export class RedisBusAdapter implements BusAdapterV1 {
 
   private async connect(): Promise<void> {
     this.driver = await loadRedisDriver();
-    const client = new this.driver(driverUrl(this.url), {
-      ...this.options.redisOptions,
-      lazyConnect: true,
-      // Concurrent publishes and acks in one tick leave in one write.
-      enableAutoPipelining: true,
-      // Queued and unanswered commands are resent after a reconnect (a publish either lands —
-      // maybe twice, removed by message_id — or rejects after this many attempts).
-      maxRetriesPerRequest: this.options.maxRetriesPerRequest,
-      autoResendUnfulfilledCommands: true,
-      connectionName: 'woodwork-bus',
-    });
-    client.on('error', (error: unknown) => {
-      this.lastError = error;
-    });
+    const open = (name: string, autoPipelining: boolean) => {
+      const opened = new this.driver!(driverUrl(this.url), {
+        ...this.options.redisOptions,
+        lazyConnect: true,
+        enableAutoPipelining: autoPipelining,
+        // Queued and unanswered commands are resent after a reconnect (a publish either lands —
+        // maybe twice, removed by message_id — or rejects after this many attempts).
+        maxRetriesPerRequest: this.options.maxRetriesPerRequest,
+        autoResendUnfulfilledCommands: true,
+        connectionName: name,
+      });
+      opened.on('error', (error: unknown) => {
+        this.lastError = error;
+      });
+      return opened;
+    };
+    // Concurrent acks, marks and scans of one tick leave in one write.
+    const client = open('woodwork-bus', true);
+    // Publishes leave at once, whatever the other connection has in flight (README, *Connections*).
+    const publisher = open('woodwork-bus:publish', false);
     try {
-      await this.waitUntilReady(client, 'connect');
+      await Promise.all([this.waitUntilReady(client, 'connect'), this.waitUntilReady(publisher, 'connect')]);
       const info = await client.info('server');
       const version = /redis_version:(\d+)\.(\d+)/.exec(info);
       const [major, minor] = version === null ? [0, 0] : [Number(version[1]), Number(version[2])];
@@ -135,10 +149,13 @@ export class RedisBusAdapter implements BusAdapterV1 {
       }
     } catch (error) {
       client.disconnect();
+      publisher.disconnect();
       throw error;
     }
     this.command = client;
     this.scripts = new Scripts(client);
+    this.publisher = publisher;
+    this.publishScripts = new Scripts(publisher);
     this.trimTimer = setInterval(() => void this.trimAll(), this.options.trimIntervalMs);
     this.trimTimer.unref();
   }
@@ -190,10 +207,10 @@ export class RedisBusAdapter implements BusAdapterV1 {
     }
   }
 
-  private async ready(): Promise<{ command: RedisClient; scripts: Scripts }> {
+  private async ready(): Promise<{ command: RedisClient; scripts: Scripts; publishScripts: Scripts }> {
     if (this.closed) throw this.closedError();
     if (this.command === undefined) await this.doConnect();
-    return { command: this.command!, scripts: this.scripts! };
+    return { command: this.command!, scripts: this.scripts!, publishScripts: this.publishScripts! };
   }
 
   /** A connection of its own for one subscription's blocking reads. */
@@ -275,7 +292,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
 
   doPublish(topic: string, records: readonly WireRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(this.closedError());
-    const scripts = this.scripts;
+    const scripts = this.publishScripts;
     const partitions = this.partitionCounts.get(topic);
     // Fast path: connected and the topic known, no extra awaits.
     const publish =
@@ -290,7 +307,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
     let partitions: number;
     let scripts: Scripts;
     try {
-      scripts = (await this.ready()).scripts;
+      scripts = (await this.ready()).publishScripts;
       partitions = (await this.partitionsOf(topic, true))!;
     } catch (error) {
       throw WoodworkBusError.isInstance(error)
@@ -329,6 +346,12 @@ export class RedisBusAdapter implements BusAdapterV1 {
     );
   }
 
+  /** Settles once every publish issued so far has been answered (or failed); undefined if none is out. */
+  private publishesSettled(): Promise<void> | undefined {
+    if (this.publishing.size === 0) return undefined;
+    return Promise.allSettled([...this.publishing]).then(() => undefined);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // subscribe
 
@@ -348,6 +371,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
         leaseMs,
         claimIntervalMs: this.options.claimIntervalMs,
         forget: (closed) => this.subscriptions.delete(closed),
+        publishesSettled: () => this.publishesSettled(),
       },
       request,
     );
@@ -570,15 +594,19 @@ export class RedisBusAdapter implements BusAdapterV1 {
 
   async doHealth(): Promise<BusHealth> {
     const command = this.command;
-    if (command === undefined || this.closed) {
+    const publisher = this.publisher;
+    if (command === undefined || publisher === undefined || this.closed) {
       return { connected: false, ready: false, adapter: 'redis', detail: this.closed ? 'closed' : 'not connected' };
     }
-    const connected = command.status === 'ready';
+    const connected = command.status === 'ready' && publisher.status === 'ready';
     let ready = false;
-    let detail = `connection ${command.status}`;
+    let detail =
+      command.status === publisher.status
+        ? `connection ${command.status}`
+        : `connection ${command.status}, publishing connection ${publisher.status}`;
     if (connected) {
       try {
-        await withTimeout(command.ping(), 1_000, 'redis did not answer PING within 1 s');
+        await withTimeout(Promise.all([command.ping(), publisher.ping()]), 1_000, 'redis did not answer PING within 1 s');
         ready = true;
       } catch (error) {
         detail = `connected but ${(error as Error).message}`;
@@ -601,14 +629,16 @@ export class RedisBusAdapter implements BusAdapterV1 {
     // A short-lived process (a CLI run, a job) would otherwise never trim what it wrote.
     await withTimeout(this.trimAll(true), 2_000, 'trim on close').catch(() => {});
     await this.connecting?.catch(() => {});
-    const command = this.command;
-    if (command !== undefined) {
-      try {
-        await withTimeout(command.quit(), 2_000, 'redis did not answer QUIT');
-      } catch {
-        command.disconnect();
-      }
-    }
+    await Promise.all(
+      [this.command, this.publisher].map(async (client) => {
+        if (client === undefined) return;
+        try {
+          await withTimeout(client.quit(), 2_000, 'redis did not answer QUIT');
+        } catch {
+          client.disconnect();
+        }
+      }),
+    );
   }
 }
 

@@ -37,6 +37,12 @@ export interface SubscriptionContext {
   readonly claimIntervalMs: number;
   /** Called once a closed subscription has nothing left to settle. */
   readonly forget: (subscription: RedisSubscription) => void;
+  /**
+   * Settles once every publish issued so far has been answered; undefined when none is out.
+   * Publishes travel on a connection of their own, so acks wait for them: a handler's publishes
+   * reach Redis before its entry's XACK, as they did on one connection (README, *Connections*).
+   */
+  readonly publishesSettled: () => Promise<void> | undefined;
 }
 
 type EntryState = 'buffered' | 'touching' | 'delivered' | 'acking' | 'waiting' | 'redelivering' | 'done';
@@ -877,6 +883,11 @@ export class RedisSubscription implements AdapterSubscription {
   }
 
   private sendAcks(byPartition: ReadonlyMap<number, readonly HeldEntry[]>): Promise<void> {
+    const publishes = this.context.publishesSettled();
+    return publishes === undefined ? this.sendAcksNow(byPartition) : publishes.then(() => this.sendAcksNow(byPartition));
+  }
+
+  private sendAcksNow(byPartition: ReadonlyMap<number, readonly HeldEntry[]>): Promise<void> {
     let sent: Promise<unknown>;
     let total = 0;
     if (byPartition.size === 1) {
