@@ -409,7 +409,31 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
     let open = true;
     const stream = new ReadableStream<LanguageModelV4StreamPart>({
       start(controller) {
+        // Text deltas leave on the next turn of the event loop (setImmediate), not inside
+        // node-llama-cpp's callback: the callback runs in the generation loop, which dispatches the
+        // next token's decode a few microtasks later, and what a delta sets off (the AI SDK's
+        // streams, the llm component, events) would otherwise run first and delay every token by
+        // its whole cost. Deferred, it runs while llama.cpp's thread computes the next token. A
+        // delta still leaves in the same turn of the event loop; deltas that arrive before it
+        // fires are enqueued together, in order; any other part enqueues them first.
+        let deltas: LanguageModelV4StreamPart[] = [];
+        let scheduled = false;
+        const flush = () => {
+          scheduled = false;
+          const parts = deltas;
+          deltas = [];
+          if (open) for (const part of parts) controller.enqueue(part);
+        };
+        const emitDelta = (part: LanguageModelV4StreamPart) => {
+          if (!open) return;
+          deltas.push(part);
+          if (!scheduled) {
+            scheduled = true;
+            setImmediate(flush);
+          }
+        };
         const emit = (part: LanguageModelV4StreamPart) => {
+          if (deltas.length > 0) flush();
           if (open) controller.enqueue(part);
         };
         void (async () => {
@@ -440,9 +464,9 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
                 if (text === '' || grammar) return;
                 if (!started) {
                   started = true;
-                  emit({ type: 'text-start', id: '0' });
+                  emitDelta({ type: 'text-start', id: '0' });
                 }
-                emit({ type: 'text-delta', id: '0', delta: text });
+                emitDelta({ type: 'text-delta', id: '0', delta: text });
               },
             });
             if (started) emit({ type: 'text-end', id: '0' });
@@ -469,6 +493,7 @@ export async function createLocalModel(settings: LocalModelSettings): Promise<Lo
             emit({ type: 'finish', usage, finishReason: calls > 0 ? { unified: 'tool-calls', raw: response.metadata.stopReason } : finishReason(response, signal.aborted) });
             if (open) controller.close();
           } catch (error) {
+            if (deltas.length > 0) flush();
             if (open) controller.error(error);
           } finally {
             open = false;
