@@ -13,7 +13,6 @@
 // on a real broker, that nothing published around a restart is lost and health is ready after it.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,21 +22,11 @@ import type { Bus } from '../src/types.js';
 import { createBus } from '../src/create-bus.js';
 import type { KafkaLogLine } from '../src/adapters/kafka/log.js';
 import { waitFor } from '../src/testing/index.js';
+import { freePort } from './free-port.js';
 
 const installed = process.env.WOODWORK_TEST_KAFKA_URL !== undefined;
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A broker of our own: `tools/services.sh <command> kafka` with its own state dir and ports. */
 class PrivateKafka {

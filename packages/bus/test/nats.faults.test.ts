@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect as connectTcp } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -19,6 +19,7 @@ import { emptyDocument } from '../src/adapters/nats/ownership.js';
 import { createBus } from '../src/create-bus.js';
 import type { Bus } from '../src/types.js';
 import { waitFor } from '../src/testing/index.js';
+import { freePort } from './free-port.js';
 
 const hasServer = spawnSync('nats-server', ['--version'], { encoding: 'utf8' }).status === 0;
 if (!hasServer) console.warn('\n*** nats.faults.test.ts SKIPPED (broker part): no nats-server on the PATH (`bash tools/services.sh install nats`). ***\n');
@@ -48,17 +49,6 @@ describe('nats releaseConsumer rules (no broker)', () => {
     expect(withoutMembers(document, 'h-3')).toBeUndefined();
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -220,7 +220,7 @@ describe.skipIf(!url)('redis adapter internals', () => {
     await adapter.doPublish(topic, [record('x', { n: 0 }), ...[0, 1, 2, 3, 4, 5].map((n) => record('y', { n }))]);
     // A ghost consumer takes x0 and keeps it alive (as a working consumer does) for 800 ms, then dies.
     await raw.xgroup('CREATE', keys.stream(0), 'g', '0', 'MKSTREAM');
-    const taken = (await raw.xreadgroup('GROUP', 'g', 'ghost', 'COUNT', 1, 'STREAMS', keys.stream(0), '>')) as [string, [string][]][];
+    const taken = (await raw.xreadgroup('GROUP', 'g', 'ghost', 'COUNT', 1, 'STREAMS', keys.stream(0), '>')) as [string, [string, string[] | null][]][];
     const x0 = taken[0]![1][0]![0];
     const aliveUntil = Date.now() + 800;
     const keepAlive = setInterval(() => {

@@ -379,13 +379,8 @@ export class NatsAdapter implements BusAdapterV1 {
     if (this.closing) throw new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus is closed');
     const { jsm } = await this.connection();
     const names = topicNames(this.options.prefix, topic);
-    let info: StreamInfo;
-    try {
-      info = await jsm.streams.info(names.stream);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return 0;
-      throw error;
-    }
+    const info = await streamInfoIfAny(jsm, names.stream);
+    if (!info) return 0;
     const partitions = partitionsOf(info) ?? this.options.partitions;
     const counts = await Promise.all(
       Array.from({ length: partitions }, (_, partition) =>
@@ -409,13 +404,8 @@ export class NatsAdapter implements BusAdapterV1 {
     if (this.closing) throw new WoodworkBusError('WW_BUS_CLOSED', 'the nats bus is closed');
     const { nc, js, jsm, context } = await this.connection();
     const names = topicNames(this.options.prefix, topic);
-    let info: StreamInfo;
-    try {
-      info = await jsm.streams.info(names.stream);
-    } catch (error) {
-      if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return 0;
-      throw error;
-    }
+    const info = await streamInfoIfAny(jsm, names.stream);
+    if (!info) return 0;
     const release = {
       nc,
       js,
@@ -467,5 +457,15 @@ export class NatsAdapter implements BusAdapterV1 {
     connected.publisher.close();
     await connected.acker.close(this.options.requestTimeoutMs);
     await connected.nc.drain().catch(() => connected.nc.close());
+  }
+}
+
+/** The stream's info, or undefined when it does not exist yet (looking never creates it). */
+async function streamInfoIfAny(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
+  try {
+    return await jsm.streams.info(stream);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === STREAM_NOT_FOUND) return undefined;
+    throw error;
   }
 }
