@@ -41,12 +41,13 @@ function jobIdOf(sessionId: string): string {
   return `session-${sessionId.replaceAll(':', '~')}`;
 }
 
-async function loadDrivers(): Promise<{ bullmq: typeof Bullmq; Redis: typeof RedisClient }> {
+/** BullMQ and ioredis, optional peers; `purpose` completes "install bullmq to …" when they are missing. */
+export async function loadDrivers(purpose = 'time sessions out in Redis'): Promise<{ bullmq: typeof Bullmq; Redis: typeof RedisClient }> {
   try {
     const [bullmq, ioredis] = await Promise.all([import('bullmq'), import('ioredis')]);
     return { bullmq, Redis: ioredis.default as unknown as typeof RedisClient };
   } catch (error) {
-    throw new WoodworkRuntimeError('WW_RUNTIME_DRIVER_MISSING', 'install bullmq to time sessions out in Redis (npm install bullmq ioredis)', {
+    throw new WoodworkRuntimeError('WW_RUNTIME_DRIVER_MISSING', `install bullmq to ${purpose} (npm install bullmq ioredis)`, {
       cause: error,
     });
   }

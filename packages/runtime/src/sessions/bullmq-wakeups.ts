@@ -9,6 +9,7 @@ import type * as Bullmq from 'bullmq';
 import type { Redis as RedisClient } from 'ioredis';
 import { WoodworkRuntimeError } from '../errors.js';
 import { wakeupId, type WakeTimer, type Wakeup } from './wakeups.js';
+import { loadDrivers } from './bullmq-timer.js';
 
 /** The BullMQ queue that holds wake-ups. */
 export const SESSION_WAKEUP_QUEUE = 'session-wakeups';
@@ -94,15 +95,7 @@ class BullmqWakeTimer implements WakeTimer {
 }
 
 export async function createBullmqWakeTimer(options: BullmqWakeTimerOptions): Promise<WakeTimer> {
-  let bullmq: typeof Bullmq;
-  let Redis: typeof RedisClient;
-  try {
-    const [loaded, ioredis] = await Promise.all([import('bullmq'), import('ioredis')]);
-    bullmq = loaded;
-    Redis = ioredis.default as unknown as typeof RedisClient;
-  } catch (error) {
-    throw new WoodworkRuntimeError('WW_RUNTIME_DRIVER_MISSING', 'install bullmq to keep wake-ups in Redis (npm install bullmq ioredis)', { cause: error });
-  }
+  const { bullmq, Redis } = await loadDrivers('keep wake-ups in Redis');
   const keyPrefix = `${options.prefix ?? 'woodwork'}:bull`;
   const client = new Redis(options.url, { maxRetriesPerRequest: 3 });
   client.on('error', () => undefined);
