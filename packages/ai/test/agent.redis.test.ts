@@ -9,7 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { SessionEvent } from '@woodwork/runtime';
+import { createBus, type Envelope } from '@woodwork/bus';
+import { componentGroup, componentTopic, type SessionEvent } from '@woodwork/runtime';
 import { startScriptedServer, type ScriptedServer } from '../src/testing/index.js';
 import { eventsUntil, project, started } from './support/project.js';
 
@@ -85,6 +86,63 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
       expect(toolOutputs(server, 1)).toEqual(['deployed to prod']);
     } finally {
       second.kill('SIGTERM');
+    }
+  }, 60_000);
+
+  it('takes the message that paused a turn, delivered again to another process, as a repeat of the question and not as an answer', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Deployed.' });
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        ops = api functions { path = "ops.ts", approval = true }
+        assistant = agent llm { model = model, tools = [ops] }
+      `,
+      'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
+    });
+    const topology = await files.load();
+    const namespace = `agent-${randomUUID().slice(0, 8)}`;
+    const options = { bus: url!, sessions: { redis: url! }, namespace };
+    await using tools = await started(topology, { ...options, components: ['ops'] });
+    // What the agent's inbox received, read as a second group would.
+    const bus = await createBus(url!);
+    const inbox: Envelope[] = [];
+    await bus.subscribe(componentTopic(namespace, 'assistant'), { group: `${componentGroup('assistant')}-spy`, fromBeginning: true }, (envelope) => void inbox.push(envelope));
+    try {
+      const sessionId = randomUUID();
+      let request: any;
+      {
+        await using first = await started(topology, { ...options, components: ['assistant'] });
+        await tools.create({ id: sessionId });
+        const events = tools.events(sessionId);
+        await tools.submit(sessionId, 'deploy to prod', { to: 'assistant' });
+        request = payloads(await eventsUntil(events, 'turn.completed'), 'tool.approval_requested')[0];
+      }
+      await waitFor(() => inbox.length === 1);
+      // The broker hands the same message to a process that never saw it: what a host killed
+      // after pausing but before its acknowledgement leaves behind.
+      const second = await host(files.file, 'assistant', namespace);
+      try {
+        const again = tools.events(sessionId, { from: 'live' });
+        await bus.publish(componentTopic(namespace, 'assistant'), inbox[0]!);
+        // The reply and turn.completed it makes carry the first handling's ids, so listeners drop
+        // them as duplicates; the question is asked again.
+        const repeated = await eventsUntil(again, 'tool.approval_requested');
+        expect(payloads(repeated, 'tool.approval_requested')).toEqual([request]);
+        expect(payloads(repeated, 'tool.approval_answered')).toEqual([]);
+        expect(server.requests).toHaveLength(1);
+
+        const answered = tools.events(sessionId, { from: 'live' });
+        const turn = await tools.submit(sessionId, 'yes', { to: 'assistant' });
+        const seen = await eventsUntil(answered, 'turn.completed');
+        expect((await turn.result).text).toBe('Deployed.');
+        expect(payloads(seen, 'tool.approval_answered')).toEqual([expect.objectContaining({ outcome: 'granted', approval_id: request.approval_id })]);
+        expect(toolOutputs(server, 1)).toEqual(['deployed to prod']);
+      } finally {
+        second.kill('SIGTERM');
+      }
+    } finally {
+      await bus.close();
     }
   }, 60_000);
 

@@ -179,6 +179,12 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               return undefined;
             }
           }
+          if (deadline === undefined && stored?.status === 'paused' && stored.message_id === message.id && stored.paused?.request) {
+            // The message that paused the turn, delivered again (its host died before the broker
+            // heard it was done): it is not an answer. Say the question again; the pause stands.
+            await context.emit(AgentEvents.approvalRequested, stored.paused.request);
+            return { text: stored.paused.request.text, approval_requested: stored.paused.request as unknown as JsonValue };
+          }
           const resuming = stored !== undefined && (stored.status === 'paused' || (stored.status === 'running' && stored.message_id === message.id));
           const available = await loadTools(!resuming);
           let state: TurnState;
@@ -467,9 +473,8 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         for (const call of state.calls) {
           if (call.status === 'ready' && call.approval && call.approved === undefined) {
             const expiresAt = Date.now() + approvalTimeoutMs;
-            state.paused = { approval_id: call.call_id, call_id: call.call_id, expires_at: expiresAt };
             const tool = available.get(call.tool)!;
-            throw new Pause({
+            const request: ToolApprovalRequestedPayload = {
               turn_id: state.turn_id,
               step: state.step,
               approval_id: call.call_id,
@@ -479,7 +484,9 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               input: call.input,
               expires_at: new Date(expiresAt).toISOString(),
               text: `\`${component.name}\` wants to call \`${call.tool}\` with ${JSON.stringify(call.input)}. Allow it? (yes / no)`,
-            });
+            };
+            state.paused = { approval_id: call.call_id, call_id: call.call_id, expires_at: expiresAt, request };
+            throw new Pause(request);
           }
         }
 

@@ -7,7 +7,7 @@
  * calls are not run again, their observations are reused.
  */
 import type { ModelMessage } from 'ai';
-import type { ToolObservationPayload } from './events.js';
+import type { ToolApprovalRequestedPayload, ToolObservationPayload } from './events.js';
 
 export interface CallRecord {
   readonly call_id: string;
@@ -41,6 +41,8 @@ export interface PausedApproval {
   readonly call_id: string;
   /** Epoch ms. */
   readonly expires_at: number;
+  /** What the pause told the client, said again when the message that paused is delivered again. */
+  readonly request?: ToolApprovalRequestedPayload;
 }
 
 export interface TurnState {
