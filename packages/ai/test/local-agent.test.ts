@@ -10,8 +10,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import type { SessionEvent } from '@woodwork/runtime';
+import { Llama } from 'node-llama-cpp';
+import { describe, expect, it, vi } from 'vitest';
+import { createConsoleLogger, type SessionEvent } from '@woodwork/runtime';
 import { localModelPath } from './support/local-model.js';
 import { eventsUntil, project, started } from './support/project.js';
 
@@ -19,6 +20,33 @@ const file = localModelPath();
 const payloads = (events: readonly SessionEvent[], type: string) => events.filter((event) => event.event_type === type).map((event) => event.payload as any);
 
 describe('agent llm on llm local', { timeout: 300_000 }, () => {
+  it('loads the model once for the llm and the agent that drives it, and says it is very small once, as the llm', async () => {
+    await using files = await project({
+      'main.ww': `
+        model = llm local { model = "${file}", max_tokens = 8, temperature = 0 }
+        assistant = agent llm { model = model, max_steps = 1 }
+      `,
+    });
+    const lines: string[] = [];
+    const logger = createConsoleLogger({ level: 'warn', stream: { write: (line: string) => lines.push(line) } as unknown as NodeJS.WritableStream });
+    // node-llama-cpp's own loader, counted where the file is actually read.
+    const loads = vi.spyOn(Llama.prototype, 'loadModel');
+    try {
+      await using runtime = await started(await files.load(), { logger });
+      expect(loads).toHaveBeenCalledTimes(1);
+      const notices = lines.filter((line) => line.includes('a very small local model'));
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(/^\[woodwork\] warn model: answers come from SmolLM2-135M-Instruct/);
+      // The shared model answers the agent.
+      const sessionId = await runtime.create();
+      const result = await runtime.ask(sessionId, 'Name a colour.', { to: 'assistant', timeoutMs: 120_000 });
+      expect(result.ok).toBe(true);
+      expect(loads).toHaveBeenCalledTimes(1);
+    } finally {
+      loads.mockRestore();
+    }
+  });
+
   it('calls a tool through the loop (tool choice forced on the first step), sees its result and answers', async () => {
     await using files = await project({
       'main.ww': `

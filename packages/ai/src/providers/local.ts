@@ -595,7 +595,10 @@ export const localProvider: LlmProvider = {
       ...(contextSize === undefined ? {} : { contextSize }),
       ...(threads === undefined ? {} : { threads }),
     });
-    context.logger.warn(describeLocalModel(model.info), { file: model.info.path });
+    // Said once per load, not once per handle: an agent driving this llm makes a handle of its own
+    // on the same loaded model, and the user declared one model. Named after the llm either way.
+    if (model.info.loadMs > 0) context.logger.warn(describeLocalModel(model.info), { component: context.component.name, file: model.info.path });
+    else context.logger.debug(`shares the local model ${model.info.name} already loaded in this process`, { llm: context.component.name, file: model.info.path });
     return { model, close: () => model.close() };
   },
 };
