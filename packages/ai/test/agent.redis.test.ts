@@ -146,6 +146,58 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
     }
   }, 60_000);
 
+  it('answers a finished turn\'s message delivered again to another process without running the turn again', async () => {
+    await using server = await startScriptedServer();
+    server.enqueue({ toolCalls: [{ name: 'charge', arguments: { cents: 500 } }] }, { text: 'Charged.' }, { text: 'Second turn.' });
+    await using files = await project({
+      'main.ww': `
+        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+        shop = api functions { path = "shop.ts" }
+        assistant = agent llm { model = model, tools = [shop] }
+      `,
+      'shop.ts': `
+        import { appendFileSync } from 'node:fs';
+        export function charge(cents: number) { appendFileSync(process.env.SHOP_LOG!, 'charge\\n'); return 'charged ' + cents; }
+      `,
+    });
+    const log = path.join(files.dir, 'calls.log');
+    process.env.SHOP_LOG = log;
+    const topology = await files.load();
+    const namespace = `agent-${randomUUID().slice(0, 8)}`;
+    const options = { bus: url!, sessions: { redis: url! }, namespace };
+    await using tools = await started(topology, { ...options, components: ['shop'] });
+    const bus = await createBus(url!);
+    const inbox: Envelope[] = [];
+    const topic = componentTopic(namespace, 'assistant');
+    await bus.subscribe(topic, { group: `${componentGroup('assistant')}-spy`, fromBeginning: true }, (envelope) => void inbox.push(envelope));
+    try {
+      const sessionId = await tools.create();
+      {
+        await using first = await started(topology, { ...options, components: ['assistant'] });
+        const turn = await tools.submit(sessionId, 'charge me', { to: 'assistant' });
+        expect((await turn.result).text).toBe('Charged.');
+      }
+      await waitFor(() => inbox.length === 1);
+      const second = await host(files.file, 'assistant', namespace);
+      try {
+        // Delivered again to a process that never saw it, as after a crash before the ack.
+        await bus.publish(topic, inbox[0]!);
+        await waitFor(async () => (await bus.queueDepth(topic, componentGroup('assistant'))) === 0);
+        expect((await readFile(log, 'utf8')).split('\n').filter((line) => line === 'charge')).toHaveLength(1);
+        expect(server.requests).toHaveLength(2);
+        // The next turn is a new one, and the conversation has no trace of a second first turn.
+        const next = await tools.submit(sessionId, 'and now?', { to: 'assistant' });
+        expect((await next.result).text).toBe('Second turn.');
+        expect(server.requests).toHaveLength(3);
+      } finally {
+        second.kill('SIGTERM');
+      }
+    } finally {
+      await bus.close();
+      delete process.env.SHOP_LOG;
+    }
+  }, 60_000);
+
   it('times a paused approval out at its deadline with no input, after the instance that paused it was killed', async () => {
     await using server = await startScriptedServer();
     server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Not deployed: nobody approved in time.' });

@@ -38,7 +38,7 @@ import {
 import { loadEventPipes, type EventPipes } from './event-pipes.js';
 import { createAgentModel, type AgentModel } from './model.js';
 import { PLANNING_PROMPT, planningTools } from './planning.js';
-import { MESSAGES_KEY, TURN_KEY, type CallRecord, type TurnState } from './state.js';
+import { MESSAGES_KEY, TURN_KEY, type CallRecord, type FinishedTurn, type TurnState } from './state.js';
 import { PromptCache, runStep, stepModel, stepTools, type StepTools } from './step.js';
 import { gatherTools, runTool, type AgentTool } from './toolbox.js';
 
@@ -167,10 +167,16 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         },
 
         async handle(message: Message, context: HandlerContext<AgentConfig>) {
-          const stored = await loadState(context);
+          const loaded = await loadState(context);
           // The approval's deadline (`approval_timeout`), delivered by the runtime's wake-up timer
           // from whichever instance is alive: it ends the pause if the turn still waits for it.
           const deadline = approvalDeadlineOf(message.payload);
+          if (loaded?.status === 'finished') {
+            if (deadline !== undefined) return undefined;
+            if (loaded.message_ids.includes(message.id)) return loaded.answer; // delivered again
+          }
+          const stored = loaded?.status === 'finished' ? undefined : loaded;
+          if (stored?.earlier_message_ids?.includes(message.id)) return undefined; // taken in already
           if (deadline !== undefined) {
             if (stored?.status !== 'paused' || stored.paused?.approval_id !== deadline) return undefined; // answered meanwhile
             if (Date.now() < stored.paused.expires_at) {
@@ -200,6 +206,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               state = await newTurn(message);
             } else {
               state = stored;
+              state.earlier_message_ids = [...(state.earlier_message_ids ?? []), state.message_id];
               state.message_id = message.id;
               state.status = 'running';
               const call = state.calls.find((candidate) => candidate.call_id === stored.paused!.call_id)!;
@@ -312,7 +319,6 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
             throw error;
           }
 
-          await forget(context, state.pieces);
           const answerText = state.text.filter((text) => text !== '').join('\n\n');
           if (memory) {
             await memory.append([
@@ -320,6 +326,7 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
               { role: 'assistant', content: state.text.at(-1) ?? answerText },
             ]);
           }
+          await finish(context, state, answerText);
           // Streamed: the chunks are the result (the runtime routes their joined text).
           return writer ? undefined : answerText;
         },
@@ -329,14 +336,23 @@ export function defineAgent(providers: readonly LlmProvider[] = builtinProviders
         },
       };
 
-      async function loadState(context: HandlerContext): Promise<TurnState | undefined> {
-        const rest = await context.session.get<Omit<TurnState, 'messages'>>(TURN_KEY);
-        if (rest === undefined) return undefined;
+      async function loadState(context: HandlerContext): Promise<TurnState | FinishedTurn | undefined> {
+        const rest = await context.session.get<Omit<TurnState, 'messages'> | FinishedTurn>(TURN_KEY);
+        if (rest === undefined || rest.status === 'finished') return rest;
         const pieces = await Promise.all(Array.from({ length: rest.pieces ?? 0 }, (_, index) => context.session.get<ModelMessage[]>(`${MESSAGES_KEY}.${index}`)));
         return { ...rest, messages: pieces.flatMap((piece) => piece ?? []) } as TurnState;
       }
 
-      /** Deletes a finished turn's state (its pieces too). */
+      /** Replaces a turn's state with what a redelivery of its messages needs (`FinishedTurn`). */
+      async function finish(context: HandlerContext, state: TurnState, answer: string): Promise<void> {
+        const finished: FinishedTurn = { version: 1, status: 'finished', turn_id: state.turn_id, message_ids: [...(state.earlier_message_ids ?? []), state.message_id], answer };
+        await Promise.all([
+          context.session.set(TURN_KEY, finished as unknown as JsonValue),
+          ...Array.from({ length: state.pieces }, (_, index) => context.session.delete(`${MESSAGES_KEY}.${index}`)),
+        ]);
+      }
+
+      /** Deletes a turn's state (its pieces too). */
       async function forget(context: HandlerContext, pieces: number): Promise<void> {
         await Promise.all([context.session.delete(TURN_KEY), ...Array.from({ length: pieces }, (_, index) => context.session.delete(`${MESSAGES_KEY}.${index}`))]);
       }

@@ -50,6 +50,8 @@ export interface TurnState {
   readonly turn_id: string;
   /** The message being handled: a redelivery of it resumes the turn. */
   message_id: string;
+  /** Messages the turn took in before `message_id` (the one that paused it, before an answer). */
+  earlier_message_ids?: string[];
   status: 'running' | 'paused';
   readonly user_text: string;
   /** Everything the model is sent: memory, the user's message, each step's answer and tool results. */
@@ -67,6 +69,19 @@ export interface TurnState {
   /** `cache = true`: observations of finished calls by tool and input. */
   cache?: Record<string, string>;
   done: boolean;
+}
+
+/**
+ * What is left of a finished turn until the next one starts: the messages it took in and its answer,
+ * so a message delivered again after its host died before acknowledging it gets the same answer
+ * instead of starting the turn over (and running its tools again).
+ */
+export interface FinishedTurn {
+  readonly version: 1;
+  readonly status: 'finished';
+  readonly turn_id: string;
+  readonly message_ids: readonly string[];
+  readonly answer: string;
 }
 
 /** The state without `messages`, written as each piece of work finishes. */
