@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { DeclarationNode, EntryNode, FileNode, MapNode } from './ast.js';
-import { componentKeys, type ComponentTypeMatch } from './catalogue.js';
+import { catalogue, componentKeys, type ComponentTypeMatch } from './catalogue.js';
 import { ValueConverter, type ConstructionEdge, type Converted, type ValuePosition } from './convert-value.js';
 import { createDiagnostic, sortDiagnostics, type Diagnostic, type Reporter } from './diagnostic.js';
 import { reportConstructionCycles } from './construction-cycles.js';
@@ -121,7 +121,7 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   reportConstructionCycles([...declared.keys()], edges, report);
 
   const builtOn = new Set(edges.map((edge) => edge.to));
-  const { routes, targets } = computeRoutes(routing, builtOn, report);
+  const { routes, targets } = computeRoutes(routing, builtOn, report, { receiverLeftOut: [...declared.values()].some(couldHaveReceived) });
   const finished: TopologyComponent[] = components.map((component) => ({
     name: component.name,
     kind: component.kind,
@@ -155,6 +155,17 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
     diagnostics: sortDiagnostics(diagnostics),
     files,
   };
+}
+
+/**
+ * Whether a declaration left out after a reported problem (an unknown or unsupported kind or
+ * type) might have been where messages go: then "nowhere to send messages" is only a consequence
+ * of that problem, and not reported again.
+ */
+function couldHaveReceived(component: DeclaredComponent): boolean {
+  if (component.match) return false;
+  const kind = component.declaration.kind?.name;
+  return kind === undefined || !Object.hasOwn(catalogue.kinds, kind) || catalogue.kinds[kind]!.receives;
 }
 
 function owner(component: DeclaredComponent, match: ComponentTypeMatch): () => string {

@@ -13,7 +13,7 @@ import type { SourceLocation } from './location.js';
 import { normalisePipeSpec } from './pipe-spec.js';
 import { checkProjectPath, describePathProblem, type ProjectFolders } from './project-path.js';
 import type { DeclaredComponent } from './resolve-declarations.js';
-import { didYouMean, listWords, withArticle } from './suggest.js';
+import { closest, didYouMean, listWords, withArticle } from './suggest.js';
 import type { ConfigValue, EnvUsage, EnvValue, PipeSpec, TemplateValue } from './topology.js';
 
 /** A converted value: topology JSON, or a normalised pipe/hook (only under `pipes` and `hooks`). */
@@ -157,31 +157,47 @@ export class ValueConverter {
 
   /**
    * A map with known keys: unknown keys are warnings (and kept), `key: null` means the key is left
-   * out, required keys must be present, and defaults fill the rest.
+   * out, required keys must be present, and defaults fill the rest. An unknown key that is a typo
+   * of a missing required key is that one error, reported at the key (not at the map).
    */
   convertMap(node: MapNode, keys: Readonly<Record<string, KeySpec>>, at: ValuePosition, options: MapOptions): Record<string, Converted> {
     const result: Record<string, Converted> = {};
     const written = new Set<string>();
+    // Unknown keys are reported once the missing ones are known, so a typo is reported only once.
+    let unknown: EntryNode[] | undefined;
     for (const entry of this.#uniqueEntries(node, options.owner)) {
       const key = entry.key.name;
       const keySpec = Object.hasOwn(keys, key) ? keys[key] : undefined;
-      if (!keySpec) {
-        const known = Object.keys(keys);
-        this.#context.report('WW207', `unknown key \`${key}\` for ${options.owner()}`, entry.key.location, {
-          hint:
-            didYouMean(key, known) ??
-            (known.length === 0 ? `${options.owner()} takes no keys` : known.length <= 12 ? `known keys: ${listWords(known, 'and')}` : undefined),
-        });
-      }
+      if (!keySpec) (unknown ??= []).push(entry);
       if (entry.value.type === 'Null') continue;
       written.add(key);
       const value = this.convert(entry.value, keySpec?.value, this.#child(at, key, keySpec));
       if (value !== undefined) result[key] = value;
     }
 
+    const known = unknown ? Object.keys(keys) : [];
+    /** The unknown key that is a typo of one of `missing`, taken out of `unknown`, and the key it means. */
+    const typoOf = (missing: readonly string[]): { entry: EntryNode; meant: string } | undefined => {
+      for (const [index, entry] of (unknown ?? []).entries()) {
+        const meant = closest(entry.key.name, known);
+        if (meant !== undefined && missing.includes(meant)) {
+          unknown!.splice(index, 1);
+          return { entry, meant };
+        }
+      }
+      return undefined;
+    };
+
     for (const [key, keySpec] of fillableEntriesOf(keys)) {
       if (written.has(key)) continue;
       if (keySpec.required) {
+        const typo = typoOf([key]);
+        if (typo) {
+          this.#context.report('WW208', `unknown key \`${typo.entry.key.name}\` for ${options.owner()}, which is missing the required key \`${key}\``, typo.entry.key.location, {
+            hint: `did you mean \`${key}\`?`,
+          });
+          continue;
+        }
         this.#context.report('WW208', `${options.owner()} is missing the required key \`${key}\``, options.missingAt(), {
           hint: `add \`${key}\` (${keySpec.description.charAt(0).toLowerCase()}${keySpec.description.slice(1).replace(/\.$/, '')})`,
         });
@@ -193,8 +209,24 @@ export class ValueConverter {
 
     for (const group of options.requireOneOf ?? []) {
       if (!group.some((key) => written.has(key))) {
+        const typo = typoOf(group);
+        if (typo) {
+          this.#context.report('WW208', `unknown key \`${typo.entry.key.name}\` for ${options.owner()}, which needs one of the keys ${listWords(group)}`, typo.entry.key.location, {
+            hint: `did you mean \`${typo.meant}\`?`,
+          });
+          continue;
+        }
         this.#context.report('WW208', `${options.owner()} needs one of the keys ${listWords(group)}`, options.missingAt());
       }
+    }
+
+    for (const entry of unknown ?? []) {
+      const key = entry.key.name;
+      this.#context.report('WW207', `unknown key \`${key}\` for ${options.owner()}`, entry.key.location, {
+        hint:
+          didYouMean(key, known) ??
+          (known.length === 0 ? `${options.owner()} takes no keys` : known.length <= 12 ? `known keys: ${listWords(known, 'and')}` : undefined),
+      });
     }
     return result;
   }

@@ -34,7 +34,15 @@ export interface Routing {
 
 const ENTRY_PREFERENCE = ['agent', 'llm'];
 
-export function computeRoutes(components: readonly RoutingComponent[], builtOn: ReadonlySet<string>, report: Reporter): Routing {
+export interface RoutingOptions {
+  /**
+   * A declaration that might have received messages was left out after a reported problem (an
+   * unknown type): an input with nowhere to go is then a consequence of that, not reported again.
+   */
+  readonly receiverLeftOut?: boolean;
+}
+
+export function computeRoutes(components: readonly RoutingComponent[], builtOn: ReadonlySet<string>, report: Reporter, options: RoutingOptions = {}): Routing {
   const routes: TopologyRoute[] = [];
   const targets = new Map<string, string[]>();
 
@@ -63,7 +71,7 @@ export function computeRoutes(components: readonly RoutingComponent[], builtOn: 
       if (next) {
         targets.set(component.name, [next.name]);
         routes.push({ from: component.name, to: next.name, origin: 'default' });
-      } else {
+      } else if (!options.receiverLeftOut) {
         report('WW220', `input \`${component.name}\` has nowhere to send messages`, component.location, {
           hint: 'add an agent, llm or output component, or say where messages go with `to`',
         });

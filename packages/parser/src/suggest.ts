@@ -36,7 +36,7 @@ function levenshtein(a: string, b: string): number {
  * The candidate closest to `word`, or undefined when none is within a third of the word's length
  * (at least 1, at most 3 edits). A case-only difference always counts as close.
  */
-function closest(word: string, candidates: Iterable<string>): string | undefined {
+export function closest(word: string, candidates: Iterable<string>): string | undefined {
   const lower = word.toLowerCase();
   const limit = Math.min(3, Math.max(1, Math.floor(word.length / 3)));
   let best: string | undefined;

@@ -46,6 +46,31 @@ describe('what must be diagnosed', () => {
     expect(only('s = mcp server { args: [] }').message).toBe('`mcp server` `s` needs one of the keys `server`, `command` or `url`');
   });
 
+  it('WW208: a typo of a required key is one error at the typo, with what it means, inside a map value too', () => {
+    expect(only('a = agent llm {\n  model: m\n  prompt: {\n    fiel: "p.md"\n  }\n}\nm = llm openai {}')).toMatchObject({
+      code: 'WW208',
+      severity: 'error',
+      line: 4,
+      column: 5,
+      endColumn: 9,
+      message: 'unknown key `fiel` for `prompt`, which is missing the required key `file`',
+      hint: 'did you mean `file`?',
+    });
+    expect(only('a = claude { fallback = { txt = "sorry" } }')).toMatchObject({ code: 'WW208', column: 27, hint: 'did you mean `text`?' });
+    expect(only('c = llm openai_compatible { base_url: "http://x", modle: "m" }')).toMatchObject({ code: 'WW208', column: 51, hint: 'did you mean `model`?' });
+    expect(only('s = mcp server { comand: "x" }')).toMatchObject({
+      code: 'WW208',
+      column: 18,
+      message: 'unknown key `comand` for `mcp server` `s`, which needs one of the keys `server`, `command` or `url`',
+      hint: 'did you mean `command`?',
+    });
+    // A key that is no typo of the missing one stays a warning beside the missing-key error.
+    expect(check('a = claude { fallback = { txt = "x", colour = 1 } }').diagnostics.map((d) => [d.code, d.column])).toEqual([
+      ['WW208', 27],
+      ['WW207', 38],
+    ]);
+  });
+
   it('WW209: a value of the wrong type, with a hint where one helps', () => {
     expect(only('a = claude { temperature: "warm" }')).toMatchObject({ code: 'WW209', message: '`temperature` expects a number, found a string' });
     expect(only('a = claude { max_tokens: "100" }').hint).toBe('drop the quotes: 100');
@@ -218,6 +243,14 @@ describe('other checks', () => {
 
   it('WW220: an input with nowhere to go is a warning', () => {
     expect(only('i = input cli {}')).toMatchObject({ code: 'WW220', severity: 'warning' });
+  });
+
+  it('WW220 is not a follow-on of a component left out for an unknown kind or type', () => {
+    expect(codes('i = input api {}\na = agent lm { model: "x" }')).toEqual(['WW202']);
+    expect(codes('i = input api {}\na = claud {}')).toEqual(['WW202']);
+    expect(codes('i = input api {}\na = agnet llm {}')).toEqual(['WW201']);
+    // A left-out component that could never receive messages explains nothing.
+    expect(codes('i = input api {}\nt = api functins {}')).toEqual(['WW220', 'WW202']);
   });
 
   it('WW221: a one-word type that is also a kind name is said out loud', () => {
