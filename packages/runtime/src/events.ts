@@ -87,6 +87,7 @@ export interface AgentErrorPayload {
  * The payload of `stream.chunk` events on the session's events: @woodwork/stream's wire format
  * (`data_type`, `data` — base64 for binary, with `encoding` and `media_type`). The envelope
  * carries `stream_id`, `chunk_index` and `is_final`; the final marker has `data_type: null`.
+ * Hooks never get that marker: to them the last chunk with data is the one marked `is_final`.
  */
 export type { StreamChunkPayload } from '@woodwork/stream';
 

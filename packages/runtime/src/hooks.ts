@@ -10,8 +10,9 @@
  */
 import type { Envelope } from '@woodwork/bus';
 import type { PipeSpec } from '@woodwork/parser';
+import type { StreamChunkPayload } from '@woodwork/stream';
 import { errorMessage } from './errors.js';
-import { matchesEvent } from './events.js';
+import { EventTypes, matchesEvent } from './events.js';
 import { describeSpec, withTimeout } from './pipes.js';
 import type { LoadedFunction, Logger } from './types.js';
 
@@ -70,5 +71,59 @@ export class HookRunner {
         ...(python?.traceback ? { traceback: python.traceback.trimEnd() } : {}),
       });
     }
+  }
+}
+
+/**
+ * A stream's events as hooks see them: its chunks with data, the last one marked `is_final` (the
+ * envelope field that ends a stream, architecture.md), and never the marker without data that ends
+ * it on the session's events — readers of a session need that marker to show a token the moment it
+ * arrives, but to a hook it would be a chunk whose `data` is null. So each chunk is held until the
+ * next event of its stream says whether it was the last: the next chunk (it was not), the marker
+ * (it was). A stream that stops without a marker — aborted (its `agent.error` follows), started over
+ * (`stream.restarted`), or cut by the host stopping (`releaseAll`) — hands its held chunk over as
+ * it is, not final.
+ */
+export class HookStreamView {
+  /** By `stream_id`: the latest chunk with data, not yet handed to the hooks. */
+  private readonly held = new Map<string, Envelope>();
+
+  /** Chunks held now. */
+  get holding(): number {
+    return this.held.size;
+  }
+
+  /**
+   * The events hooks get now for this one, in order, and whether this one is an end marker that
+   * hooks never get (the event it ended is in `due`, marked final).
+   */
+  accept(envelope: Envelope): { readonly due: Envelope[]; readonly dropped: boolean } {
+    const streamId = envelope.stream_id;
+    if (envelope.event_type === EventTypes.streamChunk && streamId) {
+      const previous = this.held.get(streamId);
+      this.held.delete(streamId);
+      if ((envelope.payload as Partial<StreamChunkPayload> | null)?.data_type === null) {
+        return { due: previous ? [{ ...previous, is_final: true }] : [], dropped: true };
+      }
+      if (envelope.is_final) return { due: previous ? [previous, envelope] : [envelope], dropped: false };
+      this.held.set(streamId, envelope);
+      return { due: previous ? [previous] : [], dropped: false };
+    }
+    const ended: Envelope[] = [];
+    for (const [id, chunk] of this.held) {
+      const endsIt = envelope.event_type === EventTypes.streamRestarted ? id === streamId : envelope.event_type === EventTypes.agentError && chunk.session_id === envelope.session_id;
+      if (endsIt) {
+        ended.push(chunk);
+        this.held.delete(id);
+      }
+    }
+    return { due: [...ended, envelope], dropped: false };
+  }
+
+  /** Every held chunk, as it is: nothing more of their streams will come (the host is stopping). */
+  releaseAll(): Envelope[] {
+    const all = [...this.held.values()];
+    this.held.clear();
+    return all;
   }
 }

@@ -34,7 +34,7 @@ import {
   type StreamChunksPayload,
   type StreamRestartedPayload,
 } from './events.js';
-import { HookRunner, type LoadedHook } from './hooks.js';
+import { HookRunner, HookStreamView, type LoadedHook } from './hooks.js';
 import type { ModuleLoader } from './modules/module-loader.js';
 import { runPipes, type LoadedPipe, type PipeContext } from './pipes.js';
 import type { RegisteredComponent } from './registry.js';
@@ -203,6 +203,7 @@ export class ComponentHost {
   /** Events this host published that its hooks want, and how many of those the hooks have run on. */
   private hookEventsPublished = 0;
   private hookEventsDone = 0;
+  private readonly hookStreams = new HookStreamView();
   private started = false;
   /** The config holds references to other components (see `inScope`). */
   private usesReferences = false;
@@ -1076,25 +1077,46 @@ export class ComponentHost {
 
   private async onEvent(envelope: Envelope): Promise<void> {
     if (envelope.component_source !== this.name || !this.hooks?.wants(envelope.event_type)) return;
-    try {
-      await this.hooks.run(envelope);
-    } finally {
-      this.hookEventsDone++;
-      this.stats.hookRuns = this.hooks.counters.runs;
-      this.stats.hookFailures = this.hooks.counters.failures;
-      this.stats.hookTimeouts = this.hooks.counters.timeouts;
-    }
+    const { due, dropped } = this.hookStreams.accept(envelope);
+    if (dropped) this.hookEventsDone++;
+    await this.runHooks(due);
   }
 
-  /** Waits (up to `timeoutMs`) until the hooks have run on every event this host published for them. */
+  /** Each of `events` counts as done once its hooks settled. */
+  private async runHooks(events: readonly Envelope[]): Promise<void> {
+    const hooks = this.hooks!;
+    await Promise.all(
+      events.map(async (event) => {
+        try {
+          await hooks.run(event);
+        } finally {
+          this.hookEventsDone++;
+          this.stats.hookRuns = hooks.counters.runs;
+          this.stats.hookFailures = hooks.counters.failures;
+          this.stats.hookTimeouts = hooks.counters.timeouts;
+        }
+      }),
+    );
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until the hooks have run on every event this host published for them:
+   * every one has arrived, and the stream chunks still held (see `HookStreamView`), whose streams
+   * will say nothing more, are handed over as they are.
+   */
   async drainHooks(timeoutMs: number): Promise<boolean> {
     if (!this.hooks) return true;
     const deadline = Date.now() + timeoutMs;
-    while (this.hookEventsDone < this.hookEventsPublished) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    return true;
+    const caughtUp = async (held: () => number) => {
+      while (this.hookEventsDone + held() < this.hookEventsPublished) {
+        if (Date.now() >= deadline) return false;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return true;
+    };
+    if (!(await caughtUp(() => this.hookStreams.holding))) return false;
+    void this.runHooks(this.hookStreams.releaseAll());
+    return caughtUp(() => 0);
   }
 
   // -------------------------------------------------------------------------------------------

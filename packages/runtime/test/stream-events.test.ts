@@ -106,9 +106,32 @@ describe.each(buses)("a stream's chunk events on the %s bus", (kind) => {
     const { runtime, raw } = setup;
     const sessionId = await runtime.create();
     await runtime.ask(sessionId, 'go');
-    await waitFor(() => log.length === CHUNKS + 1);
-    expect([...log].sort((a, b) => a - b)).toEqual(Array.from({ length: CHUNKS + 1 }, (_, index) => index));
+    await waitFor(() => log.length === CHUNKS);
+    expect([...log].sort((a, b) => a - b)).toEqual(Array.from({ length: CHUNKS }, (_, index) => index));
     await waitFor(() => raw.some((envelope) => envelope.event_type === 'turn.completed' && envelope.session_id === sessionId));
     expect(raw.filter((envelope) => envelope.event_type === 'stream.chunks')).toEqual([]);
+  });
+
+  it('reach hooks on every event as the chunks with data, the last one final, without the end marker the session gets', async () => {
+    type Seen = { event_type: string; chunk_index: number | null; is_final: boolean; payload: { data?: unknown } | null };
+    const log: Seen[] = ((globalThis as { __allHookLog?: Seen[] }).__allHookLog = []);
+    await using setup = await setUp(undefined, {
+      'main.ww': 'in = input cli {}\nt = transform echo {\n  streaming = true\n  hooks = [{ event = "*", function = "hooks.ts::all" }]\n}\n',
+      'hooks.ts': 'export function all(event: unknown) { ((globalThis as any).__allHookLog ??= []).push(event); }\n',
+    });
+    const { runtime } = setup;
+    const sessionId = await runtime.create();
+    const events = runtime.events(sessionId);
+    await runtime.ask(sessionId, 'go');
+    // The session still ends the stream with its marker...
+    expect(chunkEvents(await eventsUntil(events, 'turn.completed')).at(-1)).toMatchObject({ is_final: true, payload: { data_type: null, data: null } });
+    // ...which hooks never see: they get each chunk with its data, and the last one says it is final.
+    await waitFor(() => log.some((event) => event.event_type === 'transform.response'));
+    await waitFor(() => log.filter((event) => event.event_type === 'stream.chunk').length >= CHUNKS);
+    await runtime.stop();
+    const chunks = log.filter((event) => event.event_type === 'stream.chunk').sort((a, b) => a.chunk_index! - b.chunk_index!);
+    expect(chunks.map((event) => event.payload?.data)).toEqual(expectedText);
+    expect(chunks.map((event) => event.is_final)).toEqual([...Array.from({ length: CHUNKS - 1 }, () => false), true]);
+    expect(runtime.stats().t!.hookFailures).toBe(0);
   });
 });
