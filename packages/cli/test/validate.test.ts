@@ -90,6 +90,51 @@ describe('woodwork validate', () => {
     expect(output.diagnostics[0]).toMatchObject({ severity: 'error', line: 1 });
   });
 
+  it('points a typo of a required key inside a map value at the key, with what it means', async () => {
+    const dir = await project('m = llm openai { api_key: "k" }\na = agent llm {\n  model: m\n  prompt: {\n    fiel: "prompt.md"\n  }\n}\n');
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('main.ww:5:5: error WW208: unknown key `fiel` for `prompt`, which is missing the required key `file`');
+    expect(result.stderr).toContain('hint: did you mean `file`?');
+    // One mistake, one diagnostic: no warning about the same key, nothing at the map's `{`.
+    expect(result.stderr).not.toContain('WW207');
+    expect(result.stderr).not.toMatch(/main\.ww:4:/);
+    expect(result.stderr).toContain('1 error\n');
+  });
+
+  it('reports an unknown type once, without the unrouted-input warning that follows from it', async () => {
+    const dir = await project('i = input api {}\na = agent lm {\n  model: "x"\n}\n');
+    const result = await runCli(['validate'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('main.ww:2:11: error WW202: unknown `agent` type `lm`');
+    expect(result.stderr).not.toContain('WW220');
+    expect(result.stderr).toMatch(/1 error\n$/);
+  });
+
+  it("warns about an llm with no API key, naming the component and the variable, as `run` would refuse it", async () => {
+    const dir = await project('chat = llm openai {}\nlocal = llm ollama {}\n');
+    const missing = await runCli(['validate'], { cwd: dir });
+    expect(missing.code).toBe(0);
+    expect(missing.stderr).toContain(
+      'main.ww:1:1: warning WW301: component `chat` (llm openai) has no API key: OPENAI_API_KEY is not set and the component has no `api_key`',
+    );
+    expect(missing.stderr).toContain(
+      'hint: set OPENAI_API_KEY in the environment, or write api_key = $OPENAI_API_KEY and put it in a .env file beside the .ww file; without a key, `woodwork run` refuses to start `chat`',
+    );
+    expect(missing.stdout).toContain('main.ww: 2 components, valid (1 warning)');
+    const json = JSON.parse((await runCli(['validate', '--json'], { cwd: dir })).stdout);
+    expect(json.ok).toBe(true);
+    expect(json.diagnostics).toEqual([expect.objectContaining({ code: 'WW301', severity: 'warning', line: 1, column: 1 })]);
+
+    const set = await runCli(['validate'], { cwd: dir, env: { PATH: process.env.PATH, OPENAI_API_KEY: 'sk-test' } });
+    expect(set.stderr).toBe('');
+    // A written `api_key` is the parser's to check: its variable, unset, is the one warning.
+    await writeFile(path.join(dir, 'main.ww'), 'chat = llm openai { api_key: $OPENAI_API_KEY }\n');
+    const written = await runCli(['validate'], { cwd: dir });
+    expect(written.stderr).toContain('warning WW301: environment variable `OPENAI_API_KEY` is not set');
+    expect(written.stderr).not.toContain('has no API key');
+  });
+
   it('reports a missing file as a problem, not a crash', async () => {
     const dir = await project('');
     const result = await runCli(['validate', 'nope.ww'], { cwd: dir });
