@@ -3,28 +3,36 @@
  * export check on, given the editor's text instead of the file on disk. Only the parser decides what
  * is a problem; this file translates its answer into the protocol's shape.
  */
-import { analyze, loadTopology, parse, type Diagnostic, type TopologyFiles } from '@woodwork/parser';
+import { analyze, loadTopology, type Diagnostic, type IncrementalParser, type TopologyFiles } from '@woodwork/parser';
 import { DiagnosticSeverity, type Diagnostic as LspDiagnostic } from 'vscode-languageserver';
 import { URI } from 'vscode-uri';
 
 /**
  * The problems of a document. A document with a file behind it is checked like `woodwork validate`
- * checks that file (its `.env`, the modules it names); an untitled one by the parser alone. `files`
- * is how the files around it are read (the server's remembers them between keystrokes; see files.ts).
+ * checks that file (its `.env`, the modules it names); an untitled one by the parser alone. `parser`
+ * is the document's own incremental parser, named by its file (or its URI when untitled), which
+ * reads again only the declarations an edit touched; `files` is how the files around it are read
+ * (the server's remembers them between keystrokes; see files.ts).
  */
-export async function findDiagnostics(uri: string, text: string, file: string | undefined, files?: TopologyFiles): Promise<LspDiagnostic[]> {
+export async function findDiagnostics(
+  uri: string,
+  text: string,
+  file: string | undefined,
+  parser: IncrementalParser,
+  files?: TopologyFiles,
+): Promise<LspDiagnostic[]> {
   const diagnostics = file
-    ? (await loadTopology(file, { mode: 'validate', source: text, checkExports: true, ...(files ? { files } : {}) })).diagnostics.filter(
+    ? (await loadTopology(file, { mode: 'validate', source: text, checkExports: true, parser, ...(files ? { files } : {}) })).diagnostics.filter(
         (diagnostic) => diagnostic.file === file,
       )
-    : untitled(text, uri);
+    : untitled(text, uri, parser);
   // Related places are in the same document (the first of two duplicates) or another file.
   const uriOf = (name: string) => (name === file || name === uri ? uri : URI.file(name).toString());
   return diagnostics.map((diagnostic) => toLspDiagnostic(diagnostic, uriOf));
 }
 
-function untitled(text: string, name: string): Diagnostic[] {
-  const parsed = parse(text, { file: name });
+function untitled(text: string, name: string, parser: IncrementalParser): Diagnostic[] {
+  const parsed = parser.parse(text);
   return [...parsed.diagnostics, ...analyze(parsed.ast, { file: name }).diagnostics];
 }
 

@@ -4,7 +4,7 @@
  * publishes diagnostics after every change without a debounce (checking is fast enough; see the
  * README's benchmark).
  */
-import { format } from '@woodwork/parser';
+import { createIncrementalParser, format, type IncrementalParser } from '@woodwork/parser';
 import {
   LSPErrorCodes,
   ResponseError,
@@ -37,6 +37,13 @@ export function startServer(connection: Connection = createConnection(process.st
   const models = new Map<string, { readonly version: number; readonly model: DocumentModel }>();
   // The modules and `.env` the open files name, remembered between checks (see files.ts).
   const files = new RememberedFiles();
+  // One per open document: each check reads again only the declarations the edits touched.
+  const parsers = new Map<string, IncrementalParser>();
+  const parserOf = (uri: string): IncrementalParser => {
+    let parser = parsers.get(uri);
+    if (!parser) parsers.set(uri, (parser = createIncrementalParser({ file: fileOf(uri) ?? uri })));
+    return parser;
+  };
 
   const fileOf = (uri: string): string | undefined => {
     const parsed = URI.parse(uri);
@@ -78,7 +85,7 @@ export function startServer(connection: Connection = createConnection(process.st
     const version = document?.version;
     try {
       if (document) {
-        const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri), files);
+        const diagnostics = await findDiagnostics(uri, document.getText(), fileOf(uri), parserOf(uri), files);
         if (documents.get(uri)?.version === version) await connection.sendDiagnostics({ uri, version, diagnostics });
       }
     } catch (error) {
@@ -109,6 +116,7 @@ export function startServer(connection: Connection = createConnection(process.st
   documents.onDidChangeContent(({ document }) => validate(document.uri));
   documents.onDidClose(({ document }) => {
     models.delete(document.uri);
+    parsers.delete(document.uri);
     void connection.sendDiagnostics({ uri: document.uri, diagnostics: [] });
   });
   // A pipe module or `.env` changed on disk: what the open files name may now exist, or not.

@@ -16,7 +16,7 @@ try {
     output: 'source',
     format: 'es',
     grammarSource: 'grammar/ww.peggy',
-    allowedStartRules: ['File'],
+    allowedStartRules: ['File', 'Step'],
   });
 } catch (error) {
   // A grammar mistake: print it the way peggy formats it, with the grammar's code frame.

@@ -14,4 +14,6 @@ export interface GrammarContext {
   readonly file: string;
   locate(start: number, end: number): SourceLocation;
   report(code: SyntaxDiagnosticCode, message: string, start: number, end: number, details?: GrammarProblemDetails): void;
+  /** Called where each top-level item starts, before it is read; only incremental parsing asks. */
+  itemStart?(offset: number): void;
 }

@@ -5,6 +5,8 @@
 
 export { parse } from './parse.js';
 export type { ParseOptions, ParseResult } from './parse.js';
+export { createIncrementalParser } from './incremental-parse.js';
+export type { IncrementalParser } from './incremental-parse.js';
 
 export { analyze } from './analyze.js';
 export type { AnalyzeOptions, AnalyzeResult } from './analyze.js';

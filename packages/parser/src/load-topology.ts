@@ -9,6 +9,7 @@ import { analyzeWithFiles } from './analyze.js';
 import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import { parseDotenv } from './dotenv.js';
 import { WoodworkParserError } from './errors.js';
+import type { IncrementalParser } from './incremental-parse.js';
 import { findModuleExports, type ModuleExports } from './module-exports.js';
 import { parse } from './parse.js';
 import { resolveEnv, type LoadMode } from './resolve-env.js';
@@ -49,6 +50,12 @@ export interface LoadTopologyOptions {
    * the editor reports a change, so that a keystroke does not wait on the disk.
    */
   readonly files?: TopologyFiles;
+  /**
+   * How the `.ww` text is parsed. Default: `parse()`, the whole text. The language server passes one
+   * `createIncrementalParser({ file })` per open document, so that a keystroke reads again only the
+   * declarations around it; the answer is the same. Its `file` must be this `file`.
+   */
+  readonly parser?: IncrementalParser;
 }
 
 /** The file look-ups `loadTopology()` makes; see `LoadTopologyOptions.files`. */
@@ -100,7 +107,7 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
   sources[file] = source;
 
   const baseDir = path.dirname(file);
-  const parsed = parse(source, { file });
+  const parsed = options.parser ? options.parser.parse(source) : parse(source, { file });
   const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir });
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...analyzed.diagnostics];
 

@@ -10,6 +10,7 @@ describe('public API', () => {
       'analyze',
       'catalogue',
       'componentKeys',
+      'createIncrementalParser',
       'describeSpec',
       'diagnosticCodes',
       'didYouMean',
