@@ -91,6 +91,13 @@ export interface RuntimeOptions {
   readonly sessionHistory?: number;
   /** How long `ask` (and `Turn.result`) waits for a turn. Default 120 s: an agent may think for a while. */
   readonly turnTimeoutMs?: number;
+  /**
+   * How long a component's host keeps publishing again what the bus failed to take with a
+   * retryable error (a broker restarting), before the message fails with
+   * `WW_RUNTIME_PUBLISH_FAILED`. Publishing again is safe: message ids are kept and consumers
+   * drop copies. Default: `turnTimeoutMs` (120 s), past which nobody waits for the reply.
+   */
+  readonly publishRetryMs?: number;
   /** How long a call to another component waits. Default 60 s. */
   readonly callTimeoutMs?: number;
   /** A hook running longer is logged and counted as timed out. Default 10 s. */
@@ -265,6 +272,7 @@ function stringsIn(value: unknown, into: string[]): string[] {
 }
 
 class EmbeddedRuntime implements Runtime {
+  readonly checksRequiredMetadata = true;
   state: RuntimeState = 'created';
   readonly namespace: string;
   readonly instanceId: string;
@@ -328,6 +336,7 @@ class EmbeddedRuntime implements Runtime {
       hookTimeoutMs: options.hookTimeoutMs ?? DEFAULTS.hookTimeoutMs,
       pipeTimeoutMs: options.pipeTimeoutMs ?? DEFAULTS.pipeTimeoutMs,
       queueDepthIntervalMs: options.queueDepthIntervalMs ?? DEFAULTS.queueDepthIntervalMs,
+      publishRetryMs: options.publishRetryMs ?? options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs,
     };
     this.projectDir = options.projectDir ?? path.dirname(path.resolve(topology.file));
   }
@@ -642,18 +651,33 @@ class EmbeddedRuntime implements Runtime {
    * one), so that is tried first: touching it (which fails for a session that does not exist) and
    * counting the branch are one round trip to the store, where opening first (create, which fails,
    * then read) cost two more before the input could go out. A new or expired id is opened as
-   * before, `session.started` and all.
+   * before, `session.started` and all. With `requireMetadata` (the gateway: the session's owner) the
+   * touch is the check, so the gateway no longer reads the session before it.
    */
-  private async openTurn(sessionId: string | undefined, turnId: string, metadata: Readonly<Record<string, JsonValue>> | undefined): Promise<string> {
+  private async openTurn(sessionId: string | undefined, turnId: string, options: SendOptions): Promise<string> {
     const manager = this.sessionManager!;
+    const { metadata, requireMetadata: required } = options;
     if (sessionId !== undefined) {
       SessionManager.checkId(sessionId);
-      const [[exists]] = await Promise.all([Promise.all([manager.touch(sessionId), manager.adjustTurn(sessionId, turnId, 1)]), this.hub!.start()]);
+      // The turn is counted while the session is checked (one round trip for both), and uncounted in
+      // the rare case the check fails.
+      const touched = required === undefined ? manager.touch(sessionId) : manager.touchIfMetadata(sessionId, required.key, required.value);
+      const [[exists]] = await Promise.all([Promise.all([touched, manager.adjustTurn(sessionId, turnId, 1)]), this.hub!.start()]);
       if (exists) {
         this.hub!.track(sessionId);
         return sessionId;
       }
+      if (required !== undefined) {
+        await manager.adjustTurn(sessionId, turnId, -1);
+        throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', `session ${sessionId} does not exist, or its metadata \`${required.key}\` is not the one required`, {
+          sessionId,
+          hint: 'create the session first (it is created with the metadata you pass), or send without requireMetadata',
+        });
+      }
       return this.openSession(sessionId, metadata);
+    }
+    if (required !== undefined) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_SESSION', 'requireMetadata needs the id of an existing session', { hint: 'pass the session id, or send without requireMetadata' });
     }
     const id = await this.openSession(undefined, metadata);
     await manager.adjustTurn(id, turnId, 1);
@@ -670,7 +694,7 @@ class EmbeddedRuntime implements Runtime {
     const target = this.entry(options.to);
     const trace = newTrace();
     const turnId = traceIdOf(trace)!;
-    const id = await this.openTurn(sessionId, turnId, options.metadata);
+    const id = await this.openTurn(sessionId, turnId, options);
     const settled = this.hub!.waitTurn(id, turnId, options.timeoutMs ?? this.options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs);
     const envelope: EnvelopeInit = {
       session_id: id,
@@ -750,6 +774,7 @@ class EmbeddedRuntime implements Runtime {
   client(component: string): SessionClient {
     const runtime = this;
     return {
+      checksRequiredMetadata: true,
       create: (options) => runtime.create(options),
       submit: (sessionId, input, options = {}) => runtime.submit(sessionId, input, { ...options, to: options.to ?? component }),
       ask: (sessionId, input, options = {}) => runtime.ask(sessionId, input, { ...options, to: options.to ?? component }),

@@ -227,6 +227,13 @@ export interface SendOptions {
   readonly to?: string;
   /** Attached to a session created by this call. */
   readonly metadata?: Readonly<Record<string, JsonValue>>;
+  /**
+   * Send only into an existing session whose metadata holds the string `value` under `key` (the
+   * gateway: the session's owner); otherwise reject with `WW_RUNTIME_SESSION` and change nothing —
+   * no session is created or touched and nothing is sent. Checked and touched in one store round
+   * trip. Default: none (an unknown session is created).
+   */
+  readonly requireMetadata?: { readonly key: string; readonly value: string };
 }
 
 export interface AskOptions extends SendOptions {
@@ -289,6 +296,12 @@ export type EventsResume = 'history' | 'log' | 'not-found';
  * component gets as `context.sessions` (its input then goes into that component).
  */
 export interface SessionClient {
+  /**
+   * True when `submit` honours `SendOptions.requireMetadata` (the runtime's clients do). The gateway
+   * relies on it to check a session's owner as it sends; with a client that does not say so, it
+   * reads the session and compares first (one store round trip more).
+   */
+  readonly checksRequiredMetadata?: boolean;
   /** Creates a session (with your id, or a random UUID) and resolves with its id. */
   create(options?: { readonly id?: string; readonly metadata?: Readonly<Record<string, JsonValue>> }): Promise<string>;
   /** Sends input into a session (created when `sessionId` is undefined or unknown) and returns the turn. */

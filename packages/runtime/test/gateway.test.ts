@@ -138,6 +138,8 @@ describe('input api: sessions over HTTP', () => {
   it('never lets one key read or write the sessions of another', async () => {
     const { url } = await serve(ECHO);
     const mine = (await (await post(`${url}/v1/sessions`, { input: 'secret' }, KEY_A)).json()) as { session_id: string };
+    const { runtime } = open[0]!;
+    const before = await runtime.get(mine.session_id);
     const theirs = { headers: auth(KEY_B) };
     for (const response of [
       await fetch(`${url}/v1/sessions/${mine.session_id}`, theirs),
@@ -154,10 +156,14 @@ describe('input api: sessions over HTTP', () => {
       expect(await response.json()).toMatchObject({ error: { code: 'not_found' } });
     }
     expect(await refusedStatus(`${url}/v1/sessions/${mine.session_id}/ws`, { headers: auth(KEY_B) })).toBe(404);
+    // The owner is checked as the session is touched: another key's message touched nothing.
+    expect((await runtime.get(mine.session_id))?.lastActiveAt).toBe(before?.lastActiveAt);
     // Sessions started elsewhere (not through the gateway) belong to no key.
-    const { runtime } = open[0]!;
     const internal = await runtime.create();
     expect((await fetch(`${url}/v1/sessions/${internal}`, { headers: auth(KEY_A) })).status).toBe(404);
+    expect((await post(`${url}/v1/sessions/${internal}/messages`, { input: 'mine now?' }, KEY_A)).status).toBe(404);
+    expect((await post(`${url}/v1/sessions/never-created/messages`, { input: 'hello?' }, KEY_A)).status).toBe(404);
+    expect(await runtime.get('never-created')).toBeUndefined();
     // The owner still has it.
     expect((await fetch(`${url}/v1/sessions/${mine.session_id}`, { headers: auth(KEY_A) })).status).toBe(200);
   });

@@ -44,6 +44,20 @@ export function sessionStoreSuite(name: string, factory: (prefix: string) => Pro
       expect(await store.get('s2')).toBeUndefined();
     });
 
+    it('touches only when the metadata holds the value asked for', async () => {
+      await store.create(info('s3', base));
+      // Optional in the contract; both built-in stores have it.
+      const touchIf = store.touchIfMetadata!.bind(store);
+      expect(await touchIf('s3', base + 1_000, base + 61_000, 'user', 'grace')).toBe(false);
+      expect(await touchIf('s3', base + 1_000, base + 61_000, 'nested', '1')).toBe(false);
+      expect(await touchIf('s3', base + 1_000, base + 61_000, 'absent', 'ada')).toBe(false);
+      expect(await touchIf('missing', base + 1_000, base + 61_000, 'user', 'ada')).toBe(false);
+      expect(await store.get('s3')).toMatchObject({ lastActiveAt: base, expiresAt: base + 60_000 });
+      expect(await touchIf('s3', base + 2_000, base + 62_000, 'user', 'ada')).toBe(true);
+      expect(await store.get('s3')).toMatchObject({ createdAt: base, lastActiveAt: base + 2_000, expiresAt: base + 62_000 });
+      expect(await store.get('missing')).toBeUndefined();
+    });
+
     it('keeps state per session and per component, and clears a component everywhere', async () => {
       await store.create(info('a'));
       await store.create(info('b'));

@@ -10,13 +10,13 @@ import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { errorMessage } from '../errors.js';
+import { errorMessage, WoodworkRuntimeError } from '../errors.js';
 import { ANONYMOUS, Credentials } from './auth.js';
 import { readJsonObject } from './body.js';
 import type { GatewayDeps, GatewayEnv } from './context.js';
 import { errorBody, fromRuntimeError, GatewayRequestError } from './http-error.js';
 import { chatCompletions, getModel, listModels, SESSION_HEADER } from './openai.js';
-import { clientMetadata, OWNER_KEY, ownedSession, sessionResponse, sessionUrls, turnResponse } from './session-access.js';
+import { checkedSessionId, clientMetadata, notFound, OWNER_KEY, ownedSession, sessionResponse, sessionUrls, turnResponse } from './session-access.js';
 import { sessionSocketRoute } from './session-socket.js';
 import { sessionEventStream, streamQuery } from './session-stream.js';
 import type { GatewayAcceptedResponse } from './types.js';
@@ -107,7 +107,14 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
 
   /** Sends input and answers with the reply, or with 202 and the turn's stream when it takes longer or the client would rather not wait. */
   const runTurn = async (c: Context<GatewayEnv>, sessionId: string, input: unknown, wait: boolean, created: boolean): Promise<Response> => {
-    const turn = await client.submit(sessionId, input, { metadata: { [OWNER_KEY]: c.get('principal') } });
+    const principal = c.get('principal');
+    // The owner is checked as the session is touched, in one store round trip: a session of another
+    // principal (or none) is neither touched nor sent to, and answers `not_found`.
+    const turn = await client
+      .submit(sessionId, input, { metadata: { [OWNER_KEY]: principal }, requireMetadata: { key: OWNER_KEY, value: principal } })
+      .catch((error: unknown) => {
+        throw WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_SESSION' ? notFound() : error;
+      });
     const accepted = (): Response => {
       const urls = sessionUrls(sessionId, turn.turnId);
       const body: GatewayAcceptedResponse = { session_id: sessionId, turn_id: turn.turnId, status: 'accepted', ...urls };
@@ -154,10 +161,10 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
   });
 
   app.post('/v1/sessions/:id/messages', async (c) => {
-    const info = await ownedSession(client, c.req.param('id'), c.get('principal'));
+    const sessionId = client.checksRequiredMetadata ? checkedSessionId(c.req.param('id')) : (await ownedSession(client, c.req.param('id'), c.get('principal'))).id;
     const body = await readJsonObject(c);
     if (body.input === undefined) throw new GatewayRequestError('invalid_request', 'the body needs `input`: a string or any JSON value', { param: 'input' });
-    return runTurn(c, info.id, body.input, wantsToWait(c, body), false);
+    return runTurn(c, sessionId, body.input, wantsToWait(c, body), false);
   });
 
   app.get('/v1/sessions/:id/events', async (c) => {

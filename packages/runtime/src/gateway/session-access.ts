@@ -19,10 +19,15 @@ export function notFound(): GatewayRequestError {
   return new GatewayRequestError('not_found', 'no such session');
 }
 
+/** `sessionId`, when it can be a session's id; otherwise `not_found`, as for a session that does not exist. */
+export function checkedSessionId(sessionId: string): string {
+  if (!SESSION_ID.test(sessionId)) throw notFound();
+  return sessionId;
+}
+
 /** The session, when it exists and belongs to `principal`; otherwise `not_found` (never "forbidden": that would confirm it exists). */
 export async function ownedSession(client: SessionClient, sessionId: string, principal: string): Promise<SessionInfo> {
-  if (!SESSION_ID.test(sessionId)) throw notFound();
-  const info = await client.get(sessionId);
+  const info = await client.get(checkedSessionId(sessionId));
   if (!info || info.metadata[OWNER_KEY] !== principal) throw notFound();
   return info;
 }

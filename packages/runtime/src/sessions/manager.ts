@@ -89,6 +89,19 @@ export class SessionManager {
     return this.store.touch(id, now, now + this.timeoutMs);
   }
 
+  /**
+   * `touch`, only when the session's metadata has the string `value` under `key` (its owner, for the
+   * gateway); false, and the session left as it was, otherwise. One store round trip when the store
+   * can check and touch at once, else a read first.
+   */
+  async touchIfMetadata(id: string, key: string, value: string): Promise<boolean> {
+    const now = this.now();
+    if (this.store.touchIfMetadata) return this.store.touchIfMetadata(id, now, now + this.timeoutMs, key, value);
+    const info = await this.store.get(id);
+    if (info?.metadata[key] !== value) return false;
+    return this.store.touch(id, now, now + this.timeoutMs);
+  }
+
   /** Ends a session; true (and `onEnded` called) for the one caller that ended it. */
   async end(id: string, reason = 'ended'): Promise<boolean> {
     // Disarmed first: once the session is deleted, a new one with the same id may arm its own.

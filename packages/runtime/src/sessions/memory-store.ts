@@ -33,6 +33,11 @@ class MemorySessionStore implements SessionStore {
     return true;
   }
 
+  async touchIfMetadata(id: string, lastActiveAt: number, expiresAt: number, key: string, value: string): Promise<boolean> {
+    if (this.sessions.get(id)?.info.metadata[key] !== value) return false;
+    return this.touch(id, lastActiveAt, expiresAt);
+  }
+
   async delete(id: string): Promise<boolean> {
     return this.removeNow(id);
   }

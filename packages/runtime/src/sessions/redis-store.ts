@@ -56,6 +56,18 @@ redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[2]) + ${GRACE_MS})
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
+// ARGV as TOUCH's, then the metadata key and the string it must hold. A value that is not a string
+// (or metadata that is not a JSON object) never matches, as in the memory store's `===`.
+const TOUCH_IF_METADATA = `
+local meta = redis.call('HGET', KEYS[1], 'meta')
+if not meta then return 0 end
+local ok, decoded = pcall(cjson.decode, meta)
+if not ok or type(decoded) ~= 'table' or decoded[ARGV[4]] ~= ARGV[5] then return 0 end
+redis.call('HSET', KEYS[1], 'active', ARGV[1], 'expires', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[2]) + ${GRACE_MS})
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+return 1`;
+
 const DELETE = `
 local removed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -152,6 +164,10 @@ class RedisSessionStore implements SessionStore {
 
   async touch(id: string, lastActiveAt: number, expiresAt: number): Promise<boolean> {
     return (await this.client.eval(TOUCH, 2, this.key(id), this.expiryKey, lastActiveAt, expiresAt, id)) === 1;
+  }
+
+  async touchIfMetadata(id: string, lastActiveAt: number, expiresAt: number, key: string, value: string): Promise<boolean> {
+    return (await this.client.eval(TOUCH_IF_METADATA, 2, this.key(id), this.expiryKey, lastActiveAt, expiresAt, id, key, value)) === 1;
   }
 
   async delete(id: string): Promise<boolean> {

@@ -17,6 +17,13 @@ export interface SessionStore extends AsyncDisposable {
   get(id: string): Promise<SessionInfo | undefined>;
   /** Moves `lastActiveAt` and `expiresAt`; false when the session does not exist. */
   touch(id: string, lastActiveAt: number, expiresAt: number): Promise<boolean>;
+  /**
+   * `touch`, only when the session's metadata has the string `value` under `key`: false, and nothing
+   * changed, when the session does not exist or its metadata says otherwise. The gateway sends a
+   * turn this way, so checking the session's owner and touching it cost one round trip. Optional:
+   * without it the session manager reads the session, compares, then touches.
+   */
+  touchIfMetadata?(id: string, lastActiveAt: number, expiresAt: number, key: string, value: string): Promise<boolean>;
   /** Removes the session and its state; true for the one caller that removed it. */
   delete(id: string): Promise<boolean>;
   /** Removes up to `limit` sessions whose `expiresAt` has passed and returns their ids. */
