@@ -43,6 +43,8 @@ export interface CliChild {
   readonly process: ChildProcess;
   /** Everything written to stdout and stderr so far (in a pty they are one stream). */
   output(): string;
+  /** What was written to stderr alone (empty in a pty). */
+  errors(): string;
   write(text: string): void;
   end(): void;
   /** Resolves with the first match in the output after `from` (default: anywhere). */
@@ -57,12 +59,17 @@ export function spawnCli(args: string[], options: { cwd: string; env?: NodeJS.Pr
     ? spawn('python3', ['-c', PTY_RELAY, ...node], { cwd: options.cwd, env: { ...env, TERM: 'xterm' }, stdio: ['pipe', 'pipe', 'pipe'] })
     : spawn(node[0]!, node.slice(1), { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
+  let errors = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    errors += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     process: child,
     output: () => output,
+    errors: () => errors,
     write: (text) => child.stdin!.write(text),
     end: () => child.stdin!.end(),
     exited,

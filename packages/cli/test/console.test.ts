@@ -16,17 +16,12 @@ import { componentGroup, componentTopic, createRuntime, silentLogger } from '@wo
 import { createRedisHostRegistry } from '@woodwork/runtime/distributed';
 import { startConsole } from '../src/console/server.js';
 import { spawnCli, type CliChild } from './child.js';
+import { ensureConsoleBuilt } from './support/console-assets.js';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const shots = path.join(packageDir, 'test-results', 'console');
 const chromium = process.env.WOODWORK_CHROMIUM ?? '/usr/bin/chromium';
 
-/** The page is built by the package's build; build it here when a test run comes first. */
-async function ensureConsoleBuilt(): Promise<void> {
-  if (existsSync(path.join(packageDir, 'dist', 'console', 'index.html'))) return;
-  const { build } = await import('vite');
-  await build({ configFile: path.join(packageDir, 'console', 'vite.config.ts') });
-}
 
 describe('woodwork dev --console', () => {
   let server: ScriptedServer;
@@ -48,7 +43,7 @@ describe('woodwork dev --console', () => {
     projectDir = dir;
     await writeFile(path.join(dir, 'main.ww'), `chat = llm openai {\n    model = "gpt-4o-mini"\n    api_key = "sk-console"\n    base_url = "${server.openaiBaseUrl}"\n}\n`);
     child = spawnCli(['dev', '--console'], { cwd: dir });
-    link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
+    link = (await child.waitFor(/console listening on (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
     await mkdir(shots, { recursive: true });
     browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     page = await browser.newPage();
@@ -207,7 +202,7 @@ describe('woodwork up --console', () => {
     const child = spawnCli(['up', '--bus', redisUrl, '--namespace', namespace, '--console'], { cwd: dir });
     const registry = await createRedisHostRegistry({ url: redisUrl, namespace, ttlMs: 120_000 });
     try {
-      const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 90_000 }))[1]!;
+      const link = (await child.waitFor(/console listening on (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 90_000 }))[1]!;
       const { origin, hash } = new URL(link);
       const auth = { authorization: `Bearer ${new URLSearchParams(hash.slice(1)).get('token')}`, 'content-type': 'application/json' };
       const topology = await (await fetch(`${origin}/api/topology`, { headers: auth })).json();
@@ -290,7 +285,7 @@ describe('woodwork dev --console, approvals', () => {
     await writeFile(path.join(dir, 'pay.ts'), '/** Pays an amount in euros. */\nexport function pay(amount: number): string {\n  return `paid ${amount}`;\n}\n');
     await ensureConsoleBuilt();
     child = spawnCli(['dev', '--console'], { cwd: dir });
-    const link = (await child.waitFor(/console: (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
+    const link = (await child.waitFor(/console listening on (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)/, { timeoutMs: 60_000 }))[1]!;
     browser = await puppeteer.launch({ executablePath: chromium, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });

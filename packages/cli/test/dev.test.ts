@@ -1,9 +1,12 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawnCli, type CliChild } from './child.js';
 import { runCli } from './run-cli.js';
+import { ensureConsoleBuilt } from './support/console-assets.js';
 
 let child: CliChild | undefined;
 afterEach(() => {
@@ -90,6 +93,47 @@ describe('--console-port', () => {
       expect(alone.stderr).toContain('error: --console-port 4000 is the port of the web console, which is served only with --console: add --console');
       expect(alone.code).toBe(2);
     }
+  });
+});
+
+describe('--console', () => {
+  /** A port something else listens on, for as long as the test runs. */
+  async function takenPort(): Promise<{ port: number; release: () => Promise<void> }> {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    return { port: (holder.address() as AddressInfo).port, release: () => new Promise((resolve) => holder.close(() => resolve())) };
+  }
+
+  it('fails at once on a --console-port in use, naming the port and how to choose another, before anything starts', async () => {
+    const dir = await project({ 'main.ww': 'in = input cli {}\nout = output console {}\n' });
+    const { port, release } = await takenPort();
+    try {
+      for (const command of ['dev', 'up']) {
+        const result = await runCli([command, '--console', '--console-port', String(port)], { cwd: dir });
+        expect(result.stderr).toContain(`error WW_CLI_CONSOLE_PORT: the console cannot listen on 127.0.0.1:${port}: the port is in use`);
+        expect(result.stderr).toContain('hint: choose another with --console-port <port>, or leave --console-port out and a free port is picked (its link is printed)');
+        expect(result.code).toBe(1);
+        // Nothing ran without the console that was asked for.
+        expect(result.stderr + result.stdout).not.toMatch(/ready in|starting \d+ component|warning/);
+      }
+    } finally {
+      await release();
+    }
+  });
+
+  it('prints the console link where the other "listening on" lines go (stderr), and a free port without --console-port', async () => {
+    await ensureConsoleBuilt();
+    const { port, release } = await takenPort();
+    await release();
+    const dir = await project({ 'main.ww': `gateway = input api { port = ${port}, auth = "none" }\nshout = transform uppercase {}\nout = output api {}\n` });
+    child = spawnCli(['dev', '--console'], { cwd: dir });
+    await child.waitFor(/ready in \d+ ms/, { timeoutMs: 60_000 });
+    expect(child.errors()).toMatch(/input api `gateway` listening on http:\/\/127\.0\.0\.1:\d+/);
+    const [, link] = child.errors().match(/◆ console listening on (http:\/\/127\.0\.0\.1:\d+\/#token=\S+)\n/) ?? [];
+    expect(link, child.output()).toBeDefined();
+    expect((await fetch(new URL('/', link))).status).toBe(200);
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
   });
 });
 

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Topology } from '@woodwork/parser';
-import { openConsole } from '../console/server.js';
+import { consolePortFree, openConsole } from '../console/server.js';
 import { ExitCode, paint, useColor } from '../terminal.js';
 import {
   converse,
@@ -119,6 +119,7 @@ class ProjectWatcher {
 export async function devCommand(terminal: InteractiveTerminal, file: string | undefined, options: DevOptions): Promise<number> {
   const project = await loadProject(terminal, file);
   if (!project) return ExitCode.problems;
+  if (options.console && !(await consolePortFree(terminal, options.consolePort))) return ExitCode.problems;
   const telemetry = await startCliTelemetry(terminal, 'dev');
   try {
     return await develop(terminal, project, options);
@@ -135,6 +136,10 @@ async function develop(terminal: InteractiveTerminal, loaded: LoadedProject, opt
   if (!runtime) return ExitCode.problems;
   const style = paint(useColor(terminal, 'stderr'));
   const webConsole = options.console ? await openConsole(terminal, runtime, options.consolePort) : undefined;
+  if (options.console && !webConsole) {
+    await runtime.stop();
+    return ExitCode.problems;
+  }
   const shown = path.relative(terminal.cwd, project.file) || project.file;
 
   let reloading: Promise<void> = Promise.resolve();

@@ -32,7 +32,7 @@ import {
   type UpState,
 } from '@woodwork/runtime/distributed';
 import { describeUnreachableBus, isBusUnreachable } from '../bus-unreachable.js';
-import { openConsole, type ConsoleServer } from '../console/server.js';
+import { consolePortFree, openConsole, type ConsoleServer } from '../console/server.js';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 import { resolveWwFile } from './validate.js';
 
@@ -192,6 +192,8 @@ export async function upCommand(terminal: Terminal, file: string | undefined, op
 
     const topology = await loadForUp(terminal, target);
     if (!topology) return ExitCode.problems;
+    // Before any broker is asked or process started: a taken console port fails at once.
+    if (options.console && !options.supervise && !(await consolePortFree(terminal, options.consolePort))) return ExitCode.problems;
     const { busUrl, sessionsUrl } = distributedUrls(
       { busUrl: options.bus ?? (terminal.env.WOODWORK_BUS_URL || undefined), sessionsUrl: options.sessions ?? (terminal.env.WOODWORK_SESSIONS_URL || undefined) },
       typeof topology.bus?.url === 'string' ? topology.bus.url : undefined,
@@ -392,10 +394,16 @@ async function supervise(
           say(style('yellow', `the console shows no instances: ${(error as Error).message}`));
           return undefined;
         });
-        webConsole = await openConsole(terminal, consoleClient, plan.options.consolePort, consoleRegistry ? { hosts: consoleRegistry } : {});
+        webConsole = await openConsole(terminal, consoleClient, plan.options.consolePort, { say, ...(consoleRegistry ? { hosts: consoleRegistry } : {}) });
+        if (!webConsole) {
+          exitCode = ExitCode.problems;
+          stopRequested.abort();
+        }
       }
       const input = plan.topology.components.find((component) => component.kind === 'input' && component.type === 'command_line');
-      if (input && !background && plan.options.input !== false) {
+      if (stopRequested.signal.aborted) {
+        // The console was asked for and did not start (said above): stop every process.
+      } else if (input && !background && plan.options.input !== false) {
         client = createRuntime(plan.topology, {
           ...upClientOptions(supervisor.state()),
           logger: createConsoleLogger({ level: 'warn', stream: terminal.stderr }),

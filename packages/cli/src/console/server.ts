@@ -264,17 +264,71 @@ async function deadLetters(runtime: Runtime) {
 }
 
 /**
- * Starts the console for a command and prints its link (token included) on stderr; a console that
- * cannot start is a warning, not a reason to stop the topology.
+ * Starts the console for a command and prints its link (token included) where the command prints
+ * its other notices, "listening on" as the `input api` line says it: on stderr, so stdout carries
+ * only replies. The user asked for the console, so one that cannot start is an error (printed
+ * here; undefined is returned and the command stops): running on without it would hide the failure
+ * in scrollback.
  */
-export async function openConsole(terminal: Terminal, runtime: Runtime, port: string | undefined, options: { readonly hosts?: HostsSource } = {}): Promise<ConsoleServer | undefined> {
+export async function openConsole(
+  terminal: Terminal,
+  runtime: Runtime,
+  port: string | undefined,
+  options: { readonly hosts?: HostsSource; readonly say?: (line: string) => void } = {},
+): Promise<ConsoleServer | undefined> {
   const style = paint(useColor(terminal, 'stderr'));
+  const say = options.say ?? ((line: string) => terminal.stderr.write(`${line}\n`));
   try {
-    const server = await startConsole(runtime, { env: terminal.env, ...options, ...(port === undefined ? {} : { port: Number(port) }) });
-    terminal.stderr.write(`${style('green', '◆')} console: ${server.link}\n  ${style('dim', `(loopback only; the token in the link is needed: ${server.token})`)}\n`);
+    const server = await startConsole(runtime, {
+      env: terminal.env,
+      ...(options.hosts ? { hosts: options.hosts } : {}),
+      ...(port === undefined ? {} : { port: Number(port) }),
+    });
+    say(`${style('green', '◆')} console listening on ${server.link}`);
+    say(`  ${style('dim', `(loopback only; the token in the link is needed: ${server.token})`)}`);
     return server;
   } catch (error) {
-    terminal.stderr.write(`${style('yellow', 'warning')}: the console did not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    printConsoleError(terminal, port, error);
     return undefined;
   }
+}
+
+/**
+ * `--console-port <port>` checked before anything starts: a port in use fails the command at once
+ * (not after every process is ready), with what to do. The console's own start catches the port
+ * being taken in between. True when the port is free, or none was asked for (a free one is picked).
+ */
+export async function consolePortFree(terminal: Terminal, port: string | undefined): Promise<boolean> {
+  if (port === undefined || Number(port) === 0) return true;
+  const probe = createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(Number(port), '127.0.0.1', () => resolve());
+    });
+    return true;
+  } catch (error) {
+    printConsoleError(terminal, port, error);
+    return false;
+  } finally {
+    await new Promise<void>((resolve) => (probe.listening ? probe.close(() => resolve()) : resolve()));
+  }
+}
+
+function printConsoleError(terminal: Terminal, port: string | undefined, error: unknown): void {
+  const style = paint(useColor(terminal, 'stderr'));
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const [message, hint] =
+    code === 'EADDRINUSE'
+      ? [
+          `WW_CLI_CONSOLE_PORT: the console cannot listen on 127.0.0.1:${port}: the port is in use`,
+          'choose another with --console-port <port>, or leave --console-port out and a free port is picked (its link is printed)',
+        ]
+      : code === 'EACCES'
+        ? [
+            `WW_CLI_CONSOLE_PORT: the console may not listen on 127.0.0.1:${port}: this user is not allowed that port`,
+            'choose a port above 1023 with --console-port <port>, or leave --console-port out and a free port is picked',
+          ]
+        : [`WW_CLI_CONSOLE: the console did not start: ${error instanceof Error ? error.message : String(error)}`, 'run without --console to do without it'];
+  terminal.stderr.write(`${style('red', 'error')} ${message}\n  ${style('dim', 'hint:')} ${hint}\n`);
 }
