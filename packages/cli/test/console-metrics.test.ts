@@ -1,13 +1,16 @@
 // The console's metrics window: percentiles, buckets, the rolling window, counters turned into
-// deltas, and the live state of an embedded runtime fed by its real metrics events.
+// deltas, the live state of an embedded runtime fed by its real metrics events, and /api/metrics
+// over HTTP for an agent on a model (the scripted provider server).
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startScriptedServer } from '@woodwork/ai/testing';
 import { loadTopology } from '@woodwork/parser';
 import { createRuntime, silentLogger } from '@woodwork/runtime';
 import type { HostRecord } from '@woodwork/runtime/distributed';
 import { startLiveState } from '../src/console/live.js';
+import { startConsole } from '../src/console/server.js';
 import { CounterDeltas, MetricsWindow, percentile } from '../src/console/metrics.js';
 
 const T0 = 1_800_000_000_000; // a bucket boundary for 10 s buckets
@@ -27,10 +30,16 @@ describe('percentile', () => {
 });
 
 describe('MetricsWindow', () => {
-  it('puts steps and counts in 10 s buckets and gives rates, percentiles, tokens and cost per bucket', () => {
+  it('puts handlings, steps, model usage and counts in 10 s buckets and gives rates, percentiles, tokens and cost per bucket', () => {
     const window = new MetricsWindow({ startedAt: T0 - 3_600_000 });
-    for (let ms = 1; ms <= 100; ms++) window.step('agent', T0 + 1_000, { durationMs: ms, inputTokens: 10, outputTokens: 2, cost: 0.001 });
-    window.step('agent', T0 + 12_000, { durationMs: 500, inputTokens: null, outputTokens: null, cost: null });
+    for (let ms = 1; ms <= 100; ms++) {
+      window.handling('agent', T0 + 1_000, ms);
+      window.agentStep('agent', T0 + 1_000);
+      window.modelUsage('agent', T0 + 1_000, { inputTokens: 10, outputTokens: 2, cost: 0.001 }, 1);
+    }
+    window.handling('agent', T0 + 12_000, 500);
+    window.agentStep('agent', T0 + 12_000);
+    window.modelUsage('agent', T0 + 12_000, { inputTokens: null, outputTokens: null, cost: null });
     window.count('agent', T0 + 2_000, { handled: 20, failed: 1 });
     window.count('agent', T0 + 15_000, { handled: 5, failed: 0 });
     window.known('idle');
@@ -55,6 +64,7 @@ describe('MetricsWindow', () => {
       handled: 25,
       failed: 1,
       steps: 101,
+      model_calls: 100,
       handled_per_s: 0.417, // 25 in the last minute
       p50_ms: 51,
       p95_ms: 96,
@@ -94,9 +104,11 @@ describe('MetricsWindow', () => {
 
   it('forgets what is older than the window and keeps the last minute apart', () => {
     const window = new MetricsWindow({ bucketMs: 1_000, buckets: 5, startedAt: T0 - 600_000 });
-    window.step('a', T0, { durationMs: 1_000 });
+    window.handling('a', T0, 1_000);
+    window.agentStep('a', T0);
     window.count('a', T0, { handled: 6, failed: 0 });
-    window.step('a', T0 + 3_000, { durationMs: 10 });
+    window.handling('a', T0 + 3_000, 10);
+    window.agentStep('a', T0 + 3_000);
     let snapshot = window.snapshot(T0 + 4_500);
     expect(snapshot.times).toEqual([T0 / 1000, T0 / 1000 + 1, T0 / 1000 + 2, T0 / 1000 + 3, T0 / 1000 + 4]);
     expect(snapshot.components.a!.totals).toMatchObject({ handled: 6, steps: 2, p99_ms: 1_000 });
@@ -111,7 +123,10 @@ describe('MetricsWindow', () => {
     let seed = 1;
     const random = () => ((seed = (seed * 16_807) % 2_147_483_647) - 1) / 2_147_483_646;
     const window = new MetricsWindow({ maxSamples: 100, startedAt: T0, random });
-    for (let index = 0; index < 10_000; index++) window.step('a', T0 + 1, { durationMs: index % 100 });
+    for (let index = 0; index < 10_000; index++) {
+      window.handling('a', T0 + 1, index % 100);
+      window.agentStep('a', T0 + 1);
+    }
     const a = window.snapshot(T0 + 5_000).components.a!;
     expect(a.totals.steps).toBe(10_000);
     // A uniform sample of 0..99 repeated: its median is near 50.
@@ -156,12 +171,13 @@ describe('the live state', () => {
     const deadline = Date.now() + 5_000;
     for (;;) {
       await live.sample();
-      if ((live.components().shout!.handled === 3 && live.metrics().components.shout!.totals.steps === 3) || Date.now() > deadline) break;
+      if ((live.components().shout!.handled === 3 && live.metrics().components.shout!.p50_ms.some((value) => value !== null)) || Date.now() > deadline) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(live.components().shout).toMatchObject({ instances: 1, ready: 1, handled: 3 });
     const { totals } = live.metrics().components.shout!;
-    expect(totals).toMatchObject({ handled: 3, failed: 0, steps: 3, input_tokens: 0, cost: 0 });
+    // A transform takes no agent steps and calls no model.
+    expect(totals).toMatchObject({ handled: 3, failed: 0, steps: 0, model_calls: 0, input_tokens: 0, cost: 0 });
     expect(totals.handled_per_s).toBeGreaterThan(0);
     expect(totals.p50_ms).toBeGreaterThanOrEqual(0);
     expect(totals.p99_ms).toBeGreaterThanOrEqual(totals.p50_ms!);
@@ -199,5 +215,49 @@ describe('the live state', () => {
     expect(live.components().shout).toMatchObject({ instances: 3, ready: 3, handled: 20 });
     // 3 + 1 more, and all of the new instance's 2.
     expect(live.metrics().components.shout!.totals.handled).toBe(6);
+  });
+});
+
+describe('GET /api/metrics of the console', () => {
+  it("counts an agent's steps under the agent, and its model's calls, tokens and cost under the llm it names", { timeout: 60_000 }, async () => {
+    await using server = await startScriptedServer({ apiKey: 'sk-metrics' });
+    // Step 1 calls the tool, step 2 answers: two calls of the model, two steps of the agent.
+    server.enqueue({ toolCalls: [{ name: 'add', arguments: { a: 2, b: 3 } }], usage: { inputTokens: 40, outputTokens: 7 } }, { text: ['It is ', '5.'], usage: { inputTokens: 60, outputTokens: 3 } });
+    const dir = await mkdtemp(path.join(tmpdir(), 'ww-cli-console-api-metrics-'));
+    await writeFile(
+      path.join(dir, 'main.ww'),
+      `model = llm openai {\n  model = "gpt-4o-mini"\n  api_key = "sk-metrics"\n  base_url = "${server.openaiBaseUrl}"\n}\ncalc = api functions { path = "calc.ts" }\nassistant = agent llm {\n  model = model\n  tools = [calc]\n}\n`,
+    );
+    await writeFile(path.join(dir, 'calc.ts'), '/** Adds two numbers. */\nexport function add(a: number, b: number): number {\n  return a + b;\n}\n');
+    const loaded = await loadTopology(path.join(dir, 'main.ww'), { mode: 'run', env: {} });
+    await using runtime = createRuntime(loaded.resolved!, { logger: silentLogger, metrics: { events: true } });
+    await runtime.start();
+    // Only the API is read here: the page's files are not needed.
+    await using web = await startConsole(runtime, { assetsDir: dir, sampleIntervalMs: 100 });
+    const result = await runtime.ask(undefined, 'What is 2 plus 3?', { to: 'assistant' });
+    expect(result.ok).toBe(true);
+    expect(server.requests).toHaveLength(2);
+
+    type Totals = { steps: number; model_calls: number; input_tokens: number; output_tokens: number; cost: number; p50_ms: number | null };
+    const metrics = async () => {
+      const response = await fetch(`${web.url}/api/metrics`, { headers: { authorization: `Bearer ${web.token}` } });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { components: Record<string, { totals: Totals }> }).components;
+    };
+    let components = await metrics();
+    const deadline = Date.now() + 10_000;
+    // The events arrive a moment after the reply.
+    while (!(components.assistant!.totals.steps === 2 && components.model!.totals.input_tokens === 100 && components.calc!.totals.p50_ms !== null) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      components = await metrics();
+    }
+    // The agent took two steps, and keeps its own handling time.
+    expect(components.assistant!.totals).toMatchObject({ steps: 2, model_calls: 0, input_tokens: 0, output_tokens: 0, cost: 0 });
+    expect(components.assistant!.totals.p50_ms).not.toBeNull();
+    // The model the agent called is the llm's: its two calls, their tokens, their cost (gpt-4o-mini is priced).
+    expect(components.model!.totals).toMatchObject({ steps: 0, model_calls: 2, input_tokens: 100, output_tokens: 10 });
+    expect(components.model!.totals.cost).toBeGreaterThan(0);
+    // The tool's handling is no step, and no model call.
+    expect(components.calc!.totals).toMatchObject({ steps: 0, model_calls: 0, input_tokens: 0 });
   });
 });

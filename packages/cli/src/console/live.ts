@@ -7,12 +7,19 @@
  *   namespace (this `up`'s, other machines', containers') writes its state and counters every few
  *   seconds: a component's instances are the live records that run it.
  *
- * Steps come from the `metrics.component_performance` events on the events topic (the console
- * turns them on: `dev --console` in its runtime, `up --console` in its processes), read by a
- * subscription of the console's own group, so every process's steps are seen.
+ * Handling times, tokens and cost come from the `metrics.component_performance` events on the
+ * events topic (the console turns them on: `dev --console` in its runtime, `up --console` in its
+ * processes), and agent steps from the `agent.step_complete` events, read by a subscription of the
+ * console's own group, so every process's events are seen.
+ *
+ * An agent calls its model in its own host, inside its own handling, so that handling's event
+ * carries the model's tokens and cost: they are charged to the llm the agent names (`model =
+ * my_llm`), as they are when the llm is called on its own, and each of the agent's steps is a call
+ * of that llm's model. The agent keeps its steps and its handling times.
  */
 import { componentPerformanceEventType, type ComponentPerformancePayload } from '@woodwork/metrics';
-import { eventsTopic, type Runtime } from '@woodwork/runtime';
+import type { Topology } from '@woodwork/parser';
+import { EventTypes, eventsTopic, type Runtime } from '@woodwork/runtime';
 import { isStaleRecord, type HostRecord } from '@woodwork/runtime/distributed';
 import { CounterDeltas, MetricsWindow, type MetricsSnapshot, type MetricsWindowOptions } from './metrics.js';
 
@@ -64,6 +71,13 @@ export interface LiveStateOptions {
   readonly onError?: (error: unknown) => void;
 }
 
+/** The llm whose model the component `name` calls in its own host (an agent's `model = my_llm`); undefined for anything else. */
+function modelOf(topology: Topology, name: string): string | undefined {
+  const reference = topology.components.find((component) => component.name === name)?.config.model;
+  const target = typeof reference === 'object' && reference !== null && '$ref' in reference ? String(reference.$ref) : undefined;
+  return target !== undefined && topology.components.some((component) => component.name === target && component.kind === 'llm') ? target : undefined;
+}
+
 export async function startLiveState(runtime: Runtime, options: LiveStateOptions = {}): Promise<LiveState> {
   const startedAt = Date.now();
   const window = new MetricsWindow({ startedAt, ...options.window });
@@ -71,17 +85,31 @@ export async function startLiveState(runtime: Runtime, options: LiveStateOptions
   let current: Record<string, ComponentLive> = {};
   for (const component of runtime.topology.components) window.known(component.name);
 
-  const subscription = await runtime.bus.subscribe<ComponentPerformancePayload>(
+  const subscription = await runtime.bus.subscribe<unknown>(
     eventsTopic(runtime.namespace),
     { group: `console-${runtime.instanceId}`, fromBeginning: false, maxInFlight: 1024, maxAttempts: 1, onError: () => undefined },
     (envelope) => {
-      if (envelope.event_type !== componentPerformanceEventType) return;
-      const payload = envelope.payload;
-      if (typeof payload?.processing_time_ms !== 'number') return;
+      const source = envelope.component_source;
       const at = Math.min(Date.now(), Date.parse(envelope.timestamp) || Date.now());
+      if (envelope.event_type === EventTypes.agentStepComplete) {
+        window.agentStep(source, at);
+        const model = modelOf(runtime.topology, source);
+        if (model !== undefined) window.modelUsage(model, at, {}, 1);
+        return;
+      }
+      if (envelope.event_type !== componentPerformanceEventType) return;
+      const payload = envelope.payload as Partial<ComponentPerformancePayload> | null;
+      if (typeof payload?.processing_time_ms !== 'number') return;
+      window.handling(source, at, payload.processing_time_ms);
+      const tokens = payload.tokens_processed ?? null;
+      if (tokens === null && payload.cost_estimate == null) return;
       // Events of before the split carry only the total: counted as input.
-      const input = payload.input_tokens ?? (payload.output_tokens == null ? payload.tokens_processed : null);
-      window.step(envelope.component_source, at, { durationMs: payload.processing_time_ms, inputTokens: input, outputTokens: payload.output_tokens, cost: payload.cost_estimate });
+      const input = payload.input_tokens ?? (payload.output_tokens == null ? tokens : null);
+      const usage = { inputTokens: input, outputTokens: payload.output_tokens ?? null, cost: payload.cost_estimate ?? null };
+      const model = modelOf(runtime.topology, source);
+      // An llm's own handling is one call of its model; an agent's counts its calls by its steps.
+      if (model === undefined) window.modelUsage(source, at, usage, 1);
+      else window.modelUsage(model, at, usage);
     },
   );
 

@@ -1,9 +1,11 @@
 /**
  * The console's metrics over the last minutes: a rolling window of fixed buckets (10 s, 90 of them:
- * 15 minutes by default) per component, fed with what the runtime already records —
+ * 15 minutes by default) per component, fed with what the runtime already records (live.ts says
+ * which component each figure is charged to) —
  *
- * - every finished step's `metrics.component_performance` event (its processing time, tokens in
- *   and out, estimated cost): latency percentiles, tokens and cost;
+ * - every handling's `metrics.component_performance` event (its processing time, tokens in and
+ *   out, estimated cost): latency percentiles, and the model's tokens, cost and calls;
+ * - every `agent.step_complete` event: an agent's steps, and its model's calls;
  * - the hosts' counters (`runtime.stats()` embedded, the registry's heartbeats distributed), as
  *   deltas: messages handled and failed.
  *
@@ -30,9 +32,8 @@ export interface MetricsWindowOptions {
   readonly random?: () => number;
 }
 
-/** One step, as its `metrics.component_performance` event tells it. */
-export interface StepSample {
-  readonly durationMs: number;
+/** What model calls used, as a `metrics.component_performance` event tells it. */
+export interface ModelUsageSample {
   readonly inputTokens?: number | null;
   readonly outputTokens?: number | null;
   readonly cost?: number | null;
@@ -40,10 +41,13 @@ export interface StepSample {
 
 interface Bucket {
   readonly index: number;
+  /** Agent steps (`agent.step_complete`). */
   steps: number;
+  /** Calls of this model (an llm's own handlings, and the steps of the agents it drives). */
+  modelCalls: number;
   handled: number;
   failed: number;
-  /** Steps seen, for the reservoir (`durations` holds at most maxSamples of them). */
+  /** Handlings seen, for the reservoir (`durations` holds at most maxSamples of them). */
   sampled: number;
   readonly durations: number[];
   inputTokens: number;
@@ -57,12 +61,16 @@ export interface ComponentSeries {
   readonly handled_per_s: number[];
   /** Messages failed per second in each bucket. */
   readonly errors_per_s: number[];
-  /** Steps finished per second (every try, calls included). */
+  /** Agent steps finished per second (`agent.step_complete`: one model call and the tool calls it asked for); 0 for what is not an agent. */
   readonly steps_per_s: number[];
-  /** Processing time of the bucket's steps, in ms; null where there were none. */
+  /** Processing time of the bucket's handlings (every try, calls included), in ms; null where there were none. */
   readonly p50_ms: (number | null)[];
   readonly p95_ms: (number | null)[];
   readonly p99_ms: (number | null)[];
+  /**
+   * Tokens and cost are the model's, charged to the llm component that made the calls — also when
+   * an agent drives it (`agent llm { model = my_llm }`: `my_llm`'s, not the agent's).
+   */
   readonly input_tokens: number[];
   readonly output_tokens: number[];
   /** Estimated US dollars. */
@@ -70,7 +78,10 @@ export interface ComponentSeries {
   readonly totals: {
     readonly handled: number;
     readonly failed: number;
+    /** Agent steps. */
     readonly steps: number;
+    /** Calls of this llm's model: its own handlings that reported usage, and the steps of the agents it drives. */
+    readonly model_calls: number;
     /** Messages handled per second over the last minute (or since counting started, when later). */
     readonly handled_per_s: number;
     readonly p50_ms: number | null;
@@ -119,20 +130,30 @@ export class MetricsWindow {
     this.random = options.random ?? Math.random;
   }
 
-  /** A finished step of `component` at `atMs`. */
-  step(component: string, atMs: number, sample: StepSample): void {
+  /** A handling of `component` that took `durationMs`, ended at `atMs`. */
+  handling(component: string, atMs: number, durationMs: number): void {
     const bucket = this.bucket(component, atMs);
-    bucket.steps++;
     bucket.sampled++;
-    if (bucket.durations.length < this.maxSamples) bucket.durations.push(sample.durationMs);
+    if (bucket.durations.length < this.maxSamples) bucket.durations.push(durationMs);
     else {
-      // Reservoir sampling: every step of the bucket is kept with the same chance.
+      // Reservoir sampling: every handling of the bucket is kept with the same chance.
       const slot = Math.floor(this.random() * bucket.sampled);
-      if (slot < this.maxSamples) bucket.durations[slot] = sample.durationMs;
+      if (slot < this.maxSamples) bucket.durations[slot] = durationMs;
     }
-    bucket.inputTokens += sample.inputTokens ?? 0;
-    bucket.outputTokens += sample.outputTokens ?? 0;
-    bucket.cost += sample.cost ?? 0;
+  }
+
+  /** Tokens and cost of model calls of the llm `component`, and how many calls (`calls`) they count as. */
+  modelUsage(component: string, atMs: number, usage: ModelUsageSample, calls = 0): void {
+    const bucket = this.bucket(component, atMs);
+    bucket.modelCalls += calls;
+    bucket.inputTokens += usage.inputTokens ?? 0;
+    bucket.outputTokens += usage.outputTokens ?? 0;
+    bucket.cost += usage.cost ?? 0;
+  }
+
+  /** A step of the agent `component`. */
+  agentStep(component: string, atMs: number): void {
+    this.bucket(component, atMs).steps++;
   }
 
   /** Messages of `component` handled and failed since the last count, counted at `atMs`. */
@@ -177,6 +198,7 @@ export class MetricsWindow {
       let handled = 0;
       let failed = 0;
       let steps = 0;
+      let modelCalls = 0;
       let inputTokens = 0;
       let outputTokens = 0;
       let cost = 0;
@@ -200,6 +222,7 @@ export class MetricsWindow {
         handled += bucket.handled;
         failed += bucket.failed;
         steps += bucket.steps;
+        modelCalls += bucket.modelCalls;
         inputTokens += bucket.inputTokens;
         outputTokens += bucket.outputTokens;
         cost += bucket.cost;
@@ -217,6 +240,7 @@ export class MetricsWindow {
           handled,
           failed,
           steps,
+          model_calls: modelCalls,
           handled_per_s: round(lastMinute / minute, 3),
           p50_ms: at(50),
           p95_ms: at(95),
@@ -236,7 +260,7 @@ export class MetricsWindow {
     const index = Math.floor(atMs / this.bucketMs);
     let bucket = buckets.get(index);
     if (!bucket) {
-      bucket = { index, steps: 0, handled: 0, failed: 0, sampled: 0, durations: [], inputTokens: 0, outputTokens: 0, cost: 0 };
+      bucket = { index, steps: 0, modelCalls: 0, handled: 0, failed: 0, sampled: 0, durations: [], inputTokens: 0, outputTokens: 0, cost: 0 };
       buckets.set(index, bucket);
       // Old buckets go as new ones come, so a component nobody looks at does not grow either.
       for (const old of buckets.keys()) if (old <= index - this.buckets) buckets.delete(old);
