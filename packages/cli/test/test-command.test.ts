@@ -343,6 +343,24 @@ turns:
     expect(result.stdout).not.toContain('turnTimeoutMs');
   });
 
+  it('counts a turn that timed out as a turn run and says so, in the text, JSON and JUnit reports', async () => {
+    const dir = await project({
+      ...agentProject,
+      'slow.scenario.yaml':
+        'timeout_ms: 200\nturns:\n  - input: hi\n    model:\n      - text: [a, b, c]\n        chunk_delay_ms: 150\n  - input: again\n    model:\n      - text: fine\n',
+    });
+    const result = await runCli(['test', '--junit', 'junit.xml'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/✗ slow \(slow\.scenario\.yaml\) · 1 turn \(turn 1 timed out, 1 not run\) · /);
+    expect(result.stdout).not.toContain('0 turns');
+    const xml = await readFile(path.join(dir, 'junit.xml'), 'utf8');
+    expect(xml).toMatch(/<testsuite name="slow \(slow\.scenario\.yaml\)" tests="1" failures="1" errors="0"/);
+    expect(xml).toMatch(/<testcase name="turn 1: &quot;hi&quot;"[^>]*>\s*<failure message="no answer within 200 ms/);
+    const json = JSON.parse((await runCli(['test', '--json'], { cwd: dir })).stdout);
+    const slow = json.scenarios.find((scenario: { file: string }) => scenario.file === 'slow.scenario.yaml');
+    expect(slow).toMatchObject({ status: 'failed', turns: [], unanswered: { turn: 0, timed_out: true } });
+  });
+
   it('reports a string that is never closed where it opens, not where the file ends', async () => {
     const dir = await project({
       ...agentProject,

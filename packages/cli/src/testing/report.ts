@@ -45,7 +45,7 @@ export function textReport(run: TestRun, options: { readonly cwd: string; readon
     const { scenario } = outcome;
     const mark = outcome.status === 'passed' ? style('green', '✓') : style('red', '✗');
     const updated = run.updated.includes(scenario.file) ? style('yellow', ' (expectations updated)') : '';
-    lines.push(`${mark} ${scenario.name} ${style('dim', `(${shown(scenario.file)}) · ${plural(outcome.turns.length, 'turn')} · ${seconds(outcome.durationMs)}`)}${updated}`);
+    lines.push(`${mark} ${scenario.name} ${style('dim', `(${shown(scenario.file)}) · ${turnsRun(outcome)} · ${seconds(outcome.durationMs)}`)}${updated}`);
     for (const diagnostic of outcome.diagnostics) {
       lines.push(indent(formatDiagnostic(diagnostic, { source: outcome.sources, color: options.color, cwd: options.cwd }), 2));
     }
@@ -58,6 +58,15 @@ export function textReport(run: TestRun, options: { readonly cwd: string; readon
   const parts = [style('green', `${passed} passed`), ...(failed > 0 ? [style('red', `${failed} failed`)] : []), ...(errors > 0 ? [style('red', `${errors} could not run`)] : [])];
   lines.push('', `${plural(total, 'scenario')}: ${parts.join(', ')} ${style('dim', `(${seconds(run.durationMs)})`)}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** "2 turns", counting a turn that got no answer and saying so: "1 turn (turn 1 timed out, 2 not run)". */
+function turnsRun(outcome: ScenarioOutcome): string {
+  const { unanswered } = outcome;
+  const ran = outcome.turns.length + (unanswered ? 1 : 0);
+  if (!unanswered) return plural(ran, 'turn');
+  const notRun = outcome.scenario.turns.length - ran;
+  return `${plural(ran, 'turn')} (turn ${unanswered.turn + 1} ${unanswered.timedOut ? 'timed out' : 'got no answer'}${notRun > 0 ? `, ${notRun} not run` : ''})`;
 }
 
 function failureLines(outcome: ScenarioOutcome, failure: Failure, helpers: { style: ReturnType<typeof paint>; shown: (file: string) => string }): string[] {
@@ -123,6 +132,10 @@ export function jsonReport(run: TestRun, cwd: string): unknown {
           model_calls: turn.modelCalls,
           duration_ms: Math.round(turn.durationMs),
         })),
+        // The turn (an index, as in `failures`) that got no answer and ended the scenario, or null.
+        unanswered: outcome.unanswered
+          ? { turn: outcome.unanswered.turn, timed_out: outcome.unanswered.timedOut, duration_ms: Math.round(outcome.unanswered.durationMs) }
+          : null,
         failures: outcome.failures,
         diagnostics: outcome.diagnostics,
       })),
@@ -159,11 +172,13 @@ export function junitReport(run: TestRun, cwd: string): string {
       else suiteFailures++;
       cases.push(testCase('scenario', `${file} ${outcome.scenario.name}`, 0, `<${tag} message="${xml(outcome.status === 'error' ? 'the scenario could not run' : 'the scenario failed')}" type="WW_TEST_FAILED">${xml(text)}</${tag}>`));
     }
-    outcome.turns.forEach((turn, index) => {
+    // The answered turns and the one that got none (its failure says why): each ran, each is a case.
+    const ran = [...outcome.turns.map((turn) => turn.durationMs), ...(outcome.unanswered ? [outcome.unanswered.durationMs] : [])];
+    ran.forEach((durationMs, index) => {
       const own = outcome.failures.filter((failure) => failure.turn === index);
       const body = own.length === 0 ? '' : `<failure message="${xml(own.map((failure) => failure.message).join('; '))}" type="WW_TEST_FAILED">${xml(own.map((failure) => failureText(file, failure)).join('\n\n'))}</failure>`;
       if (own.length > 0) suiteFailures++;
-      cases.push(testCase(`turn ${index + 1}: ${inputText(turn.input)}`, `${file} ${outcome.scenario.name}`, turn.durationMs, body));
+      cases.push(testCase(`turn ${index + 1}: ${inputText(outcome.scenario.turns[index]?.input)}`, `${file} ${outcome.scenario.name}`, durationMs, body));
     });
     tests += cases.length;
     failures += suiteFailures;

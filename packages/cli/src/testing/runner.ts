@@ -62,7 +62,13 @@ export interface ScenarioOutcome {
   readonly scenario: Scenario;
   /** `error`: it could not run (the `.ww` file, a component that did not start); `problems` says why. */
   readonly status: 'passed' | 'failed' | 'error';
+  /** The turns that were answered, in order. */
   readonly turns: readonly TurnObservation[];
+  /**
+   * The turn that got no answer (it timed out, or the ask failed), which ended the scenario: it
+   * ran, so reports count it, but it has no observation. The turns after it did not run.
+   */
+  readonly unanswered?: { readonly turn: number; readonly timedOut: boolean; readonly durationMs: number };
   readonly failures: readonly Failure[];
   /** Load problems of the `.ww` file, printed like `woodwork validate`. */
   readonly diagnostics: readonly Diagnostic[];
@@ -166,6 +172,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       for await (const event of runtime.events(sessionId, { from: 'history', signal: abort.signal })) events.push(event);
     })().catch(() => undefined);
 
+    let unanswered: ScenarioOutcome['unanswered'];
     for (const [index, turn] of scenario.turns.entries()) {
       for (const [name, script] of scripts) script.begin(index, stepsFor(turn, name, modelNames.size));
       const turnStarted = performance.now();
@@ -175,6 +182,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       } catch (error) {
         // The runtime's own advice names its API (`turnTimeoutMs`); a scenario's author has `timeout_ms`.
         const timedOut = WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_TIMEOUT';
+        unanswered = { turn: index, timedOut, durationMs: performance.now() - turnStarted };
         failures.push({
           turn: index,
           message: timedOut
@@ -209,7 +217,7 @@ export async function runScenario(scenario: Scenario, options: RunScenarioOption
       failures.push(...checkTurn(scenario, index, turn.expect ?? {}, observation));
     }
     mocks.checkKeys();
-    return outcome(failures.length === 0 ? 'passed' : 'failed');
+    return outcome(failures.length === 0 ? 'passed' : 'failed', unanswered ? { unanswered } : {});
   } finally {
     abort.abort();
     await runtime?.stop().catch(() => undefined);
