@@ -175,11 +175,7 @@ class Incremental implements IncrementalParser {
   /** The incremental path; undefined when the whole text must be read. */
   #update(source: string, items: Item[], ast: FileNode): ParseResult | undefined {
     const old = this.#text;
-    const shorter = Math.min(old.length, source.length);
-    let prefix = 0;
-    while (prefix < shorter && old.charCodeAt(prefix) === source.charCodeAt(prefix)) prefix++;
-    let suffix = 0;
-    while (suffix < shorter - prefix && old.charCodeAt(old.length - 1 - suffix) === source.charCodeAt(source.length - 1 - suffix)) suffix++;
+    const { prefix, suffix } = changedSpan(old, source);
     const delta = source.length - old.length;
     const changedEnd = source.length - suffix;
 
@@ -258,6 +254,25 @@ class Incremental implements IncrementalParser {
     this.#diagnostics = sortDiagnostics(diagnostics);
     return { ast: this.#ast as FileNode, diagnostics: [...this.#diagnostics] };
   }
+}
+
+/**
+ * The lengths of the common prefix and suffix of two texts (not overlapping). Compared a block at a
+ * time first: a character loop over a 50 KB file was a third of an incremental parse.
+ */
+function changedSpan(old: string, source: string): { prefix: number; suffix: number } {
+  const shorter = Math.min(old.length, source.length);
+  const BLOCK = 256;
+  let prefix = 0;
+  while (prefix + BLOCK <= shorter && old.substring(prefix, prefix + BLOCK) === source.substring(prefix, prefix + BLOCK)) prefix += BLOCK;
+  while (prefix < shorter && old.charCodeAt(prefix) === source.charCodeAt(prefix)) prefix++;
+  const most = shorter - prefix;
+  let suffix = 0;
+  while (suffix + BLOCK <= most && old.substring(old.length - suffix - BLOCK, old.length - suffix) === source.substring(source.length - suffix - BLOCK, source.length - suffix)) {
+    suffix += BLOCK;
+  }
+  while (suffix < most && old.charCodeAt(old.length - 1 - suffix) === source.charCodeAt(source.length - 1 - suffix)) suffix++;
+  return { prefix, suffix };
 }
 
 /** A declaration read without a problem: it looked at nothing past its `}` but the space after it. */
