@@ -159,6 +159,32 @@ describe('diagnostics', () => {
     }
   });
 
+  it('publishes what `woodwork validate` reports after every edit of a series, however it breaks the file', async () => {
+    // The server parses each new text incrementally; the answer must be the whole-file check's.
+    // Seeded edits: typing, deleting, brackets, quotes, comments and headers, in both dialects.
+    const TOKENS = ['x', '1', ' ', '\n', '{', '}', '[', ']', '"', '"""', '#', ': ', ' = ', ',', 'mem', 'b = llm openai {', '}\n'];
+    let state = 12345;
+    const random = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 4294967296);
+    for (const file of [mainFile, brokenFile]) {
+      const document = await client.open(file);
+      await client.diagnostics(document.uri, 1);
+      for (let round = 0; round < 25; round++) {
+        const start = Math.floor(random() * document.text.length);
+        const end = random() < 0.4 ? Math.min(document.text.length, start + 1 + Math.floor(random() * 8)) : start;
+        const insert = random() < 0.8 ? (TOKENS[Math.floor(random() * TOKENS.length)] as string) : '';
+        const range = { start: positionAt(document.text, start), end: positionAt(document.text, end) };
+        await document.change([{ range, text: insert }], document.text.slice(0, start) + insert + document.text.slice(end));
+        const published = await client.diagnostics(document.uri, document.version);
+        const validate = await loadTopology(file, { mode: 'validate', env: {}, checkExports: true, source: document.text });
+        expect(published.map((d) => `${d.code} ${d.range.start.line + 1}:${d.range.start.character + 1}-${d.range.end.line + 1}:${d.range.end.character + 1} ${d.message}`)).toEqual(
+          validate.diagnostics
+            .filter((d) => d.file === file)
+            .map((d) => `${d.code} ${d.line}:${d.column}-${d.endLine}:${d.endColumn} ${d.message}${d.hint ? `\n${d.hint}` : ''}`),
+        );
+      }
+    }
+  });
+
   it('checks an untitled buffer by the parser alone', async () => {
     const document = await client.open('untitled:Untitled-1', 'a = llm opnai {}\n');
     const uri = document.uri;
