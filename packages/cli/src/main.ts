@@ -92,7 +92,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
     .description('run a .ww file with hot reload of the file, its pipes and its hooks')
     .argument('[file]', 'the .ww file, or a folder holding main.ww', 'main.ww')
     .option('--bus <url>', 'use this bus instead of the in-memory one')
-    .option('--console', 'serve the web console on 127.0.0.1 (the link with its token is printed)')
+    .option('--console', 'serve the web console on 127.0.0.1 (its link, token included, is printed on stderr)')
     .addOption(consolePortOption())
     .addHelpText('after', '\nExit codes: 0 ok, 1 problems at load, 2 wrong usage.')
     .action(async (file: string, options: { bus?: string; console?: boolean; consolePort?: string }) => {
@@ -236,7 +236,7 @@ export async function main(argv: readonly string[], terminal: Terminal): Promise
 
 /** `--console-port <port>`: a port number (0: a free one), checked before anything starts. */
 function consolePortOption(): Option {
-  return new Option('--console-port <port>', 'the console\'s port (default: a free one)').argParser((value: string) => {
+  return new Option('--console-port <port>', 'the console\'s port (default: a free one; a port in use stops the command)').argParser((value: string) => {
     if (!/^\d+$/.test(value) || Number(value) > 65_535) throw new InvalidArgumentError('It takes a port number from 1 to 65535 (0 or leaving it out: a free one).');
     return value;
   });
