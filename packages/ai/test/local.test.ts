@@ -95,12 +95,15 @@ describe('createLocalModel', slow, () => {
     expect((await collect(model, 'Say hi.', { maxOutputTokens: 3 })).deltas.length).toBeGreaterThan(0);
   });
 
-  it('names the path and the fetch script when the file is missing', async () => {
+  it('names the path and what a user of the packages can do when the file is missing (the repository script only as such)', async () => {
     const missing = path.join(tmpdir(), 'no-such-dir', 'model.gguf');
     const error = await createLocalModel({ model: missing, component: 'chat' }).catch((caught: unknown) => caught);
     expect(error).toMatchObject({ code: 'WW_AI_MODEL_NOT_FOUND', component: 'chat' });
     expect((error as Error).message).toContain(missing);
-    expect((error as { hint: string }).hint).toContain('bash tools/models.sh');
+    const hint = (error as { hint: string }).hint;
+    expect(hint).toMatch(/^set `model` to a \.gguf file or to an hf: reference/);
+    expect(hint).toContain('WOODWORK_LOCAL_MODEL');
+    expect(hint).toContain('in the Woodwork repository: `eval "$(bash tools/models.sh env)"`');
   });
 });
 
@@ -219,7 +222,8 @@ describe('llm local in a topology', slow, () => {
     const error = await started(await files.load()).catch((caught: unknown) => caught);
     const text = `${(error as Error).message}\n${(error as { hint?: string }).hint ?? ''}\n${JSON.stringify(error)}`;
     expect(text).toContain(path.join(files.dir, 'models', 'missing.gguf'));
-    expect(text).toContain('bash tools/models.sh');
+    expect(text).toContain('set `model` to a .gguf file or to an hf: reference');
+    expect(text).toContain('in the Woodwork repository: `eval "$(bash tools/models.sh env)"`');
     expect(text).toContain('WW_AI_MODEL_NOT_FOUND');
   });
 
@@ -231,7 +235,8 @@ describe('llm local in a topology', slow, () => {
       const error = await started(await files.load()).catch((caught: unknown) => caught);
       const text = `${(error as Error).message}\n${(error as { hint?: string }).hint ?? ''}\n${JSON.stringify(error)}`;
       expect(text).toContain('WOODWORK_LOCAL_MODEL is not set');
-      expect(text).toContain('bash tools/models.sh env');
+      expect(text).toContain('or set WOODWORK_LOCAL_MODEL to one of those');
+      expect(text).toContain('in the Woodwork repository:');
     } finally {
       process.env.WOODWORK_LOCAL_MODEL = saved;
     }

@@ -276,7 +276,7 @@ function defineEnvironment(preset: EnvironmentPreset): ComponentDefinition<Codin
           }
           const hasScripts = (config.setup_scripts?.length ?? 0) + (config.startup_scripts?.length ?? 0) > 0;
           if (refusal && hasScripts) {
-            throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}, and it has setup or startup scripts to run`, 'install bubblewrap (`apt-get install bubblewrap`; `bash tools/sandbox.sh install` in this repository), or write sandbox = "none" to run commands unconfined on this machine');
+            throw fail('WW_AI_SANDBOX_UNAVAILABLE', `${refusal}, and it has setup or startup scripts to run`, 'install bubblewrap (`apt-get install bubblewrap`, or your distribution\'s bubblewrap package; in the Woodwork repository: `bash tools/sandbox.sh install`), or write sandbox = "none" to run commands unconfined on this machine');
           }
 
           // Setup: once per workspace, remembered by the classic marker file in it.

@@ -91,7 +91,7 @@ export async function openChromaKnowledgeBase(config: ChromaKnowledgeBaseConfig,
     if (/Bad request|Validation error|status: 4\d\d/i.test(message)) {
       throw fail(name, `the Chroma server at ${url.origin} refused the collection \`${collectionName}\`: ${message}`, 'collection names are 3-512 characters of a-z, A-Z, 0-9, `.`, `_`, `-`, starting and ending with a letter or digit');
     }
-    throw fail(name, `the Chroma server at ${url.origin} did not answer: ${message}`, `start it (\`chroma run\`, or \`bash tools/services.sh start chroma\` in the Woodwork repository) or fix url`, true);
+    throw fail(name, `the Chroma server at ${url.origin} did not answer: ${message}`, `start a Chroma server there (\`pip install chromadb\`, then \`chroma run --path <folder> --port ${url.port || (url.protocol === 'https:' ? '443' : '80')}\`; in the Woodwork repository: \`bash tools/services.sh start chroma\`) or fix url`, true);
   }
   const embedder = await createEmbedder({
     ...(config.embedding ? { spec: config.embedding } : {}),

@@ -2,7 +2,7 @@
  * Embedding models for vector knowledge bases: a provider's through the AI SDK (`embedMany`, which
  * batches and retries), or a local GGUF model on node-llama-cpp that needs no key and no network.
  *
- *   embedding = "local"                                  the GGUF at $WOODWORK_LOCAL_MODEL (tools/models.sh)
+ *   embedding = "local"                                  the GGUF at $WOODWORK_LOCAL_MODEL
  *   embedding = "local:/models/nomic-embed.gguf"         another GGUF (a real embedding model does better)
  *   embedding = "openai/text-embedding-3-small"          OpenAI (key: api_key, else OPENAI_API_KEY)
  *
@@ -72,7 +72,7 @@ async function createLocalEmbedder(path: string | undefined, options: EmbedderOp
   if (!reference) {
     throw new WoodworkAiError('WW_AI_MODEL_NOT_FOUND', `no local embedding model: ${LOCAL_MODEL_VARIABLE} is not set`, {
       component: options.component,
-      hint: `run \`bash tools/models.sh env\` in the Woodwork repository and set ${LOCAL_MODEL_VARIABLE} to the path it prints, or write embedding = "local:<path to a .gguf>"`,
+      hint: `write embedding = "local:<path to a .gguf>" (or an hf: reference), or set ${LOCAL_MODEL_VARIABLE} to a .gguf file; in the Woodwork repository: \`eval "$(bash tools/models.sh env)"\` fetches one and sets it`,
     });
   }
   const file = await resolveLocalModelFile({ model: reference, component: options.component, env, ...(options.baseDir ? { baseDir: options.baseDir } : {}) });

@@ -42,9 +42,11 @@ import { WoodworkAiError } from '../errors.js';
 import type { LlmConfig, LlmProvider } from '../llm/provider.js';
 import { forcedCall, planTools, toHistory } from './local-tools.js';
 
-/** The variable `bash tools/models.sh env` sets, and `llm local`'s model when the file names none. */
+/** `llm local`'s model (a .gguf path or an hf: reference) when the file names none. */
 export const LOCAL_MODEL_VARIABLE = 'WOODWORK_LOCAL_MODEL';
-const FETCH_HINT = 'run `bash tools/models.sh env` in the Woodwork repository (it fetches SmolLM2-135M-Instruct, 98 MB, once) and set WOODWORK_LOCAL_MODEL to the path it prints, or set `model` to a .gguf file or an hf: reference';
+// Said to users of the published packages, who have none of the repository's scripts.
+const FETCH_HINT =
+  'set `model` to a .gguf file or to an hf: reference (`model = "hf:user/repo/file.gguf"`, downloaded once into ~/.cache/woodwork/models), or set WOODWORK_LOCAL_MODEL to one of those; in the Woodwork repository: `eval "$(bash tools/models.sh env)"` fetches SmolLM2-135M-Instruct (98 MB) once and sets it';
 
 export interface LocalModelSettings {
   /** A .gguf path (absolute, `~/…`, or relative to `baseDir`) or an `hf:` reference. */
@@ -569,7 +571,7 @@ export const localProvider: LlmProvider = {
   type: 'local',
   providerName: 'local',
   label: 'the local model',
-  // Read when the component is made, so `bash tools/models.sh env` (or a .env) before the run is enough.
+  // Read when the component is made, so setting it (or a .env) before the run is enough.
   // Empty when unset, so that createModel (not the shared "no model" check) says how to get one.
   get defaultModel() {
     return process.env[LOCAL_MODEL_VARIABLE] || '';

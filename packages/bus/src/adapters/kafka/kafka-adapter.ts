@@ -431,7 +431,7 @@ export class KafkaAdapter implements BusAdapterV1 {
         'WW_BUS_CONNECTION',
         `could not connect to kafka at ${options.brokers.join(', ')}: tried for ${Date.now() - started} ms, last error: ${reason}. ` +
           'Check that the broker is running and that its advertised listener is reachable from here ' +
-          '(`bash tools/services.sh start kafka` starts one for development), and the URL\'s ssl/sasl settings; raise connectTimeoutMs to wait longer.',
+          '(Apache Kafka\'s quickstart starts one: https://kafka.apache.org/quickstart; in the Woodwork repository: `bash tools/services.sh start kafka`), and the URL\'s ssl/sasl settings; raise connectTimeoutMs to wait longer.',
         { cause: lastError, isRetryable: true },
       );
     }

@@ -138,7 +138,7 @@ export class NatsAdapter implements BusAdapterV1 {
             `could not connect to nats at ${where}: tried for ${Date.now() - started} ms (${attempts} attempts), last error: ${String(
               (lastError as Error | undefined)?.message ?? lastError,
             )}. Check that nats-server is running with JetStream (-js) and reachable at that address ` +
-              `(\`bash tools/services.sh start nats\` starts one for development), and the URL's credentials; raise connectTimeoutMs to wait longer.`,
+              `(install nats-server and start it with JetStream, \`nats-server -js\`; in the Woodwork repository: \`bash tools/services.sh start nats\`), and the URL's credentials; raise connectTimeoutMs to wait longer.`,
             lastError,
           );
         }

@@ -192,7 +192,7 @@ export class RedisBusAdapter implements BusAdapterV1 {
           throw new WoodworkBusError(
             'WW_BUS_CONNECTION',
             `could not ${what} to redis at ${this.url.host}: tried for ${Date.now() - started} ms (${Math.max(1, attempts)} attempts), last error: ${reason}. ` +
-              `Check that Redis is running and reachable at that address (\`bash tools/services.sh start redis\` starts one for development), ` +
+              `Check that Redis is running and reachable at that address (install redis-server and start it, \`redis-server --port ${this.url.port || '6379'}\`; in the Woodwork repository: \`bash tools/services.sh start redis\`), ` +
               `the URL's password and database, and TLS (rediss://); raise connectTimeoutMs to wait longer.`,
             { cause: lastError, isRetryable: true },
           );
