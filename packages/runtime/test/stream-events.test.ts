@@ -135,3 +135,40 @@ describe.each(buses)("a stream's chunk events on the %s bus", (kind) => {
     expect(runtime.stats().t!.hookFailures).toBe(0);
   });
 });
+
+describe('a stream cut short, as its hooks see it', () => {
+  it('hands its last chunk over, not final, when the agent.error comes instead of the end', async () => {
+    type Seen = { event_type: string; chunk_index: number | null; is_final: boolean; payload: { data?: unknown } | null };
+    const log: Seen[] = ((globalThis as { __cutHookLog?: Seen[] }).__cutHookLog = []);
+    current = await project({
+      'main.ww': 'in = input cli {}\nt = transform echo {\n  streaming = true\n  hooks = [{ event = "*", function = "hooks.ts::all" }]\n}\n',
+      'hooks.ts': 'export function all(event: unknown) { ((globalThis as any).__cutHookLog ??= []).push(event); }\n',
+    });
+    const registry = createComponentRegistry().register(
+      'transform',
+      'echo',
+      () => ({
+        async handle(_message, context) {
+          const writer = context.stream();
+          await writer.write('one ');
+          await writer.write('two ');
+          throw new Error('cut short');
+        },
+      }),
+      { replace: true },
+    );
+    const { runtime } = await started(await current.load(), { registry, hookTimeoutMs: 30_000 });
+    try {
+      const result = await runtime.ask(undefined, 'go');
+      expect(result.ok).toBe(false);
+      await waitFor(() => log.some((event) => event.event_type === 'agent.error') && log.filter((event) => event.event_type === 'stream.chunk').length === 2);
+    } finally {
+      await runtime.stop();
+    }
+    const chunks = log.filter((event) => event.event_type === 'stream.chunk').sort((a, b) => a.chunk_index! - b.chunk_index!);
+    expect(chunks.map((event) => [event.payload?.data, event.is_final])).toEqual([
+      ['one ', false],
+      ['two ', false],
+    ]);
+  });
+});
