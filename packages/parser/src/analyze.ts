@@ -7,7 +7,8 @@
 import path from 'node:path';
 import type { DeclarationNode, EntryNode, FileNode, MapNode } from './ast.js';
 import { catalogue, componentKeys, type ComponentTypeMatch } from './catalogue.js';
-import { ValueConverter, type ConstructionEdge, type Converted, type ValuePosition } from './convert-value.js';
+import { placeOf, remember, replay, type AnalysisCache } from './analysis-cache.js';
+import { ValueConverter, type ConstructionEdge, type ConversionContext, type Converted, type ValuePosition } from './convert-value.js';
 import { createDiagnostic, sortDiagnostics, type Diagnostic, type Reporter } from './diagnostic.js';
 import { reportConstructionCycles } from './construction-cycles.js';
 import { WoodworkParserError } from './errors.js';
@@ -59,8 +60,12 @@ export function analyze(ast: FileNode, options: AnalyzeOptions = {}): AnalyzeRes
   return { topology, diagnostics };
 }
 
-/** `analyze()` plus the project files the topology names, which `loadTopology` checks exist. */
-export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): AnalyzeResult & { readonly files: FileReference[] } {
+/**
+ * `analyze()` plus the project files the topology names, which `loadTopology` checks exist. With
+ * `cache`, components whose declaration node is unchanged since the last analysis with that cache
+ * are not converted again (see analysis-cache.ts); the answer is the same.
+ */
+export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}, cache?: AnalysisCache): AnalyzeResult & { readonly files: FileReference[] } {
   if (typeof ast !== 'object' || ast === null || ast.type !== 'File' || !Array.isArray(ast.declarations)) {
     throw new WoodworkParserError('INVALID_ARGUMENT', 'analyze() expects the `ast` returned by parse()');
   }
@@ -80,15 +85,17 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
   };
   const edges: ConstructionEdge[] = [];
   const files: FileReference[] = [];
-  const converterFor = (record: boolean) =>
-    new ValueConverter({
-      declared,
-      folders,
-      report,
-      recordEnv: record ? recordEnv : () => {},
-      recordEdge: (edge) => edges.push(edge),
-      recordFile: (file) => files.push(file),
-    });
+  const contextFor = (record: boolean): ConversionContext => ({
+    declared,
+    folders,
+    report,
+    recordEnv: record ? recordEnv : () => {},
+    recordEdge: (edge) => edges.push(edge),
+    recordFile: (file) => files.push(file),
+  });
+  const converterFor = (record: boolean) => new ValueConverter(contextFor(record));
+  let names: string | undefined;
+  const namesOf = () => (names ??= [...declared.keys()].join('\n'));
 
   const components: Omit<TopologyComponent, 'to' | 'group'>[] = [];
   const groups: TopologyGroup[] = [];
@@ -112,7 +119,19 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}): A
     } else if (match.kind === 'vm') {
       groups.push(convertGroup(component, match, groups.length, converterFor(false), declared, groupOf, report));
     } else {
-      const { converted, declaredTo } = convertComponent(component, match, components.length, converterFor(true), report);
+      const index = components.length;
+      const convert = (context: ConversionContext, reporter: Reporter) => convertComponent(component, match, index, new ValueConverter(context), reporter);
+      let result: ReturnType<typeof convertComponent> | undefined;
+      if (cache) {
+        const place = placeOf(declaration, index, file, folders);
+        const context = contextFor(true);
+        result =
+          replay<ReturnType<typeof convertComponent>>(cache, declaration, place, declared, namesOf, context, report) ??
+          remember(cache, declaration, place, declared, namesOf, context, report, convert);
+      } else {
+        result = convert(contextFor(true), report);
+      }
+      const { converted, declaredTo } = result;
       components.push(converted);
       routing.push({ name: component.name, kind: match.kind, role: match.kindSpec.role, declaredTo, location: declaration.name.location });
     }

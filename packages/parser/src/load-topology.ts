@@ -5,6 +5,7 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createAnalysisCache, type AnalysisCache } from './analysis-cache.js';
 import { analyzeWithFiles } from './analyze.js';
 import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import { parseDotenv } from './dotenv.js';
@@ -108,7 +109,7 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
 
   const baseDir = path.dirname(file);
   const parsed = options.parser ? options.parser.parse(source) : parse(source, { file });
-  const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir });
+  const analyzed = analyzeWithFiles(parsed.ast, { file, projectRoot: options.projectRoot ?? baseDir }, options.parser && analysisCacheOf(options.parser));
   const diagnostics: Diagnostic[] = [...parsed.diagnostics, ...analyzed.diagnostics];
 
   // A file named many times (one pipe module for every component) is looked up once, and all at
@@ -152,6 +153,15 @@ export async function loadTopology(file: string, options: LoadTopologyOptions): 
     source,
     sources,
   };
+}
+
+// An incremental parser hands back the declarations an edit did not touch as the same nodes, so the
+// analysis of those can be remembered with it (see analysis-cache.ts).
+const analysisCaches = new WeakMap<IncrementalParser, AnalysisCache>();
+function analysisCacheOf(parser: IncrementalParser): AnalysisCache {
+  let cache = analysisCaches.get(parser);
+  if (!cache) analysisCaches.set(parser, (cache = createAnalysisCache()));
+  return cache;
 }
 
 type ReadResult = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly diagnostic: Diagnostic };

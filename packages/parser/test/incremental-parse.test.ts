@@ -1,5 +1,6 @@
 // createIncrementalParser() must answer exactly as parse() does: the same tree (with its locations),
-// the same syntax diagnostics, and so the same analysis. Checked on seeded random edits, one after
+// the same syntax diagnostics, and so the same analysis, also when analysis replays the components
+// it remembered from the previous version (analysis-cache.ts). Checked on seeded random edits, one after
 // another as an editor sends them, on the examples, the fixtures and a large generated file, and on
 // the cases the splice has to get right (items that move, hints that name a line, a `"""` opened).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -8,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a JavaScript module of the benchmark, without types.
 import { generateSource } from '../bench/generate-source.mjs';
+import { createAnalysisCache, type AnalysisCache } from '../src/analysis-cache.js';
+import { analyzeWithFiles } from '../src/analyze.js';
 import { analyze, createIncrementalParser, parse, type IncrementalParser } from '../src/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -23,16 +26,24 @@ const corpus = [...wwFiles(examples), ...wwFiles(path.join(here, 'fixtures'))].m
 const large: string = generateSource(62 * 1024);
 
 const FILE = 'main.ww';
+const caches = new WeakMap<IncrementalParser, AnalysisCache>();
+const analysisCacheOf = (parser: IncrementalParser): AnalysisCache => {
+  if (!caches.has(parser)) caches.set(parser, createAnalysisCache());
+  return caches.get(parser) as AnalysisCache;
+};
 // Other seeds, to search further by hand: INCREMENTAL_SEED=1000 npx vitest run test/incremental-parse.test.ts
 const SEED = Number(process.env.INCREMENTAL_SEED ?? 0);
 
-/** The incremental answer for `text` equals a fresh parse()'s, and so does analysing it. */
-function expectSameAsFullParse(parser: IncrementalParser, text: string): void {
+/**
+ * The incremental answer for `text` equals a fresh parse()'s, and so does analysing it with the
+ * analysis `cache` of the same document (as loadTopology() does with an incremental parser).
+ */
+function expectSameAsFullParse(parser: IncrementalParser, text: string, cache = analysisCacheOf(parser)): void {
   const incremental = parser.parse(text);
   const full = parse(text, { file: FILE });
   expect(incremental.diagnostics).toEqual(full.diagnostics);
   expect(JSON.stringify(incremental.ast)).toBe(JSON.stringify(full.ast));
-  const analyzedIncremental = analyze(incremental.ast, { file: FILE });
+  const analyzedIncremental = analyzeWithFiles(incremental.ast, { file: FILE }, cache);
   const analyzedFull = analyze(full.ast, { file: FILE });
   expect(analyzedIncremental.diagnostics).toEqual(analyzedFull.diagnostics);
   expect(JSON.stringify(analyzedIncremental.topology)).toBe(JSON.stringify(analyzedFull.topology));
