@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { catalogue, findComponentType } from '@woodwork/parser';
 import { createComponentRegistry, createRuntime, silentLogger } from '@woodwork/runtime';
-import { aiComponents } from '../src/index.js';
+import { aiComponents, providers } from '../src/index.js';
 import { startScriptedServer } from '../src/testing/index.js';
 import { project } from './support/project.js';
 
@@ -35,5 +35,15 @@ describe('the catalogue and the registries agree', () => {
     expect([...supported].filter((pair) => !implemented.has(pair)).sort()).toEqual([]);
     expect([...implemented].filter((pair) => !supported.has(pair)).sort()).toEqual([]);
     expect(findComponentType('llm', 'anthropic')?.type).toBe('claude');
+  });
+});
+
+describe("the catalogue and the providers agree on keys from the environment", () => {
+  it('names the variable each provider reads its key from, and whether it needs one', () => {
+    for (const provider of providers) {
+      const spec = findComponentType('llm', provider.type)?.typeSpec.keys.api_key;
+      if (provider.apiKey === undefined) expect(spec?.fromEnv, provider.type).toBeUndefined();
+      else expect(spec?.fromEnv, provider.type).toEqual({ variable: provider.apiKey.variable, required: provider.apiKey.required });
+    }
   });
 });

@@ -79,7 +79,8 @@ describe('diagnostics', () => {
 
   it('follows incremental edits: a fix clears its diagnostic, a new mistake adds one', async () => {
     const document = await client.open(mainFile);
-    expect(comparable(await client.diagnostics(document.uri, 1)).map((d) => d.code)).toEqual(['WW301']);
+    // `$OPENAI_API_KEY` unset, and `helper`'s provider variable unset with no `api_key`.
+    expect(comparable(await client.diagnostics(document.uri, 1)).map((d) => d.code)).toEqual(['WW301', 'WW301']);
 
     await document.replace('memory: mem', 'memory: mme');
     const typo = await client.diagnostics(document.uri, 2);
@@ -91,7 +92,7 @@ describe('diagnostics', () => {
     });
 
     await document.replace('memory: mme', 'memory: mem');
-    expect((await client.diagnostics(document.uri, 3)).map((d) => d.code)).toEqual(['WW301']);
+    expect((await client.diagnostics(document.uri, 3)).map((d) => d.code)).toEqual(['WW301', 'WW301']);
 
     // An unterminated block, typed in the short form, is reported where it opened.
     await document.replace('out = output console {}', 'out = output console {');
@@ -323,7 +324,7 @@ describe('navigation', () => {
 
   it('goes to the function of a hook in the classic spelling (script_path, function_name)', async () => {
     // Not saved: the buffer is what counts, in the project's folder.
-    const text = 'a = llm claude {\n    hooks: [{ event: "llm.*", script_path: "hooks.ts", function_name: "log" }]\n}\n';
+    const text = 'a = llm claude {\n    hooks: [{ event: "llm.*", script_path: "hooks.ts", function_name: "log" }]\n    api_key: "sk-test"\n}\n';
     const document = await client.open(path.join(project, 'classic.ww'), text);
     const location = await client.request<Location>('textDocument/definition', { textDocument: { uri: document.uri }, position: document.at('"log"', 2) });
     expect(location.uri).toBe(pathToFileURL(path.join(project, 'hooks.ts')).href);

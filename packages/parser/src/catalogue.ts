@@ -64,6 +64,11 @@ export interface KeySpec {
    * keys the build reads (`deployment`, …), which must be known without the environment.
    */
   readonly env?: boolean;
+  /**
+   * Left out, the value is this environment variable's (an `llm`'s `api_key`). `required`: the
+   * component cannot work without one of the two; validating warns (WW301) when both are missing.
+   */
+  readonly fromEnv?: { readonly variable: string; readonly required: boolean };
 }
 
 /**
@@ -367,7 +372,7 @@ const toolKeys: Record<string, KeySpec> = {
   },
 };
 
-function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Record<string, KeySpec> {
+function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string, apiKey?: KeySpec['fromEnv']): Record<string, KeySpec> {
   return {
     model: {
       value: string,
@@ -378,7 +383,11 @@ function llmKeys(defaultModel: string | undefined, defaultBaseUrl?: string): Rec
     },
     api_key: {
       value: string,
-      description: "The provider's API key, usually `$PROVIDER_API_KEY`. Left out, the provider's usual environment variable is used.",
+      ...(apiKey === undefined ? {} : { fromEnv: apiKey }),
+      description:
+        apiKey === undefined
+          ? "The provider's API key, usually `$PROVIDER_API_KEY`. Left out, the provider's usual environment variable is used."
+          : `The provider's API key (default: \`${apiKey.variable}\`${apiKey.required ? '; one of the two is needed' : ', if set'}).`,
     },
     base_url: {
       value: string,
@@ -434,7 +443,7 @@ function localLlmKeys(): Record<string, KeySpec> {
 
 function openaiKeys(): Record<string, KeySpec> {
   return {
-    ...llmKeys('gpt-4o-mini'),
+    ...llmKeys('gpt-4o-mini', undefined, { variable: 'OPENAI_API_KEY', required: true }),
     api: {
       value: { type: 'enum', values: ['responses', 'chat'] },
       description: 'Which OpenAI API to call: `responses` (default, what OpenAI recommends) or `chat` completions (for proxies that only speak that).',
@@ -496,12 +505,12 @@ const catalogueData: Catalogue = {
       status: 'supported',
       types: {
         openai: supported('OpenAI models (key: `OPENAI_API_KEY`).', openaiKeys()),
-        claude: supported("Anthropic's Claude models (key: `ANTHROPIC_API_KEY`).", llmKeys('claude-sonnet-4-5'), { aliases: ['anthropic'] }),
-        ollama: supported('A local Ollama server (no key).', llmKeys('llama3.2', 'http://127.0.0.1:11434')),
+        claude: supported("Anthropic's Claude models (key: `ANTHROPIC_API_KEY`).", llmKeys('claude-sonnet-4-5', undefined, { variable: 'ANTHROPIC_API_KEY', required: true }), { aliases: ['anthropic'] }),
+        ollama: supported('A local Ollama server (no key).', llmKeys('llama3.2', 'http://127.0.0.1:11434', { variable: 'OLLAMA_API_KEY', required: false })),
         openai_compatible: supported(
           'Any server that speaks the OpenAI chat API (vLLM, LM Studio, …).',
           (() => {
-            const keys = llmKeys(undefined);
+            const keys = llmKeys(undefined, undefined, { variable: 'OPENAI_COMPATIBLE_API_KEY', required: false });
             return { ...keys, base_url: { ...keys.base_url, required: true, description: "The server's base URL (required)." } } as Record<string, KeySpec>;
           })(),
         ),

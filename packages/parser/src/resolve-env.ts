@@ -8,6 +8,7 @@
  * With `components`, only part of the topology is resolved: the process that runs those components
  * (a distributed host) needs their variables and the bus's, not the secrets of the others.
  */
+import { findComponentType } from './catalogue.js';
 import { createDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from './diagnostic.js';
 import { WoodworkParserError } from './errors.js';
 import { setAtPath, valueAtPath } from './json-path.js';
@@ -63,6 +64,8 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
     );
   }
 
+  if (mode === 'validate') diagnostics.push(...missingKeysFromEnv(topology, env, options.components));
+
   // Only a complete resolution is returned; without one, the copy (a tenth of checking a large
   // file in an editor, where secrets are often unset) would be thrown away.
   const resolved = complete ? (structuredClone(topology) as Topology) : undefined;
@@ -94,6 +97,31 @@ export function resolveEnv(topology: Topology, options: ResolveEnvOptions): Reso
 
   const sorted = sortDiagnostics(diagnostics);
   return resolved && complete && !hasErrors(sorted) ? { resolved, diagnostics: sorted } : { diagnostics: sorted };
+}
+
+/**
+ * WW301 warnings for keys whose value comes from an environment variable when left out (`fromEnv`,
+ * an `llm`'s `api_key`), required, and missing both ways. Only when validating: the key is a secret
+ * of the environment the topology runs in, and at run time the component itself refuses to start
+ * without it, in the same words.
+ */
+function missingKeysFromEnv(topology: Topology, env: ResolveEnvOptions['env'], components: readonly string[] | undefined): Diagnostic[] {
+  const diagnostics: Diagnostic[] = [];
+  for (const component of topology.components) {
+    if (components !== undefined && !components.includes(component.name)) continue;
+    const keys = findComponentType(component.kind, component.type)?.typeSpec.keys ?? {};
+    for (const [key, spec] of Object.entries(keys)) {
+      if (!spec.fromEnv?.required || component.config[key] !== undefined || env[spec.fromEnv.variable]) continue;
+      const { variable } = spec.fromEnv;
+      diagnostics.push(
+        createDiagnostic('WW301', `component \`${component.name}\` (${component.kind} ${component.type}) has no API key: ${variable} is not set and the component has no \`${key}\``, component.location, {
+          severity: 'warning',
+          hint: `set ${variable} in the environment, or write ${key} = $${variable} and put it in a .env file beside the .ww file; without a key, \`woodwork run\` refuses to start \`${component.name}\``,
+        }),
+      );
+    }
+  }
+  return diagnostics;
 }
 
 /**

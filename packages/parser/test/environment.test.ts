@@ -73,6 +73,22 @@ b = redis { url: \${REDIS_URL:-redis://127.0.0.1:6379} }
     expect(problems[1]?.related?.[0]).toMatchObject({ line: 5, column: 23 });
   });
 
+  it('warns when validating about an llm with no api_key whose provider variable is unset (WW301, at the component), in the words run uses', () => {
+    const { topology: models } = check(`chat = llm openai { model = "m" }
+local = llm ollama {}
+keyed = llm claude { api_key = "sk-in-file" }
+referenced = llm claude { api_key = $MY_KEY }
+`);
+    const problems = (env: Record<string, string>) => resolveEnv(models, { env, mode: 'validate' }).diagnostics.map((d) => `${d.code} ${d.severity} ${d.line}:${d.column} ${d.message}`);
+    expect(problems({})).toEqual([
+      'WW301 warning 1:1 component `chat` (llm openai) has no API key: OPENAI_API_KEY is not set and the component has no `api_key`',
+      'WW301 warning 4:37 environment variable `MY_KEY` is not set',
+    ]);
+    expect(problems({ OPENAI_API_KEY: 'sk-env', MY_KEY: 'sk-2' })).toEqual([]);
+    // At run time the component itself refuses to start without it (@woodwork/ai).
+    expect(resolveEnv(models, { env: { MY_KEY: 'k' }, mode: 'run' }).diagnostics).toEqual([]);
+  });
+
   it('reports missing variables as warnings when validating', () => {
     const { diagnostics: problems } = resolveEnv(topology, { env: {}, mode: 'validate' });
     expect(problems.map((d) => d.severity)).toEqual(['warning', 'warning']);
@@ -260,7 +276,7 @@ describe('loadTopology', () => {
 
   it('checks the text it is given in `source` instead of the file on disk (an editor buffer)', async () => {
     const file = await project('unsaved', { 'main.ww': 'a = claude {}\n' });
-    const result = await loadTopology(file, { mode: 'validate', env: {}, source: 'a = claude { model: 1 }\n' });
+    const result = await loadTopology(file, { mode: 'validate', env: { ANTHROPIC_API_KEY: 'sk-test' }, source: 'a = claude { model: 1 }\n' });
     expect(result.diagnostics.map((d) => d.code)).toEqual(['WW209']);
     expect(result.source).toBe('a = claude { model: 1 }\n');
   });
@@ -275,7 +291,7 @@ describe('loadTopology', () => {
 
   it('returns every diagnostic of the .ww and .env files, sorted, with no topology when there are errors', async () => {
     const file = await project('broken', { 'main.ww': 'a = claude { model: 1 }\nb = lm x {}\n', '.env': 'not a line\n' });
-    const result = await loadTopology(file, { mode: 'validate', env: {} });
+    const result = await loadTopology(file, { mode: 'validate', env: { ANTHROPIC_API_KEY: 'sk-test' } });
     expect(result.diagnostics.map((d) => `${path.basename(d.file)} ${d.code}`)).toEqual(['main.ww WW209', 'main.ww WW201', '.env WW304']);
     expect(result.topology).toBeUndefined();
     expect(result.source).toContain('a = claude');

@@ -4,7 +4,6 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { providers } from '@woodwork/ai';
 import { findComponentType, formatDiagnostic, loadTopology, type Diagnostic, type Topology } from '@woodwork/parser';
 import { ExitCode, paint, useColor, type Terminal } from '../terminal.js';
 
@@ -25,8 +24,7 @@ export async function resolveWwFile(cwd: string, file: string | undefined): Prom
 
 export async function validateCommand(terminal: Terminal, file: string | undefined, options: ValidateOptions): Promise<number> {
   const target = await resolveWwFile(terminal.cwd, file);
-  const loaded = await loadTopology(target, { mode: 'validate', env: terminal.env, checkExports: true });
-  const result = { ...loaded, diagnostics: inPlace(loaded.diagnostics, missingProviderKeys(loaded.topology, terminal.env)) };
+  const result = await loadTopology(target, { mode: 'validate', env: terminal.env, checkExports: true });
   const errors = result.diagnostics.filter((d: Diagnostic) => d.severity === 'error');
   const exitCode = errors.length > 0 ? ExitCode.problems : ExitCode.ok;
 
@@ -69,44 +67,6 @@ export async function validateCommand(terminal: Terminal, file: string | undefin
     }
   }
   return exitCode;
-}
-
-/**
- * WW301 as a warning: an `llm` whose provider needs a key, with no `api_key` in the file and the
- * provider's variable unset here. `woodwork run` would refuse to start it (WW_AI_KEY_MISSING, in
- * the same words); a warning, not an error, because the key is a secret of the environment the
- * topology runs in (CI checks files without it), as unset `$NAME` references are when validating.
- * A written `api_key` is left to the parser, which warns about its variable if it is unset.
- */
-function missingProviderKeys(topology: Topology | undefined, env: Readonly<Record<string, string | undefined>>): Diagnostic[] {
-  const diagnostics: Diagnostic[] = [];
-  for (const component of topology?.components ?? []) {
-    if (component.kind !== 'llm' || component.config.api_key !== undefined) continue;
-    const key = providers.find((provider) => provider.type === component.type)?.apiKey;
-    if (!key?.required || env[key.variable]) continue;
-    const { file, line, column } = component.location;
-    diagnostics.push({
-      code: 'WW301',
-      severity: 'warning',
-      message: `component \`${component.name}\` (llm ${component.type}) has no API key: ${key.variable} is not set and the component has no \`api_key\``,
-      file,
-      line,
-      column,
-      endLine: line,
-      endColumn: column + component.name.length,
-      hint: `set ${key.variable} in the environment, or write api_key = $${key.variable} and put it in a .env file beside the .ww file; without a key, \`woodwork run\` refuses to start \`${component.name}\``,
-    });
-  }
-  return diagnostics;
-}
-
-/** `more` among the loader's sorted diagnostics, by file (in the loader's order) and position. */
-function inPlace(sorted: readonly Diagnostic[], more: readonly Diagnostic[]): Diagnostic[] {
-  if (more.length === 0) return [...sorted];
-  const files = [...new Set([...sorted, ...more].map((diagnostic) => diagnostic.file))];
-  const rank = (diagnostic: Diagnostic) => files.indexOf(diagnostic.file);
-  // A stable sort: the loader's order stands among its own diagnostics.
-  return [...sorted, ...more].sort((a, b) => rank(a) - rank(b) || a.line - b.line || a.column - b.column);
 }
 
 /** Components whose kind/type the catalogue marks `planned`: part of the language, run by nothing yet. */
