@@ -6,6 +6,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterDelivery, BusAdapterV1, WireRecord } from '../src/adapter.js';
 import { createKafkaAdapter } from '../src/adapters/kafka/index.js';
+import type { KafkaLogLine } from '../src/adapters/kafka/log.js';
 import { kafkaGroupId } from '../src/adapters/kafka/subscription.js';
 import { createBus } from '../src/create-bus.js';
 import { createEnvelope, encodeEnvelope, type Envelope } from '../src/envelope.js';
@@ -152,9 +153,16 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
     const order = new Map<string, number[]>();
     const byMember = [0, 0];
     let overlaps = 0;
-    // Redone records, counted per phase: a join must cause none (members finish and commit their
-    // batches before the partitions move); a close may (it stops handing out at once).
-    const duplicates = { beforeClose: 0, afterClose: 0 };
+    // Redone records, counted per phase: a join must cause none (members commit what they settled
+    // before the partitions move, and keep partitions with records still in handlers); a close may
+    // (it stops handing out at once). So may a member the coordinator dropped (evicted after its
+    // session timeout on a starved machine) or a commit that failed: at-least-once, not a join's
+    // doing. The adapters' log tells those apart; duplicates after one are counted on their own.
+    const duplicates = { beforeClose: 0, afterClose: 0, afterLostMembership: 0 };
+    const lostMembership: string[] = [];
+    const log = (line: KafkaLogLine) => {
+      if (/not aware of this member|commit on .* failed/.test(line.message)) lostMembership.push(`${line.namespace}: ${line.message}`);
+    };
     let closing = false;
     const firstSeen = new Set<number>();
     const handler = (member: number) => (delivery: AdapterDelivery) => {
@@ -163,7 +171,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
       active.add(key);
       const index = payloadOf(delivery);
       setTimeout(() => {
-        if (firstSeen.has(index)) duplicates[closing ? 'afterClose' : 'beforeClose']++;
+        if (firstSeen.has(index)) duplicates[closing ? 'afterClose' : lostMembership.length > 0 ? 'afterLostMembership' : 'beforeClose']++;
         else {
           firstSeen.add(index);
           order.set(key, [...(order.get(key) ?? []), index]);
@@ -173,7 +181,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
         void delivery.ack();
       }, Math.random() * 8);
     };
-    const first = adapter({ commitIntervalMs: 200 });
+    const first = adapter({ commitIntervalMs: 200, log });
     const firstSubscription = await first.doSubscribe(subscribeRequest(topic, group, 8, handler(0)));
     // Publish steadily while members join and leave, so each rebalance lands mid-stream.
     let published = 0;
@@ -186,7 +194,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
       }
     })();
     await waitFor(() => firstSeen.size >= 150, { timeoutMs: 30_000 });
-    const second = adapter({ commitIntervalMs: 200 });
+    const second = adapter({ commitIntervalMs: 200, log });
     const secondSubscription = await second.doSubscribe(subscribeRequest(topic, group, 8, handler(1)));
     await waitFor(() => byMember[1]! >= 100, { timeoutMs: 60_000, message: () => `second member handled ${byMember[1]}` });
     closing = true;
@@ -202,6 +210,7 @@ describe.skipIf(!url)('kafka adapter against a real broker', () => {
       expect(indexes, key).toEqual([...indexes].sort((left, right) => left - right));
     }
     expect(byMember[0]).toBeGreaterThan(byMember[1]!);
+    if (lostMembership.length > 0) console.warn(`not a join's doing, ${duplicates.afterLostMembership} redone: ${lostMembership.join('; ')}`);
     expect(duplicates.beforeClose).toBe(0);
     // At most what the closing member had handed out past a record still in flight.
     expect(duplicates.afterClose).toBeLessThanOrEqual(100);

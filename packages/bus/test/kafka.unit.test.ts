@@ -61,6 +61,16 @@ describe('OffsetTracker', () => {
     expect(tracker.pending).toBe(0);
   });
 
+  it('knows the highest offset settled, which may lie past the commit offset', () => {
+    const tracker = new OffsetTracker();
+    for (const offset of [10n, 11n, 12n]) tracker.track(offset);
+    expect(tracker.highestSettled).toBeUndefined();
+    tracker.settle(12n);
+    tracker.settle(11n);
+    expect(tracker.highestSettled).toBe(12n);
+    expect(tracker.commitOffset()).toBe(10n);
+  });
+
   it('handles gaps (compaction, transaction markers) and ignores unknown or repeated settles', () => {
     const tracker = new OffsetTracker();
     for (const offset of [3n, 7n, 8n, 20n]) tracker.track(offset);
@@ -204,6 +214,24 @@ describe('KeyedDispatcher', () => {
     expect(limiter.inFlight).toBe(0);
     expect(dispatcher.inFlight).toBe(0);
     expect(dispatcher.done).toBe(false);
+  });
+
+  it('while paused, hands out only the heads it is told to (the records a commit waits for)', async () => {
+    const { dispatcher, delivered } = setup(4);
+    dispatcher.pause((item) => item < 'b');
+    for (const [key, item] of [['a', 'a0'], ['b', 'b0'], ['a', 'a1'], ['c', 'c0']] as const) dispatcher.push(key, item);
+    await flush();
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0']);
+    delivered[0]!.settlement.ack();
+    await flush();
+    expect(delivered.map(({ entry }) => entry.item)).toEqual(['a0', 'a1']);
+    dispatcher.pause();
+    delivered[1]!.settlement.ack();
+    await flush();
+    expect(delivered).toHaveLength(2);
+    dispatcher.resume();
+    await flush();
+    expect(delivered.map(({ entry }) => entry.item).sort()).toEqual(['a0', 'a1', 'b0', 'c0']);
   });
 
   it('reports how long the oldest record has been in flight', async () => {

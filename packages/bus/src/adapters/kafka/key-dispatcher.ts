@@ -104,6 +104,8 @@ export class KeyedDispatcher<Item> {
   #acked = 0;
   #stopped = false;
   #paused = false;
+  /** While paused, heads that may still be handed out (see `pause`). */
+  #pausedExcept: ((item: Item) => boolean) | undefined;
   #waitingForRoom = false;
   #pumpScheduled = false;
   #changeWaiters: (() => void)[] = [];
@@ -161,15 +163,19 @@ export class KeyedDispatcher<Item> {
 
   /**
    * Hand out nothing until `resume`; queued entries stay queued (a rebalance is under way, and
-   * whether this partition stays with the member is not known yet).
+   * whether this partition stays with the member is not known yet) — except the heads `except`
+   * accepts (records a commit needs settled before the partition can move).
    */
-  pause(): void {
+  pause(except?: (item: Item) => boolean): void {
     this.#paused = true;
+    this.#pausedExcept = except;
+    if (except !== undefined) this.#schedulePump();
   }
 
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    this.#pausedExcept = undefined;
     this.#schedulePump();
   }
 
@@ -224,6 +230,10 @@ export class KeyedDispatcher<Item> {
   }
 
   #pump(): void {
+    if (this.#paused) {
+      this.#pumpExcepted();
+      return;
+    }
     while (!this.#stopped && !this.#paused && this.#readyStart < this.#ready.length) {
       if (!this.#limiter.tryAcquire()) {
         if (!this.#waitingForRoom) {
@@ -238,13 +248,39 @@ export class KeyedDispatcher<Item> {
         this.#ready = this.#ready.slice(this.#readyStart);
         this.#readyStart = 0;
       }
-      const entry = this.#lanes.get(key)![0]!;
-      entry.state = 'in-flight';
-      entry.deliveries += 1;
-      entry.deliveredAt = Date.now();
-      this.#handedOut.add(entry);
-      this.#deliver(entry, new Settlement(this, entry, entry.deliveries));
+      this.#handOut(this.#lanes.get(key)![0]!);
     }
+  }
+
+  /** Paused: hand out only the ready heads `pause` excepted (rare: during a rebalance). */
+  #pumpExcepted(): void {
+    const except = this.#pausedExcept;
+    if (except === undefined || this.#stopped) return;
+    for (let index = this.#readyStart; index < this.#ready.length; ) {
+      const key = this.#ready[index]!;
+      const entry = this.#lanes.get(key)![0]!;
+      if (!except(entry.item)) {
+        index++;
+        continue;
+      }
+      if (!this.#limiter.tryAcquire()) {
+        if (!this.#waitingForRoom) {
+          this.#waitingForRoom = true;
+          this.#limiter.whenReleased(this.#onRoom);
+        }
+        return;
+      }
+      this.#ready.splice(index, 1);
+      this.#handOut(entry);
+    }
+  }
+
+  #handOut(entry: DispatchEntry<Item>): void {
+    entry.state = 'in-flight';
+    entry.deliveries += 1;
+    entry.deliveredAt = Date.now();
+    this.#handedOut.add(entry);
+    this.#deliver(entry, new Settlement(this, entry, entry.deliveries));
   }
 
   /** @internal Settles hand-out `delivery` of `entry`: an ack without `nakDelayMs`, else a nak. */

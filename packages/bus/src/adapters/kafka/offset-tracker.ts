@@ -12,6 +12,7 @@ export class OffsetTracker {
   /** Index of the first unsettled offset; everything before it is settled. */
   #head = 0;
   #last: bigint | undefined;
+  #highestSettled: bigint | undefined;
 
   /** Start tracking an offset handed out; offsets must arrive in increasing order. */
   track(offset: bigint): void {
@@ -28,6 +29,7 @@ export class OffsetTracker {
     const index = this.#indexOf(offset);
     if (index === -1 || this.#settled[index]) return;
     this.#settled[index] = true;
+    if (this.#highestSettled === undefined || offset > this.#highestSettled) this.#highestSettled = offset;
     while (this.#head < this.#offsets.length && this.#settled[this.#head]) this.#head += 1;
     // Drop the settled prefix now and then so a long batch does not keep every offset.
     if (this.#head > 1024 && this.#head * 2 > this.#offsets.length) {
@@ -35,6 +37,14 @@ export class OffsetTracker {
       this.#settled.splice(0, this.#head);
       this.#head = 0;
     }
+  }
+
+  /**
+   * The highest offset settled. Records of different keys settle out of order, so this may lie
+   * past `commitOffset()`: those settled records are not covered by a commit yet.
+   */
+  get highestSettled(): bigint | undefined {
+    return this.#highestSettled;
   }
 
   /** Tracked offsets not yet settled. */

@@ -118,6 +118,14 @@ class PartitionWork {
   reservedUpTo = -1n;
   /** The offset last committed for this partition (by anyone, as read when it became ours). */
   committed: bigint | undefined;
+  /**
+   * The highest offset a commit request was sent for (answered or not). The coordinator handles a
+   * member's requests in order on its connection, so a commit sent before the member's JoinGroup
+   * is applied before the partition can move; records settled past this one are not.
+   */
+  requested: bigint | undefined;
+  /** The first offset fetched here, for a partition the group never committed. */
+  firstFetched: bigint | undefined;
   /** Something to write: offset moved, or starts changed. */
   dirty = false;
   /** Set while the partition is paused (its backlog in process is full). */
@@ -131,6 +139,7 @@ class PartitionWork {
     dispatcher: (work: PartitionWork) => KeyedDispatcher<BatchItem>,
   ) {
     this.committed = committed;
+    this.requested = committed;
     const { reserved, starts } = parseAttemptsMetadata(metadata);
     this.carefulUpTo = reserved;
     this.starts = starts;
@@ -144,6 +153,32 @@ class PartitionWork {
     if (this.tracker.pending === 0 && this.endOffset > (offset ?? -1n)) offset = this.endOffset;
     return offset ?? this.committed;
   }
+
+  /**
+   * Records settled here that no commit request covers: if the partition moved now, its next
+   * owner would run them again. Those are the records settled since the last commit request, and
+   * those settled past a record of another key not settled yet (keys settle out of order; a
+   * commit stops at the first record not settled). A partition never committed starts where it
+   * was first fetched.
+   */
+  get settledUncommitted(): boolean {
+    const settled = this.tracker.highestSettled;
+    const covered = this.requested ?? this.firstFetched;
+    return settled !== undefined && covered !== undefined && settled >= covered;
+  }
+
+  /** Some record settled past one not settled yet. */
+  get hasGap(): boolean {
+    const settled = this.tracker.highestSettled;
+    const offset = this.tracker.commitOffset();
+    return settled !== undefined && offset !== undefined && settled >= offset;
+  }
+
+  /** Records queued below one already settled: settling them lets a commit cover it. */
+  readonly isGapFiller = (item: BatchItem): boolean => {
+    const settled = this.tracker.highestSettled;
+    return settled !== undefined && item.offset < settled;
+  };
 
   metadata(commitOffset: bigint): string {
     const recorded: Record<string, number> = {};
@@ -322,10 +357,16 @@ export class KafkaSubscription implements AdapterSubscription {
     this.#timings = groupTimings(dependencies.options, request.leaseMs);
   }
 
-  /** Partitions with a record in a handler (or waiting to be handed out): the assigner keeps them here. */
+  /**
+   * Partitions that must stay with this member at a join (the assigner keeps them here): those
+   * with a record in a handler, and those with records settled since the last commit request —
+   * their next owner would read them again. Asked when kafkajs builds the JoinGroup request.
+   */
   #busyPartitions(): number[] {
     const busy: number[] = [];
-    for (const work of this.#works.values()) if (work.dispatcher.inFlight > 0) busy.push(work.partition);
+    for (const work of this.#works.values()) {
+      if (work.dispatcher.inFlight > 0 || work.settledUncommitted) busy.push(work.partition);
+    }
     return busy;
   }
 
@@ -386,6 +427,12 @@ export class KafkaSubscription implements AdapterSubscription {
     let fetchedAfterJoin = false;
     consumer.on(consumer.events.FETCH, () => {
       if (joined) fetchedAfterJoin = true;
+    });
+    // Emitted right before kafkajs rejoins, however it learnt of the rebalance. Often it learns
+    // before `#eachBatch` can (`#beforeRejoin`): from the heartbeat after an empty fetch (every
+    // partition paused, common under load) or after a batch with nothing new.
+    consumer.on(consumer.events.REBALANCING, () => {
+      if (consumer === this.#consumer && !this.#closing) this.#commitBeforeJoin(consumer);
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (consumer !== this.#consumer) return;
@@ -688,21 +735,18 @@ export class KafkaSubscription implements AdapterSubscription {
       partitions.push({ partition: work.partition, offset: offset.toString(), metadata: work.metadata(offset) });
       written.push([work, offset]);
     }
+    const consumer = this.#consumer;
     this.#writing = (async () => {
-      if (partitions.length > 0 && this.#consumer === undefined) {
+      if (partitions.length > 0 && consumer === undefined) {
         // The consumer is being recreated: written by the next write after it runs again.
         for (const [work] of written) work.dirty = true;
-      } else if (partitions.length > 0 && this.#consumer !== undefined) {
+      } else if (partitions.length > 0 && consumer !== undefined) {
         try {
-          await this.#consumer.commitOffsets(partitions.map((entry) => ({ topic: this.#kafkaTopic, ...entry })));
-          for (const [work, offset] of written) work.committed = offset;
-        } catch (error) {
+          await this.#commit(consumer, written, partitions);
+        } catch {
           // Not written: records come again after a crash (duplicates, never losses), and a start
           // not recorded makes an attempt count one short. The next write carries it again.
           for (const [work] of written) work.dirty = true;
-          if (!isGroupChange(error) && this.#downSince === undefined) {
-            this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `commit on ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
-          }
         }
       }
       for (const handOut of waiting) handOut();
@@ -716,6 +760,51 @@ export class KafkaSubscription implements AdapterSubscription {
         void this.#writeCommits();
       }
     }
+  }
+
+  /**
+   * Sends one commit request, noting at once (before any await) what it carries, so the join's
+   * busy partitions (`#busyPartitions`) count it as sent. Rejects when the commit failed.
+   */
+  #commit(consumer: Consumer, written: readonly (readonly [PartitionWork, bigint])[], partitions: readonly { partition: number; offset: string; metadata: string }[]): Promise<void> {
+    for (const [work, offset] of written) if (work.requested === undefined || offset > work.requested) work.requested = offset;
+    return consumer.commitOffsets(partitions.map((entry) => ({ topic: this.#kafkaTopic, ...entry }))).then(
+      () => {
+        for (const [work, offset] of written) if (work.committed === undefined || offset > work.committed) work.committed = offset;
+      },
+      (error: unknown) => {
+        // What the broker has is what it answered last: a later join must not count on this one.
+        for (const [work] of written) work.requested = work.committed;
+        if (!isGroupChange(error) && this.#downSince === undefined) {
+          this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `commit on ${this.groupId} failed: ${(error as Error).message}`, extra: {} });
+        }
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * kafkajs rejoins now, and `#eachBatch` may not have seen the rebalance (`#beforeRejoin` gave
+   * the handlers their grace and committed then). Hand out nothing more and commit what is settled
+   * at once: called synchronously here, the commit request goes out before the JoinGroup (which
+   * first waits for a FindCoordinator answer) on the same connection to the coordinator, so it is
+   * applied while this member's generation is still current. Partitions with records still in
+   * handlers, or settled after this, are declared busy at the join and stay here.
+   */
+  #commitBeforeJoin(consumer: Consumer): void {
+    const partitions: { partition: number; offset: string; metadata: string }[] = [];
+    const written: [PartitionWork, bigint][] = [];
+    for (const work of this.#works.values()) {
+      work.dispatcher.pause();
+      const offset = work.commitOffset();
+      if (work.revoked || offset === undefined || (work.requested !== undefined && offset <= work.requested)) continue;
+      partitions.push({ partition: work.partition, offset: offset.toString(), metadata: work.metadata(offset) });
+      written.push([work, offset]);
+    }
+    if (partitions.length === 0) return;
+    this.#commit(consumer, written, partitions).catch(() => {
+      for (const [work] of written) work.dirty = true;
+    });
   }
 
   /**
@@ -764,6 +853,8 @@ export class KafkaSubscription implements AdapterSubscription {
       // Refetched after a rejoin (kafkajs restarts at the committed offset): already here.
       if (offset <= work.pushedUpTo) continue;
       work.pushedUpTo = offset;
+      // Never committed: nothing before its first record here can be redone because of us.
+      work.firstFetched ??= offset;
       work.tracker.track(offset);
       const record = wireRecordOf(batch.topic, partition, message);
       // Lanes are per key within this partition; a key lives on one partition anyway.
@@ -793,12 +884,18 @@ export class KafkaSubscription implements AdapterSubscription {
    * queued records are fetched again by their next owner.
    */
   async #beforeRejoin(error: unknown): Promise<void> {
-    for (const work of this.#works.values()) work.dispatcher.pause();
     const evicted = (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID';
+    // Records queued below one already settled still go out: once they settle, the commit
+    // covers everything settled and the partition can move without anything run twice.
+    for (const work of this.#works.values()) work.dispatcher.pause(evicted ? undefined : work.isGapFiller);
     const budget = evicted ? 0 : Math.min(1_000, this.#timings.rebalanceTimeoutMs / 4);
     const deadline = Date.now() + budget;
-    while (this.#limiter.inFlight > 0 && Date.now() < deadline) await sleep(5);
+    const unfinished = () => this.#limiter.inFlight > 0 || [...this.#works.values()].some((work) => work.hasGap);
+    while (unfinished() && Date.now() < deadline) await sleep(5);
+    for (const work of this.#works.values()) work.dispatcher.pause();
     for (const work of this.#works.values()) work.dirty = true;
+    // A write under way carries an older state: this one must go out after it, before the join.
+    while (this.#writing !== undefined) await this.#writing.catch(() => undefined);
     await this.#writeCommits().catch(() => undefined);
   }
 }
