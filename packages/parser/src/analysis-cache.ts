@@ -1,12 +1,13 @@
 /**
  * What analysis remembers of each component declaration between checks of one document, for
  * `loadTopology()` with an incremental parser (the language server). An incremental parse hands back
- * the very same declaration nodes for the declarations an edit did not touch; when such a node is
- * where it was (same offsets, line and column) and the names it looked up still resolve to the same
- * kinds and types, converting it again would give the same answer, so the answer is replayed: the
- * converted component and, in order, every problem and every environment use, construction edge and
- * file it recorded. Conversions that reported a problem pointing at another declaration are not
- * kept (that place may have moved).
+ * the very same declaration nodes for the declarations an edit did not touch (moved when the edit
+ * was before them); when such a node is at the same column and position among the components, and
+ * the names it looked up still resolve to the same kinds and types, converting it again would give
+ * the same answer but for its places, all moved by the same lines and characters. So the answer is
+ * replayed, its places moved: the converted component and, in order, every problem and every
+ * environment use, construction edge and file it recorded. Conversions that reported a problem
+ * pointing at another declaration are not kept (that place may have moved differently).
  */
 import type { DeclarationNode } from './ast.js';
 import type { ConstructionEdge, ConversionContext } from './convert-value.js';
@@ -30,8 +31,8 @@ type Recorded =
   | { readonly type: 'file'; readonly file: { readonly path: string; readonly location: SourceLocation } };
 
 export interface RememberedConversion {
-  /** Where the declaration was and what surrounded its conversion. */
-  readonly place: string;
+  /** Where the declaration was: a declaration that moved as a whole is replayed with its places moved. */
+  readonly place: Place;
   /** Each name looked up, with what it resolved to then. */
   readonly lookups: ReadonlyMap<string, string>;
   /** Every declared name, when the conversion listed them (a did-you-mean). */
@@ -47,9 +48,42 @@ function resolution(component: DeclaredComponent | undefined): string {
 }
 
 /** Where a declaration sits and what its conversion is given besides its own text. */
-export function placeOf(declaration: DeclarationNode, index: number, file: string, folders: { baseDir: string; root: string }): string {
-  const { line, column } = declaration.location;
-  return `${declaration.start} ${declaration.end} ${line} ${column} ${index} ${file} ${folders.baseDir} ${folders.root}`;
+export interface Place {
+  readonly offset: number;
+  readonly line: number;
+  readonly column: number;
+  readonly length: number;
+  /** Its position among the components (in the JSON paths of its environment uses). */
+  readonly index: number;
+  readonly file: string;
+  readonly baseDir: string;
+  readonly root: string;
+}
+
+export function placeOf(declaration: DeclarationNode, index: number, file: string, folders: { baseDir: string; root: string }): Place {
+  const { line, column, offset, endOffset } = declaration.location;
+  return { offset, line, column, length: endOffset - offset, index, file, baseDir: folders.baseDir, root: folders.root };
+}
+
+/**
+ * Whether a remembered conversion can be replayed at `now`: the same text (the same node and length)
+ * given the same surroundings, at most moved as a whole. The column must be the same: then every
+ * place inside it moved by the same number of lines and characters, and none changed column.
+ */
+function samePlaceBut(then: Place, now: Place): boolean {
+  return (
+    then.length === now.length &&
+    then.column === now.column &&
+    then.index === now.index &&
+    then.file === now.file &&
+    then.baseDir === now.baseDir &&
+    then.root === now.root
+  );
+}
+
+/** A location moved by `offset` characters and `lines` lines, its columns unchanged. */
+function move(location: SourceLocation, offset: number, lines: number): SourceLocation {
+  return { ...location, line: location.line + lines, offset: location.offset + offset, endLine: location.endLine + lines, endOffset: location.endOffset + offset };
 }
 
 /**
@@ -59,16 +93,37 @@ export function placeOf(declaration: DeclarationNode, index: number, file: strin
 export function replay<T>(
   cache: AnalysisCache,
   declaration: DeclarationNode,
-  place: string,
+  place: Place,
   declared: ReadonlyMap<string, DeclaredComponent>,
   namesOf: () => string,
   context: Pick<ConversionContext, 'recordEnv' | 'recordEdge' | 'recordFile'>,
   report: Reporter,
+  moveResult: (result: T, moveLocation: (location: SourceLocation) => SourceLocation) => T,
 ): T | undefined {
   const remembered = cache.get(declaration);
-  if (!remembered || remembered.place !== place) return undefined;
+  if (!remembered || !samePlaceBut(remembered.place, place)) return undefined;
   for (const [name, resolved] of remembered.lookups) if (resolution(declared.get(name)) !== resolved) return undefined;
   if (remembered.names !== undefined && remembered.names !== namesOf()) return undefined;
+  const offset = place.offset - remembered.place.offset;
+  const lines = place.line - remembered.place.line;
+  if (offset !== 0 || lines !== 0) {
+    // Moved as a whole: remember it where it is now, so that the next check replays it as it is.
+    const at = (location: SourceLocation) => move(location, offset, lines);
+    const recorded = remembered.recorded.map((call): Recorded => {
+      switch (call.type) {
+        case 'report':
+          return { ...call, location: at(call.location) };
+        case 'env':
+          return { ...call, usage: { ...call.usage, location: at(call.usage.location) } };
+        case 'edge':
+          return { ...call, edge: { ...call.edge, location: at(call.edge.location) } };
+        default:
+          return { ...call, file: { ...call.file, location: at(call.file.location) } };
+      }
+    });
+    cache.set(declaration, { ...remembered, place, recorded, result: moveResult(remembered.result as T, at) });
+    return replay(cache, declaration, place, declared, namesOf, context, report, moveResult);
+  }
   for (const call of remembered.recorded) {
     if (call.type === 'report') report(call.code, call.message, call.location, call.details);
     else if (call.type === 'env') context.recordEnv(call.name, call.usage);
@@ -85,7 +140,7 @@ export function replay<T>(
 export function remember<T>(
   cache: AnalysisCache,
   declaration: DeclarationNode,
-  place: string,
+  place: Place,
   declared: ReadonlyMap<string, DeclaredComponent>,
   namesOf: () => string,
   context: ConversionContext,

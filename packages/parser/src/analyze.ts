@@ -126,7 +126,7 @@ export function analyzeWithFiles(ast: FileNode, options: AnalyzeOptions = {}, ca
         const place = placeOf(declaration, index, file, folders);
         const context = contextFor(true);
         result =
-          replay<ReturnType<typeof convertComponent>>(cache, declaration, place, declared, namesOf, context, report) ??
+          replay(cache, declaration, place, declared, namesOf, context, report, moveConverted) ??
           remember(cache, declaration, place, declared, namesOf, context, report, convert);
       } else {
         result = convert(contextFor(true), report);
@@ -291,6 +291,23 @@ function convertComponent(
       deployment: toDeployment(converted.deployment, declaration.body, report),
       metrics: toMetrics(converted.metrics),
       location: declaration.location,
+    },
+  };
+}
+
+/** A remembered conversion for a declaration that moved: its places are the only thing that changes. */
+function moveConverted(
+  result: ReturnType<typeof convertComponent>,
+  move: (location: SourceLocation) => SourceLocation,
+): ReturnType<typeof convertComponent> {
+  const { converted } = result;
+  return {
+    declaredTo: result.declaredTo,
+    converted: {
+      ...converted,
+      pipes: converted.pipes.map((spec) => ({ ...spec, location: move(spec.location) })),
+      hooks: converted.hooks.map((spec) => ({ ...spec, location: move(spec.location) })),
+      location: move(converted.location),
     },
   };
 }
