@@ -54,6 +54,11 @@ export type RuntimeErrorCode =
    */
   | 'WW_RUNTIME_DEAD_LETTERED'
   /**
+   * The bus kept failing to take a message a component sent on (its broker down or restarting)
+   * for longer than the runtime's `publishRetryMs`; the message names where it was going.
+   */
+  | 'WW_RUNTIME_PUBLISH_FAILED'
+  /**
    * An `events()` reader fell more than `sessionHistory` events behind the live session: it got
    * every event up to the one named and must resume after it (`{ after }`, `Last-Event-ID`).
    */

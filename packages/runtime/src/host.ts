@@ -16,7 +16,7 @@
  * The embedded runtime runs one host per component in one process; the distributed host process
  * (apps/host) runs the same class for one component or one `vm server` group.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { deadLetterTopic, type Bus, type DeadLetter, type DeliveryContext, type Envelope, type EnvelopeInit, type EnvelopeTrace, type Subscription } from '@woodwork/bus';
 import type { MetricsEmitter, MetricsStep } from '@woodwork/metrics';
 import { formatDuration, type Topology, type TopologyComponent } from '@woodwork/parser';
@@ -98,6 +98,8 @@ export interface HostSettings {
   readonly pipeTimeoutMs: number;
   /** How often the inbox's queue depth is read from the bus and recorded; 0: never. */
   readonly queueDepthIntervalMs: number;
+  /** How long a publish the bus failed with a retryable error is tried again (see `published`). */
+  readonly publishRetryMs: number;
 }
 
 /** Per-component counters, as `runtime.stats()` reports them. */
@@ -393,11 +395,65 @@ export class ComponentHost {
 
   private publishEvent(init: EnvelopeInit): Promise<unknown> {
     if (this.hooks?.wants(init.event_type) && init.component_source === this.name) this.hookEventsPublished++;
-    return this.services.bus.publish(eventsTopic(this.services.namespace), init);
+    const topic = eventsTopic(this.services.namespace);
+    return this.publish(topic, init, `the events topic \`${topic}\``);
   }
 
   private publishTo(target: string, init: EnvelopeInit): Promise<unknown> {
-    return this.services.bus.publish(componentTopic(this.services.namespace, target), init);
+    return this.publish(componentTopic(this.services.namespace, target), init, `component \`${target}\``);
+  }
+
+  /** Publishes one envelope, again after a broker outage (`published`), under the same message_id. */
+  private publish(topic: string, init: EnvelopeInit, destination?: string): Promise<unknown> {
+    const once = init.message_id === undefined ? { ...init, message_id: randomUUID() } : init;
+    return this.published(topic, init.session_id, () => this.services.bus.publish(topic, once), destination);
+  }
+
+  /**
+   * Runs `publish` until it succeeds, again after each retryable bus failure (a broker restarting:
+   * kafkajs refusing connections, a Kafka publish outlasting `publishTimeoutMs`, Redis reconnecting)
+   * with backoff (0.2 s doubling to 5 s, ±20 %), for up to `publishRetryMs`. Publishing again is
+   * safe: the envelopes keep their message_id and consumers drop copies by it. Without this, one
+   * broker restart ended every turn in flight with an error reply although the broker came back
+   * well within the turn's time. Past the bound, or while the host stops, the last failure is
+   * thrown as `WW_RUNTIME_PUBLISH_FAILED`, naming where it went and what to check.
+   */
+  private async published<T>(topic: string, sessionId: string, publish: () => Promise<T>, destination = `topic \`${topic}\``): Promise<T> {
+    const began = Date.now();
+    const giveUpAt = began + this.services.settings.publishRetryMs;
+    let delayMs = 200;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await publish();
+      } catch (error) {
+        if (!isRetryableError(error)) throw error;
+        const waitMs = delayMs * (0.8 + 0.4 * Math.random());
+        if (this.abort.signal.aborted || Date.now() + waitMs >= giveUpAt) {
+          throw new WoodworkRuntimeError(
+            'WW_RUNTIME_PUBLISH_FAILED',
+            `component \`${this.name}\` could not send to ${destination} (session ${sessionId}) for ${formatDuration(Date.now() - began)} (${tries} tr${tries === 1 ? 'y' : 'ies'}): ${errorMessage(error)}`,
+            {
+              cause: error,
+              component: this.name,
+              sessionId,
+              location: this.component.location,
+              hint: this.abort.signal.aborted
+                ? 'the component was stopping; the bus delivers the message again to a running host'
+                : `check that the bus's broker is up and reachable from this host; a longer outage can be bridged with the runtime's \`publishRetryMs\` (now ${formatDuration(this.services.settings.publishRetryMs)})`,
+              isRetryable: true,
+            },
+          );
+        }
+        if (tries === 1) {
+          this.logger.warn(`publishing to ${destination} failed, trying again for up to ${formatDuration(giveUpAt - Date.now())}`, {
+            session: sessionId,
+            error: errorMessage(error),
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+        delayMs = Math.min(delayMs * 2, 5_000);
+      }
+    }
   }
 
   /** One branch of the turn ended; the last one announces `turn.completed`. */
@@ -406,7 +462,7 @@ export class ComponentHost {
     if (turnId === undefined) return;
     const open = await this.services.sessions.adjustTurn(sessionId, turnId, -1);
     if (open === 0) {
-      await this.services.bus.publish(eventsTopic(this.services.namespace), {
+      await this.publish(eventsTopic(this.services.namespace), {
         session_id: sessionId,
         event_type: EventTypes.turnCompleted,
         component_source: 'runtime',
@@ -829,10 +885,12 @@ export class ComponentHost {
     // time, and the next component's deduplication drops them instead of running them twice.
     const idFor = (what: string) => derivedMessageId(envelope.message_id, this.name, what);
     if (targets.length === 0) {
-      await this.services.bus.publishMany(eventsTopic(this.services.namespace), [
+      const events = eventsTopic(this.services.namespace);
+      const published = [
         this.countedForHooks({ ...this.resultEnvelope(sessionId, result, trace, null), message_id: idFor('result') }),
         this.countedForHooks({ ...this.replyEnvelope(sessionId, result, trace), message_id: idFor('reply') }),
-      ]);
+      ];
+      await this.published(events, sessionId, () => this.services.bus.publishMany(events, published), `the events topic \`${events}\``);
       await this.endBranch(sessionId, trace);
       return;
     }
@@ -878,7 +936,7 @@ export class ComponentHost {
   }
 
   private replyTo(topic: string, request: Envelope, reply: CallReplyPayload, trace: EnvelopeTrace | null): Promise<unknown> {
-    return this.services.bus.publish(topic, {
+    return this.publish(topic, {
       session_id: request.session_id,
       event_type: REPLY_EVENT,
       component_source: this.name,
