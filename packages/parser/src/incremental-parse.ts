@@ -75,6 +75,8 @@ class Incremental implements IncrementalParser {
   #items: Item[] | undefined;
   #ast: FileNode | undefined;
   #diagnostics: Diagnostic[] = [];
+  /** The items the running parse has started, in order. */
+  #reading: Item[] | undefined;
   /** Where the grammar's reports go while it reads. */
   #current: Item | undefined;
   #reportedKeys = new Set<string>();
@@ -97,9 +99,6 @@ class Incremental implements IncrementalParser {
       },
     };
   }
-
-  /** The items the running parse has started, in order. */
-  #reading: Item[] | undefined;
 
   parse(source: string): ParseResult {
     if (typeof source !== 'string') {
