@@ -438,7 +438,7 @@ export class ComponentHost {
               sessionId,
               location: this.component.location,
               hint: this.abort.signal.aborted
-                ? 'the component was stopping; the bus delivers the message again to a running host'
+                ? "the host was stopping while the bus's broker did not take the message; check that the broker is up"
                 : `check that the bus's broker is up and reachable from this host; a longer outage can be bridged with the runtime's \`publishRetryMs\` (now ${formatDuration(this.services.settings.publishRetryMs)})`,
               isRetryable: true,
             },
@@ -1382,6 +1382,7 @@ class ResultWriter implements ChunkWriter {
     // were registered.
     if (index === 0 && this.envelope.attempt > 1) await this.announceRestart();
     const published = this.publishChunk(chunk, index, false);
+    (this as unknown as { expPublished: Promise<void> }).expPublished = published;
     await Promise.all([published, this.open().then(() => Promise.all(this.each((sink) => sink.write(input))))]);
   }
 
