@@ -24,6 +24,18 @@ function toolOutputs(server: ScriptedServer, request: number): string[] {
   return input.filter((item) => item.type === 'function_call_output').map((item) => String(item.output));
 }
 
+/** An agent whose one tool, `deploy`, needs approval. */
+function deployProject(server: ScriptedServer, agentKeys = '') {
+  return project({
+    'main.ww': `
+      model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
+      ops = api functions { path = "ops.ts", approval = true }
+      assistant = agent llm { model = model, tools = [ops]${agentKeys} }
+    `,
+    'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
+  });
+}
+
 async function waitFor<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -51,14 +63,7 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
   it('resumes a turn paused for approval in another process', async () => {
     await using server = await startScriptedServer();
     server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Deployed.' });
-    await using files = await project({
-      'main.ww': `
-        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
-        ops = api functions { path = "ops.ts", approval = true }
-        assistant = agent llm { model = model, tools = [ops] }
-      `,
-      'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
-    });
+    await using files = await deployProject(server);
     const topology = await files.load();
     const namespace = `agent-${randomUUID().slice(0, 8)}`;
     const options = { bus: url!, sessions: { redis: url! }, namespace };
@@ -92,14 +97,7 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
   it('takes the message that paused a turn, delivered again to another process, as a repeat of the question and not as an answer', async () => {
     await using server = await startScriptedServer();
     server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Deployed.' });
-    await using files = await project({
-      'main.ww': `
-        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
-        ops = api functions { path = "ops.ts", approval = true }
-        assistant = agent llm { model = model, tools = [ops] }
-      `,
-      'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
-    });
+    await using files = await deployProject(server);
     const topology = await files.load();
     const namespace = `agent-${randomUUID().slice(0, 8)}`;
     const options = { bus: url!, sessions: { redis: url! }, namespace };
@@ -201,14 +199,7 @@ describe.skipIf(url === undefined)('agent turns in Redis', () => {
   it('times a paused approval out at its deadline with no input, after the instance that paused it was killed', async () => {
     await using server = await startScriptedServer();
     server.enqueue({ toolCalls: [{ name: 'deploy', arguments: { env: 'prod' } }] }, { text: 'Not deployed: nobody approved in time.' });
-    await using files = await project({
-      'main.ww': `
-        model = llm openai { model = "m", api_key = "sk-test", base_url = "${server.openaiBaseUrl}" }
-        ops = api functions { path = "ops.ts", approval = true }
-        assistant = agent llm { model = model, tools = [ops], approval_timeout = "3s" }
-      `,
-      'ops.ts': `export function deploy(env: string) { return 'deployed to ' + env; }`,
-    });
+    await using files = await deployProject(server, ', approval_timeout = "3s"');
     const topology = await files.load();
     const namespace = `agent-${randomUUID().slice(0, 8)}`;
     // This process hosts the tool and watches; the agent pauses in one child, which is then
