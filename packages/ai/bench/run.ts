@@ -8,7 +8,8 @@
  * 1. Time to first token: the AI SDK's `streamText` read directly (the provider's own TTFT) vs
  *    the first `stream.chunk` a client sees — embedded (`runtime.events`) and through the API
  *    gateway's SSE with the bus and sessions in Redis: the whole topology in one runtime, and split
- *    as `woodwork up` splits it (the llm in a runtime of its own, with its own bus connections).
+ *    as `woodwork up` splits it (the llm in a runtime of its own, with its own bus connections; and
+ *    the llm in a process of its own, bench/llm-process.ts, with its own event loop).
  *    The difference is what Woodwork adds.
  *    Targets: under 2 ms embedded, under 10 ms through the gateway over Redis.
  * 2. Tokens per second of a long reply (one token a chunk, no delay): the provider stream read
@@ -27,11 +28,14 @@
  * server included, so the figures are relative, not absolute; the load average is printed beside
  * them (the development machines are shared: compare figures of one run, not across runs).
  */
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
 import { loadavg } from 'node:os';
 import { createOpenAI } from '@ai-sdk/openai';
@@ -276,6 +280,7 @@ async function main(): Promise<void> {
 
     let gatewayApi: string | undefined;
     let splitApi: string | undefined;
+    let processApi: string | undefined;
     const timeline = new Timeline();
     const splitTimeline = new Timeline();
     if (redisUrl) {
@@ -319,6 +324,37 @@ async function main(): Promise<void> {
       splitApi = `http://127.0.0.1:${splitPort}`;
       const splitUrl = splitApi;
       paths['gateway SSE, llm in another runtime'] = () => (server.enqueue(shortReply()), gateway(server, splitUrl, 'bench-token', splitTimeline));
+
+      // The same split with the llm in a process of its own, as `woodwork up` runs it: the two
+      // runtimes above share this process's event loop, so the llm parsing the rest of the model's
+      // reply holds up the session hub's read of the first token (ai README, *leg by leg*). Its
+      // turns are not cut into legs (its bus is in the other process); the time to first token is
+      // measured as for the others, the model server and the client being here.
+      const processPort = await freePort();
+      const processSource = `input = api { port = ${processPort}, auth = { token = "bench-token" }, rate_limit = false }\n${source('streaming = true')}output = api { streaming = true }\n`;
+      const processTopology = await topology(processSource);
+      stopping.push(processTopology.remove);
+      const processNamespace = `aibench${randomUUID().slice(0, 6)}`;
+      const child = fork(fileURLToPath(new URL('./llm-process.ts', import.meta.url)), [], {
+        execArgv: ['--conditions=@woodwork/source', '--import', 'tsx'],
+        env: { ...process.env, BENCH_LLM_PROCESS: JSON.stringify({ source: processSource, namespace: processNamespace, redisUrl }) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      stopping.unshift(async () => {
+        if (child.exitCode !== null) return;
+        child.send('stop');
+        await once(child, 'exit');
+      });
+      const [message] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => ['exited'])])) as [unknown];
+      if (message !== 'ready') throw new Error('the benchmark\'s llm process did not start');
+      const processBus = await createBus(redisUrl);
+      stopping.push(() => processBus.close());
+      const gatewayRuntime = createRuntime(processTopology.resolved, { ...options, registry: registry(), bus: processBus, namespace: processNamespace, components: ['input', 'output'] });
+      await gatewayRuntime.start();
+      stopping.unshift(() => gatewayRuntime.stop());
+      processApi = `http://127.0.0.1:${processPort}`;
+      const processUrl = processApi;
+      paths['gateway SSE, llm in another process'] = () => (server.enqueue(shortReply()), gateway(server, processUrl, 'bench-token'));
     }
     // Warm up every path (JIT, connections), then measure.
     await rounds(paths, 5);
@@ -338,7 +374,7 @@ async function main(): Promise<void> {
     console.log(`  (load average ${load()})`);
 
     for (const [pathName, gatewayRuns] of Object.entries(ttft)) {
-      if (!pathName.startsWith('gateway')) continue;
+      if (!pathName.startsWith('gateway') || gatewayRuns.every((run) => run.legs === undefined)) continue;
       const leg = (runs: Result[], name: string) => median(runs.map((run) => run.legs?.[name] ?? Number.NaN));
       const directRuns = ttft['provider directly']!;
       console.log(`\nWhere the first token spends its time, ${pathName} (medians; bus publishes and deliveries timestamped), beside the provider read directly:`);
@@ -368,6 +404,10 @@ async function main(): Promise<void> {
     if (splitApi) {
       const api = splitApi;
       throughputPaths['gateway SSE, llm in another runtime'] = () => (server.enqueue(longReply()), gateway(server, api, 'bench-token'));
+    }
+    if (processApi) {
+      const api = processApi;
+      throughputPaths['gateway SSE, llm in another process'] = () => (server.enqueue(longReply()), gateway(server, api, 'bench-token'));
     }
     await rounds(throughputPaths, 2);
     const throughput = await rounds(throughputPaths, Math.max(5, Math.floor(ROUNDS / 3)));
