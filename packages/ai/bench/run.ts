@@ -343,7 +343,10 @@ async function main(): Promise<void> {
       stopping.unshift(async () => {
         if (child.exitCode !== null) return;
         child.send('stop');
+        // A child that does not stop in time is killed: the benchmark must not hang on it.
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
         await once(child, 'exit');
+        clearTimeout(timer);
       });
       const [message] = (await Promise.race([once(child, 'message'), once(child, 'exit').then(() => ['exited'])])) as [unknown];
       if (message !== 'ready') throw new Error('the benchmark\'s llm process did not start');
