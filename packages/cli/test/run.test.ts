@@ -84,7 +84,7 @@ describe('woodwork run', () => {
     const result = await cli(['run', '--input', 'x'], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/main\.ww:3:1: error WW_AI_KNOWLEDGE_BASE: component `docs` \(knowledge_base chroma\) could not start: the Chroma server at http:\/\/127\.0\.0\.1:1 did not answer/);
-    expect(result.stderr).toMatch(/hint: start it/);
+    expect(result.stderr).toMatch(/hint: start a Chroma server there \(`pip install chromadb`/);
     expect(result.stderr).not.toMatch(/\s+at .*:\d+:\d+\)?$/m);
   });
 
