@@ -3,15 +3,17 @@
  * its Server-Sent Events, sends a message and waits for the reply, as an application does.
  *
  * - throughput: `concurrency` clients each run whole sessions back to back (create, open the event
- *   stream, one message, reply, close the stream, DELETE) for `seconds`: sessions per second and
- *   the message → reply latency (p50, p99);
+ *   stream, one message, reply, close the stream, DELETE) for `seconds`: sessions per second, the
+ *   message → reply latency (p50, p99), and the CPU time the Woodwork processes spent per session
+ *   (what a regression in the runtime shows on a shared machine, where sessions/s moves 2× with
+ *   the load of others);
  * - held sessions: `held` sessions opened and kept (event stream open), each answered twice;
  *   memory per session is the growth of the resident memory of every Woodwork process (not the
  *   brokers') divided by the sessions held;
  * - soak: steady sessions for a long time, resident memory sampled every 30 s, and a verdict.
  */
 import { GatewaySession, percentile } from './client.js';
-import { rssOf, sleep } from './processes.js';
+import { cpuMsOf, rssOf, sleep } from './processes.js';
 
 export interface LoadOptions {
   readonly concurrency: number;
@@ -30,6 +32,8 @@ export interface LoadResult {
   readonly sessionsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
+  /** CPU (user + system) of every Woodwork process during the throughput run ÷ sessions completed. */
+  readonly cpuMsPerSession: number;
   readonly held: number;
   readonly heldAnswered: number;
   readonly heldP50Ms: number;
@@ -41,6 +45,7 @@ export interface LoadResult {
 }
 
 const sumRss = async (pids: readonly number[]) => (await Promise.all(pids.map(rssOf))).reduce((a, b) => a + b, 0);
+const sumCpu = async (pids: readonly number[]) => (await Promise.all(pids.map(cpuMsOf))).reduce((a, b) => a + b, 0);
 
 export async function runLoad(target: string, gateways: readonly string[], pids: () => Promise<number[]>, options: LoadOptions): Promise<LoadResult> {
   options.log(`load on ${target}: ${options.concurrency} clients for ${options.seconds} s, then ${options.held} sessions held`);
@@ -49,6 +54,8 @@ export async function runLoad(target: string, gateways: readonly string[], pids:
   let completed = 0;
   let failed = 0;
   let counter = 0;
+  const loadProcesses = await pids();
+  const cpuBefore = await sumCpu(loadProcesses);
   const endAt = Date.now() + options.seconds * 1000;
   const started = Date.now();
   await Promise.all(
@@ -70,6 +77,7 @@ export async function runLoad(target: string, gateways: readonly string[], pids:
     }),
   );
   const elapsed = (Date.now() - started) / 1000;
+  const cpuMs = (await sumCpu(loadProcesses)) - cpuBefore;
 
   // Held sessions.
   await sleep(3_000);
@@ -104,6 +112,7 @@ export async function runLoad(target: string, gateways: readonly string[], pids:
     sessionsPerSecond: completed / elapsed,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
+    cpuMsPerSession: cpuMs / completed,
     held: options.held,
     heldAnswered: answered,
     heldP50Ms: percentile(heldLatencies, 50),

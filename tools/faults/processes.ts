@@ -19,11 +19,11 @@ export const topologyDir = path.join(root, 'tools', 'faults', 'topology');
 
 /**
  * How the CLI runs.
- * - `head` (the harness's default): the TypeScript sources of the last commit on the current branch
- *   (`git archive HEAD`, unpacked once per commit under ~/.cache/woodwork/faults-tree/, sharing this
- *   checkout's node_modules), through tsx and the `@woodwork/source` condition, which every host
- *   `up` starts inherits. What is committed on `main`, untouched by work in progress in a shared
- *   working tree, and no build needed.
+ * - `head` (the harness's default): the TypeScript sources of the last commit on the current branch,
+ *   or of the commit `--commit` names (`git archive`, unpacked once per commit under
+ *   ~/.cache/woodwork/faults-tree/, sharing this checkout's node_modules), through tsx and the
+ *   `@woodwork/source` condition, which every host `up` starts inherits. What is committed on
+ *   `main`, untouched by work in progress in a shared working tree, and no build needed.
  * - `source`: the same from this working tree as it is (uncommitted changes included).
  * - `built`: packages/cli/bin/woodwork.js (dist), as the e2e tests and users run it.
  */
@@ -36,9 +36,14 @@ export const treeRoot = () => tree;
 
 const exec = promisify(execFile);
 
-/** Unpacks HEAD for `head` mode (once per commit) and returns its commit; other modes: this tree. */
-export async function prepareTree(mode: CliMode): Promise<string> {
-  const commit = (await exec('git', ['rev-parse', 'HEAD'], { cwd: root })).stdout.trim();
+/**
+ * Unpacks HEAD for `head` mode (once per commit) and returns its commit; other modes: this tree.
+ * `revision` runs another commit's hosts under this harness (comparing two commits' throughput with
+ * the same clients and topology); it shares this checkout's node_modules like HEAD does.
+ */
+export async function prepareTree(mode: CliMode, revision = 'HEAD'): Promise<string> {
+  if (mode !== 'head' && revision !== 'HEAD') throw new Error(`--commit ${revision} needs --cli head (the other modes run this working tree or its build)`);
+  const commit = (await exec('git', ['rev-parse', '--verify', `${revision}^{commit}`], { cwd: root })).stdout.trim();
   if (mode !== 'head') {
     tree = root;
     return commit;
@@ -49,7 +54,7 @@ export async function prepareTree(mode: CliMode): Promise<string> {
     const staging = `${target}.${process.pid}`;
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
-    await exec('sh', ['-c', `git archive --format=tar HEAD | tar -x -C "${staging}"`], { cwd: root, maxBuffer: 1 << 26 });
+    await exec('sh', ['-c', `git archive --format=tar ${commit} | tar -x -C "${staging}"`], { cwd: root, maxBuffer: 1 << 26 });
     // node_modules: every installed package from this checkout, but the workspace links
     // (@woodwork/*, relative) point into the snapshot.
     await mkdir(path.join(staging, 'node_modules'));
@@ -147,6 +152,23 @@ export async function rssOf(pid: number | null | undefined): Promise<number> {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const match = /VmRSS:\s+(\d+) kB/.exec(status);
     return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU time (user + system) a process has used so far, in ms; 0 when it is gone. On a shared machine
+ * the CPU a session costs moves far less than sessions/s, which other engineers' work halves.
+ */
+export async function cpuMsOf(pid: number | null | undefined): Promise<number> {
+  if (!pid) return 0;
+  try {
+    // The fields after the command name, which is in parentheses and may hold spaces: utime and stime
+    // are the 14th and 15th of the line, in clock ticks (USER_HZ, 100 on Linux).
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return 0;
   }

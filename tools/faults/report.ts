@@ -13,6 +13,7 @@
  * faults.ts), --no-faults, --no-load, --sessions N (clients per fault run, default 8), --instances N
  * (`woodwork up` per broker, default 2), --load-seconds S (15), --load-concurrency C (8),
  * --held N (300), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
+ * --commit REV (with head: that commit's hosts under this harness, to compare two commits),
  * --keep-logs DIR (where the hosts' logs are copied; default a new folder in the temp dir), --no-write.
  * A full run also saves its figures in tools/faults/last-run.json; `--render` writes the report
  * again from them (after editing tools/faults/notes.md, the hand-written analysis it includes).
@@ -81,7 +82,7 @@ async function machine() {
 async function main(): Promise<void> {
   const flags = parseArgs(process.argv.slice(2));
   const cli = (flags.get('cli') as CliMode | undefined) ?? 'head';
-  const commit = await prepareTree(cli);
+  const commit = await prepareTree(cli, typeof flags.get('commit') === 'string' ? (flags.get('commit') as string) : 'HEAD');
   log(`running ${cli === 'head' ? `the committed tree of ${commit.slice(0, 10)} (from ~/.cache/woodwork/faults-tree)` : cli === 'source' ? 'the working tree as it is' : 'the built CLI'}`);
   const only = typeof flags.get('brokers') === 'string' ? (flags.get('brokers') as string).split(',') : undefined;
   const { brokers, redisUrl } = await brokerTargets(only);
@@ -212,7 +213,7 @@ function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
     console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  stall ${seconds(f.stallMs)} (${f.stalledSessions}/${f.sessions})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}${f.duplicateReplies ? `  TWICE ${f.duplicateKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
   }
   for (const l of loads) {
-    console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
+    console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  CPU ${l.cpuMsPerSession.toFixed(1)} ms/session  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
   }
 }
 
