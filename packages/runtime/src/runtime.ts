@@ -95,7 +95,8 @@ export interface RuntimeOptions {
    * How long a component's host keeps publishing again what the bus failed to take with a
    * retryable error (a broker restarting), before the message fails with
    * `WW_RUNTIME_PUBLISH_FAILED`. Publishing again is safe: message ids are kept and consumers
-   * drop copies. Default: `turnTimeoutMs` (120 s), past which nobody waits for the reply.
+   * drop copies. Default: `turnTimeoutMs` (120 s), past which nobody waits for the reply. Streams
+   * over the bus (@woodwork/stream) get the same bound for their chunks, credits and ends.
    */
   readonly publishRetryMs?: number;
   /** How long a call to another component waits. Default 60 s. */
@@ -524,6 +525,7 @@ class EmbeddedRuntime implements Runtime {
           namespace: this.namespace,
           instanceId: this.instanceId,
           onError: (error) => this.logger.warn('stream error', { error: errorMessage(error) }),
+          publishRetryMs: this.settings.publishRetryMs,
         })
       : createInProcessTransport();
     this.loader = new ModuleLoader({

@@ -261,6 +261,12 @@ export interface BusTransportOptions {
   readonly namespace: string;
   readonly instanceId: string;
   readonly onError: (error: unknown) => void;
+  /**
+   * How long a chunk, credit or end the bus failed with a retryable error (a broker restarting)
+   * is published again before the stream fails: the runtime's `publishRetryMs`, so a stream rides
+   * out what the hosts' own messages ride out. Default @woodwork/stream's (120 s).
+   */
+  readonly publishRetryMs?: number;
 }
 
 class BusTransport implements StreamTransport {
@@ -280,6 +286,7 @@ class BusTransport implements StreamTransport {
         instanceId: this.options.instanceId,
         topicPrefix: `${this.options.namespace}.stream`,
         onError: this.options.onError,
+        ...(this.options.publishRetryMs === undefined ? {} : { publishRetryMs: this.options.publishRetryMs }),
       });
       this.managers.set(name, manager);
     }

@@ -30,7 +30,11 @@ export type StreamErrorCode =
   /** A chunk larger than `maxChunkBytes`. */
   | 'WW_STREAM_CHUNK_TOO_LARGE'
   | 'WW_STREAM_INVALID_OPTION'
-  /** The bus refused a chunk; the stream is failed (a hole would follow). */
+  /**
+   * Producer side: the bus refused a chunk, or kept failing it (a broker down) for longer than
+   * `publishRetryMs`; the stream is failed (a hole would follow). Consumer side: the bus kept
+   * failing its credit that long. The message names the component, the stream and the topic.
+   */
   | 'WW_STREAM_PUBLISH_FAILED'
   /** A Server-Sent Events body ended before its `end` event. */
   | 'WW_STREAM_TRUNCATED';

@@ -67,6 +67,11 @@ class Manager implements StreamManager, StreamHost {
   private readonly subscriptions = new Map<string, Promise<Subscription>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private closePromise: Promise<void> | undefined;
+  private readonly closed = new AbortController();
+  /** Since when the bus has failed this manager's publishes (retryably); undefined while it takes them. */
+  private outageSince: number | undefined;
+  /** When the last outage ended: silence is counted from then at the earliest. */
+  private outageEndedAt = 0;
 
   constructor(options: StreamManagerOptions) {
     this.options = resolveOptions(options);
@@ -164,8 +169,30 @@ class Manager implements StreamManager, StreamHost {
   }
 
   close(): Promise<void> {
+    this.closed.abort();
     this.closePromise ??= this.doClose();
     return this.closePromise;
+  }
+
+  get closing(): AbortSignal {
+    return this.closed.signal;
+  }
+
+  busFailing(): boolean {
+    if (this.outageSince !== undefined) return false;
+    this.outageSince = Date.now();
+    return true;
+  }
+
+  busWorking(): void {
+    if (this.outageSince === undefined) return;
+    this.outageSince = undefined;
+    this.outageEndedAt = Date.now();
+  }
+
+  silenceSince(lastHeardAt: number, now: number): number {
+    if (this.outageSince !== undefined && now - this.outageSince <= this.options.publishRetryMs) return 0;
+    return now - Math.max(lastHeardAt, this.outageEndedAt);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -68,6 +68,19 @@ export interface StreamManagerOptions {
    */
   readonly gapTimeoutMs?: number;
   /**
+   * How long a publish the bus failed with a retryable error (a broker restarting: Redis
+   * reconnecting, a Kafka publish outlasting its confirmation timeout) is tried again, with
+   * backoff (0.2 s doubling to 5 s), counted from the first failure. Chunks, the end and errors go
+   * again as the same envelopes under the same message ids, and chunks keep their order (later
+   * ones wait behind); credits and cancels go again too. Meanwhile neither side counts the
+   * other's silence against its timeouts: it is the bus's. Past it the stream fails with
+   * WW_STREAM_PUBLISH_FAILED, naming the stream and the component. 0: fail at the first failure.
+   * Default 120 000 ms, the Woodwork runtime's own bound (its `turnTimeoutMs`, past which nobody
+   * waits for the reply): a Kafka publish to a stopped broker itself fails only after 30 s, and a
+   * Kafka restart took about a minute to be over in the project's fault run.
+   */
+  readonly publishRetryMs?: number;
+  /**
    * Errors the manager survives but someone should see (a heartbeat the bus refused, a
    * malformed chunk from a foreign producer). Default: `console.error`.
    */
@@ -86,6 +99,7 @@ export interface ResolvedStreamManagerOptions {
   readonly heartbeatIntervalMs: number;
   readonly consumerTimeoutMs: number;
   readonly gapTimeoutMs: number;
+  readonly publishRetryMs: number;
   readonly onError: (error: unknown) => void;
 }
 
@@ -98,6 +112,7 @@ export const DEFAULT_STREAM_OPTIONS = {
   heartbeatIntervalMs: 5_000,
   consumerTimeoutMs: 30_000,
   gapTimeoutMs: 10_000,
+  publishRetryMs: 120_000,
 } as const;
 
 /** Topic and group names must stay within what every broker accepts (see @woodwork/bus). */
@@ -119,6 +134,12 @@ function positive(name: string, value: number | undefined, fallback: number, int
   if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
     invalid(`${name} must be a ${integer ? 'positive integer' : 'positive number'}; got ${String(value)}`);
   }
+  return value;
+}
+
+function nonNegative(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) invalid(`${name} must be a number of milliseconds >= 0; got ${String(value)}`);
   return value;
 }
 
@@ -144,6 +165,7 @@ export function resolveOptions(options: StreamManagerOptions): ResolvedStreamMan
     heartbeatIntervalMs: positive('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULT_STREAM_OPTIONS.heartbeatIntervalMs),
     consumerTimeoutMs: positive('consumerTimeoutMs', options.consumerTimeoutMs, DEFAULT_STREAM_OPTIONS.consumerTimeoutMs),
     gapTimeoutMs: positive('gapTimeoutMs', options.gapTimeoutMs, DEFAULT_STREAM_OPTIONS.gapTimeoutMs),
+    publishRetryMs: nonNegative('publishRetryMs', options.publishRetryMs, DEFAULT_STREAM_OPTIONS.publishRetryMs),
     onError: options.onError ?? ((error: unknown) => console.error('[@woodwork/stream]', error)),
   };
   const shortest = Math.min(resolved.idleTimeoutMs, resolved.consumerTimeoutMs);

@@ -14,6 +14,7 @@ import { STREAM_EVENT } from './protocol.js';
 import type { StreamCancelPayload, StreamChunksPayload, StreamCreditPayload, StreamRef } from './protocol.js';
 import type { StreamHost } from './host.js';
 import { iterate } from './iterate.js';
+import { formatDuration, isRetryable, outageHint, publishAgain } from './publish-retry.js';
 import type { ChunkSource } from './iterate.js';
 
 /** What `pipeFrom` reads: an AI SDK `textStream`, any async iterable, web stream or array of chunks. */
@@ -90,6 +91,12 @@ function isClosedBus(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'WW_BUS_CLOSED';
 }
 
+function chunksNamed(batch: readonly Queued[]): string {
+  const first = batch[0]!.index;
+  const last = batch[batch.length - 1]!.index;
+  return first === last ? `chunk ${first}` : `chunks ${first}-${last}`;
+}
+
 export class Producer implements StreamProducer {
   readonly ref: StreamRef;
   /** This incarnation of the stream's producer (heartbeats' `producer_id`): a re-created stream gets a new one. */
@@ -126,6 +133,8 @@ export class Producer implements StreamProducer {
   private lastHeardAt: number;
   private lastPublishAt = 0;
   private announceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Chunks the bus failed are being tried again: until that gives up, the stream is not the consumer's to time out. */
+  private retryingPublish = false;
   private writableStream: WritableStream<StreamChunkInput> | undefined;
 
   constructor(
@@ -291,7 +300,7 @@ export class Producer implements StreamProducer {
   tick(now: number): void {
     if (this.status !== 'open') return;
     const { consumerTimeoutMs, heartbeatIntervalMs } = this.host.options;
-    if (now - this.lastHeardAt > consumerTimeoutMs) {
+    if (!this.retryingPublish && this.host.silenceSince(this.lastHeardAt, now) > consumerTimeoutMs) {
       const what =
         this.readers.size === 0
           ? `no consumer opened stream ${this.streamId} within ${consumerTimeoutMs} ms (hand stream.ref to the consumer before sending)`
@@ -380,19 +389,19 @@ export class Producer implements StreamProducer {
         }
         const batch = this.queue.splice(0, count);
         for (const item of batch) this.queuedBytes -= item.size;
+        let envelopes: EnvelopeInit[] | undefined;
         try {
-          const envelopes = this.envelopesOf(batch);
-          if (envelopes.length === 1) await this.host.bus.publish(this.ref.topic, envelopes[0]!);
-          else await this.host.bus.publishMany(this.ref.topic, envelopes);
+          envelopes = this.envelopesOf(batch);
+          await this.publishEnvelopes(envelopes);
         } catch (cause) {
-          const error = new WoodworkStreamError(
-            'WW_STREAM_PUBLISH_FAILED',
-            `stream ${this.streamId}: publishing chunk ${batch[0]!.index} failed, so the stream is failed: ${describeReason(cause)}`,
-            { cause, isRetryable: true, streamId: this.streamId },
-          );
-          for (const item of batch) item.reject(error);
-          if (this.fail(error)) void this.publishError(error, true);
-          continue;
+          // The pump waits here while the batch is tried again, so the chunks queued behind it
+          // cannot overtake it.
+          const error = envelopes === undefined ? this.publishFailed(batch, cause) : await this.publishBatchAgain(batch, envelopes, cause);
+          if (error !== undefined) {
+            for (const item of batch) item.reject(error);
+            if (this.fail(error)) void this.publishError(error, true);
+            continue;
+          }
         }
         this.published = batch[batch.length - 1]!.index + 1;
         for (const item of batch) {
@@ -406,6 +415,55 @@ export class Producer implements StreamProducer {
     } finally {
       this.pumping = false;
     }
+  }
+
+  private async publishEnvelopes(envelopes: readonly EnvelopeInit[]): Promise<void> {
+    if (envelopes.length === 1) await this.host.bus.publish(this.ref.topic, envelopes[0]!);
+    else await this.host.bus.publishMany(this.ref.topic, envelopes);
+  }
+
+  /**
+   * A publish of chunks failed: publishes the same envelopes (the same message ids, so the bus
+   * drops a copy of one that was written after all, and readers drop a chunk they have by its
+   * index) again while the failure is retryable, for up to `publishRetryMs`. Resolves with the
+   * error that fails the stream, or undefined once they are on the bus.
+   */
+  private async publishBatchAgain(batch: readonly Queued[], envelopes: readonly EnvelopeInit[], cause: unknown): Promise<WoodworkStreamError | undefined> {
+    const { publishRetryMs, component, onError } = this.host.options;
+    if (!isRetryable(cause) || publishRetryMs === 0) return this.publishFailed(batch, cause);
+    this.host.busFailing();
+    this.retryingPublish = true;
+    const outcome = await publishAgain(() => this.publishEnvelopes(envelopes), cause, {
+      retryMs: publishRetryMs,
+      signal: this.signal,
+      onRetrying: (error, forMs) =>
+        onError(
+          new WoodworkStreamError(
+            'WW_STREAM_PUBLISH_FAILED',
+            `component \`${component}\`: publishing ${chunksNamed(batch)} of stream ${this.streamId} (session ${this.sessionId}) to \`${this.ref.topic}\` failed, trying again for up to ${formatDuration(forMs)}: ${describeReason(error)}`,
+            { cause: error, isRetryable: true, streamId: this.streamId },
+          ),
+        ),
+    }).finally(() => (this.retryingPublish = false));
+    if (outcome.published) {
+      this.host.busWorking();
+      return undefined;
+    }
+    if (outcome.reason === 'stopped') return this.failure ?? this.publishFailed(batch, outcome.error);
+    if (outcome.reason === 'not-retryable') return this.publishFailed(batch, outcome.error);
+    return new WoodworkStreamError(
+      'WW_STREAM_PUBLISH_FAILED',
+      `component \`${component}\` could not publish ${chunksNamed(batch)} of stream ${this.streamId} (session ${this.sessionId}) to \`${this.ref.topic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so the stream is failed: ${describeReason(outcome.error)}; ${outageHint(publishRetryMs)}`,
+      { cause: outcome.error, isRetryable: true, streamId: this.streamId },
+    );
+  }
+
+  private publishFailed(batch: readonly Queued[], cause: unknown): WoodworkStreamError {
+    return new WoodworkStreamError(
+      'WW_STREAM_PUBLISH_FAILED',
+      `component \`${this.host.options.component}\` could not publish ${chunksNamed(batch)} of stream ${this.streamId} (session ${this.sessionId}) to \`${this.ref.topic}\`, so the stream is failed: ${describeReason(cause)}`,
+      { cause, isRetryable: isRetryable(cause), streamId: this.streamId },
+    );
   }
 
   /** The consumer has read every chunk below `index`: their data no longer counts against the byte window. */
@@ -440,9 +498,19 @@ export class Producer implements StreamProducer {
     return envelopes;
   }
 
+  /**
+   * A chunk message's id, fixed before the first try so that a try again carries the same one:
+   * this incarnation and the index of the message's first chunk (each is published once). It
+   * costs what the bus's own id would have.
+   */
+  private messageId(index: number): string {
+    return `${this.producerId}:${index}`;
+  }
+
   private chunksEnvelope(items: readonly Queued[]): EnvelopeInit<StreamChunksPayload> {
     const last = items[items.length - 1]!;
     return {
+      message_id: this.messageId(items[0]!.index),
       session_id: this.sessionId,
       event_type: STREAM_EVENT.chunks,
       component_source: this.ref.source,
@@ -458,6 +526,7 @@ export class Producer implements StreamProducer {
 
   private chunkEnvelope(item: Queued): EnvelopeInit<StreamChunkPayload> {
     return {
+      message_id: this.messageId(item.index),
       session_id: this.sessionId,
       event_type: STREAM_EVENT.chunk,
       component_source: this.ref.source,
@@ -493,21 +562,37 @@ export class Producer implements StreamProducer {
    */
   private async publishError(reason: unknown, quiet = false): Promise<void> {
     await this.pumpIdle.catch(() => undefined);
+    const envelope: EnvelopeInit = {
+      message_id: `${this.producerId}:error`,
+      session_id: this.sessionId,
+      event_type: STREAM_EVENT.error,
+      component_source: this.ref.source,
+      component_target: this.ref.target,
+      stream_id: this.streamId,
+      is_stream: true,
+      chunk_index: this.published,
+      is_final: true,
+      payload: { error: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))) },
+      trace: this.trace,
+    };
+    const publish = () => this.host.bus.publish(this.ref.topic, envelope);
     try {
-      await this.host.bus.publish(this.ref.topic, {
-        session_id: this.sessionId,
-        event_type: STREAM_EVENT.error,
-        component_source: this.ref.source,
-        component_target: this.ref.target,
-        stream_id: this.streamId,
-        is_stream: true,
-        chunk_index: this.published,
-        is_final: true,
-        payload: { error: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))) },
-        trace: this.trace,
-      });
+      await publish();
+      return;
     } catch (error) {
-      if (!quiet && !isClosedBus(error)) this.host.options.onError(error);
+      // The consumer reads the end of the stream from it: worth riding out an outage for, unless
+      // the manager is closing (what closes it should not wait for a broker).
+      const { publishRetryMs, onError } = this.host.options;
+      if (isRetryable(error) && publishRetryMs > 0 && !this.host.closing.aborted) {
+        this.host.busFailing();
+        const outcome = await publishAgain(publish, error, { retryMs: publishRetryMs, signal: this.host.closing });
+        if (outcome.published) {
+          this.host.busWorking();
+          return;
+        }
+        error = outcome.error;
+      }
+      if (!quiet && !isClosedBus(error)) onError(error);
     }
   }
 
@@ -523,9 +608,14 @@ export class Producer implements StreamProducer {
         payload: { next_index: this.published, producer_id: this.producerId },
         trace: this.trace,
       })
-      .catch((error: unknown) => {
-        if (!isClosedBus(error)) this.host.options.onError(error);
-      });
+      .then(
+        () => this.host.busWorking(),
+        (error: unknown) => {
+          // Not tried again: the next one, on the timer, says as much. An outage is reported
+          // once, as it begins.
+          if (isRetryable(error) ? this.host.busFailing() : !isClosedBus(error)) this.host.options.onError(error);
+        },
+      );
   }
 
   /**

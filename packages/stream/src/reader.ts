@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { serializeError } from '@woodwork/bus';
-import type { Envelope } from '@woodwork/bus';
+import type { Envelope, EnvelopeInit } from '@woodwork/bus';
 import { chunkDataSize, decodeChunk } from './chunk.js';
 import type { StreamChunk } from './chunk.js';
 import { describeReason, deserializeError, WoodworkStreamError } from './errors.js';
 import type { StreamHost } from './host.js';
+import { formatDuration, isRetryable, outageHint, publishAgain } from './publish-retry.js';
 import { STREAM_EVENT, streamControlTopic } from './protocol.js';
 import type { StreamChunksPayload, StreamErrorPayload, StreamHeartbeatPayload } from './protocol.js';
 import { ReorderBuffer } from './reorder-buffer.js';
@@ -112,6 +113,10 @@ export class Reader implements StreamReader {
   private replayProducer: string | undefined;
   /** After a restart, chunks from the log count only after the current producer's heartbeat there. */
   private strictReplay = false;
+  /** Aborts when the reader is done, whatever the reason: its credit is no longer tried again. */
+  private readonly over = new AbortController();
+  /** A credit the bus failed is being tried again (one loop a reader; it sends the newest credit). */
+  private creditRetrying = false;
 
   constructor(
     private readonly host: StreamHost,
@@ -314,7 +319,7 @@ export class Reader implements StreamReader {
     const { idleTimeoutMs, gapTimeoutMs, heartbeatIntervalMs } = this.host.options;
     if (this.buffer.hasGap) {
       this.gapSince ??= now;
-      const waited = now - this.gapSince;
+      const waited = this.silenceSince(this.gapSince, now);
       if (waited > gapTimeoutMs) {
         this.fail(this.abortAt?.error ?? this.gapError(), this.abortAt === undefined);
         return;
@@ -323,7 +328,7 @@ export class Reader implements StreamReader {
     } else {
       this.gapSince = undefined;
       // Idle only counts while the reader waits: chunks in hand for a slow application are not idleness.
-      if (!this.buffer.hasNext && !this.replaying && now - this.lastHeardAt > idleTimeoutMs) {
+      if (!this.buffer.hasNext && !this.replaying && this.silenceSince(this.lastHeardAt, now) > idleTimeoutMs) {
         this.fail(
           new WoodworkStreamError(
             'WW_STREAM_IDLE_TIMEOUT',
@@ -336,6 +341,14 @@ export class Reader implements StreamReader {
       }
     }
     if (now - this.lastCreditAt >= heartbeatIntervalMs) this.grant(true);
+  }
+
+  /**
+   * Silence not counted while the bus fails our credit (that loop gives up with its own error)
+   * or this manager's publishes: the bus kept us apart, the producer may be fine.
+   */
+  private silenceSince(since: number, now: number): number {
+    return this.creditRetrying ? 0 : this.host.silenceSince(since, now);
   }
 
   /** The manager is closing. */
@@ -412,42 +425,103 @@ export class Reader implements StreamReader {
     this.granted = Math.max(this.granted, limit);
     this.bytesSinceGrant = 0;
     this.lastCreditAt = Date.now();
-    this.host.bus
-      .publish(this.controlTopic, {
-        session_id: this.sessionId,
-        event_type: STREAM_EVENT.credit,
-        component_source: this.host.options.component,
-        component_target: this.producer ?? null,
-        stream_id: this.streamId,
-        payload: {
-          reader_id: this.readerId,
-          credit_limit: limit,
-          next_index: this.buffer.next,
-          window_bytes: windowBytes,
-          coalesce: true,
-          ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
-        },
-      })
-      .catch((error: unknown) => this.reportUnlessClosed(error));
+    this.publishCredit().then(
+      () => this.host.busWorking(),
+      (error: unknown) => this.creditFailed(error),
+    );
+  }
+
+  /** The credit as it stands: up to `next + window`. Absolute, so a late or repeated one does no harm. */
+  private publishCredit(): Promise<unknown> {
+    const { window, windowBytes } = this.host.options;
+    return this.host.bus.publish(this.controlTopic!, {
+      session_id: this.sessionId,
+      event_type: STREAM_EVENT.credit,
+      component_source: this.host.options.component,
+      component_target: this.producer ?? null,
+      stream_id: this.streamId,
+      payload: {
+        reader_id: this.readerId,
+        credit_limit: this.buffer.next + window,
+        next_index: this.buffer.next,
+        window_bytes: windowBytes,
+        coalesce: true,
+        ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
+      },
+    });
+  }
+
+  /**
+   * The bus failed a credit: without it the producer stops at the end of its window, and a
+   * credit is otherwise sent again only every `heartbeatIntervalMs`. So it is tried again (the
+   * newest credit each time: it supersedes the one that failed) while the failure is retryable,
+   * for up to `publishRetryMs`; past that the reader fails, naming the stream and the component.
+   */
+  private creditFailed(error: unknown): void {
+    const { publishRetryMs } = this.host.options;
+    if (!isRetryable(error) || publishRetryMs === 0 || this.status !== 'open') {
+      this.reportUnlessClosed(error);
+      return;
+    }
+    const outageBegins = this.host.busFailing();
+    if (this.creditRetrying) return;
+    this.creditRetrying = true;
+    if (outageBegins) this.host.options.onError(error);
+    void publishAgain(() => this.publishCredit(), error, { retryMs: publishRetryMs, signal: this.over.signal }).then((outcome) => {
+      this.creditRetrying = false;
+      if (outcome.published) {
+        this.host.busWorking();
+        return;
+      }
+      if (this.status !== 'open') return;
+      if (outcome.reason === 'not-retryable') {
+        this.reportUnlessClosed(outcome.error);
+        return;
+      }
+      this.fail(
+        new WoodworkStreamError(
+          'WW_STREAM_PUBLISH_FAILED',
+          `component \`${this.host.options.component}\` could not send credit for stream ${this.streamId} (session ${this.sessionId}) to \`${this.controlTopic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so it stopped reading: ${describeReason(outcome.error)}; ${outageHint(publishRetryMs)}`,
+          { cause: outcome.error, isRetryable: true, streamId: this.streamId },
+        ),
+        false,
+      );
+    });
   }
 
   private async sendCancel(reason: unknown): Promise<void> {
     if (this.controlTopic === undefined) return;
+    const topic = this.controlTopic;
+    const envelope: EnvelopeInit = {
+      // Fixed before the first try, so a try again is the same message.
+      message_id: randomUUID(),
+      session_id: this.sessionId,
+      event_type: STREAM_EVENT.cancel,
+      component_source: this.host.options.component,
+      component_target: this.producer ?? null,
+      stream_id: this.streamId,
+      payload: {
+        reader_id: this.readerId,
+        reason: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))),
+        ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
+      },
+    };
+    const publish = () => this.host.bus.publish(topic, envelope);
     try {
-      await this.host.bus.publish(this.controlTopic, {
-        session_id: this.sessionId,
-        event_type: STREAM_EVENT.cancel,
-        component_source: this.host.options.component,
-        component_target: this.producer ?? null,
-        stream_id: this.streamId,
-        payload: {
-          reader_id: this.readerId,
-          reason: serializeError(reason instanceof Error ? reason : new Error(describeReason(reason))),
-          ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
-        },
-      });
+      await publish();
     } catch (error) {
-      this.reportUnlessClosed(error);
+      const { publishRetryMs } = this.host.options;
+      if (!isRetryable(error) || publishRetryMs === 0 || this.host.closing.aborted) {
+        this.reportUnlessClosed(error);
+        return;
+      }
+      // Tried again in the background: the consumer that stopped reading does not wait for a
+      // broker. Without it the producer stops only after consumerTimeoutMs.
+      if (this.host.busFailing()) this.host.options.onError(error);
+      void publishAgain(publish, error, { retryMs: publishRetryMs, signal: this.host.closing }).then((outcome) => {
+        if (outcome.published) this.host.busWorking();
+        else this.reportUnlessClosed(outcome.error);
+      });
     }
   }
 
@@ -504,6 +578,7 @@ export class Reader implements StreamReader {
   private finish(state: Exclude<StreamReaderState, 'open'>): void {
     if (this.status !== 'open') return;
     this.status = state;
+    this.over.abort();
     this.buffer.clear();
     this.wakeReaders();
     this.host.releaseReader(this);

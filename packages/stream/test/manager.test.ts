@@ -42,6 +42,8 @@ describe('createStreamManager', () => {
     expect(await codeOf(() => createStreamManager({ bus, component: 'a', windowBytes: 1.5 }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(await codeOf(() => createStreamManager({ bus, component: 'a', heartbeatIntervalMs: 20_000 }))).toBe('WW_STREAM_INVALID_OPTION');
     expect(await codeOf(() => createStreamManager({ bus: {} as Bus, component: 'a' }))).toBe('WW_STREAM_INVALID_OPTION');
+    expect(await codeOf(() => createStreamManager({ bus, component: 'a', publishRetryMs: -1 }))).toBe('WW_STREAM_INVALID_OPTION');
+    createStreamManager({ bus, component: 'a', publishRetryMs: 0 }); // 0: no trying again
     expect(DEFAULT_STREAM_OPTIONS).toEqual({
       topicPrefix: 'ww.stream',
       window: 64,
@@ -51,6 +53,7 @@ describe('createStreamManager', () => {
       heartbeatIntervalMs: 5_000,
       consumerTimeoutMs: 30_000,
       gapTimeoutMs: 10_000,
+      publishRetryMs: 120_000,
     });
   });
 
