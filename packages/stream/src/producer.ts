@@ -453,7 +453,7 @@ export class Producer implements StreamProducer {
     if (outcome.reason === 'not-retryable') return this.publishFailed(batch, outcome.error);
     return new WoodworkStreamError(
       'WW_STREAM_PUBLISH_FAILED',
-      `component \`${component}\` could not publish ${chunksNamed(batch)} of stream ${this.streamId} (session ${this.sessionId}) to \`${this.ref.topic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so the stream is failed: ${describeReason(outcome.error)}; ${outageHint(publishRetryMs)}`,
+      `component \`${component}\` could not publish ${chunksNamed(batch)} of stream ${this.streamId} (session ${this.sessionId}) to \`${this.ref.topic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so the stream is failed: ${describeReason(outcome.error).replace(/\.$/, '')}; ${outageHint(publishRetryMs)}`,
       { cause: outcome.error, isRetryable: true, streamId: this.streamId },
     );
   }

@@ -12,7 +12,7 @@ export function isRetryable(error: unknown): boolean {
 }
 
 export interface PublishRetryOptions {
-  /** How long after the first failure to keep trying (`publishRetryMs`). */
+  /** How long after the first failure to keep trying (`publishRetryMs`): no try starts later; one under way is let finish. */
   readonly retryMs: number;
   /** Stops trying (the stream failed or was closed, the manager closes). */
   readonly signal: AbortSignal;

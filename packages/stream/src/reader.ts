@@ -481,7 +481,7 @@ export class Reader implements StreamReader {
       this.fail(
         new WoodworkStreamError(
           'WW_STREAM_PUBLISH_FAILED',
-          `component \`${this.host.options.component}\` could not send credit for stream ${this.streamId} (session ${this.sessionId}) to \`${this.controlTopic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so it stopped reading: ${describeReason(outcome.error)}; ${outageHint(publishRetryMs)}`,
+          `component \`${this.host.options.component}\` could not send credit for stream ${this.streamId} (session ${this.sessionId}) to \`${this.controlTopic}\` for ${formatDuration(outcome.elapsedMs)} (${outcome.tries} tries), so it stopped reading: ${describeReason(outcome.error).replace(/\.$/, '')}; ${outageHint(publishRetryMs)}`,
           { cause: outcome.error, isRetryable: true, streamId: this.streamId },
         ),
         false,
