@@ -30,6 +30,7 @@ export const CONFORMANCE_SCENARIOS = [
   'consumer-killed',
   'poison-crash',
   'poison-innocent',
+  'poison-release',
   'release-consumer',
   'slow-session-isolation',
   'unserializable-payload',
@@ -701,6 +702,84 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
       await waitFor(async () => (await bus.queueDepth(topic, group)) === 0, { ...waitLong, message: 'messages left unsettled' });
       const letters = await collect(bus.deadLetters(topic, group));
       expect(letters.map((entry) => entry.envelope?.message_id)).toEqual([poison.message_id]);
+      expect(letters[0]!.attempts).toBe(maxAttempts);
+    },
+    !capabilities.crossProcess
+      ? 'adapter is single-process'
+      : !capabilities.deliveryCount
+        ? 'adapter cannot count attempts across a crash'
+        : options.url
+          ? undefined
+          : 'no url option to give the child',
+  );
+
+  scenario(
+    'poison-release',
+    'dead-letters a message that kills its consumer at once, released by a supervisor after each crash, after exactly maxAttempts runs',
+    async (scope) => {
+      const topic = scope.topic('released');
+      const group = scope.group('a');
+      const maxAttempts = 2;
+      const bus = await scope.bus();
+      const children: ChildConsumer[] = [];
+      const spawnPoisonConsumer = () => {
+        const consumer = spawnConsumer(options.consumerProcess ?? defaultConsumerProcess(), {
+          BUS_URL: options.url!,
+          TOPIC: topic,
+          GROUP: group,
+          MODE: 'poison',
+          // The poison kills before its handler's first await, as the fault harness's does: no
+          // timer of the adapter gets to run between the hand-out and the crash.
+          POISON_AT_ONCE: '1',
+          LEASE_MS: String(leaseMs),
+          MAX_IN_FLIGHT: '4',
+          MAX_ATTEMPTS: String(maxAttempts),
+          SLOW_MS: '1000',
+        });
+        scope.track(consumer.child);
+        children.push(consumer);
+        return consumer;
+      };
+      const died = (consumer: ChildConsumer) => consumer.child.exitCode !== null || consumer.child.signalCode !== null;
+      const outputs = () => children.map((child) => child.output.join('\n')).join('\n--\n');
+      // Crash 1: an innocent message (session i, a 1 s handler) is in a handler when the poison
+      // (session p) kills the process. Crash 2: both come back as suspects; the innocent, first
+      // in the log, runs alone while the poison is held back unstarted, then the poison runs and
+      // kills at once. Between crashes the test does what `woodwork up` does for a dead host:
+      // releaseConsumer with its hostname and PID.
+      const first = spawnPoisonConsumer();
+      await waitFor(() => first.output.includes('ready') || died(first), {
+        ...waitLong,
+        message: () => `child never got ready: ${outputs()}`,
+      });
+      const innocent = await bus.publish(topic, envelope('i', 'slow'));
+      await waitFor(() => first.received.includes(innocent.message_id) || died(first), {
+        ...waitLong,
+        message: () => `the first consumer never received the innocent message: ${outputs()}`,
+      });
+      const poison = await bus.publish(topic, envelope('p', 'poison'));
+      for (let crash = 1; crash <= maxAttempts; crash++) {
+        const consumer = crash === 1 ? first : spawnPoisonConsumer();
+        await waitFor(() => died(consumer), { ...waitLong, message: () => `consumer ${crash} never met the poison: ${outputs()}` });
+        expect(consumer.child.signalCode, outputs()).toBe('SIGKILL');
+        expect(consumer.received, outputs()).toContain(poison.message_id);
+        await bus.releaseConsumer(topic, group, `${hostname()}-${consumer.child.pid}`);
+      }
+      let poisonHere = 0;
+      await scope.subscribe(bus, topic, { group, maxInFlight: 4, maxAttempts, leaseMs }, (envelope) => {
+        if (envelope.payload === 'poison') {
+          poisonHere++;
+          throw new Error('the poison reached a handler more than maxAttempts times');
+        }
+      });
+      await waitFor(
+        async () => (await collect(bus.deadLetters(topic, group))).some((letter) => letter.envelope?.message_id === poison.message_id),
+        { ...waitLong, message: () => `the poison message was never dead-lettered; consumers:\n${outputs()}` },
+      );
+      const runs = children.reduce((sum, child) => sum + child.received.filter((id) => id === poison.message_id).length, 0);
+      expect(runs + poisonHere, `runs of the poison; consumers:\n${outputs()}`).toBe(maxAttempts);
+      const letters = await collect(bus.deadLetters(topic, group));
+      expect(letters.map((letter) => letter.envelope?.message_id)).toEqual([poison.message_id]);
       expect(letters[0]!.attempts).toBe(maxAttempts);
     },
     !capabilities.crossProcess

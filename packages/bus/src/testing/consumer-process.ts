@@ -7,7 +7,8 @@
  * - MODE=poison: a message whose payload is "poison" kills the process (SIGKILL to itself) 50 ms
  *   into its handler, as a handler that brings its host down would; every other message is
  *   handled and acknowledged at once, except one whose payload is "slow", handled after SLOW_MS
- *   (default 3000) — an innocent message still in its handler when the poison strikes.
+ *   (default 3000) — an innocent message still in its handler when the poison strikes. With
+ *   POISON_AT_ONCE=1 the poison kills before its handler's first await instead.
  *
  * Env: BUS_URL, TOPIC, GROUP, MODE, LEASE_MS (or ACK_TIMEOUT_MS; default 1500), MAX_IN_FLIGHT
  * (default 1), MAX_ATTEMPTS (default 5). Prints `ready`, then `received <message_id> <attempt>`
@@ -47,6 +48,7 @@ await bus.subscribe(
       process.stdout.write(`handled ${envelope.message_id}\n`);
       return undefined;
     }
+    if (process.env.POISON_AT_ONCE === '1') process.kill(process.pid, 'SIGKILL');
     return new Promise<void>(() => {
       setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
     });

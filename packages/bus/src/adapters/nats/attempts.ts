@@ -11,7 +11,11 @@
  * `noteWaiting`: records passing through faster, as in a burst, cost nothing). The document is
  * written at most every WRITE_EVERY_MS while it changes (fire and forget, only the partition's
  * owner writes it), at once when the owner gives the partition up, and read once when a member
- * takes the partition over. A crash within those windows miscounts a record by one.
+ * takes the partition over. A crash within those windows miscounts a record by one — except when a
+ * redelivered record the document says is waiting is handed out: the reader then waits for
+ * `written` before the handler gets it (see the reader's `dispatch`), because a handler that kills
+ * its process at once would otherwise leave the document claiming the hand-out never happened, and
+ * each crash of a poison message could go uncounted.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 
@@ -39,6 +43,8 @@ export class AttemptsDocument {
   private state: (() => AttemptsState) | undefined;
   private writing = false;
   private lastWriteAt = 0;
+  /** Callers of `written` whose change no write has carried to the server yet. */
+  private waiters: (() => void)[] = [];
 
   constructor(
     private readonly js: JetStreamClient,
@@ -74,8 +80,13 @@ export class AttemptsDocument {
    */
   changed(state: () => AttemptsState): void {
     this.state = state;
-    if (this.timer !== undefined || this.writing) return;
-    const wait = this.lastWriteAt + WRITE_EVERY_MS - Date.now();
+    if (this.writing) return;
+    const urgent = this.waiters.length > 0;
+    if (this.timer !== undefined) {
+      if (!urgent) return;
+      clearTimeout(this.timer);
+    }
+    const wait = urgent ? 0 : this.lastWriteAt + WRITE_EVERY_MS - Date.now();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const current = this.state;
@@ -83,6 +94,17 @@ export class AttemptsDocument {
       if (current !== undefined) void this.publish(current());
     }, Math.max(0, wait));
     this.timer.unref?.();
+  }
+
+  /**
+   * Like `changed`, without the WRITE_EVERY_MS pause, and settles once a write of the state as it
+   * is now has been stored (or has failed: the bucket away, nothing better to do than go on).
+   */
+  written(state: () => AttemptsState): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      this.changed(state);
+    });
   }
 
   /** Writes `state` at once (a reader giving its partition up), replacing a pending write. */
@@ -105,6 +127,8 @@ export class AttemptsDocument {
       u: Object.fromEntries([...state.uncounted].map(([sequence, count]) => [String(sequence), count])),
       ...(runs.length > 0 ? { w: runs } : {}),
     };
+    // Those waiting now asked before `state` was read, so this write carries their change.
+    const waiters = this.waiters.splice(0);
     this.writing = true;
     this.lastWriteAt = Date.now();
     try {
@@ -113,6 +137,7 @@ export class AttemptsDocument {
       // Lost: a crash now would miscount a waiting record by one.
     } finally {
       this.writing = false;
+      for (const resolve of waiters) resolve();
       const pending = this.state;
       if (pending !== undefined) {
         this.state = undefined;

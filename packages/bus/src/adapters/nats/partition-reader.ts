@@ -458,7 +458,8 @@ export class PartitionReader {
     held.deliveredAt = Date.now();
     this.inUser++;
     held.handedOut = true;
-    let changed = this.waiting.delete(held.streamSequence) || this.uncounted.has(held.streamSequence);
+    const claimedWaiting = this.waiting.delete(held.streamSequence);
+    let changed = claimedWaiting || this.uncounted.has(held.streamSequence);
     const attempt = this.attemptOf(held);
     if (attempt > 1) {
       // A suspect (see accept): what waits behind it in its session is counted as not handed out
@@ -470,15 +471,27 @@ export class PartitionReader {
         changed = true;
       }
     }
-    if (changed) this.attemptsChanged();
-    this.host.deliver({
+    const delivery: AdapterDelivery = {
       record: held.record,
       deliveryCount: attempt,
       position: String(held.streamSequence),
       ack: () => this.finish(held, '+ACK'),
       nak: (delayMs, neverStarted) => this.nak(held, delayMs, neverStarted === true),
       term: (reason) => this.finish(held, termBody(reason, this.host.nc.info?.version)),
-    });
+    };
+    if (claimedWaiting && held.deliveryCount > 1) {
+      // The attempts document may say this delivery never reached a handler (it waited in the
+      // buffer, or the subscriber held it back while a suspect ran). A redelivered record is the
+      // one likeliest to kill this process, and at once (the fault harness's poison does so
+      // before its first await): written later, the claim would outlive the crash and the crash
+      // would not count — a poison held back after every crash then ran again and again, never
+      // dead-lettered. So it reaches the handler only once the document no longer claims it: one
+      // round trip, for redeliveries only; first deliveries of a burst keep the fast path.
+      void this.attempts.written(() => this.uncountedNow()).then(() => this.host.deliver(delivery));
+      return;
+    }
+    if (changed) this.attemptsChanged();
+    this.host.deliver(delivery);
   }
 
   private giveUp(held: HeldRecord): boolean {
