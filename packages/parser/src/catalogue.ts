@@ -658,6 +658,11 @@ const catalogueData: Catalogue = {
           max_body_bytes: { value: { type: 'number', integer: true, min: 1 }, default: 1048576, description: 'The largest request body accepted (default 1 MiB); larger gets 413.' },
           reply_timeout_ms: { value: { type: 'number', integer: true, min: 1 }, default: 30000, description: 'How long a POST waits for the reply before answering 202 with the stream URL (default 30 s).' },
           keepalive_ms: { value: { type: 'number', integer: true, min: 1 }, default: 15000, description: 'Interval of SSE keep-alive comments and WebSocket pings (default 15 s).' },
+          idempotency_key_ttl_ms: {
+            value: { type: 'number', integer: true, min: 1 },
+            default: 86400000,
+            description: 'How long an Idempotency-Key is remembered, so a POST sent again with it answers as the first did (default 24 h).',
+          },
           model_name: { value: string, description: 'The model name the OpenAI-compatible endpoint reports (default: the project folder name).' },
         }),
         keyword_voice: unsupported("The classic engine's wake-word voice input.", 'no voice input is built in: use `input api` and send the text of your own speech-to-text client'),

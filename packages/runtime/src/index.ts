@@ -110,6 +110,7 @@ export type {
   SessionContext,
   SessionEvent,
   SessionInfo,
+  SessionRecords,
   StreamChunk,
   StreamChunkInput,
   StreamOptions,

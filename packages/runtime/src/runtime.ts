@@ -32,7 +32,7 @@ import type { SessionTimer } from './sessions/timer.js';
 import { createMemoryWakeTimer, type WakeTimer, type Wakeup } from './sessions/wakeups.js';
 import { createBusTransport, createInProcessTransport, type StreamTransport } from './streams.js';
 import { componentTopic, DEFAULT_NAMESPACE, eventsTopic, isValidNamespace } from './topics.js';
-import { newTrace, traceIdOf } from './trace.js';
+import { newTrace, traceIdOf, traceOfTurn } from './trace.js';
 import type {
   AskOptions,
   EventsOptions,
@@ -43,6 +43,7 @@ import type {
   SessionClient,
   SessionEvent,
   SessionInfo,
+  SessionRecords,
   Turn,
   TurnResult,
 } from './types.js';
@@ -209,6 +210,9 @@ const DEFAULTS = {
   maxAttempts: 3,
   queueDepthIntervalMs: 5_000,
 } as const;
+
+/** A turn id: a W3C trace id. */
+const TURN_ID = /^[0-9a-f]{32}$/;
 
 function instanceName(): string {
   return `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, 'i');
@@ -694,11 +698,15 @@ class EmbeddedRuntime implements Runtime {
   async submit(sessionId: string | undefined, input: unknown, options: SendOptions & { readonly timeoutMs?: number } = {}): Promise<Turn> {
     this.running();
     const target = this.entry(options.to);
-    const trace = newTrace();
+    if (options.turnId !== undefined && !TURN_ID.test(options.turnId)) {
+      throw new WoodworkRuntimeError('WW_RUNTIME_INVALID_ARGUMENT', `turnId \`${options.turnId}\` is not a turn id`, { hint: 'pass the turnId of an earlier turn: 32 lowercase hex digits' });
+    }
+    const trace = options.turnId === undefined ? newTrace() : traceOfTurn(options.turnId);
     const turnId = traceIdOf(trace)!;
     const id = await this.openTurn(sessionId, turnId, options);
     const settled = this.hub!.waitTurn(id, turnId, options.timeoutMs ?? this.options.turnTimeoutMs ?? DEFAULTS.turnTimeoutMs);
     const envelope: EnvelopeInit = {
+      ...(options.messageId === undefined ? {} : { message_id: options.messageId }),
       session_id: id,
       event_type: EventTypes.inputReceived,
       component_source: 'runtime',
@@ -772,11 +780,25 @@ class EmbeddedRuntime implements Runtime {
     };
   }
 
+  /** The session store's records, when it keeps them (both built-in stores do); undefined before `start()`. */
+  get records(): SessionRecords | undefined {
+    const store = this.store;
+    if (!store?.putRecordIfAbsent || !store.putRecord || !store.getRecord) return undefined;
+    return {
+      putIfAbsent: (key, value, ttlMs) => store.putRecordIfAbsent!(key, value, ttlMs),
+      put: (key, value, ttlMs) => store.putRecord!(key, value, ttlMs),
+      get: (key) => store.getRecord!(key),
+    };
+  }
+
   /** A session client whose input goes into `component` (what an input component gets). */
   client(component: string): SessionClient {
     const runtime = this;
     return {
       checksRequiredMetadata: true,
+      get records() {
+        return runtime.records;
+      },
       create: (options) => runtime.create(options),
       submit: (sessionId, input, options = {}) => runtime.submit(sessionId, input, { ...options, to: options.to ?? component }),
       ask: (sessionId, input, options = {}) => runtime.ask(sessionId, input, { ...options, to: options.to ?? component }),

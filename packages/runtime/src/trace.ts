@@ -16,6 +16,12 @@ export function newTrace(): EnvelopeTrace {
   return { traceparent: `00-${traceId}-${spanId}-01` };
 }
 
+/** A root trace context whose trace id is `turnId` (an input sent again as the same turn), with a new span. */
+export function traceOfTurn(turnId: string): EnvelopeTrace {
+  const spanId = randomUUID().slice(0, 8) + randomUUID().slice(0, 8);
+  return { traceparent: `00-${turnId}-${spanId}-01` };
+}
+
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The trace id (32 hex digits) of an envelope's trace, or undefined when it has none. */

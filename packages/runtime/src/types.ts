@@ -234,6 +234,17 @@ export interface SendOptions {
    * trip. Default: none (an unknown session is created).
    */
   readonly requireMetadata?: { readonly key: string; readonly value: string };
+  /**
+   * The input envelope's `message_id`. Consumers drop a message whose id they already handled, so
+   * an input sent again under the same id (a client's retry, the gateway's `Idempotency-Key`) is
+   * not a second turn at the bus either. Default: a random id.
+   */
+  readonly messageId?: string;
+  /**
+   * The turn's id (32 lowercase hex digits, the W3C trace id), for an input sent again as the same
+   * turn together with `messageId`. Default: a new trace.
+   */
+  readonly turnId?: string;
 }
 
 export interface AskOptions extends SendOptions {
@@ -295,6 +306,15 @@ export type EventsResume = 'history' | 'log' | 'not-found';
  * Starting and talking to sessions: what `Runtime` offers an embedding app and what an `input`
  * component gets as `context.sessions` (its input then goes into that component).
  */
+/** Values kept for a time in the session store, beside the sessions (`SessionStore.putRecordIfAbsent`). */
+export interface SessionRecords {
+  /** Stores `value` under `key` for `ttlMs` unless the key holds one: undefined when stored, else the value held (unchanged). Atomic. */
+  putIfAbsent(key: string, value: JsonValue, ttlMs: number): Promise<JsonValue | undefined>;
+  /** Stores `value` under `key` for `ttlMs`, replacing what it held. */
+  put(key: string, value: JsonValue, ttlMs: number): Promise<void>;
+  get(key: string): Promise<JsonValue | undefined>;
+}
+
 export interface SessionClient {
   /**
    * True when `submit` honours `SendOptions.requireMetadata` (the runtime's clients do). The gateway
@@ -302,6 +322,11 @@ export interface SessionClient {
    * reads the session and compares first (one store round trip more).
    */
   readonly checksRequiredMetadata?: boolean;
+  /**
+   * Records shared by every runtime of the topology for a time, in the session store (what the
+   * gateway keeps `Idempotency-Key`s in). Undefined when the store keeps no records.
+   */
+  readonly records?: SessionRecords;
   /** Creates a session (with your id, or a random UUID) and resolves with its id. */
   create(options?: { readonly id?: string; readonly metadata?: Readonly<Record<string, JsonValue>> }): Promise<string>;
   /** Sends input into a session (created when `sessionId` is undefined or unknown) and returns the turn. */

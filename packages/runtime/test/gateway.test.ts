@@ -17,6 +17,8 @@ import {
   type RuntimeOptions,
   type SessionEvent,
 } from '../src/index.js';
+import { Credentials } from '../src/gateway/auth.js';
+import { ACCEPTING_LEASE_MS, IdempotentRequest } from '../src/gateway/idempotency.js';
 import { eventsUntil, project, started, waitFor, type Project } from './helpers.js';
 import { connect, events, readSse, sseReader, subscribe, type SseMessage } from './gateway-client.js';
 
@@ -552,5 +554,123 @@ describe('input api: secure by default', () => {
     expect(await closed).toBe(1001);
     expect(events(await stream.until())).toEqual([]);
     await expect(fetch(`${served.url}/health`)).rejects.toThrow();
+  });
+});
+
+describe('input api: Idempotency-Key', () => {
+  /** An echo transform that counts the inputs it handled: a turn run twice shows as 2. */
+  function counting(): { registry: ComponentRegistry; handled: string[] } {
+    const handled: string[] = [];
+    const registry = createComponentRegistry().register(
+      defineComponent({
+        kind: 'transform',
+        type: 'echo',
+        create: () => ({
+          handle: (message) => {
+            handled.push(message.text);
+            return message.text;
+          },
+        }),
+      }),
+      { replace: true },
+    );
+    return { registry, handled };
+  }
+  const keyed = (key: string) => ({ 'idempotency-key': key });
+  const principalOf = (key: string) => new Credentials({ keys: [key], header: 'authorization', disabled: false }).principal(key)!;
+
+  it('answers a message sent again with its key as the first time, without a second turn', async () => {
+    const { registry, handled } = counting();
+    const { url } = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A, KEY_B] } }, { registry });
+    const session = (await (await post(`${url}/v1/sessions`, {})).json()) as { session_id: string };
+    const messages = `${url}/v1/sessions/${session.session_id}/messages`;
+
+    const first = await post(messages, { input: 'once' }, KEY_A, keyed('order-1'));
+    const again = await post(messages, { input: 'once', wait: true }, KEY_A, keyed('"order-1"'));
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    const body = (await first.json()) as { turn_id: string; reply: string };
+    expect(body.reply).toBe('once');
+    expect(await again.json()).toEqual(body);
+    expect(handled).toEqual(['once']);
+
+    // The same key with another body is refused; another key's same string is its own.
+    const reused = await post(messages, { input: 'twice' }, KEY_A, keyed('order-1'));
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as { error: { code: string; param: string } }).error).toMatchObject({ code: 'idempotency_key_reused', param: 'Idempotency-Key' });
+    const invalid = await post(messages, { input: 'x' }, KEY_A, keyed(''));
+    expect(invalid.status).toBe(400);
+    expect(handled).toEqual(['once']);
+
+    // Without the header, every POST is a turn of its own, as before.
+    await post(messages, { input: 'plain' });
+    await post(messages, { input: 'plain' });
+    expect(handled).toEqual(['once', 'plain', 'plain']);
+  });
+
+  it('creates one session with one turn for POST /v1/sessions sent again, and replays a turn first answered 202', async () => {
+    const { registry, handled } = counting();
+    const { url } = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const first = await post(`${url}/v1/sessions`, { input: 'hello', metadata: { tag: 'a' } }, KEY_A, keyed('create-1'));
+    const again = await post(`${url}/v1/sessions`, { input: 'hello', metadata: { tag: 'a' } }, KEY_A, keyed('create-1'));
+    expect([first.status, again.status]).toEqual([201, 201]);
+    expect(again.headers.get('location')).toBe(first.headers.get('location'));
+    const body = (await first.json()) as { session_id: string };
+    expect(await again.json()).toEqual(body);
+    expect(handled).toEqual(['hello']);
+
+    // First answered 202 (the client would not wait): a retry that waits gets the turn's result.
+    const messages = `${url}/v1/sessions/${body.session_id}/messages`;
+    const accepted = await post(messages, { input: 'later', wait: false }, KEY_A, keyed('async-1'));
+    expect(accepted.status).toBe(202);
+    const { turn_id } = (await accepted.json()) as { turn_id: string };
+    const replayed = await post(messages, { input: 'later' }, KEY_A, keyed('async-1'));
+    expect(replayed.status).toBe(200);
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect(await replayed.json()).toMatchObject({ turn_id, reply: 'later' });
+    expect(handled).toEqual(['hello', 'later']);
+  });
+
+  it('answers 409 while the first request is being accepted, and takes over one its gateway abandoned', async () => {
+    const { registry, handled } = counting();
+    const served = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const session = (await (await post(`${served.url}/v1/sessions`, {})).json()) as { session_id: string };
+    const messages = `${served.url}/v1/sessions/${session.session_id}/messages`;
+    // Another gateway instance claimed the key and has not sent the input yet.
+    const elsewhere = (key: string) =>
+      new IdempotentRequest(served.runtime.records!, 60_000, principalOf(KEY_A), session.session_id, key, 'POST /v1/sessions/:id/messages', { input: 'racing' });
+    expect(await elsewhere('race-1').claim(session.session_id)).toBeUndefined();
+    const inUse = await post(messages, { input: 'racing' }, KEY_A, keyed('race-1'));
+    expect(inUse.status).toBe(409);
+    expect(inUse.headers.get('retry-after')).toBe('1');
+    expect(((await inUse.json()) as { error: { code: string } }).error.code).toBe('idempotency_key_in_use');
+    expect(handled).toEqual([]);
+
+    // A claim older than the lease was left by a gateway that died: the retry sends the input itself.
+    const abandoned = elsewhere('race-2');
+    const record = { ...(await abandoned.claim(session.session_id).then(() => served.runtime.records!.get(abandoned.recordKey)) as object), accepted_at: Date.now() - ACCEPTING_LEASE_MS - 1 };
+    await served.runtime.records!.put(abandoned.recordKey, record as never, 60_000);
+    const takenOver = await post(messages, { input: 'racing' }, KEY_A, keyed('race-2'));
+    expect(takenOver.status).toBe(200);
+    expect(await takenOver.json()).toMatchObject({ turn_id: abandoned.turnId, reply: 'racing' });
+    expect(handled).toEqual(['racing']);
+  });
+
+  it('sends an input again under the same message id as one message: the bus drops the copy', async () => {
+    const { registry, handled } = counting();
+    const served = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const sessionId = await served.runtime.create();
+    const ids = { messageId: '0f0e0d0c-0b0a-4908-8706-050403020100', turnId: '0123456789abcdef0123456789abcdef' };
+    const first = await served.runtime.submit(sessionId, 'only once', ids);
+    expect(first.turnId).toBe(ids.turnId);
+    expect((await first.result).text).toBe('only once');
+    // The copy counts a branch that never ends, so its wait is cut short; a later input of the
+    // same session, handled after it, shows whether the copy ran.
+    const copy = served.runtime.ask(sessionId, 'only once', { ...ids, timeoutMs: 100 }).catch((error: unknown) => error);
+    expect((await served.runtime.ask(sessionId, 'after')).text).toBe('after');
+    expect(handled).toEqual(['only once', 'after']);
+    expect(await copy).toMatchObject({ code: 'WW_RUNTIME_TIMEOUT' });
   });
 });

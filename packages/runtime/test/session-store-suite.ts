@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SessionManager, type SessionStore } from '../src/index.js';
+import { waitFor } from './helpers.js';
 
 export function sessionStoreSuite(name: string, factory: (prefix: string) => Promise<SessionStore>): void {
   describe(`session store: ${name}`, () => {
@@ -56,6 +57,22 @@ export function sessionStoreSuite(name: string, factory: (prefix: string) => Pro
       expect(await touchIf('s3', base + 2_000, base + 62_000, 'user', 'ada')).toBe(true);
       expect(await store.get('s3')).toMatchObject({ createdAt: base, lastActiveAt: base + 2_000, expiresAt: base + 62_000 });
       expect(await store.get('missing')).toBeUndefined();
+    });
+
+    it('keeps records beside the sessions: put if absent (atomically, one winner), replace, expire', async () => {
+      // Optional in the contract; both built-in stores have them.
+      const record = { state: 'accepting', turn: 't1' };
+      const claims = await Promise.all([1, 2, 3].map((n) => store.putRecordIfAbsent!('idem:k1', { ...record, n }, 60_000)));
+      expect(claims.filter((held) => held === undefined)).toHaveLength(1);
+      const winner = await store.getRecord!('idem:k1');
+      expect(claims.filter((held) => held !== undefined)).toEqual([winner, winner]);
+      await store.putRecord!('idem:k1', { state: 'completed' }, 60_000);
+      expect(await store.getRecord!('idem:k1')).toEqual({ state: 'completed' });
+      expect(await store.putRecordIfAbsent!('idem:k1', record, 60_000)).toEqual({ state: 'completed' });
+      expect(await store.getRecord!('idem:missing')).toBeUndefined();
+      await store.putRecord!('idem:short', 'gone soon', 1);
+      await waitFor(async () => (await store.getRecord!('idem:short')) === undefined);
+      expect(await store.putRecordIfAbsent!('idem:short', 'again', 60_000)).toBeUndefined();
     });
 
     it('keeps state per session and per component, and clears a component everywhere', async () => {

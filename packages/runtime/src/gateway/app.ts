@@ -19,6 +19,9 @@ import { chatCompletions, getModel, listModels, SESSION_HEADER } from './openai.
 import { checkedSessionId, clientMetadata, notFound, OWNER_KEY, ownedSession, sessionResponse, sessionUrls, turnResponse } from './session-access.js';
 import { sessionSocketRoute } from './session-socket.js';
 import { sessionEventStream, streamQuery } from './session-stream.js';
+import { randomUUID } from 'node:crypto';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { idempotencyKeyOf, IdempotentRequest, IDEMPOTENCY_HEADER, REPLAYED_HEADER, type IdempotencyRecord } from './idempotency.js';
 import type { GatewayAcceptedResponse } from './types.js';
 
 function clientAddress(c: Context): string {
@@ -65,8 +68,8 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
       cors({
         origin: origins.includes('*') ? '*' : [...origins],
         allowMethods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Prefer', SESSION_HEADER, ...(settings.auth.header === 'authorization' ? [] : [settings.auth.header])],
-        exposeHeaders: ['Location', 'Retry-After', SESSION_HEADER],
+        allowHeaders: ['Authorization', 'Content-Type', 'Last-Event-ID', 'Prefer', IDEMPOTENCY_HEADER, SESSION_HEADER, ...(settings.auth.header === 'authorization' ? [] : [settings.auth.header])],
+        exposeHeaders: ['Location', 'Retry-After', REPLAYED_HEADER, SESSION_HEADER],
         maxAge: settings.cors.maxAgeSeconds,
         credentials: false,
       }),
@@ -105,34 +108,79 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     }),
   );
 
+  /** The request's `Idempotency-Key`, ready to claim; undefined without the header. */
+  const idempotentRequest = (c: Context<GatewayEnv>, scope: string, body: Record<string, unknown>): IdempotentRequest | undefined => {
+    const key = idempotencyKeyOf(c);
+    if (key === undefined) return undefined;
+    const records = client.records;
+    if (!records) {
+      throw new GatewayRequestError('invalid_request', `this gateway's session store keeps no records, so it cannot honour ${IDEMPOTENCY_HEADER}; send the request without it`, {
+        param: IDEMPOTENCY_HEADER,
+      });
+    }
+    return new IdempotentRequest(records, settings.idempotencyKeyTtlMs, c.get('principal'), scope, key, `${c.req.method} ${c.req.routePath}`, body);
+  };
+
+  const acceptedResponse = (c: Context<GatewayEnv>, sessionId: string, turnId: string): Response => {
+    const urls = sessionUrls(sessionId, turnId);
+    const body: GatewayAcceptedResponse = { session_id: sessionId, turn_id: turnId, status: 'accepted', ...urls };
+    c.header('Location', urls.events_url);
+    return c.json(body, 202);
+  };
+
+  /** A retry of a request already sent: the first one's answer once its turn completed (waiting for it, as the first would), else 202. */
+  const replay = async (c: Context<GatewayEnv>, request: IdempotentRequest, held: IdempotencyRecord, wait: boolean): Promise<Response> => {
+    c.header(REPLAYED_HEADER, 'true');
+    const done = held.state === 'completed' ? held : wait ? await request.completion(settings.replyTimeoutMs, deps.closing) : undefined;
+    if (done?.response) return c.json(done.response, (done.status ?? 200) as ContentfulStatusCode);
+    return acceptedResponse(c, held.session_id, held.turn_id);
+  };
+
   /** Sends input and answers with the reply, or with 202 and the turn's stream when it takes longer or the client would rather not wait. */
-  const runTurn = async (c: Context<GatewayEnv>, sessionId: string, input: unknown, wait: boolean, created: boolean): Promise<Response> => {
+  const runTurn = async (
+    c: Context<GatewayEnv>,
+    sessionId: string,
+    input: unknown,
+    wait: boolean,
+    created: boolean,
+    idempotent?: IdempotentRequest,
+  ): Promise<Response> => {
     const principal = c.get('principal');
     // The owner is checked as the session is touched, in one store round trip: a session of another
     // principal (or none) is neither touched nor sent to, and answers `not_found`.
     const turn = await client
-      .submit(sessionId, input, { metadata: { [OWNER_KEY]: principal }, requireMetadata: { key: OWNER_KEY, value: principal } })
-      .catch((error: unknown) => {
+      .submit(sessionId, input, {
+        metadata: { [OWNER_KEY]: principal },
+        requireMetadata: { key: OWNER_KEY, value: principal },
+        ...(idempotent ? { messageId: idempotent.messageId, turnId: idempotent.turnId } : {}),
+      })
+      .catch(async (error: unknown) => {
+        await idempotent?.abandon().catch(() => undefined);
         throw WoodworkRuntimeError.isInstance(error) && error.code === 'WW_RUNTIME_SESSION' ? notFound() : error;
       });
-    const accepted = (): Response => {
-      const urls = sessionUrls(sessionId, turn.turnId);
-      const body: GatewayAcceptedResponse = { session_id: sessionId, turn_id: turn.turnId, status: 'accepted', ...urls };
-      c.header('Location', urls.events_url);
-      return c.json(body, 202);
-    };
+    const status = created ? 201 : 200;
     // Nobody may be left waiting on the result: a late failure would be an unhandled rejection.
     const result = turn.result;
     result.catch(() => undefined);
-    if (!wait) return accepted();
+    // With a key, the answer is recorded for retries whether or not this request is still waiting.
+    const recorded = idempotent
+      ? idempotent
+          .started()
+          .then(() => result)
+          .then((outcome) => idempotent.completed(status, turnResponse(outcome)))
+          .catch((error: unknown) => logger.warn('could not record the answer of an idempotent request', { session: sessionId, error: errorMessage(error) }))
+      : undefined;
+    if (!wait) return acceptedResponse(c, sessionId, turn.turnId);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
       timer = setTimeout(() => resolve('late'), settings.replyTimeoutMs);
     });
     try {
       const outcome = await Promise.race([result, late]);
-      if (outcome === 'late') return accepted();
-      return c.json(turnResponse(outcome), created ? 201 : 200);
+      if (outcome === 'late') return acceptedResponse(c, sessionId, turn.turnId);
+      // A retry that comes right after this answer must find it.
+      await recorded;
+      return c.json(turnResponse(outcome), status);
     } finally {
       clearTimeout(timer);
     }
@@ -142,14 +190,24 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     const body = await readJsonObject(c);
     const metadata = clientMetadata(body.metadata);
     const wait = wantsToWait(c, body);
-    const sessionId = await client.create({ metadata: { ...metadata, [OWNER_KEY]: c.get('principal') } });
+    // A key counts only with input: without it the request starts no turn, and creating again is harmless.
+    const idempotent = body.input === undefined ? undefined : idempotentRequest(c, 'sessions', body);
+    if (idempotent) {
+      // The session's id is chosen before the claim, so a gateway taking an abandoned claim over creates the same session.
+      const held = await idempotent.claim(randomUUID());
+      if (held) {
+        c.header('Location', `/v1/sessions/${encodeURIComponent(held.session_id)}`);
+        return replay(c, idempotent, held, wait);
+      }
+    }
+    const sessionId = await client.create({ ...(idempotent ? { id: idempotent.sessionId } : {}), metadata: { ...metadata, [OWNER_KEY]: c.get('principal') } });
     c.header('Location', `/v1/sessions/${encodeURIComponent(sessionId)}`);
     if (body.input === undefined) {
       const info = await client.get(sessionId);
       if (!info) throw new GatewayRequestError('session_ended', 'the session ended at once');
       return c.json(sessionResponse(info), 201);
     }
-    return runTurn(c, sessionId, body.input, wait, true);
+    return runTurn(c, sessionId, body.input, wait, true, idempotent);
   });
 
   app.get('/v1/sessions/:id', async (c) => c.json(sessionResponse(await ownedSession(client, c.req.param('id'), c.get('principal')))));
@@ -164,7 +222,13 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     const sessionId = client.checksRequiredMetadata ? checkedSessionId(c.req.param('id')) : (await ownedSession(client, c.req.param('id'), c.get('principal'))).id;
     const body = await readJsonObject(c);
     if (body.input === undefined) throw new GatewayRequestError('invalid_request', 'the body needs `input`: a string or any JSON value', { param: 'input' });
-    return runTurn(c, sessionId, body.input, wantsToWait(c, body), false);
+    const wait = wantsToWait(c, body);
+    const idempotent = idempotentRequest(c, sessionId, body);
+    if (idempotent) {
+      const held = await idempotent.claim(sessionId);
+      if (held) return replay(c, idempotent, held, wait);
+    }
+    return runTurn(c, sessionId, body.input, wait, false, idempotent);
   });
 
   app.get('/v1/sessions/:id/events', async (c) => {

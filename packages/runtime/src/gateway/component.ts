@@ -4,7 +4,7 @@
  * - `input api` starts the gateway when the runtime starts (and closes it when it stops); what
  *   clients send enters the topology here and goes on to `to` (by default the first processor).
  *   Its keys: `port`, `host`, `auth`, and when present `cors`, `rate_limit`, `max_body_bytes`,
- *   `reply_timeout_ms`, `keepalive_ms`, `model_name` (README.md).
+ *   `reply_timeout_ms`, `keepalive_ms`, `idempotency_key_ttl_ms`, `model_name` (README.md).
  * - `output api` delivers each reply to the session that asked: the gateway reads it from the
  *   session's events (and the chunks of a streamed reply as they are written), so the output only
  *   marks where the reply is complete.

@@ -15,6 +15,8 @@ const STATUS: Record<GatewayErrorCode, ContentfulStatusCode> = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  idempotency_key_in_use: 409,
+  idempotency_key_reused: 422,
   internal_error: 500,
   turn_failed: 502,
   unavailable: 503,

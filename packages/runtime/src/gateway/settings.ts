@@ -22,6 +22,7 @@ export interface GatewaySettings {
   readonly maxBodyBytes: number;
   readonly replyTimeoutMs: number;
   readonly keepAliveMs: number;
+  readonly idempotencyKeyTtlMs: number;
   readonly modelName: string;
 }
 
@@ -35,6 +36,7 @@ export const GATEWAY_DEFAULTS = Object.freeze({
   maxBodyBytes: 1_048_576,
   replyTimeoutMs: 30_000,
   keepAliveMs: 15_000,
+  idempotencyKeyTtlMs: 86_400_000,
 });
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -129,6 +131,8 @@ export function resolveGatewaySettings(options: GatewayOptions, fallback: { read
     maxBodyBytes: positiveInteger(maxBodyBytes, 'max body bytes'),
     replyTimeoutMs: options.replyTimeoutMs === undefined ? GATEWAY_DEFAULTS.replyTimeoutMs : positiveInteger(options.replyTimeoutMs, 'reply timeout', true),
     keepAliveMs: options.keepAliveMs === undefined ? GATEWAY_DEFAULTS.keepAliveMs : positiveInteger(options.keepAliveMs, 'keep-alive interval'),
+    idempotencyKeyTtlMs:
+      options.idempotencyKeyTtlMs === undefined ? GATEWAY_DEFAULTS.idempotencyKeyTtlMs : positiveInteger(options.idempotencyKeyTtlMs, 'idempotency key TTL'),
     modelName: options.modelName ?? fallback.modelName,
   };
 }
@@ -169,7 +173,7 @@ function strings(value: unknown, what: string): string[] {
 /**
  * Gateway options from the config of an `input api` declaration (env references already resolved):
  * `port`, `host`, `auth` (`"none"`, or `token`, `tokens`, `api_keys`, `header`), `cors`,
- * `rate_limit`, `max_body_bytes`, `reply_timeout_ms`, `keepalive_ms`, `model_name`.
+ * `rate_limit`, `max_body_bytes`, `reply_timeout_ms`, `keepalive_ms`, `idempotency_key_ttl_ms`, `model_name`.
  *
  * `WOODWORK_API_HOST` and `WOODWORK_API_PORT` override the file's `host` and `port`: where the
  * gateway listens belongs to where it is deployed (a container must listen on 0.0.0.0 and on the
@@ -225,6 +229,7 @@ export function gatewayOptionsFromConfig(config: Readonly<Record<string, unknown
   if (config.max_body_bytes !== undefined && config.max_body_bytes !== null) options.maxBodyBytes = config.max_body_bytes as number;
   if (config.reply_timeout_ms !== undefined && config.reply_timeout_ms !== null) options.replyTimeoutMs = config.reply_timeout_ms as number;
   if (config.keepalive_ms !== undefined && config.keepalive_ms !== null) options.keepAliveMs = config.keepalive_ms as number;
+  if (config.idempotency_key_ttl_ms !== undefined && config.idempotency_key_ttl_ms !== null) options.idempotencyKeyTtlMs = config.idempotency_key_ttl_ms as number;
   if (typeof config.model_name === 'string' && config.model_name !== '') options.modelName = config.model_name;
   return options;
 }

@@ -91,6 +91,13 @@ export interface GatewayOptions {
    */
   readonly replyTimeoutMs?: number;
   /**
+   * How long the gateway remembers an `Idempotency-Key` (in the session store, so every gateway
+   * instance sees it): a POST sent again with the key within this time answers as the first did
+   * instead of starting a second turn. Default 24 h, as Stripe's: a client retrying after an outage
+   * is back well within it, and a record is a few hundred bytes.
+   */
+  readonly idempotencyKeyTtlMs?: number;
+  /**
    * How often an idle event stream gets a keep-alive (an SSE comment, a WebSocket ping). Default 15 s:
    * well under the idle timeouts of proxies (30–60 s), so streams survive quiet agents.
    */
@@ -139,6 +146,8 @@ export interface Gateway extends AsyncDisposable {
  * | `payload_too_large` | 413 | the body is larger than `maxBodyBytes` |
  * | `unsupported_media_type` | 415 | a body that is not `application/json` |
  * | `rate_limited` | 429 | the client's bucket is empty; `Retry-After` says when to come back |
+ * | `idempotency_key_in_use` | 409 | a request with the same `Idempotency-Key` is still being accepted; retry after `Retry-After` |
+ * | `idempotency_key_reused` | 422 | the `Idempotency-Key` was used with another request (another body or route) |
  * | `session_ended` | 410 | the session ended while the turn was running |
  * | `internal_error` | 500 | a bug; the log has the details |
  * | `turn_failed` | 502 | chat completions: a component failed (the sessions API reports `ok: false` instead) |
@@ -153,6 +162,8 @@ export type GatewayErrorCode =
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
+  | 'idempotency_key_in_use'
+  | 'idempotency_key_reused'
   | 'session_ended'
   | 'internal_error'
   | 'turn_failed'

@@ -15,6 +15,7 @@ class MemorySessionStore implements SessionStore {
   readonly kind = 'memory';
   private readonly sessions = new Map<string, Entry>();
   private readonly turns = new Map<string, number>();
+  private readonly records = new Map<string, { value: JsonValue; expiresAt: number }>();
 
   async create(info: SessionInfo): Promise<boolean> {
     if (this.sessions.has(info.id)) return false;
@@ -95,6 +96,33 @@ class MemorySessionStore implements SessionStore {
     if (value === 0) this.turns.delete(key);
     else this.turns.set(key, value);
     return value;
+  }
+
+  // Synchronous inside, so that no other call runs between the check and the set.
+  async putRecordIfAbsent(key: string, value: JsonValue, ttlMs: number): Promise<JsonValue | undefined> {
+    const held = this.liveRecord(key);
+    if (held !== undefined) return held;
+    this.records.set(key, { value, expiresAt: Date.now() + ttlMs });
+    return undefined;
+  }
+
+  async putRecord(key: string, value: JsonValue, ttlMs: number): Promise<void> {
+    this.records.set(key, { value, expiresAt: Date.now() + ttlMs });
+  }
+
+  async getRecord(key: string): Promise<JsonValue | undefined> {
+    return this.liveRecord(key);
+  }
+
+  private liveRecord(key: string): JsonValue | undefined {
+    const record = this.records.get(key);
+    if (record === undefined) return undefined;
+    // Expired records go when they are next read: no timer per record.
+    if (record.expiresAt <= Date.now()) {
+      this.records.delete(key);
+      return undefined;
+    }
+    return record.value;
   }
 
   async close(): Promise<void> {

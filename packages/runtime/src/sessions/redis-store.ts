@@ -9,6 +9,7 @@
  * | `<prefix>:session:<id>` | hash | `created`, `active`, `expires` (epoch ms), `meta` (JSON), `s:<component>:<key>` (state, JSON) |
  * | `<prefix>:sessions:expiry` | sorted set | session ids scored by `expires`, for a sweeper (the runtime uses BullMQ timers instead, bullmq-timer.ts) |
  * | `<prefix>:turn:<id>:<turn>` | string | open branches of a turn (INCRBY), expiring after an hour |
+ * | `<prefix>:record:<key>` | string | a record (JSON) with its own TTL: the gateway's idempotency keys |
  *
  * Session hashes also carry a Redis TTL a minute past `expires`, so nothing outlives its session
  * even when no sweeper runs. Each multi-step change is one Lua script, so it is atomic.
@@ -68,6 +69,16 @@ redis.call('PEXPIREAT', KEYS[1], tonumber(ARGV[2]) + ${GRACE_MS})
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1`;
 
+// SET NX and, when the key is held, what it holds, in one step: a caller that lost the race learns
+// at once what the winner stored.
+const PUT_RECORD_IF_ABSENT = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', tonumber(ARGV[2])) then return false end
+return redis.call('GET', KEYS[1])`;
+
+const PUT_RECORD = `redis.call('SET', KEYS[1], ARGV[1], 'PX', tonumber(ARGV[2]))`;
+
+const GET_RECORD = `return redis.call('GET', KEYS[1])`;
+
 const DELETE = `
 local removed = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
@@ -119,6 +130,7 @@ class RedisSessionStore implements SessionStore {
   private readonly sessionPrefix: string;
   private readonly expiryKey: string;
   private readonly turnPrefix: string;
+  private readonly recordPrefix: string;
   private closed = false;
 
   constructor(
@@ -129,6 +141,7 @@ class RedisSessionStore implements SessionStore {
     this.sessionPrefix = `${prefix}:session:`;
     this.expiryKey = `${prefix}:sessions:expiry`;
     this.turnPrefix = `${prefix}:turn:`;
+    this.recordPrefix = `${prefix}:record:`;
   }
 
   private key(id: string): string {
@@ -210,6 +223,20 @@ class RedisSessionStore implements SessionStore {
 
   async adjustTurn(id: string, turnId: string, delta: number): Promise<number> {
     return Number(await this.client.eval(ADJUST_TURN, 1, `${this.turnPrefix}${id}:${turnId}`, delta, this.turnTtlMs));
+  }
+
+  async putRecordIfAbsent(key: string, value: JsonValue, ttlMs: number): Promise<JsonValue | undefined> {
+    const held = await this.client.eval(PUT_RECORD_IF_ABSENT, 1, this.recordPrefix + key, JSON.stringify(value), Math.max(1, Math.round(ttlMs)));
+    return typeof held === 'string' ? (JSON.parse(held) as JsonValue) : undefined;
+  }
+
+  async putRecord(key: string, value: JsonValue, ttlMs: number): Promise<void> {
+    await this.client.eval(PUT_RECORD, 1, this.recordPrefix + key, JSON.stringify(value), Math.max(1, Math.round(ttlMs)));
+  }
+
+  async getRecord(key: string): Promise<JsonValue | undefined> {
+    const held = await this.client.eval(GET_RECORD, 1, this.recordPrefix + key);
+    return typeof held === 'string' ? (JSON.parse(held) as JsonValue) : undefined;
   }
 
   async close(): Promise<void> {

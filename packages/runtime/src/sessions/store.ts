@@ -41,5 +41,16 @@ export interface SessionStore extends AsyncDisposable {
    * counts from 0). The runtime starts a turn at 1, adds for fan-out, subtracts as branches end.
    */
   adjustTurn(id: string, turnId: string, delta: number): Promise<number>;
+  /**
+   * Records: values kept beside the sessions for `ttlMs`, shared by every runtime of a topology
+   * (the gateway's `Idempotency-Key`s). Stores `value` under `key` unless the key holds a value
+   * that has not expired: undefined when it stored, else the value held (left unchanged), in one
+   * atomic step. Optional, like the two below: a store without them cannot serve idempotency keys.
+   */
+  putRecordIfAbsent?(key: string, value: JsonValue, ttlMs: number): Promise<JsonValue | undefined>;
+  /** Stores `value` under `key` for `ttlMs`, replacing what it held. */
+  putRecord?(key: string, value: JsonValue, ttlMs: number): Promise<void>;
+  /** The value under `key`, or undefined when there is none or it expired. */
+  getRecord?(key: string): Promise<JsonValue | undefined>;
   close(): Promise<void>;
 }
