@@ -640,7 +640,7 @@ describe('input api: Idempotency-Key', () => {
     const messages = `${served.url}/v1/sessions/${session.session_id}/messages`;
     // Another gateway instance claimed the key and has not sent the input yet.
     const elsewhere = (key: string) =>
-      new IdempotentRequest(served.runtime.records!, 60_000, principalOf(KEY_A), session.session_id, key, 'POST /v1/sessions/:id/messages', { input: 'racing' });
+      new IdempotentRequest(served.runtime.records!, 60_000, principalOf(KEY_A), session.session_id, key, 'POST /v1/sessions/:id/messages', { input: 'racing' }, 200);
     expect(await elsewhere('race-1').claim(session.session_id)).toBeUndefined();
     const inUse = await post(messages, { input: 'racing' }, KEY_A, keyed('race-1'));
     expect(inUse.status).toBe(409);
@@ -656,6 +656,44 @@ describe('input api: Idempotency-Key', () => {
     expect(takenOver.status).toBe(200);
     expect(await takenOver.json()).toMatchObject({ turn_id: abandoned.turnId, reply: 'racing' });
     expect(handled).toEqual(['racing']);
+  });
+
+  it('answers a retry of a turn whose gateway died mid-turn from the session events, and records the answer', async () => {
+    const handled: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const registry = createComponentRegistry().register(
+      defineComponent({
+        kind: 'transform',
+        type: 'echo',
+        create: () => ({
+          handle: async (message) => {
+            handled.push(message.text);
+            await gate;
+            return message.text;
+          },
+        }),
+      }),
+      { replace: true },
+    );
+    const served = await serve('in = input api {}\nt = transform echo {}\n', { auth: { keys: [KEY_A] } }, { registry });
+    const records = served.runtime.records!;
+    const session = (await (await post(`${served.url}/v1/sessions`, {})).json()) as { session_id: string };
+    // What a gateway that died after sending the input left: a started record, a turn under way.
+    const dead = new IdempotentRequest(records, 60_000, principalOf(KEY_A), session.session_id, 'orphan-1', 'POST /v1/sessions/:id/messages', { input: 'orphan' }, 200);
+    expect(await dead.claim(session.session_id)).toBeUndefined();
+    await served.runtime.submit(session.session_id, 'orphan', { messageId: dead.messageId, turnId: dead.turnId });
+    await dead.started();
+
+    const retry = post(`${served.url}/v1/sessions/${session.session_id}/messages`, { input: 'orphan' }, KEY_A, keyed('orphan-1'));
+    await waitFor(() => handled.length === 1);
+    release();
+    const response = await retry;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('idempotent-replayed')).toBe('true');
+    expect(await response.json()).toMatchObject({ turn_id: dead.turnId, status: 'completed', ok: true, reply: 'orphan' });
+    await waitFor(async () => ((await records.get(dead.recordKey)) as { state?: string } | undefined)?.state === 'completed');
+    expect(handled).toEqual(['orphan']);
   });
 
   it('sends an input again under the same message id as one message: the bus drops the copy', async () => {

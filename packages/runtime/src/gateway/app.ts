@@ -109,7 +109,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
   );
 
   /** The request's `Idempotency-Key`, ready to claim; undefined without the header. */
-  const idempotentRequest = (c: Context<GatewayEnv>, scope: string, body: Record<string, unknown>): IdempotentRequest | undefined => {
+  const idempotentRequest = (c: Context<GatewayEnv>, scope: string, body: Record<string, unknown>, status: 200 | 201): IdempotentRequest | undefined => {
     const key = idempotencyKeyOf(c);
     if (key === undefined) return undefined;
     const records = client.records;
@@ -118,7 +118,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
         param: IDEMPOTENCY_HEADER,
       });
     }
-    return new IdempotentRequest(records, settings.idempotencyKeyTtlMs, c.get('principal'), scope, key, `${c.req.method} ${c.req.routePath}`, body);
+    return new IdempotentRequest(records, settings.idempotencyKeyTtlMs, c.get('principal'), scope, key, `${c.req.method} ${c.req.routePath}`, body, status);
   };
 
   const acceptedResponse = (c: Context<GatewayEnv>, sessionId: string, turnId: string): Response => {
@@ -131,8 +131,8 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
   /** A retry of a request already sent: the first one's answer once its turn completed (waiting for it, as the first would), else 202. */
   const replay = async (c: Context<GatewayEnv>, request: IdempotentRequest, held: IdempotencyRecord, wait: boolean): Promise<Response> => {
     c.header(REPLAYED_HEADER, 'true');
-    const done = held.state === 'completed' ? held : wait ? await request.completion(settings.replyTimeoutMs, deps.closing) : undefined;
-    if (done?.response) return c.json(done.response, (done.status ?? 200) as ContentfulStatusCode);
+    const response = held.state === 'completed' ? held.response : wait ? await request.completion(held, client, settings.replyTimeoutMs, deps.closing) : undefined;
+    if (response) return c.json(response, held.status as ContentfulStatusCode);
     return acceptedResponse(c, held.session_id, held.turn_id);
   };
 
@@ -167,7 +167,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
       ? idempotent
           .started()
           .then(() => result)
-          .then((outcome) => idempotent.completed(status, turnResponse(outcome)))
+          .then((outcome) => idempotent.completed(turnResponse(outcome)))
           .catch((error: unknown) => logger.warn('could not record the answer of an idempotent request', { session: sessionId, error: errorMessage(error) }))
       : undefined;
     if (!wait) return acceptedResponse(c, sessionId, turn.turnId);
@@ -191,7 +191,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     const metadata = clientMetadata(body.metadata);
     const wait = wantsToWait(c, body);
     // A key counts only with input: without it the request starts no turn, and creating again is harmless.
-    const idempotent = body.input === undefined ? undefined : idempotentRequest(c, 'sessions', body);
+    const idempotent = body.input === undefined ? undefined : idempotentRequest(c, 'sessions', body, 201);
     if (idempotent) {
       // The session's id is chosen before the claim, so a gateway taking an abandoned claim over creates the same session.
       const held = await idempotent.claim(randomUUID());
@@ -223,7 +223,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
     const body = await readJsonObject(c);
     if (body.input === undefined) throw new GatewayRequestError('invalid_request', 'the body needs `input`: a string or any JSON value', { param: 'input' });
     const wait = wantsToWait(c, body);
-    const idempotent = idempotentRequest(c, sessionId, body);
+    const idempotent = idempotentRequest(c, sessionId, body, 200);
     if (idempotent) {
       const held = await idempotent.claim(sessionId);
       if (held) return replay(c, idempotent, held, wait);

@@ -12,8 +12,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context } from 'hono';
-import type { JsonValue, SessionRecords } from '../types.js';
+import { EventTypes, textOf } from '../events.js';
+import { traceIdOf } from '../trace.js';
+import type { JsonValue, SessionClient, SessionEvent, SessionRecords, TurnResult } from '../types.js';
 import { GatewayRequestError } from './http-error.js';
+import { turnResponse } from './session-access.js';
 import type { GatewayTurnResponse } from './types.js';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -37,8 +40,9 @@ export interface IdempotencyRecord {
   readonly turn_id: string;
   readonly message_id: string;
   readonly accepted_at: number;
-  /** With `completed`: the status and body the first request answered with. */
-  readonly status?: number;
+  /** The status of the turn's answer (201 for a new session, 200 for a message). */
+  readonly status: number;
+  /** With `completed`: the body the first request answered with. */
   readonly response?: GatewayTurnResponse;
 }
 
@@ -82,6 +86,7 @@ export class IdempotentRequest {
     key: string,
     route: string,
     body: Record<string, unknown>,
+    private readonly status: number,
   ) {
     const identity = sha256(`${principal}\u0000${scope}\u0000${key}`);
     this.recordKey = `gateway:idempotency:${identity}`;
@@ -107,6 +112,7 @@ export class IdempotentRequest {
       turn_id: this.turnId,
       message_id: this.messageId,
       accepted_at: Date.now(),
+      status: this.status,
     };
     const held = (await this.records.putIfAbsent(this.recordKey, fresh as unknown as JsonValue, this.ttlMs)) as IdempotencyRecord | undefined;
     if (held === undefined) {
@@ -151,19 +157,70 @@ export class IdempotentRequest {
   }
 
   /** The turn's answer, for the retries to come. */
-  async completed(status: number, response: GatewayTurnResponse): Promise<void> {
-    this.current = { ...this.current!, state: 'completed', status, response };
+  async completed(response: GatewayTurnResponse): Promise<void> {
+    this.current = { ...this.current!, state: 'completed', response };
     await this.records.put(this.recordKey, this.current as unknown as JsonValue, this.ttlMs);
   }
 
-  /** Waits up to `timeoutMs` for a started turn's answer to be recorded; undefined when it was not. */
-  async completion(timeoutMs: number, signal: AbortSignal): Promise<IdempotencyRecord | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const record = (await this.records.get(this.recordKey)) as IdempotencyRecord | undefined;
-      if (record?.state === 'completed') return record;
-      if (Date.now() >= deadline || signal.aborted) return undefined;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, Math.max(0, deadline - Date.now()))));
+  /**
+   * The answer of a started turn, within `timeoutMs`: recorded by the gateway that sent it, or —
+   * when that gateway died with the request, so nobody will record it — seen here in the session's
+   * events (those this instance kept, then live ones), and then recorded for the next retry.
+   * Undefined when neither came in time (the turn is slow, or ended before this instance saw it).
+   */
+  async completion(held: IdempotencyRecord, sessions: SessionClient, timeoutMs: number, closing: AbortSignal): Promise<GatewayTurnResponse | undefined> {
+    const done = new AbortController();
+    const stop = () => done.abort();
+    closing.addEventListener('abort', stop, { once: true });
+    const timer = setTimeout(stop, timeoutMs);
+    try {
+      const seen = turnFromEvents(sessions, held, done.signal).then(async (result) => {
+        if (result === undefined) return undefined;
+        const response = turnResponse(result);
+        this.current = { ...held, state: 'completed', response };
+        await this.records.put(this.recordKey, this.current as unknown as JsonValue, this.ttlMs);
+        return response;
+      });
+      const recorded = (async () => {
+        while (!done.signal.aborted) {
+          const record = (await this.records.get(this.recordKey)) as IdempotencyRecord | undefined;
+          if (record?.state === 'completed') return record.response;
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+        return undefined;
+      })();
+      // The first that has the answer wins; both give up when `done` aborts.
+      return await Promise.race([
+        seen.then((response) => response ?? recorded),
+        recorded.then((response) => response ?? seen),
+      ]);
+    } finally {
+      clearTimeout(timer);
+      closing.removeEventListener('abort', stop);
+      done.abort();
     }
   }
+}
+
+/** A turn's result from the session's events, as the runtime builds it; undefined when `signal` aborts or the session ends first. */
+async function turnFromEvents(sessions: SessionClient, held: IdempotencyRecord, signal: AbortSignal): Promise<TurnResult | undefined> {
+  const replies: SessionEvent[] = [];
+  const errors: SessionEvent[] = [];
+  for await (const event of sessions.events(held.session_id, { signal })) {
+    if (event.event_type === EventTypes.sessionEnded) return undefined;
+    if (traceIdOf(event.trace) !== held.turn_id) continue;
+    if (event.event_type === EventTypes.sessionReplied) replies.push(event);
+    else if (event.event_type === EventTypes.agentError) errors.push(event);
+    else if (event.event_type === EventTypes.turnCompleted) {
+      return {
+        sessionId: held.session_id,
+        turnId: held.turn_id,
+        ok: errors.length === 0,
+        replies,
+        errors,
+        text: replies.map((reply) => textOf(reply.payload)).join('\n'),
+      };
+    }
+  }
+  return undefined;
 }
