@@ -94,7 +94,7 @@ export interface GatewayOptions {
    * How long the gateway remembers an `Idempotency-Key` (in the session store, so every gateway
    * instance sees it): a POST sent again with the key within this time answers as the first did
    * instead of starting a second turn. Default 24 h, as Stripe's: a client retrying after an outage
-   * is back well within it, and a record is a few hundred bytes.
+   * is back well within it, and a record is only the answer's body and a few ids.
    */
   readonly idempotencyKeyTtlMs?: number;
   /**
