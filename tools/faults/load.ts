@@ -5,8 +5,8 @@
  * - throughput: `concurrency` clients each run whole sessions back to back (create, open the event
  *   stream, one message, reply, close the stream, DELETE) for `seconds`: sessions per second, the
  *   message → reply latency (p50, p99), and the CPU time the Woodwork processes spent per session
- *   (what a regression in the runtime shows on a shared machine, where sessions/s moves 2× with
- *   the load of others);
+ *   beyond what they spend idle (what a regression in the runtime shows on a shared machine, where
+ *   sessions/s moves 2× with the load of others);
  * - held sessions: `held` sessions opened and kept (event stream open), each answered twice;
  *   memory per session is the growth of the resident memory of every Woodwork process (not the
  *   brokers') divided by the sessions held;
@@ -32,8 +32,13 @@ export interface LoadResult {
   readonly sessionsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** CPU (user + system) of every Woodwork process during the throughput run ÷ sessions completed. */
+  /**
+   * CPU (user + system) of every Woodwork process during the throughput run, less what they spend
+   * idle (`idleCpuMsPerSecond` × its duration), ÷ sessions completed.
+   */
   readonly cpuMsPerSession: number;
+  /** CPU the same processes spent per second just before, with no session running. */
+  readonly idleCpuMsPerSecond: number;
   readonly held: number;
   readonly heldAnswered: number;
   readonly heldP50Ms: number;
@@ -45,6 +50,8 @@ export interface LoadResult {
 }
 
 const sumRss = async (pids: readonly number[]) => (await Promise.all(pids.map(rssOf))).reduce((a, b) => a + b, 0);
+/** How long the processes are watched idle before the throughput run (their CPU then is subtracted). */
+const IDLE_SAMPLE_MS = 5_000;
 const sumCpu = async (pids: readonly number[]) => (await Promise.all(pids.map(cpuMsOf))).reduce((a, b) => a + b, 0);
 
 export async function runLoad(target: string, gateways: readonly string[], pids: () => Promise<number[]>, options: LoadOptions): Promise<LoadResult> {
@@ -54,7 +61,13 @@ export async function runLoad(target: string, gateways: readonly string[], pids:
   let completed = 0;
   let failed = 0;
   let counter = 0;
+  // The CPU the processes spend with nothing to do (Kafka's consumers poll, heartbeats, timers),
+  // so the figure per session is what the sessions cost, not how long the run lasted.
   const loadProcesses = await pids();
+  const idleStart = await sumCpu(loadProcesses);
+  const idleStarted = Date.now();
+  await sleep(IDLE_SAMPLE_MS);
+  const idleMsPerSecond = ((await sumCpu(loadProcesses)) - idleStart) / ((Date.now() - idleStarted) / 1000);
   const cpuBefore = await sumCpu(loadProcesses);
   const endAt = Date.now() + options.seconds * 1000;
   const started = Date.now();
@@ -112,7 +125,8 @@ export async function runLoad(target: string, gateways: readonly string[], pids:
     sessionsPerSecond: completed / elapsed,
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
-    cpuMsPerSession: cpuMs / completed,
+    cpuMsPerSession: (cpuMs - idleMsPerSecond * elapsed) / completed,
+    idleCpuMsPerSecond: idleMsPerSecond,
     held: options.held,
     heldAnswered: answered,
     heldP50Ms: percentile(heldLatencies, 50),

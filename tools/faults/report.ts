@@ -10,8 +10,9 @@
  *       tools/faults/soak-result-<target>.json, which the next report includes
  *
  * Options: --brokers a,b (default: every broker `tools/services.sh env` lists), --faults a,b (see
- * faults.ts), --no-faults, --no-load, --sessions N (clients per fault run, default 8), --instances N
- * (`woodwork up` per broker, default 2), --load-seconds S (15), --load-concurrency C (8),
+ * faults.ts), --no-faults, --no-load, --no-embedded (no load run on `woodwork run`), --sessions N
+ * (clients per fault run, default 8), --instances N (`woodwork up` per broker, default 2),
+ * --load-seconds S (15), --load-concurrency C (8),
  * --held N (300), --cli head|source|built (see processes.ts; head: the last commit, through tsx),
  * --commit REV (with head: that commit's hosts under this harness, to compare two commits),
  * --keep-logs DIR (where the hosts' logs are copied; default a new folder in the temp dir), --no-write.
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   const loads: LoadResult[] = [];
   const loadOptions = { concurrency: Number(flags.get('load-concurrency') ?? 8), seconds: Number(flags.get('load-seconds') ?? 15), held: Number(flags.get('held') ?? 300), log };
 
-  if (!flags.has('no-load')) {
+  if (!flags.has('no-load') && !flags.has('no-embedded')) {
     const embedded = await startEmbedded({ cli });
     try {
       loads.push(await runLoad('embedded (`woodwork run`, in-memory bus)', [embedded.gateway], async () => [embedded.pid], loadOptions));
@@ -213,7 +214,7 @@ function printSummary(faults: FaultResult[], loads: LoadResult[]): void {
     console.log(`${f.broker.padEnd(6)} ${f.fault.padEnd(15)} ${f.skipped ? `skipped: ${f.skipped}` : f.error ? `ERROR: ${f.error.split('\n')[0]}` : `lost ${f.lost}  dup ${f.duplicateReplies}  recovery ${seconds(f.recoveryMs)} (median ${seconds(f.recoveryMedianMs)})  stall ${seconds(f.stallMs)} (${f.stalledSessions}/${f.sessions})  sent ${f.sent} replied ${f.replied}  handler re-runs ${f.handlerRepeats}${f.lost ? `  LOST ${f.lostKeys.join(' ')}` : ''}${f.duplicateReplies ? `  TWICE ${f.duplicateKeys.join(' ')}` : ''}  ${f.notes.join('; ')}`}`);
   }
   for (const l of loads) {
-    console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  CPU ${l.cpuMsPerSession.toFixed(1)} ms/session  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
+    console.log(`${l.target}: ${l.sessionsPerSecond.toFixed(1)} sessions/s  p50 ${msText(l.p50Ms)} p99 ${msText(l.p99Ms)}  CPU ${l.cpuMsPerSession.toFixed(1)} ms/session (idle ${Math.round(l.idleCpuMsPerSecond)} ms/s)  held ${l.heldAnswered}/${l.held}  ${(l.bytesPerSession / 1024).toFixed(1)} KiB/session`);
   }
 }
 
