@@ -6,22 +6,22 @@
  *
  * Every error leaves as `{ error: { code, type, message, param } }` with its status (http-error.ts).
  */
+import { randomUUID } from 'node:crypto';
 import { Hono, type Context, type Next } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { errorMessage, WoodworkRuntimeError } from '../errors.js';
 import { ANONYMOUS, Credentials } from './auth.js';
 import { readJsonObject } from './body.js';
 import type { GatewayDeps, GatewayEnv } from './context.js';
 import { errorBody, fromRuntimeError, GatewayRequestError } from './http-error.js';
+import { idempotencyKeyOf, IdempotentRequest, IDEMPOTENCY_HEADER, REPLAYED_HEADER, type IdempotencyRecord } from './idempotency.js';
 import { chatCompletions, getModel, listModels, SESSION_HEADER } from './openai.js';
 import { checkedSessionId, clientMetadata, notFound, OWNER_KEY, ownedSession, sessionResponse, sessionUrls, turnResponse } from './session-access.js';
 import { sessionSocketRoute } from './session-socket.js';
 import { sessionEventStream, streamQuery } from './session-stream.js';
-import { randomUUID } from 'node:crypto';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { idempotencyKeyOf, IdempotentRequest, IDEMPOTENCY_HEADER, REPLAYED_HEADER, type IdempotencyRecord } from './idempotency.js';
 import type { GatewayAcceptedResponse } from './types.js';
 
 function clientAddress(c: Context): string {
@@ -179,7 +179,7 @@ export function createGatewayApp(deps: GatewayDeps): Hono<GatewayEnv> {
       const outcome = await Promise.race([result, late]);
       if (outcome === 'late') return acceptedResponse(c, sessionId, turn.turnId);
       // A retry that comes right after this answer must find it.
-      await recorded;
+      if (recorded) await recorded;
       return c.json(turnResponse(outcome), status);
     } finally {
       clearTimeout(timer);
