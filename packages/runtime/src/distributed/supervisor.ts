@@ -20,13 +20,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { createBus, type Bus } from '@woodwork/bus';
 import type { Topology } from '@woodwork/parser';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from '../topics.js';
 import { HostEnv } from './host-config.js';
+import { freePorts, serverPorts } from './ports.js';
 import { HostExitCode } from './process.js';
 import { logsDir, removeUpState, writeUpState, type UpProcessState, type UpState } from './state.js';
 import { hostUnits, type HostUnit } from './units.js';
@@ -103,24 +103,6 @@ interface Slot {
 
 const TAIL_LINES = 20;
 
-/** Free ports on 127.0.0.1, held until all are found so none is handed out twice. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import('node:net').Server>((resolve, reject) => {
-          const server = createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((server) => (server.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-  return ports;
-}
-
 /** GET http://127.0.0.1:port/path → status code, or 0 when nothing answers. */
 export function probe(port: number, route: string, timeoutMs = 1_000): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
@@ -165,7 +147,8 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
 
   const logs = logsDir(options.projectDir);
   await mkdir(logs, { recursive: true });
-  const ports = await freePorts(units.length);
+  const reserved = serverPorts(options.topology, options.env ?? process.env);
+  const ports = await freePorts(units.length, reserved);
   const slots: Slot[] = [];
   for (const [index, unit] of units.entries()) {
     const logFile = path.join(logs, `${unit.name}.log`);
@@ -390,7 +373,7 @@ export async function startSupervisor(options: SupervisorOptions): Promise<Super
   // (every outgoing connection on this machine borrows a port from the same range).
   const relaunch = async (slot: Slot) => {
     try {
-      slot.port = (await freePorts(1))[0]!;
+      slot.port = (await freePorts(1, reserved))[0]!;
     } catch {
       // No port to be had right now: try the old one; the host says so if it is taken.
     }
