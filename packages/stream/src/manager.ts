@@ -5,6 +5,7 @@
  * the messages of the streams it holds; one timer for all heartbeats and timeouts.
  */
 import { randomUUID } from 'node:crypto';
+import { serializeError } from '@woodwork/bus';
 import type { Bus, Envelope, EnvelopeTrace, Subscription } from '@woodwork/bus';
 import { WoodworkStreamError } from './errors.js';
 import type { StreamHost } from './host.js';
@@ -13,9 +14,9 @@ import type { ResolvedStreamManagerOptions, StreamManagerOptions } from './optio
 import { Producer } from './producer.js';
 import type { StreamProducer } from './producer.js';
 import { STREAM_EVENT, streamControlTopic, streamDataTopic, streamKey } from './protocol.js';
-import type { StreamRef } from './protocol.js';
+import type { StreamHeartbeatPayload, StreamRef } from './protocol.js';
 import { Reader } from './reader.js';
-import type { OpenStreamOptions, StreamReader } from './reader.js';
+import type { EndedStream, OpenStreamOptions, StreamReader } from './reader.js';
 
 export interface CreateStreamOptions {
   /** The session the stream belongs to; only a reader of the same session can read it. */
@@ -50,6 +51,8 @@ export interface StreamManager extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/** Readers that are over a manager remembers, to answer producers that come late (a few KiB). */
+const ENDED_STREAMS_KEPT = 1_024;
 const ROUTED_TO_READERS: ReadonlySet<string> = new Set([STREAM_EVENT.chunk, STREAM_EVENT.chunks, STREAM_EVENT.error, STREAM_EVENT.heartbeat]);
 const ROUTED_TO_PRODUCERS: ReadonlySet<string> = new Set([STREAM_EVENT.credit, STREAM_EVENT.cancel]);
 
@@ -64,6 +67,8 @@ class Manager implements StreamManager, StreamHost {
   readonly options: ResolvedStreamManagerOptions;
   private readonly producers = new Map<string, Producer>();
   private readonly readers = new Map<string, Reader>();
+  /** Readers that are over, newest last, at most ENDED_STREAMS_KEPT (see `answerLateProducer`). */
+  private readonly ended = new Map<string, EndedStream>();
   private readonly subscriptions = new Map<string, Promise<Subscription>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -206,7 +211,51 @@ class Manager implements StreamManager, StreamHost {
 
   releaseReader(reader: Reader): void {
     const key = streamKey(reader.sessionId, reader.streamId);
-    if (this.readers.get(key) === reader) this.readers.delete(key);
+    if (this.readers.get(key) !== reader) return;
+    this.readers.delete(key);
+    const leftover = reader.leftover();
+    if (leftover === undefined) return;
+    this.ended.delete(key);
+    this.ended.set(key, leftover);
+    if (this.ended.size > ENDED_STREAMS_KEPT) this.ended.delete(this.ended.keys().next().value!);
+  }
+
+  /**
+   * A heartbeat of a producer this manager's reader of the stream never knew, after that reader is
+   * over: the stream is being produced again (decision 13: the message producing it was handed out
+   * again after its host died, maybe after the stream was read to its end) and nobody will read it
+   * — the reader is done, or failed and its turn with it, and the new stream head is a duplicate
+   * the target drops. Unanswered, the producer waited `consumerTimeoutMs` (30 s) for credit, and
+   * the message producing it, unsettled meanwhile, held its session back that long (the fault
+   * harness's `kill-tail` on NATS: 31 s and 62 s stalls). So it is told to stop, as a reader that
+   * stops reading tells it: its sends reject with WW_STREAM_CANCELLED, which the runtime takes as a
+   * reader gone, not as the producer's failure.
+   */
+  private answerLateProducer(key: string, envelope: Envelope): void {
+    const ended = this.ended.get(key);
+    const producerId = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.producer_id;
+    if (ended === undefined || typeof producerId !== 'string' || producerId === '' || ended.producers.has(producerId)) return;
+    ended.producers.add(producerId);
+    const producer = envelope.component_source || ended.producer;
+    const topic = producer ? streamControlTopic(producer, this.options.topicPrefix) : ended.controlTopic;
+    if (topic === undefined) return;
+    const why =
+      ended.state === 'done'
+        ? 'was already read to its end'
+        : ended.state === 'failed'
+          ? 'failed for its reader before it was produced again'
+          : 'was cancelled by its reader before it was produced again';
+    const reason = new Error(`stream ${envelope.stream_id} ${why} by \`${this.component}\` (this instance); nobody reads it again`);
+    this.bus
+      .publish(topic, {
+        session_id: envelope.session_id,
+        event_type: STREAM_EVENT.cancel,
+        component_source: this.component,
+        component_target: producer ?? null,
+        stream_id: envelope.stream_id,
+        payload: { reader_id: ended.readerId, reason: serializeError(reason), producer_id: producerId },
+      })
+      .catch((error: unknown) => this.options.onError(error));
   }
 
   private async doClose(): Promise<void> {
@@ -257,8 +306,11 @@ class Manager implements StreamManager, StreamHost {
     if (streamId === null) return;
     try {
       const key = streamKey(envelope.session_id, streamId);
-      if (ROUTED_TO_READERS.has(envelope.event_type)) this.readers.get(key)?.onEnvelope(envelope);
-      else if (ROUTED_TO_PRODUCERS.has(envelope.event_type)) this.producers.get(key)?.onControl(envelope);
+      if (ROUTED_TO_READERS.has(envelope.event_type)) {
+        const reader = this.readers.get(key);
+        if (reader !== undefined) reader.onEnvelope(envelope);
+        else if (envelope.event_type === STREAM_EVENT.heartbeat) this.answerLateProducer(key, envelope);
+      } else if (ROUTED_TO_PRODUCERS.has(envelope.event_type)) this.producers.get(key)?.onControl(envelope);
     } catch (error) {
       this.options.onError(error);
     }

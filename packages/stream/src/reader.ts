@@ -52,6 +52,16 @@ export interface StreamRestart {
   readonly restarts: number;
 }
 
+/** A reader that is over, as its manager remembers it (see the manager's `answerLateProducer`). */
+export interface EndedStream {
+  readonly state: 'done' | 'failed' | 'cancelled';
+  readonly readerId: string;
+  readonly producer: string | undefined;
+  readonly controlTopic: string | undefined;
+  /** Producer incarnations it read or gave up on; a heartbeat of any other is a late one. */
+  readonly producers: Set<string>;
+}
+
 /** `open`: being read; `done`: the final chunk was read; `failed`; `cancelled`; `detached`. */
 export type StreamReaderState = 'open' | 'done' | 'failed' | 'cancelled' | 'detached';
 
@@ -573,6 +583,17 @@ export class Reader implements StreamReader {
     this.failure = error;
     this.finish('failed');
     if (tellProducer) void this.sendCancel(error);
+  }
+
+  /**
+   * What the manager keeps of a reader that is over (read to its end, failed or cancelled; not
+   * detached, which waits for a resume): the producers it knew and where they are told to stop.
+   */
+  leftover(): EndedStream | undefined {
+    if (this.status === 'open' || this.status === 'detached') return undefined;
+    const producers = new Set(this.retired);
+    if (this.producerId !== undefined) producers.add(this.producerId);
+    return { state: this.status, readerId: this.readerId, producer: this.producer, controlTopic: this.controlTopic, producers };
   }
 
   private finish(state: Exclude<StreamReaderState, 'open'>): void {

@@ -510,6 +510,31 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       expect(second.state).toBe('ended');
     });
 
+    it('tells a producer that re-creates a stream its reader already read to the end to stop, instead of leaving it waiting for credit', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const consumers = scope.manager(await scope.bus(), 'output', { heartbeatIntervalMs: 300 });
+      const streamId = `stream-${randomUUID()}`;
+      // Longer than the test: a producer left waiting for credit would fail it by timing out.
+      const producerOptions = { heartbeatIntervalMs: 300, consumerTimeoutMs: 10 * timeout };
+      const first = await scope.manager(await scope.bus(), 'llm', producerOptions).create({ sessionId: scope.session, target: 'output', streamId });
+      const reader = await consumers.open(first.ref);
+      await first.send('a0 ');
+      await first.end();
+      expect((await readAll(reader)).map((chunk) => chunk.data)).toEqual(['a0 ']);
+      expect(reader.state).toBe('done');
+      // Its host died after the stream was read and before the message producing it was settled:
+      // another instance produces it again, and nobody reads it (decision 13).
+      const second = await scope.manager(await scope.bus(), 'llm', producerOptions).create({ sessionId: scope.session, target: 'output', streamId });
+      const error = await second.send('b0 ').then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(WoodworkStreamError.isInstance(error), String(error)).toBe(true);
+      expect((error as WoodworkStreamError).code).toBe('WW_STREAM_CANCELLED');
+      expect((error as WoodworkStreamError).message).toContain('was already read to its end by `output`');
+      expect(second.signal.aborted).toBe(true);
+    });
+
     it('resumes a stream from a chunk index after the consumer reconnects', { timeout }, async () => {
       await using scope = new Scope(url);
       const window = 8;
