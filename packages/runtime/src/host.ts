@@ -1382,7 +1382,6 @@ class ResultWriter implements ChunkWriter {
     // were registered.
     if (index === 0 && this.envelope.attempt > 1) await this.announceRestart();
     const published = this.publishChunk(chunk, index, false);
-    (this as unknown as { expPublished: Promise<void> }).expPublished = published;
     await Promise.all([published, this.open().then(() => Promise.all(this.each((sink) => sink.write(input))))]);
   }
 
