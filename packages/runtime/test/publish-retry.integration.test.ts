@@ -13,7 +13,6 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,21 +20,11 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createComponentRegistry, type Logger } from '../src/index.js';
 import type { AgentErrorPayload } from '../src/events.js';
+import { freePort } from '../../bus/test/free-port.js';
 import { project, started, waitFor, type Project } from './helpers.js';
 
 const installed = process.env.WOODWORK_TEST_REDIS_URL !== undefined;
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A Redis of our own: `tools/services.sh <command> redis` with its own state dir and port (AOF on). */
 class PrivateRedis {
