@@ -51,7 +51,7 @@ import type { SessionManager } from './sessions/manager.js';
 import { StreamAggregate, toChunk, type StreamSink, type StreamTransport } from './streams.js';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
 import { outgoingTrace, traceIdOf } from './trace.js';
-import type { StreamChunkPayload } from '@woodwork/stream';
+import { publishAgain, type StreamChunkPayload } from '@woodwork/stream';
 import type {
   ChunkWriter,
   Component,
@@ -419,41 +419,43 @@ export class ComponentHost {
    * thrown as `WW_RUNTIME_PUBLISH_FAILED`, naming where it went and what to check.
    */
   private async published<T>(topic: string, sessionId: string, publish: () => Promise<T>, destination = `topic \`${topic}\``): Promise<T> {
-    const began = Date.now();
-    const giveUpAt = began + this.services.settings.publishRetryMs;
-    let delayMs = 200;
-    for (let tries = 1; ; tries++) {
-      try {
-        return await publish();
-      } catch (error) {
-        if (!isRetryableError(error)) throw error;
-        const waitMs = delayMs * (0.8 + 0.4 * Math.random());
-        if (this.abort.signal.aborted || Date.now() + waitMs >= giveUpAt) {
-          throw new WoodworkRuntimeError(
-            'WW_RUNTIME_PUBLISH_FAILED',
-            `component \`${this.name}\` could not send to ${destination} (session ${sessionId}) for ${formatDuration(Date.now() - began)} (${tries} tr${tries === 1 ? 'y' : 'ies'}): ${errorMessage(error)}`,
-            {
-              cause: error,
-              component: this.name,
-              sessionId,
-              location: this.component.location,
-              hint: this.abort.signal.aborted
-                ? "the host was stopping while the bus's broker did not take the message; check that the broker is up"
-                : `check that the bus's broker is up and reachable from this host; a longer outage can be bridged with the runtime's \`publishRetryMs\` (now ${formatDuration(this.services.settings.publishRetryMs)})`,
-              isRetryable: true,
-            },
-          );
-        }
-        if (tries === 1) {
-          this.logger.warn(`publishing to ${destination} failed, trying again for up to ${formatDuration(giveUpAt - Date.now())}`, {
-            session: sessionId,
-            error: errorMessage(error),
-          });
-        }
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-        delayMs = Math.min(delayMs * 2, 5_000);
-      }
+    let first: unknown;
+    try {
+      return await publish();
+    } catch (error) {
+      first = error;
     }
+    let result: T | undefined;
+    const outcome = await publishAgain(
+      async () => {
+        result = await publish();
+      },
+      first,
+      {
+        retryMs: this.services.settings.publishRetryMs,
+        signal: this.abort.signal,
+        onRetrying: (error, forMs) =>
+          this.logger.warn(`publishing to ${destination} failed, trying again for up to ${formatDuration(forMs)}`, { session: sessionId, error: errorMessage(error) }),
+      },
+    );
+    if (outcome.published) return result as T;
+    if (outcome.reason === 'not-retryable') throw outcome.error;
+    const { error, tries, elapsedMs } = outcome;
+    throw new WoodworkRuntimeError(
+      'WW_RUNTIME_PUBLISH_FAILED',
+      `component \`${this.name}\` could not send to ${destination} (session ${sessionId}) for ${formatDuration(elapsedMs)} (${tries} tr${tries === 1 ? 'y' : 'ies'}): ${errorMessage(error)}`,
+      {
+        cause: error,
+        component: this.name,
+        sessionId,
+        location: this.component.location,
+        hint:
+          outcome.reason === 'stopped'
+            ? "the host was stopping while the bus's broker did not take the message; check that the broker is up"
+            : `check that the bus's broker is up and reachable from this host; a longer outage can be bridged with the runtime's \`publishRetryMs\` (now ${formatDuration(this.services.settings.publishRetryMs)})`,
+        isRetryable: true,
+      },
+    );
   }
 
   /** One branch of the turn ended; the last one announces `turn.completed`. */

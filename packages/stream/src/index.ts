@@ -39,6 +39,8 @@ export type {
   StreamRef,
 } from './protocol.js';
 export { WoodworkStreamError } from './errors.js';
+export { publishAgain } from './publish-retry.js';
+export type { PublishRetryOptions, PublishRetryOutcome } from './publish-retry.js';
 export type { StreamErrorCode, WoodworkStreamErrorOptions } from './errors.js';
 export {
   fromServerSentEvents,
