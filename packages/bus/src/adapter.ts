@@ -11,7 +11,8 @@
  * that follow the handler (`AdapterSubscribeRequest.leaseMs`, `BusCapabilities.leaseRenewal`),
  * attempts counted only for hand-outs (`deliveryCount`, `nak(delayMs, neverStarted)`) and
  * `BusAdapterV1.doReleaseConsumer`; v1.5 `doHealth` is not ready while a subscription cannot
- * consume, and `BusHealth.failed` once one cannot recover by itself.
+ * consume, and `BusHealth.failed` once one cannot recover by itself; v1.6
+ * `AdapterDelivery.beforeHandler`.
  *
  * An adapter moves opaque records. It never parses the body: a record that is not a valid
  * envelope must still be delivered, so the wrapper can dead-letter it with its reason.
@@ -46,8 +47,9 @@ export interface AdapterDelivery {
    * its session or handed back unstarted (`nak(_, true)`, handover on a rebalance) is not an
    * attempt, so a poison message that crashes its consumers reaches `maxAttempts` alone and the
    * records behind it never do. The wrapper starts the handler in the same tick as `onDelivery`
-   * (the adapter already bounds hand-outs by `maxInFlight` and one per key), so a hand-out is a
-   * handler start. Survives consumer crashes where the adapter records it durably (Redis'
+   * (the adapter already bounds hand-outs by `maxInFlight` and one per key) — or, when the
+   * adapter offers `beforeHandler`, once that has settled — so a hand-out is a handler start,
+   * unless the wrapper gives it back unstarted (`nak(_, true)`). Survives consumer crashes where the adapter records it durably (Redis'
    * XPENDING counter, JetStream's delivery count, Kafka offset-commit metadata); adapters that
    * cannot know say so in `capabilities.deliveryCount` and report 1.
    */
@@ -78,6 +80,16 @@ export interface AdapterDelivery {
    * the record and redelivers it itself after `delayMs`.
    */
   nak(delayMs: number, neverStarted?: boolean): Promise<void>;
+  /**
+   * Optional, adapter spec v1.6: the wrapper is about to run a handler on this hand-out (the
+   * first time: not for its own retries, not when it dead-letters the record without running
+   * it, not when it gives it back unstarted). The handler runs once the promise settles. For an
+   * adapter that must record durably that a handler got the record before it runs — a handler
+   * that kills its process at once must still count as an attempt (NATS: a redelivery's
+   * hand-out, see its README, *Attempts*). A rejection is reported to `onError` and the handler
+   * runs anyway.
+   */
+  beforeHandler?(): Promise<void>;
 }
 
 export interface AdapterSubscribeRequest {

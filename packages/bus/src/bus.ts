@@ -689,7 +689,21 @@ class SubscriptionRunner implements Subscription {
       });
       return;
     }
-    this.run(new Job(this, delivery, envelope, Math.max(1, delivery.deliveryCount), hashHigh, hashLow));
+    const job = new Job(this, delivery, envelope, Math.max(1, delivery.deliveryCount), hashHigh, hashLow);
+    const recorded = delivery.beforeHandler?.();
+    if (recorded === undefined) {
+      this.run(job);
+      return;
+    }
+    const start = () => {
+      // Closed meanwhile: the handler never ran, so this hand-out is not an attempt.
+      if (this.closing) this.settle(delivery, delivery.nak(0, true));
+      else this.run(job);
+    };
+    recorded.then(start, (error: unknown) => {
+      this.options.onError(error);
+      start();
+    });
   }
 
   /** One try of the handler. `job.attempt` counts earlier broker deliveries plus local retries. */

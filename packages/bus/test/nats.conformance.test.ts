@@ -53,9 +53,5 @@ if (!baseUrl) {
     restartBroker: async () => {
       await promisify(execFile)('bash', ['tools/services.sh', 'restart', 'nats'], { cwd: repositoryRoot, timeout: 60_000 });
     },
-    skip: {
-      'poison-release':
-        'open defect (README, Attempts): the poison is dead-lettered after exactly maxAttempts runs, but the innocent message that was in a handler at the first crash is dead-lettered with it in about half the runs (3 of 7 on 2026-12-06, idle machine)',
-    },
   });
 }

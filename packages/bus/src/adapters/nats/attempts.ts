@@ -3,19 +3,25 @@
  * consumer, including records a member pulled and held in its buffer behind their session (or
  * gave back unstarted on a rebalance), so a crash or a rebalance counted an attempt against
  * records no handler ever saw — after two crashes an innocent record behind a poison message was
- * dead-lettered with it. The partition's owner therefore keeps, per unresolved record, how many of
- * its deliveries were never handed out ("uncounted"), in one small document per (topic, group,
- * partition) in the lease bucket, and reports JetStream's count minus that.
+ * dead-lettered with it. The partition's owner therefore keeps, in one small document per (topic,
+ * group, partition) in the lease bucket, two counts per unresolved record:
  *
- * A record enters the document once it has waited in the buffer 10 ms (see the reader's
- * `noteWaiting`: records passing through faster, as in a burst, cost nothing). The document is
- * written at most every WRITE_EVERY_MS while it changes (fire and forget, only the partition's
- * owner writes it), at once when the owner gives the partition up, and read once when a member
- * takes the partition over. A crash within those windows miscounts a record by one — except when a
- * redelivered record the document says is waiting is handed out: the reader then waits for
- * `written` before the handler gets it (see the reader's `dispatch`), because a handler that kills
- * its process at once would otherwise leave the document claiming the hand-out never happened, and
- * each crash of a poison message could go uncounted.
+ * - "uncounted": deliveries that never reached a handler (given back, redelivered while held,
+ *   held back while a suspect ran, or waiting in the buffer now). A record enters it once it has
+ *   waited in the buffer 10 ms (see the reader's `noteWaiting`: records passing through faster,
+ *   as in a burst, cost nothing). JetStream's count less this is an upper bound of the attempts.
+ * - "handed out": redeliveries (delivery count above 1) that reached a handler. Each is written
+ *   before its handler starts (`AdapterDelivery.beforeHandler`, one round trip, redeliveries
+ *   only), so 1 (the first delivery) + this is an upper bound too — one that does not depend on
+ *   a write racing a crash: a poison message that kills its process at once, a moment after
+ *   another partition's reader received an innocent record's redelivery, leaves that delivery
+ *   in neither count, and JetStream's count alone would dead-letter the innocent record with it.
+ *
+ * The attempt a hand-out is: the lower of the two bounds. The document is written at most every
+ * WRITE_EVERY_MS while it changes (fire and forget, only the partition's owner writes it), at
+ * once when the owner gives the partition up or a redelivery is about to reach a handler, and read
+ * once when a member takes the partition over. A crash within those windows can charge a record's
+ * first delivery as an attempt it was not, never more than that one.
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 
@@ -30,12 +36,39 @@ interface AttemptsDocumentBody {
    * handed to a handler each): a burst leaves thousands waiting, mostly consecutive.
    */
   readonly w?: [number, number][];
+  /**
+   * stream sequence → redeliveries that reached a handler. Absent in documents of versions before
+   * it was kept: their readers know no such bound.
+   */
+  readonly h?: Record<string, number>;
+  /** Stream sequences below this were delivered before `h` was kept: no bound from it for them. */
+  readonly b?: number;
 }
 
-/** What the document says: uncounted deliveries per stream sequence. */
+/** What the document says, per stream sequence of an unresolved record. */
 export interface AttemptsState {
   readonly uncounted: ReadonlyMap<number, number>;
   readonly waiting: Iterable<number>;
+  readonly handedOut: ReadonlyMap<number, number>;
+  readonly boundFrom: number;
+}
+
+/** What a member taking the partition over learns from the document. */
+export interface RecordedAttempts {
+  readonly uncounted: Map<number, number>;
+  readonly handedOut: Map<number, number>;
+  /**
+   * Stream sequences from which `handedOut` is complete; undefined when the document predates
+   * that count or could not be read (the reader then starts the bound after what was delivered).
+   */
+  readonly boundFrom: number | undefined;
+}
+
+function counts(record: Record<string, number> | undefined, into: Map<number, number>): Map<number, number> {
+  for (const [sequence, count] of Object.entries(record ?? {})) {
+    if (Number.isInteger(count) && count > 0) into.set(Number(sequence), count);
+  }
+  return into;
 }
 
 export class AttemptsDocument {
@@ -53,24 +86,24 @@ export class AttemptsDocument {
     readonly subject: string,
   ) {}
 
-  /** The uncounted deliveries the partition's previous owners recorded. */
-  async read(): Promise<Map<number, number>> {
-    const uncounted = new Map<number, number>();
+  /** What the partition's previous owners recorded. */
+  async read(): Promise<RecordedAttempts> {
     try {
       const message = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject });
-      if (message === null) return uncounted;
+      // No document: a new group, or nobody needed one yet. Nothing was handed out again either.
+      if (message === null) return { uncounted: new Map(), handedOut: new Map(), boundFrom: 0 };
       const body = message.json<AttemptsDocumentBody>();
-      if (body?.v !== 1) return uncounted;
-      for (const [sequence, count] of Object.entries(body.u ?? {})) {
-        if (Number.isInteger(count) && count > 0) uncounted.set(Number(sequence), count);
-      }
+      if (body?.v !== 1) return { uncounted: new Map(), handedOut: new Map(), boundFrom: undefined };
+      const uncounted = counts(body.u, new Map());
       for (const [first, last] of body.w ?? []) {
         for (let sequence = first; sequence <= last; sequence++) uncounted.set(sequence, (uncounted.get(sequence) ?? 0) + 1);
       }
+      const handedOut = counts(body.h, new Map());
+      return { uncounted, handedOut, boundFrom: body.h === undefined ? undefined : (body.b ?? 0) };
     } catch {
-      // No document (a new group) or the bucket away: count as JetStream does.
+      // The bucket away: count as JetStream does.
+      return { uncounted: new Map(), handedOut: new Map(), boundFrom: undefined };
     }
-    return uncounted;
   }
 
   /**
@@ -126,6 +159,8 @@ export class AttemptsDocument {
       v: 1,
       u: Object.fromEntries([...state.uncounted].map(([sequence, count]) => [String(sequence), count])),
       ...(runs.length > 0 ? { w: runs } : {}),
+      h: Object.fromEntries([...state.handedOut].map(([sequence, count]) => [String(sequence), count])),
+      ...(state.boundFrom > 0 ? { b: state.boundFrom } : {}),
     };
     // Those waiting now asked before `state` was read, so this write carries their change.
     const waiters = this.waiters.splice(0);

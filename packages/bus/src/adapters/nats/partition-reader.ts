@@ -62,6 +62,8 @@ export class HeldRecord {
   settled = false;
   /** This delivery of the record reached a handler (so JetStream's count of it is an attempt). */
   handedOut = false;
+  /** This delivery is a redelivery whose hand-out to a handler is in the attempts document. */
+  handOutRecorded = false;
   /** When this delivery arrived (its lease renewals move `touchedAt`, not this). */
   readonly arrivedAt: number;
   deliveredAt = 0;
@@ -146,6 +148,10 @@ export class PartitionReader {
   private releasing: Promise<void> | undefined;
   /** Per unresolved stream sequence: earlier deliveries that never reached a handler. */
   private uncounted = new Map<number, number>();
+  /** Per unresolved stream sequence: redeliveries that reached a handler (recorded before they did). */
+  private handedOut = new Map<number, number>();
+  /** Stream sequences from which `handedOut` is complete (see attempts.ts); -1: set by the first scan. */
+  private boundFrom = -1;
   /** Records that have waited in our buffer past BUFFERED_AFTER_MS: the document counts them. */
   private readonly waiting = new Set<number>();
   /** Records that arrived and were not handed out at once, oldest first: looked at once each. */
@@ -165,7 +171,10 @@ export class PartitionReader {
 
   /** Subscribe the pull inbox, learn what others hold, start pulling. */
   async start(): Promise<void> {
-    this.uncounted = await this.attempts.read();
+    const recorded = await this.attempts.read();
+    this.uncounted = recorded.uncounted;
+    this.handedOut = recorded.handedOut;
+    this.boundFrom = recorded.boundFrom ?? -1;
     this.inbox = this.host.newInbox();
     this.subscription = this.host.nc.subscribe(`${this.inbox}.*`, {
       callback: (_error, message) => this.onMessage(message),
@@ -372,9 +381,33 @@ export class PartitionReader {
     return head !== undefined && head.withUser && this.attemptOf(head) > 1;
   }
 
-  /** The attempt a hand-out of `held` is: JetStream's delivery count less the deliveries no handler got. */
+  /**
+   * The attempt a hand-out of `held` is: the lower of two bounds (see attempts.ts) — JetStream's
+   * delivery count less the deliveries no handler got, and 1 + the first delivery + the
+   * redeliveries recorded as handed out before this one.
+   */
   private attemptOf(held: HeldRecord): number {
-    return Math.max(1, held.deliveryCount - (this.uncounted.get(held.streamSequence) ?? 0));
+    const sequence = held.streamSequence;
+    const byDeliveries = held.deliveryCount - (this.uncounted.get(sequence) ?? 0);
+    if (held.deliveryCount === 1 || this.boundFrom < 0 || sequence < this.boundFrom) return Math.max(1, byDeliveries);
+    const earlierHandOuts = (this.handedOut.get(sequence) ?? 0) - (held.handOutRecorded ? 1 : 0);
+    return Math.max(1, Math.min(byDeliveries, 2 + earlierHandOuts));
+  }
+
+  /**
+   * A redelivery is about to reach a handler (the wrapper's `beforeHandler`): stored in the
+   * attempts document first, with its "waiting" mark gone. A redelivered record is the one
+   * likeliest to kill this process, and at once (the fault harness's poison does so before its
+   * first await): a hand-out written later would not survive the crash, and the crash would not
+   * count. One round trip, for redeliveries only; first deliveries keep the fast path.
+   */
+  private recordHandOut(held: HeldRecord): Promise<void> {
+    if (held.handOutRecorded || held.settled || !held.withUser) return Promise.resolve();
+    held.handOutRecorded = true;
+    const sequence = held.streamSequence;
+    this.handedOut.set(sequence, (this.handedOut.get(sequence) ?? 0) + 1);
+    this.waiting.delete(sequence);
+    return this.attempts.written(() => this.uncountedNow());
   }
 
   /**
@@ -414,7 +447,7 @@ export class PartitionReader {
    * our buffer past BUFFERED_AFTER_MS (were we to crash now, it would not be an attempt).
    */
   private uncountedNow(): AttemptsState {
-    return { uncounted: this.uncounted, waiting: this.waiting };
+    return { uncounted: this.uncounted, waiting: this.waiting, handedOut: this.handedOut, boundFrom: Math.max(0, this.boundFrom) };
   }
 
   private attemptsChanged(): void {
@@ -433,7 +466,8 @@ export class PartitionReader {
   }
 
   private untrack(streamSequence: number): string | undefined {
-    if (this.uncounted.delete(streamSequence)) this.attemptsChanged();
+    const forgotten = this.uncounted.delete(streamSequence);
+    if (this.handedOut.delete(streamSequence) || forgotten) this.attemptsChanged();
     const keyToken = this.keyOf.get(streamSequence);
     if (keyToken === undefined) return undefined;
     this.keyOf.delete(streamSequence);
@@ -478,18 +512,8 @@ export class PartitionReader {
       ack: () => this.finish(held, '+ACK'),
       nak: (delayMs, neverStarted) => this.nak(held, delayMs, neverStarted === true),
       term: (reason) => this.finish(held, termBody(reason, this.host.nc.info?.version)),
+      ...(held.deliveryCount > 1 ? { beforeHandler: () => this.recordHandOut(held) } : {}),
     };
-    if (claimedWaiting && held.deliveryCount > 1) {
-      // The attempts document may say this delivery never reached a handler (it waited in the
-      // buffer, or the subscriber held it back while a suspect ran). A redelivered record is the
-      // one likeliest to kill this process, and at once (the fault harness's poison does so
-      // before its first await): written later, the claim would outlive the crash and the crash
-      // would not count — a poison held back after every crash then ran again and again, never
-      // dead-lettered. So it reaches the handler only once the document no longer claims it: one
-      // round trip, for redeliveries only; first deliveries of a burst keep the fast path.
-      void this.attempts.written(() => this.uncountedNow()).then(() => this.host.deliver(delivery));
-      return;
-    }
     if (changed) this.attemptsChanged();
     this.host.deliver(delivery);
   }
@@ -570,7 +594,9 @@ export class PartitionReader {
     }
     if (!this.giveUp(held)) return Promise.resolve();
     if (neverStarted) {
-      this.uncounted.set(held.streamSequence, (this.uncounted.get(held.streamSequence) ?? 0) + 1);
+      const sequence = held.streamSequence;
+      this.uncounted.set(sequence, (this.uncounted.get(sequence) ?? 0) + 1);
+      if (held.handOutRecorded) this.handedOut.set(sequence, (this.handedOut.get(sequence) ?? 1) - 1);
       this.attemptsChanged();
     }
     // It stays unresolved: its key waits until the server hands it back (after `delay`).
@@ -755,6 +781,8 @@ export class PartitionReader {
     this.pruneBelow(floor);
     this.scannedDeliverySequence = info.delivered.consumer_seq;
     this.highestFirstDelivery = Math.max(this.highestFirstDelivery, end);
+    // What was delivered before has redeliveries that may have reached handlers unrecorded.
+    if (this.boundFrom < 0) this.boundFrom = end + 1;
     this.lastDeliverySequence = Math.max(this.lastDeliverySequence, info.delivered.consumer_seq);
     if (this.foreign.size > 0) this.startFloorPolling();
   }
