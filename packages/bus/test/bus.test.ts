@@ -727,3 +727,80 @@ describe('createEnvelope', () => {
     expect(ids.size).toBe(20_000);
   });
 });
+
+describe('beforeHandler (adapter spec v1.6)', () => {
+  /** A subscription over an adapter whose deliveries each wait for a gate before their handler. */
+  async function gated() {
+    let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
+    const adapter: BusAdapterV1 = {
+      ...fakeAdapter([], []),
+      doSubscribe: async (request) => {
+        onDelivery = request.onDelivery;
+        return { close: async () => undefined };
+      },
+    };
+    const events: string[] = [];
+    const gates = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
+    const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
+      record: { messageId, key: `session-${messageId}`, body: wireEnvelope(messageId, `session-${messageId}`) },
+      deliveryCount,
+      position: messageId,
+      ack: async () => void events.push(`${messageId} ack`),
+      nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs} ${neverStarted === true}`),
+      term: async () => void events.push(`${messageId} term`),
+      beforeHandler: () => {
+        events.push(`${messageId} recording`);
+        return new Promise<void>((resolve, reject) => gates.set(messageId, { resolve, reject }));
+      },
+    });
+    return { bus: await createBusFromAdapter(adapter), onDelivery: () => onDelivery!, delivery, events, gates };
+  }
+
+  it('runs the handler only once the adapter has recorded the hand-out, and only for hand-outs that run', async () => {
+    const { bus, onDelivery, delivery, events, gates } = await gated();
+    await using _bus = bus;
+    await bus.subscribe('t', { group: 'g', maxAttempts: 3 }, (envelope, context) => {
+      events.push(`${envelope.message_id} handler ${context.attempt}`);
+    });
+    onDelivery()(delivery('over', 4)); // over maxAttempts: dead-lettered without running
+    await waitFor(() => events.includes('over term'));
+    onDelivery()(delivery('first', 2));
+    onDelivery()(delivery('held-back', 2)); // a second suspect: given back unstarted, never recorded
+    await waitFor(() => events.some((event) => event.startsWith('held-back nak') && event.endsWith('true')), { message: () => events.join('; ') });
+    expect(events.filter((event) => event.endsWith('recording'))).toEqual(['first recording']);
+    expect(events).not.toContain('first handler 2');
+    gates.get('first')!.resolve();
+    await waitFor(() => events.includes('first ack'));
+    expect(events.filter((event) => event.startsWith('first '))).toEqual(['first recording', 'first handler 2', 'first ack']);
+  });
+
+  it('reports a failed recording and runs the handler anyway', async () => {
+    const { bus, onDelivery, delivery, events, gates } = await gated();
+    await using _bus = bus;
+    const errors: unknown[] = [];
+    await bus.subscribe('t', { group: 'g', onError: (error) => errors.push(error) }, (envelope) => {
+      events.push(`${envelope.message_id} handler`);
+    });
+    onDelivery()(delivery('m', 2));
+    await waitFor(() => gates.has('m'));
+    const refused = new Error('bucket away');
+    gates.get('m')!.reject(refused);
+    await waitFor(() => events.includes('m ack'));
+    expect(errors).toEqual([refused]);
+    expect(events).toEqual(['m recording', 'm handler', 'm ack']);
+  });
+
+  it('gives a hand-out back unstarted when the subscription closes while it is being recorded', async () => {
+    const { bus, onDelivery, delivery, events, gates } = await gated();
+    await using _bus = bus;
+    const subscription = await bus.subscribe('t', { group: 'g' }, (envelope) => {
+      events.push(`${envelope.message_id} handler`);
+    });
+    onDelivery()(delivery('m', 2));
+    await waitFor(() => gates.has('m'));
+    const closed = subscription.close();
+    gates.get('m')!.resolve();
+    await closed;
+    expect(events).toEqual(['m recording', 'm nak 0 true']);
+  });
+});

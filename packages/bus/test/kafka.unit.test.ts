@@ -286,6 +286,8 @@ describe('resolveKafkaOptions', () => {
     expect(resolveKafkaOptions(new URL('kafka://h1,h2:9093'), {}).brokers).toEqual(['h1:9093', 'h2:9093']);
     expect(resolveKafkaOptions(new URL('kafka://localhost'), {}).brokers).toEqual(['localhost:9092']);
     expect(resolveKafkaOptions(new URL('kafka://localhost:1'), {}).partitions).toBe(6);
+    expect(resolveKafkaOptions(new URL('kafka://localhost:1'), {}).recordStarts).toBe('lazy');
+    expect(resolveKafkaOptions(new URL('kafka://localhost:1?recordStarts=before-handler'), {}).recordStarts).toBe('before-handler');
   });
 
   it('lets adapter options win over the URL and turns credentials into SASL', () => {
@@ -306,6 +308,7 @@ describe('resolveKafkaOptions', () => {
       ['kafka://h:1', { publishTimeoutMs: -1 }],
       ['kafka://h:1', { brokers: 'h:1' }],
       ['kafka://h:1?sasl=kerberos', {}],
+      ['kafka://h:1?recordStarts=eager', {}],
     ];
     for (const [url, options] of bad) {
       const error = (() => {

@@ -78,6 +78,17 @@ export interface KafkaAdapterOptions {
   /** How long `close` waits for in-flight records and publishes. Default 10 000 ms. */
   readonly closeTimeoutMs?: number;
   /**
+   * When a record's start in a handler is written (into the commit metadata, which is how a
+   * partition's next owner counts attempts; README, *Attempts*). `lazy` (default): within 20 ms
+   * after the handler starts, one commit for many records, so the fast path costs nothing; a
+   * process killed within those 20 ms of a record's first start leaves it unrecorded, and a poison
+   * message that kills its consumer at once runs `maxAttempts` + 1 times. `before-handler`: every
+   * start is written before its handler runs (one commit round trip per start, shared by the
+   * starts of the same moment), so such a poison runs exactly `maxAttempts` times. URL:
+   * `recordStarts`.
+   */
+  readonly recordStarts?: 'lazy' | 'before-handler';
+  /**
    * How long connecting, creating a topic and joining a group keep retrying a broker that does not
    * answer (one restarting, say) before failing with a retryable error. Default 30 000 ms: a
    * broker restart fits; a wrong address still fails within half a minute.
@@ -134,6 +145,7 @@ export interface ResolvedKafkaOptions {
   readonly maxBatchBytes: number;
   readonly maxQueuedRecords: number;
   readonly closeTimeoutMs: number;
+  readonly recordStarts: 'lazy' | 'before-handler';
   readonly retryTimeoutMs: number;
   readonly recoveryTimeoutMs: number;
   readonly connectionTimeoutMs: number;
@@ -209,6 +221,11 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
   if (typeof clientId !== 'string' || clientId === '') throw invalid('clientId must be a non-empty string');
   if (given.log !== undefined && typeof given.log !== 'function') throw invalid('log must be a function');
 
+  const recordStarts = given.recordStarts ?? query.get('recordStarts') ?? 'lazy';
+  if (recordStarts !== 'lazy' && recordStarts !== 'before-handler') {
+    throw invalid(`recordStarts must be lazy or before-handler, got ${JSON.stringify(recordStarts)}`);
+  }
+
   return {
     brokers,
     clientId,
@@ -224,6 +241,7 @@ export function resolveKafkaOptions(url: URL, options: Readonly<Record<string, u
     maxBatchBytes: integer('maxBatchBytes', given.maxBatchBytes, 1) ?? 900_000,
     maxQueuedRecords: integer('maxQueuedRecords', given.maxQueuedRecords, 1) ?? 10_000,
     closeTimeoutMs: integer('closeTimeoutMs', given.closeTimeoutMs, 0) ?? 10_000,
+    recordStarts,
     retryTimeoutMs: integer('retryTimeoutMs', given.retryTimeoutMs, 0) ?? 30_000,
     recoveryTimeoutMs: integer('recoveryTimeoutMs', given.recoveryTimeoutMs ?? query.get('recoveryTimeoutMs') ?? undefined, 0) ?? 300_000,
     connectionTimeoutMs: integer('connectionTimeoutMs', given.connectionTimeoutMs, 1) ?? 3_000,

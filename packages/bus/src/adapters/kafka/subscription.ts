@@ -200,6 +200,8 @@ class PartitionWork {
 class KafkaDelivery implements AdapterDelivery {
   readonly record: WireRecord;
   readonly position: string;
+  /** `recordStarts: 'before-handler'`: the start is counted and written before the handler runs. */
+  beforeHandler?: () => Promise<void>;
 
   constructor(
     private readonly item: BatchItem,
@@ -207,9 +209,19 @@ class KafkaDelivery implements AdapterDelivery {
     private readonly settlement: DispatchSettlement,
     private readonly work: PartitionWork,
     private readonly settled: (work: PartitionWork) => void,
+    /** This hand-out is in `work.starts` (lazy: from the hand-out on; before-handler: once it starts). */
+    private startCounted: boolean,
+    startWritten?: (offset: bigint) => Promise<void>,
   ) {
     this.record = item.record;
     this.position = item.position;
+    if (startWritten !== undefined) {
+      this.beforeHandler = () => {
+        if (this.startCounted || !this.settlement.current) return Promise.resolve();
+        this.startCounted = true;
+        return startWritten(this.item.offset);
+      };
+    }
   }
 
   async ack(): Promise<void> {
@@ -223,7 +235,8 @@ class KafkaDelivery implements AdapterDelivery {
   }
 
   async nak(delayMs: number, neverStarted?: boolean): Promise<void> {
-    if (neverStarted === true && this.settlement.current) {
+    if (neverStarted === true && this.settlement.current && this.startCounted) {
+      this.startCounted = false;
       const count = (this.work.starts.get(this.item.offset) ?? 1) - 1;
       if (count > 0) this.work.starts.set(this.item.offset, count);
       else this.work.starts.delete(this.item.offset);
@@ -659,22 +672,16 @@ export class KafkaSubscription implements AdapterSubscription {
       limiter: this.#limiter,
       deliver: (entry, settlement) => {
         const offset = entry.item.offset;
+        if (this.#dependencies.options.recordStarts === 'before-handler') {
+          const earlier = work.starts.get(offset) ?? 0;
+          this.#handOut(new KafkaDelivery(entry.item, earlier + 1, settlement, work, this.#settled, false, (started) => this.#startWritten(work, started)));
+          return;
+        }
         const starts = (work.starts.get(offset) ?? 0) + 1;
         work.starts.set(offset, starts);
         work.dirty = true;
-        const delivery = new KafkaDelivery(entry.item, starts, settlement, work, this.#settled);
-        const handOut = () => {
-          if (this.#closing) {
-            // Its start was being written when close began: give it back, never started.
-            void delivery.nak(0, true);
-            return;
-          }
-          try {
-            this.#request.onDelivery(delivery);
-          } catch (error) {
-            this.#request.onError(error);
-          }
-        };
+        const delivery = new KafkaDelivery(entry.item, starts, settlement, work, this.#settled, true);
+        const handOut = () => this.#handOut(delivery);
         if (offset <= work.carefulUpTo || offset > work.reservedUpTo) {
           // A previous owner may have handed this record out and crashed in its handler, or our
           // reservation ends here: the start is written before the handler runs.
@@ -686,6 +693,29 @@ export class KafkaSubscription implements AdapterSubscription {
           this.#scheduleWrite(false);
         }
       },
+    });
+  }
+
+  #handOut(delivery: KafkaDelivery): void {
+    if (this.#closing) {
+      // Its start was being written when close began: give it back, never started.
+      void delivery.nak(0, true);
+      return;
+    }
+    try {
+      this.#request.onDelivery(delivery);
+    } catch (error) {
+      this.#request.onError(error);
+    }
+  }
+
+  /** Counts a start of the record at `offset` and settles once a commit carrying it was answered. */
+  #startWritten(work: PartitionWork, offset: bigint): Promise<void> {
+    work.starts.set(offset, (work.starts.get(offset) ?? 0) + 1);
+    work.dirty = true;
+    return new Promise<void>((resolve) => {
+      this.#waitingHandOuts.push(resolve);
+      this.#scheduleWrite(true);
     });
   }
 
