@@ -409,32 +409,37 @@ describe('onDeadLetter', () => {
   });
 });
 
+/**
+ * A Bus over an adapter the test hands deliveries to, one by one; each delivery's settlements are
+ * written to `events`, and `more` adds members to it.
+ */
+async function handOut(more: (messageId: string, events: string[]) => Partial<AdapterDelivery> = () => ({})): Promise<{
+  bus: Bus;
+  onDelivery: () => (delivery: AdapterDelivery) => void;
+  delivery: (messageId: string, deliveryCount: number) => AdapterDelivery;
+  events: string[];
+}> {
+  let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
+  const adapter: BusAdapterV1 = {
+    ...fakeAdapter([], []),
+    doSubscribe: async (request) => {
+      onDelivery = request.onDelivery;
+      return { close: async () => undefined };
+    },
+  };
+  const events: string[] = [];
+  const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
+    record: { messageId, key: `session-${messageId}`, body: wireEnvelope(messageId, `session-${messageId}`) },
+    deliveryCount,
+    position: messageId,
+    ack: async () => void events.push(`${messageId} ack`),
+    nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs >= 100 ? '>=100' : delayMs} ${neverStarted === true}`),
+    ...more(messageId, events),
+  });
+  return { bus: await createBusFromAdapter(adapter), onDelivery: () => onDelivery!, delivery, events };
+}
+
 describe('suspects run alone (decision 0012)', () => {
-  /** A subscription over an adapter the test hands deliveries to, one by one. */
-  async function handOut(): Promise<{
-    bus: Bus;
-    onDelivery: () => (delivery: AdapterDelivery) => void;
-    delivery: (messageId: string, deliveryCount: number) => AdapterDelivery;
-    events: string[];
-  }> {
-    let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
-    const adapter: BusAdapterV1 = {
-      ...fakeAdapter([], []),
-      doSubscribe: async (request) => {
-        onDelivery = request.onDelivery;
-        return { close: async () => undefined };
-      },
-    };
-    const events: string[] = [];
-    const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
-      record: { messageId, key: `session-${messageId}`, body: wireEnvelope(messageId, `session-${messageId}`) },
-      deliveryCount,
-      position: messageId,
-      ack: async () => void events.push(`${messageId} ack`),
-      nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs >= 100 ? '>=100' : delayMs} ${neverStarted === true}`),
-    });
-    return { bus: await createBusFromAdapter(adapter), onDelivery: () => onDelivery!, delivery, events };
-  }
 
   it('runs a redelivered, never-settled message alone and gives back unstarted what comes meanwhile', async () => {
     const { bus, onDelivery, delivery, events } = await handOut();
@@ -729,31 +734,17 @@ describe('createEnvelope', () => {
 });
 
 describe('beforeHandler (adapter spec v1.6)', () => {
-  /** A subscription over an adapter whose deliveries each wait for a gate before their handler. */
+  /** Deliveries that each wait for their gate in `beforeHandler`. */
   async function gated() {
-    let onDelivery: ((delivery: AdapterDelivery) => void) | undefined;
-    const adapter: BusAdapterV1 = {
-      ...fakeAdapter([], []),
-      doSubscribe: async (request) => {
-        onDelivery = request.onDelivery;
-        return { close: async () => undefined };
-      },
-    };
-    const events: string[] = [];
     const gates = new Map<string, { resolve: () => void; reject: (error: unknown) => void }>();
-    const delivery = (messageId: string, deliveryCount: number): AdapterDelivery => ({
-      record: { messageId, key: `session-${messageId}`, body: wireEnvelope(messageId, `session-${messageId}`) },
-      deliveryCount,
-      position: messageId,
-      ack: async () => void events.push(`${messageId} ack`),
-      nak: async (delayMs, neverStarted) => void events.push(`${messageId} nak ${delayMs} ${neverStarted === true}`),
+    const subscription = await handOut((messageId, events) => ({
       term: async () => void events.push(`${messageId} term`),
       beforeHandler: () => {
         events.push(`${messageId} recording`);
         return new Promise<void>((resolve, reject) => gates.set(messageId, { resolve, reject }));
       },
-    });
-    return { bus: await createBusFromAdapter(adapter), onDelivery: () => onDelivery!, delivery, events, gates };
+    }));
+    return { ...subscription, gates };
   }
 
   it('runs the handler only once the adapter has recorded the hand-out, and only for hand-outs that run', async () => {
@@ -766,7 +757,7 @@ describe('beforeHandler (adapter spec v1.6)', () => {
     await waitFor(() => events.includes('over term'));
     onDelivery()(delivery('first', 2));
     onDelivery()(delivery('held-back', 2)); // a second suspect: given back unstarted, never recorded
-    await waitFor(() => events.some((event) => event.startsWith('held-back nak') && event.endsWith('true')), { message: () => events.join('; ') });
+    await waitFor(() => events.includes('held-back nak >=100 true'), { message: () => events.join('; ') });
     expect(events.filter((event) => event.endsWith('recording'))).toEqual(['first recording']);
     expect(events).not.toContain('first handler 2');
     gates.get('first')!.resolve();
