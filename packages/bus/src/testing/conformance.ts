@@ -1298,6 +1298,7 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
       const total = 10_000;
       const batchSize = 50;
       const ids: string[] = [];
+      const sessionOf = new Map<string, string>();
       let rejected = 0;
       let restart: Promise<void> | undefined;
       for (let start = 0; start < total; start += batchSize) {
@@ -1320,11 +1321,18 @@ function registerScenarios(options: BusConformanceSuiteOptions, stress: boolean)
           { timeoutMs, intervalMs: 100, message: 'publishing never recovered after the restart' },
         );
         ids.push(...batch.map((item) => item.message_id!));
+        for (const item of batch) sessionOf.set(item.message_id!, item.session_id);
       }
       await restart;
+      const lostPerSession = () => {
+        const lost = new Map<string, number>();
+        for (const id of ids) if (!seen.has(id)) lost.set(sessionOf.get(id)!, (lost.get(sessionOf.get(id)!) ?? 0) + 1);
+        return [...lost].map(([session, count]) => `${session}: ${count}`).join(', ');
+      };
       await waitFor(() => ids.every((id) => seen.has(id)), {
         timeoutMs,
-        message: () => `${ids.filter((id) => !seen.has(id)).length} of ${total} lost (${rejected} rejected publishes)`,
+        message: () =>
+          `${ids.filter((id) => !seen.has(id)).length} of ${total} lost (${rejected} rejected publishes); lost per session: ${lostPerSession()}`,
       });
       await waitFor(async () => (await consumer.health()).ready, waitLong);
     },
