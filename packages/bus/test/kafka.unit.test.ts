@@ -569,6 +569,87 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
   });
 });
 
+describe('KafkaSubscription: a rebalance seen in a batch', () => {
+  /** Runs one batch through a subscription whose commits never answer (a coordinator still loading after a pause). */
+  async function batchDuringRebalance(errorType: 'UNKNOWN_MEMBER_ID' | 'REBALANCE_IN_PROGRESS') {
+    const kafkajs = await loadKafkaJs();
+    let eachBatch: ((payload: unknown) => Promise<void>) | undefined;
+    let commits = 0;
+    const consumer = {
+      events: { CRASH: 'consumer.crash', GROUP_JOIN: 'consumer.group_join', FETCH: 'consumer.fetch', REBALANCING: 'consumer.rebalancing' },
+      emitter: new EventEmitter(),
+      on(event: string, listener: (event: unknown) => void) {
+        this.emitter.on(event, listener);
+      },
+      async connect() {},
+      async subscribe() {},
+      async run(config: { eachBatch: (payload: unknown) => Promise<void> }) {
+        eachBatch = config.eachBatch;
+        setTimeout(() => this.emitter.emit(this.events.GROUP_JOIN, { payload: { memberAssignment: { topic: [0] } } }), 5);
+      },
+      async disconnect() {},
+      commitOffsets: () => {
+        commits++;
+        return new Promise<void>(() => undefined);
+      },
+    };
+    const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9'), { retryTimeoutMs: 100, log: () => undefined });
+    const created = new KafkaSubscription(
+      'topic',
+      {
+        topic: 'topic',
+        group: 'g',
+        consumerName: 'c',
+        maxInFlight: 4,
+        leaseMs: 3_000,
+        ackTimeoutMs: 3_000,
+        fromBeginning: true,
+        onDelivery: () => undefined, // a handler that runs on
+        onError: () => undefined,
+      },
+      {
+        createClient: () => ({ consumer: () => consumer }) as unknown as Kafka,
+        admin: { fetchOffsets: async () => [] } as unknown as Admin,
+        options,
+        log: options.log,
+        assignerProtocol: kafkajs.AssignerProtocol,
+        roundRobin: kafkajs.PartitionAssigners.roundRobin,
+      },
+    );
+    await created.start();
+    while (eachBatch === undefined) await sleep(5);
+    const message = { key: Buffer.from('s'), value: Buffer.from('{}'), headers: {}, offset: '0', timestamp: String(Date.now()), attributes: 0 };
+    const group = Object.assign(new Error(errorType), { type: errorType });
+    const outcome = eachBatch({
+      batch: { topic: 'topic', partition: 0, messages: [message], lastOffset: () => '0' },
+      resolveOffset: () => undefined,
+      pause: () => () => undefined,
+      heartbeat: async () => {
+        throw group;
+      },
+    }).then(
+      () => 'returned',
+      (error: unknown) => (error === group ? 'rethrown' : error),
+    );
+    return { outcome, commits: () => commits, created };
+  }
+
+  it('an evicted member rethrows at once, so kafkajs rejoins, without waiting for commits the coordinator refuses', async () => {
+    // A commit from before the eviction never answers.
+    const { outcome, created } = await batchDuringRebalance('UNKNOWN_MEMBER_ID');
+    expect(await outcome).toBe('rethrown');
+    await created.close();
+  });
+
+  it('a member in a rebalance waits for its commit only a bounded time, then rejoins', async () => {
+    const { outcome, commits, created } = await batchDuringRebalance('REBALANCE_IN_PROGRESS');
+    // Before: it waited as long as commits went on, which kept members out of the group for minutes.
+    expect(await outcome).toBe('rethrown');
+    expect(commits()).toBeGreaterThan(0);
+    await created.close();
+  });
+});
+
 describe('KafkaPublisher: a broker restarting', () => {
   const wire = (id: string): WireRecord => ({ messageId: id, key: 's', body: Buffer.from(`{"id":"${id}"}`) });
   /** kafkajs's error after it gave up reconnecting: non-retriable wrapper, retriable cause. */

@@ -936,9 +936,24 @@ export class KafkaSubscription implements AdapterSubscription {
     while (unfinished() && Date.now() < deadline) await sleep(5);
     for (const work of this.#works.values()) work.dispatcher.pause();
     for (const work of this.#works.values()) work.dirty = true;
-    // A write under way carries an older state: this one must go out after it, before the join.
-    while (this.#writing !== undefined) await this.#writing.catch(() => undefined);
-    await this.#writeCommits().catch(() => undefined);
+    // Evicted, its commits are refused ("The coordinator is not aware of this member"): rejoin at once.
+    if (evicted) return;
+    // A write under way carries an older state: this one must go out after it, before the join —
+    // but for a bounded time. While the coordinator is slow (still loading after a broker pause),
+    // the commit timer keeps one write following another; waiting until none was under way kept
+    // members out of the group for minutes while their commits failed, and their sessions stalled
+    // (the fault run's Kafka broker pause: 1–16 inputs lost).
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.#timings.rebalanceTimeoutMs / 4);
+      timer.unref();
+    });
+    const written = (async () => {
+      if (this.#writing !== undefined) await this.#writing.catch(() => undefined);
+      await this.#writeCommits().catch(() => undefined);
+    })();
+    await Promise.race([written, bound]);
+    clearTimeout(timer);
   }
 }
 
