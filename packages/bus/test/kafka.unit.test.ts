@@ -8,7 +8,7 @@ import { loadKafkaJs } from '../src/adapters/kafka/kafka-adapter.js';
 import { InFlightLimiter, KeyedDispatcher, type DispatchEntry, type DispatchSettlement } from '../src/adapters/kafka/key-dispatcher.js';
 import { createLogCreator, type KafkaLogLine } from '../src/adapters/kafka/log.js';
 import { OffsetTracker } from '../src/adapters/kafka/offset-tracker.js';
-import { groupTimings, resolveKafkaOptions } from '../src/adapters/kafka/options.js';
+import { groupTimings, resolveKafkaOptions, type ResolvedKafkaOptions } from '../src/adapters/kafka/options.js';
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
 import { toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
@@ -447,6 +447,39 @@ describe('attempts metadata', () => {
   });
 });
 
+/** A subscription of group `g` on `topic` whose kafkajs client makes its consumers with `consumer`. */
+async function fakeSubscription(
+  consumer: () => unknown,
+  options: ResolvedKafkaOptions,
+  dependencies: { admin?: Admin; onError?: (error: unknown) => void } = {},
+): Promise<KafkaSubscription> {
+  const kafkajs = await loadKafkaJs();
+  const created = new KafkaSubscription(
+    'topic',
+    {
+      topic: 'topic',
+      group: 'g',
+      consumerName: 'c',
+      maxInFlight: 4,
+      leaseMs: 3_000,
+      ackTimeoutMs: 3_000,
+      fromBeginning: true,
+      onDelivery: () => undefined, // handlers that never finish
+      onError: dependencies.onError ?? (() => undefined),
+    },
+    {
+      createClient: () => ({ consumer }) as unknown as Kafka,
+      admin: dependencies.admin ?? ({} as Admin),
+      options,
+      log: options.log,
+      assignerProtocol: kafkajs.AssignerProtocol,
+      roundRobin: kafkajs.PartitionAssigners.roundRobin,
+    },
+  );
+  await created.start();
+  return created;
+}
+
 describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
   /** A kafkajs consumer stand-in: joins when run, crashes when told, fails to connect `failures` times. */
   class FakeConsumer {
@@ -478,41 +511,16 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
   }
 
   async function subscription(failuresAfterFirst: number, recoveryTimeoutMs: number) {
-    const kafkajs = await loadKafkaJs();
     const consumers: FakeConsumer[] = [];
     const errors: unknown[] = [];
     const logs: KafkaLogLine[] = [];
     const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9'), { recoveryTimeoutMs, retryTimeoutMs: 100, log: (line: KafkaLogLine) => logs.push(line) });
-    const created = new KafkaSubscription(
-      'topic',
-      {
-        topic: 'topic',
-        group: 'g',
-        consumerName: 'c',
-        maxInFlight: 4,
-        leaseMs: 3_000,
-        ackTimeoutMs: 3_000,
-        fromBeginning: true,
-        onDelivery: () => undefined,
-        onError: (error) => errors.push(error),
-      },
-      {
-        createClient: () =>
-          ({
-            consumer: () => {
-              const consumer = new FakeConsumer(consumers.length > 0 && consumers.length <= failuresAfterFirst);
-              consumers.push(consumer);
-              return consumer;
-            },
-          }) as unknown as Kafka,
-        admin: {} as Admin,
-        options,
-        log: options.log,
-        assignerProtocol: kafkajs.AssignerProtocol,
-        roundRobin: kafkajs.PartitionAssigners.roundRobin,
-      },
-    );
-    await created.start();
+    const consumer = () => {
+      const made = new FakeConsumer(consumers.length > 0 && consumers.length <= failuresAfterFirst);
+      consumers.push(made);
+      return made;
+    };
+    const created = await fakeSubscription(consumer, options, { onError: (error) => errors.push(error) });
     return { created, consumers, errors, logs };
   }
 
@@ -572,7 +580,6 @@ describe('KafkaSubscription: a consumer kafkajs does not restart', () => {
 describe('KafkaSubscription: a rebalance seen in a batch', () => {
   /** Runs one batch through a subscription whose commits never answer (a coordinator still loading after a pause). */
   async function batchDuringRebalance(errorType: 'UNKNOWN_MEMBER_ID' | 'REBALANCE_IN_PROGRESS') {
-    const kafkajs = await loadKafkaJs();
     let eachBatch: ((payload: unknown) => Promise<void>) | undefined;
     let commits = 0;
     const consumer = {
@@ -594,29 +601,7 @@ describe('KafkaSubscription: a rebalance seen in a batch', () => {
       },
     };
     const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9'), { retryTimeoutMs: 100, log: () => undefined });
-    const created = new KafkaSubscription(
-      'topic',
-      {
-        topic: 'topic',
-        group: 'g',
-        consumerName: 'c',
-        maxInFlight: 4,
-        leaseMs: 3_000,
-        ackTimeoutMs: 3_000,
-        fromBeginning: true,
-        onDelivery: () => undefined, // a handler that runs on
-        onError: () => undefined,
-      },
-      {
-        createClient: () => ({ consumer: () => consumer }) as unknown as Kafka,
-        admin: { fetchOffsets: async () => [] } as unknown as Admin,
-        options,
-        log: options.log,
-        assignerProtocol: kafkajs.AssignerProtocol,
-        roundRobin: kafkajs.PartitionAssigners.roundRobin,
-      },
-    );
-    await created.start();
+    const created = await fakeSubscription(() => consumer, options, { admin: { fetchOffsets: async () => [] } as unknown as Admin });
     while (eachBatch === undefined) await sleep(5);
     const message = { key: Buffer.from('s'), value: Buffer.from('{}'), headers: {}, offset: '0', timestamp: String(Date.now()), attributes: 0 };
     const group = Object.assign(new Error(errorType), { type: errorType });
