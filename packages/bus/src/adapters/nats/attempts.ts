@@ -64,11 +64,12 @@ export interface RecordedAttempts {
   readonly boundFrom: number | undefined;
 }
 
-function counts(record: Record<string, number> | undefined, into: Map<number, number>): Map<number, number> {
+function counts(record: Record<string, number> | undefined): Map<number, number> {
+  const counted = new Map<number, number>();
   for (const [sequence, count] of Object.entries(record ?? {})) {
-    if (Number.isInteger(count) && count > 0) into.set(Number(sequence), count);
+    if (Number.isInteger(count) && count > 0) counted.set(Number(sequence), count);
   }
-  return into;
+  return counted;
 }
 
 export class AttemptsDocument {
@@ -94,11 +95,11 @@ export class AttemptsDocument {
       if (message === null) return { uncounted: new Map(), handedOut: new Map(), boundFrom: 0 };
       const body = message.json<AttemptsDocumentBody>();
       if (body?.v !== 1) return { uncounted: new Map(), handedOut: new Map(), boundFrom: undefined };
-      const uncounted = counts(body.u, new Map());
+      const uncounted = counts(body.u);
       for (const [first, last] of body.w ?? []) {
         for (let sequence = first; sequence <= last; sequence++) uncounted.set(sequence, (uncounted.get(sequence) ?? 0) + 1);
       }
-      const handedOut = counts(body.h, new Map());
+      const handedOut = counts(body.h);
       return { uncounted, handedOut, boundFrom: body.h === undefined ? undefined : (body.b ?? 0) };
     } catch {
       // The bucket away: count as JetStream does.
