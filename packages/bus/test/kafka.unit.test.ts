@@ -12,7 +12,7 @@ import { groupTimings, resolveKafkaOptions, type ResolvedKafkaOptions } from '..
 import { kafkaTopicName } from '../src/adapters/kafka/topic-name.js';
 import { toKafkaMessage, wireRecordOf } from '../src/adapters/kafka/records.js';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import type { WireRecord } from '../src/adapter.js';
+import type { AdapterDelivery, WireRecord } from '../src/adapter.js';
 import { KafkaPublisher } from '../src/adapters/kafka/publisher.js';
 import { isPermanent, retryFor } from '../src/adapters/kafka/retry.js';
 import { KafkaSubscription } from '../src/adapters/kafka/subscription.js';
@@ -367,6 +367,15 @@ describe('createLogCreator', () => {
       'Crash: KafkaJSConnectionError (and 4 more like it)',
     ]);
   });
+
+  it('names the group of a line, and counts its repeats apart from another group\'s', () => {
+    const { lines, entry } = logger('warn');
+    const rejoining = 'The coordinator is not aware of this member, re-joining the group';
+    entry(1, 'Runner', rejoining, { groupId: 'orders:billing' });
+    entry(1, 'Runner', rejoining, { groupId: 'orders:audit' });
+    entry(1, 'Runner', rejoining, { groupId: 'orders:billing' });
+    expect(lines.map((line) => line.message)).toEqual([`${rejoining} [group orders:billing]`, `${rejoining} [group orders:audit]`]);
+  });
 });
 
 describe('retryFor', () => {
@@ -451,7 +460,7 @@ describe('attempts metadata', () => {
 async function fakeSubscription(
   consumer: () => unknown,
   options: ResolvedKafkaOptions,
-  dependencies: { admin?: Admin; onError?: (error: unknown) => void } = {},
+  dependencies: { admin?: Admin; onError?: (error: unknown) => void; onDelivery?: (delivery: AdapterDelivery) => void } = {},
 ): Promise<KafkaSubscription> {
   const kafkajs = await loadKafkaJs();
   const created = new KafkaSubscription(
@@ -464,7 +473,7 @@ async function fakeSubscription(
       leaseMs: 3_000,
       ackTimeoutMs: 3_000,
       fromBeginning: true,
-      onDelivery: () => undefined, // handlers that never finish
+      onDelivery: dependencies.onDelivery ?? (() => undefined), // handlers that never finish, unless told
       onError: dependencies.onError ?? (() => undefined),
     },
     {
@@ -631,6 +640,202 @@ describe('KafkaSubscription: a rebalance seen in a batch', () => {
     // Before: it waited as long as commits went on, which kept members out of the group for minutes.
     expect(await outcome).toBe('rethrown');
     expect(commits()).toBeGreaterThan(0);
+    await created.close();
+  });
+});
+
+describe('KafkaSubscription: a membership kafkajs does not recover by itself', () => {
+  /** A kafkajs consumer stand-in whose events the test drives: joins once when run, commits as told. */
+  class DrivenConsumer {
+    readonly events = {
+      CRASH: 'consumer.crash',
+      GROUP_JOIN: 'consumer.group_join',
+      FETCH: 'consumer.fetch',
+      FETCH_START: 'consumer.fetch_start',
+      REBALANCING: 'consumer.rebalancing',
+      HEARTBEAT: 'consumer.heartbeat',
+      REQUEST: 'consumer.network.request',
+    };
+    readonly emitter = new EventEmitter();
+    eachBatch: ((payload: unknown) => Promise<void>) | undefined;
+    disconnected = false;
+    commitError: Error | undefined;
+    /** Commits wait for this before they answer. */
+    commitAnswer: Promise<void> | undefined;
+    on(event: string, listener: (event: unknown) => void) {
+      this.emitter.on(event, listener);
+    }
+    async connect() {}
+    async subscribe() {}
+    async run(config: { eachBatch: (payload: unknown) => Promise<void> }) {
+      this.eachBatch = config.eachBatch;
+      setTimeout(() => this.emit('GROUP_JOIN', { memberAssignment: { topic: [0] } }), 5);
+    }
+    async disconnect() {
+      this.disconnected = true;
+    }
+    async commitOffsets() {
+      const error = this.commitError;
+      await this.commitAnswer;
+      if (error !== undefined) throw error;
+    }
+    emit(event: keyof DrivenConsumer['events'], payload: unknown = {}) {
+      this.emitter.emit(this.events[event], { payload });
+    }
+    /** One fetched batch of partition 0, its heartbeat answered. */
+    async batch(offsets: number[]) {
+      while (this.eachBatch === undefined) await sleep(5);
+      const messages = offsets.map((offset) => ({
+        key: Buffer.from(`s${offset}`),
+        value: Buffer.from('{}'),
+        headers: {},
+        offset: String(offset),
+        timestamp: String(Date.now()),
+        attributes: 0,
+      }));
+      await this.eachBatch({
+        batch: { topic: 'topic', partition: 0, messages, lastOffset: () => String(offsets[offsets.length - 1]) },
+        resolveOffset: () => undefined,
+        pause: () => () => undefined,
+        heartbeat: async () => undefined,
+      });
+    }
+  }
+
+  async function subscription() {
+    const consumers: DrivenConsumer[] = [];
+    const deliveries: AdapterDelivery[] = [];
+    const logs: KafkaLogLine[] = [];
+    // leaseMs 3 000: a session timeout of 3 s; a commit tick (and membership check) every 100 ms.
+    const options = resolveKafkaOptions(new URL('kafka://127.0.0.1:9'), { retryTimeoutMs: 100, commitIntervalMs: 100, log: (line: KafkaLogLine) => logs.push(line) });
+    const created = await fakeSubscription(
+      () => {
+        const made = new DrivenConsumer();
+        consumers.push(made);
+        return made;
+      },
+      options,
+      { admin: { fetchOffsets: async () => [] } as unknown as Admin, onDelivery: (delivery) => deliveries.push(delivery) },
+    );
+    return { created, consumers, deliveries, logs };
+  }
+
+  async function until(condition: () => boolean, timeoutMs = 10_000) {
+    const started = Date.now();
+    while (!condition() && Date.now() - started < timeoutMs) await sleep(20);
+  }
+
+  it('a rejoin that failed while kafkajs fetches on in its membership: records go out again once a heartbeat succeeds', async () => {
+    const { created, consumers, deliveries, logs } = await subscription();
+    const consumer = consumers[0]!;
+    await consumer.batch([0]);
+    await until(() => deliveries.length === 1);
+    await deliveries[0]!.ack();
+    // kafkajs learnt of a rebalance and joins; the join fails (a coordinator that moved), so it
+    // goes back to fetching in the generation it had: no GROUP_JOIN comes.
+    consumer.emit('REBALANCING');
+    consumer.emit('REQUEST', { apiName: 'JoinGroup' });
+    consumer.emit('FETCH_START');
+    await consumer.batch([1]);
+    await sleep(200);
+    expect(deliveries).toHaveLength(1);
+    // Before: paused until the next GROUP_JOIN, which may never come; the record never went out.
+    consumer.emit('HEARTBEAT', { memberId: 'm', groupGenerationId: 1 });
+    await until(() => deliveries.length === 2);
+    expect(deliveries.map((delivery) => delivery.position)).toEqual(['0:0', '0:1']);
+    expect(logs.map((line) => line.message)).toContainEqual(expect.stringMatching(/its rejoin failed, and a heartbeat shows its membership still holds/));
+    expect(consumers).toHaveLength(1);
+    await created.close();
+  });
+
+  it('kafkajs fetching without a member id after a failed join (it never heartbeats again): a new consumer after a session timeout', async () => {
+    const { created, consumers, deliveries, logs } = await subscription();
+    const first = consumers[0]!;
+    await first.batch([0, 1]);
+    await until(() => deliveries.length === 2);
+    // Evicted during a broker pause: a commit is refused, kafkajs clears its member id and joins.
+    first.commitError = Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' });
+    await deliveries[0]!.ack();
+    // While its join goes on (it may wait for the others up to the rebalance timeout), nothing is done.
+    first.emit('FETCH_START');
+    for (let second = 0; second < 4; second++) {
+      first.emit('REQUEST', { apiName: 'JoinGroup' });
+      await sleep(1_000);
+    }
+    expect(consumers).toHaveLength(1);
+    // The join failed; kafkajs fetches on with no member id, so no heartbeat is ever sent.
+    first.emit('FETCH_START');
+    await until(() => consumers.length === 2);
+    expect(consumers).toHaveLength(2);
+    expect(first.disconnected).toBe(true);
+    expect(logs.map((line) => line.message)).toContainEqual(expect.stringMatching(/lost track of its group membership: its join failed and it has fetched without a heartbeat for \d+ ms; creating a new one/));
+    await until(() => created.down === undefined);
+    expect(created.down).toBeUndefined();
+    // The record still in its handler is settled through the new consumer's commits.
+    await deliveries[1]!.ack();
+    await created.close();
+    expect(consumers[1]!.disconnected).toBe(true);
+  });
+
+  it('commits refused for membership while heartbeats succeed (a join whose sync failed): a new consumer after a session timeout', async () => {
+    const { created, consumers, deliveries, logs } = await subscription();
+    const first = consumers[0]!;
+    await first.batch([0, 1]);
+    await until(() => deliveries.length === 2);
+    first.commitError = Object.assign(new Error('Specified group generation id is not valid'), { type: 'ILLEGAL_GENERATION' });
+    await deliveries[0]!.ack();
+    // kafkajs heartbeats in the generation it joined, fetches and commits in the one before.
+    first.emit('FETCH_START');
+    const heartbeats = setInterval(() => first.emit('HEARTBEAT', { memberId: 'm', groupGenerationId: 2 }), 300);
+    await until(() => consumers.length === 2);
+    clearInterval(heartbeats);
+    expect(consumers).toHaveLength(2);
+    expect(first.disconnected).toBe(true);
+    expect(logs.map((line) => line.message)).toContainEqual(expect.stringMatching(/its commits have been refused for membership for \d+ ms while its heartbeats succeed/));
+    await created.close();
+  });
+
+  it('a commit refused after a join since it was sent (it spoke for the generation before): nothing is recreated', async () => {
+    const { created, consumers, deliveries } = await subscription();
+    const first = consumers[0]!;
+    await first.batch([0]);
+    await until(() => deliveries.length === 1);
+    let answer: () => void = () => undefined;
+    first.commitAnswer = new Promise<void>((resolve) => (answer = resolve));
+    first.commitError = Object.assign(new Error('Specified group generation id is not valid'), { type: 'ILLEGAL_GENERATION' });
+    await deliveries[0]!.ack();
+    await sleep(300);
+    // The partition moved in a rebalance; the commit's refusal comes after the join.
+    first.emit('GROUP_JOIN', { memberAssignment: { topic: [] } });
+    first.commitError = undefined;
+    answer();
+    const heartbeats = setInterval(() => {
+      first.emit('FETCH_START');
+      first.emit('HEARTBEAT', { memberId: 'm', groupGenerationId: 2 });
+    }, 300);
+    await sleep(4_500);
+    clearInterval(heartbeats);
+    expect(consumers).toHaveLength(1);
+    expect(created.down).toBeUndefined();
+    await created.close();
+  });
+
+  it('commits refused during an ordinary rejoin: the same consumer joins again, nothing is recreated', async () => {
+    const { created, consumers, deliveries } = await subscription();
+    const first = consumers[0]!;
+    await first.batch([0]);
+    await until(() => deliveries.length === 1);
+    first.commitError = Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' });
+    await deliveries[0]!.ack();
+    first.emit('FETCH_START');
+    await sleep(500);
+    first.commitError = undefined;
+    first.emit('GROUP_JOIN', { memberAssignment: { topic: [0] } });
+    first.emit('FETCH_START');
+    first.emit('HEARTBEAT', { memberId: 'm2', groupGenerationId: 2 });
+    await sleep(4_000);
+    expect(consumers).toHaveLength(1);
+    expect(created.down).toBeUndefined();
     await created.close();
   });
 });

@@ -63,7 +63,9 @@ export function createLogCreator(
       if (threshold < KAFKAJS_LEVEL.debug && isRetriedConnectFailure(namespace, message)) return;
       // Advice about kafkajs 1 → 2 migration, irrelevant to us (we pick the partitioner explicitly).
       if (message.includes('KafkaJS v2.0.0 switched default partitioner')) return;
-      const signature = `${entryLevel}|${namespace}|${message}|${String(extra.error ?? '')}`;
+      // kafkajs names the group in `extra` only: without it, one line stands for every consumer.
+      const text = typeof extra.groupId === 'string' ? `${message} [group ${extra.groupId}]` : message;
+      const signature = `${entryLevel}|${namespace}|${text}|${String(extra.error ?? '')}`;
       const seen = lastSeen.get(signature);
       const at = now();
       if (seen && at - seen.at < repeatWindowMs) {
@@ -76,7 +78,7 @@ export function createLogCreator(
       sink({
         level: (LEVEL_NAME[entryLevel] ?? 'info') as KafkaLogLine['level'],
         namespace,
-        message: repeated > 0 ? `${message} (and ${repeated} more like it)` : message,
+        message: repeated > 0 ? `${text} (and ${repeated} more like it)` : text,
         extra,
       });
     };

@@ -40,6 +40,12 @@ export function isGroupChange(error: unknown): boolean {
   );
 }
 
+/** The broker refused a commit because the member is not (or no longer) in that generation of the group. */
+function isMembershipRefusal(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === 'UNKNOWN_MEMBER_ID' || type === 'ILLEGAL_GENERATION';
+}
+
 /** The consumer group of a Woodwork (topic, group): kafkajs's assigners hand every member the
  *  leader's topics, so one Kafka group must never span two topics. */
 export function kafkaGroupId(kafkaTopic: string, group: string): string {
@@ -367,6 +373,19 @@ export class KafkaSubscription implements AdapterSubscription {
   #downSince: number | undefined;
   #downReason: string | undefined;
   #recovering = false;
+  /**
+   * Set from the moment this member must rejoin (kafkajs's REBALANCING, an eviction seen in a
+   * batch, a commit refused for membership) until it has joined again or shown that its
+   * membership still holds. `handOutsPaused`: paused for the join (`#commitBeforeJoin`,
+   * `#beforeRejoin`); `fetchingSince`: kafkajs went back to fetching without a join.
+   */
+  #awaitingJoin: { handOutsPaused: boolean; fetchingSince: number | undefined } | undefined;
+  /** GROUP_JOINs of the current consumer: a commit sent before the last one speaks of an older generation. */
+  #joins = 0;
+  /** Since when commits are refused for membership (unknown member, stale generation). */
+  #refusedSince: number | undefined;
+  /** A heartbeat succeeded after that refusal began: kafkajs's membership and its commits' differ. */
+  #heartbeatSinceRefusal = false;
   /** Set once recreating the consumer failed for good. */
   #failed: string | undefined;
   #closing = false;
@@ -403,7 +422,10 @@ export class KafkaSubscription implements AdapterSubscription {
       this.#closing = true;
       throw error;
     }
-    this.#commitTimer = setInterval(() => this.#scheduleWrite(false), Math.max(10, this.#dependencies.options.commitIntervalMs));
+    this.#commitTimer = setInterval(() => {
+      this.#checkMembership();
+      this.#scheduleWrite(false);
+    }, Math.max(10, this.#dependencies.options.commitIntervalMs));
     this.#commitTimer.unref();
   }
 
@@ -445,6 +467,10 @@ export class KafkaSubscription implements AdapterSubscription {
       ],
     });
     this.#consumer = consumer;
+    this.#awaitingJoin = undefined;
+    this.#refusedSince = undefined;
+    this.#heartbeatSinceRefusal = false;
+    this.#joins = 0;
     let joined = false;
     let crash: unknown;
     let fatal = false;
@@ -457,11 +483,41 @@ export class KafkaSubscription implements AdapterSubscription {
     // before `#eachBatch` can (`#beforeRejoin`): from the heartbeat after an empty fetch (every
     // partition paused, common under load) or after a batch with nothing new.
     consumer.on(consumer.events.REBALANCING, () => {
-      if (consumer === this.#consumer && !this.#closing) this.#commitBeforeJoin(consumer);
+      if (consumer !== this.#consumer || this.#closing) return;
+      this.#awaitingJoin = { handOutsPaused: true, fetchingSince: undefined };
+      this.#commitBeforeJoin(consumer);
+    });
+    consumer.on(consumer.events.FETCH_START, () => {
+      if (consumer === this.#consumer && this.#awaitingJoin !== undefined) this.#awaitingJoin.fetchingSince ??= Date.now();
+    });
+    consumer.on(consumer.events.REQUEST, (event) => {
+      // A join under way (it may wait for the other members up to the rebalance timeout): not stuck.
+      const { apiName } = event.payload;
+      if (consumer === this.#consumer && this.#awaitingJoin !== undefined && (apiName === 'JoinGroup' || apiName === 'SyncGroup')) {
+        this.#awaitingJoin.fetchingSince = undefined;
+      }
+    });
+    consumer.on(consumer.events.HEARTBEAT, () => {
+      if (consumer !== this.#consumer || this.#closing) return;
+      if (this.#refusedSince !== undefined) this.#heartbeatSinceRefusal = true;
+      const awaited = this.#awaitingJoin;
+      if (awaited?.fetchingSince === undefined) return;
+      // kafkajs fetches and heartbeats in a membership that holds: no join is awaited any more.
+      this.#awaitingJoin = undefined;
+      if (!awaited.handOutsPaused) return;
+      // The join failed (a coordinator that moved, or still loading after a broker pause) and
+      // kafkajs consumes on with the membership it had: no GROUP_JOIN comes, so the partitions
+      // paused for it go on here.
+      this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `consumer of ${this.groupId}: its rejoin failed, and a heartbeat shows its membership still holds; it goes on with its partitions`, extra: {} });
+      for (const work of this.#works.values()) if (!work.revoked) work.dispatcher.resume();
     });
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
       if (consumer !== this.#consumer) return;
       joined = true;
+      this.#joins++;
+      this.#awaitingJoin = undefined;
+      this.#refusedSince = undefined;
+      this.#heartbeatSinceRefusal = false;
       this.#downSince = undefined;
       this.#downReason = undefined;
       this.#onAssignment(event.payload.memberAssignment[this.#kafkaTopic] ?? []);
@@ -540,6 +596,38 @@ export class KafkaSubscription implements AdapterSubscription {
             isRetryable: true,
           });
     }
+  }
+
+  /**
+   * Recreates the consumer when kafkajs is stuck in a membership it never leaves by itself (asked
+   * on every commit tick). Both cases follow a broker pause, when the coordinator moves or loads
+   * while every member rejoins:
+   * - After an eviction kafkajs clears its member id and joins; when that join fails it goes back
+   *   to fetching with no member id, and never heartbeats (so never learns to join again): no
+   *   heartbeat within a session timeout of fetching again.
+   * - A join that succeeded followed by a sync that failed: kafkajs heartbeats in the new
+   *   generation, fetches the old assignment and commits in the old generation, every commit
+   *   refused, while the partitions assigned to it in the new one are read by nobody: commits
+   *   refused for membership for a session timeout, with heartbeats succeeding meanwhile.
+   * Records in handlers go on; a new consumer joins declaring their partitions busy.
+   */
+  #checkMembership(): void {
+    if (this.#closing || this.#recovering || this.#consumer === undefined || this.#downSince !== undefined) return;
+    const now = Date.now();
+    const { sessionTimeoutMs } = this.#timings;
+    const fetchingSince = this.#awaitingJoin?.fetchingSince;
+    let stuck: string | undefined;
+    if (fetchingSince !== undefined && now - fetchingSince > sessionTimeoutMs) {
+      stuck = `its join failed and it has fetched without a heartbeat for ${now - fetchingSince} ms`;
+    } else if (this.#refusedSince !== undefined && this.#heartbeatSinceRefusal && now - this.#refusedSince > sessionTimeoutMs) {
+      stuck = `its commits have been refused for membership for ${now - this.#refusedSince} ms while its heartbeats succeed`;
+    }
+    if (stuck === undefined) return;
+    this.#downSince = now;
+    this.#downReason = `kafkajs lost track of its group membership: ${stuck}`;
+    for (const work of this.#works.values()) work.dispatcher.pause();
+    this.#dependencies.log({ level: 'warn', namespace: 'Subscription', message: `consumer of ${this.groupId}: ${this.#downReason}; creating a new one`, extra: {} });
+    void this.#recover();
   }
 
   /**
@@ -810,11 +898,22 @@ export class KafkaSubscription implements AdapterSubscription {
    */
   #commit(consumer: Consumer, written: readonly (readonly [PartitionWork, bigint])[], partitions: readonly { partition: number; offset: string; metadata: string }[]): Promise<void> {
     for (const [work, offset] of written) if (work.requested === undefined || offset > work.requested) work.requested = offset;
+    const joins = this.#joins;
     return consumer.commitOffsets(partitions.map((entry) => ({ topic: this.#kafkaTopic, ...entry }))).then(
       () => {
         for (const [work, offset] of written) if (work.committed === undefined || offset > work.committed) work.committed = offset;
+        if (consumer === this.#consumer) this.#refusedSince = undefined;
       },
       (error: unknown) => {
+        if (consumer === this.#consumer && joins === this.#joins && isMembershipRefusal(error)) {
+          // kafkajs learns of it at its next heartbeat and joins; `#checkMembership` watches that
+          // it does. (Refused after a join since it was sent: it spoke for the generation before.)
+          this.#awaitingJoin ??= { handOutsPaused: false, fetchingSince: undefined };
+          if (this.#refusedSince === undefined) {
+            this.#refusedSince = Date.now();
+            this.#heartbeatSinceRefusal = false;
+          }
+        }
         // What the broker has is what it answered last: a later join must not count on this one.
         for (const [work] of written) work.requested = work.committed;
         if (!isGroupChange(error) && this.#downSince === undefined) {
@@ -927,6 +1026,8 @@ export class KafkaSubscription implements AdapterSubscription {
    */
   async #beforeRejoin(error: unknown): Promise<void> {
     const evicted = (error as { type?: string }).type === 'UNKNOWN_MEMBER_ID';
+    // kafkajs emits REBALANCING for a rebalance, not for an eviction: watched from here for both.
+    this.#awaitingJoin = { handOutsPaused: true, fetchingSince: undefined };
     // Records queued below one already settled still go out: once they settle, the commit
     // covers everything settled and the partition can move without anything run twice.
     for (const work of this.#works.values()) work.dispatcher.pause(evicted ? undefined : work.isGapFiller);
