@@ -720,6 +720,22 @@ describe('KafkaSubscription: a membership kafkajs does not recover by itself', (
     return { created, consumers, deliveries, logs };
   }
 
+  /**
+   * Records in handlers, then the first settled while the coordinator refuses commits for
+   * membership (answered once `commitAnswer` resolves, if given).
+   */
+  async function refusedAfterSettle(type: 'UNKNOWN_MEMBER_ID' | 'ILLEGAL_GENERATION', offsets = [0, 1], commitAnswer?: Promise<void>) {
+    const made = await subscription();
+    const first = made.consumers[0]!;
+    await first.batch(offsets);
+    await until(() => made.deliveries.length === offsets.length);
+    const message = type === 'UNKNOWN_MEMBER_ID' ? 'The coordinator is not aware of this member' : 'Specified group generation id is not valid';
+    first.commitAnswer = commitAnswer;
+    first.commitError = Object.assign(new Error(message), { type });
+    await made.deliveries[0]!.ack();
+    return { ...made, first };
+  }
+
   async function until(condition: () => boolean, timeoutMs = 10_000) {
     const started = Date.now();
     while (!condition() && Date.now() - started < timeoutMs) await sleep(20);
@@ -749,13 +765,8 @@ describe('KafkaSubscription: a membership kafkajs does not recover by itself', (
   });
 
   it('kafkajs fetching without a member id after a failed join (it never heartbeats again): a new consumer after a session timeout', async () => {
-    const { created, consumers, deliveries, logs } = await subscription();
-    const first = consumers[0]!;
-    await first.batch([0, 1]);
-    await until(() => deliveries.length === 2);
     // Evicted during a broker pause: a commit is refused, kafkajs clears its member id and joins.
-    first.commitError = Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' });
-    await deliveries[0]!.ack();
+    const { created, consumers, deliveries, logs, first } = await refusedAfterSettle('UNKNOWN_MEMBER_ID');
     // While its join goes on (it may wait for the others up to the rebalance timeout), nothing is done.
     first.emit('FETCH_START');
     for (let second = 0; second < 4; second++) {
@@ -778,12 +789,7 @@ describe('KafkaSubscription: a membership kafkajs does not recover by itself', (
   });
 
   it('commits refused for membership while heartbeats succeed (a join whose sync failed): a new consumer after a session timeout', async () => {
-    const { created, consumers, deliveries, logs } = await subscription();
-    const first = consumers[0]!;
-    await first.batch([0, 1]);
-    await until(() => deliveries.length === 2);
-    first.commitError = Object.assign(new Error('Specified group generation id is not valid'), { type: 'ILLEGAL_GENERATION' });
-    await deliveries[0]!.ack();
+    const { created, consumers, logs, first } = await refusedAfterSettle('ILLEGAL_GENERATION');
     // kafkajs heartbeats in the generation it joined, fetches and commits in the one before.
     first.emit('FETCH_START');
     const heartbeats = setInterval(() => first.emit('HEARTBEAT', { memberId: 'm', groupGenerationId: 2 }), 300);
@@ -796,14 +802,8 @@ describe('KafkaSubscription: a membership kafkajs does not recover by itself', (
   });
 
   it('a commit refused after a join since it was sent (it spoke for the generation before): nothing is recreated', async () => {
-    const { created, consumers, deliveries } = await subscription();
-    const first = consumers[0]!;
-    await first.batch([0]);
-    await until(() => deliveries.length === 1);
     let answer: () => void = () => undefined;
-    first.commitAnswer = new Promise<void>((resolve) => (answer = resolve));
-    first.commitError = Object.assign(new Error('Specified group generation id is not valid'), { type: 'ILLEGAL_GENERATION' });
-    await deliveries[0]!.ack();
+    const { created, consumers, first } = await refusedAfterSettle('ILLEGAL_GENERATION', [0], new Promise<void>((resolve) => (answer = resolve)));
     await sleep(300);
     // The partition moved in a rebalance; the commit's refusal comes after the join.
     first.emit('GROUP_JOIN', { memberAssignment: { topic: [] } });
@@ -821,12 +821,7 @@ describe('KafkaSubscription: a membership kafkajs does not recover by itself', (
   });
 
   it('commits refused during an ordinary rejoin: the same consumer joins again, nothing is recreated', async () => {
-    const { created, consumers, deliveries } = await subscription();
-    const first = consumers[0]!;
-    await first.batch([0]);
-    await until(() => deliveries.length === 1);
-    first.commitError = Object.assign(new Error('The coordinator is not aware of this member'), { type: 'UNKNOWN_MEMBER_ID' });
-    await deliveries[0]!.ack();
+    const { created, consumers, first } = await refusedAfterSettle('UNKNOWN_MEMBER_ID', [0]);
     first.emit('FETCH_START');
     await sleep(500);
     first.commitError = undefined;
