@@ -25,21 +25,6 @@ afterEach(async () => {
 const TOPOLOGY = 'in = input cli {}\nshout = transform uppercase { to = [out] }\nout = output api {}\n';
 const TURN_TIMEOUT_MS = 3_600_000;
 
-type BusTransport = ReturnType<typeof createBusTransport>;
-
-/** Produces `texts` as one stream through `transport`, and reads it to its end there: one instance's work. */
-async function produceAndRead(transport: BusTransport, address: Parameters<BusTransport['open']>[0], texts: string[]): Promise<string[]> {
-  const sink = await transport.open(address);
-  const reading = (async () => {
-    const read: string[] = [];
-    for await (const chunk of await transport.read(address)) if (chunk.data_type === 'text') read.push(chunk.data);
-    return read;
-  })();
-  for (const text of texts) await sink.write(text);
-  await sink.end();
-  return reading;
-}
-
 function chunk(index: number, data: string): StreamChunk {
   return { stream_id: 's', chunk_index: index, is_final: false, metadata: {}, data_type: 'text', data };
 }
@@ -120,8 +105,17 @@ describe('a stream whose producer died is produced again', () => {
     const second = createBusTransport({ bus, namespace, instanceId: 'second', onError: (error) => errors.push(error) });
     try {
       const address = { sessionId: `s-${randomUUID()}`, streamId: randomUUID(), source: 'shout', target: 'out' };
+      const sink = await first.open(address);
       // The first reader reads it all; then its host dies before it could settle the stream head.
-      expect(await produceAndRead(first, address, ['x ', 'y'])).toEqual(['x ', 'y']);
+      const reading = (async () => {
+        const texts: string[] = [];
+        for await (const chunk of await first.read(address)) if (chunk.data_type === 'text') texts.push(chunk.data);
+        return texts;
+      })();
+      await sink.write('x ');
+      await sink.write('y');
+      await sink.end();
+      expect(await reading).toEqual(['x ', 'y']);
       // The stream head, handed to another instance: the stream is over, its producer gone.
       const texts: string[] = [];
       for await (const chunk of await second.read({ ...address, fromStart: true })) if (chunk.data_type === 'text') texts.push(chunk.data);
@@ -146,7 +140,15 @@ describe('a stream whose producer died is produced again', () => {
       const session = await runtime.session();
       const events = session.events();
       const address = { sessionId: session.id, streamId: randomUUID(), source: 'shout', target: 'out' };
-      expect(await produceAndRead(other, address, ['X'])).toEqual(['X']);
+      const sink = await other.open(address);
+      const reading = (async () => {
+        const texts: string[] = [];
+        for await (const chunk of await other.read(address)) if (chunk.data_type === 'text') texts.push(chunk.data);
+        return texts;
+      })();
+      await sink.write('X');
+      await sink.end();
+      expect(await reading).toEqual(['X']);
       // The message ran again, and this run's stream head reaches this instance of `out` (the
       // partition changed owner), which never saw the first head.
       await bus.publish(componentTopic(namespace, 'out'), {
