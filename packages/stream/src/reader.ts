@@ -293,15 +293,12 @@ export class Reader implements StreamReader {
         if (typeof index !== 'number') return;
         const remote = deserializeError((envelope.payload as Partial<StreamErrorPayload> | null)?.error);
         if (this.abortAt === undefined || index < this.abortAt.index) {
-          const readElsewhere = (remote as { code?: unknown }).code === 'WW_STREAM_READ_ELSEWHERE';
           this.abortAt = {
             index,
-            error: readElsewhere
-              ? new WoodworkStreamError('WW_STREAM_READ_ELSEWHERE', remote.message, { cause: remote, streamId: this.streamId })
-              : new WoodworkStreamError('WW_STREAM_ABORTED', `stream ${this.streamId} was aborted by its producer: ${remote.message}`, {
-                  cause: remote,
-                  streamId: this.streamId,
-                }),
+            error: new WoodworkStreamError('WW_STREAM_ABORTED', `stream ${this.streamId} was aborted by its producer: ${remote.message}`, {
+              cause: remote,
+              streamId: this.streamId,
+            }),
           };
         }
         this.buffer.know(index - 1);
@@ -459,7 +456,6 @@ export class Reader implements StreamReader {
         next_index: this.buffer.next,
         window_bytes: windowBytes,
         coalesce: true,
-        ...(this.from === undefined ? {} : { replaying: true }),
         ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
       },
     });
