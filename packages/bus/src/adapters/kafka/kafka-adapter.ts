@@ -20,7 +20,7 @@ import { createLogCreator, KAFKAJS_LEVEL } from './log.js';
 import { resolveKafkaOptions, type ResolvedKafkaOptions } from './options.js';
 import { KafkaPublisher } from './publisher.js';
 import { replayTopic } from './replay.js';
-import { KAFKAJS_RETRY, retryFor } from './retry.js';
+import { KAFKAJS_RETRY, retryFor, TIMED_OUT, withTimeout } from './retry.js';
 import { BUSY_STICKY_ASSIGNER, consumerClientId, kafkaGroupId, KafkaSubscription } from './subscription.js';
 import { kafkaTopicName } from './topic-name.js';
 
@@ -74,16 +74,6 @@ function anyListening(brokers: readonly string[], timeoutMs: number): Promise<bo
   });
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<typeof TIMED_OUT>((resolve) => {
-      timer = setTimeout(() => resolve(TIMED_OUT), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-const TIMED_OUT = Symbol('timed out');
 
 /** The part of kafkajs's internal Cluster used for group requests it has no public API for. */
 interface GroupCluster {

@@ -40,3 +40,16 @@ export async function retryFor<T>(timeoutMs: number, attempt: () => Promise<T>):
     }
   }
 }
+
+export const TIMED_OUT = Symbol('timed out');
+
+/** `promise`'s value, or TIMED_OUT if it has not settled within `ms` (the promise goes on). */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -27,7 +27,7 @@ import type { KafkaLogSink } from './log.js';
 import { OffsetTracker } from './offset-tracker.js';
 import { groupTimings, type ResolvedKafkaOptions } from './options.js';
 import { positionOf, wireRecordOf } from './records.js';
-import { isPermanent, KAFKAJS_RETRY, retryFor } from './retry.js';
+import { isPermanent, KAFKAJS_RETRY, retryFor, withTimeout } from './retry.js';
 
 /** A group change the member must answer by rejoining (kafkajs's `isRebalancing`, plus eviction). */
 export function isGroupChange(error: unknown): boolean {
@@ -384,8 +384,8 @@ export class KafkaSubscription implements AdapterSubscription {
   #joins = 0;
   /** Since when commits are refused for membership (unknown member, stale generation). */
   #refusedSince: number | undefined;
-  /** A heartbeat succeeded after that refusal began: kafkajs's membership and its commits' differ. */
-  #heartbeatSinceRefusal = false;
+  /** When kafkajs's last heartbeat succeeded: after a refusal began, its membership and its commits' differ. */
+  #heartbeatAt = 0;
   /** Set once recreating the consumer failed for good. */
   #failed: string | undefined;
   #closing = false;
@@ -469,7 +469,6 @@ export class KafkaSubscription implements AdapterSubscription {
     this.#consumer = consumer;
     this.#awaitingJoin = undefined;
     this.#refusedSince = undefined;
-    this.#heartbeatSinceRefusal = false;
     this.#joins = 0;
     let joined = false;
     let crash: unknown;
@@ -499,7 +498,7 @@ export class KafkaSubscription implements AdapterSubscription {
     });
     consumer.on(consumer.events.HEARTBEAT, () => {
       if (consumer !== this.#consumer || this.#closing) return;
-      if (this.#refusedSince !== undefined) this.#heartbeatSinceRefusal = true;
+      this.#heartbeatAt = Date.now();
       const awaited = this.#awaitingJoin;
       if (awaited?.fetchingSince === undefined) return;
       // kafkajs fetches and heartbeats in a membership that holds: no join is awaited any more.
@@ -517,7 +516,6 @@ export class KafkaSubscription implements AdapterSubscription {
       this.#joins++;
       this.#awaitingJoin = undefined;
       this.#refusedSince = undefined;
-      this.#heartbeatSinceRefusal = false;
       this.#downSince = undefined;
       this.#downReason = undefined;
       this.#onAssignment(event.payload.memberAssignment[this.#kafkaTopic] ?? []);
@@ -619,7 +617,7 @@ export class KafkaSubscription implements AdapterSubscription {
     let stuck: string | undefined;
     if (fetchingSince !== undefined && now - fetchingSince > sessionTimeoutMs) {
       stuck = `its join failed and it has fetched without a heartbeat for ${now - fetchingSince} ms`;
-    } else if (this.#refusedSince !== undefined && this.#heartbeatSinceRefusal && now - this.#refusedSince > sessionTimeoutMs) {
+    } else if (this.#refusedSince !== undefined && this.#heartbeatAt > this.#refusedSince && now - this.#refusedSince > sessionTimeoutMs) {
       stuck = `its commits have been refused for membership for ${now - this.#refusedSince} ms while its heartbeats succeed`;
     }
     if (stuck === undefined) return;
@@ -909,10 +907,7 @@ export class KafkaSubscription implements AdapterSubscription {
           // kafkajs learns of it at its next heartbeat and joins; `#checkMembership` watches that
           // it does. (Refused after a join since it was sent: it spoke for the generation before.)
           this.#awaitingJoin ??= { handOutsPaused: false, fetchingSince: undefined };
-          if (this.#refusedSince === undefined) {
-            this.#refusedSince = Date.now();
-            this.#heartbeatSinceRefusal = false;
-          }
+          this.#refusedSince ??= Date.now();
         }
         // What the broker has is what it answered last: a later join must not count on this one.
         for (const [work] of written) work.requested = work.committed;
@@ -1044,17 +1039,11 @@ export class KafkaSubscription implements AdapterSubscription {
     // the commit timer keeps one write following another; waiting until none was under way kept
     // members out of the group for minutes while their commits failed, and their sessions stalled
     // (the fault run's Kafka broker pause: 1–16 inputs lost).
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.#timings.rebalanceTimeoutMs / 4);
-      timer.unref();
-    });
     const written = (async () => {
       if (this.#writing !== undefined) await this.#writing.catch(() => undefined);
       await this.#writeCommits().catch(() => undefined);
     })();
-    await Promise.race([written, bound]);
-    clearTimeout(timer);
+    await withTimeout(written, this.#timings.rebalanceTimeoutMs / 4);
   }
 }
 
