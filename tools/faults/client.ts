@@ -54,6 +54,8 @@ export interface SessionTotals {
   resent: number;
   postErrors: number;
   errorReplies: number;
+  /** What the first error replies said (a few), so a failed run names its cause. */
+  errorTexts: string[];
   /** Duplicate replies of inputs the client itself sent twice (after a POST died): not the system's. */
   resentDuplicates: number;
   /** Inputs the client sent once that got more than one reply. */
@@ -73,7 +75,7 @@ export class GatewaySession {
   /** First arrival time of each reply (by key), in order: what recovery times are computed from. */
   readonly replies: { key: string; at: number }[] = [];
   readonly latencies: number[] = [];
-  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0, resentDuplicates: 0, duplicateKeys: [] };
+  readonly totals: SessionTotals = { sent: 0, accepted: 0, replied: 0, lost: [], duplicateReplies: 0, sseRepeats: 0, sseMissing: 0, resent: 0, postErrors: 0, errorReplies: 0, errorTexts: [], resentDuplicates: 0, duplicateKeys: [] };
 
   constructor(
     private readonly gateways: readonly string[],
@@ -172,7 +174,7 @@ export class GatewaySession {
     const text = typeof envelope.payload === 'string' ? envelope.payload : JSON.stringify(envelope.payload);
     const lower = text.toLowerCase();
     if (!lower.startsWith(REPLY_PREFIX)) {
-      this.totals.errorReplies++;
+      this.noteError(text);
       return;
     }
     const key = keyOf(lower.slice(REPLY_PREFIX.length));
@@ -231,7 +233,7 @@ export class GatewaySession {
               entry.postReply = true;
               this.gotReply(key);
             } else if (body.ok === false) {
-              this.totals.errorReplies++;
+              this.noteError(JSON.stringify(body));
               entry.errored = true;
               entry.done?.();
             }
@@ -261,6 +263,11 @@ export class GatewaySession {
     const remaining = deadline - Date.now();
     if (entry.repliedAt === undefined && !entry.errored && remaining > 0) await Promise.race([replied, new Promise((resolve) => setTimeout(resolve, remaining))]);
     return entry.repliedAt !== undefined;
+  }
+
+  private noteError(text: string): void {
+    this.totals.errorReplies++;
+    if (this.totals.errorTexts.length < 3) this.totals.errorTexts.push(`session ${this.index}: ${text.slice(0, 400)}`);
   }
 
   /** Waits up to `ms` for the replies still missing (a late redelivery still counts). */
@@ -382,6 +389,7 @@ export class Traffic {
       resent: sum((t) => t.resent),
       postErrors: sum((t) => t.postErrors),
       errorReplies: sum((t) => t.errorReplies),
+      errorTexts: totals.flatMap((t) => t.errorTexts),
       resentDuplicates: sum((t) => t.resentDuplicates),
       duplicateKeys: totals.flatMap((t) => t.duplicateKeys),
       latencies: this.clients.flatMap((client) => client.latencies),

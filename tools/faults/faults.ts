@@ -336,6 +336,7 @@ export async function runFault(cluster: Cluster, fault: FaultId, options: FaultO
     const handlerRepeats = [...starts.entries()].filter(([key, count]) => key.startsWith(tag) && count > 1 && !injected.excluded?.includes(key)).length;
     const recovery = traffic.recovery(injected.at, end);
     const lostKeys = result.lost.filter((key) => !injected.excluded?.includes(key));
+    if (result.errorTexts.length > 0 && fault !== 'poison') notes.push(`error replies: ${result.errorTexts.join(' | ')}`);
     return {
       broker,
       fault,

@@ -199,7 +199,7 @@ describe('the live state', () => {
       startedAt,
       heartbeatAt: now,
       expiresAt: now + 15_000,
-      stats: { shout: { handled, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0, queueDepth: 2, timeouts: 0, retries: 0, fallbacks: 0, waiting: 0 } },
+      stats: { shout: { handled, failed: 0, pipeFailures: 0, hookRuns: 0, hookFailures: 0, hookTimeouts: 0, calls: 0, queueDepth: 2, timeouts: 0, retries: 0, fallbacks: 0, duplicateHeads: 0, waiting: 0 } },
     });
     let records = [record('shout-1', 10), record('shout-2', 4, 'starting')];
     await using live = await startLiveState(runtime, { hosts: { list: async () => records }, intervalMs: 60_000 });

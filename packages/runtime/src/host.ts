@@ -51,7 +51,7 @@ import type { SessionManager } from './sessions/manager.js';
 import { StreamAggregate, toChunk, type StreamSink, type StreamTransport } from './streams.js';
 import { componentGroup, componentTopic, eventsTopic, hooksGroup } from './topics.js';
 import { outgoingTrace, traceIdOf } from './trace.js';
-import { publishAgain, type StreamChunkPayload } from '@woodwork/stream';
+import { publishAgain, WoodworkStreamError, type StreamChunkPayload } from '@woodwork/stream';
 import type {
   ChunkWriter,
   Component,
@@ -102,6 +102,14 @@ export interface HostSettings {
   readonly publishRetryMs: number;
 }
 
+/** The stream a message opened was read by another instance of its component (decision 13). */
+function isReadElsewhere(error: unknown): boolean {
+  for (let cause = error, depth = 0; cause !== undefined && cause !== null && depth < 5; cause = (cause as { cause?: unknown }).cause, depth++) {
+    if (WoodworkStreamError.isInstance(cause) && cause.code === 'WW_STREAM_READ_ELSEWHERE') return true;
+  }
+  return false;
+}
+
 /** Per-component counters, as `runtime.stats()` reports them. */
 export interface ComponentStats {
   /** Messages handled to the end (result routed or branch ended). */
@@ -122,6 +130,8 @@ export interface ComponentStats {
   retries: number;
   /** Messages answered with the component's `fallback`. */
   fallbacks: number;
+  /** Stream heads dropped as duplicates: their stream was read by another instance (decision 13). */
+  duplicateHeads: number;
   /** Messages waiting for a slot under `max_concurrency` right now. */
   waiting: number;
 }
@@ -182,6 +192,7 @@ export class ComponentHost {
     timeouts: 0,
     retries: 0,
     fallbacks: 0,
+    duplicateHeads: 0,
     waiting: 0,
   };
   private readonly resultEvent: string;
@@ -508,6 +519,7 @@ export class ComponentHost {
           streamAggregate = undefined;
         }
       } catch (error) {
+        if (isReadElsewhere(error)) return this.dropDuplicateHead(envelope, error);
         return this.fail(envelope, { stage: 'stream', error }, state, replyTopic);
       }
     }
@@ -579,6 +591,10 @@ export class ComponentHost {
       if (outcome.ok) return outcome;
       const { error } = outcome;
       await state.writer?.abort(error);
+      if (stream !== undefined && isReadElsewhere(error)) {
+        this.dropDuplicateHead(envelope, error);
+        return { ok: false };
+      }
 
       const downstream = this.openCircuits.get(error as object);
       if (downstream !== undefined) return this.contain(envelope, error, { reason: 'circuit_open', downstream }, state, replyTopic);
@@ -946,6 +962,16 @@ export class ComponentHost {
       payload: reply,
       trace,
     });
+  }
+
+  /**
+   * A stream head whose stream another instance of this component already read (decision 13: the
+   * message producing it was run again, and this head reached another instance than the first):
+   * that instance answered; this one says nothing and ends no branch.
+   */
+  private dropDuplicateHead(envelope: Envelope, error: unknown): void {
+    this.stats.duplicateHeads++;
+    this.logger.info(`dropped a duplicate stream head: ${errorMessage(error)}`, { session: envelope.session_id });
   }
 
   /** A message failed: tell the session (or the caller), end its branch, never throw. */

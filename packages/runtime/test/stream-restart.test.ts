@@ -25,6 +25,21 @@ afterEach(async () => {
 const TOPOLOGY = 'in = input cli {}\nshout = transform uppercase { to = [out] }\nout = output api {}\n';
 const TURN_TIMEOUT_MS = 3_600_000;
 
+type BusTransport = ReturnType<typeof createBusTransport>;
+
+/** Produces `texts` as one stream through `transport`, and reads it to its end there: one instance's work. */
+async function produceAndRead(transport: BusTransport, address: Parameters<BusTransport['open']>[0], texts: string[]): Promise<string[]> {
+  const sink = await transport.open(address);
+  const reading = (async () => {
+    const read: string[] = [];
+    for await (const chunk of await transport.read(address)) if (chunk.data_type === 'text') read.push(chunk.data);
+    return read;
+  })();
+  for (const text of texts) await sink.write(text);
+  await sink.end();
+  return reading;
+}
+
 function chunk(index: number, data: string): StreamChunk {
   return { stream_id: 's', chunk_index: index, is_final: false, metadata: {}, data_type: 'text', data };
 }
@@ -105,17 +120,8 @@ describe('a stream whose producer died is produced again', () => {
     const second = createBusTransport({ bus, namespace, instanceId: 'second', onError: (error) => errors.push(error) });
     try {
       const address = { sessionId: `s-${randomUUID()}`, streamId: randomUUID(), source: 'shout', target: 'out' };
-      const sink = await first.open(address);
       // The first reader reads it all; then its host dies before it could settle the stream head.
-      const reading = (async () => {
-        const texts: string[] = [];
-        for await (const chunk of await first.read(address)) if (chunk.data_type === 'text') texts.push(chunk.data);
-        return texts;
-      })();
-      await sink.write('x ');
-      await sink.write('y');
-      await sink.end();
-      expect(await reading).toEqual(['x ', 'y']);
+      expect(await produceAndRead(first, address, ['x ', 'y'])).toEqual(['x ', 'y']);
       // The stream head, handed to another instance: the stream is over, its producer gone.
       const texts: string[] = [];
       for await (const chunk of await second.read({ ...address, fromStart: true })) if (chunk.data_type === 'text') texts.push(chunk.data);
@@ -124,6 +130,45 @@ describe('a stream whose producer died is produced again', () => {
     } finally {
       await first.close(undefined);
       await second.close(undefined);
+      await bus.close();
+    }
+  });
+
+  it('a stream head whose stream another instance already read is dropped as a duplicate: no error, no reply, no 30 s wait', { timeout: 60_000 }, async () => {
+    current = await project({ 'main.ww': TOPOLOGY });
+    const bus = await createBus(`memory://restart-${randomUUID().slice(0, 8)}`);
+    const namespace = `sr${randomUUID().slice(0, 8)}`;
+    const { runtime } = await started(await current.load(), { bus, namespace, streams: 'bus', turnTimeoutMs: TURN_TIMEOUT_MS });
+    // Another instance of both `shout` and `out`: the first run of the message producing the
+    // stream, and the reader that read it to its end and answered.
+    const other = createBusTransport({ bus, namespace, instanceId: 'the-other-instance', onError: () => undefined });
+    try {
+      const session = await runtime.session();
+      const events = session.events();
+      const address = { sessionId: session.id, streamId: randomUUID(), source: 'shout', target: 'out' };
+      expect(await produceAndRead(other, address, ['X'])).toEqual(['X']);
+      // The message ran again, and this run's stream head reaches this instance of `out` (the
+      // partition changed owner), which never saw the first head.
+      await bus.publish(componentTopic(namespace, 'out'), {
+        session_id: session.id,
+        event_type: 'shout.response',
+        component_source: 'shout',
+        component_target: 'out',
+        payload: null,
+        trace: null,
+        stream_id: address.streamId,
+        is_stream: true,
+        routing: { next_component: 'out' },
+      });
+      // The stream's idle timeout is 30 s: only the answer from the producer's instance ends it sooner.
+      await waitFor(() => (runtime.stats().out?.duplicateHeads ?? 0) === 1, 20_000);
+      expect(runtime.stats().out).toMatchObject({ duplicateHeads: 1, failed: 0 });
+      await session.send('after');
+      const seen = await eventsUntil(events, 'session.replied');
+      expect(seen.filter((event) => event.event_type === 'agent.error')).toEqual([]);
+    } finally {
+      await other.close(undefined);
+      await runtime.stop();
       await bus.close();
     }
   });

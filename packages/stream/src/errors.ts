@@ -36,6 +36,12 @@ export type StreamErrorCode =
    * failing its credit that long. The message names the component, the stream and the topic.
    */
   | 'WW_STREAM_PUBLISH_FAILED'
+  /**
+   * Consumer side: the stream was already read by a reader of another instance (to its end, or
+   * until it failed or was cancelled there), and its producer, produced again, was told to stop.
+   * The message that opened this reader is a duplicate of one that instance handled (decision 13).
+   */
+  | 'WW_STREAM_READ_ELSEWHERE'
   /** A Server-Sent Events body ended before its `end` event. */
   | 'WW_STREAM_TRUNCATED';
 

@@ -14,7 +14,7 @@ import type { ResolvedStreamManagerOptions, StreamManagerOptions } from './optio
 import { Producer } from './producer.js';
 import type { StreamProducer } from './producer.js';
 import { STREAM_EVENT, streamControlTopic, streamDataTopic, streamKey } from './protocol.js';
-import type { StreamHeartbeatPayload, StreamRef } from './protocol.js';
+import type { StreamCancelPayload, StreamCreditPayload, StreamHeartbeatPayload, StreamRef } from './protocol.js';
 import { Reader } from './reader.js';
 import type { EndedStream, OpenStreamOptions, StreamReader } from './reader.js';
 
@@ -69,6 +69,11 @@ class Manager implements StreamManager, StreamHost {
   private readonly readers = new Map<string, Reader>();
   /** Readers that are over, newest last, at most ENDED_STREAMS_KEPT (see `answerLateProducer`). */
   private readonly ended = new Map<string, EndedStream>();
+  /**
+   * Streams a producer of this manager was told came late for (see `answerReaderOfEndedStream`),
+   * with the readers already answered; newest last, at most ENDED_STREAMS_KEPT.
+   */
+  private readonly endedElsewhere = new Map<string, { readonly why: string; readonly answered: Set<string> }>();
   private readonly subscriptions = new Map<string, Promise<Subscription>>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private closePromise: Promise<void> | undefined;
@@ -206,7 +211,10 @@ class Manager implements StreamManager, StreamHost {
 
   releaseProducer(producer: Producer): void {
     const key = streamKey(producer.sessionId, producer.streamId);
-    if (this.producers.get(key) === producer) this.producers.delete(key);
+    if (this.producers.get(key) !== producer) return;
+    this.producers.delete(key);
+    // Produced to its end for a reader: a live reader that asks for it later opened a duplicate head.
+    if (producer.state === 'ended' && producer.readerIds.size > 0) this.rememberEndedElsewhere(key, 'was already produced to its end for another reader', producer.readerIds);
   }
 
   releaseReader(reader: Reader): void {
@@ -253,9 +261,61 @@ class Manager implements StreamManager, StreamHost {
         component_source: this.component,
         component_target: producer ?? null,
         stream_id: envelope.stream_id,
-        payload: { reader_id: ended.readerId, reason: serializeError(reason), producer_id: producerId },
+        payload: { reader_id: ended.readerId, reason: serializeError(reason), producer_id: producerId, ended_elsewhere: ended.state },
       })
       .catch((error: unknown) => this.options.onError(error));
+  }
+
+  /** A cancel for a producer here that came late (`answerLateProducer` of another instance). */
+  private noteEndedElsewhere(key: string, envelope: Envelope): void {
+    const endedElsewhere = (envelope.payload as Partial<StreamCancelPayload> | null)?.ended_elsewhere;
+    if (typeof endedElsewhere !== 'string') return;
+    const why =
+      endedElsewhere === 'done' ? 'was already read to its end' : endedElsewhere === 'failed' ? 'already failed for its reader' : 'was already cancelled by its reader';
+    this.rememberEndedElsewhere(key, `${why} by another instance of \`${envelope.component_source}\``, []);
+  }
+
+  private rememberEndedElsewhere(key: string, why: string, answered: Iterable<string>): void {
+    this.endedElsewhere.delete(key);
+    this.endedElsewhere.set(key, { why, answered: new Set(answered) });
+    if (this.endedElsewhere.size > ENDED_STREAMS_KEPT) this.endedElsewhere.delete(this.endedElsewhere.keys().next().value!);
+  }
+
+  /**
+   * A reader asks for a stream whose producer here was told it came late: the stream was read by
+   * another instance of the reader's component, and this one's stream head is a duplicate — the
+   * message producing it was run again, and its head reached another instance than the first
+   * head did (a partition or a consumer changed owner), so no deduplication caught it (decision
+   * 13). Unanswered, that reader waited `idleTimeoutMs` (30 s) for a producer that had stopped,
+   * and held its session back that long, message after message (the fault run's Kafka broker
+   * pause: an input lost). It is told once, on the data topic it reads.
+   */
+  private answerReaderOfEndedStream(key: string, envelope: Envelope): void {
+    const ended = this.endedElsewhere.get(key);
+    const credit = envelope.payload as Partial<StreamCreditPayload> | null;
+    const readerId = credit?.reader_id;
+    const reader = envelope.component_source;
+    // A replaying reader (a stream head handed out again after its reader died) reads from the log.
+    if (ended === undefined || typeof readerId !== 'string' || credit?.replaying === true || ended.answered.has(readerId) || !reader) return;
+    ended.answered.add(readerId);
+    const error = new WoodworkStreamError(
+      'WW_STREAM_READ_ELSEWHERE',
+      `stream ${envelope.stream_id} ${ended.why}; the message that opened this reader is a duplicate of one handled there`,
+      { streamId: envelope.stream_id ?? undefined },
+    );
+    this.bus
+      .publish(streamDataTopic(reader, this.options.topicPrefix), {
+        session_id: envelope.session_id,
+        event_type: STREAM_EVENT.error,
+        component_source: this.component,
+        component_target: reader,
+        stream_id: envelope.stream_id,
+        is_stream: true,
+        chunk_index: 0,
+        is_final: true,
+        payload: { error: serializeError(error), reader_id: readerId },
+      })
+      .catch((publishError: unknown) => this.options.onError(publishError));
   }
 
   private async doClose(): Promise<void> {
@@ -310,7 +370,13 @@ class Manager implements StreamManager, StreamHost {
         const reader = this.readers.get(key);
         if (reader !== undefined) reader.onEnvelope(envelope);
         else if (envelope.event_type === STREAM_EVENT.heartbeat) this.answerLateProducer(key, envelope);
-      } else if (ROUTED_TO_PRODUCERS.has(envelope.event_type)) this.producers.get(key)?.onControl(envelope);
+      } else if (ROUTED_TO_PRODUCERS.has(envelope.event_type)) {
+        const producer = this.producers.get(key);
+        if (producer !== undefined) {
+          if (envelope.event_type === STREAM_EVENT.cancel) this.noteEndedElsewhere(key, envelope);
+          producer.onControl(envelope);
+        } else if (envelope.event_type === STREAM_EVENT.credit) this.answerReaderOfEndedStream(key, envelope);
+      }
     } catch (error) {
       this.options.onError(error);
     }

@@ -257,6 +257,11 @@ export class Producer implements StreamProducer {
 
   // ---- manager side ----
 
+  /** The readers that asked this producer for credit. */
+  get readerIds(): ReadonlySet<string> {
+    return this.readers;
+  }
+
   /** A `stream.credit` or `stream.cancel` from a reader of this stream (same session, checked by the manager). */
   onControl(envelope: Envelope): void {
     if (envelope.session_id !== this.sessionId || this.status !== 'open') return;

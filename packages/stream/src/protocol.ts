@@ -37,6 +37,12 @@ export interface StreamChunksPayload {
 
 export interface StreamErrorPayload {
   error: SerializedError;
+  /**
+   * Set when the error concerns one reader only (`WW_STREAM_READ_ELSEWHERE`): every instance of the
+   * reading component receives the data topic, and a reader that replays the stream reads it from
+   * the log later, so the other readers of the stream must know it is not theirs.
+   */
+  reader_id?: string;
 }
 
 export interface StreamHeartbeatPayload {
@@ -74,6 +80,12 @@ export interface StreamCreditPayload {
    */
   coalesce?: boolean;
   /**
+   * The reader was opened with `from`: what came before it is read from the bus's log, so it needs
+   * no live producer. A producer's manager answers only readers without it with
+   * `WW_STREAM_READ_ELSEWHERE` (see `StreamCancelPayload.ended_elsewhere`).
+   */
+  replaying?: boolean;
+  /**
    * The producer incarnation (its heartbeats' `producer_id`) this credit is for; a producer with
    * another id ignores it, so a re-created stream does not take the credit its dead predecessor
    * was given. Absent: for whoever produces the stream.
@@ -86,6 +98,13 @@ export interface StreamCancelPayload {
   reason: SerializedError;
   /** As in `StreamCreditPayload`: only this producer incarnation is cancelled. */
   producer_id?: string;
+  /**
+   * Set when the cancel answers a producer that came late: the stream had already ended for a
+   * reader of another instance (read to its end, failed or cancelled there). The producer's
+   * manager then answers every other reader of that stream with a `stream.error` of code
+   * `WW_STREAM_READ_ELSEWHERE`: their stream head is a duplicate, and nobody produces it now.
+   */
+  ended_elsewhere?: 'done' | 'failed' | 'cancelled';
 }
 
 /**

@@ -290,15 +290,20 @@ export class Reader implements StreamReader {
         break;
       }
       case STREAM_EVENT.error: {
-        if (typeof index !== 'number') return;
-        const remote = deserializeError((envelope.payload as Partial<StreamErrorPayload> | null)?.error);
+        const payload = envelope.payload as Partial<StreamErrorPayload> | null;
+        // Addressed to one reader: another reader of this stream (another instance, or a replay of the log) is not concerned.
+        if (typeof index !== 'number' || (typeof payload?.reader_id === 'string' && payload.reader_id !== this.readerId)) return;
+        const remote = deserializeError(payload?.error);
         if (this.abortAt === undefined || index < this.abortAt.index) {
+          const readElsewhere = (remote as { code?: unknown }).code === 'WW_STREAM_READ_ELSEWHERE';
           this.abortAt = {
             index,
-            error: new WoodworkStreamError('WW_STREAM_ABORTED', `stream ${this.streamId} was aborted by its producer: ${remote.message}`, {
-              cause: remote,
-              streamId: this.streamId,
-            }),
+            error: readElsewhere
+              ? new WoodworkStreamError('WW_STREAM_READ_ELSEWHERE', remote.message, { cause: remote, streamId: this.streamId })
+              : new WoodworkStreamError('WW_STREAM_ABORTED', `stream ${this.streamId} was aborted by its producer: ${remote.message}`, {
+                  cause: remote,
+                  streamId: this.streamId,
+                }),
           };
         }
         this.buffer.know(index - 1);
@@ -456,6 +461,7 @@ export class Reader implements StreamReader {
         next_index: this.buffer.next,
         window_bytes: windowBytes,
         coalesce: true,
+        ...(this.from === undefined ? {} : { replaying: true }),
         ...(this.producerId === undefined ? {} : { producer_id: this.producerId }),
       },
     });

@@ -535,6 +535,96 @@ export function runStreamScenarios(options: StreamScenarioOptions): void {
       expect(second.signal.aborted).toBe(true);
     });
 
+    it('tells a reader on another instance, whose stream head is a duplicate, that the stream was read elsewhere, instead of leaving it waiting for a producer that stopped', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const streamId = `stream-${randomUUID()}`;
+      // Longer than the test: only the new answer can end these waits in time.
+      const waitLong = { heartbeatIntervalMs: 300, consumerTimeoutMs: 10 * timeout, idleTimeoutMs: 10 * timeout };
+      const firstProducers = scope.manager(await scope.bus(), 'llm', waitLong);
+      const first = await firstProducers.create({ sessionId: scope.session, target: 'output', streamId });
+      const reader = await scope.manager(await scope.bus(), 'output', waitLong).open(first.ref);
+      await first.end('a0');
+      expect((await readAll(reader)).map((chunk) => chunk.data)).toEqual(['a0']);
+      // Its host dies before the message producing it is settled (so that instance answers no one),
+      // and the message runs again on another instance, which is told it came late...
+      await firstProducers.close();
+      const second = await scope.manager(await scope.bus(), 'llm', waitLong).create({ sessionId: scope.session, target: 'output', streamId });
+      const cancelled = await second.send('b0').then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect((cancelled as WoodworkStreamError).code).toBe('WW_STREAM_CANCELLED');
+      // ...and its stream head reaches another instance of the reader's component (the partition
+      // changed owner): no deduplication catches it, so that instance opens the stream too.
+      const duplicate = await scope.manager(await scope.bus(), 'output', waitLong).open(second.ref);
+      const error = await readAll(duplicate).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect(WoodworkStreamError.isInstance(error), String(error)).toBe(true);
+      expect((error as WoodworkStreamError).code).toBe('WW_STREAM_READ_ELSEWHERE');
+      expect((error as WoodworkStreamError).message).toContain(`stream ${streamId} was already read to its end by another instance of \`output\``);
+      expect(duplicate.state).toBe('failed');
+    });
+
+    it('tells a live reader that opens a stream already produced to its end for another reader that it was read elsewhere; a replaying reader still reads it from the log', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const waitLong = { heartbeatIntervalMs: 300, consumerTimeoutMs: 10 * timeout, idleTimeoutMs: 10 * timeout };
+      const bus = await scope.bus();
+      const producer = await scope.manager(await scope.bus(), 'llm', waitLong).create({ sessionId: scope.session, target: 'output' });
+      const reader = await scope.manager(await scope.bus(), 'output', waitLong).open(producer.ref);
+      await producer.send('a0 ');
+      await producer.end('a1');
+      expect((await readAll(reader)).map((chunk) => chunk.data)).toEqual(['a0 ', 'a1']);
+      expect(producer.state).toBe('ended');
+      // The message producing it ran twice at once on two instances; the second run's stream head
+      // reaches another instance of the reader's component, after the stream is over.
+      const duplicate = await scope.manager(await scope.bus(), 'output', waitLong).open(producer.ref);
+      const error = await readAll(duplicate).then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+      expect((error as WoodworkStreamError).code, String(error)).toBe('WW_STREAM_READ_ELSEWHERE');
+      expect((error as WoodworkStreamError).message).toContain('was already produced to its end for another reader');
+      if (!bus.capabilities.replay) return;
+      // A stream head handed out again after its reader died replays the log: not a duplicate.
+      const replaying = await scope.manager(await scope.bus(), 'output', waitLong).open(producer.ref, { from: 0 });
+      expect((await readAll(replaying)).map((chunk) => chunk.data)).toEqual(['a0 ', 'a1']);
+    });
+
+    it('leaves a reader alone when another reader of its stream is told the stream was read elsewhere (the answer is addressed to one reader)', { timeout }, async () => {
+      await using scope = new Scope(url);
+      const bus = await scope.bus();
+      const producer = await scope.manager(await scope.bus(), 'llm').create({ sessionId: scope.session, target: 'output' });
+      const reader = await scope.manager(await scope.bus(), 'output').open(producer.ref);
+      await producer.send('a0 ');
+      const iterator = reader[Symbol.asyncIterator]();
+      expect((await iterator.next()).value?.data).toBe('a0 ');
+      // The reader waits for the next chunk when the answer comes.
+      const next = iterator.next();
+      // Every instance of `output` receives the data topic, and a replay reads it from the log: an
+      // answer meant for a duplicate reader on another instance reaches this one too.
+      await bus.publish(scope.dataTopic('output'), {
+        session_id: scope.session,
+        event_type: STREAM_EVENT.error,
+        component_source: 'llm',
+        component_target: 'output',
+        stream_id: producer.streamId,
+        is_stream: true,
+        chunk_index: 0,
+        is_final: true,
+        payload: {
+          error: { name: 'WoodworkStreamError', message: 'read by another instance', code: 'WW_STREAM_READ_ELSEWHERE' },
+          reader_id: `another-reader-${randomUUID()}`,
+        },
+      });
+      await sleep(300);
+      await producer.end('a1');
+      expect((await next).value?.data).toBe('a1');
+      expect((await iterator.next()).done).toBe(true);
+      expect(reader.state).toBe('done');
+    });
+
     it('resumes a stream from a chunk index after the consumer reconnects', { timeout }, async () => {
       await using scope = new Scope(url);
       const window = 8;

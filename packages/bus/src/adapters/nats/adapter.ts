@@ -33,6 +33,8 @@ import { MSG_ID_HEADER, nanos, toWireRecord } from './wire.js';
 const STREAM_NOT_FOUND = 10059;
 const CONSUMER_NOT_FOUND = 10014;
 const STREAM_NAME_IN_USE = 10058;
+/** nats-server 2.9 answers a second `streams.add` racing the first with this instead of "name in use". */
+const SUBJECTS_OVERLAP = 10065;
 
 interface Connected {
   readonly driver: NatsDriver;
@@ -286,8 +288,12 @@ export class NatsAdapter implements BusAdapterV1 {
       try {
         info = await jsm.streams.add(config);
       } catch (addError) {
-        if ((addError as { code?: unknown }).code !== STREAM_NAME_IN_USE) throw addError;
-        info = await jsm.streams.info(names.stream);
+        const code = (addError as { code?: unknown }).code;
+        if (code !== STREAM_NAME_IN_USE && code !== SUBJECTS_OVERLAP) throw addError;
+        // Made meanwhile by another client; an overlap with a stream of another name stays an error.
+        info = await jsm.streams.info(names.stream).catch((infoError: unknown) => {
+          throw (infoError as { code?: unknown }).code === STREAM_NOT_FOUND ? addError : infoError;
+        });
       }
     }
     return { names, partitions: partitionsOf(info) ?? this.options.partitions };
