@@ -123,6 +123,11 @@ export class Reader implements StreamReader {
   private replayProducer: string | undefined;
   /** After a restart, chunks from the log count only after the current producer's heartbeat there. */
   private strictReplay = false;
+  /**
+   * Whether the log, as read so far, has reached the current producer (one of its heartbeats). Until
+   * it has, a producer the log names is older than one heard live, and is never switched to.
+   */
+  private replayReachedProducer = false;
   /** Aborts when the reader is done, whatever the reason: its credit is no longer tried again. */
   private readonly over = new AbortController();
   /** A credit the bus failed is being tried again (one loop a reader; it sends the newest credit). */
@@ -396,6 +401,7 @@ export class Reader implements StreamReader {
     // producer's announcement.
     this.replayPosition = undefined;
     this.replayProducer = undefined;
+    this.replayReachedProducer = false;
     this.strictReplay = true;
     try {
       this.onRestart?.({ streamId: this.streamId, discarded, restarts: this.restartCount });
@@ -557,7 +563,17 @@ export class Reader implements StreamReader {
           const isChunk = envelope.event_type === STREAM_EVENT.chunk || envelope.event_type === STREAM_EVENT.chunks;
           if (envelope.event_type === STREAM_EVENT.heartbeat) {
             const producerId = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.producer_id;
-            if (typeof producerId === 'string' && producerId !== '') this.replayProducer = producerId;
+            if (typeof producerId === 'string' && producerId !== '') {
+              this.replayProducer = producerId;
+              if (producerId === this.producerId) this.replayReachedProducer = true;
+              else if (this.producerId !== undefined && !this.replayReachedProducer) {
+                // The producer being read was heard live, and the log has not reached it yet: this
+                // one came before it (it died, and the message producing the stream ran again).
+                // Switching to it would retire the live producer and wait for a dead one.
+                this.replayPosition = position;
+                continue;
+              }
+            }
           } else if (isChunk && !this.fromCurrentProducer()) {
             // A chunk of a producer this reader gave up on (the stream restarted since).
             this.replayPosition = position;
@@ -572,6 +588,8 @@ export class Reader implements StreamReader {
             }
           }
           this.onEnvelope(envelope);
+          // A producer adopted or switched to from the log: the log has reached it.
+          if (envelope.event_type === STREAM_EVENT.heartbeat && this.replayProducer === this.producerId) this.replayReachedProducer = true;
         }
         this.replayPosition = position;
       }

@@ -6,6 +6,8 @@ import type { Bus } from '@woodwork/bus';
 import {
   createStreamManager,
   DEFAULT_STREAM_OPTIONS,
+  STREAM_EVENT,
+  streamDataTopic,
   fromServerSentEvents,
   resumeIndexFromLastEventId,
   toServerSentEvents,
@@ -197,5 +199,41 @@ describe('createStreamManager', () => {
       await producer.end('lo');
     })();
     expect(await new Response(textStream.pipeThrough(new TextEncoderStream())).text()).toBe('Hello');
+  });
+  it('keeps reading a new producer heard live when the log it replays names the dead one after (a head handed out again)', async () => {
+    await using bus = await createBus(memoryUrl());
+    const sessionId = `s-${randomUUID()}`;
+    const streamId = `stream-${randomUUID()}`;
+    const topic = streamDataTopic('output');
+    // The first producer's traces in the log: an announcement and one chunk, then it died.
+    const dead = { session_id: sessionId, component_source: 'llm', component_target: 'output', stream_id: streamId, is_stream: true };
+    await bus.publish(topic, { ...dead, event_type: STREAM_EVENT.heartbeat, payload: { next_index: 1, producer_id: 'dead-producer' } });
+    await bus.publish(topic, { ...dead, event_type: STREAM_EVENT.chunk, chunk_index: 0, is_final: false, payload: { data: 'old ' } });
+    // The reader replays the log; here the log is read only once the new producer was heard live.
+    let openLog!: () => void;
+    const logHeld = new Promise<void>((resolve) => (openLog = resolve));
+    const heldBus: Bus = Object.create(bus, {
+      replay: {
+        value: async function* (...args: Parameters<Bus['replay']>) {
+          await logHeld;
+          yield* bus.replay(...args);
+        },
+      },
+    });
+    const timings = { heartbeatIntervalMs: 100, idleTimeoutMs: 3_000, consumerTimeoutMs: 3_000 };
+    await using readers = createStreamManager({ bus: heldBus, component: 'output', ...timings });
+    await using producers = createStreamManager({ bus, component: 'llm', ...timings });
+    const reader = await readers.open({ sessionId, streamId, source: 'llm' }, { from: 0 });
+    // The message producing the stream ran again: the new producer re-creates it from chunk 0.
+    const producer = await producers.create({ sessionId, target: 'output', streamId });
+    await producer.send('new ');
+    const first = await reader.read();
+    expect(first?.data).toBe('new ');
+    openLog();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await producer.end('end');
+    expect((await reader.read())?.data).toBe('end');
+    expect(reader.state).toBe('done');
+    expect(producer.state).toBe('ended');
   });
 });
