@@ -610,7 +610,7 @@ export class Producer implements StreamProducer {
         component_source: this.ref.source,
         component_target: this.ref.target,
         stream_id: this.streamId,
-        payload: { next_index: this.published, producer_id: this.producerId },
+        payload: { next_index: this.published, producer_id: this.producerId, ...(this.readers.size === 0 ? { awaiting_credit: true } : {}) },
         trace: this.trace,
       })
       .then(

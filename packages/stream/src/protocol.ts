@@ -56,6 +56,13 @@ export interface StreamHeartbeatPayload {
    * again from chunk 0 (a *restart*). Absent (a producer that predates it): never a restart.
    */
   producer_id?: string;
+  /**
+   * Set while no reader has sent this producer credit. A reader that knows the control topic sends
+   * its first credit as it opens; when it opens before the producer exists (a stream produced again
+   * after its producer died), that credit reaches nobody, and its next one would go only a heartbeat
+   * interval (5 s) later. So a reader answers such a heartbeat at once.
+   */
+  awaiting_credit?: boolean;
 }
 
 export interface StreamCreditPayload {

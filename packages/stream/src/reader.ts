@@ -323,6 +323,9 @@ export class Reader implements StreamReader {
           if (this.producerId === undefined) this.producerId = producerId;
           else if (producerId !== this.producerId) this.restart(producerId);
         }
+        // Our credit reached no one (we opened before this producer existed): answer now, not a
+        // heartbeat interval later.
+        if (payload?.awaiting_credit === true) this.grant(true);
         const next = payload?.next_index;
         if (typeof next === 'number' && Number.isInteger(next)) this.buffer.know(next - 1);
         break;

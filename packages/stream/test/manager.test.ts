@@ -236,4 +236,20 @@ describe('createStreamManager', () => {
     expect(reader.state).toBe('done');
     expect(producer.state).toBe('ended');
   });
+  it('answers at once a producer that announces itself after the reader opened (the first credit reached no one)', async () => {
+    await using bus = await createBus(memoryUrl());
+    const sessionId = `s-${randomUUID()}`;
+    const streamId = `stream-${randomUUID()}`;
+    // Longer than the test: a credit sent again on the heartbeat cannot be what ends the wait.
+    const timings = { heartbeatIntervalMs: 60_000, idleTimeoutMs: 120_000, consumerTimeoutMs: 120_000 };
+    await using readers = createStreamManager({ bus, component: 'output', ...timings });
+    await using producers = createStreamManager({ bus, component: 'llm', ...timings });
+    // The stream head came before its producer (the message producing it runs again elsewhere).
+    const reader = await readers.open({ sessionId, streamId, source: 'llm' });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const producer = await producers.create({ sessionId, target: 'output', streamId });
+    await producer.send('hello ');
+    await producer.end('there');
+    expect(await reader.text()).toBe('hello there');
+  });
 });
