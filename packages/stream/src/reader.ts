@@ -568,8 +568,7 @@ export class Reader implements StreamReader {
             const producerId = (envelope.payload as Partial<StreamHeartbeatPayload> | null)?.producer_id;
             if (typeof producerId === 'string' && producerId !== '') {
               this.replayProducer = producerId;
-              if (producerId === this.producerId) this.replayReachedProducer = true;
-              else if (this.producerId !== undefined && !this.replayReachedProducer) {
+              if (this.producerId !== undefined && producerId !== this.producerId && !this.replayReachedProducer) {
                 // The producer being read was heard live, and the log has not reached it yet: this
                 // one came before it (it died, and the message producing the stream ran again).
                 // Switching to it would retire the live producer and wait for a dead one.
